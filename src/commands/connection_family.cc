@@ -1,0 +1,390 @@
+// Connection commands: they run on the client's own thread and touch its
+// state (PING, HELLO, AUTH, SELECT, CLIENT ...).
+#include <algorithm>
+
+#include "commands/async.h"
+#include "commands/command.h"
+#include "common/clock.h"
+#include "common/numbers.h"
+#include "server/client_state.h"
+
+namespace larder {
+
+namespace {
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+ClientState& Client(CommandContext& ctx) { return ctx.conn->state(); }
+
+void Ping(CommandContext& ctx) {
+  if (ctx.argc() > 2) return ctx.ArityError();
+  if (ctx.argc() == 2) return ctx.rb->Bulk(ctx.arg(1));
+  ctx.rb->SimpleString("PONG");
+}
+
+void Echo(CommandContext& ctx) { ctx.rb->Bulk(ctx.arg(1)); }
+
+// Checks a password against requirepass (the default user). Returns true
+// when accepted; writes the error otherwise.
+bool CheckPassword(CommandContext& ctx, std::string_view user, std::string_view pass) {
+  std::string required = ctx.server->config().requirepass();
+  if (user != "default" || (!required.empty() && pass != required)) {
+    ctx.Error("WRONGPASS invalid username-password pair or user is disabled.");
+    return false;
+  }
+  return true;
+}
+
+void Auth(CommandContext& ctx) {
+  if (ctx.argc() > 3) return ctx.SyntaxError();
+  std::string required = ctx.server->config().requirepass();
+  if (ctx.argc() == 2 && required.empty())
+    return ctx.Error(
+        "ERR AUTH <password> called without any password configured for the default user. Are you "
+        "sure your configuration is correct?");
+  std::string_view user = ctx.argc() == 3 ? ctx.arg(1) : "default";
+  std::string_view pass = ctx.argc() == 3 ? ctx.arg(2) : ctx.arg(1);
+  if (!CheckPassword(ctx, user, pass)) return;
+  Client(ctx).authenticated = true;
+  ctx.rb->Ok();
+}
+
+void Hello(CommandContext& ctx) {
+  ClientState& c = Client(ctx);
+  int ver = c.resp;
+  size_t j = 1;
+  if (ctx.argc() >= 2) {
+    int64_t v;
+    if (!ParseInt64(ctx.arg(1), &v)) return ctx.Error("ERR Protocol version is not an integer or out of range");
+    if (v < 2 || v > 3) return ctx.Error("NOPROTO unsupported protocol version");
+    ver = static_cast<int>(v);
+    j = 2;
+  }
+  std::string_view setname;
+  bool has_setname = false;
+  for (; j < ctx.argc(); ++j) {
+    size_t more = ctx.argc() - j - 1;
+    if (EqualsIgnoreCase(ctx.arg(j), "auth") && more >= 2) {
+      if (!CheckPassword(ctx, ctx.arg(j + 1), ctx.arg(j + 2))) return;
+      c.authenticated = true;
+      j += 2;
+    } else if (EqualsIgnoreCase(ctx.arg(j), "setname") && more >= 1) {
+      setname = ctx.arg(j + 1);
+      has_setname = true;
+      ++j;
+    } else {
+      return ctx.Error("ERR Syntax error in HELLO option '" + std::string(ctx.arg(j)) + "'");
+    }
+  }
+  if (!c.authenticated)
+    return ctx.Error("NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+                     "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+                     "select the RESP protocol version at the same time");
+  if (has_setname) {
+    for (char ch : setname)
+      if (ch < '!' || ch > '~')
+        return ctx.Error("ERR Client names cannot contain spaces, newlines or special characters.");
+    c.name = std::string(setname);
+  }
+  c.resp = ver;
+  resp::ReplyBuilder rb(ctx.rb->buffer(), ver);
+  rb.MapHeader(7);
+  rb.Bulk("server");
+  rb.Bulk("redis");
+  rb.Bulk("version");
+  rb.Bulk("7.0.15");
+  rb.Bulk("proto");
+  rb.Integer(ver);
+  rb.Bulk("id");
+  rb.Integer(static_cast<int64_t>(c.id));
+  rb.Bulk("mode");
+  rb.Bulk("standalone");
+  rb.Bulk("role");
+  rb.Bulk("master");
+  rb.Bulk("modules");
+  rb.EmptyArray();
+}
+
+void Select(CommandContext& ctx) {
+  int64_t v;
+  if (!ParseInt64(ctx.arg(1), &v)) return ctx.Error(OpStatus::kNotAnInteger);
+  if (v < 0 || v >= ctx.server->config().databases.load()) return ctx.Error(OpStatus::kDbIndexOutOfRange);
+  Client(ctx).db = static_cast<int>(v);
+  ctx.rb->Ok();
+}
+
+void Quit(CommandContext& ctx) {
+  ctx.rb->Ok();
+  ctx.conn->CloseAfterReply();
+}
+
+void Reset(CommandContext& ctx) {
+  ClientState& c = Client(ctx);
+  if (c.monitor) {
+    ctx.server->RemoveMonitor(ctx.shard->id(), c.id);
+    c.monitor = false;
+  }
+  c.db = 0;
+  c.resp = 2;
+  c.name.clear();
+  c.no_evict = false;
+  c.authenticated = ctx.server->config().requirepass().empty();
+  ctx.rb->SimpleString("RESET");
+}
+
+// ---- CLIENT ----
+
+void ClientId(CommandContext& ctx) { ctx.rb->Integer(static_cast<int64_t>(Client(ctx).id)); }
+
+bool ValidName(std::string_view name) {
+  for (char ch : name)
+    if (ch < '!' || ch > '~') return false;
+  return true;
+}
+
+void ClientSetName(CommandContext& ctx) {
+  if (!ValidName(ctx.arg(2)))
+    return ctx.Error("ERR Client names cannot contain spaces, newlines or special characters.");
+  Client(ctx).name = std::string(ctx.arg(2));
+  ctx.rb->Ok();
+}
+
+void ClientGetName(CommandContext& ctx) {
+  if (Client(ctx).name.empty()) return ctx.rb->Null();
+  ctx.rb->Bulk(Client(ctx).name);
+}
+
+void ClientSetInfo(CommandContext& ctx) {
+  std::string_view attr = ctx.arg(2);
+  if (!EqualsIgnoreCase(attr, "lib-name") && !EqualsIgnoreCase(attr, "lib-ver"))
+    return ctx.Error("ERR Unrecognized option '" + std::string(attr) + "'");
+  ctx.rb->Ok();
+}
+
+void ClientInfo(CommandContext& ctx) { ctx.rb->Verbatim(ctx.conn->ClientListLine() + "\n"); }
+
+void ClientList(CommandContext& ctx) {
+  std::vector<uint64_t> ids;
+  for (size_t j = 2; j < ctx.argc(); ++j) {
+    if (EqualsIgnoreCase(ctx.arg(j), "type") && j + 1 < ctx.argc()) {
+      std::string_view t = ctx.arg(++j);
+      if (!EqualsIgnoreCase(t, "normal") && !EqualsIgnoreCase(t, "master") && !EqualsIgnoreCase(t, "replica") &&
+          !EqualsIgnoreCase(t, "slave") && !EqualsIgnoreCase(t, "pubsub"))
+        return ctx.Error("ERR Unknown client type '" + std::string(t) + "'");
+      if (!EqualsIgnoreCase(t, "normal")) {
+        // No replicas or pub/sub clients yet.
+        ids.push_back(0);
+      }
+    } else if (EqualsIgnoreCase(ctx.arg(j), "id") && j + 1 < ctx.argc()) {
+      for (++j; j < ctx.argc(); ++j) {
+        uint64_t id;
+        if (!ParseUint64(ctx.arg(j), &id) || id == 0) return ctx.Error("ERR Invalid client ID");
+        ids.push_back(id);
+      }
+    } else {
+      return ctx.SyntaxError();
+    }
+  }
+  Server* server = ctx.server;
+  GatherAll<std::vector<std::pair<uint64_t, std::string>>>(
+      ctx,
+      [server, ids](Shard& s) {
+        std::vector<std::pair<uint64_t, std::string>> lines;
+        for (auto& [id, conn] : server->local(s.id()).conns) {
+          if (conn->closed()) continue;
+          if (!ids.empty() && std::find(ids.begin(), ids.end(), id) == ids.end()) continue;
+          lines.emplace_back(id, conn->ClientListLine());
+        }
+        return lines;
+      },
+      [](auto& parts, resp::ReplyBuilder& rb) {
+        std::vector<std::pair<uint64_t, std::string>> all;
+        for (auto& p : parts) all.insert(all.end(), p.begin(), p.end());
+        std::sort(all.begin(), all.end());
+        std::string text;
+        for (auto& [id, line] : all) text += line + "\n";
+        rb.Verbatim(text);
+      });
+}
+
+void ClientKill(CommandContext& ctx) {
+  struct Filter {
+    std::string addr, laddr, user;
+    uint64_t id = 0;
+    bool skipme = true;
+    bool has_any = false;
+  };
+  Filter f;
+  bool old_style = ctx.argc() == 3;
+  if (old_style) {
+    f.addr = ctx.arg(2);
+    f.skipme = false;
+  } else {
+    if ((ctx.argc() - 2) % 2 != 0) return ctx.SyntaxError();
+    for (size_t j = 2; j + 1 < ctx.argc(); j += 2) {
+      std::string_view k = ctx.arg(j), v = ctx.arg(j + 1);
+      if (EqualsIgnoreCase(k, "id")) {
+        if (!ParseUint64(v, &f.id) || f.id == 0) return ctx.Error("ERR client-id should be greater than 0");
+      } else if (EqualsIgnoreCase(k, "addr")) {
+        f.addr = v;
+      } else if (EqualsIgnoreCase(k, "laddr")) {
+        f.laddr = v;
+      } else if (EqualsIgnoreCase(k, "user")) {
+        f.user = v;
+      } else if (EqualsIgnoreCase(k, "type")) {
+        // All our clients are "normal".
+      } else if (EqualsIgnoreCase(k, "skipme")) {
+        if (EqualsIgnoreCase(v, "yes")) f.skipme = true;
+        else if (EqualsIgnoreCase(v, "no")) f.skipme = false;
+        else return ctx.SyntaxError();
+      } else {
+        return ctx.SyntaxError();
+      }
+      f.has_any = true;
+    }
+  }
+  Server* server = ctx.server;
+  uint64_t me = Client(ctx).id;
+  GatherAll<int64_t>(
+      ctx,
+      [server, f, me](Shard& s) {
+        int64_t killed = 0;
+        for (auto& [id, conn] : server->local(s.id()).conns) {
+          if (conn->closed()) continue;
+          const ClientState& c = conn->state();
+          if (f.id && c.id != f.id) continue;
+          if (!f.addr.empty() && c.addr != f.addr) continue;
+          if (!f.laddr.empty() && c.laddr != f.laddr) continue;
+          if (!f.user.empty() && f.user != "default") continue;
+          if (f.skipme && c.id == me) continue;
+          // The caller itself is closed after its reply is written.
+          if (c.id == me) conn->CloseAfterReply();
+          else conn->Close();
+          ++killed;
+        }
+        return killed;
+      },
+      [old_style](std::vector<int64_t>& v, resp::ReplyBuilder& rb) {
+        int64_t n = 0;
+        for (auto x : v) n += x;
+        if (!old_style) return rb.Integer(n);
+        if (n == 0) return rb.Error("ERR No such client");
+        rb.Ok();
+      });
+}
+
+void ClientNoEvict(CommandContext& ctx) {
+  if (EqualsIgnoreCase(ctx.arg(2), "on")) Client(ctx).no_evict = true;
+  else if (EqualsIgnoreCase(ctx.arg(2), "off")) Client(ctx).no_evict = false;
+  else return ctx.SyntaxError();
+  ctx.rb->Ok();
+}
+
+void ClientPause(CommandContext& ctx) {
+  int64_t ms;
+  if (!ParseInt64(ctx.arg(2), &ms)) return ctx.Error("ERR timeout is not an integer or out of range");
+  if (ms < 0) return ctx.Error("ERR timeout is negative");
+  bool all = true;
+  if (ctx.argc() == 4) {
+    if (EqualsIgnoreCase(ctx.arg(3), "write")) all = false;
+    else if (!EqualsIgnoreCase(ctx.arg(3), "all")) return ctx.SyntaxError();
+  } else if (ctx.argc() > 4) {
+    return ctx.SyntaxError();
+  }
+  ctx.server->Pause(UnixTimeMs() + ms, all);
+  ctx.rb->Ok();
+}
+
+void ClientUnpause(CommandContext& ctx) {
+  ctx.server->Unpause();
+  ctx.rb->Ok();
+}
+
+void ClientReply(CommandContext& ctx) {
+  // ON is the only mode we keep; OFF/SKIP are accepted for compatibility but
+  // replies are still sent (documented in docs/compatibility.md).
+  if (EqualsIgnoreCase(ctx.arg(2), "on")) return ctx.rb->Ok();
+  if (EqualsIgnoreCase(ctx.arg(2), "off") || EqualsIgnoreCase(ctx.arg(2), "skip")) return;
+  ctx.SyntaxError();
+}
+
+void ClientHelp(CommandContext& ctx) {
+  static const char* kLines[] = {
+      "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+      "GETNAME", "    Return the name of the current connection.",
+      "ID", "    Return the ID of the current connection.",
+      "INFO", "    Return information about the current client connection.",
+      "KILL <ip:port>", "    Kill connection made from <ip:port>.",
+      "KILL <option> <value> [<option> <value> [...]]",
+      "    Kill connections. Options are:",
+      "    * ADDR (<ip:port>|<unixsocket>:0)", "      Kill connections made from the specified address",
+      "    * LADDR (<ip:port>|<unixsocket>:0)", "      Kill connections made to specified local address",
+      "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)", "      Kill connections by type.",
+      "    * USER <username>", "      Kill connections authenticated by <username>.",
+      "    * SKIPME (YES|NO)", "      Skip killing current connection (default: yes).",
+      "    * ID <client-id>", "      Kill connections by client id.",
+      "LIST [options ...]", "    Return information about client connections. Options:",
+      "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)", "      Return clients of specified type.",
+      "UNPAUSE", "    Stop the current client pause, resuming traffic.",
+      "PAUSE <timeout> [WRITE|ALL]", "    Suspend all, or just write, clients for <timeout> milliseconds.",
+      "REPLY (ON|OFF|SKIP)", "    Control the replies sent to the current connection.",
+      "SETNAME <name>", "    Assign the name <name> to the current connection.",
+      "NO-EVICT (ON|OFF)", "    Protect current client connection from eviction.",
+      "HELP", "    Prints this help."};
+  ctx.rb->ArrayHeader(std::size(kLines));
+  for (const char* l : kLines) ctx.rb->SimpleString(l);
+}
+
+}  // namespace
+
+void RegisterConnectionFamily(CommandRegistry* r) {
+  constexpr uint32_t F = kCmdFast, NA = kCmdNoAuth, L = kCmdLoading, S = kCmdStale, NS = kCmdNoScript;
+  auto make = [](const char* name, int arity, uint32_t flags, Handler h, const char* acl, const char* summary) {
+    CommandSpec s;
+    s.name = name;
+    s.arity = arity;
+    s.flags = flags;
+    s.handler = h;
+    s.route = Route::kConnection;
+    s.acl_categories = acl;
+    s.summary = summary;
+    s.group = "connection";
+    return s;
+  };
+  r->Add(make("ping", -1, F, Ping, "@fast @connection", "Returns the server's liveliness response."));
+  r->Add(make("echo", 2, F, Echo, "@fast @connection", "Returns the given string."));
+  r->Add(make("auth", -2, NS | L | S | kCmdSkipMonitor | kCmdSkipSlowlog | F | NA | kCmdAllowBusy, Auth,
+              "@fast @connection", "Authenticates the connection."));
+  r->Add(make("hello", -1, NS | L | S | kCmdSkipMonitor | kCmdSkipSlowlog | F | NA | kCmdAllowBusy, Hello,
+              "@fast @connection", "Handshakes with the Redis server."));
+  r->Add(make("select", 2, L | S | F, Select, "@fast @connection", "Changes the selected database."));
+  r->Add(make("quit", -1, kCmdAllowBusy | NS | L | S | F | NA, Quit, "@fast @connection", "Closes the connection."));
+  r->Add(make("reset", 1, NS | L | S | F | NA | kCmdAllowBusy, Reset, "@fast @connection", "Resets the connection."));
+
+  CommandSpec client = make("client", -2, 0, nullptr, "@slow", "A container for client connection commands.");
+  auto sub = [&](const char* name, int arity, uint32_t flags, Handler h, const char* acl, const char* summary) {
+    client.subcommands.push_back(make(name, arity, flags, h, acl, summary));
+  };
+  const uint32_t base = NS | L | S;
+  sub("client|id", 2, base, ClientId, "@slow @connection", "Returns the unique client ID of the connection.");
+  sub("client|setname", 3, base, ClientSetName, "@slow @connection", "Sets the connection name.");
+  sub("client|getname", 2, base, ClientGetName, "@slow @connection", "Returns the name of the connection.");
+  sub("client|setinfo", 4, base, ClientSetInfo, "@slow @connection", "Sets information specific to the client.");
+  sub("client|info", 2, base, ClientInfo, "@slow @connection", "Returns information about the connection.");
+  sub("client|list", -2, base | kCmdGathers, ClientList, "@admin @slow @dangerous @connection", "Lists open connections.");
+  sub("client|kill", -3, kCmdAdmin | base | kCmdGathers, ClientKill, "@admin @slow @dangerous @connection", "Terminates open connections.");
+  sub("client|no-evict", 3, kCmdAdmin | base, ClientNoEvict, "@admin @slow @dangerous @connection", "Sets the client eviction mode of the connection.");
+  sub("client|pause", -3, kCmdAdmin | base, ClientPause, "@admin @slow @dangerous @connection", "Suspends commands processing.");
+  sub("client|unpause", 2, kCmdAdmin | base, ClientUnpause, "@admin @slow @dangerous @connection", "Resumes processing commands from paused clients.");
+  sub("client|reply", 3, base, ClientReply, "@slow @connection", "Instructs the server whether to reply to commands.");
+  sub("client|help", 2, L | S, ClientHelp, "@slow @connection", "Returns helpful text about the different subcommands.");
+  r->Add(std::move(client));
+}
+
+}  // namespace larder

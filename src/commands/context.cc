@@ -1,0 +1,22 @@
+#include "commands/command.h"
+#include "server/server.h"
+#include "shard/shard.h"
+
+namespace larder {
+
+Db& CommandContext::db() { return shard->db(db_index); }
+
+Db& CommandContext::DbFor(std::string_view key) { return DbFor(key, db_index); }
+
+Db& CommandContext::DbFor(std::string_view key, int index) {
+  if (!exclusive) return shard->db(index);
+  // All shards of the command's keys are parked: reach into the owner.
+  ShardSet& set = server->shards();
+  return set.shard(set.ShardOf(key)).db(index);
+}
+
+void CommandContext::ArityError() {
+  rb->Error("ERR wrong number of arguments for '" + spec->name + "' command");
+}
+
+}  // namespace larder

@@ -1,0 +1,614 @@
+// Generic key commands: existence, deletion, renaming, copying, iteration,
+// TTLs, OBJECT, and the database-wide ones (DBSIZE, FLUSHDB, SWAPDB...).
+#include <climits>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "commands/async.h"
+#include "commands/command.h"
+#include "common/clock.h"
+#include "common/glob.h"
+#include "common/numbers.h"
+#include "server/config.h"
+#include "shard/shard.h"
+
+namespace larder {
+
+namespace {
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+std::string_view TypeName(ObjType t) {
+  switch (t) {
+    case ObjType::kString: return "string";
+    case ObjType::kList: return "list";
+    case ObjType::kSet: return "set";
+    case ObjType::kZSet: return "zset";
+    case ObjType::kHash: return "hash";
+    case ObjType::kStream: return "stream";
+  }
+  return "none";
+}
+
+// A copy of an entry (for COPY): same key or a new one, same value and TTL.
+Entry* CloneEntry(const Entry* e, std::string_view new_key) {
+  Entry* c = NewStringEntry(new_key, e->value(), e->has_expire() ? e->expire_ms() : -1);
+  c->type = e->type;
+  c->encoding = e->encoding;
+  c->lfu = e->lfu;
+  return c;
+}
+
+void Del(CommandContext& ctx) {
+  int64_t n = 0;
+  for (size_t i = 1; i < ctx.argc(); ++i) {
+    Db& db = ctx.DbFor(ctx.arg(i));
+    if (db.Find(ctx.arg(i)) && db.Delete(ctx.arg(i))) ++n;
+  }
+  ctx.rb->Integer(n);
+}
+
+void Exists(CommandContext& ctx) {
+  int64_t n = 0;
+  for (size_t i = 1; i < ctx.argc(); ++i)
+    if (ctx.DbFor(ctx.arg(i)).FindRead(ctx.arg(i))) ++n;
+  ctx.rb->Integer(n);
+}
+
+void Touch(CommandContext& ctx) {
+  int64_t n = 0;
+  for (size_t i = 1; i < ctx.argc(); ++i)
+    if (ctx.DbFor(ctx.arg(i)).FindWrite(ctx.arg(i))) ++n;
+  ctx.rb->Integer(n);
+}
+
+void Type(CommandContext& ctx) {
+  Entry* e = ctx.DbFor(ctx.arg(1)).Find(ctx.arg(1));
+  ctx.rb->SimpleString(e ? TypeName(e->type) : "none");
+}
+
+void RenameGeneric(CommandContext& ctx, bool nx) {
+  std::string_view src = ctx.arg(1), dst = ctx.arg(2);
+  Db& sdb = ctx.DbFor(src);
+  Db& ddb = ctx.DbFor(dst);
+  Entry* e = sdb.FindWrite(src);
+  if (!e) return ctx.Error(OpStatus::kNoSuchKey);
+  if (src == dst) {
+    if (nx) return ctx.rb->Integer(0);
+    return ctx.rb->Ok();
+  }
+  if (ddb.Find(dst)) {
+    if (nx) return ctx.rb->Integer(0);
+    ddb.Delete(dst);
+  }
+  Entry* moved = CloneEntry(e, dst);
+  sdb.Delete(src);
+  ddb.Add(moved);
+  if (nx) ctx.rb->Integer(1);
+  else ctx.rb->Ok();
+}
+void Rename(CommandContext& ctx) { RenameGeneric(ctx, false); }
+void RenameNx(CommandContext& ctx) { RenameGeneric(ctx, true); }
+
+bool ParseDbIndex(CommandContext& ctx, std::string_view arg, int* out) {
+  int64_t v;
+  if (!ParseInt64(arg, &v)) {
+    ctx.Error(OpStatus::kNotAnInteger);
+    return false;
+  }
+  if (v < 0 || v >= ctx.server->config().databases.load()) {
+    ctx.Error(OpStatus::kDbIndexOutOfRange);
+    return false;
+  }
+  *out = static_cast<int>(v);
+  return true;
+}
+
+void Copy(CommandContext& ctx) {
+  std::string_view src = ctx.arg(1), dst = ctx.arg(2);
+  bool replace = false;
+  int dst_db = ctx.db_index;
+  for (size_t j = 3; j < ctx.argc(); ++j) {
+    if (EqualsIgnoreCase(ctx.arg(j), "replace")) {
+      replace = true;
+    } else if (EqualsIgnoreCase(ctx.arg(j), "db") && j + 1 < ctx.argc()) {
+      if (!ParseDbIndex(ctx, ctx.arg(++j), &dst_db)) return;
+    } else {
+      return ctx.SyntaxError();
+    }
+  }
+  if (dst_db == ctx.db_index && src == dst)
+    return ctx.Error("ERR source and destination objects are the same");
+  Db& sdb = ctx.DbFor(src);
+  Db& ddb = ctx.DbFor(dst, dst_db);
+  Entry* e = sdb.FindRead(src);
+  if (!e) return ctx.rb->Integer(0);
+  if (ddb.Find(dst)) {
+    if (!replace) return ctx.rb->Integer(0);
+    ddb.Delete(dst);
+  }
+  e = sdb.Find(src);
+  ddb.Add(CloneEntry(e, dst));
+  ctx.rb->Integer(1);
+}
+
+void Move(CommandContext& ctx) {
+  int dst_db;
+  int64_t v;
+  if (!ParseInt64(ctx.arg(2), &v)) return ctx.Error(OpStatus::kNotAnInteger);
+  if (v < 0 || v >= ctx.server->config().databases.load()) return ctx.Error(OpStatus::kDbIndexOutOfRange);
+  dst_db = static_cast<int>(v);
+  if (dst_db == ctx.db_index) return ctx.Error("ERR source and destination objects are the same");
+  std::string_view key = ctx.arg(1);
+  Db& sdb = ctx.DbFor(key);
+  Db& ddb = ctx.DbFor(key, dst_db);
+  if (!sdb.FindWrite(key)) return ctx.rb->Integer(0);
+  if (ddb.Find(key)) return ctx.rb->Integer(0);
+  Entry* e = sdb.Detach(key);
+  ddb.Add(e);
+  ctx.rb->Integer(1);
+}
+
+// ---- Expiry ----
+
+void ExpireGeneric(CommandContext& ctx, int64_t unit_ms, bool relative) {
+  enum : unsigned { kNx = 1, kXx = 2, kGt = 4, kLt = 8 };
+  unsigned flags = 0;
+  for (size_t j = 3; j < ctx.argc(); ++j) {
+    std::string_view o = ctx.arg(j);
+    if (EqualsIgnoreCase(o, "nx")) flags |= kNx;
+    else if (EqualsIgnoreCase(o, "xx")) flags |= kXx;
+    else if (EqualsIgnoreCase(o, "gt")) flags |= kGt;
+    else if (EqualsIgnoreCase(o, "lt")) flags |= kLt;
+    else return ctx.Error("ERR Unsupported option " + std::string(o));
+  }
+  if ((flags & kNx) && (flags & (kXx | kGt | kLt)))
+    return ctx.Error("ERR NX and XX, GT or LT options at the same time are not compatible");
+  if ((flags & kGt) && (flags & kLt))
+    return ctx.Error("ERR GT and LT options at the same time are not compatible");
+  int64_t when;
+  if (!ParseInt64(ctx.arg(2), &when)) return ctx.Error(OpStatus::kNotAnInteger);
+  auto expire_error = [&] { ctx.Error("ERR invalid expire time in '" + ctx.spec->name + "' command"); };
+  if (unit_ms == 1000) {
+    if (when > LLONG_MAX / 1000 || when < LLONG_MIN / 1000) return expire_error();
+    when *= 1000;
+  }
+  int64_t base = relative ? CommandTimeMs() : 0;
+  if (when > LLONG_MAX - base) return expire_error();
+  when += base;
+  std::string_view key = ctx.arg(1);
+  Db& db = ctx.DbFor(key);
+  Entry* e = db.FindWrite(key);
+  if (!e) return ctx.rb->Integer(0);
+  if (flags) {
+    int64_t cur = e->has_expire() ? e->expire_ms() : -1;
+    if ((flags & kNx) && cur != -1) return ctx.rb->Integer(0);
+    if ((flags & kXx) && cur == -1) return ctx.rb->Integer(0);
+    if ((flags & kGt) && (when <= cur || cur == -1)) return ctx.rb->Integer(0);
+    if ((flags & kLt) && cur != -1 && when >= cur) return ctx.rb->Integer(0);
+  }
+  if (when <= CommandTimeMs()) {
+    db.Delete(key);
+  } else {
+    db.SetExpire(e, when);
+  }
+  ctx.rb->Integer(1);
+}
+void Expire(CommandContext& ctx) { ExpireGeneric(ctx, 1000, true); }
+void PExpire(CommandContext& ctx) { ExpireGeneric(ctx, 1, true); }
+void ExpireAt(CommandContext& ctx) { ExpireGeneric(ctx, 1000, false); }
+void PExpireAt(CommandContext& ctx) { ExpireGeneric(ctx, 1, false); }
+
+// kind: 0 TTL, 1 PTTL, 2 EXPIRETIME, 3 PEXPIRETIME
+void TtlGeneric(CommandContext& ctx, int kind) {
+  Entry* e = ctx.DbFor(ctx.arg(1)).Find(ctx.arg(1));
+  if (!e) return ctx.rb->Integer(-2);
+  if (!e->has_expire()) return ctx.rb->Integer(-1);
+  int64_t at = e->expire_ms();
+  int64_t left = at - CommandTimeMs();
+  if (left < 0) left = 0;
+  switch (kind) {
+    case 0: return ctx.rb->Integer((left + 500) / 1000);
+    case 1: return ctx.rb->Integer(left);
+    case 2: return ctx.rb->Integer(at / 1000);
+    default: return ctx.rb->Integer(at);
+  }
+}
+void Ttl(CommandContext& ctx) { TtlGeneric(ctx, 0); }
+void PTtl(CommandContext& ctx) { TtlGeneric(ctx, 1); }
+void ExpireTime(CommandContext& ctx) { TtlGeneric(ctx, 2); }
+void PExpireTime(CommandContext& ctx) { TtlGeneric(ctx, 3); }
+
+void Persist(CommandContext& ctx) {
+  Db& db = ctx.DbFor(ctx.arg(1));
+  Entry* e = db.FindWrite(ctx.arg(1));
+  if (!e || !e->has_expire()) return ctx.rb->Integer(0);
+  db.SetExpire(e, -1);
+  ctx.rb->Integer(1);
+}
+
+// ---- OBJECT ----
+
+constexpr int32_t kSharedRefcount = 2147483647;
+
+bool IsLfuPolicy(CommandContext& ctx) {
+  int64_t p = ctx.server->config().maxmemory_policy.load();
+  return p == 2 || p == 5;  // allkeys-lfu, volatile-lfu
+}
+
+void ObjectEncoding(CommandContext& ctx) {
+  Entry* e = ctx.DbFor(ctx.arg(2)).Find(ctx.arg(2));
+  if (!e) return ctx.rb->Null();
+  switch (static_cast<StrEncoding>(e->encoding)) {
+    case StrEncoding::kInt: return ctx.rb->Bulk("int");
+    case StrEncoding::kEmbstr: return ctx.rb->Bulk("embstr");
+    case StrEncoding::kRaw: return ctx.rb->Bulk("raw");
+  }
+}
+
+void ObjectRefcount(CommandContext& ctx) {
+  Entry* e = ctx.DbFor(ctx.arg(2)).Find(ctx.arg(2));
+  if (!e) return ctx.rb->Null();
+  // Redis shares the integers 0..9999 (unless an LRU/LFU maxmemory policy is set).
+  int64_t v;
+  bool shared = e->type == ObjType::kString && static_cast<StrEncoding>(e->encoding) == StrEncoding::kInt &&
+                ParseInt64(e->value(), &v) && v >= 0 && v < 10000 &&
+                (ctx.server->config().maxmemory.load() == 0 ||
+                 ctx.server->config().maxmemory_policy.load() == 0 ||
+                 ctx.server->config().maxmemory_policy.load() == 3 ||
+                 ctx.server->config().maxmemory_policy.load() == 6 ||
+                 ctx.server->config().maxmemory_policy.load() == 7);
+  ctx.rb->Integer(shared ? kSharedRefcount : 1);
+}
+
+void ObjectIdletime(CommandContext& ctx) {
+  Entry* e = ctx.DbFor(ctx.arg(2)).Find(ctx.arg(2));
+  if (!e) return ctx.rb->Null();
+  if (IsLfuPolicy(ctx))
+    return ctx.Error(
+        "ERR An LRU maxmemory policy is not selected, access time not tracked. Please note that when "
+        "switching between policies at runtime LRU and LFU data will take some time to adjust.");
+  uint32_t now = LruClockSeconds();
+  ctx.rb->Integer(now >= e->access ? now - e->access : 0);
+}
+
+void ObjectFreq(CommandContext& ctx) {
+  Entry* e = ctx.DbFor(ctx.arg(2)).Find(ctx.arg(2));
+  if (!e) return ctx.rb->Null();
+  if (!IsLfuPolicy(ctx))
+    return ctx.Error(
+        "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that "
+        "when switching between policies at runtime LRU and LFU data will take some time to adjust.");
+  ctx.rb->Integer(e->lfu);
+}
+
+void HelpReply(CommandContext& ctx, std::string_view cmd, const std::vector<std::string>& lines) {
+  ctx.rb->ArrayHeader(lines.size() + 3);
+  ctx.rb->SimpleString(std::string(cmd) + " <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
+  for (const auto& l : lines) ctx.rb->SimpleString(l);
+  ctx.rb->SimpleString("HELP");
+  ctx.rb->SimpleString("    Prints this help.");
+}
+
+void ObjectHelp(CommandContext& ctx) {
+  HelpReply(ctx, "OBJECT",
+            {"ENCODING <key>",
+             "    Return the kind of internal representation used in order to store the value",
+             "    associated with a <key>.",
+             "FREQ <key>",
+             "    Return the access frequency index of the <key>. The returned integer is",
+             "    proportional to the logarithm of the recent access frequency of the key.",
+             "IDLETIME <key>",
+             "    Return the idle time of the <key>, that is the approximated number of",
+             "    seconds elapsed since the last access to the key.",
+             "REFCOUNT <key>",
+             "    Return the number of references of the value associated with the specified",
+             "    <key>."});
+}
+
+// ---- Database-wide (client's thread, gathered from every shard) ----
+
+void DbSize(CommandContext& ctx) {
+  int db = ctx.db_index;
+  GatherAll<int64_t>(
+      ctx, [db](Shard& s) { return static_cast<int64_t>(s.db(db).size()); },
+      [](std::vector<int64_t>& v, resp::ReplyBuilder& rb) {
+        int64_t n = 0;
+        for (auto x : v) n += x;
+        rb.Integer(n);
+      });
+}
+
+void Keys(CommandContext& ctx) {
+  int db = ctx.db_index;
+  std::string pattern(ctx.arg(1));
+  bool all = pattern == "*";
+  GatherAll<std::vector<std::string>>(
+      ctx,
+      [db, pattern, all](Shard& s) {
+        std::vector<std::string> out;
+        int64_t now = CommandTimeMs();
+        s.db(db).table().ForEach([&](Entry* e) {
+          if (e->has_expire() && e->expire_ms() <= now) return;
+          if (all || GlobMatch(pattern, e->key())) out.emplace_back(e->key());
+        });
+        return out;
+      },
+      [](std::vector<std::vector<std::string>>& parts, resp::ReplyBuilder& rb) {
+        size_t n = 0;
+        for (auto& p : parts) n += p.size();
+        rb.ArrayHeader(n);
+        for (auto& p : parts)
+          for (auto& k : p) rb.Bulk(k);
+      });
+}
+
+// SCAN's cursor: the low 8 bits name the shard, the rest is that shard's
+// table cursor. Shards are visited in order; within one the table's
+// reverse-binary cursor guarantees that keys present for the whole scan are
+// returned at least once.
+constexpr int kShardBits = 8;
+
+void Scan(CommandContext& ctx) {
+  uint64_t cursor;
+  if (!ParseUint64(ctx.arg(1), &cursor)) return ctx.Error("ERR invalid cursor");
+  std::string pattern;
+  bool has_pattern = false;
+  int64_t count = 10;
+  std::string type;
+  bool has_type = false;
+  for (size_t j = 2; j < ctx.argc(); j += 2) {
+    std::string_view o = ctx.arg(j);
+    if (j + 1 >= ctx.argc()) return ctx.SyntaxError();
+    if (EqualsIgnoreCase(o, "match")) {
+      pattern = ctx.arg(j + 1);
+      has_pattern = pattern != "*";
+    } else if (EqualsIgnoreCase(o, "count")) {
+      if (!ParseInt64(ctx.arg(j + 1), &count)) return ctx.Error(OpStatus::kNotAnInteger);
+      if (count < 1) return ctx.SyntaxError();
+    } else if (EqualsIgnoreCase(o, "type")) {
+      type = ctx.arg(j + 1);
+      for (auto& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      has_type = true;
+    } else {
+      return ctx.SyntaxError();
+    }
+  }
+  ShardSet& set = ctx.server->shards();
+  int shard = static_cast<int>(cursor & ((1u << kShardBits) - 1));
+  uint64_t inner = cursor >> kShardBits;
+  if (shard >= set.size()) return ctx.Error("ERR invalid cursor");
+  struct Result {
+    std::vector<std::string> keys;
+    uint64_t next = 0;
+  };
+  auto res = std::make_shared<Result>();
+  int db = ctx.db_index;
+  Server* server = ctx.server;
+  int self = ctx.shard->id();
+  uint64_t client = ctx.conn->state().id;
+  int resp_ver = ctx.conn->state().resp;
+  int nshards = set.size();
+  ctx.conn->BeginAsync();
+  set.FanOut(
+      {shard},
+      [=](Shard& s) {
+        Table& t = s.db(db).table();
+        uint64_t c = inner;
+        // Visit buckets until COUNT keys were looked at (Redis's meaning of COUNT),
+        // bounding empty-bucket walks on sparse tables.
+        int64_t budget = count, empty_steps = count * 10;
+        std::vector<std::string> seen;
+        do {
+          size_t before = seen.size();
+          c = t.Scan(c, [&](Entry* e) { seen.emplace_back(e->key()); });
+          if (seen.size() == before && --empty_steps <= 0) break;
+          budget -= static_cast<int64_t>(seen.size() - before);
+        } while (c != 0 && budget > 0);
+        int64_t now = CommandTimeMs();
+        Db& d = s.db(db);
+        for (auto& k : seen) {
+          Entry* e = d.table().Find(k);
+          if (!e) continue;
+          if (e->has_expire() && e->expire_ms() <= now) {
+            d.Find(k);  // lazily expire it now
+            continue;
+          }
+          if (has_pattern && !GlobMatch(pattern, k)) continue;
+          if (has_type) {
+            static const char* kNames[] = {"string", "list", "set", "zset", "hash", "stream"};
+            if (type != kNames[static_cast<int>(e->type)]) continue;
+          }
+          res->keys.push_back(std::move(k));
+        }
+        if (c != 0) res->next = (c << kShardBits) | static_cast<uint64_t>(s.id());
+        else if (s.id() + 1 < nshards) res->next = static_cast<uint64_t>(s.id() + 1);
+        else res->next = 0;
+      },
+      [res, server, self, client, resp_ver] {
+        std::string out;
+        resp::ReplyBuilder rb(&out, resp_ver);
+        rb.ArrayHeader(2);
+        rb.Bulk(std::to_string(res->next));
+        rb.ArrayHeader(res->keys.size());
+        for (auto& k : res->keys) rb.Bulk(k);
+        Connection::FinishAsyncFor(server, self, client, std::move(out));
+      });
+}
+
+void RandomKey(CommandContext& ctx) {
+  int db = ctx.db_index;
+  struct Pick {
+    size_t size = 0;
+    std::string key;
+    bool found = false;
+  };
+  GatherAll<Pick>(
+      ctx,
+      [db](Shard& s) {
+        Pick p;
+        Db& d = s.db(db);
+        // Skip keys that are already expired (delete them on the way), as Redis.
+        for (int tries = 0; tries < 100 && d.size() > 0; ++tries) {
+          Entry* e = d.table().Random(s.rng());
+          if (!e) break;
+          std::string k(e->key());
+          if (!d.Find(k)) continue;
+          p.key = std::move(k);
+          p.found = true;
+          break;
+        }
+        p.size = d.size();
+        return p;
+      },
+      [](std::vector<Pick>& picks, resp::ReplyBuilder& rb) {
+        size_t total = 0;
+        for (auto& p : picks) if (p.found) total += p.size;
+        if (total == 0) return rb.Null();
+        // Weight shards by size so every key is about equally likely.
+        static thread_local std::mt19937_64 rng(42);
+        size_t r = rng() % total;
+        for (auto& p : picks) {
+          if (!p.found) continue;
+          if (r < p.size) return rb.Bulk(p.key);
+          r -= p.size;
+        }
+        rb.Null();
+      });
+}
+
+bool ParseFlushMode(CommandContext& ctx, size_t pos) {
+  if (ctx.argc() > pos + 1) {
+    ctx.SyntaxError();
+    return false;
+  }
+  if (ctx.argc() == pos + 1 && !EqualsIgnoreCase(ctx.arg(pos), "async") && !EqualsIgnoreCase(ctx.arg(pos), "sync")) {
+    ctx.SyntaxError();
+    return false;
+  }
+  return true;
+}
+
+void FlushDb(CommandContext& ctx) {
+  if (!ParseFlushMode(ctx, 1)) return;
+  int db = ctx.db_index;
+  ShardSet* set = &ctx.server->shards();
+  ExclusiveAll(ctx, [set, db](resp::ReplyBuilder& rb) {
+    for (int i = 0; i < set->size(); ++i) set->shard(i).db(db).Clear();
+    rb.Ok();
+  });
+}
+
+void FlushAll(CommandContext& ctx) {
+  if (!ParseFlushMode(ctx, 1)) return;
+  ShardSet* set = &ctx.server->shards();
+  ExclusiveAll(ctx, [set](resp::ReplyBuilder& rb) {
+    for (int i = 0; i < set->size(); ++i)
+      for (auto& d : set->shard(i).dbs()) d.Clear();
+    rb.Ok();
+  });
+}
+
+void SwapDb(CommandContext& ctx) {
+  int64_t a, b;
+  if (!ParseInt64(ctx.arg(1), &a)) return ctx.Error("ERR invalid first DB index");
+  if (!ParseInt64(ctx.arg(2), &b)) return ctx.Error("ERR invalid second DB index");
+  int64_t n = ctx.server->config().databases.load();
+  if (a < 0 || a >= n || b < 0 || b >= n) return ctx.Error(OpStatus::kDbIndexOutOfRange);
+  ShardSet* set = &ctx.server->shards();
+  ExclusiveAll(ctx, [set, a, b](resp::ReplyBuilder& rb) {
+    for (int i = 0; i < set->size(); ++i) std::swap(set->shard(i).db(static_cast<int>(a)), set->shard(i).db(static_cast<int>(b)));
+    rb.Ok();
+  });
+}
+
+}  // namespace
+
+void RegisterKeysFamily(CommandRegistry* r) {
+  constexpr uint32_t W = kCmdWrite, R = kCmdReadOnly, F = kCmdFast;
+  auto make = [](const char* name, int arity, uint32_t flags, int first, int last, int step, Handler h,
+                 const char* acl, const char* summary) {
+    CommandSpec s;
+    s.name = name;
+    s.arity = arity;
+    s.flags = flags;
+    s.first_key = first;
+    s.last_key = last;
+    s.step = step;
+    s.handler = h;
+    s.acl_categories = acl;
+    s.summary = summary;
+    s.group = "generic";
+    return s;
+  };
+  auto add = [&](const char* name, int arity, uint32_t flags, int first, int last, int step, Handler h,
+                 const char* acl, const char* summary) {
+    r->Add(make(name, arity, flags, first, last, step, h, acl, summary));
+  };
+  auto add_conn = [&](const char* name, int arity, uint32_t flags, Handler h, const char* acl,
+                      const char* summary) {
+    CommandSpec s = make(name, arity, flags, 0, 0, 0, h, acl, summary);
+    s.route = Route::kConnection;
+    r->Add(std::move(s));
+  };
+  {
+    CommandSpec s = make("del", -2, W, 1, -1, 1, Del, "@keyspace @write @slow", "Deletes one or more keys.");
+    s.fan_out = IntegerSumFanOut;
+    r->Add(s);
+    s.name = "unlink";
+    s.flags = W | F;
+    s.acl_categories = "@keyspace @write @fast";
+    s.summary = "Asynchronously deletes one or more keys.";
+    s.since = "4.0.0";
+    r->Add(s);
+    s = make("exists", -2, R | F, 1, -1, 1, Exists, "@keyspace @read @fast", "Determines whether one or more keys exist.");
+    s.fan_out = IntegerSumFanOut;
+    r->Add(s);
+    s = make("touch", -2, R | F, 1, -1, 1, Touch, "@keyspace @read @fast",
+             "Returns the number of existing keys out of those specified after updating the time they were last accessed.");
+    s.fan_out = IntegerSumFanOut;
+    r->Add(s);
+  }
+  add("type", 2, R | F, 1, 1, 1, Type, "@keyspace @read @fast", "Determines the type of value stored at a key.");
+  add("rename", 3, W, 1, 2, 1, Rename, "@keyspace @write @slow", "Renames a key and overwrites the destination.");
+  add("renamenx", 3, W | F, 1, 2, 1, RenameNx, "@keyspace @write @fast", "Renames a key only when the target key name doesn't exist.");
+  add("copy", -3, W | kCmdDenyOom, 1, 2, 1, Copy, "@keyspace @write @slow", "Copies the value of a key to a new key.");
+  add("move", 3, W | F, 1, 1, 1, Move, "@keyspace @write @fast", "Moves a key to another database.");
+  add("expire", -3, W | F, 1, 1, 1, Expire, "@keyspace @write @fast", "Sets the expiration time of a key in seconds.");
+  add("pexpire", -3, W | F, 1, 1, 1, PExpire, "@keyspace @write @fast", "Sets the expiration time of a key in milliseconds.");
+  add("expireat", -3, W | F, 1, 1, 1, ExpireAt, "@keyspace @write @fast", "Sets the expiration time of a key to a Unix timestamp.");
+  add("pexpireat", -3, W | F, 1, 1, 1, PExpireAt, "@keyspace @write @fast", "Sets the expiration time of a key to a Unix milliseconds timestamp.");
+  add("ttl", 2, R | F, 1, 1, 1, Ttl, "@keyspace @read @fast", "Returns the expiration time in seconds of a key.");
+  add("pttl", 2, R | F, 1, 1, 1, PTtl, "@keyspace @read @fast", "Returns the expiration time in milliseconds of a key.");
+  add("expiretime", 2, R | F, 1, 1, 1, ExpireTime, "@keyspace @read @fast", "Returns the expiration time of a key as a Unix timestamp.");
+  add("pexpiretime", 2, R | F, 1, 1, 1, PExpireTime, "@keyspace @read @fast", "Returns the expiration time of a key as a Unix milliseconds timestamp.");
+  add("persist", 2, W | F, 1, 1, 1, Persist, "@keyspace @write @fast", "Removes the expiration time of a key.");
+  {
+    CommandSpec obj = make("object", -2, 0, 0, 0, 0, nullptr, "@slow", "A container for object introspection commands.");
+    obj.route = Route::kConnection;
+    obj.subcommands.push_back(make("object|encoding", 3, R, 2, 2, 1, ObjectEncoding, "@keyspace @read @slow", "Returns the internal encoding of a Redis object."));
+    obj.subcommands.push_back(make("object|freq", 3, R, 2, 2, 1, ObjectFreq, "@keyspace @read @slow", "Returns the logarithmic access frequency counter of a Redis object."));
+    obj.subcommands.push_back(make("object|idletime", 3, R, 2, 2, 1, ObjectIdletime, "@keyspace @read @slow", "Returns the time since the last access to a Redis object."));
+    obj.subcommands.push_back(make("object|refcount", 3, R, 2, 2, 1, ObjectRefcount, "@keyspace @read @slow", "Returns the reference count of a value of a key."));
+    CommandSpec help = make("object|help", 2, kCmdLoading | kCmdStale, 0, 0, 0, ObjectHelp, "@keyspace @slow", "Returns helpful text about the different subcommands.");
+    help.route = Route::kConnection;
+    obj.subcommands.push_back(help);
+    r->Add(std::move(obj));
+  }
+  add_conn("dbsize", 1, R | F, DbSize, "@keyspace @read @fast", "Returns the number of keys in the database.");
+  add_conn("keys", 2, R, Keys, "@keyspace @read @slow @dangerous", "Returns all key names that match a pattern.");
+  add_conn("scan", -2, R, Scan, "@keyspace @read @slow", "Iterates over the key names in the database.");
+  add_conn("randomkey", 1, R, RandomKey, "@keyspace @read @slow", "Returns a random key name from the database.");
+  add_conn("flushdb", -1, W, FlushDb, "@keyspace @write @slow @dangerous", "Remove all keys from the current database.");
+  add_conn("flushall", -1, W, FlushAll, "@keyspace @write @slow @dangerous", "Removes all keys from all databases.");
+  add_conn("swapdb", 3, W | F, SwapDb, "@keyspace @write @fast @dangerous", "Swaps two Redis databases.");
+}
+
+}  // namespace larder

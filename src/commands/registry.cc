@@ -1,0 +1,71 @@
+#include <absl/container/flat_hash_map.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "commands/command.h"
+
+namespace larder {
+
+std::vector<size_t> CommandSpec::KeyIndexes(size_t argc) const {
+  std::vector<size_t> out;
+  if (first_key <= 0 || step <= 0) return out;
+  long last = last_key >= 0 ? last_key : static_cast<long>(argc) + last_key;
+  if (last >= static_cast<long>(argc)) last = static_cast<long>(argc) - 1;
+  for (long i = first_key; i <= last; i += step) out.push_back(static_cast<size_t>(i));
+  return out;
+}
+
+namespace {
+struct Index {
+  absl::flat_hash_map<std::string, const CommandSpec*> by_name;
+};
+Index& GetIndex() {
+  static Index index;
+  return index;
+}
+}  // namespace
+
+CommandRegistry::CommandRegistry() = default;
+
+void CommandRegistry::Add(CommandSpec spec) { commands_.push_back(std::move(spec)); }
+
+void CommandRegistry::Finalize() {
+  std::sort(commands_.begin(), commands_.end(),
+            [](const CommandSpec& a, const CommandSpec& b) { return a.name < b.name; });
+  int next_id = 0;
+  for (auto& c : commands_) {
+    c.id = next_id++;
+    flat_.push_back(&c);
+    for (auto& sub : c.subcommands) {
+      sub.id = next_id++;
+      sub.parent = &c;
+      flat_.push_back(&sub);
+    }
+    GetIndex().by_name[c.name] = &c;
+  }
+}
+
+const CommandSpec* CommandRegistry::Find(std::string_view name) const {
+  auto& idx = GetIndex().by_name;
+  if (name.size() > 64) return nullptr;
+  char buf[64];
+  for (size_t i = 0; i < name.size(); ++i) buf[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
+  auto it = idx.find(absl::string_view(buf, name.size()));
+  return it == idx.end() ? nullptr : it->second;
+}
+
+const CommandRegistry& Commands() {
+  static CommandRegistry* registry = [] {
+    auto* r = new CommandRegistry();
+    RegisterConnectionFamily(r);
+    RegisterKeysFamily(r);
+    RegisterStringFamily(r);
+    RegisterServerFamily(r);
+    r->Finalize();
+    return r;
+  }();
+  return *registry;
+}
+
+}  // namespace larder

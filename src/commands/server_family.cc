@@ -1,0 +1,560 @@
+// Server commands: INFO, CONFIG, COMMAND, TIME, SLOWLOG, MONITOR, LATENCY,
+// DEBUG, SHUTDOWN. They run on the client's thread; those that need every
+// shard gather asynchronously.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <thread>
+
+#include "commands/async.h"
+#include "commands/command.h"
+#include "common/clock.h"
+#include "common/glob.h"
+#include "common/log.h"
+#include "common/numbers.h"
+#include "server/info.h"
+
+namespace larder {
+
+namespace {
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+void Info(CommandContext& ctx) {
+  std::vector<std::string> sections;
+  for (size_t i = 1; i < ctx.argc(); ++i) sections.push_back(Lower(ctx.arg(i)));
+  Server* server = ctx.server;
+  GatherAll<ShardSnapshot>(
+      ctx, [server](Shard& s) { return TakeShardSnapshot(server, s); },
+      [server, sections](std::vector<ShardSnapshot>& snaps, resp::ReplyBuilder& rb) {
+        rb.Verbatim(BuildInfo(server, snaps, sections));
+      });
+}
+
+// ---- CONFIG ----
+
+void ConfigGet(CommandContext& ctx) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (size_t i = 2; i < ctx.argc(); ++i) {
+    for (auto& kv : ctx.server->config().Match(ctx.arg(i))) {
+      if (std::none_of(out.begin(), out.end(), [&](auto& o) { return o.first == kv.first; }))
+        out.push_back(std::move(kv));
+    }
+  }
+  ctx.rb->MapHeader(out.size());
+  for (auto& [k, v] : out) {
+    ctx.rb->Bulk(k);
+    ctx.rb->Bulk(v);
+  }
+}
+
+void ConfigSet(CommandContext& ctx) {
+  if (ctx.argc() % 2 != 0) return ctx.ArityError();
+  Config& cfg = ctx.server->config();
+  // Validate every pair first so that a failure changes nothing.
+  std::vector<std::pair<std::string, std::string>> pairs;
+  for (size_t i = 2; i + 1 < ctx.argc(); i += 2) {
+    std::string name = Lower(ctx.arg(i));
+    if (!cfg.Known(name))
+      return ctx.Error("ERR Unknown option or number of arguments for CONFIG SET - '" + std::string(ctx.arg(i)) + "'");
+    for (auto& p : pairs)
+      if (p.first == name)
+        return ctx.Error("ERR Duplicate parameter - " + std::string(ctx.arg(i)));
+    pairs.emplace_back(name, std::string(ctx.arg(i + 1)));
+  }
+  std::vector<std::pair<std::string, std::string>> previous;
+  for (auto& [name, value] : pairs) {
+    std::string err;
+    std::string old = *cfg.Get(name);
+    if (!cfg.Set(name, value, false, &err)) {
+      for (auto& [n, v] : previous) {
+        std::string ignored;
+        cfg.Set(n, v, true, &ignored);
+      }
+      return ctx.Error("ERR CONFIG SET failed (possibly related to argument '" + name + "') - " + err);
+    }
+    previous.emplace_back(name, old);
+  }
+  ctx.rb->Ok();
+}
+
+void ConfigResetStat(CommandContext& ctx) {
+  ctx.server->ResetStats();
+  ctx.server->LatencyReset({});
+  ctx.rb->Ok();
+}
+
+void ConfigRewrite(CommandContext& ctx) {
+  std::string err;
+  if (!ctx.server->config().Rewrite(&err)) return ctx.Error(err);
+  LOG_NOTICE("CONFIG REWRITE executed with success.");
+  ctx.rb->Ok();
+}
+
+void ConfigHelp(CommandContext& ctx) {
+  static const char* kLines[] = {
+      "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+      "GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values.",
+      "SET <directive> <value>", "    Set the configuration <directive> to <value>.",
+      "RESETSTAT", "    Reset statistics reported by the INFO command.",
+      "REWRITE", "    Rewrite the configuration file.",
+      "HELP", "    Prints this help."};
+  ctx.rb->ArrayHeader(std::size(kLines));
+  for (const char* l : kLines) ctx.rb->SimpleString(l);
+}
+
+// ---- COMMAND ----
+
+const std::pair<uint32_t, const char*> kFlagNames[] = {
+    {kCmdWrite, "write"},         {kCmdReadOnly, "readonly"},     {kCmdDenyOom, "denyoom"},
+    {kCmdAdmin, "admin"},         {kCmdPubSub, "pubsub"},         {kCmdNoScript, "noscript"},
+    {kCmdBlocking, "blocking"},   {kCmdLoading, "loading"},       {kCmdStale, "stale"},
+    {kCmdSkipMonitor, "skip_monitor"}, {kCmdSkipSlowlog, "skip_slowlog"}, {kCmdFast, "fast"},
+    {kCmdNoAuth, "no_auth"},      {kCmdMayReplicate, "may_replicate"}, {kCmdSentinel, "sentinel"},
+    {kCmdAllowBusy, "allow_busy"}, {kCmdNoMulti, "no_multi"},
+};
+
+std::vector<std::string> Words(const std::string& s) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = s.find(' ', i);
+    if (j == std::string::npos) j = s.size();
+    if (j > i) out.push_back(s.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+
+void ReplyCommandInfo(resp::ReplyBuilder& rb, const CommandSpec& c) {
+  rb.ArrayHeader(10);
+  rb.Bulk(c.name);
+  rb.Integer(c.arity);
+  std::vector<const char*> flags;
+  for (auto& [bit, name] : kFlagNames)
+    if (c.flags & bit) flags.push_back(name);
+  rb.SetHeader(flags.size());
+  for (auto* f : flags) rb.SimpleString(f);
+  rb.Integer(c.first_key);
+  rb.Integer(c.last_key);
+  rb.Integer(c.step);
+  auto acl = Words(c.acl_categories);
+  rb.SetHeader(acl.size());
+  for (auto& a : acl) rb.SimpleString(a);
+  rb.SetHeader(0);  // tips
+  if (c.first_key > 0) {
+    rb.ArrayHeader(1);
+    rb.MapHeader(3);
+    rb.Bulk("flags");
+    bool write = c.flags & kCmdWrite;
+    rb.SetHeader(write ? 2 : 1);
+    rb.SimpleString(write ? "RW" : "RO");
+    if (write) rb.SimpleString("UPDATE");
+    rb.Bulk("begin_search");
+    rb.MapHeader(2);
+    rb.Bulk("type");
+    rb.Bulk("index");
+    rb.Bulk("spec");
+    rb.MapHeader(1);
+    rb.Bulk("index");
+    rb.Integer(c.first_key);
+    rb.Bulk("find_keys");
+    rb.MapHeader(2);
+    rb.Bulk("type");
+    rb.Bulk("range");
+    rb.Bulk("spec");
+    rb.MapHeader(3);
+    rb.Bulk("lastkey");
+    rb.Integer(c.last_key >= 0 ? c.last_key - c.first_key : c.last_key);
+    rb.Bulk("keystep");
+    rb.Integer(c.step);
+    rb.Bulk("limit");
+    rb.Integer(0);
+  } else {
+    rb.ArrayHeader(0);
+  }
+  rb.ArrayHeader(c.subcommands.size());
+  for (const auto& s : c.subcommands) ReplyCommandInfo(rb, s);
+}
+
+void ReplyCommandDocs(resp::ReplyBuilder& rb, const CommandSpec& c) {
+  rb.MapHeader(c.subcommands.empty() ? 3 : 4);
+  rb.Bulk("summary");
+  rb.Bulk(c.summary);
+  rb.Bulk("since");
+  rb.Bulk(c.since);
+  rb.Bulk("group");
+  rb.Bulk(c.group);
+  if (!c.subcommands.empty()) {
+    rb.Bulk("subcommands");
+    rb.MapHeader(c.subcommands.size());
+    for (const auto& s : c.subcommands) {
+      rb.Bulk(s.name);
+      ReplyCommandDocs(rb, s);
+    }
+  }
+}
+
+void Command(CommandContext& ctx) {
+  const auto& all = Commands().top();
+  ctx.rb->ArrayHeader(all.size());
+  for (const auto& c : all) ReplyCommandInfo(*ctx.rb, c);
+}
+
+void CommandCount(CommandContext& ctx) { ctx.rb->Integer(static_cast<int64_t>(Commands().count())); }
+
+void CommandInfo(CommandContext& ctx) {
+  if (ctx.argc() == 2) return Command(ctx);
+  ctx.rb->ArrayHeader(ctx.argc() - 2);
+  for (size_t i = 2; i < ctx.argc(); ++i) {
+    const CommandSpec* c = Commands().Find(ctx.arg(i));
+    if (c) ReplyCommandInfo(*ctx.rb, *c);
+    else ctx.rb->NullArray();
+  }
+}
+
+void CommandDocs(CommandContext& ctx) {
+  std::vector<const CommandSpec*> list;
+  if (ctx.argc() == 2) {
+    for (const auto& c : Commands().top()) list.push_back(&c);
+  } else {
+    for (size_t i = 2; i < ctx.argc(); ++i)
+      if (const CommandSpec* c = Commands().Find(ctx.arg(i))) list.push_back(c);
+  }
+  ctx.rb->MapHeader(list.size());
+  for (const CommandSpec* c : list) {
+    ctx.rb->Bulk(c->name);
+    ReplyCommandDocs(*ctx.rb, *c);
+  }
+}
+
+void CommandList(CommandContext& ctx) {
+  std::string pattern;
+  bool has_pattern = false;
+  if (ctx.argc() == 5 && EqualsIgnoreCase(ctx.arg(2), "filterby") && EqualsIgnoreCase(ctx.arg(3), "pattern")) {
+    pattern = ctx.arg(4);
+    has_pattern = true;
+  } else if (ctx.argc() != 2) {
+    return ctx.SyntaxError();
+  }
+  std::vector<std::string> names;
+  for (const CommandSpec* c : Commands().all())
+    if (!has_pattern || GlobMatch(pattern, c->name, true)) names.push_back(c->name);
+  ctx.rb->ArrayHeader(names.size());
+  for (auto& n : names) ctx.rb->Bulk(n);
+}
+
+void CommandGetKeys(CommandContext& ctx) {
+  std::vector<std::string_view> argv(ctx.args.begin() + 2, ctx.args.end());
+  const CommandSpec* c = Commands().Find(argv[0]);
+  if (!c) return ctx.Error("ERR Invalid command specified");
+  if (!c->subcommands.empty() && argv.size() >= 2) {
+    std::string want = c->name + "|" + Lower(argv[1]);
+    for (const auto& s : c->subcommands)
+      if (s.name == want) c = &s;
+  }
+  if (!c->ArityOk(argv.size())) return ctx.Error("ERR Invalid number of arguments specified for command");
+  auto idx = c->KeyIndexes(argv.size());
+  if (idx.empty()) return ctx.Error("ERR The command has no key arguments");
+  ctx.rb->ArrayHeader(idx.size());
+  for (size_t i : idx) ctx.rb->Bulk(argv[i]);
+}
+
+void CommandHelp(CommandContext& ctx) {
+  static const char* kLines[] = {
+      "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+      "(no subcommand)", "    Return details about all Redis commands.",
+      "COUNT", "    Return the total number of commands in this Redis server.",
+      "LIST", "    Return a list of all commands in this Redis server.",
+      "INFO [<command-name> ...]", "    Return details about multiple Redis commands.",
+      "    If no command names are given, documentation details for all",
+      "    commands are returned.",
+      "DOCS [<command-name> ...]", "    Return documentation details about multiple Redis commands.",
+      "    If no command names are given, documentation details for all",
+      "    commands are returned.",
+      "GETKEYS <full-command>", "    Return the keys from a full Redis command.",
+      "HELP", "    Prints this help."};
+  ctx.rb->ArrayHeader(std::size(kLines));
+  for (const char* l : kLines) ctx.rb->SimpleString(l);
+}
+
+// ---- TIME, SLOWLOG, LATENCY, MONITOR ----
+
+void Time(CommandContext& ctx) {
+  int64_t us = UnixTimeUs();
+  ctx.rb->ArrayHeader(2);
+  ctx.rb->Bulk(std::to_string(us / 1000000));
+  ctx.rb->Bulk(std::to_string(us % 1000000));
+}
+
+void LastSave(CommandContext& ctx) { ctx.rb->Integer(ctx.server->start_time_ms() / 1000); }
+
+void SlowlogGet(CommandContext& ctx) {
+  int64_t count = 10;
+  if (ctx.argc() == 3) {
+    if (!ParseInt64(ctx.arg(2), &count) || count < -1)
+      return ctx.Error("ERR count should be greater than or equal to -1");
+    if (count == -1) count = INT64_MAX;
+  }
+  Server* server = ctx.server;
+  GatherAll<std::vector<SlowlogEntry>>(
+      ctx,
+      [server](Shard& s) {
+        auto& log = server->local(s.id()).slowlog;
+        return std::vector<SlowlogEntry>(log.begin(), log.end());
+      },
+      [count](auto& parts, resp::ReplyBuilder& rb) {
+        std::vector<SlowlogEntry> all;
+        for (auto& p : parts) all.insert(all.end(), p.begin(), p.end());
+        std::sort(all.begin(), all.end(), [](auto& a, auto& b) { return a.id > b.id; });
+        if (static_cast<int64_t>(all.size()) > count) all.resize(static_cast<size_t>(count));
+        rb.ArrayHeader(all.size());
+        for (auto& e : all) {
+          rb.ArrayHeader(6);
+          rb.Integer(static_cast<int64_t>(e.id));
+          rb.Integer(e.time_s);
+          rb.Integer(e.duration_us);
+          rb.ArrayHeader(e.args.size());
+          for (auto& a : e.args) rb.Bulk(a);
+          rb.Bulk(e.addr);
+          rb.Bulk(e.name);
+        }
+      });
+}
+
+void SlowlogLen(CommandContext& ctx) {
+  Server* server = ctx.server;
+  int64_t max = ctx.server->config().slowlog_max_len.load();
+  GatherAll<int64_t>(
+      ctx, [server](Shard& s) { return static_cast<int64_t>(server->local(s.id()).slowlog.size()); },
+      [max](std::vector<int64_t>& v, resp::ReplyBuilder& rb) {
+        int64_t n = 0;
+        for (auto x : v) n += x;
+        rb.Integer(std::min(n, max));
+      });
+}
+
+void SlowlogReset(CommandContext& ctx) {
+  Server* server = ctx.server;
+  GatherAll<int>(
+      ctx,
+      [server](Shard& s) {
+        server->local(s.id()).slowlog.clear();
+        return 0;
+      },
+      [](std::vector<int>&, resp::ReplyBuilder& rb) { rb.Ok(); });
+}
+
+void SlowlogHelp(CommandContext& ctx) {
+  static const char* kLines[] = {
+      "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+      "GET [<count>]", "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+      "    Entries are made of:", "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+      "    client name", "LEN", "    Return the length of the slowlog.", "RESET",
+      "    Reset the slowlog.", "HELP", "    Prints this help."};
+  ctx.rb->ArrayHeader(std::size(kLines));
+  for (const char* l : kLines) ctx.rb->SimpleString(l);
+}
+
+void LatencyLatest(CommandContext& ctx) {
+  auto snap = ctx.server->LatencySnapshot();
+  ctx.rb->ArrayHeader(snap.size());
+  for (auto& [name, ev] : snap) {
+    ctx.rb->ArrayHeader(4);
+    ctx.rb->Bulk(name);
+    ctx.rb->Integer(ev.history.empty() ? 0 : ev.history.back().time_s);
+    ctx.rb->Integer(ev.history.empty() ? 0 : ev.history.back().ms);
+    ctx.rb->Integer(ev.max_ms);
+  }
+}
+
+void LatencyHistory(CommandContext& ctx) {
+  auto snap = ctx.server->LatencySnapshot();
+  auto it = snap.find(std::string(ctx.arg(2)));
+  if (it == snap.end()) return ctx.rb->ArrayHeader(0);
+  ctx.rb->ArrayHeader(it->second.history.size());
+  for (auto& s : it->second.history) {
+    ctx.rb->ArrayHeader(2);
+    ctx.rb->Integer(s.time_s);
+    ctx.rb->Integer(s.ms);
+  }
+}
+
+void LatencyReset(CommandContext& ctx) {
+  std::vector<std::string> events;
+  for (size_t i = 2; i < ctx.argc(); ++i) events.emplace_back(ctx.arg(i));
+  ctx.rb->Integer(static_cast<int64_t>(ctx.server->LatencyReset(events)));
+}
+
+void LatencyHelp(CommandContext& ctx) {
+  static const char* kLines[] = {
+      "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+      "DOCTOR", "    Return a human readable latency analysis report.",
+      "GRAPH <event>", "    Return an ASCII latency graph for the <event> class.",
+      "HISTORY <event>", "    Return time-latency samples for the <event> class.",
+      "LATEST", "    Return the latest latency samples for all events.",
+      "RESET [<event> ...]", "    Reset latency data of one or more <event> classes.",
+      "    (default: reset all data for all event classes)",
+      "HISTOGRAM [COMMAND ...]", "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+      "    If no commands are specified then all histograms are replied.",
+      "HELP", "    Prints this help."};
+  ctx.rb->ArrayHeader(std::size(kLines));
+  for (const char* l : kLines) ctx.rb->SimpleString(l);
+}
+
+void Monitor(CommandContext& ctx) {
+  ClientState& c = ctx.conn->state();
+  if (c.monitor) return ctx.rb->Ok();
+  c.monitor = true;
+  ctx.server->AddMonitor(ctx.shard->id(), c.id);
+  ctx.rb->Ok();
+}
+
+// ---- DEBUG, SHUTDOWN ----
+
+void Debug(CommandContext& ctx) {
+  int64_t mode = ctx.server->config().enable_debug_command.load();
+  bool local = ctx.conn->state().addr.rfind("127.", 0) == 0 || ctx.conn->state().addr.rfind("::1", 0) == 0;
+  if (mode == 0 || (mode == 2 && !local))
+    return ctx.Error(
+        "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can "
+        "run it from a local connection, otherwise you need to set this option in the configuration file, "
+        "and then restart the server.");
+  std::string sub = Lower(ctx.arg(1));
+  if (sub == "sleep" && ctx.argc() == 3) {
+    double secs;
+    if (!ParseDouble(ctx.arg(2), &secs)) return ctx.Error(OpStatus::kNotAFloat);
+    int64_t us = static_cast<int64_t>(secs * 1e6);
+    // As in Redis the whole server sleeps: every shard is parked meanwhile.
+    return ExclusiveAll(ctx, [us](resp::ReplyBuilder& rb) {
+      if (us > 0) std::this_thread::sleep_for(std::chrono::microseconds(us));
+      rb.Ok();
+    });
+  }
+  if (sub == "set-active-expire" && ctx.argc() == 3) {
+    Shard::active_expire_enabled.store(ctx.arg(2) != "0");
+    return ctx.rb->Ok();
+  }
+  if (sub == "object" && ctx.argc() == 3) {
+    std::string key(ctx.arg(2));
+    int db = ctx.db_index;
+    int owner = ctx.server->shards().ShardOf(key);
+    Server* server = ctx.server;
+    int self = ctx.shard->id();
+    uint64_t client = ctx.conn->state().id;
+    auto out = std::make_shared<std::string>();
+    ctx.conn->BeginAsync();
+    ctx.server->shards().FanOut(
+        {owner},
+        [key, db, out](Shard& s) {
+          Entry* e = s.db(db).Find(key);
+          if (!e) {
+            *out = "-ERR no such key\r\n";
+            return;
+          }
+          static const char* kEnc[] = {"raw", "embstr", "int"};
+          uint32_t now = LruClockSeconds();
+          *out = fmt::format("+Value at:{} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}\r\n",
+                             static_cast<const void*>(e), kEnc[e->encoding % 3], e->val_len,
+                             e->access & ((1u << 24) - 1), now >= e->access ? now - e->access : 0);
+        },
+        [server, self, client, out] { Connection::FinishAsyncFor(server, self, client, *out); });
+    return;
+  }
+  if (sub == "help") {
+    static const char* kLines[] = {
+        "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "OBJECT <key>", "    Show low level info about `key` and associated value.",
+        "SET-ACTIVE-EXPIRE <0|1>", "    Setting it to 0 disables expiring keys in background when they are not",
+        "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the", "    default.",
+        "SLEEP <seconds>", "    Stop the server for <seconds>. Decimals allowed.",
+        "HELP", "    Prints this help."};
+    ctx.rb->ArrayHeader(std::size(kLines));
+    for (const char* l : kLines) ctx.rb->SimpleString(l);
+    return;
+  }
+  ctx.Error("ERR unknown subcommand or wrong number of arguments for '" + std::string(ctx.arg(1)) +
+            "'. Try DEBUG HELP.");
+}
+
+void Shutdown(CommandContext& ctx) {
+  for (size_t i = 1; i < ctx.argc(); ++i) {
+    std::string o = Lower(ctx.arg(i));
+    if (o == "abort") return ctx.Error("ERR No shutdown in progress.");
+    if (o != "nosave" && o != "save" && o != "now" && o != "force") return ctx.SyntaxError();
+  }
+  LOG_WARNING("User requested shutdown...");
+  ctx.server->RequestShutdown();
+  // No reply: the connection closes when the server stops.
+}
+
+}  // namespace
+
+void RegisterServerFamily(CommandRegistry* r) {
+  auto make = [](const char* name, int arity, uint32_t flags, Handler h, const char* acl, const char* summary) {
+    CommandSpec s;
+    s.name = name;
+    s.arity = arity;
+    s.flags = flags;
+    s.handler = h;
+    s.route = Route::kConnection;
+    s.acl_categories = acl;
+    s.summary = summary;
+    s.group = "server";
+    return s;
+  };
+  constexpr uint32_t L = kCmdLoading, S = kCmdStale, A = kCmdAdmin, NS = kCmdNoScript, G = kCmdGathers;
+  r->Add(make("info", -1, L | S | G, Info, "@slow @dangerous", "Returns information and statistics about the server."));
+  r->Add(make("time", 1, L | S | kCmdFast, Time, "@fast", "Returns the server time."));
+  r->Add(make("lastsave", 1, L | S | kCmdFast, LastSave, "@fast @admin @dangerous", "Returns the Unix timestamp of the last successful save to disk."));
+  r->Add(make("monitor", 1, A | NS | L | S, Monitor, "@admin @slow @dangerous", "Listens for all requests received by the server in real-time."));
+  r->Add(make("debug", -2, A | NS | L | S, Debug, "@admin @slow @dangerous", "A container for debugging commands."));
+  r->Add(make("shutdown", -1, A | NS | L | S | kCmdNoMulti | kCmdSentinel | kCmdAllowBusy, Shutdown,
+              "@admin @slow @dangerous", "Synchronously saves the database(s) to disk and shuts down the Redis server."));
+
+  CommandSpec config = make("config", -2, 0, nullptr, "@slow", "A container for server configuration commands.");
+  config.subcommands.push_back(make("config|get", -3, A | NS | L | S, ConfigGet, "@admin @slow @dangerous", "Returns the effective values of configuration parameters."));
+  config.subcommands.push_back(make("config|set", -4, A | NS | L | S | kCmdMayReplicate, ConfigSet, "@admin @slow @dangerous", "Sets configuration parameters in-flight."));
+  config.subcommands.push_back(make("config|resetstat", 2, A | NS | L | S, ConfigResetStat, "@admin @slow @dangerous", "Resets the server's statistics."));
+  config.subcommands.push_back(make("config|rewrite", 2, A | NS | L | S, ConfigRewrite, "@admin @slow @dangerous", "Persists the effective configuration to file."));
+  config.subcommands.push_back(make("config|help", 2, L | S, ConfigHelp, "@slow", "Returns helpful text about the different subcommands."));
+  r->Add(std::move(config));
+
+  CommandSpec command = make("command", -1, L | S, Command, "@slow @connection", "Returns detailed information about all commands.");
+  command.subcommands.push_back(make("command|count", 2, L | S, CommandCount, "@slow @connection", "Returns a count of commands."));
+  command.subcommands.push_back(make("command|info", -2, L | S, CommandInfo, "@slow @connection", "Returns information about one, multiple or all commands."));
+  command.subcommands.push_back(make("command|docs", -2, L | S, CommandDocs, "@slow @connection", "Returns documentary information about one, multiple or all commands."));
+  command.subcommands.push_back(make("command|list", -2, L | S, CommandList, "@slow @connection", "Returns a list of command names."));
+  command.subcommands.push_back(make("command|getkeys", -3, L | S, CommandGetKeys, "@slow @connection", "Extracts the key names from an arbitrary command."));
+  command.subcommands.push_back(make("command|help", 2, L | S, CommandHelp, "@slow @connection", "Returns helpful text about the different subcommands."));
+  r->Add(std::move(command));
+
+  CommandSpec slowlog = make("slowlog", -2, 0, nullptr, "@slow", "A container for slow log commands.");
+  slowlog.subcommands.push_back(make("slowlog|get", -2, A | L | S | G, SlowlogGet, "@admin @slow @dangerous", "Returns the slow log's entries."));
+  slowlog.subcommands.push_back(make("slowlog|len", 2, A | L | S | G, SlowlogLen, "@admin @slow @dangerous", "Returns the number of entries in the slow log."));
+  slowlog.subcommands.push_back(make("slowlog|reset", 2, A | L | S | G, SlowlogReset, "@admin @slow @dangerous", "Clears all entries from the slow log."));
+  slowlog.subcommands.push_back(make("slowlog|help", 2, L | S, SlowlogHelp, "@slow", "Show helpful text about the different subcommands"));
+  r->Add(std::move(slowlog));
+
+  CommandSpec latency = make("latency", -2, 0, nullptr, "@slow", "A container for latency diagnostics commands.");
+  latency.subcommands.push_back(make("latency|latest", 2, A | NS | L | S, LatencyLatest, "@admin @slow @dangerous", "Returns the latest latency samples for all events."));
+  latency.subcommands.push_back(make("latency|history", 3, A | NS | L | S, LatencyHistory, "@admin @slow @dangerous", "Returns timestamp-latency samples for an event."));
+  latency.subcommands.push_back(make("latency|reset", -2, A | NS | L | S, LatencyReset, "@admin @slow @dangerous", "Resets the latency data for one or more events."));
+  latency.subcommands.push_back(make("latency|help", 2, L | S, LatencyHelp, "@slow", "Returns helpful text about the different subcommands."));
+  r->Add(std::move(latency));
+}
+
+}  // namespace larder

@@ -1,0 +1,29 @@
+#include "common/status.h"
+
+namespace larder {
+
+std::string_view ErrorText(OpStatus s) {
+  switch (s) {
+    case OpStatus::kOk: return "";
+    case OpStatus::kKeyNotFound: return "ERR no such key";
+    case OpStatus::kWrongType:
+      return "WRONGTYPE Operation against a key holding the wrong kind of value";
+    case OpStatus::kNotAnInteger: return "ERR value is not an integer or out of range";
+    case OpStatus::kNotAFloat: return "ERR value is not a valid float";
+    case OpStatus::kSyntaxError: return "ERR syntax error";
+    case OpStatus::kOverflow: return "ERR increment or decrement would overflow";
+    case OpStatus::kNanOrInfinity: return "ERR increment would produce NaN or Infinity";
+    case OpStatus::kNoSuchKey: return "ERR no such key";
+    case OpStatus::kOutOfRange: return "ERR index out of range";
+    case OpStatus::kStringTooLong: return "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+    case OpStatus::kOffsetOutOfRange: return "ERR offset is out of range";
+    case OpStatus::kInvalidExpire: return "ERR invalid expire time";
+    case OpStatus::kDbIndexOutOfRange: return "ERR DB index is out of range";
+    case OpStatus::kSkipped: return "";
+    case OpStatus::kOutOfMemory:
+      return "OOM command not allowed when used memory > 'maxmemory'.";
+  }
+  return "ERR internal error";
+}
+
+}  // namespace larder

@@ -1,0 +1,132 @@
+#include "keyspace/db.h"
+
+#include <vector>
+
+#include "common/clock.h"
+
+namespace larder {
+
+uint32_t LruClockSeconds() { return static_cast<uint32_t>(CommandTimeMs() / 1000); }
+
+Entry* Db::Find(std::string_view key) {
+  Entry* e = table_.Find(key);
+  if (e && Expired(e, CommandTimeMs())) {
+    Delete(key);
+    ++stats_->expired_keys;
+    return nullptr;
+  }
+  return e;
+}
+
+Entry* Db::FindRead(std::string_view key) {
+  Entry* e = Find(key);
+  if (e) {
+    ++stats_->keyspace_hits;
+    Touch(e);
+  } else {
+    ++stats_->keyspace_misses;
+  }
+  return e;
+}
+
+Entry* Db::FindWrite(std::string_view key) {
+  Entry* e = Find(key);
+  if (e) Touch(e);
+  return e;
+}
+
+void Db::Add(Entry* e) {
+  Touch(e);
+  if (e->has_expire()) ++expires_;
+  table_.Insert(e);
+}
+
+Entry* Db::SetString(std::string_view key, std::string_view value, int64_t expire_ms,
+                     StrEncoding enc) {
+  Entry* old = Find(key);
+  int64_t ttl = expire_ms;
+  if (expire_ms == kKeepTtl) ttl = (old && old->has_expire()) ? old->expire_ms() : kNoExpire;
+  if (old && old->type == ObjType::kString && old->has_expire() == (ttl >= 0) &&
+      value.size() <= ValueCapacity(old) && value.size() * 2 >= ValueCapacity(old)) {
+    // Overwrite in place: same layout and the block is not much too big.
+    memmove(old->mutable_value(), value.data(), value.size());
+    old->val_len = static_cast<uint32_t>(value.size());
+    old->encoding = static_cast<uint8_t>(enc);
+    if (ttl >= 0) old->set_expire_ms(ttl);
+    Touch(old);
+    return old;
+  }
+  if (old) Delete(key);
+  Entry* e = NewStringEntry(key, value, ttl);
+  e->encoding = static_cast<uint8_t>(enc);
+  Add(e);
+  return e;
+}
+
+bool Db::Delete(std::string_view key) {
+  Entry* e = Detach(key);
+  if (!e) return false;
+  FreeEntry(e);
+  return true;
+}
+
+Entry* Db::Detach(std::string_view key) {
+  Entry* e = table_.Unlink(key);
+  if (e && e->has_expire()) --expires_;
+  return e;
+}
+
+Entry* Db::SetExpire(Entry* e, int64_t ms) {
+  bool want = ms >= 0;
+  if (e->has_expire() != want) {
+    Entry* fresh = WithExpireField(e, want);
+    table_.Relink(e, fresh);
+    e = fresh;
+    if (want) ++expires_;
+    else --expires_;
+  }
+  if (want) e->set_expire_ms(ms);
+  return e;
+}
+
+Entry* Db::ResizeValue(Entry* e, size_t new_len, bool geometric) {
+  Entry* fresh = larder::ResizeValue(e, new_len, geometric);
+  table_.Relink(e, fresh);
+  return fresh;
+}
+
+void Db::Clear() {
+  table_.Clear();
+  expires_ = 0;
+  expire_cursor_ = 0;
+}
+
+size_t Db::ActiveExpireCycle(int64_t now_ms, int64_t budget_us) {
+  if (expires_ == 0) return 0;
+  int64_t start = MonotonicUs();
+  size_t removed = 0;
+  std::vector<Entry*> doomed;
+  // Walk a few buckets at a time, checking the clock between batches.
+  do {
+    for (int i = 0; i < 64; ++i) {
+      expire_cursor_ = table_.Scan(expire_cursor_, [&](Entry* e) {
+        if (Expired(e, now_ms)) doomed.push_back(e);
+      });
+      if (expire_cursor_ == 0) break;
+    }
+    for (Entry* e : doomed) {
+      Entry* d = Detach(e->key());
+      if (d) {
+        FreeEntry(d);
+        ++removed;
+      }
+    }
+    doomed.clear();
+    if (expire_cursor_ == 0 || expires_ == 0) break;
+  } while (MonotonicUs() - start < budget_us);
+  stats_->expired_keys += removed;
+  stats_->expire_cycle_cpu_us += static_cast<uint64_t>(MonotonicUs() - start);
+  return removed;
+}
+
+}  // namespace larder

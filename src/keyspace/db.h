@@ -1,0 +1,78 @@
+// One logical database (SELECT index) on one shard: the table plus the rules
+// every command relies on when it reads or writes a key. Expiry is lazy here
+// (an expired key is deleted when looked up) and active in ActiveExpireCycle(),
+// which the shard's timer calls.
+//
+// Runs on the owning shard only.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "keyspace/entry.h"
+#include "keyspace/table.h"
+
+namespace larder {
+
+struct KeyspaceStats {
+  uint64_t keyspace_hits = 0;
+  uint64_t keyspace_misses = 0;
+  uint64_t expired_keys = 0;
+  uint64_t evicted_keys = 0;
+  uint64_t expire_cycle_cpu_us = 0;
+};
+
+// Seconds clock for OBJECT IDLETIME (and LRU eviction later).
+uint32_t LruClockSeconds();
+
+class Db {
+ public:
+  static constexpr int64_t kNoExpire = -1;
+  static constexpr int64_t kKeepTtl = -2;
+
+  explicit Db(KeyspaceStats* stats) : stats_(stats) {}
+  Db(Db&&) = default;
+  Db& operator=(Db&&) = default;
+
+  size_t size() const { return table_.size(); }
+  size_t expires() const { return expires_; }
+  Table& table() { return table_; }
+
+  // Looks a key up, deleting it first if its TTL has passed. No statistics.
+  Entry* Find(std::string_view key);
+  // As Find, counting a keyspace hit or miss and refreshing the access time.
+  Entry* FindRead(std::string_view key);
+  // As Find, refreshing the access time (writes do not count hits).
+  Entry* FindWrite(std::string_view key);
+
+  // Creates or overwrites `key` as a string. expire_ms: absolute Unix ms,
+  // kNoExpire, or kKeepTtl (keep an existing key's TTL).
+  Entry* SetString(std::string_view key, std::string_view value, int64_t expire_ms,
+                   StrEncoding enc);
+  // Adds an entry for a key that is not present (after Find returned null).
+  void Add(Entry* e);
+  bool Delete(std::string_view key);
+  // Removes and returns the entry without freeing it (RENAME, MOVE, COPY).
+  Entry* Detach(std::string_view key);
+
+  // Sets, changes or removes (ms < 0) the TTL; returns the entry's new address.
+  Entry* SetExpire(Entry* e, int64_t ms);
+  // Changes the value's length (contents up to the shorter length kept).
+  Entry* ResizeValue(Entry* e, size_t new_len, bool geometric);
+
+  void Clear();
+  // Deletes expired keys for up to `budget_us`; returns how many were removed.
+  // Resumes where it stopped, so repeated calls sweep the whole table.
+  size_t ActiveExpireCycle(int64_t now_ms, int64_t budget_us);
+
+ private:
+  void Touch(Entry* e) { e->access = LruClockSeconds(); }
+  bool Expired(const Entry* e, int64_t now) const { return e->has_expire() && e->expire_ms() <= now; }
+
+  Table table_;
+  size_t expires_ = 0;
+  uint64_t expire_cursor_ = 0;
+  KeyspaceStats* stats_;
+};
+
+}  // namespace larder

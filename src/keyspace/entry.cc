@@ -1,0 +1,78 @@
+#include "keyspace/entry.h"
+
+#include <malloc.h>
+
+#include <cstdlib>
+#include <new>
+
+namespace larder {
+
+namespace {
+void* Alloc(size_t n) {
+  void* p = malloc(n);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+}  // namespace
+
+Entry* NewStringEntry(std::string_view key, std::string_view value, int64_t expire_ms,
+                      size_t reserve) {
+  bool with_expire = expire_ms >= 0;
+  auto* e = static_cast<Entry*>(Alloc(Entry::BlockSize(key.size(), value.size() + reserve, with_expire)));
+  e->next = nullptr;
+  e->key_len = static_cast<uint32_t>(key.size());
+  e->val_len = static_cast<uint32_t>(value.size());
+  e->type = ObjType::kString;
+  e->encoding = static_cast<uint8_t>(StrEncoding::kRaw);
+  e->flags = with_expire ? Entry::kHasExpire : 0;
+  e->lfu = 5;  // LFU_INIT_VAL: new keys are not evicted first
+  e->access = 0;
+  if (with_expire) e->set_expire_ms(expire_ms);
+  if (!key.empty()) memcpy(e->KeyPtr(), key.data(), key.size());
+  if (!value.empty()) memcpy(e->mutable_value(), value.data(), value.size());
+  return e;
+}
+
+void FreeEntry(Entry* e) {
+  // Only strings exist so far; other types will release their object here.
+  free(e);
+}
+
+size_t EntryAllocSize(const Entry* e) { return malloc_usable_size(const_cast<Entry*>(e)); }
+
+size_t ValueCapacity(const Entry* e) {
+  size_t fixed = Entry::BlockSize(e->key_len, 0, e->has_expire());
+  return EntryAllocSize(e) - fixed;
+}
+
+Entry* ResizeValue(Entry* e, size_t new_len, bool grow_geometrically) {
+  if (new_len <= ValueCapacity(e)) {
+    e->val_len = static_cast<uint32_t>(new_len);
+    return e;
+  }
+  size_t want = new_len;
+  if (grow_geometrically) {
+    // Like sds: double small values, add 1 MB at a time to large ones.
+    want = new_len < 1024 * 1024 ? new_len * 2 : new_len + 1024 * 1024;
+  }
+  size_t block = Entry::BlockSize(e->key_len, want, e->has_expire());
+  void* p = realloc(e, block);
+  if (!p) throw std::bad_alloc();
+  auto* n = static_cast<Entry*>(p);
+  n->val_len = static_cast<uint32_t>(new_len);
+  return n;
+}
+
+Entry* WithExpireField(Entry* e, bool with_expire) {
+  if (e->has_expire() == with_expire) return e;
+  size_t block = Entry::BlockSize(e->key_len, e->val_len, with_expire);
+  auto* n = static_cast<Entry*>(Alloc(block));
+  memcpy(n, e, sizeof(Entry));
+  n->flags = with_expire ? (e->flags | Entry::kHasExpire) : (e->flags & ~Entry::kHasExpire);
+  if (with_expire) n->set_expire_ms(0);
+  memcpy(n->KeyPtr(), e->KeyPtr(), e->key_len + e->val_len);
+  free(e);
+  return n;
+}
+
+}  // namespace larder

@@ -1,0 +1,26 @@
+// Process memory as INFO reports it. With jemalloc (the default build),
+// used_memory is what the allocator has handed out (stats.allocated); without
+// it (sanitizer builds) it falls back to mallinfo2.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace larder {
+
+struct MemoryReport {
+  size_t used = 0;       // bytes allocated by the program
+  size_t rss = 0;        // resident set size
+  size_t allocator_active = 0;
+  size_t allocator_resident = 0;
+  size_t allocator_allocated = 0;
+};
+
+MemoryReport ReadMemory();
+std::string AllocatorName();
+// Returns memory the allocator holds but does not use to the OS.
+void PurgeAllocator();
+// Bytes formatted as Redis's *_human fields ("1.00M").
+std::string HumanBytes(size_t n);
+
+}  // namespace larder

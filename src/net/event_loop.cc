@@ -1,0 +1,84 @@
+#include "net/event_loop.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "common/clock.h"
+
+namespace larder::net {
+
+EventLoop::EventLoop()
+    : epfd_(epoll_create1(EPOLL_CLOEXEC)),
+      wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+      wake_handler_(wake_fd_) {
+  Add(wake_fd_, EPOLLIN, &wake_handler_);
+}
+
+EventLoop::~EventLoop() {
+  close(wake_fd_);
+  close(epfd_);
+}
+
+void EventLoop::WakeHandler::OnEvent(uint32_t) {
+  uint64_t v;
+  while (read(fd_, &v, sizeof(v)) > 0) {
+  }
+}
+
+bool EventLoop::Add(int fd, uint32_t events, EventHandler* handler) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = handler;
+  return epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) == 0;
+}
+
+bool EventLoop::Modify(int fd, uint32_t events, EventHandler* handler) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = handler;
+  return epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) == 0;
+}
+
+void EventLoop::Remove(int fd) { epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr); }
+
+void EventLoop::RunEvery(int64_t interval_ms, absl::AnyInvocable<void()> fn) {
+  int64_t interval_us = interval_ms * 1000;
+  timers_.push_back(Timer{interval_us, MonotonicUs() + interval_us, std::move(fn)});
+}
+
+void EventLoop::Wake() {
+  uint64_t one = 1;
+  ssize_t n = write(wake_fd_, &one, sizeof(one));
+  (void)n;
+}
+
+void EventLoop::Run() {
+  running_ = true;
+  constexpr int kMaxEvents = 256;
+  epoll_event events[kMaxEvents];
+  while (running_) {
+    int64_t now = MonotonicUs();
+    int timeout_ms = -1;
+    for (const Timer& t : timers_) {
+      int64_t wait = std::max<int64_t>(0, (t.next_us - now + 999) / 1000);
+      if (timeout_ms < 0 || wait < timeout_ms) timeout_ms = static_cast<int>(wait);
+    }
+    int n = epoll_wait(epfd_, events, kMaxEvents, timeout_ms);
+    if (n < 0 && errno != EINTR) break;
+    for (int i = 0; i < n; ++i) static_cast<EventHandler*>(events[i].data.ptr)->OnEvent(events[i].events);
+    if (after_events_) after_events_();
+    now = MonotonicUs();
+    for (Timer& t : timers_) {
+      if (t.next_us <= now) {
+        t.next_us = now + t.interval_us;
+        t.fn();
+      }
+    }
+  }
+}
+
+}  // namespace larder::net

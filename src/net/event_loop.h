@@ -1,0 +1,67 @@
+// A single-threaded epoll event loop: file descriptor readiness, periodic
+// timers, and a thread-safe Wake() (eventfd) that other threads use after
+// posting work to this loop's owner. It knows nothing about commands.
+//
+// Every method except Wake() must be called on the loop's own thread.
+// The loop sleeps in epoll_wait when idle: no busy polling.
+#pragma once
+
+#include <absl/functional/any_invocable.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace larder::net {
+
+class EventHandler {
+ public:
+  virtual ~EventHandler() = default;
+  // `events` is the epoll mask (EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, ...).
+  virtual void OnEvent(uint32_t events) = 0;
+};
+
+class EventLoop {
+ public:
+  EventLoop();
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  bool Add(int fd, uint32_t events, EventHandler* handler);
+  bool Modify(int fd, uint32_t events, EventHandler* handler);
+  void Remove(int fd);
+
+  // Calls `fn` every `interval_ms` (first call after one interval).
+  void RunEvery(int64_t interval_ms, absl::AnyInvocable<void()> fn);
+  // Called once per iteration after I/O events, and after a Wake().
+  void SetAfterEvents(absl::AnyInvocable<void()> fn) { after_events_ = std::move(fn); }
+
+  // Thread-safe: makes a sleeping loop run its after-events hook.
+  void Wake();
+  // Runs until Stop() is called (from the loop thread or via a posted task).
+  void Run();
+  void Stop() { running_ = false; }
+
+ private:
+  struct Timer {
+    int64_t interval_us;
+    int64_t next_us;
+    absl::AnyInvocable<void()> fn;
+  };
+  class WakeHandler : public EventHandler {
+   public:
+    explicit WakeHandler(int fd) : fd_(fd) {}
+    void OnEvent(uint32_t) override;
+   private:
+    int fd_;
+  };
+
+  int epfd_;
+  int wake_fd_;
+  WakeHandler wake_handler_;
+  bool running_ = false;
+  std::vector<Timer> timers_;
+  absl::AnyInvocable<void()> after_events_;
+};
+
+}  // namespace larder::net

@@ -1,0 +1,45 @@
+// Builds RESP2 or RESP3 replies into a caller-owned string. Knows nothing of
+// commands or connections: handlers describe a reply (an integer, a bulk, a map
+// of n pairs, ...) and the builder encodes it for the client's protocol version,
+// e.g. a map is "%n" in RESP3 and a flat "*2n" array in RESP2.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace larder::resp {
+
+class ReplyBuilder {
+ public:
+  ReplyBuilder(std::string* out, int protocol) : out_(out), protocol_(protocol) {}
+
+  int protocol() const { return protocol_; }
+  std::string* buffer() { return out_; }
+
+  void SimpleString(std::string_view s);
+  void Ok() { out_->append("+OK\r\n"); }
+  // `msg` is the full error line without '-', e.g. "ERR syntax error".
+  void Error(std::string_view msg);
+  void Integer(int64_t v);
+  void Bulk(std::string_view s);
+  void Null();       // "$-1" / "_"
+  void NullArray();  // "*-1" / "_"
+  void Double(double v);
+  void Bool(bool v);  // RESP3 "#t"/"#f"; RESP2 integer 1/0
+  void ArrayHeader(size_t n);
+  void MapHeader(size_t pairs);  // RESP2: array of 2n
+  void SetHeader(size_t n);      // RESP2: array
+  void PushHeader(size_t n);     // RESP2: array
+  void Verbatim(std::string_view s, std::string_view format = "txt");  // RESP2: bulk
+  void EmptyArray() { out_->append("*0\r\n"); }
+  // Appends already-encoded RESP.
+  void Raw(std::string_view s) { out_->append(s); }
+
+ private:
+  void Header(char type, size_t n);
+  std::string* out_;
+  int protocol_;
+};
+
+}  // namespace larder::resp

@@ -1,0 +1,30 @@
+// What the server knows about one client connection (CLIENT LIST fields,
+// selected database, protocol, authentication). Owned by its Connection and
+// touched only on the connection's shard thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace larder {
+
+struct ClientState {
+  uint64_t id = 0;
+  int fd = -1;
+  std::string addr;    // "ip:port" of the peer
+  std::string laddr;   // "ip:port" of our socket
+  std::string name;
+  int db = 0;
+  int resp = 2;
+  bool authenticated = false;
+  bool monitor = false;
+  bool no_evict = false;
+  int64_t created_ms = 0;
+  int64_t last_interaction_ms = 0;
+  std::string last_cmd = "NULL";
+  uint64_t commands = 0;
+  uint64_t input_bytes = 0;
+  uint64_t output_bytes = 0;
+};
+
+}  // namespace larder

@@ -1,0 +1,463 @@
+#include "server/config.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <climits>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "common/glob.h"
+#include "common/log.h"
+#include "common/numbers.h"
+#include "resp/parser.h"
+
+namespace larder {
+
+namespace {
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+std::string CurrentDir() {
+  char buf[4096];
+  if (getcwd(buf, sizeof(buf))) return buf;
+  return ".";
+}
+}  // namespace
+
+void Config::Declare(Option opt) {
+  size_t idx = options_.size();
+  by_name_[opt.name] = idx;
+  for (const auto& a : opt.aliases) by_name_[a] = idx;
+  options_.push_back(std::move(opt));
+}
+
+Config::Config() {
+  using T = Type;
+  auto num = [&](std::string name, T type, int64_t min, int64_t max, std::string def,
+                 std::atomic<int64_t>* target, bool immutable = false,
+                 std::vector<std::string> aliases = {}) {
+    Option o;
+    o.name = std::move(name);
+    o.type = type;
+    o.min = min;
+    o.max = max;
+    o.default_value = std::move(def);
+    o.int_target = target;
+    o.immutable = immutable;
+    o.aliases = std::move(aliases);
+    Declare(std::move(o));
+  };
+  auto en = [&](std::string name, std::vector<std::string> values, std::string def,
+                std::atomic<int64_t>* target = nullptr, bool immutable = false) {
+    Option o;
+    o.name = std::move(name);
+    o.type = T::kEnum;
+    o.enum_values = std::move(values);
+    o.default_value = std::move(def);
+    o.int_target = target;
+    o.immutable = immutable;
+    Declare(std::move(o));
+  };
+  auto boolean = [&](std::string name, std::string def, std::atomic<int64_t>* target = nullptr,
+                     bool immutable = false) {
+    Option o;
+    o.name = std::move(name);
+    o.type = T::kBool;
+    o.default_value = std::move(def);
+    o.int_target = target;
+    o.immutable = immutable;
+    Declare(std::move(o));
+  };
+  auto str = [&](std::string name, std::string def, bool immutable = false) {
+    Option o;
+    o.name = std::move(name);
+    o.type = T::kString;
+    o.default_value = std::move(def);
+    o.immutable = immutable;
+    Declare(std::move(o));
+  };
+  const int64_t kIntMax = INT_MAX, kLongMax = LLONG_MAX;
+  int cores = static_cast<int>(std::thread::hardware_concurrency());
+  if (cores < 1) cores = 1;
+
+  // Networking and process.
+  num("port", T::kInt, 0, 65535, "6379", &port, true);
+  str("bind", "* -::*", true);
+  num("tcp-backlog", T::kInt, 0, kIntMax, "511", &tcp_backlog, true);
+  num("tcp-keepalive", T::kInt, 0, kIntMax, "300", nullptr);
+  boolean("protected-mode", "yes");
+  num("timeout", T::kInt, 0, kIntMax, "0", &timeout);
+  num("maxclients", T::kInt, 1, kIntMax, "10000", &maxclients);
+  boolean("daemonize", "no", &daemonize, true);
+  str("pidfile", "", true);
+  str("dir", CurrentDir());
+  str("logfile", "", true);
+  en("loglevel", {"debug", "verbose", "notice", "warning"}, "notice", &loglevel);
+  num("databases", T::kInt, 1, kIntMax, "16", &databases, true);
+  num("threads", T::kInt, 1, 256, std::to_string(cores), &threads, true);
+  num("io-threads", T::kInt, 1, 128, "1", nullptr, true);
+  str("requirepass", "");
+  en("enable-debug-command", {"no", "yes", "local"}, "no", &enable_debug_command, true);
+  boolean("always-show-logo", "no");
+  num("hz", T::kInt, 1, 500, "10", &hz);
+  boolean("dynamic-hz", "yes");
+  boolean("activerehashing", "yes");
+  num("active-expire-effort", T::kInt, 1, 10, "1", nullptr);
+
+  // Protocol limits.
+  num("proto-max-bulk-len", T::kMemory, 1024 * 1024, kLongMax, "536870912", &proto_max_bulk_len);
+  num("client-query-buffer-limit", T::kMemory, 1024 * 1024, kLongMax, "1073741824",
+      &client_query_buffer_limit);
+  str("client-output-buffer-limit",
+      "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60");
+
+  // Observability.
+  num("slowlog-log-slower-than", T::kInt, -1, kLongMax, "10000", &slowlog_log_slower_than);
+  num("slowlog-max-len", T::kInt, 0, kLongMax, "128", &slowlog_max_len);
+  num("latency-monitor-threshold", T::kInt, 0, kLongMax, "0", &latency_monitor_threshold);
+  boolean("latency-tracking", "yes");
+  str("notify-keyspace-events", "");
+
+  // Memory (enforced by the eviction module).
+  num("maxmemory", T::kMemory, 0, kLongMax, "0", &maxmemory);
+  en("maxmemory-policy",
+     {"noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu",
+      "volatile-random", "volatile-ttl"},
+     "noeviction", &maxmemory_policy);
+  num("maxmemory-samples", T::kInt, 1, 64, "5", nullptr);
+  num("maxmemory-eviction-tenacity", T::kInt, 0, 100, "10", nullptr);
+  num("lfu-log-factor", T::kInt, 0, kIntMax, "10", nullptr);
+  num("lfu-decay-time", T::kInt, 0, kIntMax, "1", nullptr);
+  boolean("lazyfree-lazy-eviction", "no");
+  boolean("lazyfree-lazy-expire", "no");
+  boolean("lazyfree-lazy-server-del", "no");
+  boolean("lazyfree-lazy-user-del", "no");
+  boolean("lazyfree-lazy-user-flush", "no");
+
+  // Persistence (accepted now, used by the persistence module).
+  str("save", "3600 1 300 100 60 10000");
+  str("dbfilename", "dump.rdb");
+  boolean("appendonly", "no");
+  en("appendfsync", {"always", "everysec", "no"}, "everysec");
+  str("appendfilename", "appendonly.aof", true);
+  boolean("stop-writes-on-bgsave-error", "yes");
+  boolean("rdbcompression", "yes");
+  boolean("rdbchecksum", "yes");
+
+  for (auto& o : options_) {
+    std::string err;
+    Set(o.name, o.default_value, true, &err);
+  }
+  set_at_runtime_.clear();
+}
+
+Config::Option* Config::FindOption(std::string_view name) {
+  auto it = by_name_.find(Lower(name));
+  return it == by_name_.end() ? nullptr : &options_[it->second];
+}
+const Config::Option* Config::FindOption(std::string_view name) const {
+  auto it = by_name_.find(Lower(name));
+  return it == by_name_.end() ? nullptr : &options_[it->second];
+}
+
+bool Config::Known(std::string_view name) const { return FindOption(name) != nullptr; }
+
+bool Config::ParseMemory(std::string_view s, int64_t* out) {
+  // Redis memtoull: digits then an optional unit (k, kb, m, mb, g, gb; any case).
+  size_t i = 0;
+  if (i < s.size() && s[i] == '-') return false;
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+  std::string unit = Lower(s.substr(i));
+  int64_t mul;
+  if (unit.empty() || unit == "b") mul = 1;
+  else if (unit == "k") mul = 1000;
+  else if (unit == "kb") mul = 1024;
+  else if (unit == "m") mul = 1000 * 1000;
+  else if (unit == "mb") mul = 1024 * 1024;
+  else if (unit == "g") mul = 1000LL * 1000 * 1000;
+  else if (unit == "gb") mul = 1024LL * 1024 * 1024;
+  else return false;
+  int64_t v;
+  if (i == 0 || !ParseInt64(s.substr(0, i), &v)) {
+    // Allow leading zeros ("0100") as strtoull does.
+    if (i == 0) return false;
+    v = 0;
+    for (size_t k = 0; k < i; ++k) {
+      if (v > (LLONG_MAX - (s[k] - '0')) / 10) return false;
+      v = v * 10 + (s[k] - '0');
+    }
+  }
+  if (v > LLONG_MAX / mul) return false;
+  *out = v * mul;
+  return true;
+}
+
+bool Config::Set(std::string_view name, std::string_view value, bool startup, std::string* err) {
+  std::lock_guard lock(mu_);
+  Option* o = FindOption(name);
+  if (!o) {
+    *err = "Bad directive or wrong number of arguments";
+    return false;
+  }
+  if (o->immutable && !startup) {
+    *err = "can't set immutable config";
+    return false;
+  }
+  int64_t iv = 0;
+  std::string text(value);
+  switch (o->type) {
+    case Type::kBool: {
+      std::string v = Lower(value);
+      if (v != "yes" && v != "no") {
+        *err = "argument must be 'yes' or 'no'";
+        return false;
+      }
+      iv = v == "yes";
+      text = v;
+      break;
+    }
+    case Type::kInt: {
+      if (!ParseInt64(value, &iv)) {
+        *err = "argument couldn't be parsed into an integer";
+        return false;
+      }
+      if (iv < o->min || iv > o->max) {
+        *err = fmt::format("argument must be between {} and {} inclusive", o->min, o->max);
+        return false;
+      }
+      text = std::to_string(iv);
+      break;
+    }
+    case Type::kMemory: {
+      if (!ParseMemory(value, &iv)) {
+        *err = "argument must be a memory value";
+        return false;
+      }
+      if (iv < o->min || iv > o->max) {
+        *err = fmt::format("argument must be between {} and {} inclusive", o->min, o->max);
+        return false;
+      }
+      text = std::to_string(iv);
+      break;
+    }
+    case Type::kEnum: {
+      std::string v = Lower(value);
+      auto it = std::find(o->enum_values.begin(), o->enum_values.end(), v);
+      if (it == o->enum_values.end()) {
+        std::string all;
+        for (size_t i = 0; i < o->enum_values.size(); ++i) {
+          if (i) all += ", ";
+          all += o->enum_values[i];
+        }
+        *err = "argument(s) must be one of the following: " + all;
+        return false;
+      }
+      iv = it - o->enum_values.begin();
+      text = v;
+      break;
+    }
+    case Type::kString:
+      if (o->name == "dir" && !startup) {
+        if (chdir(text.c_str()) != 0) {
+          *err = std::string(strerror(errno));
+          return false;
+        }
+        text = CurrentDir();
+      }
+      if (o->name == "dir" && startup) {
+        if (chdir(text.c_str()) != 0) {
+          *err = "No such file or directory";
+          return false;
+        }
+        text = CurrentDir();
+      }
+      break;
+  }
+  if (o->name == "loglevel") SetLogLevel(static_cast<LogLevel>(iv));
+  if (o->int_target) o->int_target->store(iv);
+  o->text = std::move(text);
+  if (std::find(set_at_runtime_.begin(), set_at_runtime_.end(), o->name) == set_at_runtime_.end())
+    set_at_runtime_.push_back(o->name);
+  return true;
+}
+
+std::optional<std::string> Config::Get(std::string_view name) const {
+  std::lock_guard lock(mu_);
+  const Option* o = FindOption(name);
+  if (!o) return std::nullopt;
+  return o->text;
+}
+
+std::vector<std::pair<std::string, std::string>> Config::Match(std::string_view pattern) const {
+  std::lock_guard lock(mu_);
+  std::vector<std::pair<std::string, std::string>> out;
+  std::set<size_t> seen;
+  for (const auto& [name, idx] : by_name_) {
+    if (GlobMatch(pattern, name, true) && seen.insert(idx).second) {
+      // Report under the name asked for when an alias matched exactly.
+      out.emplace_back(name, options_[idx].text);
+    }
+  }
+  return out;
+}
+
+std::string Config::requirepass() const { return *Get("requirepass"); }
+std::string Config::dir() const { return *Get("dir"); }
+std::string Config::bind() const { return *Get("bind"); }
+std::string Config::logfile() const { return *Get("logfile"); }
+std::string Config::pidfile() const { return *Get("pidfile"); }
+
+static std::string FatalConfigError(int line_no, const std::string& line, const std::string& why) {
+  return fmt::format(
+      "\n*** FATAL CONFIG FILE ERROR (Larder {}) ***\nReading the configuration file, at line {}\n"
+      ">>> '{}'\n{}",
+      "0.1.0", line_no, line, why);
+}
+
+bool Config::LoadFile(const std::string& path, std::string* err) {
+  std::ifstream in(path);
+  if (!in) {
+    *err = fmt::format("Fatal error, can't open config file '{}': No such file or directory", path);
+    return false;
+  }
+  file_ = path;
+  std::string line;
+  int line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    std::string trimmed = line;
+    while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.back()))) trimmed.pop_back();
+    size_t start = trimmed.find_first_not_of(" \t");
+    if (start == std::string::npos || trimmed[start] == '#') continue;
+    std::vector<std::string> args;
+    if (!resp::SplitInlineArgs(trimmed.substr(start), &args)) {
+      *err = FatalConfigError(line_no, trimmed, "Unbalanced quotes in configuration line");
+      return false;
+    }
+    if (args.empty()) continue;
+    std::string name = Lower(args[0]);
+    if (name == "include") {
+      std::string sub_err;
+      if (args.size() != 2 || !LoadFile(args[1], &sub_err)) {
+        *err = sub_err.empty() ? FatalConfigError(line_no, trimmed, "Bad directive or wrong number of arguments") : sub_err;
+        return false;
+      }
+      file_ = path;
+      continue;
+    }
+    const Option* o = FindOption(name);
+    if (!o || args.size() < 2 || (o->type != Type::kString && args.size() != 2)) {
+      *err = FatalConfigError(line_no, trimmed, "Bad directive or wrong number of arguments");
+      return false;
+    }
+    std::string value = args[1];
+    for (size_t i = 2; i < args.size(); ++i) value += " " + args[i];
+    std::string why;
+    if (!Set(name, value, true, &why)) {
+      *err = FatalConfigError(line_no, trimmed, why);
+      return false;
+    }
+  }
+  set_at_runtime_.clear();
+  return true;
+}
+
+bool Config::ApplyArgs(const std::vector<std::string>& args, std::string* err) {
+  // "--port 7000 --save 900 1 --appendonly yes": an option takes the words up
+  // to the next "--name".
+  size_t i = 0;
+  while (i < args.size()) {
+    if (args[i].rfind("--", 0) != 0) {
+      *err = fmt::format("Invalid argument '{}': options start with --", args[i]);
+      return false;
+    }
+    std::string name = args[i].substr(2);
+    std::string value;
+    size_t j = i + 1;
+    for (; j < args.size() && args[j].rfind("--", 0) != 0; ++j) {
+      if (!value.empty()) value += " ";
+      value += args[j];
+    }
+    std::string why;
+    if (!FindOption(name)) {
+      *err = FatalConfigError(0, name + " " + value, "Bad directive or wrong number of arguments");
+      return false;
+    }
+    if (!Set(name, value, true, &why)) {
+      *err = FatalConfigError(0, name + " " + value, why);
+      return false;
+    }
+    i = j;
+  }
+  set_at_runtime_.clear();
+  return true;
+}
+
+bool Config::Rewrite(std::string* err) {
+  if (file_.empty()) {
+    *err = "ERR The server is running without a config file";
+    return false;
+  }
+  std::vector<std::string> lines;
+  {
+    std::ifstream in(file_);
+    std::string line;
+    while (std::getline(in, line)) lines.push_back(line);
+  }
+  std::lock_guard lock(mu_);
+  std::set<std::string> written;
+  for (auto& line : lines) {
+    size_t start = line.find_first_not_of(" \t");
+    if (start == std::string::npos || line[start] == '#') continue;
+    std::vector<std::string> args;
+    if (!resp::SplitInlineArgs(line.substr(start), &args) || args.empty()) continue;
+    const Option* o = FindOption(args[0]);
+    if (!o) continue;
+    if (written.count(o->name)) {
+      line = "# " + line;  // a duplicate; the first occurrence holds the value
+      continue;
+    }
+    line = o->name + " " + (o->text.empty() ? "\"\"" : o->text);
+    written.insert(o->name);
+  }
+  bool header = false;
+  for (const auto& name : set_at_runtime_) {
+    if (written.count(name)) continue;
+    const Option* o = FindOption(name);
+    if (!o) continue;
+    if (!header) {
+      lines.push_back("# Generated by CONFIG REWRITE");
+      header = true;
+    }
+    lines.push_back(o->name + " " + (o->text.empty() ? "\"\"" : o->text));
+    written.insert(name);
+  }
+  std::string tmp = file_ + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) {
+      *err = "ERR Rewriting config file: " + std::string(strerror(errno));
+      return false;
+    }
+    for (const auto& l : lines) out << l << "\n";
+    out.flush();
+    if (!out) {
+      *err = "ERR Rewriting config file: write failed";
+      return false;
+    }
+  }
+  if (rename(tmp.c_str(), file_.c_str()) != 0) {
+    *err = "ERR Rewriting config file: " + std::string(strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+}  // namespace larder

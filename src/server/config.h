@@ -1,0 +1,97 @@
+// Server configuration: redis.conf syntax, command-line overrides, CONFIG
+// GET/SET/REWRITE. Each option is declared once in config.cc's table (name,
+// type, range, default, whether CONFIG SET may change it); the file loader,
+// the command line and CONFIG all read that table.
+//
+// Values that shard threads read on the hot path are atomics in Config itself;
+// string values are read under a lock. CONFIG SET runs on a client's thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace larder {
+
+class Config {
+ public:
+  enum class Type { kBool, kInt, kMemory, kEnum, kString };
+  struct Option {
+    std::string name;
+    Type type;
+    int64_t min = 0, max = 0;
+    std::vector<std::string> enum_values;
+    std::string default_value;
+    bool immutable = false;            // set at start-up only
+    std::atomic<int64_t>* int_target = nullptr;  // kBool/kInt/kMemory/kEnum (enum index)
+    std::string text;                  // current value as CONFIG GET prints it
+    std::vector<std::string> aliases;
+  };
+
+  Config();
+  Config(const Config&) = delete;
+
+  // Loads a redis.conf-style file. On failure `err` holds Redis's fatal
+  // message naming the line.
+  bool LoadFile(const std::string& path, std::string* err);
+  // Applies "--name value ..." arguments (after the optional config file).
+  bool ApplyArgs(const std::vector<std::string>& args, std::string* err);
+  // Sets one option. `startup` allows immutable options. On failure `err` is
+  // the reason as Redis words it ("argument couldn't be parsed into an integer").
+  bool Set(std::string_view name, std::string_view value, bool startup, std::string* err);
+  // Whether `name` (or an alias) is a known option.
+  bool Known(std::string_view name) const;
+  std::optional<std::string> Get(std::string_view name) const;
+  // (name, value) pairs whose name or alias matches the glob pattern.
+  std::vector<std::pair<std::string, std::string>> Match(std::string_view pattern) const;
+  // CONFIG REWRITE: rewrites the loaded file in place, keeping comments and
+  // unknown lines, updating changed options, appending new ones.
+  bool Rewrite(std::string* err);
+  const std::string& file() const { return file_; }
+
+  std::string requirepass() const;
+  std::string dir() const;
+  std::string bind() const;
+  std::string logfile() const;
+  std::string pidfile() const;
+
+  // Hot values, read lock-free by any thread.
+  std::atomic<int64_t> port{6379};
+  std::atomic<int64_t> threads{0};
+  std::atomic<int64_t> databases{16};
+  std::atomic<int64_t> maxclients{10000};
+  std::atomic<int64_t> timeout{0};
+  std::atomic<int64_t> proto_max_bulk_len{512LL * 1024 * 1024};
+  std::atomic<int64_t> client_query_buffer_limit{1024LL * 1024 * 1024};
+  std::atomic<int64_t> slowlog_log_slower_than{10000};
+  std::atomic<int64_t> slowlog_max_len{128};
+  std::atomic<int64_t> latency_monitor_threshold{0};
+  std::atomic<int64_t> hz{10};
+  std::atomic<int64_t> maxmemory{0};
+  std::atomic<int64_t> maxmemory_policy{0};
+  std::atomic<int64_t> loglevel{2};
+  std::atomic<int64_t> enable_debug_command{0};  // 0 no, 1 yes, 2 local
+  std::atomic<int64_t> daemonize{0};
+  std::atomic<int64_t> tcp_backlog{511};
+
+ private:
+  Option* FindOption(std::string_view name);
+  const Option* FindOption(std::string_view name) const;
+  void Declare(Option opt);
+  static bool ParseMemory(std::string_view s, int64_t* out);
+
+  mutable std::mutex mu_;  // guards options' text and the string values
+  std::vector<Option> options_;
+  std::map<std::string, size_t, std::less<>> by_name_;
+  std::string file_;
+  std::vector<std::string> set_at_runtime_;
+};
+
+}  // namespace larder

@@ -1,0 +1,196 @@
+#include "server/info.h"
+
+#include <fmt/format.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <set>
+
+#include "commands/command.h"
+#include "common/clock.h"
+#include "keyspace/memory.h"
+#include "server/connection.h"
+
+namespace larder {
+
+ShardSnapshot TakeShardSnapshot(Server* server, Shard& shard) {
+  ShardSnapshot s;
+  for (auto& db : shard.dbs()) s.dbs.emplace_back(db.size(), db.expires());
+  s.stats = shard.stats();
+  ShardLocal& l = server->local(shard.id());
+  s.cmd_stats = l.cmd_stats;
+  s.error_stats = l.error_stats;
+  s.clients = l.conns.size();
+  return s;
+}
+
+namespace {
+
+const char* kPolicies[] = {"noeviction",  "allkeys-lru",  "allkeys-lfu",     "allkeys-random",
+                           "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"};
+
+void Section(std::string& out, const char* title) {
+  if (!out.empty()) out += "\r\n";
+  out += fmt::format("# {}\r\n", title);
+}
+
+}  // namespace
+
+std::string BuildInfo(Server* server, const std::vector<ShardSnapshot>& shards,
+                      const std::vector<std::string>& sections) {
+  std::set<std::string> want(sections.begin(), sections.end());
+  bool all = want.count("all") || want.count("everything");
+  bool deflt = want.empty() || want.count("default");
+  auto on = [&](const char* name, bool in_default = true) {
+    return all || (deflt && in_default) || want.count(name) > 0;
+  };
+
+  KeyspaceStats ks;
+  std::vector<CommandStat> cmds(Commands().all().size());
+  std::map<std::string, uint64_t> errors;
+  size_t num_dbs = shards.empty() ? 0 : shards[0].dbs.size();
+  std::vector<std::pair<size_t, size_t>> dbs(num_dbs);
+  for (const auto& s : shards) {
+    ks.keyspace_hits += s.stats.keyspace_hits;
+    ks.keyspace_misses += s.stats.keyspace_misses;
+    ks.expired_keys += s.stats.expired_keys;
+    ks.evicted_keys += s.stats.evicted_keys;
+    ks.expire_cycle_cpu_us += s.stats.expire_cycle_cpu_us;
+    for (size_t i = 0; i < s.cmd_stats.size() && i < cmds.size(); ++i) {
+      cmds[i].calls += s.cmd_stats[i].calls;
+      cmds[i].usec += s.cmd_stats[i].usec;
+      cmds[i].rejected += s.cmd_stats[i].rejected;
+      cmds[i].failed += s.cmd_stats[i].failed;
+    }
+    for (auto& [k, v] : s.error_stats) errors[k] += v;
+    for (size_t i = 0; i < num_dbs; ++i) {
+      dbs[i].first += s.dbs[i].first;
+      dbs[i].second += s.dbs[i].second;
+    }
+  }
+  uint64_t total_commands = 0;
+  for (auto& c : cmds) total_commands += c.calls;
+
+  Config& cfg = server->config();
+  int64_t now_ms = UnixTimeMs();
+  int64_t uptime = (now_ms - server->start_time_ms()) / 1000;
+  std::string out;
+
+  if (on("server")) {
+    utsname u;
+    uname(&u);
+    Section(out, "Server");
+    out += fmt::format(
+        "redis_version:7.0.15\r\nlarder_version:0.1.0\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\n"
+        "redis_build_id:0\r\nredis_mode:standalone\r\nos:{} {} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\n"
+        "multiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:{}.{}.{}\r\nprocess_id:{}\r\n"
+        "process_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\n"
+        "uptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:larder-server\r\n"
+        "config_file:{}\r\nio_threads_active:0\r\nthreads:{}\r\n",
+        u.sysname, u.release, u.machine, __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__, getpid(),
+        server->run_id(), server->listening_port(), UnixTimeUs(), uptime, uptime / 86400, cfg.hz.load(),
+        cfg.hz.load(), (now_ms / 1000) & ((1 << 24) - 1), cfg.file(), server->shards().size());
+  }
+  MemoryReport mem = ReadMemory();
+  if (on("clients")) {
+    Section(out, "Clients");
+    out += fmt::format(
+        "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\n"
+        "client_recent_max_output_buffer:0\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+        server->connected_clients.load(), cfg.maxclients.load());
+  }
+  if (on("memory")) {
+    Section(out, "Memory");
+    size_t peak = std::max<size_t>(mem.used, 0);
+    int64_t maxmem = cfg.maxmemory.load();
+    double frag = mem.used ? static_cast<double>(mem.rss) / static_cast<double>(mem.used) : 0;
+    out += fmt::format(
+        "used_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nused_memory_rss_human:{}\r\n"
+        "used_memory_peak:{}\r\nused_memory_peak_human:{}\r\nused_memory_dataset:{}\r\n"
+        "allocator_allocated:{}\r\nallocator_active:{}\r\nallocator_resident:{}\r\n"
+        "maxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\n"
+        "mem_fragmentation_ratio:{:.2f}\r\nmem_allocator:{}\r\nlazyfree_pending_objects:0\r\n",
+        mem.used, HumanBytes(mem.used), mem.rss, HumanBytes(mem.rss), peak, HumanBytes(peak), mem.used,
+        mem.allocator_allocated, mem.allocator_active, mem.allocator_resident, maxmem,
+        HumanBytes(static_cast<size_t>(maxmem)), kPolicies[cfg.maxmemory_policy.load() & 7], frag,
+        AllocatorName());
+  }
+  if (on("persistence")) {
+    Section(out, "Persistence");
+    out += fmt::format(
+        "loading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\nrdb_changes_since_last_save:0\r\n"
+        "rdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\n"
+        "aof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_write_status:ok\r\n",
+        server->start_time_ms() / 1000);
+  }
+  if (on("stats")) {
+    Section(out, "Stats");
+    uint64_t in = 0, outb = 0;
+    for (int i = 0; i < server->shards().size(); ++i) {
+      in += server->local(i).net_input_bytes.load(std::memory_order_relaxed);
+      outb += server->local(i).net_output_bytes.load(std::memory_order_relaxed);
+    }
+    out += fmt::format(
+        "total_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\n"
+        "total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\n"
+        "expired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\n"
+        "expire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:0\r\n"
+        "keyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\n"
+        "latest_fork_usec:0\r\ntotal_forks:0\r\ntotal_error_replies:{}\r\n",
+        server->total_connections_received.load(), total_commands, server->ops_per_sec.load(), in, outb,
+        server->rejected_connections.load(), ks.expired_keys, ks.expire_cycle_cpu_us / 1000,
+        ks.evicted_keys, ks.keyspace_hits, ks.keyspace_misses, server->total_error_replies.load());
+  }
+  if (on("replication")) {
+    Section(out, "Replication");
+    out += fmt::format(
+        "role:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\n"
+        "master_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\n"
+        "second_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:1048576\r\n"
+        "repl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
+        server->run_id());
+  }
+  if (on("cpu")) {
+    rusage self, children;
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &children);
+    auto secs = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; };
+    Section(out, "CPU");
+    out += fmt::format(
+        "used_cpu_sys:{:.6f}\r\nused_cpu_user:{:.6f}\r\nused_cpu_sys_children:{:.6f}\r\n"
+        "used_cpu_user_children:{:.6f}\r\n",
+        secs(self.ru_stime), secs(self.ru_utime), secs(children.ru_stime), secs(children.ru_utime));
+  }
+  if (on("modules")) Section(out, "Modules");
+  if (on("commandstats", false)) {
+    Section(out, "Commandstats");
+    for (const CommandSpec* spec : Commands().all()) {
+      const CommandStat& c = cmds[static_cast<size_t>(spec->id)];
+      if (c.calls == 0 && c.rejected == 0 && c.failed == 0) continue;
+      out += fmt::format("cmdstat_{}:calls={},usec={},usec_per_call={:.2f},rejected_calls={},failed_calls={}\r\n",
+                         spec->name, c.calls, c.usec,
+                         c.calls ? static_cast<double>(c.usec) / static_cast<double>(c.calls) : 0.0,
+                         c.rejected, c.failed);
+    }
+  }
+  if (on("errorstats")) {
+    Section(out, "Errorstats");
+    for (auto& [k, v] : errors) out += fmt::format("errorstat_{}:count={}\r\n", k, v);
+  }
+  if (on("cluster")) {
+    Section(out, "Cluster");
+    out += "cluster_enabled:0\r\n";
+  }
+  if (on("keyspace")) {
+    Section(out, "Keyspace");
+    for (size_t i = 0; i < dbs.size(); ++i) {
+      if (dbs[i].first == 0) continue;
+      out += fmt::format("db{}:keys={},expires={},avg_ttl=0\r\n", i, dbs[i].first, dbs[i].second);
+    }
+  }
+  return out;
+}
+
+}  // namespace larder

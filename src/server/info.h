@@ -1,0 +1,28 @@
+// INFO: each shard reports a snapshot of its own counters on its own thread;
+// the client's thread sums them and formats Redis's sections and field names.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "keyspace/db.h"
+#include "server/server.h"
+
+namespace larder {
+
+struct ShardSnapshot {
+  std::vector<std::pair<size_t, size_t>> dbs;  // (keys, keys with a TTL) per database
+  KeyspaceStats stats;
+  std::vector<CommandStat> cmd_stats;
+  std::map<std::string, uint64_t> error_stats;
+  size_t clients = 0;
+};
+
+ShardSnapshot TakeShardSnapshot(Server* server, Shard& shard);
+
+// `sections`: lower-case names as given to INFO (empty = default set).
+std::string BuildInfo(Server* server, const std::vector<ShardSnapshot>& shards,
+                      const std::vector<std::string>& sections);
+
+}  // namespace larder

@@ -1,0 +1,83 @@
+// A shard: one thread, one event loop, one partition of the keyspace.
+//
+//   thread N ──► EventLoop (epoll) ──► its listener socket (SO_REUSEPORT)
+//                  │                   its client connections
+//                  ├─ task queue  ◄── other shards post work here (Post / PostBatch)
+//                  └─ timers: active expiry, client timeouts, rehash
+//
+// Everything a shard owns (its Db objects, its connections) is touched only
+// by its own thread. Other threads reach it only through Post(), which is
+// thread-safe and wakes the loop if it sleeps.
+#pragma once
+
+#include <absl/functional/any_invocable.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "keyspace/db.h"
+#include "net/event_loop.h"
+
+namespace larder {
+
+using Task = absl::AnyInvocable<void()>;
+
+class ShardSet;
+
+class Shard {
+ public:
+  Shard(int id, ShardSet* set, int num_dbs);
+  ~Shard();
+
+  int id() const { return id_; }
+  ShardSet* set() const { return set_; }
+  net::EventLoop& loop() { return loop_; }
+  Db& db(int index) { return dbs_[static_cast<size_t>(index)]; }
+  std::vector<Db>& dbs() { return dbs_; }
+  KeyspaceStats& stats() { return stats_; }
+  std::mt19937_64& rng() { return rng_; }
+
+  // Thread-safe. Runs `task` on this shard's thread, in posting order.
+  void Post(Task task);
+  void PostBatch(std::vector<Task>* tasks);
+
+  // Starts the thread; `init` runs on it before the loop starts.
+  void Start(absl::AnyInvocable<void()> init);
+  void Join();
+
+  // Runs on this shard only: executes queued tasks.
+  void DrainQueue();
+
+  // Runs on this shard after each loop iteration's events and queued tasks.
+  void SetAfterEventsHook(Task hook) { after_events_hook_ = std::move(hook); }
+
+  // Active expiry settings (DEBUG SET-ACTIVE-EXPIRE; hz).
+  static std::atomic<bool> active_expire_enabled;
+
+ private:
+  void ExpireCron();
+
+  int id_;
+  ShardSet* set_;
+  net::EventLoop loop_;
+  std::vector<Db> dbs_;
+  KeyspaceStats stats_;
+  std::mt19937_64 rng_;
+  std::thread thread_;
+
+  std::mutex queue_mu_;
+  std::vector<Task> queue_;      // guarded by queue_mu_
+  std::vector<Task> draining_;   // owned by the shard thread
+  size_t expire_db_ = 0;         // db the expiry cron continues with
+  Task after_events_hook_;
+};
+
+// The shard that runs the calling thread's loop, or nullptr on other threads.
+Shard* CurrentShard();
+void SetCurrentShard(Shard* s);
+
+}  // namespace larder
