@@ -45,9 +45,13 @@ enum CmdFlag : uint32_t {
   kCmdSentinel = 1u << 14,
   kCmdPubSub = 1u << 15,
   kCmdMayReplicate = 1u << 16,
-  // Internal: a connection command that gathers from shards and answers
-  // asynchronously; it waits for earlier pipelined commands to finish.
+  // Internal: a connection command that may answer asynchronously (gathers
+  // from shards); it waits for earlier pipelined commands to finish. Set by
+  // the registry on every Route::kConnection command not marked kCmdLocalOnly.
   kCmdGathers = 1u << 20,
+  // Internal: a connection command that only touches the client's own state
+  // and replies at once, so it may run in the middle of a pipelined batch.
+  kCmdLocalOnly = 1u << 21,
 };
 
 enum class Route : uint8_t {

@@ -344,6 +344,7 @@ void ClientHelp(CommandContext& ctx) {
 }  // namespace
 
 void RegisterConnectionFamily(CommandRegistry* r) {
+  constexpr uint32_t LO = kCmdLocalOnly;
   constexpr uint32_t F = kCmdFast, NA = kCmdNoAuth, L = kCmdLoading, S = kCmdStale, NS = kCmdNoScript;
   auto make = [](const char* name, int arity, uint32_t flags, Handler h, const char* acl, const char* summary) {
     CommandSpec s;
@@ -357,33 +358,33 @@ void RegisterConnectionFamily(CommandRegistry* r) {
     s.group = "connection";
     return s;
   };
-  r->Add(make("ping", -1, F, Ping, "@fast @connection", "Returns the server's liveliness response."));
-  r->Add(make("echo", 2, F, Echo, "@fast @connection", "Returns the given string."));
-  r->Add(make("auth", -2, NS | L | S | kCmdSkipMonitor | kCmdSkipSlowlog | F | NA | kCmdAllowBusy, Auth,
+  r->Add(make("ping", -1, F | LO, Ping, "@fast @connection", "Returns the server's liveliness response."));
+  r->Add(make("echo", 2, F | LO, Echo, "@fast @connection", "Returns the given string."));
+  r->Add(make("auth", -2, LO | NS | L | S | kCmdSkipMonitor | kCmdSkipSlowlog | F | NA | kCmdAllowBusy, Auth,
               "@fast @connection", "Authenticates the connection."));
-  r->Add(make("hello", -1, NS | L | S | kCmdSkipMonitor | kCmdSkipSlowlog | F | NA | kCmdAllowBusy, Hello,
+  r->Add(make("hello", -1, LO | NS | L | S | kCmdSkipMonitor | kCmdSkipSlowlog | F | NA | kCmdAllowBusy, Hello,
               "@fast @connection", "Handshakes with the Redis server."));
-  r->Add(make("select", 2, L | S | F, Select, "@fast @connection", "Changes the selected database."));
-  r->Add(make("quit", -1, kCmdAllowBusy | NS | L | S | F | NA, Quit, "@fast @connection", "Closes the connection."));
-  r->Add(make("reset", 1, NS | L | S | F | NA | kCmdAllowBusy, Reset, "@fast @connection", "Resets the connection."));
+  r->Add(make("select", 2, L | S | F | LO, Select, "@fast @connection", "Changes the selected database."));
+  r->Add(make("quit", -1, kCmdAllowBusy | NS | L | S | F | NA | LO, Quit, "@fast @connection", "Closes the connection."));
+  r->Add(make("reset", 1, NS | L | S | F | NA | kCmdAllowBusy | LO, Reset, "@fast @connection", "Resets the connection."));
 
   CommandSpec client = make("client", -2, 0, nullptr, "@slow", "A container for client connection commands.");
   auto sub = [&](const char* name, int arity, uint32_t flags, Handler h, const char* acl, const char* summary) {
     client.subcommands.push_back(make(name, arity, flags, h, acl, summary));
   };
   const uint32_t base = NS | L | S;
-  sub("client|id", 2, base, ClientId, "@slow @connection", "Returns the unique client ID of the connection.");
-  sub("client|setname", 3, base, ClientSetName, "@slow @connection", "Sets the connection name.");
-  sub("client|getname", 2, base, ClientGetName, "@slow @connection", "Returns the name of the connection.");
-  sub("client|setinfo", 4, base, ClientSetInfo, "@slow @connection", "Sets information specific to the client.");
-  sub("client|info", 2, base, ClientInfo, "@slow @connection", "Returns information about the connection.");
+  sub("client|id", 2, base | LO, ClientId, "@slow @connection", "Returns the unique client ID of the connection.");
+  sub("client|setname", 3, base | LO, ClientSetName, "@slow @connection", "Sets the connection name.");
+  sub("client|getname", 2, base | LO, ClientGetName, "@slow @connection", "Returns the name of the connection.");
+  sub("client|setinfo", 4, base | LO, ClientSetInfo, "@slow @connection", "Sets information specific to the client.");
+  sub("client|info", 2, base | LO, ClientInfo, "@slow @connection", "Returns information about the connection.");
   sub("client|list", -2, base | kCmdGathers, ClientList, "@admin @slow @dangerous @connection", "Lists open connections.");
   sub("client|kill", -3, kCmdAdmin | base | kCmdGathers, ClientKill, "@admin @slow @dangerous @connection", "Terminates open connections.");
-  sub("client|no-evict", 3, kCmdAdmin | base, ClientNoEvict, "@admin @slow @dangerous @connection", "Sets the client eviction mode of the connection.");
+  sub("client|no-evict", 3, kCmdAdmin | base | LO, ClientNoEvict, "@admin @slow @dangerous @connection", "Sets the client eviction mode of the connection.");
   sub("client|pause", -3, kCmdAdmin | base, ClientPause, "@admin @slow @dangerous @connection", "Suspends commands processing.");
   sub("client|unpause", 2, kCmdAdmin | base, ClientUnpause, "@admin @slow @dangerous @connection", "Resumes processing commands from paused clients.");
-  sub("client|reply", 3, base, ClientReply, "@slow @connection", "Instructs the server whether to reply to commands.");
-  sub("client|help", 2, L | S, ClientHelp, "@slow @connection", "Returns helpful text about the different subcommands.");
+  sub("client|reply", 3, base | LO, ClientReply, "@slow @connection", "Instructs the server whether to reply to commands.");
+  sub("client|help", 2, L | S | LO, ClientHelp, "@slow @connection", "Returns helpful text about the different subcommands.");
   r->Add(std::move(client));
 }
 

@@ -34,7 +34,12 @@ void CommandRegistry::Finalize() {
   std::sort(commands_.begin(), commands_.end(),
             [](const CommandSpec& a, const CommandSpec& b) { return a.name < b.name; });
   int next_id = 0;
+  auto mark = [](CommandSpec& c) {
+    if (c.route == Route::kConnection && !(c.flags & kCmdLocalOnly)) c.flags |= kCmdGathers;
+  };
   for (auto& c : commands_) {
+    mark(c);
+    for (auto& sub : c.subcommands) mark(sub);
     c.id = next_id++;
     flat_.push_back(&c);
     for (auto& sub : c.subcommands) {

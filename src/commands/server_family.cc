@@ -518,7 +518,7 @@ void RegisterServerFamily(CommandRegistry* r) {
   };
   constexpr uint32_t L = kCmdLoading, S = kCmdStale, A = kCmdAdmin, NS = kCmdNoScript, G = kCmdGathers;
   r->Add(make("info", -1, L | S | G, Info, "@slow @dangerous", "Returns information and statistics about the server."));
-  r->Add(make("time", 1, L | S | kCmdFast, Time, "@fast", "Returns the server time."));
+  r->Add(make("time", 1, kCmdLocalOnly | L | S | kCmdFast, Time, "@fast", "Returns the server time."));
   r->Add(make("lastsave", 1, L | S | kCmdFast, LastSave, "@fast @admin @dangerous", "Returns the Unix timestamp of the last successful save to disk."));
   r->Add(make("monitor", 1, A | NS | L | S, Monitor, "@admin @slow @dangerous", "Listens for all requests received by the server in real-time."));
   r->Add(make("debug", -2, A | NS | L | S, Debug, "@admin @slow @dangerous", "A container for debugging commands."));

@@ -122,31 +122,44 @@ void Connection::OnReadable() {
 void Connection::ProcessInput() {
   if (closed_) return;
   RefreshCommandTime();
-  size_t batch_count = 0;
-  while (!waiting_ && !close_after_reply_ && !paused_) {
-    if (wbuf_.size() - wpos_ > kOutputPause) break;
-    std::string_view data = rbuf_.Readable();
-    if (data.empty()) break;
-    size_t consumed = 0;
-    auto r = parser_.Parse(data, &args_, &consumed);
-    if (r == resp::RequestParser::Result::kNeedMore) break;
-    if (r == resp::RequestParser::Result::kError) {
-      LOG_VERBOSE("Protocol error ({}) from client: id={} addr={}", parser_.error(), state_.id,
-                  state_.addr);
-      ReplyError(parser_.error());
-      close_after_reply_ = true;
-      rbuf_.Consume(data.size());
-      break;
-    }
-    if (r == resp::RequestParser::Result::kEmpty) {
+  // Each pass dispatches one batch; a command that must wait for the batch
+  // before it (kRetryLater) starts the next pass once the batch completed.
+  bool retry = true;
+  while (retry) {
+    retry = false;
+    size_t batch_count = 0;
+    while (!waiting_ && !close_after_reply_ && !paused_) {
+      if (wbuf_.size() - wpos_ > kOutputPause) break;
+      std::string_view data = rbuf_.Readable();
+      if (data.empty()) break;
+      size_t consumed = 0;
+      auto r = parser_.Parse(data, &args_, &consumed);
+      if (r == resp::RequestParser::Result::kNeedMore) break;
+      if (r == resp::RequestParser::Result::kError) {
+        LOG_VERBOSE("Protocol error ({}) from client: id={} addr={}", parser_.error(), state_.id,
+                    state_.addr);
+        ReplyError(parser_.error());
+        close_after_reply_ = true;
+        rbuf_.Consume(data.size());
+        break;
+      }
+      if (r == resp::RequestParser::Result::kEmpty) {
+        rbuf_.Consume(consumed);
+        continue;
+      }
+      if (Dispatch(args_) == DispatchResult::kRetryLater) {
+        retry = !paused_;
+        break;
+      }
       rbuf_.Consume(consumed);
-      continue;
+      if (++batch_count >= kMaxBatchCommands && batch_active_) {
+        retry = true;
+        break;
+      }
     }
-    if (Dispatch(args_) == DispatchResult::kRetryLater) break;
-    rbuf_.Consume(consumed);
-    if (++batch_count >= kMaxBatchCommands && batch_active_) break;
+    SubmitBatch();
+    if (waiting_) break;
   }
-  SubmitBatch();
   if (rbuf_.empty()) rbuf_.ShrinkIfIdle(64 * 1024);
   Flush();
 }

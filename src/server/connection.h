@@ -84,7 +84,12 @@ class Connection : public net::EventHandler {
   void CloseAfterReply() { close_after_reply_ = true; }
   void Close();                      // now (deferred destruction)
   void AppendOutput(std::string_view s);  // MONITOR feed, pushes
-  void ProcessInput();               // resume (after unpause)
+  void ProcessInput();
+  // Lets a client held by CLIENT PAUSE try its next command again.
+  void Resume() {
+    paused_ = false;
+    ProcessInput();
+  }
   std::string ClientListLine() const;
 
  private:

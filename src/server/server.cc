@@ -354,7 +354,7 @@ void Server::Cron(Shard& shard) {
     l.paused.clear();
     for (uint64_t id : ids) {
       auto it = l.conns.find(id);
-      if (it != l.conns.end()) it->second->ProcessInput();
+      if (it != l.conns.end()) it->second->Resume();
     }
   } else if (!l.paused.empty()) {
     // Paused for writes only: let clients with a read next try again.
@@ -362,7 +362,7 @@ void Server::Cron(Shard& shard) {
     l.paused.clear();
     for (uint64_t id : ids) {
       auto it = l.conns.find(id);
-      if (it != l.conns.end()) it->second->ProcessInput();
+      if (it != l.conns.end()) it->second->Resume();
     }
   }
   if (shard.id() == 0) OpsSampleCron();

@@ -51,8 +51,13 @@ void ShardSet::FanOut(const std::vector<int>& ids, std::function<void(Shard&)> f
     return;
   }
   int origin_id = origin ? origin->id() : 0;
+  // Enqueued under the same lock as exclusive operations, so every shard sees
+  // all multi-shard work in one global order: a multi-key read never sees
+  // half of a multi-key write.
+  FlushOutbox();
+  std::lock_guard lock(exclusive_mu_);
   for (int id : ids) {
-    Send(id, [this, state, origin_id] {
+    shard(id).Post([this, state, origin_id] {
       state->fn(*CurrentShard());
       Send(origin_id, [state] {
         if (--state->remaining == 0) state->done();

@@ -42,6 +42,7 @@ class ShardSet {
   void FlushOutbox();
 
   // Runs `fn(shard)` on each shard in `ids`, then `done` on the calling shard.
+  // Ordered with RunExclusive() and other fan-outs in one global order.
   void FanOut(const std::vector<int>& ids, std::function<void(Shard&)> fn, Task done);
   // As FanOut over every shard.
   void FanOutAll(std::function<void(Shard&)> fn, Task done);

@@ -1,0 +1,60 @@
+#include "server/config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+namespace larder {
+
+TEST(ConfigTest, DefaultsAndSet) {
+  Config c;
+  EXPECT_EQ(*c.Get("maxclients"), "10000");
+  EXPECT_EQ(*c.Get("maxmemory-policy"), "noeviction");
+  std::string err;
+  EXPECT_TRUE(c.Set("maxmemory", "1gb", false, &err));
+  EXPECT_EQ(*c.Get("maxmemory"), "1073741824");
+  EXPECT_EQ(c.maxmemory.load(), 1073741824);
+  EXPECT_FALSE(c.Set("maxclients", "abc", false, &err));
+  EXPECT_EQ(err, "argument couldn't be parsed into an integer");
+  EXPECT_FALSE(c.Set("timeout", "-1", false, &err));
+  EXPECT_EQ(err, "argument must be between 0 and 2147483647 inclusive");
+  EXPECT_FALSE(c.Set("loglevel", "loud", false, &err));
+  EXPECT_FALSE(c.Set("port", "1234", false, &err));  // immutable at runtime
+}
+
+TEST(ConfigTest, FileErrorsNameTheLine) {
+  std::string path = testing::TempDir() + "/larder_bad.conf";
+  {
+    std::ofstream f(path);
+    f << "# comment\nport 7000\nnosuch option\n";
+  }
+  Config c;
+  std::string err;
+  EXPECT_FALSE(c.LoadFile(path, &err));
+  EXPECT_NE(err.find("at line 3"), std::string::npos) << err;
+  EXPECT_NE(err.find(">>> 'nosuch option'"), std::string::npos) << err;
+}
+
+TEST(ConfigTest, RewriteKeepsComments) {
+  std::string path = testing::TempDir() + "/larder_rw.conf";
+  {
+    std::ofstream f(path);
+    f << "# my settings\nmaxclients 100\n";
+  }
+  Config c;
+  std::string err;
+  ASSERT_TRUE(c.LoadFile(path, &err)) << err;
+  ASSERT_TRUE(c.Set("maxclients", "200", false, &err));
+  ASSERT_TRUE(c.Set("timeout", "30", false, &err));
+  ASSERT_TRUE(c.Rewrite(&err)) << err;
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("# my settings"), std::string::npos);
+  EXPECT_NE(text.find("maxclients 200"), std::string::npos);
+  EXPECT_NE(text.find("timeout 30"), std::string::npos);
+  Config again;
+  ASSERT_TRUE(again.LoadFile(path, &err)) << err;
+  EXPECT_EQ(again.timeout.load(), 30);
+}
+
+}  // namespace larder

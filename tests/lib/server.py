@@ -1,0 +1,91 @@
+"""Starts real server processes (larder-server or redis-server) on free ports."""
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+from resp import Conn
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def larder_bin():
+    path = os.environ.get("LARDER_BIN") or os.path.join(ROOT, "build", "larder-server")
+    if not os.path.exists(path):
+        raise RuntimeError(f"larder-server not found at {path}; build it first")
+    return path
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A server process. `argv` is the program and its arguments without the port."""
+
+    def __init__(self, program, args=(), config_text=None, port=None):
+        self.port = port or free_port()
+        self.dir = tempfile.mkdtemp(prefix="larder-test-")
+        self.log_path = os.path.join(self.dir, "server.log")
+        cmd = [program]
+        if config_text is not None:
+            self.config_path = os.path.join(self.dir, "test.conf")
+            with open(self.config_path, "w") as f:
+                f.write(config_text)
+            cmd.append(self.config_path)
+        cmd += ["--port", str(self.port), "--dir", self.dir] + list(args)
+        self.cmdline = cmd
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        self._wait_ready()
+
+    def _wait_ready(self, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early with {self.proc.returncode}: {self.read_log()}")
+            try:
+                c = Conn(self.port, timeout=2)
+                c.cmd("PING")
+                c.close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("server did not become ready: " + self.read_log())
+
+    def conn(self, timeout=30):
+        return Conn(self.port, timeout=timeout)
+
+    def read_log(self):
+        self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def stop(self, sig=None):
+        if self.proc.poll() is None:
+            self.proc.terminate() if sig is None else self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def start_larder(args=(), threads=2, config_text=None):
+    extra = list(args)
+    if "--threads" not in extra:
+        extra += ["--threads", str(threads)]
+    return Server(larder_bin(), extra, config_text=config_text)
+
+
+def start_redis(args=()):
+    program = shutil.which("redis-server")
+    if not program:
+        raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+    return Server(program, ["--save", "", "--appendonly", "no"] + list(args))
