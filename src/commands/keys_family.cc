@@ -43,6 +43,7 @@ Entry* CloneEntry(const Entry* e, std::string_view new_key) {
   c->type = e->type;
   c->encoding = e->encoding;
   c->lfu = e->lfu;
+  c->flags |= e->flags & Entry::kUnshared;
   return c;
 }
 
@@ -135,7 +136,9 @@ void Copy(CommandContext& ctx) {
     ddb.Delete(dst);
   }
   e = sdb.Find(src);
-  ddb.Add(CloneEntry(e, dst));
+  Entry* copy = CloneEntry(e, dst);
+  copy->flags |= Entry::kUnshared;  // COPY duplicates the value object
+  ddb.Add(copy);
   ctx.rb->Integer(1);
 }
 
@@ -258,7 +261,7 @@ void ObjectRefcount(CommandContext& ctx) {
   if (!e) return ctx.rb->Null();
   // Redis shares the integers 0..9999 (unless an LRU/LFU maxmemory policy is set).
   int64_t v;
-  bool shared = e->type == ObjType::kString && static_cast<StrEncoding>(e->encoding) == StrEncoding::kInt &&
+  bool shared = !(e->flags & Entry::kUnshared) && e->type == ObjType::kString && static_cast<StrEncoding>(e->encoding) == StrEncoding::kInt &&
                 ParseInt64(e->value(), &v) && v >= 0 && v < 10000 &&
                 (ctx.server->config().maxmemory.load() == 0 ||
                  ctx.server->config().maxmemory_policy.load() == 0 ||

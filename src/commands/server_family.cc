@@ -72,7 +72,8 @@ void ConfigSet(CommandContext& ctx) {
       return ctx.Error("ERR Unknown option or number of arguments for CONFIG SET - '" + std::string(ctx.arg(i)) + "'");
     for (auto& p : pairs)
       if (p.first == name)
-        return ctx.Error("ERR Duplicate parameter - " + std::string(ctx.arg(i)));
+        return ctx.Error("ERR CONFIG SET failed (possibly related to argument '" + std::string(ctx.arg(i)) +
+                         "') - duplicate parameter");
     pairs.emplace_back(name, std::string(ctx.arg(i + 1)));
   }
   std::vector<std::pair<std::string, std::string>> previous;
@@ -538,7 +539,7 @@ void RegisterServerFamily(CommandRegistry* r) {
   command.subcommands.push_back(make("command|info", -2, L | S, CommandInfo, "@slow @connection", "Returns information about one, multiple or all commands."));
   command.subcommands.push_back(make("command|docs", -2, L | S, CommandDocs, "@slow @connection", "Returns documentary information about one, multiple or all commands."));
   command.subcommands.push_back(make("command|list", -2, L | S, CommandList, "@slow @connection", "Returns a list of command names."));
-  command.subcommands.push_back(make("command|getkeys", -3, L | S, CommandGetKeys, "@slow @connection", "Extracts the key names from an arbitrary command."));
+  command.subcommands.push_back(make("command|getkeys", -4, L | S, CommandGetKeys, "@slow @connection", "Extracts the key names from an arbitrary command."));
   command.subcommands.push_back(make("command|help", 2, L | S, CommandHelp, "@slow @connection", "Returns helpful text about the different subcommands."));
   r->Add(std::move(command));
 

@@ -97,10 +97,16 @@ void Get(CommandContext& ctx) {
 struct SetOptions {
   bool nx = false, xx = false, get = false, keepttl = false, persist = false;
   int64_t expire_ms = Db::kNoExpire;
+  // The expire argument as given; ParseSetOptions validates it unless told
+  // not to (GETEX checks the key before the time, as Redis does).
+  std::string_view expire_arg;
+  int64_t unit_ms = 0;
+  bool relative = false;
 };
 
 // Parses SET (is_set) or GETEX options starting at args[first].
-bool ParseSetOptions(CommandContext& ctx, size_t first, bool is_set, SetOptions* o) {
+bool ParseSetOptions(CommandContext& ctx, size_t first, bool is_set, SetOptions* o,
+                     bool validate_expire = true) {
   enum { kNone, kEx, kPx, kExat, kPxat } unit = kNone;
   std::string_view expire_arg;
   for (size_t j = first; j < ctx.argc(); ++j) {
@@ -135,9 +141,11 @@ bool ParseSetOptions(CommandContext& ctx, size_t first, bool is_set, SetOptions*
     }
   }
   if (unit != kNone) {
-    int64_t unit_ms = (unit == kEx || unit == kExat) ? 1000 : 1;
-    bool relative = unit == kEx || unit == kPx;
-    if (!ParseExpireArg(ctx, expire_arg, unit_ms, relative, &o->expire_ms)) return false;
+    o->expire_arg = expire_arg;
+    o->unit_ms = (unit == kEx || unit == kExat) ? 1000 : 1;
+    o->relative = unit == kEx || unit == kPx;
+    if (validate_expire && !ParseExpireArg(ctx, expire_arg, o->unit_ms, o->relative, &o->expire_ms))
+      return false;
   }
   return true;
 }
@@ -196,11 +204,14 @@ void GetDel(CommandContext& ctx) {
 
 void GetEx(CommandContext& ctx) {
   SetOptions o;
-  if (!ParseSetOptions(ctx, 2, false, &o)) return;
+  if (!ParseSetOptions(ctx, 2, false, &o, false)) return;
   std::string_view key = ctx.arg(1);
   Entry* e;
   if (!LookupString(ctx, key, &e)) return;
   if (!e) return ctx.rb->Null();
+  if (!o.expire_arg.empty() || o.unit_ms) {
+    if (!ParseExpireArg(ctx, o.expire_arg, o.unit_ms, o.relative, &o.expire_ms)) return;
+  }
   ctx.rb->Bulk(e->value());
   Db& db = ctx.DbFor(key);
   if (o.expire_ms != Db::kNoExpire) {

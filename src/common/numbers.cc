@@ -55,7 +55,7 @@ bool ParseLongDouble(std::string_view s, long double* out) {
   errno = 0;
   char* end;
   long double v = strtold(buf, &end);
-  if (*end != '\0') return false;
+  if (*end != '\0' || static_cast<size_t>(end - buf) != s.size()) return false;  // embedded NUL
   if (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || v == 0)) return false;
   if (std::isnan(v)) return false;
   *out = v;
@@ -71,7 +71,7 @@ bool ParseDouble(std::string_view s, double* out) {
   errno = 0;
   char* end;
   double v = strtod(buf, &end);
-  if (*end != '\0') return false;
+  if (*end != '\0' || static_cast<size_t>(end - buf) != s.size()) return false;  // embedded NUL
   if (errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL || v == 0)) return false;
   if (std::isnan(v)) return false;
   *out = v;

@@ -52,6 +52,7 @@ Entry* Db::SetString(std::string_view key, std::string_view value, int64_t expir
     memmove(old->mutable_value(), value.data(), value.size());
     old->val_len = static_cast<uint32_t>(value.size());
     old->encoding = static_cast<uint8_t>(enc);
+    old->flags &= static_cast<uint8_t>(~Entry::kUnshared);
     if (ttl >= 0) old->set_expire_ms(ttl);
     Touch(old);
     return old;

@@ -24,6 +24,9 @@ enum class StrEncoding : uint8_t { kRaw = 0, kEmbstr, kInt };
 
 struct Entry {
   static constexpr uint8_t kHasExpire = 1;
+  // Redis shares the objects of small integers (OBJECT REFCOUNT shows it);
+  // a copied value is its own object. Only affects OBJECT REFCOUNT.
+  static constexpr uint8_t kUnshared = 2;
 
   Entry* next;        // chain in the table's bucket
   uint32_t key_len;

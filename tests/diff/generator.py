@@ -1,0 +1,150 @@
+"""Seeded random command generator for the differential harness.
+
+Each command family registers a list of (weight, function(rng, g) -> args).
+Keys come from a small pool (so commands collide and exercise existing keys,
+wrong types and overwrites) that mixes plain names with {hash tags}, so at
+--threads 2 multi-key commands cross shards. Later families (hashes, lists,
+...) add their own generators to FAMILIES.
+"""
+import random
+
+VALUES = [b"", b"0", b"1", b"-1", b"42", b"9999", b"10000", b"123456789", b"9223372036854775807",
+          b"-9223372036854775808", b"3.14", b"-0.5", b"1e3", b"abc", b"hello world", b"x" * 45,
+          b"y" * 300, b" 12", b"12 ", b"007", b"inf", b"\x00\xff binary"]
+
+
+class Gen:
+    def __init__(self, seed, nkeys=60):
+        self.rng = random.Random(seed)
+        base = [f"k{i}" for i in range(nkeys)]
+        tagged = [f"{{t{i % 5}}}:{i}" for i in range(nkeys // 3)]
+        self.keys = base + tagged
+
+    def key(self):
+        return self.rng.choice(self.keys)
+
+    def value(self):
+        r = self.rng.random()
+        if r < 0.7:
+            return self.rng.choice(VALUES)
+        return str(self.rng.randint(-1000, 1000)).encode()
+
+    def int_arg(self):
+        return str(self.rng.choice([0, 1, -1, 5, 100, -100, 2**31, 2**63 - 1, -2**63,
+                                    self.rng.randint(-50, 50)])).encode() \
+            if self.rng.random() < 0.9 else self.rng.choice([b"abc", b"1.5", b"", b" 1"])
+
+    def float_arg(self):
+        return self.rng.choice([b"1", b"0.1", b"-2.5", b"1e2", b"3.0e3", b"abc", b"inf", b"-inf",
+                                b"1.7976931348623157e308", b"0", b"5"])
+
+    def seconds(self):
+        return str(self.rng.choice([100, 1000, 50000, 10**6])).encode()
+
+    def millis(self):
+        return str(self.rng.choice([100000, 1000000, 5 * 10**7])).encode()
+
+    def future_at(self):
+        return str(4102444800 + self.rng.randint(0, 10**6)).encode()  # after 2100-01-01
+
+    def past_at(self):
+        return str(self.rng.randint(1, 1000)).encode()
+
+
+def _set_opts(rng, g):
+    opts = []
+    r = rng.random()
+    if r < 0.15:
+        opts.append(rng.choice([b"NX", b"XX"]))
+    if rng.random() < 0.2:
+        opts.append(b"GET")
+    e = rng.random()
+    if e < 0.15:
+        opts += [b"EX", g.seconds()]
+    elif e < 0.25:
+        opts += [b"PX", g.millis()]
+    elif e < 0.3:
+        opts += [b"EXAT", g.future_at()]
+    elif e < 0.33:
+        opts += [b"PXAT", g.future_at() + b"000"]
+    elif e < 0.38:
+        opts.append(b"KEEPTTL")
+    elif e < 0.40:
+        opts += [rng.choice([b"EX", b"PX"]), rng.choice([b"0", b"-1", b"abc"])]
+    rng.shuffle(opts) if rng.random() < 0.1 else None
+    return opts
+
+
+def _multi(g, n=None):
+    return [g.key() for _ in range(n or g.rng.randint(1, 6))]
+
+
+STRING = [
+    (10, lambda r, g: [b"GET", g.key()]),
+    (10, lambda r, g: [b"SET", g.key(), g.value()] + _set_opts(r, g)),
+    (2, lambda r, g: [b"SETNX", g.key(), g.value()]),
+    (2, lambda r, g: [b"SETEX", g.key(), r.choice([g.seconds(), b"0", b"abc"]), g.value()]),
+    (1, lambda r, g: [b"PSETEX", g.key(), g.millis(), g.value()]),
+    (2, lambda r, g: [b"GETSET", g.key(), g.value()]),
+    (2, lambda r, g: [b"GETDEL", g.key()]),
+    (2, lambda r, g: [b"GETEX", g.key()] + r.choice([[], [b"PERSIST"], [b"EX", g.seconds()], [b"PX", g.millis()],
+                                                    [b"EXAT", g.past_at()], [b"EX", b"0"], [b"FOO"]])),
+    (4, lambda r, g: [b"MGET"] + _multi(g)),
+    (3, lambda r, g: [b"MSET"] + [x for k in _multi(g) for x in (k, g.value())]),
+    (1, lambda r, g: [b"MSETNX"] + [x for k in _multi(g, 2) for x in (k, g.value())]),
+    (5, lambda r, g: [r.choice([b"INCR", b"DECR"]), g.key()]),
+    (4, lambda r, g: [r.choice([b"INCRBY", b"DECRBY"]), g.key(), g.int_arg()]),
+    (3, lambda r, g: [b"INCRBYFLOAT", g.key(), g.float_arg()]),
+    (3, lambda r, g: [b"APPEND", g.key(), g.value()]),
+    (2, lambda r, g: [b"STRLEN", g.key()]),
+    (3, lambda r, g: [b"GETRANGE", g.key(), g.int_arg(), g.int_arg()]),
+    (2, lambda r, g: [b"SETRANGE", g.key(), str(r.choice([0, 1, 5, 50, -1])).encode(), g.value()]),
+    (1, lambda r, g: [b"LCS", g.key(), g.key()] + r.choice([[], [b"LEN"], [b"IDX"], [b"IDX", b"WITHMATCHLEN"],
+                                                           [b"IDX", b"MINMATCHLEN", b"2"]])),
+    (1, lambda r, g: [b"OBJECT", b"ENCODING", g.key()]),
+]
+
+KEYS = [
+    (4, lambda r, g: [b"DEL"] + _multi(g)),
+    (2, lambda r, g: [b"UNLINK"] + _multi(g)),
+    (4, lambda r, g: [b"EXISTS"] + _multi(g)),
+    (2, lambda r, g: [b"TOUCH"] + _multi(g)),
+    (3, lambda r, g: [b"TYPE", g.key()]),
+    (2, lambda r, g: [b"RENAME", g.key(), g.key()]),
+    (2, lambda r, g: [b"RENAMENX", g.key(), g.key()]),
+    (2, lambda r, g: [b"COPY", g.key(), g.key()] + r.choice([[], [b"REPLACE"], [b"DB", b"1"], [b"DB", b"1", b"REPLACE"]])),
+    (1, lambda r, g: [b"MOVE", g.key(), r.choice([b"0", b"1", b"2"])]),
+    (1, lambda r, g: [b"SELECT", r.choice([b"0", b"0", b"0", b"1"])]),
+    (1, lambda r, g: [b"DBSIZE"]),
+    (1, lambda r, g: [b"KEYS", r.choice([b"k1*", b"{t1}*", b"*", b"k?", b"k[1-3]"])]),
+    (0.05, lambda r, g: [b"SWAPDB", b"0", b"1"]),
+    (0.02, lambda r, g: [b"FLUSHDB"]),
+    (1, lambda r, g: [b"OBJECT", b"REFCOUNT", g.key()]),
+]
+
+EXPIRY = [
+    # TTLs stay long (>= 100 s) so no key expires during a run, and GT/LT only
+    # compare absolute times: the two servers run a command a few ms apart, so
+    # relative times are not deterministic between them.
+    (3, lambda r, g: r.choice([[b"EXPIRE", g.key(), g.seconds()], [b"PEXPIRE", g.key(), g.millis()]])
+     + r.choice([[], [], [b"NX"], [b"XX"], [b"NX", b"XX"], [b"GT", b"LT"], [b"FOO"]])),
+    (2, lambda r, g: r.choice([[b"EXPIREAT", g.key(), r.choice([g.future_at(), g.past_at()])],
+                               [b"PEXPIREAT", g.key(), r.choice([g.future_at() + b"000", g.past_at()])]])
+     + r.choice([[], [b"NX"], [b"XX"], [b"GT"], [b"LT"]])),
+    (1, lambda r, g: [b"EXPIRE", g.key(), r.choice([b"0", b"-5", b"abc"])]),
+    (4, lambda r, g: [r.choice([b"TTL", b"PTTL", b"EXPIRETIME", b"PEXPIRETIME"]), g.key()]),
+    (2, lambda r, g: [b"PERSIST", g.key()]),
+]
+
+FAMILIES = {"string": STRING, "keys": KEYS, "expiry": EXPIRY}
+
+
+def commands(seed, count, families=("string", "keys", "expiry")):
+    """Yields `count` random commands drawn from the given families."""
+    g = Gen(seed)
+    table = [item for f in families for item in FAMILIES[f]]
+    weights = [w for w, _ in table]
+    makers = [m for _, m in table]
+    for _ in range(count):
+        maker = g.rng.choices(makers, weights)[0]
+        yield maker(g.rng, g)

@@ -1,0 +1,21 @@
+"""Seeded random differential run: at least 100,000 commands mixing the string,
+key and expiry commands over a small key pool, replies compared one by one.
+LARDER_DIFF_SEED and LARDER_DIFF_COUNT override the defaults."""
+import os
+
+from generator import commands
+
+
+def test_random_strings_keys_expiry(differ):
+    seed = int(os.environ.get("LARDER_DIFF_SEED", "20261122"))
+    count = int(os.environ.get("LARDER_DIFF_COUNT", "100000"))
+    batch = []
+    for args in commands(seed, count):
+        batch.append(args)
+        # SELECT changes what follows; keep batches short enough to stay in step.
+        if len(batch) == 200:
+            differ.run_batch(batch)
+            batch = []
+    if batch:
+        differ.run_batch(batch)
+    assert differ.count >= count
