@@ -51,6 +51,7 @@ void EventLoop::RunEvery(int64_t interval_ms, absl::AnyInvocable<void()> fn) {
 }
 
 void EventLoop::Wake() {
+  if (!sleeping_.load(std::memory_order_seq_cst)) return;
   uint64_t one = 1;
   ssize_t n = write(wake_fd_, &one, sizeof(one));
   (void)n;
@@ -67,7 +68,10 @@ void EventLoop::Run() {
       int64_t wait = std::max<int64_t>(0, (t.next_us - now + 999) / 1000);
       if (timeout_ms < 0 || wait < timeout_ms) timeout_ms = static_cast<int>(wait);
     }
+    sleeping_.store(true, std::memory_order_seq_cst);
+    if (has_pending_ && has_pending_()) timeout_ms = 0;
     int n = epoll_wait(epfd_, events, kMaxEvents, timeout_ms);
+    sleeping_.store(false, std::memory_order_relaxed);
     if (n < 0 && errno != EINTR) break;
     for (int i = 0; i < n; ++i) static_cast<EventHandler*>(events[i].data.ptr)->OnEvent(events[i].events);
     if (after_events_) after_events_();

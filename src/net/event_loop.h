@@ -8,6 +8,7 @@
 
 #include <absl/functional/any_invocable.h>
 
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -36,8 +37,13 @@ class EventLoop {
   // Called once per iteration after I/O events, and after a Wake().
   void SetAfterEvents(absl::AnyInvocable<void()> fn) { after_events_ = std::move(fn); }
 
-  // Thread-safe: makes a sleeping loop run its after-events hook.
+  // Thread-safe: makes a sleeping loop run its after-events hook. Costs a
+  // system call only if the loop is (about to be) asleep in epoll_wait.
   void Wake();
+  // Called on the loop thread just before it would sleep: returning true
+  // (work is pending) makes it poll instead. Pairs with Wake()'s check of the
+  // sleeping flag so that no wake-up is lost.
+  void SetHasPendingWork(absl::AnyInvocable<bool()> fn) { has_pending_ = std::move(fn); }
   // Runs until Stop() is called (from the loop thread or via a posted task).
   void Run();
   void Stop() { running_ = false; }
@@ -62,6 +68,8 @@ class EventLoop {
   bool running_ = false;
   std::vector<Timer> timers_;
   absl::AnyInvocable<void()> after_events_;
+  absl::AnyInvocable<bool()> has_pending_;
+  std::atomic<bool> sleeping_{false};
 };
 
 }  // namespace larder::net

@@ -24,25 +24,21 @@ Shard::Shard(int id, ShardSet* set, int num_dbs) : id_(id), set_(set), rng_(0x1a
 Shard::~Shard() { Join(); }
 
 void Shard::Post(Task task) {
-  bool was_empty;
   {
     std::lock_guard lock(queue_mu_);
-    was_empty = queue_.empty();
     queue_.push_back(std::move(task));
   }
-  if (was_empty) loop_.Wake();
+  loop_.Wake();
 }
 
 void Shard::PostBatch(std::vector<Task>* tasks) {
   if (tasks->empty()) return;
-  bool was_empty;
   {
     std::lock_guard lock(queue_mu_);
-    was_empty = queue_.empty();
     for (auto& t : *tasks) queue_.push_back(std::move(t));
   }
   tasks->clear();
-  if (was_empty) loop_.Wake();
+  loop_.Wake();
 }
 
 void Shard::DrainQueue() {
@@ -57,7 +53,8 @@ void Shard::DrainQueue() {
     for (auto& t : draining_) t();
     draining_.clear();
   }
-  loop_.Wake();  // still more: come back after serving I/O
+  // Still more: the loop polls instead of sleeping (has-pending check) and
+  // comes back after serving I/O.
 }
 
 void Shard::Start(absl::AnyInvocable<void()> init) {
@@ -68,6 +65,10 @@ void Shard::Start(absl::AnyInvocable<void()> init) {
       DrainQueue();
       if (after_events_hook_) after_events_hook_();
       set_->FlushOutbox();
+    });
+    loop_.SetHasPendingWork([this] {
+      std::lock_guard lock(queue_mu_);
+      return !queue_.empty();
     });
     loop_.RunEvery(kExpireCronMs, [this] { ExpireCron(); });
     init();

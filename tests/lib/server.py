@@ -61,7 +61,8 @@ class Server:
         return Conn(self.port, timeout=timeout)
 
     def read_log(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path) as f:
             return f.read()
 
@@ -74,7 +75,12 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+        log = self.read_log()
         shutil.rmtree(self.dir, ignore_errors=True)
+        # Under the sanitizer build a report in the log fails the test.
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if marker in log:
+                raise AssertionError(f"sanitizer report from {self.cmdline[0]}:\n{log[-5000:]}")
 
 
 def start_larder(args=(), threads=2, config_text=None):

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Larder needs to build and test, only those missing.
+set -euo pipefail
+PKGS=(build-essential cmake pkg-config libabsl-dev libfmt-dev libjemalloc-dev libxxhash-dev
+      libgtest-dev libgmock-dev redis-server redis-tools python3 python3-pytest python3-redis)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "Installing: ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds everything and runs every test: GoogleTest
+# units, the integration suite (real binary over sockets) and the differential
+# harness against Debian's redis-server. Set LARDER_SANITIZE=1 to build and run
+# under AddressSanitizer + UBSan instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+# Tests start their own servers; the Debian service must not hold port 6379.
+if pgrep -x redis-server >/dev/null 2>&1 && command -v systemctl >/dev/null; then
+  systemctl stop redis-server 2>/dev/null || true
+fi
+BUILD=build
+EXTRA=()
+if [ "${LARDER_SANITIZE:-0}" = "1" ]; then
+  BUILD=build-asan
+  EXTRA=(-DLARDER_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+else
+  EXTRA=(-DCMAKE_BUILD_TYPE=Release)
+fi
+cmake -S . -B "$BUILD" "${EXTRA[@]}" >/dev/null
+cmake --build "$BUILD" -j"$(nproc)"
+cd "$BUILD"
+ctest --output-on-failure --timeout 1500
