@@ -2,7 +2,8 @@
 # Installs the Debian packages Larder needs to build and test, only those missing.
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config libabsl-dev libfmt-dev libjemalloc-dev libxxhash-dev
-      libgtest-dev libgmock-dev redis-server redis-tools python3 python3-pytest python3-redis)
+      libgtest-dev libgmock-dev redis-server redis-tools python3 python3-pytest python3-redis
+      clang libclang-rt-14-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

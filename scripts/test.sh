@@ -21,5 +21,11 @@ else
 fi
 cmake -S . -B "$BUILD" "${EXTRA[@]}" >/dev/null
 cmake --build "$BUILD" -j"$(nproc)"
+# Keep the fuzz target building (it needs clang's libFuzzer runtime).
+if command -v clang++ >/dev/null; then
+  CXX=clang++ cmake -S . -B build-fuzz -DLARDER_FUZZ=ON -DLARDER_SANITIZE=ON -DLARDER_TESTS=OFF >/dev/null
+  cmake --build build-fuzz -j"$(nproc)" --target fuzz_resp_parser
+  build-fuzz/fuzz_resp_parser -runs=20000 fuzz/corpus >/dev/null 2>&1 || { echo "fuzz smoke run failed"; exit 1; }
+fi
 cd "$BUILD"
 ctest --output-on-failure --timeout 1500

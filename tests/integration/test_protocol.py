@@ -204,3 +204,15 @@ def test_quit_closes_after_reply(larder):
     c.sock.settimeout(10)
     assert c.sock.recv(100) == b""
     c.close()
+
+
+def test_socket_fuzz_short_run():
+    """Random bytes and broken frames over many connections: the server lives
+    (and, in the sanitizer build, reports nothing). fuzz/socket_fuzz.py runs
+    the same for longer."""
+    import subprocess
+    import sys
+    from server import ROOT, larder_bin
+    r = subprocess.run([sys.executable, f"{ROOT}/fuzz/socket_fuzz.py", "--seconds", "10", "--bin", larder_bin()],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
