@@ -4,7 +4,7 @@
 //
 //   CXX=clang++ cmake -B build-fuzz -DLARDER_FUZZ=ON -DLARDER_SANITIZE=ON -DLARDER_TESTS=OFF
 //   cmake --build build-fuzz --target fuzz_resp_parser
-//   build-fuzz/fuzz_resp_parser -max_total_time=300 fuzz/corpus
+//   mkdir -p /tmp/corpus && build-fuzz/fuzz_resp_parser -max_total_time=300 /tmp/corpus fuzz/seeds
 #include <cstdint>
 #include <cstdlib>
 #include <string>

@@ -25,7 +25,9 @@ cmake --build "$BUILD" -j"$(nproc)"
 if command -v clang++ >/dev/null; then
   CXX=clang++ cmake -S . -B build-fuzz -DLARDER_FUZZ=ON -DLARDER_SANITIZE=ON -DLARDER_TESTS=OFF >/dev/null
   cmake --build build-fuzz -j"$(nproc)" --target fuzz_resp_parser
-  build-fuzz/fuzz_resp_parser -runs=20000 fuzz/corpus >/dev/null 2>&1 || { echo "fuzz smoke run failed"; exit 1; }
+  corpus=$(mktemp -d)
+  build-fuzz/fuzz_resp_parser -runs=20000 "$corpus" fuzz/seeds >/dev/null 2>&1 || { echo "fuzz smoke run failed"; exit 1; }
+  rm -rf "$corpus"
 fi
 cd "$BUILD"
 ctest --output-on-failure --timeout 1500
