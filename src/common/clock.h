@@ -10,6 +10,13 @@ int64_t UnixTimeMs();     // CLOCK_REALTIME in milliseconds
 int64_t UnixTimeUs();     // CLOCK_REALTIME in microseconds
 int64_t MonotonicUs();    // CLOCK_MONOTONIC in microseconds; for durations only
 
+// A cheap timer for per-command durations (commandstats, slow log): the CPU's
+// time-stamp counter where it is invariant (x86-64), else CLOCK_MONOTONIC.
+// Ticks() costs a few ns against ~20 ns for clock_gettime; TicksToUs()
+// converts a difference, calibrated once at start-up.
+int64_t Ticks();
+int64_t TicksToUs(int64_t ticks);
+
 }  // namespace larder
 
 namespace larder {

@@ -21,7 +21,7 @@ struct ClientState {
   bool no_evict = false;
   int64_t created_ms = 0;
   int64_t last_interaction_ms = 0;
-  std::string last_cmd = "NULL";
+  const struct CommandSpec* last_cmd = nullptr;  // for CLIENT LIST's cmd=
   uint64_t commands = 0;
   uint64_t input_bytes = 0;
   uint64_t output_bytes = 0;

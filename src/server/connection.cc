@@ -84,6 +84,9 @@ void Connection::OnEvent(uint32_t events) {
 void Connection::OnReadable() {
   size_t total = 0;
   int64_t limit = server_->config().client_query_buffer_limit.load(std::memory_order_relaxed);
+  resp::RequestParser::Limits limits;
+  limits.max_bulk_len = server_->config().proto_max_bulk_len.load(std::memory_order_relaxed);
+  parser_.set_limits(limits);  // CONFIG SET applies to connected clients too
   while (total < kMaxReadPerEvent) {
     size_t want = kReadChunk;
     // A big bulk is announced: read it in large chunks.
@@ -247,7 +250,7 @@ Connection::DispatchResult Connection::Dispatch(std::vector<std::string_view>& a
   }
   if (server_->has_monitors() && !(spec->flags & kCmdSkipMonitor))
     server_->FeedMonitors(state_.db, state_.addr, argv);
-  state_.last_cmd = spec->name;
+  state_.last_cmd = spec;
   ++state_.commands;
 
   if (spec->route == Route::kConnection) {
@@ -295,9 +298,9 @@ void Connection::RunInline(const CommandSpec* spec, std::span<const std::string_
   ctx.server = server_;
   ctx.spec = spec;
   ctx.db_index = state_.db;
-  int64_t t0 = MonotonicUs();
+  int64_t t0 = Ticks();
   spec->handler(ctx);
-  int64_t dt = MonotonicUs() - t0;
+  int64_t dt = TicksToUs(Ticks() - t0);
   bool failed = out->size() > start && (*out)[start] == '-';
   std::string_view err = failed ? std::string_view(*out).substr(start + 1) : std::string_view();
   server_->RecordCommand(shard_, spec, dt, failed, err);
@@ -316,9 +319,9 @@ void Connection::RunConnectionCommand(const CommandSpec* spec, std::span<const s
   ctx.db_index = state_.db;
   ctx.conn = this;
   size_t start = out->size();
-  int64_t t0 = MonotonicUs();
+  int64_t t0 = Ticks();
   spec->handler(ctx);
-  int64_t dt = MonotonicUs() - t0;
+  int64_t dt = TicksToUs(Ticks() - t0);
   bool failed = out->size() > start && (*out)[start] == '-';
   std::string_view err = failed ? std::string_view(*out).substr(start + 1) : std::string_view();
   server_->RecordCommand(shard_, spec, dt, failed, err);
@@ -361,9 +364,9 @@ void ExecuteGroup(Server* server, Shard* shard, CommandGroup* g) {
     ctx.server = server;
     ctx.spec = cmd.spec;
     ctx.db_index = cmd.db;
-    int64_t t0 = MonotonicUs();
+    int64_t t0 = Ticks();
     cmd.spec->handler(ctx);
-    int64_t dt = MonotonicUs() - t0;
+    int64_t dt = TicksToUs(Ticks() - t0);
     bool failed = g->out.size() > start && g->out[start] == '-';
     std::string_view err = failed ? std::string_view(g->out).substr(start + 1) : std::string_view();
     server->RecordCommand(shard, cmd.spec, dt, failed, err);
@@ -470,9 +473,9 @@ void Connection::StartMultiShard(const CommandSpec* spec, std::span<const std::s
         ctx.spec = spec;
         ctx.db_index = db;
         ctx.exclusive = true;
-        int64_t t0 = MonotonicUs();
+        int64_t t0 = Ticks();
         spec->handler(ctx);
-        int64_t dt = MonotonicUs() - t0;
+        int64_t dt = TicksToUs(Ticks() - t0);
         bool failed = !reply->empty() && (*reply)[0] == '-';
         server->RecordCommand(CurrentShard(), spec, dt, failed,
                               failed ? std::string_view(*reply).substr(1) : std::string_view());
@@ -546,7 +549,8 @@ std::string Connection::ClientListLine() const {
       state_.id, state_.addr, state_.laddr, state_.fd, state_.name,
       (now - state_.created_ms) / 1000, (now - state_.last_interaction_ms) / 1000, flags, state_.db,
       rbuf_.size(), rbuf_.capacity() - rbuf_.size(), rbuf_.capacity(), wbuf_.size() - wpos_,
-      rbuf_.capacity() + wbuf_.capacity(), (interest_ & EPOLLOUT) ? "rw" : "r", state_.last_cmd,
+      rbuf_.capacity() + wbuf_.capacity(), (interest_ & EPOLLOUT) ? "rw" : "r",
+      state_.last_cmd ? std::string_view(state_.last_cmd->name) : std::string_view("NULL"),
       state_.resp);
 }
 
