@@ -144,6 +144,7 @@ const CommandRegistry& Commands();
 void RegisterConnectionFamily(CommandRegistry* r);
 void RegisterKeysFamily(CommandRegistry* r);
 void RegisterStringFamily(CommandRegistry* r);
+void RegisterHashFamily(CommandRegistry* r);
 void RegisterServerFamily(CommandRegistry* r);
 
 }  // namespace larder

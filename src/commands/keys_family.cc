@@ -7,6 +7,7 @@
 
 #include "commands/async.h"
 #include "commands/command.h"
+#include "keyspace/objects.h"
 #include "common/clock.h"
 #include "common/glob.h"
 #include "common/numbers.h"
@@ -35,16 +36,6 @@ std::string_view TypeName(ObjType t) {
     case ObjType::kStream: return "stream";
   }
   return "none";
-}
-
-// A copy of an entry (for COPY): same key or a new one, same value and TTL.
-Entry* CloneEntry(const Entry* e, std::string_view new_key) {
-  Entry* c = NewStringEntry(new_key, e->value(), e->has_expire() ? e->expire_ms() : -1);
-  c->type = e->type;
-  c->encoding = e->encoding;
-  c->lfu = e->lfu;
-  c->flags |= e->flags & Entry::kUnshared;
-  return c;
 }
 
 void Del(CommandContext& ctx) {
@@ -89,8 +80,7 @@ void RenameGeneric(CommandContext& ctx, bool nx) {
     if (nx) return ctx.rb->Integer(0);
     ddb.Delete(dst);
   }
-  Entry* moved = CloneEntry(e, dst);
-  sdb.Delete(src);
+  Entry* moved = RekeyEntry(sdb.Detach(src), dst);
   ddb.Add(moved);
   if (nx) ctx.rb->Integer(1);
   else ctx.rb->Ok();
@@ -137,6 +127,7 @@ void Copy(CommandContext& ctx) {
   }
   e = sdb.Find(src);
   Entry* copy = CloneEntry(e, dst);
+  copy->flags |= e->flags & Entry::kUnshared;
   copy->flags |= Entry::kUnshared;  // COPY duplicates the value object
   ddb.Add(copy);
   ctx.rb->Integer(1);
@@ -249,6 +240,7 @@ bool IsLfuPolicy(CommandContext& ctx) {
 void ObjectEncoding(CommandContext& ctx) {
   Entry* e = ctx.DbFor(ctx.arg(2)).Find(ctx.arg(2));
   if (!e) return ctx.rb->Null();
+  if (e->type != ObjType::kString) return ctx.rb->Bulk(ObjectEncodingName(e));
   switch (static_cast<StrEncoding>(e->encoding)) {
     case StrEncoding::kInt: return ctx.rb->Bulk("int");
     case StrEncoding::kEmbstr: return ctx.rb->Bulk("embstr");

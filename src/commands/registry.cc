@@ -66,6 +66,7 @@ const CommandRegistry& Commands() {
     RegisterConnectionFamily(r);
     RegisterKeysFamily(r);
     RegisterStringFamily(r);
+    RegisterHashFamily(r);
     RegisterServerFamily(r);
     r->Finalize();
     return r;

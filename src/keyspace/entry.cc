@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <new>
 
+#include "keyspace/hash_value.h"
+
 namespace larder {
 
 namespace {
@@ -33,9 +35,52 @@ Entry* NewStringEntry(std::string_view key, std::string_view value, int64_t expi
   return e;
 }
 
+Entry* NewObjectEntry(std::string_view key, ObjType type, void* object, int64_t expire_ms) {
+  Entry* e = NewStringEntry(key, std::string_view(reinterpret_cast<const char*>(&object), sizeof(object)),
+                            expire_ms);
+  e->type = type;
+  return e;
+}
+
+namespace {
+void DestroyObject(const Entry* e) {
+  switch (e->type) {
+    case ObjType::kString: return;
+    case ObjType::kHash: delete ObjectOf<HashValue>(e); return;
+    default: return;
+  }
+}
+void* CloneObject(const Entry* e) {
+  switch (e->type) {
+    case ObjType::kHash: return ObjectOf<HashValue>(e)->Clone().release();
+    default: return nullptr;
+  }
+}
+}  // namespace
+
 void FreeEntry(Entry* e) {
-  // Only strings exist so far; other types will release their object here.
+  DestroyObject(e);
   free(e);
+}
+
+Entry* CloneEntry(const Entry* e, std::string_view new_key) {
+  int64_t ttl = e->has_expire() ? e->expire_ms() : -1;
+  Entry* c = e->type == ObjType::kString ? NewStringEntry(new_key, e->value(), ttl)
+                                         : NewObjectEntry(new_key, e->type, CloneObject(e), ttl);
+  c->type = e->type;
+  c->encoding = e->encoding;
+  c->lfu = e->lfu;
+  return c;
+}
+
+Entry* RekeyEntry(Entry* e, std::string_view new_key) {
+  Entry* c = NewStringEntry(new_key, e->value(), e->has_expire() ? e->expire_ms() : -1);
+  c->type = e->type;
+  c->encoding = e->encoding;
+  c->lfu = e->lfu;
+  c->flags = e->flags;
+  free(e);  // the object, if any, now belongs to `c`
+  return c;
 }
 
 size_t EntryAllocSize(const Entry* e) { return malloc_usable_size(const_cast<Entry*>(e)); }

@@ -62,8 +62,23 @@ static_assert(sizeof(Entry) == 24);
 // of value capacity may be requested for values expected to grow.
 Entry* NewStringEntry(std::string_view key, std::string_view value, int64_t expire_ms,
                       size_t reserve = 0);
+// Allocates an entry whose value is an object of a collection type (the
+// entry owns it: FreeEntry destroys it).
+Entry* NewObjectEntry(std::string_view key, ObjType type, void* object, int64_t expire_ms);
+// The object behind a collection entry.
+template <typename T>
+T* ObjectOf(const Entry* e) {
+  T* p;
+  memcpy(&p, e->KeyPtr() + e->key_len, sizeof(p));
+  return p;
+}
 // Frees an entry and whatever its value owns.
 void FreeEntry(Entry* e);
+// A deep copy of the entry (value and TTL) under `new_key` (COPY).
+Entry* CloneEntry(const Entry* e, std::string_view new_key);
+// The same value and TTL under `new_key`; `e` is freed but its object, if
+// any, moves to the result (RENAME).
+Entry* RekeyEntry(Entry* e, std::string_view new_key);
 // Room for the value without reallocating (uses the allocator's slack).
 size_t ValueCapacity(const Entry* e);
 // Returns an entry equal to `e` but with a value of `new_len` bytes (content

@@ -141,6 +141,12 @@ Config::Config() {
   boolean("lazyfree-lazy-user-del", "no");
   boolean("lazyfree-lazy-user-flush", "no");
 
+  // Encodings of small collections.
+  num("hash-max-listpack-entries", T::kInt, 0, kLongMax, "128", &hash_max_listpack_entries, false,
+      {"hash-max-ziplist-entries"});
+  num("hash-max-listpack-value", T::kInt, 0, kLongMax, "64", &hash_max_listpack_value, false,
+      {"hash-max-ziplist-value"});
+
   // Persistence (accepted now, used by the persistence module).
   str("save", "3600 1 300 100 60 10000");
   str("dbfilename", "dump.rdb");
@@ -297,13 +303,10 @@ std::optional<std::string> Config::Get(std::string_view name) const {
 
 std::vector<std::pair<std::string, std::string>> Config::Match(std::string_view pattern) const {
   std::lock_guard lock(mu_);
+  // As Redis, an alias is reported under its own name too.
   std::vector<std::pair<std::string, std::string>> out;
-  std::set<size_t> seen;
   for (const auto& [name, idx] : by_name_) {
-    if (GlobMatch(pattern, name, true) && seen.insert(idx).second) {
-      // Report under the name asked for when an alias matched exactly.
-      out.emplace_back(name, options_[idx].text);
-    }
+    if (GlobMatch(pattern, name, true)) out.emplace_back(name, options_[idx].text);
   }
   return out;
 }

@@ -80,6 +80,8 @@ class Config {
   std::atomic<int64_t> enable_debug_command{0};  // 0 no, 1 yes, 2 local
   std::atomic<int64_t> daemonize{0};
   std::atomic<int64_t> tcp_backlog{511};
+  std::atomic<int64_t> hash_max_listpack_entries{128};
+  std::atomic<int64_t> hash_max_listpack_value{64};
 
  private:
   Option* FindOption(std::string_view name);

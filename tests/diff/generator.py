@@ -136,7 +136,35 @@ EXPIRY = [
     (2, lambda r, g: [b"PERSIST", g.key()]),
 ]
 
-FAMILIES = {"string": STRING, "keys": KEYS, "expiry": EXPIRY}
+FIELDS = [b"f1", b"f2", b"f3", b"name", b"age", b"", b"x" * 70, b"n"]
+
+
+def _field(g):
+    return g.rng.choice(FIELDS)
+
+
+HASH = [
+    (8, lambda r, g: [b"HSET", g.key()] + [x for _ in range(r.randint(1, 4)) for x in (_field(g), g.value())]),
+    (1, lambda r, g: [b"HMSET", g.key(), _field(g), g.value()]),
+    (2, lambda r, g: [b"HSETNX", g.key(), _field(g), g.value()]),
+    (6, lambda r, g: [b"HGET", g.key(), _field(g)]),
+    (2, lambda r, g: [b"HMGET", g.key()] + [_field(g) for _ in range(r.randint(1, 4))]),
+    (4, lambda r, g: [b"HDEL", g.key()] + [_field(g) for _ in range(r.randint(1, 3))]),
+    (2, lambda r, g: [b"HLEN", g.key()]),
+    (1, lambda r, g: [b"HSTRLEN", g.key(), _field(g)]),
+    (2, lambda r, g: [b"HEXISTS", g.key(), _field(g)]),
+    (2, lambda r, g: [b"HGETALL", g.key()]),
+    (1, lambda r, g: [r.choice([b"HKEYS", b"HVALS"]), g.key()]),
+    (3, lambda r, g: [b"HINCRBY", g.key(), _field(g), g.int_arg()]),
+    (2, lambda r, g: [b"HINCRBYFLOAT", g.key(), _field(g), g.float_arg()]),
+    (1, lambda r, g: [b"HRANDFIELD", g.key()] + r.choice([[], [b"2"], [b"-3"], [b"0"], [b"5", b"WITHVALUES"],
+                                                         [b"x"]])),
+    (1, lambda r, g: [b"HSCAN", g.key(), b"0"] + r.choice([[], [b"MATCH", b"f*"], [b"COUNT", b"2"]])),
+    (1, lambda r, g: [b"OBJECT", b"ENCODING", g.key()]),
+    (1, lambda r, g: [b"TYPE", g.key()]),
+]
+
+FAMILIES = {"string": STRING, "keys": KEYS, "expiry": EXPIRY, "hash": HASH}
 
 
 def commands(seed, count, families=("string", "keys", "expiry")):

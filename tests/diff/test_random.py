@@ -6,11 +6,11 @@ import os
 from generator import commands
 
 
-def test_random_strings_keys_expiry(differ):
-    seed = int(os.environ.get("LARDER_DIFF_SEED", "20261122"))
+def run_random(differ, families, seed_offset=0):
+    seed = int(os.environ.get("LARDER_DIFF_SEED", "20261122")) + seed_offset
     count = int(os.environ.get("LARDER_DIFF_COUNT", "100000"))
     batch = []
-    for args in commands(seed, count):
+    for args in commands(seed, count, families):
         batch.append(args)
         # SELECT changes what follows; keep batches short enough to stay in step.
         if len(batch) == 200:
@@ -19,3 +19,13 @@ def test_random_strings_keys_expiry(differ):
     if batch:
         differ.run_batch(batch)
     assert differ.count >= count
+
+
+def test_random_strings_keys_expiry(differ):
+    run_random(differ, ("string", "keys", "expiry"))
+
+
+def test_random_hashes(differ):
+    # Hash commands mixed with the generic key and string ones, so that
+    # RENAME, COPY, DEL, TYPE and WRONGTYPE errors meet hashes too.
+    run_random(differ, ("hash", "keys", "expiry", "string"), seed_offset=1)

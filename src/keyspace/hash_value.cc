@@ -1,0 +1,74 @@
+#include "keyspace/hash_value.h"
+
+namespace larder {
+
+std::optional<std::string_view> HashValue::Get(std::string_view field) const {
+  if (table_) {
+    auto it = table_->find(absl::string_view(field.data(), field.size()));
+    if (it == table_->end()) return std::nullopt;
+    return std::string_view(it->second);
+  }
+  size_t pos = packed_.Find(field, 2);
+  if (pos == packed_.End()) return std::nullopt;
+  size_t next;
+  packed_.Get(pos, &next);
+  return packed_.Get(next, &next);
+}
+
+bool HashValue::Set(std::string_view field, std::string_view value, const HashLimits& limits) {
+  if (!table_ && (field.size() > limits.max_listpack_value || value.size() > limits.max_listpack_value))
+    ConvertToTable();
+  if (table_) {
+    auto [it, inserted] = table_->try_emplace(std::string(field));
+    it->second.assign(value);
+    return inserted;
+  }
+  size_t pos = packed_.Find(field, 2);
+  if (pos != packed_.End()) {
+    size_t next;
+    packed_.Get(pos, &next);
+    packed_.Replace(next, value);
+    return false;
+  }
+  packed_.PushBack(field);
+  packed_.PushBack(value);
+  if (size() > limits.max_listpack_entries) ConvertToTable();
+  return true;
+}
+
+bool HashValue::Delete(std::string_view field) {
+  if (table_) return table_->erase(absl::string_view(field.data(), field.size())) > 0;
+  size_t pos = packed_.Find(field, 2);
+  if (pos == packed_.End()) return false;
+  packed_.Erase(pos, 2);
+  return true;
+}
+
+void HashValue::ConvertToTable() {
+  auto t = std::make_unique<Table>();
+  t->reserve(size());
+  ForEach([&](std::string_view f, std::string_view v) { t->emplace(std::string(f), std::string(v)); });
+  packed_.Clear();
+  table_ = std::move(t);
+}
+
+std::unique_ptr<HashValue> HashValue::Clone() const {
+  auto c = std::make_unique<HashValue>();
+  c->packed_ = PackedList(packed_);
+  if (table_) c->table_ = std::make_unique<Table>(*table_);
+  return c;
+}
+
+size_t HashValue::MemoryUsage() const {
+  size_t n = sizeof(HashValue) + packed_.bytes();
+  if (table_) {
+    n += table_->capacity() * (sizeof(std::string) * 2 + 1);
+    for (const auto& [f, v] : *table_) {
+      if (f.capacity() > 15) n += f.capacity() + 1;
+      if (v.capacity() > 15) n += v.capacity() + 1;
+    }
+  }
+  return n;
+}
+
+}  // namespace larder

@@ -1,0 +1,17 @@
+// Everything the generic key commands need to know about values of every type.
+#pragma once
+
+#include "keyspace/entry.h"
+#include "keyspace/hash_value.h"
+
+namespace larder {
+
+// OBJECT ENCODING's answer for a collection entry.
+inline const char* ObjectEncodingName(const Entry* e) {
+  switch (e->type) {
+    case ObjType::kHash: return ObjectOf<HashValue>(e)->encoding();
+    default: return "unknown";
+  }
+}
+
+}  // namespace larder
