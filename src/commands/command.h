@@ -73,6 +73,10 @@ struct CommandSpec {
   // fans out itself (MGET, DEL, ...). Without it the command runs as one
   // exclusive operation across the shards involved (MSET, RENAME, ...).
   Handler fan_out = nullptr;
+  // For commands whose keys are not a fixed range (SINTERCARD numkeys k...,
+  // ZUNION, LMPOP): returns the key indexes, or none if the arguments are
+  // malformed (the handler then reports the error).
+  std::vector<size_t> (*get_keys)(std::span<const std::string_view> args) = nullptr;
   std::string acl_categories;   // "@write @string @slow"
   std::string summary;          // for COMMAND DOCS
   std::string since = "1.0.0";
@@ -84,8 +88,8 @@ struct CommandSpec {
   bool ArityOk(size_t argc) const {
     return arity >= 0 ? argc == static_cast<size_t>(arity) : argc >= static_cast<size_t>(-arity);
   }
-  // Indexes of the key arguments in a command line of `argc` arguments.
-  std::vector<size_t> KeyIndexes(size_t argc) const;
+  // Indexes of the key arguments of a command line.
+  std::vector<size_t> KeyIndexes(std::span<const std::string_view> args) const;
   // The full name as errors and statistics print it ("config|get").
   const std::string& full_name() const { return name; }
 };
@@ -145,6 +149,10 @@ void RegisterConnectionFamily(CommandRegistry* r);
 void RegisterKeysFamily(CommandRegistry* r);
 void RegisterStringFamily(CommandRegistry* r);
 void RegisterHashFamily(CommandRegistry* r);
+void RegisterSetFamily(CommandRegistry* r);
+
+// Keys of "numkeys key [key ...]" commands: numkeys at args[pos].
+std::vector<size_t> NumKeysAt(std::span<const std::string_view> args, size_t pos);
 void RegisterServerFamily(CommandRegistry* r);
 
 }  // namespace larder

@@ -4,6 +4,7 @@
 
 #include "commands/async.h"
 #include "commands/command.h"
+#include "common/strings.h"
 #include "common/clock.h"
 #include "common/numbers.h"
 #include "server/client_state.h"
@@ -11,14 +12,6 @@
 namespace larder {
 
 namespace {
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
 
 ClientState& Client(CommandContext& ctx) { return ctx.conn->state(); }
 

@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "commands/command.h"
+#include "commands/lookup.h"
+#include "common/strings.h"
 #include "common/glob.h"
 #include "common/numbers.h"
 #include "keyspace/hash_value.h"
@@ -16,48 +18,17 @@ namespace larder {
 
 namespace {
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
-
 HashLimits Limits(CommandContext& ctx) {
   Config& c = ctx.server->config();
   return HashLimits{static_cast<size_t>(c.hash_max_listpack_entries.load(std::memory_order_relaxed)),
                     static_cast<size_t>(c.hash_max_listpack_value.load(std::memory_order_relaxed))};
 }
 
-// Finds the hash at `key`: false (with WRONGTYPE written) if the key holds
-// another type; *out is null when the key does not exist.
 bool Lookup(CommandContext& ctx, std::string_view key, HashValue** out, bool write = false) {
-  Db& db = ctx.DbFor(key);
-  Entry* e = write ? db.FindWrite(key) : db.FindRead(key);
-  *out = nullptr;
-  if (!e) return true;
-  if (e->type != ObjType::kHash) {
-    ctx.Error(OpStatus::kWrongType);
-    return false;
-  }
-  *out = ObjectOf<HashValue>(e);
-  return true;
+  return LookupObject<HashValue, ObjType::kHash>(ctx, key, out, write);
 }
-
-// The hash at `key`, created empty if missing; null (WRONGTYPE written) on a type clash.
 HashValue* LookupOrCreate(CommandContext& ctx, std::string_view key) {
-  HashValue* h;
-  if (!Lookup(ctx, key, &h, true)) return nullptr;
-  if (h) return h;
-  h = new HashValue();
-  ctx.DbFor(key).Add(NewObjectEntry(key, ObjType::kHash, h, -1));
-  return h;
-}
-
-// Removes the key once its hash is empty (Redis never keeps empty collections).
-void DeleteIfEmpty(CommandContext& ctx, std::string_view key, HashValue* h) {
-  if (h->size() == 0) ctx.DbFor(key).Delete(key);
+  return LookupOrCreateObject<HashValue, ObjType::kHash>(ctx, key);
 }
 
 void HSet(CommandContext& ctx) {

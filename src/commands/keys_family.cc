@@ -7,6 +7,7 @@
 
 #include "commands/async.h"
 #include "commands/command.h"
+#include "common/strings.h"
 #include "keyspace/objects.h"
 #include "common/clock.h"
 #include "common/glob.h"
@@ -17,14 +18,6 @@
 namespace larder {
 
 namespace {
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
 
 std::string_view TypeName(ObjType t) {
   switch (t) {

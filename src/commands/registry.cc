@@ -4,15 +4,28 @@
 #include <cctype>
 
 #include "commands/command.h"
+#include "common/numbers.h"
 
 namespace larder {
 
-std::vector<size_t> CommandSpec::KeyIndexes(size_t argc) const {
+std::vector<size_t> CommandSpec::KeyIndexes(std::span<const std::string_view> args) const {
+  if (get_keys) return get_keys(args);
+  size_t argc = args.size();
   std::vector<size_t> out;
   if (first_key <= 0 || step <= 0) return out;
   long last = last_key >= 0 ? last_key : static_cast<long>(argc) + last_key;
   if (last >= static_cast<long>(argc)) last = static_cast<long>(argc) - 1;
   for (long i = first_key; i <= last; i += step) out.push_back(static_cast<size_t>(i));
+  return out;
+}
+
+std::vector<size_t> NumKeysAt(std::span<const std::string_view> args, size_t pos) {
+  std::vector<size_t> out;
+  int64_t n;
+  if (pos >= args.size() || !ParseInt64(args[pos], &n) || n <= 0 ||
+      static_cast<uint64_t>(n) > args.size() - pos - 1)
+    return out;
+  for (int64_t i = 0; i < n; ++i) out.push_back(pos + 1 + static_cast<size_t>(i));
   return out;
 }
 
@@ -67,6 +80,7 @@ const CommandRegistry& Commands() {
     RegisterKeysFamily(r);
     RegisterStringFamily(r);
     RegisterHashFamily(r);
+    RegisterSetFamily(r);
     RegisterServerFamily(r);
     r->Finalize();
     return r;

@@ -9,6 +9,7 @@
 
 #include "commands/async.h"
 #include "commands/command.h"
+#include "common/strings.h"
 #include "common/clock.h"
 #include "common/glob.h"
 #include "common/log.h"
@@ -19,23 +20,9 @@ namespace larder {
 
 namespace {
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 void Info(CommandContext& ctx) {
   std::vector<std::string> sections;
-  for (size_t i = 1; i < ctx.argc(); ++i) sections.push_back(Lower(ctx.arg(i)));
+  for (size_t i = 1; i < ctx.argc(); ++i) sections.push_back(AsciiLower(ctx.arg(i)));
   Server* server = ctx.server;
   GatherAll<ShardSnapshot>(
       ctx, [server](Shard& s) { return TakeShardSnapshot(server, s); },
@@ -67,7 +54,7 @@ void ConfigSet(CommandContext& ctx) {
   // Validate every pair first so that a failure changes nothing.
   std::vector<std::pair<std::string, std::string>> pairs;
   for (size_t i = 2; i + 1 < ctx.argc(); i += 2) {
-    std::string name = Lower(ctx.arg(i));
+    std::string name = AsciiLower(ctx.arg(i));
     if (!cfg.Known(name))
       return ctx.Error("ERR Unknown option or number of arguments for CONFIG SET - '" + std::string(ctx.arg(i)) + "'");
     for (auto& p : pairs)
@@ -263,12 +250,12 @@ void CommandGetKeys(CommandContext& ctx) {
   const CommandSpec* c = Commands().Find(argv[0]);
   if (!c) return ctx.Error("ERR Invalid command specified");
   if (!c->subcommands.empty() && argv.size() >= 2) {
-    std::string want = c->name + "|" + Lower(argv[1]);
+    std::string want = c->name + "|" + AsciiLower(argv[1]);
     for (const auto& s : c->subcommands)
       if (s.name == want) c = &s;
   }
   if (!c->ArityOk(argv.size())) return ctx.Error("ERR Invalid number of arguments specified for command");
-  auto idx = c->KeyIndexes(argv.size());
+  auto idx = c->KeyIndexes(argv);
   if (idx.empty()) return ctx.Error("ERR The command has no key arguments");
   ctx.rb->ArrayHeader(idx.size());
   for (size_t i : idx) ctx.rb->Bulk(argv[i]);
@@ -434,7 +421,7 @@ void Debug(CommandContext& ctx) {
         "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can "
         "run it from a local connection, otherwise you need to set this option in the configuration file, "
         "and then restart the server.");
-  std::string sub = Lower(ctx.arg(1));
+  std::string sub = AsciiLower(ctx.arg(1));
   if (sub == "sleep" && ctx.argc() == 3) {
     double secs;
     if (!ParseDouble(ctx.arg(2), &secs)) return ctx.Error(OpStatus::kNotAFloat);
@@ -493,7 +480,7 @@ void Debug(CommandContext& ctx) {
 
 void Shutdown(CommandContext& ctx) {
   for (size_t i = 1; i < ctx.argc(); ++i) {
-    std::string o = Lower(ctx.arg(i));
+    std::string o = AsciiLower(ctx.arg(i));
     if (o == "abort") return ctx.Error("ERR No shutdown in progress.");
     if (o != "nosave" && o != "save" && o != "now" && o != "force") return ctx.SyntaxError();
   }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "commands/command.h"
+#include "common/strings.h"
 #include "common/clock.h"
 #include "common/numbers.h"
 #include "server/connection.h"
@@ -17,14 +18,6 @@
 namespace larder {
 
 namespace {
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  return true;
-}
 
 void ExpireTimeError(CommandContext& ctx) {
   ctx.Error("ERR invalid expire time in '" + ctx.spec->name + "' command");

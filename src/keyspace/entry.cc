@@ -6,6 +6,7 @@
 #include <new>
 
 #include "keyspace/hash_value.h"
+#include "keyspace/set_value.h"
 
 namespace larder {
 
@@ -47,12 +48,14 @@ void DestroyObject(const Entry* e) {
   switch (e->type) {
     case ObjType::kString: return;
     case ObjType::kHash: delete ObjectOf<HashValue>(e); return;
+    case ObjType::kSet: delete ObjectOf<SetValue>(e); return;
     default: return;
   }
 }
 void* CloneObject(const Entry* e) {
   switch (e->type) {
     case ObjType::kHash: return ObjectOf<HashValue>(e)->Clone().release();
+    case ObjType::kSet: return ObjectOf<SetValue>(e)->Clone().release();
     default: return nullptr;
   }
 }

@@ -3,6 +3,7 @@
 
 #include "keyspace/entry.h"
 #include "keyspace/hash_value.h"
+#include "keyspace/set_value.h"
 
 namespace larder {
 
@@ -10,6 +11,7 @@ namespace larder {
 inline const char* ObjectEncodingName(const Entry* e) {
   switch (e->type) {
     case ObjType::kHash: return ObjectOf<HashValue>(e)->encoding();
+    case ObjType::kSet: return ObjectOf<SetValue>(e)->encoding();
     default: return "unknown";
   }
 }

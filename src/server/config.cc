@@ -14,16 +14,12 @@
 #include "common/glob.h"
 #include "common/log.h"
 #include "common/numbers.h"
+#include "common/strings.h"
 #include "resp/parser.h"
 
 namespace larder {
 
 namespace {
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 std::string CurrentDir() {
   char buf[4096];
   if (getcwd(buf, sizeof(buf))) return buf;
@@ -147,6 +143,8 @@ Config::Config() {
   num("hash-max-listpack-value", T::kInt, 0, kLongMax, "64", &hash_max_listpack_value, false,
       {"hash-max-ziplist-value"});
 
+  num("set-max-intset-entries", T::kInt, 0, kLongMax, "512", &set_max_intset_entries);
+
   // Persistence (accepted now, used by the persistence module).
   str("save", "3600 1 300 100 60 10000");
   str("dbfilename", "dump.rdb");
@@ -165,11 +163,11 @@ Config::Config() {
 }
 
 Config::Option* Config::FindOption(std::string_view name) {
-  auto it = by_name_.find(Lower(name));
+  auto it = by_name_.find(AsciiLower(name));
   return it == by_name_.end() ? nullptr : &options_[it->second];
 }
 const Config::Option* Config::FindOption(std::string_view name) const {
-  auto it = by_name_.find(Lower(name));
+  auto it = by_name_.find(AsciiLower(name));
   return it == by_name_.end() ? nullptr : &options_[it->second];
 }
 
@@ -180,7 +178,7 @@ bool Config::ParseMemory(std::string_view s, int64_t* out) {
   size_t i = 0;
   if (i < s.size() && s[i] == '-') return false;
   while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
-  std::string unit = Lower(s.substr(i));
+  std::string unit = AsciiLower(s.substr(i));
   int64_t mul;
   if (unit.empty() || unit == "b") mul = 1;
   else if (unit == "k") mul = 1000;
@@ -220,7 +218,7 @@ bool Config::Set(std::string_view name, std::string_view value, bool startup, st
   std::string text(value);
   switch (o->type) {
     case Type::kBool: {
-      std::string v = Lower(value);
+      std::string v = AsciiLower(value);
       if (v != "yes" && v != "no") {
         *err = "argument must be 'yes' or 'no'";
         return false;
@@ -254,7 +252,7 @@ bool Config::Set(std::string_view name, std::string_view value, bool startup, st
       break;
     }
     case Type::kEnum: {
-      std::string v = Lower(value);
+      std::string v = AsciiLower(value);
       auto it = std::find(o->enum_values.begin(), o->enum_values.end(), v);
       if (it == o->enum_values.end()) {
         std::string all;
@@ -345,7 +343,7 @@ bool Config::LoadFile(const std::string& path, std::string* err) {
       return false;
     }
     if (args.empty()) continue;
-    std::string name = Lower(args[0]);
+    std::string name = AsciiLower(args[0]);
     if (name == "include") {
       std::string sub_err;
       if (args.size() != 2 || !LoadFile(args[1], &sub_err)) {

@@ -82,6 +82,7 @@ class Config {
   std::atomic<int64_t> tcp_backlog{511};
   std::atomic<int64_t> hash_max_listpack_entries{128};
   std::atomic<int64_t> hash_max_listpack_value{64};
+  std::atomic<int64_t> set_max_intset_entries{512};
 
  private:
   Option* FindOption(std::string_view name);

@@ -259,7 +259,7 @@ Connection::DispatchResult Connection::Dispatch(std::vector<std::string_view>& a
     return DispatchResult::kDone;
   }
 
-  auto key_idx = spec->KeyIndexes(argv.size());
+  auto key_idx = spec->KeyIndexes(argv);
   ShardSet& set = server_->shards();
   int target = key_idx.empty() ? shard_->id() : set.ShardOf(argv[key_idx[0]]);
   bool single = true;

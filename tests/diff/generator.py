@@ -164,7 +164,32 @@ HASH = [
     (1, lambda r, g: [b"TYPE", g.key()]),
 ]
 
-FAMILIES = {"string": STRING, "keys": KEYS, "expiry": EXPIRY, "hash": HASH}
+MEMBERS = [b"1", b"2", b"3", b"10", b"-5", b"a", b"b", b"c", b"", b"9223372036854775807", b"1.5", b"007"]
+
+
+def _member(g):
+    return g.rng.choice(MEMBERS) if g.rng.random() < 0.9 else str(g.rng.randint(0, 600)).encode()
+
+
+SET = [
+    (8, lambda r, g: [b"SADD", g.key()] + [_member(g) for _ in range(r.randint(1, 5))]),
+    (4, lambda r, g: [b"SREM", g.key()] + [_member(g) for _ in range(r.randint(1, 3))]),
+    (2, lambda r, g: [b"SCARD", g.key()]),
+    (3, lambda r, g: [b"SISMEMBER", g.key(), _member(g)]),
+    (1, lambda r, g: [b"SMISMEMBER", g.key(), _member(g), _member(g)]),
+    (2, lambda r, g: [b"SMEMBERS", g.key()]),
+    (1, lambda r, g: [b"SRANDMEMBER", g.key()] + r.choice([[], [b"3"], [b"-2"], [b"0"], [b"x"]])),
+    # SPOP removes random members; only "all of them" keeps both servers equal.
+    (1, lambda r, g: [b"SPOP", g.key(), b"1000"]),
+    (2, lambda r, g: [b"SMOVE", g.key(), g.key(), _member(g)]),
+    (2, lambda r, g: [r.choice([b"SINTER", b"SUNION", b"SDIFF"])] + _multi(g, r.randint(1, 3))),
+    (2, lambda r, g: [r.choice([b"SINTERSTORE", b"SUNIONSTORE", b"SDIFFSTORE"]), g.key()] + _multi(g, r.randint(1, 3))),
+    (1, lambda r, g: [b"SINTERCARD", b"2", g.key(), g.key()] + r.choice([[], [b"LIMIT", b"1"]])),
+    (1, lambda r, g: [b"SSCAN", g.key(), b"0"] + r.choice([[], [b"MATCH", b"1*"]])),
+    (1, lambda r, g: [b"OBJECT", b"ENCODING", g.key()]),
+]
+
+FAMILIES = {"string": STRING, "keys": KEYS, "expiry": EXPIRY, "hash": HASH, "set": SET}
 
 
 def commands(seed, count, families=("string", "keys", "expiry")):

@@ -29,3 +29,7 @@ def test_random_hashes(differ):
     # Hash commands mixed with the generic key and string ones, so that
     # RENAME, COPY, DEL, TYPE and WRONGTYPE errors meet hashes too.
     run_random(differ, ("hash", "keys", "expiry", "string"), seed_offset=1)
+
+
+def test_random_sets(differ):
+    run_random(differ, ("set", "keys", "hash"), seed_offset=2)

@@ -1,0 +1,45 @@
+// Typed key lookups for the collection families: find the object behind a
+// key, check its type (writing Redis's WRONGTYPE error), create it on first
+// write, and delete the key when the collection becomes empty (Redis never
+// keeps empty collections).
+#pragma once
+
+#include "commands/command.h"
+#include "keyspace/entry.h"
+
+namespace larder {
+
+// *out is the object at `key`, or null if the key does not exist. Returns
+// false, with WRONGTYPE written, if the key holds another type.
+template <typename T, ObjType kType>
+bool LookupObject(CommandContext& ctx, std::string_view key, T** out, bool write = false) {
+  Db& db = ctx.DbFor(key);
+  Entry* e = write ? db.FindWrite(key) : db.FindRead(key);
+  *out = nullptr;
+  if (!e) return true;
+  if (e->type != kType) {
+    ctx.Error(OpStatus::kWrongType);
+    return false;
+  }
+  *out = ObjectOf<T>(e);
+  return true;
+}
+
+// The object at `key`, created empty if missing; null (WRONGTYPE written) if
+// the key holds another type.
+template <typename T, ObjType kType>
+T* LookupOrCreateObject(CommandContext& ctx, std::string_view key) {
+  T* obj;
+  if (!LookupObject<T, kType>(ctx, key, &obj, true)) return nullptr;
+  if (obj) return obj;
+  obj = new T();
+  ctx.DbFor(key).Add(NewObjectEntry(key, kType, obj, -1));
+  return obj;
+}
+
+template <typename T>
+void DeleteIfEmpty(CommandContext& ctx, std::string_view key, const T* obj) {
+  if (obj && obj->size() == 0) ctx.DbFor(key).Delete(key);
+}
+
+}  // namespace larder

@@ -1,0 +1,330 @@
+// Set commands. Values are SetValue objects (keyspace/set_value.h). Commands
+// over several keys on different shards run as exclusive operations, so the
+// handlers reach every key through ctx.DbFor().
+#include <algorithm>
+#include <climits>
+#include <memory>
+#include <vector>
+
+#include "commands/command.h"
+#include "commands/lookup.h"
+#include "common/glob.h"
+#include "common/numbers.h"
+#include "common/strings.h"
+#include "keyspace/set_value.h"
+#include "server/server.h"
+#include "shard/shard.h"
+
+namespace larder {
+
+namespace {
+
+size_t MaxIntset(CommandContext& ctx) {
+  return static_cast<size_t>(ctx.server->config().set_max_intset_entries.load(std::memory_order_relaxed));
+}
+
+bool Lookup(CommandContext& ctx, std::string_view key, SetValue** out, bool write = false) {
+  return LookupObject<SetValue, ObjType::kSet>(ctx, key, out, write);
+}
+
+// Replaces `key` with a set of `members` (deleted if empty): the STORE variants.
+void StoreSet(CommandContext& ctx, std::string_view key, const std::vector<std::string>& members) {
+  Db& db = ctx.DbFor(key);
+  db.Delete(key);
+  if (members.empty()) return;
+  auto* s = new SetValue();
+  size_t max = MaxIntset(ctx);
+  for (const auto& m : members) s->Add(m, max);
+  db.Add(NewObjectEntry(key, ObjType::kSet, s, -1));
+}
+
+void ReplyMembers(CommandContext& ctx, const std::vector<std::string>& members) {
+  ctx.rb->SetHeader(members.size());
+  for (const auto& m : members) ctx.rb->Bulk(m);
+}
+
+void SAdd(CommandContext& ctx) {
+  auto* s = LookupOrCreateObject<SetValue, ObjType::kSet>(ctx, ctx.arg(1));
+  if (!s) return;
+  size_t max = MaxIntset(ctx);
+  int64_t n = 0;
+  for (size_t i = 2; i < ctx.argc(); ++i) n += s->Add(ctx.arg(i), max);
+  ctx.rb->Integer(n);
+}
+
+void SRem(CommandContext& ctx) {
+  SetValue* s;
+  if (!Lookup(ctx, ctx.arg(1), &s, true)) return;
+  if (!s) return ctx.rb->Integer(0);
+  int64_t n = 0;
+  for (size_t i = 2; i < ctx.argc(); ++i) n += s->Remove(ctx.arg(i));
+  DeleteIfEmpty(ctx, ctx.arg(1), s);
+  ctx.rb->Integer(n);
+}
+
+void SCard(CommandContext& ctx) {
+  SetValue* s;
+  if (!Lookup(ctx, ctx.arg(1), &s)) return;
+  ctx.rb->Integer(s ? static_cast<int64_t>(s->size()) : 0);
+}
+
+void SIsMember(CommandContext& ctx) {
+  SetValue* s;
+  if (!Lookup(ctx, ctx.arg(1), &s)) return;
+  ctx.rb->Integer(s && s->Contains(ctx.arg(2)) ? 1 : 0);
+}
+
+void SMIsMember(CommandContext& ctx) {
+  SetValue* s;
+  if (!Lookup(ctx, ctx.arg(1), &s)) return;
+  ctx.rb->ArrayHeader(ctx.argc() - 2);
+  for (size_t i = 2; i < ctx.argc(); ++i) ctx.rb->Integer(s && s->Contains(ctx.arg(i)) ? 1 : 0);
+}
+
+void SMembers(CommandContext& ctx) {
+  SetValue* s;
+  if (!Lookup(ctx, ctx.arg(1), &s)) return;
+  if (!s) return ctx.rb->SetHeader(0);
+  ReplyMembers(ctx, s->Members());
+}
+
+void SRandMember(CommandContext& ctx) {
+  if (ctx.argc() > 3) return ctx.SyntaxError();
+  SetValue* s;
+  if (ctx.argc() == 2) {
+    if (!Lookup(ctx, ctx.arg(1), &s)) return;
+    if (!s) return ctx.rb->Null();
+    auto all = s->Members();
+    return ctx.rb->Bulk(all[ctx.shard->rng()() % all.size()]);
+  }
+  int64_t l;
+  if (!ParseInt64(ctx.arg(2), &l)) return ctx.Error(OpStatus::kNotAnInteger);
+  if (l < -LLONG_MAX)
+    return ctx.Error("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
+  if (!Lookup(ctx, ctx.arg(1), &s)) return;
+  if (!s || l == 0) return ctx.rb->EmptyArray();
+  auto all = s->Members();
+  auto& rng = ctx.shard->rng();
+  if (l < 0) {
+    ctx.rb->ArrayHeader(static_cast<size_t>(-l));
+    for (int64_t i = 0; i < -l; ++i) ctx.rb->Bulk(all[rng() % all.size()]);
+    return;
+  }
+  size_t n = std::min<size_t>(static_cast<size_t>(l), all.size());
+  for (size_t i = 0; i < n && n < all.size(); ++i) std::swap(all[i], all[i + rng() % (all.size() - i)]);
+  ctx.rb->ArrayHeader(n);
+  for (size_t i = 0; i < n; ++i) ctx.rb->Bulk(all[i]);
+}
+
+void SPop(CommandContext& ctx) {
+  if (ctx.argc() > 3) return ctx.SyntaxError();
+  int64_t count = -1;
+  if (ctx.argc() == 3) {
+    if (!ParseInt64(ctx.arg(2), &count) || count < 0) return ctx.Error("ERR value is out of range, must be positive");
+  }
+  SetValue* s;
+  if (!Lookup(ctx, ctx.arg(1), &s, true)) return;
+  if (!s) return count < 0 ? ctx.rb->Null() : ctx.rb->SetHeader(0);
+  auto all = s->Members();
+  auto& rng = ctx.shard->rng();
+  if (count < 0) {
+    std::string m = all[rng() % all.size()];
+    s->Remove(m);
+    DeleteIfEmpty(ctx, ctx.arg(1), s);
+    return ctx.rb->Bulk(m);
+  }
+  size_t n = std::min<size_t>(static_cast<size_t>(count), all.size());
+  for (size_t i = 0; i < n && n < all.size(); ++i) std::swap(all[i], all[i + rng() % (all.size() - i)]);
+  all.resize(n);
+  for (const auto& m : all) s->Remove(m);
+  DeleteIfEmpty(ctx, ctx.arg(1), s);
+  ReplyMembers(ctx, all);
+}
+
+void SMove(CommandContext& ctx) {
+  std::string_view src = ctx.arg(1), dst = ctx.arg(2), m = ctx.arg(3);
+  SetValue *from, *to;
+  Entry* se = ctx.DbFor(src).FindWrite(src);
+  Entry* de = ctx.DbFor(dst).FindWrite(dst);
+  if (!se) return ctx.rb->Integer(0);
+  if (se->type != ObjType::kSet || (de && de->type != ObjType::kSet)) return ctx.Error(OpStatus::kWrongType);
+  from = ObjectOf<SetValue>(se);
+  to = de ? ObjectOf<SetValue>(de) : nullptr;
+  if (from == to) return ctx.rb->Integer(from->Contains(m) ? 1 : 0);
+  if (!from->Remove(m)) return ctx.rb->Integer(0);
+  DeleteIfEmpty(ctx, src, from);
+  if (!to) {
+    to = new SetValue();
+    ctx.DbFor(dst).Add(NewObjectEntry(dst, ObjType::kSet, to, -1));
+  }
+  to->Add(m, MaxIntset(ctx));
+  ctx.rb->Integer(1);
+}
+
+enum class SetOp { kInter, kUnion, kDiff };
+
+// Loads the sets at args[first..last]; missing keys are empty (null). False
+// (WRONGTYPE written) on a type clash.
+bool LoadSets(CommandContext& ctx, size_t first, size_t last, std::vector<SetValue*>* sets) {
+  for (size_t i = first; i <= last; ++i) {
+    SetValue* s;
+    if (!Lookup(ctx, ctx.arg(i), &s)) return false;
+    sets->push_back(s);
+  }
+  return true;
+}
+
+std::vector<std::string> Compute(SetOp op, const std::vector<SetValue*>& sets, size_t limit = 0) {
+  std::vector<std::string> out;
+  if (op == SetOp::kInter) {
+    for (auto* s : sets)
+      if (!s) return out;
+    // Walk the smallest set, probe the others.
+    std::vector<SetValue*> sorted(sets);
+    std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->size() < b->size(); });
+    sorted[0]->ForEach([&](std::string_view m) {
+      if (limit && out.size() >= limit) return;
+      for (size_t i = 1; i < sorted.size(); ++i)
+        if (!sorted[i]->Contains(m)) return;
+      out.emplace_back(m);
+    });
+    return out;
+  }
+  if (op == SetOp::kUnion) {
+    SetValue acc;
+    for (auto* s : sets)
+      if (s) s->ForEach([&](std::string_view m) { acc.Add(m, SIZE_MAX); });
+    return acc.Members();
+  }
+  if (!sets[0]) return out;
+  sets[0]->ForEach([&](std::string_view m) {
+    for (size_t i = 1; i < sets.size(); ++i)
+      if (sets[i] && sets[i]->Contains(m)) return;
+    out.emplace_back(m);
+  });
+  return out;
+}
+
+void SetOpCommand(CommandContext& ctx, SetOp op, bool store) {
+  size_t first = store ? 2 : 1;
+  std::vector<SetValue*> sets;
+  if (!LoadSets(ctx, first, ctx.argc() - 1, &sets)) return;
+  auto result = Compute(op, sets);
+  if (!store) return ReplyMembers(ctx, result);
+  StoreSet(ctx, ctx.arg(1), result);
+  ctx.rb->Integer(static_cast<int64_t>(result.size()));
+}
+void SInter(CommandContext& ctx) { SetOpCommand(ctx, SetOp::kInter, false); }
+void SInterStore(CommandContext& ctx) { SetOpCommand(ctx, SetOp::kInter, true); }
+void SUnion(CommandContext& ctx) { SetOpCommand(ctx, SetOp::kUnion, false); }
+void SUnionStore(CommandContext& ctx) { SetOpCommand(ctx, SetOp::kUnion, true); }
+void SDiff(CommandContext& ctx) { SetOpCommand(ctx, SetOp::kDiff, false); }
+void SDiffStore(CommandContext& ctx) { SetOpCommand(ctx, SetOp::kDiff, true); }
+
+void SInterCard(CommandContext& ctx) {
+  int64_t numkeys;
+  if (!ParseInt64(ctx.arg(1), &numkeys) || numkeys <= 0) return ctx.Error("ERR numkeys should be greater than 0");
+  if (static_cast<uint64_t>(numkeys) > ctx.argc() - 2)
+    return ctx.Error("ERR Number of keys can't be greater than number of args");
+  size_t limit = 0;
+  for (size_t j = 2 + static_cast<size_t>(numkeys); j < ctx.argc(); ++j) {
+    if (EqualsIgnoreCase(ctx.arg(j), "limit") && j + 1 < ctx.argc()) {
+      int64_t l;
+      if (!ParseInt64(ctx.arg(++j), &l) || l < 0) return ctx.Error("ERR LIMIT can't be negative");
+      limit = static_cast<size_t>(l);
+    } else {
+      return ctx.SyntaxError();
+    }
+  }
+  std::vector<SetValue*> sets;
+  if (!LoadSets(ctx, 2, 1 + static_cast<size_t>(numkeys), &sets)) return;
+  ctx.rb->Integer(static_cast<int64_t>(Compute(SetOp::kInter, sets, limit).size()));
+}
+
+// SSCAN returns the whole set in one call (cursor 0).
+void SScan(CommandContext& ctx) {
+  uint64_t cursor;
+  if (!ParseUint64(ctx.arg(2), &cursor)) return ctx.Error("ERR invalid cursor");
+  std::string_view pattern;
+  bool has_pattern = false;
+  for (size_t j = 3; j < ctx.argc(); j += 2) {
+    if (j + 1 >= ctx.argc()) return ctx.SyntaxError();
+    if (EqualsIgnoreCase(ctx.arg(j), "match")) {
+      pattern = ctx.arg(j + 1);
+      has_pattern = pattern != "*";
+    } else if (EqualsIgnoreCase(ctx.arg(j), "count")) {
+      int64_t count;
+      if (!ParseInt64(ctx.arg(j + 1), &count)) return ctx.Error(OpStatus::kNotAnInteger);
+      if (count < 1) return ctx.SyntaxError();
+    } else {
+      return ctx.SyntaxError();
+    }
+  }
+  SetValue* s;
+  if (!Lookup(ctx, ctx.arg(1), &s)) return;
+  std::vector<std::string> out;
+  if (s) {
+    s->ForEach([&](std::string_view m) {
+      if (!has_pattern || GlobMatch(pattern, m)) out.emplace_back(m);
+    });
+  }
+  ctx.rb->ArrayHeader(2);
+  ctx.rb->Bulk("0");
+  ctx.rb->ArrayHeader(out.size());
+  for (const auto& m : out) ctx.rb->Bulk(m);
+}
+
+std::vector<size_t> SInterCardKeys(std::span<const std::string_view> args) { return NumKeysAt(args, 1); }
+
+}  // namespace
+
+void RegisterSetFamily(CommandRegistry* r) {
+  constexpr uint32_t W = kCmdWrite, R = kCmdReadOnly, M = kCmdDenyOom, F = kCmdFast;
+  auto add = [r](const char* name, int arity, uint32_t flags, int first, int last, Handler h, const char* acl,
+                 const char* summary) {
+    CommandSpec s;
+    s.name = name;
+    s.arity = arity;
+    s.flags = flags;
+    s.first_key = first;
+    s.last_key = last;
+    s.step = first ? 1 : 0;
+    s.handler = h;
+    s.acl_categories = acl;
+    s.summary = summary;
+    s.group = "set";
+    r->Add(std::move(s));
+  };
+  add("sadd", -3, W | M | F, 1, 1, SAdd, "@write @set @fast", "Adds one or more members to a set.");
+  add("srem", -3, W | F, 1, 1, SRem, "@write @set @fast", "Removes one or more members from a set.");
+  add("scard", 2, R | F, 1, 1, SCard, "@read @set @fast", "Returns the number of members in a set.");
+  add("sismember", 3, R | F, 1, 1, SIsMember, "@read @set @fast", "Determines whether a member belongs to a set.");
+  add("smismember", -3, R | F, 1, 1, SMIsMember, "@read @set @fast", "Determines whether multiple members belong to a set.");
+  add("smembers", 2, R, 1, 1, SMembers, "@read @set @slow", "Returns all members of a set.");
+  add("srandmember", -2, R, 1, 1, SRandMember, "@read @set @slow", "Get one or multiple random members from a set");
+  add("spop", -2, W | F, 1, 1, SPop, "@write @set @fast", "Returns one or more random members from a set after removing them.");
+  add("smove", 4, W | F, 1, 2, SMove, "@write @set @fast", "Moves a member from one set to another.");
+  add("sinter", -2, R, 1, -1, SInter, "@read @set @slow", "Returns the intersect of multiple sets.");
+  add("sinterstore", -3, W | M, 1, -1, SInterStore, "@write @set @slow", "Stores the intersect of multiple sets in a key.");
+  add("sunion", -2, R, 1, -1, SUnion, "@read @set @slow", "Returns the union of multiple sets.");
+  add("sunionstore", -3, W | M, 1, -1, SUnionStore, "@write @set @slow", "Stores the union of multiple sets in a key.");
+  add("sdiff", -2, R, 1, -1, SDiff, "@read @set @slow", "Returns the difference of multiple sets.");
+  add("sdiffstore", -3, W | M, 1, -1, SDiffStore, "@write @set @slow", "Stores the difference of multiple sets in a key.");
+  add("sscan", -3, R, 1, 1, SScan, "@read @set @slow", "Iterates over members of a set.");
+  CommandSpec card;
+  card.name = "sintercard";
+  card.arity = -3;
+  card.flags = R;
+  card.first_key = 1;
+  card.last_key = 1;
+  card.step = 1;
+  card.handler = SInterCard;
+  card.get_keys = SInterCardKeys;
+  card.acl_categories = "@read @set @slow";
+  card.summary = "Returns the number of members of the intersect of multiple sets.";
+  card.group = "set";
+  card.since = "7.0.0";
+  r->Add(std::move(card));
+}
+
+}  // namespace larder
