@@ -62,6 +62,14 @@ enum class Route : uint8_t {
 struct CommandContext;
 using Handler = void (*)(CommandContext&);
 
+// Set on the context of a blocking command (kCmdBlocking).
+struct BlockRequest {
+  bool serving = false;      // re-run for a waiter: reply if data is there, never block
+  bool wants_block = false;  // set by the handler (RequestBlock) when it found no data
+  int64_t timeout_ms = 0;
+  std::vector<std::string> keys;
+};
+
 struct CommandSpec {
   std::string name;       // lowercase; "config|get" for a subcommand
   int arity = 0;          // Redis meaning: negative = at least -arity
@@ -107,6 +115,8 @@ struct CommandContext {
   Connection* conn = nullptr;
   // True when running with the shards of all the command's keys parked.
   bool exclusive = false;
+  // Non-null for blocking commands (see commands/blocking.h).
+  BlockRequest* block = nullptr;
 
   size_t argc() const { return args.size(); }
   std::string_view arg(size_t i) const { return args[i]; }
@@ -150,6 +160,7 @@ void RegisterKeysFamily(CommandRegistry* r);
 void RegisterStringFamily(CommandRegistry* r);
 void RegisterHashFamily(CommandRegistry* r);
 void RegisterSetFamily(CommandRegistry* r);
+void RegisterListFamily(CommandRegistry* r);
 
 // Keys of "numkeys key [key ...]" commands: numkeys at args[pos].
 std::vector<size_t> NumKeysAt(std::span<const std::string_view> args, size_t pos);

@@ -81,6 +81,7 @@ const CommandRegistry& Commands() {
     RegisterStringFamily(r);
     RegisterHashFamily(r);
     RegisterSetFamily(r);
+    RegisterListFamily(r);
     RegisterServerFamily(r);
     r->Finalize();
     return r;

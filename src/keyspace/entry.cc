@@ -6,6 +6,7 @@
 #include <new>
 
 #include "keyspace/hash_value.h"
+#include "keyspace/list_value.h"
 #include "keyspace/set_value.h"
 
 namespace larder {
@@ -49,6 +50,7 @@ void DestroyObject(const Entry* e) {
     case ObjType::kString: return;
     case ObjType::kHash: delete ObjectOf<HashValue>(e); return;
     case ObjType::kSet: delete ObjectOf<SetValue>(e); return;
+    case ObjType::kList: delete ObjectOf<ListValue>(e); return;
     default: return;
   }
 }
@@ -56,6 +58,7 @@ void* CloneObject(const Entry* e) {
   switch (e->type) {
     case ObjType::kHash: return ObjectOf<HashValue>(e)->Clone().release();
     case ObjType::kSet: return ObjectOf<SetValue>(e)->Clone().release();
+    case ObjType::kList: return ObjectOf<ListValue>(e)->Clone().release();
     default: return nullptr;
   }
 }

@@ -3,6 +3,7 @@
 
 #include "keyspace/entry.h"
 #include "keyspace/hash_value.h"
+#include "keyspace/list_value.h"
 #include "keyspace/set_value.h"
 
 namespace larder {
@@ -12,6 +13,7 @@ inline const char* ObjectEncodingName(const Entry* e) {
   switch (e->type) {
     case ObjType::kHash: return ObjectOf<HashValue>(e)->encoding();
     case ObjType::kSet: return ObjectOf<SetValue>(e)->encoding();
+    case ObjType::kList: return ObjectOf<ListValue>(e)->encoding();
     default: return "unknown";
   }
 }

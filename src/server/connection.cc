@@ -6,6 +6,7 @@
 
 #include <cerrno>
 
+#include "commands/blocking.h"
 #include "commands/command.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -64,6 +65,9 @@ void Connection::UpdateInterest() {
 void Connection::Close() {
   if (closed_) return;
   closed_ = true;
+  // A blocked client that goes away must not be served an element.
+  if (blocked_ && !blocked_->done.exchange(true)) AbandonWaiter(server_, blocked_);
+  blocked_.reset();
   if (interest_) shard_->loop().Remove(state_.fd);
   interest_ = 0;
   close(state_.fd);
@@ -261,6 +265,14 @@ Connection::DispatchResult Connection::Dispatch(std::vector<std::string_view>& a
 
   auto key_idx = spec->KeyIndexes(argv);
   ShardSet& set = server_->shards();
+  if (spec->flags & kCmdBlocking) {
+    if (batch_active_) return DispatchResult::kRetryLater;
+    std::vector<int> shards;
+    for (size_t i : key_idx) shards.push_back(set.ShardOf(argv[i]));
+    if (shards.empty()) shards.push_back(shard_->id());
+    StartBlocking(spec, argv, std::move(shards));
+    return DispatchResult::kDone;
+  }
   int target = key_idx.empty() ? shard_->id() : set.ShardOf(argv[key_idx[0]]);
   bool single = true;
   for (size_t i = 1; i < key_idx.size(); ++i) {
@@ -305,6 +317,7 @@ void Connection::RunInline(const CommandSpec* spec, std::span<const std::string_
   std::string_view err = failed ? std::string_view(*out).substr(start + 1) : std::string_view();
   server_->RecordCommand(shard_, spec, dt, failed, err);
   server_->MaybeSlowlog(shard_, args, dt, state_.addr, state_.name);
+  ServeBlockedClients(server_, shard_);
 }
 
 void Connection::RunConnectionCommand(const CommandSpec* spec, std::span<const std::string_view> args) {
@@ -372,6 +385,7 @@ void ExecuteGroup(Server* server, Shard* shard, CommandGroup* g) {
     server->RecordCommand(shard, cmd.spec, dt, failed, err);
     server->MaybeSlowlog(shard, argv, dt, g->addr, g->name);
     g->ends.push_back(static_cast<uint32_t>(g->out.size()));
+    ServeBlockedClients(server, shard);
   }
 }
 
@@ -461,7 +475,7 @@ void Connection::StartMultiShard(const CommandSpec* spec, std::span<const std::s
   BeginAsync();
   server_->shards().RunExclusive(
       shards,
-      [server, spec, owned, reply, db, resp_ver] {
+      [server, spec, owned, reply, db, resp_ver, shards] {
         RefreshCommandTime();
         std::vector<std::string_view> argv(owned->begin(), owned->end());
         resp::ReplyBuilder rb(reply.get(), resp_ver);
@@ -479,8 +493,71 @@ void Connection::StartMultiShard(const CommandSpec* spec, std::span<const std::s
         bool failed = !reply->empty() && (*reply)[0] == '-';
         server->RecordCommand(CurrentShard(), spec, dt, failed,
                               failed ? std::string_view(*reply).substr(1) : std::string_view());
+        for (int id : shards) ServeBlockedClients(server, &server->shards().shard(id));
       },
       [server, self, id, reply] { Connection::FinishAsyncFor(server, self, id, std::move(*reply)); });
+}
+
+void Connection::StartBlocking(const CommandSpec* spec, std::span<const std::string_view> args,
+                               std::vector<int> shards) {
+  std::sort(shards.begin(), shards.end());
+  shards.erase(std::unique(shards.begin(), shards.end()), shards.end());
+  auto w = std::make_shared<Waiter>();
+  w->client_shard = shard_->id();
+  w->client_id = state_.id;
+  w->db = state_.db;
+  w->resp = state_.resp;
+  w->spec = spec;
+  w->args.assign(args.begin(), args.end());
+  blocked_ = w;
+  BeginAsync();
+  Server* server = server_;
+  bool exclusive = shards.size() > 1;
+  // The first attempt runs where the keys live; if it finds no data it
+  // registers the waiter there in the same step, so no push can slip between.
+  auto attempt = [server, w, exclusive, shards] {
+    RefreshCommandTime();
+    std::vector<std::string_view> argv(w->args.begin(), w->args.end());
+    std::string out;
+    resp::ReplyBuilder rb(&out, w->resp);
+    BlockRequest req;
+    CommandContext ctx;
+    ctx.args = argv;
+    ctx.rb = &rb;
+    ctx.shard = CurrentShard();
+    ctx.server = server;
+    ctx.spec = w->spec;
+    ctx.db_index = w->db;
+    ctx.exclusive = exclusive;
+    ctx.block = &req;
+    w->spec->handler(ctx);
+    ShardSet& set = server->shards();
+    for (int id : shards) ServeBlockedClients(server, &set.shard(id));
+    if (req.wants_block) {
+      w->keys = std::move(req.keys);
+      w->deadline_ms = req.timeout_ms > 0 ? CommandTimeMs() + req.timeout_ms : 0;
+      for (const auto& k : w->keys) server->local(set.ShardOf(k)).blocking.Add(w->db, k, w);
+      set.Send(w->client_shard, [server, w] { server->local(w->client_shard).blocked.push_back(w); });
+      return;
+    }
+    w->done.store(true);
+    set.Send(w->client_shard, [server, w, out = std::move(out)]() mutable {
+      Connection::FinishBlockedFor(server, w->client_shard, w->client_id, std::move(out));
+    });
+  };
+  if (exclusive) {
+    server_->shards().RunExclusive(shards, std::move(attempt), [] {});
+  } else {
+    server_->shards().FanOut({shards[0]}, [attempt = std::move(attempt)](Shard&) mutable { attempt(); }, [] {});
+  }
+}
+
+void Connection::FinishBlockedFor(Server* server, int shard, uint64_t client_id, std::string reply) {
+  auto& conns = server->local(shard).conns;
+  auto it = conns.find(client_id);
+  if (it == conns.end()) return;
+  it->second->blocked_.reset();
+  it->second->FinishAsync(reply);
 }
 
 void Connection::FinishAsyncFor(Server* server, int shard, uint64_t client_id, std::string reply) {

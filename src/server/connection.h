@@ -80,6 +80,8 @@ class Connection : public net::EventHandler {
   void FinishAsync(std::string_view reply);
   // Delivers an async reply to a client by id, if it still exists (this shard).
   static void FinishAsyncFor(Server* server, int shard, uint64_t client_id, std::string reply);
+  // Delivers the reply of a blocking command that was served or timed out.
+  static void FinishBlockedFor(Server* server, int shard, uint64_t client_id, std::string reply);
 
   void CloseAfterReply() { close_after_reply_ = true; }
   void Close();                      // now (deferred destruction)
@@ -105,6 +107,8 @@ class Connection : public net::EventHandler {
   void AddToGroup(int shard, const CommandSpec* spec, std::span<const std::string_view> args);
   void StartMultiShard(const CommandSpec* spec, std::span<const std::string_view> args,
                        const std::vector<int>& shards);
+  void StartBlocking(const CommandSpec* spec, std::span<const std::string_view> args,
+                     std::vector<int> shards);
   void SubmitBatch();
   void OnGroupDone(std::unique_ptr<CommandGroup> g);
   void AssembleBatch();
@@ -140,6 +144,7 @@ class Connection : public net::EventHandler {
   bool closed_ = false;
   bool close_after_reply_ = false;
   bool paused_ = false;         // held by CLIENT PAUSE
+  std::shared_ptr<struct Waiter> blocked_;  // set while a blocking command waits
 };
 
 }  // namespace larder

@@ -368,6 +368,23 @@ void Server::Cron(Shard& shard) {
   if (shard.id() == 0) OpsSampleCron();
 }
 
+void Server::BlockedTimeoutCron(Shard& shard) {
+  ShardLocal& l = local(shard.id());
+  if (l.blocked.empty()) return;
+  int64_t now = UnixTimeMs();
+  // Blocked clients whose timeout passed get a nil reply.
+  {
+    std::erase_if(l.blocked, [&](const std::shared_ptr<Waiter>& w) {
+      if (w->done.load()) return true;
+      if (w->deadline_ms == 0 || now < w->deadline_ms) return false;
+      if (w->done.exchange(true)) return true;
+      AbandonWaiter(this, w);
+      Connection::FinishBlockedFor(this, shard.id(), w->client_id, w->resp >= 3 ? "_\r\n" : "*-1\r\n");
+      return true;
+    });
+  }
+}
+
 void Server::SetupShard(Shard& shard) {
   ShardLocal& l = local(shard.id());
   l.cmd_stats.resize(Commands().all().size());
@@ -398,6 +415,7 @@ void Server::SetupShard(Shard& shard) {
     for (uint64_t id : ids) sl.conns.erase(id);
   });
   shard.loop().RunEvery(100, [this, &shard] { Cron(shard); });
+  shard.loop().RunEvery(10, [this, &shard] { BlockedTimeoutCron(shard); });
 }
 
 int Server::Run() {

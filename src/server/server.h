@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "commands/blocking.h"
 #include "server/config.h"
 #include "shard/shard_set.h"
 
@@ -52,6 +53,8 @@ struct ShardLocal {
   std::vector<CommandStat> cmd_stats;  // indexed by CommandSpec::id
   std::map<std::string, uint64_t> error_stats;  // errorstats: prefix -> count
   std::deque<SlowlogEntry> slowlog;
+  BlockingRegistry blocking;                        // clients blocked on this shard's keys
+  std::vector<std::shared_ptr<Waiter>> blocked;     // this shard's clients that are blocked
   // Written by the owning shard only; read by others (INFO, ops sampling).
   std::atomic<uint64_t> commands_processed{0};
   std::atomic<uint64_t> net_input_bytes{0};
@@ -127,6 +130,7 @@ class Server {
  private:
   void SetupShard(Shard& shard);
   void Cron(Shard& shard);
+  void BlockedTimeoutCron(Shard& shard);
   void OpsSampleCron();
 
   Config* config_;

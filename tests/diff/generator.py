@@ -189,7 +189,33 @@ SET = [
     (1, lambda r, g: [b"OBJECT", b"ENCODING", g.key()]),
 ]
 
-FAMILIES = {"string": STRING, "keys": KEYS, "expiry": EXPIRY, "hash": HASH, "set": SET}
+def _idx(g):
+    return str(g.rng.choice([0, 1, 2, -1, -2, 5, -10, 100])).encode()
+
+
+LIST = [
+    (8, lambda r, g: [r.choice([b"LPUSH", b"RPUSH"]), g.key()] + [g.value() for _ in range(r.randint(1, 4))]),
+    (2, lambda r, g: [r.choice([b"LPUSHX", b"RPUSHX"]), g.key(), g.value()]),
+    (4, lambda r, g: [r.choice([b"LPOP", b"RPOP"]), g.key()] + r.choice([[], [], [b"2"], [b"0"], [b"x"]])),
+    (2, lambda r, g: [b"LLEN", g.key()]),
+    (4, lambda r, g: [b"LRANGE", g.key(), _idx(g), _idx(g)]),
+    (2, lambda r, g: [b"LINDEX", g.key(), _idx(g)]),
+    (2, lambda r, g: [b"LSET", g.key(), _idx(g), g.value()]),
+    (2, lambda r, g: [b"LINSERT", g.key(), r.choice([b"BEFORE", b"AFTER"]), g.value(), g.value()]),
+    (2, lambda r, g: [b"LREM", g.key(), _idx(g), g.value()]),
+    (1, lambda r, g: [b"LTRIM", g.key(), _idx(g), _idx(g)]),
+    (2, lambda r, g: [b"LPOS", g.key(), g.value()] + r.choice([[], [b"RANK", b"-1"], [b"COUNT", b"0"],
+                                                               [b"RANK", b"2", b"MAXLEN", b"5"]])),
+    (2, lambda r, g: [b"LMOVE", g.key(), g.key(), r.choice([b"LEFT", b"RIGHT"]), r.choice([b"LEFT", b"RIGHT"])]),
+    (1, lambda r, g: [b"RPOPLPUSH", g.key(), g.key()]),
+    (1, lambda r, g: [b"LMPOP", b"2", g.key(), g.key(), r.choice([b"LEFT", b"RIGHT"])]
+     + r.choice([[], [b"COUNT", b"3"]])),
+    # Blocking forms with a timeout so short that an empty list answers nil at once.
+    (0.2, lambda r, g: [r.choice([b"BLPOP", b"BRPOP"]), g.key(), g.key(), b"0.001"]),
+    (0.1, lambda r, g: [b"BLMOVE", g.key(), g.key(), b"LEFT", b"RIGHT", b"0.001"]),
+]
+
+FAMILIES = {"string": STRING, "keys": KEYS, "expiry": EXPIRY, "hash": HASH, "set": SET, "list": LIST}
 
 
 def commands(seed, count, families=("string", "keys", "expiry")):

@@ -33,3 +33,7 @@ def test_random_hashes(differ):
 
 def test_random_sets(differ):
     run_random(differ, ("set", "keys", "hash"), seed_offset=2)
+
+
+def test_random_lists(differ):
+    run_random(differ, ("list", "keys", "string"), seed_offset=3)

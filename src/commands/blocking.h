@@ -1,0 +1,77 @@
+// Blocking list commands (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP).
+//
+// A blocking command first runs like any other, on its keys' shard (or as an
+// exclusive operation across shards). If it finds data it replies. If not,
+// its handler sets ctx.wants_block and a Waiter is registered, under each of
+// its keys, in the registry of the shard that owns the key. The client waits.
+//
+// A push to a key with waiters marks it ready; after the command that pushed,
+// the owning shard serves the waiters of its ready keys in FIFO order, as many
+// as there are elements: it re-runs each waiter's command there (serving mode:
+// it never blocks again) and sends the reply to the client's thread. A waiter
+// is claimed exactly once (an atomic flag) by a serve, its timeout (checked by
+// the client's shard cron) or the client's disconnection, so an element is
+// never popped for a client that is gone.
+#pragma once
+
+#include <absl/container/flat_hash_map.h>
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace larder {
+
+struct CommandSpec;
+struct CommandContext;
+class Server;
+class Shard;
+
+struct Waiter {
+  std::atomic<bool> done{false};
+  int client_shard = 0;
+  uint64_t client_id = 0;
+  int db = 0;
+  int resp = 2;
+  int64_t deadline_ms = 0;  // 0: forever
+  const CommandSpec* spec = nullptr;
+  std::vector<std::string> args;
+  std::vector<std::string> keys;  // keys it waits on
+};
+
+// Per shard; touched only by its shard thread (or while that shard is parked).
+class BlockingRegistry {
+ public:
+  void Add(int db, std::string_view key, std::shared_ptr<Waiter> w);
+  bool HasWaiters(int db, std::string_view key) const;
+  void MarkReady(int db, std::string_view key);
+  // Drops claimed waiters of one key (after a timeout or a disconnect).
+  void Prune(int db, const std::string& key);
+  bool has_ready() const { return !ready_.empty(); }
+
+  // Serves waiters of the keys marked ready on `shard`.
+  void ServeReady(Server* server, Shard* shard);
+
+ private:
+  using Key = std::pair<int, std::string>;
+  absl::flat_hash_map<Key, std::deque<std::shared_ptr<Waiter>>> waiting_;
+  std::vector<Key> ready_;
+};
+
+// Called by commands that add elements to a list.
+void SignalKeyReady(CommandContext& ctx, std::string_view key);
+// After a command ran on `shard` (every shard of an exclusive operation).
+void ServeBlockedClients(Server* server, Shard* shard);
+// Called by a blocking handler that found no data: the caller registers it.
+void RequestBlock(CommandContext& ctx, int64_t timeout_ms, std::vector<std::string> keys);
+// Parses a blocking timeout in seconds (float) into ms (0 = forever); writes
+// the error on bad input.
+bool ParseBlockTimeout(CommandContext& ctx, std::string_view arg, int64_t* ms);
+
+// Releases a waiter that was not served: timeout (reply nil) or disconnect.
+void AbandonWaiter(Server* server, const std::shared_ptr<Waiter>& w);
+
+}  // namespace larder

@@ -1,0 +1,132 @@
+"""Blocking list commands with clients spread over the shard threads: FIFO
+wake-up order, timeouts, one push serving several waiters, deleted keys, and
+clients that disconnect while blocked (no element is lost)."""
+import time
+
+from resp import Error, encode
+
+
+def wait_blocked(conn, n, timeout=30):
+    """Polls until `n` clients are blocked (each one's request reached the server)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        text = conn.cmd("CLIENT", "LIST").decode()
+        if sum(1 for line in text.splitlines() if "cmd=bl" in line or "cmd=br" in line) >= n:
+            return
+        time.sleep(0.02)
+    raise AssertionError("clients did not block")
+
+
+def test_fifo_wakeup_order(larder, conn):
+    waiters = [larder.conn() for _ in range(6)]
+    for i, w in enumerate(waiters):
+        w.send_raw(encode("BLPOP", "q:fifo", "0"))
+        wait_blocked(conn, i + 1)
+    for i in range(6):
+        # Each element goes straight to the oldest waiter: the list never grows.
+        assert conn.cmd("RPUSH", "q:fifo", f"item{i}") == 1
+    for i, w in enumerate(waiters):
+        assert w.read() == [b"q:fifo", f"item{i}".encode()]
+        w.close()
+    assert conn.cmd("LLEN", "q:fifo") == 0
+
+
+def test_one_push_serves_several_waiters(larder, conn):
+    waiters = [larder.conn() for _ in range(3)]
+    for i, w in enumerate(waiters):
+        w.send_raw(encode("BRPOP", "q:multi", "0"))
+        wait_blocked(conn, i + 1)
+    assert conn.cmd("LPUSH", "q:multi", "a", "b", "c", "d") == 4
+    got = [w.read() for w in waiters]
+    # BRPOP pops from the tail: the first waiter gets "a", then "b", then "c".
+    assert got == [[b"q:multi", b"a"], [b"q:multi", b"b"], [b"q:multi", b"c"]]
+    assert conn.cmd("LRANGE", "q:multi", "0", "-1") == [b"d"]
+    for w in waiters:
+        w.close()
+
+
+def test_waiting_on_keys_of_both_shards(larder, conn):
+    # Keys chosen to live on different shards (2 threads): slot parity differs.
+    w = larder.conn()
+    w.send_raw(encode("BLPOP", "a", "b", "c", "d", "0"))
+    wait_blocked(conn, 1)
+    conn.cmd("RPUSH", "c", "from-c")
+    assert w.read() == [b"c", b"from-c"]
+    w.send_raw(encode("BLPOP", "a", "b", "c", "d", "0"))
+    wait_blocked(conn, 1)
+    conn.cmd("RPUSH", "a", "from-a")
+    assert w.read() == [b"a", b"from-a"]
+    w.close()
+
+
+def test_timeout_returns_nil_and_unblocks(larder, conn):
+    w = larder.conn()
+    t0 = time.time()
+    assert w.cmd("BLPOP", "q:none", "0.2") is None
+    assert time.time() - t0 >= 0.15
+    assert w.cmd("BLMOVE", "q:none", "q:dst", "LEFT", "RIGHT", "0.1") is None
+    assert w.cmd("BLMPOP", "0.1", "2", "q:none", "q:none2", "LEFT") is None
+    # The client works normally afterwards, and a later push is not eaten by it.
+    assert w.cmd("PING") == "PONG"
+    conn.cmd("RPUSH", "q:none", "x")
+    assert conn.cmd("LRANGE", "q:none", "0", "-1") == [b"x"]
+    w.close()
+
+
+def test_deleted_key_keeps_clients_waiting(larder, conn):
+    conn.cmd("SET", "q:del", "string")
+    w = larder.conn()
+    assert w.cmd("BLPOP", "q:del", "0") == Error("WRONGTYPE Operation against a key holding the wrong kind of value")
+    conn.cmd("DEL", "q:del")
+    w.send_raw(encode("BLPOP", "q:del", "0"))
+    wait_blocked(conn, 1)
+    conn.cmd("RPUSH", "q:del", "v")
+    conn.cmd("DEL", "q:del")
+    # Served at the push, before the DEL.
+    assert w.read() == [b"q:del", b"v"]
+    w.send_raw(encode("BLPOP", "q:del", "0"))
+    wait_blocked(conn, 1)
+    conn.cmd("SET", "q:del", "now a string")
+    conn.cmd("DEL", "q:del")
+    conn.cmd("LPUSH", "q:del", "again")
+    assert w.read() == [b"q:del", b"again"]
+    w.close()
+
+
+def test_disconnected_waiter_loses_nothing(larder, conn):
+    gone = larder.conn()
+    gone.send_raw(encode("BLPOP", "q:gone", "0"))
+    wait_blocked(conn, 1)
+    gone.close()
+    deadline = time.time() + 30
+    while "cmd=blpop" in conn.cmd("CLIENT", "LIST").decode() and time.time() < deadline:
+        time.sleep(0.02)
+    conn.cmd("RPUSH", "q:gone", "keep-me")
+    assert conn.cmd("LRANGE", "q:gone", "0", "-1") == [b"keep-me"]
+
+
+def test_blmove_served_across_shards(larder, conn):
+    w = larder.conn()
+    # Source and destination on different shards.
+    w.send_raw(encode("BLMOVE", "a", "b", "LEFT", "RIGHT", "0"))
+    wait_blocked(conn, 1)
+    conn.cmd("RPUSH", "a", "moved")
+    assert w.read() == b"moved"
+    deadline = time.time() + 30
+    while conn.cmd("LRANGE", "b", "0", "-1") != [b"moved"] and time.time() < deadline:
+        time.sleep(0.01)
+    assert conn.cmd("LRANGE", "b", "0", "-1") == [b"moved"]
+    assert conn.cmd("EXISTS", "a") == 0
+    w.close()
+
+
+def test_pipeline_after_blocking_command_waits(larder, conn):
+    w = larder.conn()
+    w.send_raw(encode("BLPOP", "q:pipe", "0") + encode("SET", "after", "1") + encode("GET", "after"))
+    wait_blocked(conn, 1)
+    assert conn.cmd("GET", "after") is None  # the SET waits behind the blocked command
+    conn.cmd("RPUSH", "q:pipe", "go")
+    assert w.read() == [b"q:pipe", b"go"]
+    assert w.read() == "OK"
+    assert w.read() == b"1"
+    w.close()
