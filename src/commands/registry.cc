@@ -82,6 +82,7 @@ const CommandRegistry& Commands() {
     RegisterHashFamily(r);
     RegisterSetFamily(r);
     RegisterListFamily(r);
+    RegisterZSetFamily(r);
     RegisterServerFamily(r);
     r->Finalize();
     return r;

@@ -8,6 +8,7 @@
 #include "keyspace/hash_value.h"
 #include "keyspace/list_value.h"
 #include "keyspace/set_value.h"
+#include "keyspace/zset_value.h"
 
 namespace larder {
 
@@ -51,6 +52,7 @@ void DestroyObject(const Entry* e) {
     case ObjType::kHash: delete ObjectOf<HashValue>(e); return;
     case ObjType::kSet: delete ObjectOf<SetValue>(e); return;
     case ObjType::kList: delete ObjectOf<ListValue>(e); return;
+    case ObjType::kZSet: delete ObjectOf<ZSetValue>(e); return;
     default: return;
   }
 }
@@ -59,6 +61,7 @@ void* CloneObject(const Entry* e) {
     case ObjType::kHash: return ObjectOf<HashValue>(e)->Clone().release();
     case ObjType::kSet: return ObjectOf<SetValue>(e)->Clone().release();
     case ObjType::kList: return ObjectOf<ListValue>(e)->Clone().release();
+    case ObjType::kZSet: return ObjectOf<ZSetValue>(e)->Clone().release();
     default: return nullptr;
   }
 }

@@ -5,6 +5,7 @@
 #include "keyspace/hash_value.h"
 #include "keyspace/list_value.h"
 #include "keyspace/set_value.h"
+#include "keyspace/zset_value.h"
 
 namespace larder {
 
@@ -14,6 +15,7 @@ inline const char* ObjectEncodingName(const Entry* e) {
     case ObjType::kHash: return ObjectOf<HashValue>(e)->encoding();
     case ObjType::kSet: return ObjectOf<SetValue>(e)->encoding();
     case ObjType::kList: return ObjectOf<ListValue>(e)->encoding();
+    case ObjType::kZSet: return ObjectOf<ZSetValue>(e)->encoding();
     default: return "unknown";
   }
 }

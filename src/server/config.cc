@@ -144,6 +144,10 @@ Config::Config() {
       {"hash-max-ziplist-value"});
 
   num("set-max-intset-entries", T::kInt, 0, kLongMax, "512", &set_max_intset_entries);
+  num("zset-max-listpack-entries", T::kInt, 0, kLongMax, "128", &zset_max_listpack_entries, false,
+      {"zset-max-ziplist-entries"});
+  num("zset-max-listpack-value", T::kInt, 0, kLongMax, "64", &zset_max_listpack_value, false,
+      {"zset-max-ziplist-value"});
 
   // Persistence (accepted now, used by the persistence module).
   str("save", "3600 1 300 100 60 10000");

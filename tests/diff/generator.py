@@ -215,7 +215,55 @@ LIST = [
     (0.1, lambda r, g: [b"BLMOVE", g.key(), g.key(), b"LEFT", b"RIGHT", b"0.001"]),
 ]
 
-FAMILIES = {"string": STRING, "keys": KEYS, "expiry": EXPIRY, "hash": HASH, "set": SET, "list": LIST}
+def _score(g):
+    return g.rng.choice([b"0", b"1", b"-1", b"1.5", b"2", b"10", b"-inf", b"+inf", b"3e2", b"0.1", b"x"]) \
+        if g.rng.random() < 0.8 else str(g.rng.randint(-20, 20)).encode()
+
+
+def _zbound(g):
+    return g.rng.choice([b"-inf", b"+inf", b"0", b"(1", b"2", b"(10", b"1.5", b"x"])
+
+
+def _lexbound(g):
+    return g.rng.choice([b"-", b"+", b"[a", b"(b", b"[c", b"(", b"x"])
+
+
+ZSET = [
+    (8, lambda r, g: [b"ZADD", g.key()] + r.choice([[], [], [b"NX"], [b"XX"], [b"GT"], [b"LT", b"CH"], [b"CH"]])
+     + [x for _ in range(r.randint(1, 3)) for x in (_score(g), _member(g))]),
+    (1, lambda r, g: [b"ZADD", g.key(), b"INCR", _score(g), _member(g)]),
+    (3, lambda r, g: [b"ZINCRBY", g.key(), _score(g), _member(g)]),
+    (3, lambda r, g: [b"ZREM", g.key(), _member(g), _member(g)]),
+    (2, lambda r, g: [b"ZCARD", g.key()]),
+    (3, lambda r, g: [b"ZSCORE", g.key(), _member(g)]),
+    (1, lambda r, g: [b"ZMSCORE", g.key(), _member(g), _member(g)]),
+    (2, lambda r, g: [r.choice([b"ZRANK", b"ZREVRANK"]), g.key(), _member(g)]),
+    (2, lambda r, g: [b"ZCOUNT", g.key(), _zbound(g), _zbound(g)]),
+    # Lex ranges are only defined when all scores are equal; the scripted
+    # cases cover them, the random keys have mixed scores.
+    (4, lambda r, g: [b"ZRANGE", g.key(), _idx(g), _idx(g)] + r.choice([[], [b"WITHSCORES"], [b"REV"]])),
+    (3, lambda r, g: [b"ZRANGE", g.key(), _zbound(g), _zbound(g), b"BYSCORE"]
+     + r.choice([[], [b"REV"], [b"WITHSCORES"], [b"LIMIT", b"1", b"2"], [b"REV", b"LIMIT", b"0", b"-1"]])),
+    (2, lambda r, g: [r.choice([b"ZRANGEBYSCORE", b"ZREVRANGEBYSCORE"]), g.key(), _zbound(g), _zbound(g)]
+     + r.choice([[], [b"WITHSCORES"], [b"LIMIT", b"1", b"1"]])),
+    (1, lambda r, g: [b"ZREVRANGE", g.key(), _idx(g), _idx(g), b"WITHSCORES"]),
+    (2, lambda r, g: [r.choice([b"ZREMRANGEBYRANK", b"ZREMRANGEBYSCORE"]), g.key()]
+     + r.choice([[_idx(g), _idx(g)], [_zbound(g), _zbound(g)]])),
+    (2, lambda r, g: [r.choice([b"ZPOPMIN", b"ZPOPMAX"]), g.key()] + r.choice([[], [b"2"], [b"0"]])),
+    (1, lambda r, g: [b"ZMPOP", b"2", g.key(), g.key(), r.choice([b"MIN", b"MAX"])] + r.choice([[], [b"COUNT", b"2"]])),
+    (1, lambda r, g: [b"ZRANDMEMBER", g.key()] + r.choice([[], [b"2"], [b"-2", b"WITHSCORES"]])),
+    (2, lambda r, g: [r.choice([b"ZUNION", b"ZINTER", b"ZDIFF"]), b"2", g.key(), g.key()]
+     + r.choice([[], [b"WITHSCORES"], [b"AGGREGATE", b"MAX", b"WITHSCORES"]])),
+    (2, lambda r, g: [r.choice([b"ZUNIONSTORE", b"ZINTERSTORE", b"ZDIFFSTORE"]), g.key(), b"2", g.key(), g.key()]),
+    (1, lambda r, g: [b"ZINTERCARD", b"2", g.key(), g.key()]),
+    (1, lambda r, g: [b"ZRANGESTORE", g.key(), g.key(), b"0", b"-1"]),
+    (1, lambda r, g: [b"ZSCAN", g.key(), b"0"]),
+    (1, lambda r, g: [b"OBJECT", b"ENCODING", g.key()]),
+    (0.2, lambda r, g: [r.choice([b"BZPOPMIN", b"BZPOPMAX"]), g.key(), b"0.001"]),
+]
+
+FAMILIES = {"string": STRING, "keys": KEYS, "expiry": EXPIRY, "hash": HASH, "set": SET, "list": LIST,
+            "zset": ZSET}
 
 
 def commands(seed, count, families=("string", "keys", "expiry")):

@@ -16,7 +16,8 @@ from server import start_larder, start_redis  # noqa: E402
 COMMON_ARGS = ["--enable-debug-command", "yes",
                # Debian builds differ from upstream here; pin the encoding limits.
                "--hash-max-listpack-entries", "128", "--hash-max-listpack-value", "64",
-               "--set-max-intset-entries", "512"]
+               "--set-max-intset-entries", "512",
+               "--zset-max-listpack-entries", "128", "--zset-max-listpack-value", "64"]
 
 
 def _sorted(reply):
@@ -91,6 +92,8 @@ NORMALISE = {
     "spop": lambda a, b: _sorted(a) == _sorted(b) if isinstance(a, list) else _same_kind(a, b),
     "srandmember": _random_sample,
     "sscan": lambda a, b: _scan_content(a) == _scan_content(b),
+    "zscan": lambda a, b: _scan_content(a) == _scan_content(b),
+    "zrandmember": _random_sample,
     # Clock-dependent: the two servers run the command a few ms apart.
     "ttl": _tolerant(1),
     "pttl": _tolerant(1500),

@@ -37,3 +37,8 @@ def test_random_sets(differ):
 
 def test_random_lists(differ):
     run_random(differ, ("list", "keys", "string"), seed_offset=3)
+
+
+def test_random_sorted_sets(differ):
+    # With sets in the mix: ZUNION/ZINTER accept plain sets as inputs.
+    run_random(differ, ("zset", "keys", "set"), seed_offset=4)

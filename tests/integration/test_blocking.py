@@ -11,7 +11,9 @@ def wait_blocked(conn, n, timeout=30):
     deadline = time.time() + timeout
     while time.time() < deadline:
         text = conn.cmd("CLIENT", "LIST").decode()
-        if sum(1 for line in text.splitlines() if "cmd=bl" in line or "cmd=br" in line) >= n:
+        blocking = ("cmd=blpop ", "cmd=brpop ", "cmd=blmove ", "cmd=brpoplpush ", "cmd=blmpop ", "cmd=bzpopmin ",
+                    "cmd=bzpopmax ", "cmd=bzmpop ")
+        if sum(1 for line in text.splitlines() if any(b in line for b in blocking)) >= n:
             return
         time.sleep(0.02)
     raise AssertionError("clients did not block")
