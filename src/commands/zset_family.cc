@@ -172,7 +172,7 @@ void ZRankGeneric(CommandContext& ctx, bool rev) {
   if (!withscore) return ctx.rb->Integer(rank);
   ctx.rb->ArrayHeader(2);
   ctx.rb->Integer(rank);
-  ReplyScore(ctx, z->items()[*r].score);
+  ReplyScore(ctx, *z->Score(ctx.arg(2)));
 }
 void ZRank(CommandContext& ctx) { ZRankGeneric(ctx, false); }
 void ZRevRank(CommandContext& ctx) { ZRankGeneric(ctx, true); }
@@ -234,11 +234,12 @@ struct RangeSpec {
 
 // Collects the items of `z` in the range, in reply order. Returns false
 // (error written) on a malformed range.
-bool CollectRange(CommandContext& ctx, ZSetValue* z, std::string_view a, std::string_view b, const RangeSpec& r,
-                  std::vector<const Item*>* out) {
+bool CollectRange(CommandContext& ctx, const ZSetValue::View* view, std::string_view a, std::string_view b,
+                  const RangeSpec& r, std::vector<const Item*>* out) {
   static const std::vector<Item> kEmpty;
-  const std::vector<Item>& items = z ? z->items() : kEmpty;  // a reference, never a copy
-  auto n = static_cast<int64_t>(z ? z->size() : 0);
+  const std::vector<Item>& items = view ? view->items() : kEmpty;  // a reference, never a copy
+  const bool z = view != nullptr;
+  auto n = static_cast<int64_t>(items.size());
   if (r.type == RangeType::kRank) {
     int64_t start, stop;
     if (!ParseInt64(a, &start) || !ParseInt64(b, &stop)) {
@@ -265,7 +266,7 @@ bool CollectRange(CommandContext& ctx, ZSetValue* z, std::string_view a, std::st
       return false;
     }
     if (!z) return true;
-    size_t i = z->LowerBoundScore(sr.min, sr.minex);
+    size_t i = LowerBoundScore(items, sr.min, sr.minex);
     for (; i < items.size(); ++i) {
       double s = items[i].score;
       if (sr.maxex ? s >= sr.max : s > sr.max) break;
@@ -337,7 +338,9 @@ void RangeReply(CommandContext& ctx, const RangeSpec& r, std::string_view a, std
   if (!CollectRange(ctx, nullptr, a, b, r, &items)) return;  // the range is checked before the key
   ZSetValue* z;
   if (!Lookup(ctx, ctx.arg(1), &z)) return;
-  if (!CollectRange(ctx, z, a, b, r, &items)) return;
+  if (!z) return ReplyItems(ctx, items, r.withscores);
+  auto view = z->Items();
+  if (!CollectRange(ctx, &view, a, b, r, &items)) return;
   ReplyItems(ctx, items, r.withscores);
 }
 
@@ -382,7 +385,9 @@ void ZRangeStore(CommandContext& ctx) {
   if (!CollectRange(ctx, nullptr, ctx.arg(3), ctx.arg(4), r, &items)) return;
   ZSetValue* z;
   if (!Lookup(ctx, ctx.arg(2), &z)) return;
-  if (!CollectRange(ctx, z, ctx.arg(3), ctx.arg(4), r, &items)) return;
+  ZSetValue::View view;
+  if (z) view = z->Items();
+  if (z && !CollectRange(ctx, &view, ctx.arg(3), ctx.arg(4), r, &items)) return;
   std::vector<Item> copy;
   for (const Item* i : items) copy.push_back(*i);
   StoreItems(ctx, ctx.arg(1), copy);
@@ -398,7 +403,9 @@ void ZCount(CommandContext& ctx) {
   if (!ParseScoreBound(ctx.arg(2), &sr.min, &sr.minex) || !ParseScoreBound(ctx.arg(3), &sr.max, &sr.maxex))
     return ctx.Error("ERR min or max is not a float");
   if (!Lookup(ctx, ctx.arg(1), &z)) return;
-  if (!CollectRange(ctx, z, ctx.arg(2), ctx.arg(3), r, &items)) return;
+  if (!z) return ctx.rb->Integer(0);
+  auto view = z->Items();
+  if (!CollectRange(ctx, &view, ctx.arg(2), ctx.arg(3), r, &items)) return;
   ctx.rb->Integer(static_cast<int64_t>(items.size()));
 }
 
@@ -410,8 +417,10 @@ void ZLexCount(CommandContext& ctx) {
     return ctx.Error("ERR min or max not valid string range item");
   ZSetValue* z;
   if (!Lookup(ctx, ctx.arg(1), &z)) return;
+  if (!z) return ctx.rb->Integer(0);
+  auto view = z->Items();
   std::vector<const Item*> items;
-  if (!CollectRange(ctx, z, ctx.arg(2), ctx.arg(3), r, &items)) return;
+  if (!CollectRange(ctx, &view, ctx.arg(2), ctx.arg(3), r, &items)) return;
   ctx.rb->Integer(static_cast<int64_t>(items.size()));
 }
 
@@ -433,8 +442,9 @@ void ZRemRangeGeneric(CommandContext& ctx, RangeType type) {
   ZSetValue* z;
   if (!Lookup(ctx, ctx.arg(1), &z, true)) return;
   if (!z) return ctx.rb->Integer(0);
+  auto view = z->Items();
   std::vector<const Item*> items;
-  if (!CollectRange(ctx, z, ctx.arg(2), ctx.arg(3), r, &items)) return;
+  if (!CollectRange(ctx, &view, ctx.arg(2), ctx.arg(3), r, &items)) return;
   std::vector<std::string> members;
   for (const Item* i : items) members.push_back(i->member);
   for (const auto& m : members) z->Remove(m);
@@ -452,11 +462,11 @@ void ZRemRangeByLex(CommandContext& ctx) { ZRemRangeGeneric(ctx, RangeType::kLex
 std::vector<Item> PopItems(ZSetValue* z, bool min, size_t count) {
   std::vector<Item> out;
   count = std::min(count, z->size());
-  for (size_t i = 0; i < count; ++i) {
-    size_t idx = min ? 0 : z->size() - 1;
-    out.push_back(z->items()[idx]);
-    z->EraseRanks(idx, idx + 1);
-  }
+  auto view = z->Items();
+  const auto& items = view.items();
+  for (size_t i = 0; i < count; ++i) out.push_back(items[min ? i : items.size() - 1 - i]);
+  if (min) z->EraseRanks(0, count);
+  else z->EraseRanks(items.size() - count, items.size());
   return out;
 }
 
@@ -573,7 +583,8 @@ void ZRandMember(CommandContext& ctx) {
   if (ctx.argc() == 2) {
     if (!Lookup(ctx, ctx.arg(1), &z)) return;
     if (!z) return ctx.rb->Null();
-    return ctx.rb->Bulk(z->items()[ctx.shard->rng()() % z->size()].member);
+    auto view = z->Items();
+    return ctx.rb->Bulk(view.items()[ctx.shard->rng()() % view.items().size()].member);
   }
   int64_t l;
   if (!ParseInt64(ctx.arg(2), &l)) return ctx.Error(OpStatus::kNotAnInteger);
@@ -587,7 +598,8 @@ void ZRandMember(CommandContext& ctx) {
   if (!z || l == 0) return ctx.rb->EmptyArray();
   auto& rng = ctx.shard->rng();
   std::vector<const Item*> picks;
-  const auto& items = z->items();
+  auto view = z->Items();
+  const auto& items = view.items();
   if (l < 0) {
     for (int64_t i = 0; i < -l; ++i) picks.push_back(&items[rng() % items.size()]);
   } else if (static_cast<uint64_t>(l) >= items.size()) {
@@ -620,7 +632,7 @@ bool LoadInput(CommandContext& ctx, std::string_view key, std::vector<Item>* out
   *exists = e != nullptr;
   if (!e) return true;
   if (e->type == ObjType::kZSet) {
-    *out = ObjectOf<ZSetValue>(e)->items();
+    *out = ObjectOf<ZSetValue>(e)->Items().items();
     return true;
   }
   if (e->type == ObjType::kSet) {
@@ -779,8 +791,10 @@ void ZScan(CommandContext& ctx) {
   ZSetValue* z;
   if (!Lookup(ctx, ctx.arg(1), &z)) return;
   std::vector<const Item*> out;
+  ZSetValue::View view;
+  if (z) view = z->Items();
   if (z)
-    for (const auto& i : z->items())
+    for (const auto& i : view.items())
       if (!has_pattern || GlobMatch(pattern, i.member)) out.push_back(&i);
   ctx.rb->ArrayHeader(2);
   ctx.rb->Bulk("0");

@@ -1,10 +1,16 @@
-// The value of a sorted set: members ordered by (score, member). Kept as a
-// sorted vector, so rank lookups and rank ranges are O(log N) and scans are
-// sequential; inserts and deletes move the tail (O(N)), which is cheap for the
-// sizes caches keep in a sorted set and is the next thing to replace (by a
-// skiplist with spans) for very large sets. Small sets (zset-max-listpack-*)
-// report OBJECT ENCODING "listpack" and find members by scanning; larger ones
-// add a member → score hash ("skiplist"), for good, as in Redis.
+// The value of a sorted set: members ordered by (score, member).
+//
+// Small sets (up to zset-max-listpack-entries members of at most
+// zset-max-listpack-value bytes) are one PackedList of alternating member and
+// score (the score as its shortest exact decimal text, as Redis's listpack
+// stores it): OBJECT ENCODING "listpack", a few bytes per member, and O(n)
+// operations on n <= 128. Larger sets become a sorted vector plus a member →
+// score hash ("skiplist"), for good, as in Redis: rank lookups and rank ranges
+// are O(log N); inserts and deletes move the tail (O(N)), the next thing to
+// replace (by a skiplist with spans) for very large sets.
+//
+// Readers take a View: the packed form decoded, or a reference to the vector;
+// it stays valid until the next modification.
 #pragma once
 
 #include <absl/container/flat_hash_map.h>
@@ -14,6 +20,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "ds/packed_list.h"
 
 namespace larder {
 
@@ -29,9 +37,19 @@ class ZSetValue {
     std::string member;
   };
 
-  size_t size() const { return items_.size(); }
-  const char* encoding() const { return index_ ? "skiplist" : "listpack"; }
-  const std::vector<Item>& items() const { return items_; }
+  class View {
+   public:
+    const std::vector<Item>& items() const { return ref_ ? *ref_ : owned_; }
+   private:
+    friend class ZSetValue;
+    const std::vector<Item>* ref_ = nullptr;
+    std::vector<Item> owned_;
+  };
+
+  ZSetValue() = default;
+  size_t size() const { return big_ ? big_->items.size() : packed_.size() / 2; }
+  const char* encoding() const { return big_ ? "skiplist" : "listpack"; }
+  View Items() const;
 
   std::optional<double> Score(std::string_view member) const;
   // Inserts or updates; returns true if the member is new.
@@ -41,18 +59,26 @@ class ZSetValue {
   std::optional<size_t> Rank(std::string_view member) const;
   // Removes items [first, last) by rank.
   void EraseRanks(size_t first, size_t last);
-  // Index of the first item with score > s (or >= s when inclusive).
-  size_t LowerBoundScore(double s, bool exclusive) const;
 
   std::unique_ptr<ZSetValue> Clone() const;
   size_t MemoryUsage() const;
-  // Uses the hash index whatever the size (for large results of STORE ops).
+  // Switches to the large form if the set exceeds `limits`.
   void ConvertIfNeeded(const ZSetLimits& limits);
 
  private:
-  size_t Position(double score, std::string_view member) const;
-  std::vector<Item> items_;
-  std::unique_ptr<absl::flat_hash_map<std::string, double>> index_;
+  struct Big {
+    std::vector<Item> items;
+    absl::flat_hash_map<std::string, double> index;
+  };
+  static size_t Position(const std::vector<Item>& items, double score, std::string_view member);
+  std::vector<Item> Decode() const;
+  void Encode(const std::vector<Item>& items);
+
+  PackedList packed_;
+  std::unique_ptr<Big> big_;
 };
+
+// Index of the first item with score > s (exclusive) or >= s.
+size_t LowerBoundScore(const std::vector<ZSetValue::Item>& items, double s, bool exclusive);
 
 }  // namespace larder

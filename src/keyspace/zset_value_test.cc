@@ -9,7 +9,7 @@ namespace larder {
 
 std::vector<std::string> Order(const ZSetValue& z) {
   std::vector<std::string> out;
-  for (const auto& i : z.items()) out.push_back(i.member);
+  for (const auto& i : z.Items().items()) out.push_back(i.member);
   return out;
 }
 
@@ -25,8 +25,10 @@ TEST(ZSetValueTest, ScoreUpdateKeepsMemberOrderWithinEqualScores) {
     EXPECT_EQ(*z.Rank("b"), 2u);
     EXPECT_TRUE(z.Remove("130"));
     EXPECT_EQ(*z.Rank("b"), 1u);
-    EXPECT_EQ(z.LowerBoundScore(10, false), 0u);
-    EXPECT_EQ(z.LowerBoundScore(10, true), 2u);
+    auto view = z.Items();
+    EXPECT_EQ(LowerBoundScore(view.items(), 10, false), 0u);
+    EXPECT_EQ(LowerBoundScore(view.items(), 10, true), 2u);
+    EXPECT_STREQ(z.encoding(), limit ? "listpack" : "skiplist");
   }
 }
 
