@@ -130,7 +130,14 @@ struct CommandContext {
   void Error(std::string_view msg) { rb->Error(msg); }
   void SyntaxError() { rb->Error(ErrorText(OpStatus::kSyntaxError)); }
   void ArityError();
+  // A HELP reply: each line as a simple string.
+  void HelpLines(std::span<const char* const> lines);
 };
+
+// Builds a spec from the common fields; families set the rest (route,
+// fan_out, get_keys, since, subcommands) on the result.
+CommandSpec MakeCommand(std::string name, int arity, uint32_t flags, int first_key, int last_key, int step,
+                        Handler handler, std::string acl, std::string summary, std::string group);
 
 class CommandRegistry {
  public:

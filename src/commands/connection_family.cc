@@ -330,8 +330,7 @@ void ClientHelp(CommandContext& ctx) {
       "SETNAME <name>", "    Assign the name <name> to the current connection.",
       "NO-EVICT (ON|OFF)", "    Protect current client connection from eviction.",
       "HELP", "    Prints this help."};
-  ctx.rb->ArrayHeader(std::size(kLines));
-  for (const char* l : kLines) ctx.rb->SimpleString(l);
+  ctx.HelpLines(kLines);
 }
 
 }  // namespace
@@ -340,15 +339,8 @@ void RegisterConnectionFamily(CommandRegistry* r) {
   constexpr uint32_t LO = kCmdLocalOnly;
   constexpr uint32_t F = kCmdFast, NA = kCmdNoAuth, L = kCmdLoading, S = kCmdStale, NS = kCmdNoScript;
   auto make = [](const char* name, int arity, uint32_t flags, Handler h, const char* acl, const char* summary) {
-    CommandSpec s;
-    s.name = name;
-    s.arity = arity;
-    s.flags = flags;
-    s.handler = h;
+    CommandSpec s = MakeCommand(name, arity, flags, 0, 0, 0, h, acl, summary, "connection");
     s.route = Route::kConnection;
-    s.acl_categories = acl;
-    s.summary = summary;
-    s.group = "connection";
     return s;
   };
   r->Add(make("ping", -1, F | LO, Ping, "@fast @connection", "Returns the server's liveliness response."));

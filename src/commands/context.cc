@@ -19,4 +19,9 @@ void CommandContext::ArityError() {
   rb->Error("ERR wrong number of arguments for '" + spec->name + "' command");
 }
 
+void CommandContext::HelpLines(std::span<const char* const> lines) {
+  rb->ArrayHeader(lines.size());
+  for (const char* l : lines) rb->SimpleString(l);
+}
+
 }  // namespace larder

@@ -208,23 +208,10 @@ void HRandField(CommandContext& ctx) {
 // HSCAN returns the whole hash in one call (cursor 0), as Redis does for small
 // hashes; COUNT is a hint that Redis also ignores there.
 void HScan(CommandContext& ctx) {
-  uint64_t cursor;
-  if (!ParseUint64(ctx.arg(2), &cursor)) return ctx.Error("ERR invalid cursor");
-  std::string_view pattern;
-  bool has_pattern = false;
-  for (size_t j = 3; j < ctx.argc(); j += 2) {
-    if (j + 1 >= ctx.argc()) return ctx.SyntaxError();
-    if (EqualsIgnoreCase(ctx.arg(j), "match")) {
-      pattern = ctx.arg(j + 1);
-      has_pattern = pattern != "*";
-    } else if (EqualsIgnoreCase(ctx.arg(j), "count")) {
-      int64_t count;
-      if (!ParseInt64(ctx.arg(j + 1), &count)) return ctx.Error(OpStatus::kNotAnInteger);
-      if (count < 1) return ctx.SyntaxError();
-    } else {
-      return ctx.SyntaxError();
-    }
-  }
+  CollectionScanArgs scan;
+  if (!ParseCollectionScan(ctx, &scan)) return;
+  std::string_view pattern = scan.pattern;
+  bool has_pattern = scan.has_pattern;
   HashValue* h;
   if (!Lookup(ctx, ctx.arg(1), &h)) return;
   std::vector<std::string_view> out;
@@ -246,17 +233,7 @@ void HScan(CommandContext& ctx) {
 void RegisterHashFamily(CommandRegistry* r) {
   constexpr uint32_t W = kCmdWrite, R = kCmdReadOnly, M = kCmdDenyOom, F = kCmdFast;
   auto add = [r](const char* name, int arity, uint32_t flags, Handler h, const char* acl, const char* summary) {
-    CommandSpec s;
-    s.name = name;
-    s.arity = arity;
-    s.flags = flags;
-    s.first_key = 1;
-    s.last_key = 1;
-    s.step = 1;
-    s.handler = h;
-    s.acl_categories = acl;
-    s.summary = summary;
-    s.group = "hash";
+    CommandSpec s = MakeCommand(name, arity, flags, 1, 1, 1, h, acl, summary, "hash");
     s.since = "2.0.0";
     r->Add(std::move(s));
   };

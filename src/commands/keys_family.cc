@@ -523,18 +523,7 @@ void RegisterKeysFamily(CommandRegistry* r) {
   constexpr uint32_t W = kCmdWrite, R = kCmdReadOnly, F = kCmdFast;
   auto make = [](const char* name, int arity, uint32_t flags, int first, int last, int step, Handler h,
                  const char* acl, const char* summary) {
-    CommandSpec s;
-    s.name = name;
-    s.arity = arity;
-    s.flags = flags;
-    s.first_key = first;
-    s.last_key = last;
-    s.step = step;
-    s.handler = h;
-    s.acl_categories = acl;
-    s.summary = summary;
-    s.group = "generic";
-    return s;
+    return MakeCommand(name, arity, flags, first, last, step, h, acl, summary, "generic");
   };
   auto add = [&](const char* name, int arity, uint32_t flags, int first, int last, int step, Handler h,
                  const char* acl, const char* summary) {

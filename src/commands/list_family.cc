@@ -454,18 +454,7 @@ void RegisterListFamily(CommandRegistry* r) {
   constexpr uint32_t W = kCmdWrite, R = kCmdReadOnly, M = kCmdDenyOom, F = kCmdFast;
   auto add = [r](const char* name, int arity, uint32_t flags, int first, int last, Handler h, const char* acl,
                  const char* summary) {
-    CommandSpec s;
-    s.name = name;
-    s.arity = arity;
-    s.flags = flags;
-    s.first_key = first;
-    s.last_key = last;
-    s.step = 1;
-    s.handler = h;
-    s.acl_categories = acl;
-    s.summary = summary;
-    s.group = "list";
-    r->Add(std::move(s));
+    r->Add(MakeCommand(name, arity, flags, first, last, 1, h, acl, summary, "list"));
   };
   add("lpush", -3, W | M | F, 1, 1, LPush, "@write @list @fast", "Prepends one or more elements to a list.");
   add("rpush", -3, W | M | F, 1, 1, RPush, "@write @list @fast", "Appends one or more elements to a list.");
@@ -489,33 +478,16 @@ void RegisterListFamily(CommandRegistry* r) {
   add("blmove", 6, W | M | B, 1, 2, BLMove, "@write @list @slow @blocking", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise.");
   add("brpoplpush", 4, W | M | B, 1, 2, BRPopLPush, "@write @list @slow @blocking", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise.");
   {
-    CommandSpec b;
-    b.name = "blmpop";
-    b.arity = -5;
-    b.flags = W | B;
-    b.first_key = 2;
-    b.last_key = 2;
-    b.step = 1;
-    b.handler = BLMPop;
+    CommandSpec b = MakeCommand("blmpop", -5, W | B, 2, 2, 1, BLMPop, "@write @list @slow @blocking",
+                                "Pops the first element from one of multiple lists. Blocks until an element is "
+                                "available otherwise.", "list");
     b.get_keys = BLMPopKeys;
-    b.acl_categories = "@write @list @slow @blocking";
-    b.summary = "Pops the first element from one of multiple lists. Blocks until an element is available otherwise.";
-    b.group = "list";
     b.since = "7.0.0";
     r->Add(std::move(b));
   }
-  CommandSpec s;
-  s.name = "lmpop";
-  s.arity = -4;
-  s.flags = W;
-  s.first_key = 1;
-  s.last_key = 1;
-  s.step = 1;
-  s.handler = LMPop;
+  CommandSpec s = MakeCommand("lmpop", -4, W, 1, 1, 1, LMPop, "@write @list @slow",
+                              "Returns multiple elements from a list after removing them.", "list");
   s.get_keys = LMPopKeys;
-  s.acl_categories = "@write @list @slow";
-  s.summary = "Returns multiple elements from a list after removing them.";
-  s.group = "list";
   s.since = "7.0.0";
   r->Add(std::move(s));
 }

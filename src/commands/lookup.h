@@ -5,6 +5,8 @@
 #pragma once
 
 #include "commands/command.h"
+#include "common/numbers.h"
+#include "common/strings.h"
 #include "keyspace/entry.h"
 
 namespace larder {
@@ -40,6 +42,44 @@ T* LookupOrCreateObject(CommandContext& ctx, std::string_view key) {
 template <typename T>
 void DeleteIfEmpty(CommandContext& ctx, std::string_view key, const T* obj) {
   if (obj && obj->size() == 0) ctx.DbFor(key).Delete(key);
+}
+
+// HSCAN/SSCAN/ZSCAN arguments: "key cursor [MATCH pattern] [COUNT count]".
+// Collections answer a scan in one call (cursor 0), so COUNT is only checked.
+struct CollectionScanArgs {
+  std::string_view pattern;
+  bool has_pattern = false;
+};
+inline bool ParseCollectionScan(CommandContext& ctx, CollectionScanArgs* out) {
+  uint64_t cursor;
+  if (!ParseUint64(ctx.arg(2), &cursor)) {
+    ctx.Error("ERR invalid cursor");
+    return false;
+  }
+  for (size_t j = 3; j < ctx.argc(); j += 2) {
+    if (j + 1 >= ctx.argc()) {
+      ctx.SyntaxError();
+      return false;
+    }
+    if (EqualsIgnoreCase(ctx.arg(j), "match")) {
+      out->pattern = ctx.arg(j + 1);
+      out->has_pattern = out->pattern != "*";
+    } else if (EqualsIgnoreCase(ctx.arg(j), "count")) {
+      int64_t count;
+      if (!ParseInt64(ctx.arg(j + 1), &count)) {
+        ctx.Error(OpStatus::kNotAnInteger);
+        return false;
+      }
+      if (count < 1) {
+        ctx.SyntaxError();
+        return false;
+      }
+    } else {
+      ctx.SyntaxError();
+      return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace larder

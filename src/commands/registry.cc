@@ -19,6 +19,22 @@ std::vector<size_t> CommandSpec::KeyIndexes(std::span<const std::string_view> ar
   return out;
 }
 
+CommandSpec MakeCommand(std::string name, int arity, uint32_t flags, int first_key, int last_key, int step,
+                        Handler handler, std::string acl, std::string summary, std::string group) {
+  CommandSpec s;
+  s.name = std::move(name);
+  s.arity = arity;
+  s.flags = flags;
+  s.first_key = first_key;
+  s.last_key = last_key;
+  s.step = step;
+  s.handler = handler;
+  s.acl_categories = std::move(acl);
+  s.summary = std::move(summary);
+  s.group = std::move(group);
+  return s;
+}
+
 std::vector<size_t> NumKeysAt(std::span<const std::string_view> args, size_t pos) {
   std::vector<size_t> out;
   int64_t n;

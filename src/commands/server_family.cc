@@ -100,8 +100,7 @@ void ConfigHelp(CommandContext& ctx) {
       "RESETSTAT", "    Reset statistics reported by the INFO command.",
       "REWRITE", "    Rewrite the configuration file.",
       "HELP", "    Prints this help."};
-  ctx.rb->ArrayHeader(std::size(kLines));
-  for (const char* l : kLines) ctx.rb->SimpleString(l);
+  ctx.HelpLines(kLines);
 }
 
 // ---- COMMAND ----
@@ -275,8 +274,7 @@ void CommandHelp(CommandContext& ctx) {
       "    commands are returned.",
       "GETKEYS <full-command>", "    Return the keys from a full Redis command.",
       "HELP", "    Prints this help."};
-  ctx.rb->ArrayHeader(std::size(kLines));
-  for (const char* l : kLines) ctx.rb->SimpleString(l);
+  ctx.HelpLines(kLines);
 }
 
 // ---- TIME, SLOWLOG, LATENCY, MONITOR ----
@@ -353,8 +351,7 @@ void SlowlogHelp(CommandContext& ctx) {
       "    Entries are made of:", "    id, timestamp, time in microseconds, arguments array, client IP and port,",
       "    client name", "LEN", "    Return the length of the slowlog.", "RESET",
       "    Reset the slowlog.", "HELP", "    Prints this help."};
-  ctx.rb->ArrayHeader(std::size(kLines));
-  for (const char* l : kLines) ctx.rb->SimpleString(l);
+  ctx.HelpLines(kLines);
 }
 
 void LatencyLatest(CommandContext& ctx) {
@@ -399,8 +396,7 @@ void LatencyHelp(CommandContext& ctx) {
       "HISTOGRAM [COMMAND ...]", "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
       "    If no commands are specified then all histograms are replied.",
       "HELP", "    Prints this help."};
-  ctx.rb->ArrayHeader(std::size(kLines));
-  for (const char* l : kLines) ctx.rb->SimpleString(l);
+  ctx.HelpLines(kLines);
 }
 
 void Monitor(CommandContext& ctx) {
@@ -470,8 +466,7 @@ void Debug(CommandContext& ctx) {
         "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the", "    default.",
         "SLEEP <seconds>", "    Stop the server for <seconds>. Decimals allowed.",
         "HELP", "    Prints this help."};
-    ctx.rb->ArrayHeader(std::size(kLines));
-    for (const char* l : kLines) ctx.rb->SimpleString(l);
+    ctx.HelpLines(kLines);
     return;
   }
   ctx.Error("ERR unknown subcommand or wrong number of arguments for '" + std::string(ctx.arg(1)) +
@@ -493,15 +488,8 @@ void Shutdown(CommandContext& ctx) {
 
 void RegisterServerFamily(CommandRegistry* r) {
   auto make = [](const char* name, int arity, uint32_t flags, Handler h, const char* acl, const char* summary) {
-    CommandSpec s;
-    s.name = name;
-    s.arity = arity;
-    s.flags = flags;
-    s.handler = h;
+    CommandSpec s = MakeCommand(name, arity, flags, 0, 0, 0, h, acl, summary, "server");
     s.route = Route::kConnection;
-    s.acl_categories = acl;
-    s.summary = summary;
-    s.group = "server";
     return s;
   };
   constexpr uint32_t L = kCmdLoading, S = kCmdStale, A = kCmdAdmin, NS = kCmdNoScript, G = kCmdGathers;

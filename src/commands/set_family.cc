@@ -243,23 +243,10 @@ void SInterCard(CommandContext& ctx) {
 
 // SSCAN returns the whole set in one call (cursor 0).
 void SScan(CommandContext& ctx) {
-  uint64_t cursor;
-  if (!ParseUint64(ctx.arg(2), &cursor)) return ctx.Error("ERR invalid cursor");
-  std::string_view pattern;
-  bool has_pattern = false;
-  for (size_t j = 3; j < ctx.argc(); j += 2) {
-    if (j + 1 >= ctx.argc()) return ctx.SyntaxError();
-    if (EqualsIgnoreCase(ctx.arg(j), "match")) {
-      pattern = ctx.arg(j + 1);
-      has_pattern = pattern != "*";
-    } else if (EqualsIgnoreCase(ctx.arg(j), "count")) {
-      int64_t count;
-      if (!ParseInt64(ctx.arg(j + 1), &count)) return ctx.Error(OpStatus::kNotAnInteger);
-      if (count < 1) return ctx.SyntaxError();
-    } else {
-      return ctx.SyntaxError();
-    }
-  }
+  CollectionScanArgs scan;
+  if (!ParseCollectionScan(ctx, &scan)) return;
+  std::string_view pattern = scan.pattern;
+  bool has_pattern = scan.has_pattern;
   SetValue* s;
   if (!Lookup(ctx, ctx.arg(1), &s)) return;
   std::vector<std::string> out;
@@ -282,18 +269,7 @@ void RegisterSetFamily(CommandRegistry* r) {
   constexpr uint32_t W = kCmdWrite, R = kCmdReadOnly, M = kCmdDenyOom, F = kCmdFast;
   auto add = [r](const char* name, int arity, uint32_t flags, int first, int last, Handler h, const char* acl,
                  const char* summary) {
-    CommandSpec s;
-    s.name = name;
-    s.arity = arity;
-    s.flags = flags;
-    s.first_key = first;
-    s.last_key = last;
-    s.step = first ? 1 : 0;
-    s.handler = h;
-    s.acl_categories = acl;
-    s.summary = summary;
-    s.group = "set";
-    r->Add(std::move(s));
+    r->Add(MakeCommand(name, arity, flags, first, last, first ? 1 : 0, h, acl, summary, "set"));
   };
   add("sadd", -3, W | M | F, 1, 1, SAdd, "@write @set @fast", "Adds one or more members to a set.");
   add("srem", -3, W | F, 1, 1, SRem, "@write @set @fast", "Removes one or more members from a set.");
@@ -311,18 +287,9 @@ void RegisterSetFamily(CommandRegistry* r) {
   add("sdiff", -2, R, 1, -1, SDiff, "@read @set @slow", "Returns the difference of multiple sets.");
   add("sdiffstore", -3, W | M, 1, -1, SDiffStore, "@write @set @slow", "Stores the difference of multiple sets in a key.");
   add("sscan", -3, R, 1, 1, SScan, "@read @set @slow", "Iterates over members of a set.");
-  CommandSpec card;
-  card.name = "sintercard";
-  card.arity = -3;
-  card.flags = R;
-  card.first_key = 1;
-  card.last_key = 1;
-  card.step = 1;
-  card.handler = SInterCard;
+  CommandSpec card = MakeCommand("sintercard", -3, R, 1, 1, 1, SInterCard, "@read @set @slow",
+                                 "Returns the number of members of the intersect of multiple sets.", "set");
   card.get_keys = SInterCardKeys;
-  card.acl_categories = "@read @set @slow";
-  card.summary = "Returns the number of members of the intersect of multiple sets.";
-  card.group = "set";
   card.since = "7.0.0";
   r->Add(std::move(card));
 }

@@ -506,18 +506,8 @@ void RegisterStringFamily(CommandRegistry* r) {
   constexpr uint32_t W = kCmdWrite, R = kCmdReadOnly, M = kCmdDenyOom, F = kCmdFast;
   auto add = [r](const char* name, int arity, uint32_t flags, int first, int last, int step,
                  Handler h, const char* acl, const char* summary, Handler fan_out = nullptr) {
-    CommandSpec s;
-    s.name = name;
-    s.arity = arity;
-    s.flags = flags;
-    s.first_key = first;
-    s.last_key = last;
-    s.step = step;
-    s.handler = h;
+    CommandSpec s = MakeCommand(name, arity, flags, first, last, step, h, acl, summary, "string");
     s.fan_out = fan_out;
-    s.acl_categories = acl;
-    s.summary = summary;
-    s.group = "string";
     r->Add(std::move(s));
   };
   add("get", 2, R | F, 1, 1, 1, Get, "@read @string @fast", "Returns the string value of a key.");

@@ -771,23 +771,10 @@ void ZInterCard(CommandContext& ctx) {
 
 // ZSCAN returns the whole set in one call (cursor 0).
 void ZScan(CommandContext& ctx) {
-  uint64_t cursor;
-  if (!ParseUint64(ctx.arg(2), &cursor)) return ctx.Error("ERR invalid cursor");
-  std::string_view pattern;
-  bool has_pattern = false;
-  for (size_t j = 3; j < ctx.argc(); j += 2) {
-    if (j + 1 >= ctx.argc()) return ctx.SyntaxError();
-    if (EqualsIgnoreCase(ctx.arg(j), "match")) {
-      pattern = ctx.arg(j + 1);
-      has_pattern = pattern != "*";
-    } else if (EqualsIgnoreCase(ctx.arg(j), "count")) {
-      int64_t count;
-      if (!ParseInt64(ctx.arg(j + 1), &count)) return ctx.Error(OpStatus::kNotAnInteger);
-      if (count < 1) return ctx.SyntaxError();
-    } else {
-      return ctx.SyntaxError();
-    }
-  }
+  CollectionScanArgs scan;
+  if (!ParseCollectionScan(ctx, &scan)) return;
+  std::string_view pattern = scan.pattern;
+  bool has_pattern = scan.has_pattern;
   ZSetValue* z;
   if (!Lookup(ctx, ctx.arg(1), &z)) return;
   std::vector<const Item*> out;
@@ -820,18 +807,8 @@ void RegisterZSetFamily(CommandRegistry* r) {
   using KeysFn = std::vector<size_t> (*)(std::span<const std::string_view>);
   auto add = [r](const char* name, int arity, uint32_t flags, int first, int last, Handler h, const char* acl,
                  const char* summary, KeysFn keys = nullptr) {
-    CommandSpec s;
-    s.name = name;
-    s.arity = arity;
-    s.flags = flags;
-    s.first_key = first;
-    s.last_key = last;
-    s.step = 1;
-    s.handler = h;
+    CommandSpec s = MakeCommand(name, arity, flags, first, last, 1, h, acl, summary, "sorted_set");
     s.get_keys = keys;
-    s.acl_categories = acl;
-    s.summary = summary;
-    s.group = "sorted_set";
     r->Add(std::move(s));
   };
   add("zadd", -4, W | M | F, 1, 1, ZAdd, "@write @sortedset @fast", "Adds one or more members to a sorted set, or updates their scores.");

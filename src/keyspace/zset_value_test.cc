@@ -9,7 +9,8 @@ namespace larder {
 
 std::vector<std::string> Order(const ZSetValue& z) {
   std::vector<std::string> out;
-  for (const auto& i : z.Items().items()) out.push_back(i.member);
+  auto view = z.Items();  // keep the view alive while iterating
+  for (const auto& i : view.items()) out.push_back(i.member);
   return out;
 }
 

@@ -299,46 +299,40 @@ Connection::DispatchResult Connection::Dispatch(std::vector<std::string_view>& a
   return DispatchResult::kDone;
 }
 
-void Connection::RunInline(const CommandSpec* spec, std::span<const std::string_view> args,
-                           std::string* out) {
+namespace {
+// Runs one command's handler into `out` and does the bookkeeping every path
+// shares: command statistics, error statistics, the slow log.
+void RunHandler(Server* server, Shard* shard, const CommandSpec* spec, std::span<const std::string_view> args,
+                int db, int resp, Connection* conn, const std::string& addr, const std::string& name,
+                std::string* out) {
   size_t start = out->size();
-  resp::ReplyBuilder rb(out, state_.resp);
+  resp::ReplyBuilder rb(out, resp);
   CommandContext ctx;
   ctx.args = args;
   ctx.rb = &rb;
-  ctx.shard = shard_;
-  ctx.server = server_;
+  ctx.shard = shard;
+  ctx.server = server;
   ctx.spec = spec;
-  ctx.db_index = state_.db;
+  ctx.db_index = db;
+  ctx.conn = conn;
   int64_t t0 = Ticks();
   spec->handler(ctx);
   int64_t dt = TicksToUs(Ticks() - t0);
   bool failed = out->size() > start && (*out)[start] == '-';
   std::string_view err = failed ? std::string_view(*out).substr(start + 1) : std::string_view();
-  server_->RecordCommand(shard_, spec, dt, failed, err);
-  server_->MaybeSlowlog(shard_, args, dt, state_.addr, state_.name);
+  server->RecordCommand(shard, spec, dt, failed, err);
+  if (!(spec->flags & kCmdSkipSlowlog)) server->MaybeSlowlog(shard, args, dt, addr, name);
+}
+}  // namespace
+
+void Connection::RunInline(const CommandSpec* spec, std::span<const std::string_view> args,
+                           std::string* out) {
+  RunHandler(server_, shard_, spec, args, state_.db, state_.resp, nullptr, state_.addr, state_.name, out);
   ServeBlockedClients(server_, shard_);
 }
 
 void Connection::RunConnectionCommand(const CommandSpec* spec, std::span<const std::string_view> args) {
-  std::string* out = ReplyTarget();
-  resp::ReplyBuilder rb(out, state_.resp);
-  CommandContext ctx;
-  ctx.args = args;
-  ctx.rb = &rb;
-  ctx.shard = shard_;
-  ctx.server = server_;
-  ctx.spec = spec;
-  ctx.db_index = state_.db;
-  ctx.conn = this;
-  size_t start = out->size();
-  int64_t t0 = Ticks();
-  spec->handler(ctx);
-  int64_t dt = TicksToUs(Ticks() - t0);
-  bool failed = out->size() > start && (*out)[start] == '-';
-  std::string_view err = failed ? std::string_view(*out).substr(start + 1) : std::string_view();
-  server_->RecordCommand(shard_, spec, dt, failed, err);
-  if (!(spec->flags & kCmdSkipSlowlog)) server_->MaybeSlowlog(shard_, args, dt, state_.addr, state_.name);
+  RunHandler(server_, shard_, spec, args, state_.db, state_.resp, this, state_.addr, state_.name, ReplyTarget());
   EndReplySlot();
 }
 
@@ -368,22 +362,7 @@ void ExecuteGroup(Server* server, Shard* shard, CommandGroup* g) {
       auto [off, len] = g->spans[cmd.first_span + i];
       argv.emplace_back(g->arena.data() + off, len);
     }
-    size_t start = g->out.size();
-    resp::ReplyBuilder rb(&g->out, cmd.resp);
-    CommandContext ctx;
-    ctx.args = argv;
-    ctx.rb = &rb;
-    ctx.shard = shard;
-    ctx.server = server;
-    ctx.spec = cmd.spec;
-    ctx.db_index = cmd.db;
-    int64_t t0 = Ticks();
-    cmd.spec->handler(ctx);
-    int64_t dt = TicksToUs(Ticks() - t0);
-    bool failed = g->out.size() > start && g->out[start] == '-';
-    std::string_view err = failed ? std::string_view(g->out).substr(start + 1) : std::string_view();
-    server->RecordCommand(shard, cmd.spec, dt, failed, err);
-    server->MaybeSlowlog(shard, argv, dt, g->addr, g->name);
+    RunHandler(server, shard, cmd.spec, argv, cmd.db, cmd.resp, nullptr, g->addr, g->name, &g->out);
     g->ends.push_back(static_cast<uint32_t>(g->out.size()));
     ServeBlockedClients(server, shard);
   }
