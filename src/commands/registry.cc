@@ -99,6 +99,7 @@ const CommandRegistry& Commands() {
     RegisterSetFamily(r);
     RegisterListFamily(r);
     RegisterZSetFamily(r);
+    RegisterBitmapFamily(r);
     RegisterServerFamily(r);
     r->Finalize();
     return r;

@@ -262,8 +262,31 @@ ZSET = [
     (0.2, lambda r, g: [r.choice([b"BZPOPMIN", b"BZPOPMAX"]), g.key(), b"0.001"]),
 ]
 
+def _bitoff(g):
+    return str(g.rng.choice([0, 1, 7, 8, 15, 63, 64, 100, 1000, -1])).encode()
+
+
+def _bftype(g):
+    return g.rng.choice([b"i8", b"u8", b"i5", b"u4", b"i16", b"u1", b"i64", b"u63", b"u64", b"x3"])
+
+
+BITMAP = [
+    (6, lambda r, g: [b"SETBIT", g.key(), _bitoff(g), r.choice([b"0", b"1", b"1", b"2"])]),
+    (4, lambda r, g: [b"GETBIT", g.key(), _bitoff(g)]),
+    (3, lambda r, g: [b"BITCOUNT", g.key()] + r.choice([[], [_idx(g), _idx(g)], [_idx(g), _idx(g), b"BIT"],
+                                                        [_idx(g), _idx(g), b"BYTE"]])),
+    (3, lambda r, g: [b"BITPOS", g.key(), r.choice([b"0", b"1"])] + r.choice([[], [_idx(g)], [_idx(g), _idx(g)],
+                                                                             [_idx(g), _idx(g), b"BIT"]])),
+    (2, lambda r, g: [b"BITOP", r.choice([b"AND", b"OR", b"XOR"]), g.key(), g.key(), g.key()]),
+    (1, lambda r, g: [b"BITOP", b"NOT", g.key(), g.key()]),
+    (3, lambda r, g: [b"BITFIELD", g.key()] + r.choice([[], [b"OVERFLOW", r.choice([b"SAT", b"FAIL", b"WRAP"])]])
+     + r.choice([[b"GET", _bftype(g), _bitoff(g)], [b"SET", _bftype(g), _bitoff(g), g.int_arg()],
+                 [b"INCRBY", _bftype(g), r.choice([b"#1", b"0", b"9"]), g.int_arg()]])),
+    (1, lambda r, g: [b"BITFIELD_RO", g.key(), b"GET", _bftype(g), _bitoff(g)]),
+]
+
 FAMILIES = {"string": STRING, "keys": KEYS, "expiry": EXPIRY, "hash": HASH, "set": SET, "list": LIST,
-            "zset": ZSET}
+            "zset": ZSET, "bitmap": BITMAP}
 
 
 def commands(seed, count, families=("string", "keys", "expiry")):

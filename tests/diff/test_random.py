@@ -42,3 +42,8 @@ def test_random_lists(differ):
 def test_random_sorted_sets(differ):
     # With sets in the mix: ZUNION/ZINTER accept plain sets as inputs.
     run_random(differ, ("zset", "keys", "set"), seed_offset=4)
+
+
+def test_random_bitmaps(differ):
+    # With the string commands: bitmaps are strings (GET, APPEND, SETRANGE...).
+    run_random(differ, ("bitmap", "string", "keys"), seed_offset=5)
