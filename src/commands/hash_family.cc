@@ -8,6 +8,7 @@
 #include "commands/command.h"
 #include "commands/lookup.h"
 #include "common/strings.h"
+#include "common/clock.h"
 #include "common/glob.h"
 #include "common/numbers.h"
 #include "keyspace/hash_value.h"
@@ -24,11 +25,20 @@ HashLimits Limits(CommandContext& ctx) {
                     static_cast<size_t>(c.hash_max_listpack_value.load(std::memory_order_relaxed))};
 }
 
+// Finds the hash at `key` after dropping its expired fields (a hash whose
+// fields all expired is deleted and reads as missing).
 bool Lookup(CommandContext& ctx, std::string_view key, HashValue** out, bool write = false) {
-  return LookupObject<HashValue, ObjType::kHash>(ctx, key, out, write);
+  if (!LookupObject<HashValue, ObjType::kHash>(ctx, key, out, write)) return false;
+  if (*out && (*out)->has_field_ttls() && (*out)->PurgeExpired(CommandTimeMs()) && (*out)->size() == 0) {
+    ctx.DbFor(key).Delete(key);
+    *out = nullptr;
+  }
+  return true;
 }
 HashValue* LookupOrCreate(CommandContext& ctx, std::string_view key) {
-  return LookupOrCreateObject<HashValue, ObjType::kHash>(ctx, key);
+  HashValue* h;
+  if (!Lookup(ctx, key, &h, true)) return nullptr;
+  return h ? h : LookupOrCreateObject<HashValue, ObjType::kHash>(ctx, key);
 }
 
 void HSet(CommandContext& ctx) {
@@ -132,7 +142,7 @@ void HIncrBy(CommandContext& ctx) {
     return ctx.Error(OpStatus::kOverflow);
   }
   value += incr;
-  h->Set(ctx.arg(2), std::to_string(value), Limits(ctx));
+  h->Set(ctx.arg(2), std::to_string(value), Limits(ctx), /*keep_ttl=*/true);
   ctx.rb->Integer(value);
 }
 
@@ -154,7 +164,7 @@ void HIncrByFloat(CommandContext& ctx) {
     return ctx.Error(OpStatus::kNanOrInfinity);
   }
   std::string out = FormatLongDoubleHuman(value);
-  h->Set(ctx.arg(2), out, Limits(ctx));
+  h->Set(ctx.arg(2), out, Limits(ctx), /*keep_ttl=*/true);
   ctx.rb->Bulk(out);
 }
 
@@ -228,6 +238,121 @@ void HScan(CommandContext& ctx) {
   for (auto s : out) ctx.rb->Bulk(s);
 }
 
+// ---- Field expiry (Redis 7.4) ----
+
+// Checks "FIELDS numfields field..." at args[pos]; `numfields_error` is the
+// text for a bad count (it differs between HEXPIRE and HTTL in Redis).
+bool ParseFields(CommandContext& ctx, size_t pos, const char* numfields_error) {
+  if (pos >= ctx.argc() || !EqualsIgnoreCase(ctx.arg(pos), "fields")) {
+    ctx.Error("ERR Mandatory argument FIELDS is missing or not at the right position");
+    return false;
+  }
+  int64_t n;
+  if (pos + 1 >= ctx.argc() || !ParseInt64(ctx.arg(pos + 1), &n) || n < 1) {
+    ctx.Error(numfields_error);
+    return false;
+  }
+  if (static_cast<uint64_t>(n) != ctx.argc() - pos - 2) {
+    ctx.Error("ERR The `numfields` parameter must match the number of arguments");
+    return false;
+  }
+  return true;
+}
+
+constexpr int64_t kMaxFieldExpireMs = (1LL << 48) - 1;  // as Redis (HFE_MAX_ABS_TIME_MSEC)
+
+void HExpireGeneric(CommandContext& ctx, int64_t unit_ms, bool relative) {
+  std::string_view key = ctx.arg(1);
+  HashValue* h;
+  if (!Lookup(ctx, key, &h, true)) return;
+  int64_t when;
+  if (!ParseInt64(ctx.arg(2), &when)) return ctx.Error(OpStatus::kNotAnInteger);
+  if (when < 0) return ctx.Error("ERR invalid expire time, must be >= 0");
+  auto expire_error = [&] { ctx.Error("ERR invalid expire time in '" + ctx.spec->name + "' command"); };
+  if (unit_ms == 1000) {
+    if (when > kMaxFieldExpireMs / 1000) return expire_error();
+    when *= 1000;
+  }
+  int64_t base = relative ? CommandTimeMs() : 0;
+  if (when > kMaxFieldExpireMs - base) return expire_error();
+  when += base;
+  enum { kNone, kNx, kXx, kGt, kLt } cond = kNone;
+  size_t fields_at = 3;
+  if (ctx.argc() > 3 && !EqualsIgnoreCase(ctx.arg(3), "fields")) {
+    std::string_view c = ctx.arg(3);
+    if (EqualsIgnoreCase(c, "nx")) cond = kNx;
+    else if (EqualsIgnoreCase(c, "xx")) cond = kXx;
+    else if (EqualsIgnoreCase(c, "gt")) cond = kGt;
+    else if (EqualsIgnoreCase(c, "lt")) cond = kLt;
+    else return ctx.Error("ERR Mandatory argument FIELDS is missing or not at the right position");
+    fields_at = 4;
+  }
+  if (!ParseFields(ctx, fields_at, "ERR Parameter `numFields` should be greater than 0")) return;
+  size_t first = fields_at + 2;
+  ctx.rb->ArrayHeader(ctx.argc() - first);
+  for (size_t i = first; i < ctx.argc(); ++i) {
+    std::string_view f = ctx.arg(i);
+    if (!h || !h->Get(f)) {
+      ctx.rb->Integer(-2);
+      continue;
+    }
+    auto cur = h->FieldExpire(f);
+    if ((cond == kNx && cur) || (cond == kXx && !cur) || (cond == kGt && (!cur || when <= *cur)) ||
+        (cond == kLt && cur && when >= *cur)) {
+      ctx.rb->Integer(0);
+      continue;
+    }
+    if (when <= CommandTimeMs()) {
+      h->Delete(f);
+      ctx.rb->Integer(2);
+      continue;
+    }
+    h->SetFieldExpire(f, when);
+    ctx.DbFor(key).NoteFieldTtl();
+    ctx.rb->Integer(1);
+  }
+  if (h) DeleteIfEmpty(ctx, key, h);
+}
+void HExpire(CommandContext& ctx) { HExpireGeneric(ctx, 1000, true); }
+void HPExpire(CommandContext& ctx) { HExpireGeneric(ctx, 1, true); }
+void HExpireAt(CommandContext& ctx) { HExpireGeneric(ctx, 1000, false); }
+void HPExpireAt(CommandContext& ctx) { HExpireGeneric(ctx, 1, false); }
+
+// kind: 0 HTTL, 1 HPTTL, 2 HEXPIRETIME, 3 HPEXPIRETIME, 4 HPERSIST
+void HTtlGeneric(CommandContext& ctx, int kind) {
+  HashValue* h;
+  if (!Lookup(ctx, ctx.arg(1), &h, kind == 4)) return;
+  if (!ParseFields(ctx, 2, "ERR Number of fields must be a positive integer")) return;
+  ctx.rb->ArrayHeader(ctx.argc() - 4);
+  for (size_t i = 4; i < ctx.argc(); ++i) {
+    std::string_view f = ctx.arg(i);
+    if (!h || !h->Get(f)) {
+      ctx.rb->Integer(-2);
+      continue;
+    }
+    auto at = h->FieldExpire(f);
+    if (!at) {
+      ctx.rb->Integer(-1);
+      continue;
+    }
+    int64_t left = std::max<int64_t>(0, *at - CommandTimeMs());
+    switch (kind) {
+      case 0: ctx.rb->Integer((left + 500) / 1000); break;
+      case 1: ctx.rb->Integer(left); break;
+      case 2: ctx.rb->Integer(*at / 1000); break;
+      case 3: ctx.rb->Integer(*at); break;
+      default:
+        h->PersistField(f);
+        ctx.rb->Integer(1);
+    }
+  }
+}
+void HTtl(CommandContext& ctx) { HTtlGeneric(ctx, 0); }
+void HPTtl(CommandContext& ctx) { HTtlGeneric(ctx, 1); }
+void HExpireTime(CommandContext& ctx) { HTtlGeneric(ctx, 2); }
+void HPExpireTime(CommandContext& ctx) { HTtlGeneric(ctx, 3); }
+void HPersist(CommandContext& ctx) { HTtlGeneric(ctx, 4); }
+
 }  // namespace
 
 void RegisterHashFamily(CommandRegistry* r) {
@@ -253,6 +378,15 @@ void RegisterHashFamily(CommandRegistry* r) {
   add("hincrbyfloat", 4, W | M | F, HIncrByFloat, "@write @hash @fast", "Increments the floating point value of a field by a number.");
   add("hrandfield", -2, R, HRandField, "@read @hash @slow", "Returns one or more random fields from a hash.");
   add("hscan", -3, R, HScan, "@read @hash @slow", "Iterates over fields and values of a hash.");
+  add("hexpire", -6, W | F, HExpire, "@write @hash @fast", "Set expiry for hash field using relative time to expire (seconds)");
+  add("hpexpire", -6, W | F, HPExpire, "@write @hash @fast", "Set expiry for hash field using relative time to expire (milliseconds)");
+  add("hexpireat", -6, W | F, HExpireAt, "@write @hash @fast", "Set expiry for hash field using an absolute Unix timestamp (seconds)");
+  add("hpexpireat", -6, W | F, HPExpireAt, "@write @hash @fast", "Set expiry for hash field using an absolute Unix timestamp (milliseconds)");
+  add("httl", -5, R | F, HTtl, "@read @hash @fast", "Returns the TTL in seconds of a hash field.");
+  add("hpttl", -5, R | F, HPTtl, "@read @hash @fast", "Returns the TTL in milliseconds of a hash field.");
+  add("hexpiretime", -5, R | F, HExpireTime, "@read @hash @fast", "Returns the expiration time of a hash field as a Unix timestamp, in seconds.");
+  add("hpexpiretime", -5, R | F, HPExpireTime, "@read @hash @fast", "Returns the expiration time of a hash field as a Unix timestamp, in msec.");
+  add("hpersist", -5, W | F, HPersist, "@write @hash @fast", "Removes the expiration time for each specified field");
 }
 
 }  // namespace larder

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "keyspace/hash_value.h"
 
 namespace larder {
 
@@ -99,19 +100,26 @@ Entry* Db::ResizeValue(Entry* e, size_t new_len, bool geometric) {
 void Db::Clear() {
   table_.Clear();
   expires_ = 0;
+  field_ttls_ = false;
   expire_cursor_ = 0;
 }
 
 size_t Db::ActiveExpireCycle(int64_t now_ms, int64_t budget_us) {
-  if (expires_ == 0) return 0;
+  if (expires_ == 0 && !field_ttls_) return 0;
   int64_t start = MonotonicUs();
   size_t removed = 0;
   std::vector<Entry*> doomed;
+  std::vector<Entry*> emptied;  // hashes whose last fields expired
   // Walk a few buckets at a time, checking the clock between batches.
   do {
     for (int i = 0; i < 64; ++i) {
       expire_cursor_ = table_.Scan(expire_cursor_, [&](Entry* e) {
-        if (Expired(e, now_ms)) doomed.push_back(e);
+        if (Expired(e, now_ms)) {
+          doomed.push_back(e);
+        } else if (field_ttls_ && e->type == ObjType::kHash) {
+          auto* h = ObjectOf<HashValue>(e);
+          if (h->has_field_ttls() && h->PurgeExpired(now_ms) && h->size() == 0) emptied.push_back(e);
+        }
       });
       if (expire_cursor_ == 0) break;
     }
@@ -123,7 +131,12 @@ size_t Db::ActiveExpireCycle(int64_t now_ms, int64_t budget_us) {
       }
     }
     doomed.clear();
-    if (expire_cursor_ == 0 || expires_ == 0) break;
+    for (Entry* e : emptied) {
+      Entry* d = Detach(e->key());
+      if (d) FreeEntry(d);
+    }
+    emptied.clear();
+    if (expire_cursor_ == 0 || (expires_ == 0 && !field_ttls_)) break;
   } while (MonotonicUs() - start < budget_us);
   stats_->expired_keys += removed;
   stats_->expire_cycle_cpu_us += static_cast<uint64_t>(MonotonicUs() - start);

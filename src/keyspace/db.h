@@ -61,6 +61,9 @@ class Db {
   Entry* ResizeValue(Entry* e, size_t new_len, bool geometric);
 
   void Clear();
+  // Called when a hash field gets a TTL: from then on the active expiry
+  // cycle also visits hashes to reclaim expired fields.
+  void NoteFieldTtl() { field_ttls_ = true; }
   // Deletes expired keys for up to `budget_us`; returns how many were removed.
   // Resumes where it stopped, so repeated calls sweep the whole table.
   size_t ActiveExpireCycle(int64_t now_ms, int64_t budget_us);
@@ -71,6 +74,7 @@ class Db {
 
   Table table_;
   size_t expires_ = 0;
+  bool field_ttls_ = false;
   uint64_t expire_cursor_ = 0;
   KeyspaceStats* stats_;
 };

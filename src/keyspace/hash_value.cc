@@ -1,5 +1,7 @@
 #include "keyspace/hash_value.h"
 
+#include <vector>
+
 namespace larder {
 
 std::optional<std::string_view> HashValue::Get(std::string_view field) const {
@@ -15,7 +17,36 @@ std::optional<std::string_view> HashValue::Get(std::string_view field) const {
   return packed_.Get(next, &next);
 }
 
-bool HashValue::Set(std::string_view field, std::string_view value, const HashLimits& limits) {
+std::optional<int64_t> HashValue::FieldExpire(std::string_view field) const {
+  if (!ttl_) return std::nullopt;
+  auto it = ttl_->find(absl::string_view(field.data(), field.size()));
+  if (it == ttl_->end()) return std::nullopt;
+  return it->second;
+}
+
+void HashValue::SetFieldExpire(std::string_view field, int64_t ms) {
+  if (!ttl_) ttl_ = std::make_unique<absl::flat_hash_map<std::string, int64_t>>();
+  (*ttl_)[std::string(field)] = ms;
+}
+
+bool HashValue::PersistField(std::string_view field) {
+  if (!ttl_) return false;
+  bool removed = ttl_->erase(absl::string_view(field.data(), field.size())) > 0;
+  if (ttl_->empty()) ttl_.reset();
+  return removed;
+}
+
+size_t HashValue::PurgeExpired(int64_t now_ms) {
+  if (!ttl_) return 0;
+  std::vector<std::string> due;
+  for (const auto& [f, at] : *ttl_)
+    if (at <= now_ms) due.push_back(f);
+  for (const auto& f : due) Delete(f);
+  return due.size();
+}
+
+bool HashValue::Set(std::string_view field, std::string_view value, const HashLimits& limits, bool keep_ttl) {
+  if (!keep_ttl) PersistField(field);
   if (!table_ && (field.size() > limits.max_listpack_value || value.size() > limits.max_listpack_value))
     ConvertToTable();
   if (table_) {
@@ -37,6 +68,7 @@ bool HashValue::Set(std::string_view field, std::string_view value, const HashLi
 }
 
 bool HashValue::Delete(std::string_view field) {
+  PersistField(field);
   if (table_) return table_->erase(absl::string_view(field.data(), field.size())) > 0;
   size_t pos = packed_.Find(field, 2);
   if (pos == packed_.End()) return false;
@@ -56,6 +88,7 @@ std::unique_ptr<HashValue> HashValue::Clone() const {
   auto c = std::make_unique<HashValue>();
   c->packed_ = PackedList(packed_);
   if (table_) c->table_ = std::make_unique<Table>(*table_);
+  if (ttl_) c->ttl_ = std::make_unique<absl::flat_hash_map<std::string, int64_t>>(*ttl_);
   return c;
 }
 

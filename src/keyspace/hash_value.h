@@ -3,6 +3,11 @@
 // Redis); past hash-max-listpack-entries fields or a field/value longer than
 // hash-max-listpack-value bytes they become a hash table ("hashtable") and
 // never go back, as in Redis.
+//
+// Fields may carry their own expiry (HEXPIRE, Redis 7.4): absolute Unix ms in
+// a side map that exists only while some field has one. Expired fields are
+// removed by PurgeExpired(), which every hash command calls first (lazy
+// expiry) and the shard's active expiry cycle calls too.
 #pragma once
 
 #include <absl/container/flat_hash_map.h>
@@ -27,12 +32,23 @@ class HashValue {
 
   bool packed() const { return !table_; }
   size_t size() const { return table_ ? table_->size() : packed_.size() / 2; }
-  const char* encoding() const { return table_ ? "hashtable" : "listpack"; }
+  const char* encoding() const {
+    return table_ ? "hashtable" : (has_field_ttls() ? "listpackex" : "listpack");
+  }
 
   std::optional<std::string_view> Get(std::string_view field) const;
-  // Returns true if the field is new.
-  bool Set(std::string_view field, std::string_view value, const HashLimits& limits);
+  // Returns true if the field is new. A new value drops the field's expiry
+  // unless `keep_ttl` (HINCRBY keeps it, HSET does not, as in Redis).
+  bool Set(std::string_view field, std::string_view value, const HashLimits& limits, bool keep_ttl = false);
   bool Delete(std::string_view field);
+
+  // Field expiry. Times are absolute Unix ms.
+  bool has_field_ttls() const { return ttl_ && !ttl_->empty(); }
+  std::optional<int64_t> FieldExpire(std::string_view field) const;
+  void SetFieldExpire(std::string_view field, int64_t ms);
+  bool PersistField(std::string_view field);
+  // Deletes fields whose time has come; returns how many.
+  size_t PurgeExpired(int64_t now_ms);
 
   // fn(field, value) in storage order.
   template <typename Fn>
@@ -59,6 +75,7 @@ class HashValue {
 
   PackedList packed_;
   std::unique_ptr<Table> table_;
+  std::unique_ptr<absl::flat_hash_map<std::string, int64_t>> ttl_;
 };
 
 }  // namespace larder
