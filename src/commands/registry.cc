@@ -100,6 +100,7 @@ const CommandRegistry& Commands() {
     RegisterListFamily(r);
     RegisterZSetFamily(r);
     RegisterBitmapFamily(r);
+    RegisterGeoFamily(r);
     RegisterServerFamily(r);
     r->Finalize();
     return r;

@@ -285,8 +285,24 @@ BITMAP = [
     (1, lambda r, g: [b"BITFIELD_RO", g.key(), b"GET", _bftype(g), _bitoff(g)]),
 ]
 
+def _coord(g, limit):
+    r = g.rng.random()
+    if r < 0.05:
+        return g.rng.choice([b"abc", str(limit * 1.5).encode(), str(limit).encode(), str(-limit).encode()])
+    return ("%.6f" % g.rng.uniform(-limit, limit)).encode()
+
+
+GEO = [
+    (6, lambda r, g: [b"GEOADD", g.key()] + r.choice([[], [], [b"CH"], [b"NX"], [b"XX"]])
+     + [x for _ in range(r.randint(1, 3)) for x in (_coord(g, 180), _coord(g, 85.05112878), _member(g))]),
+    (3, lambda r, g: [b"GEOPOS", g.key(), _member(g), _member(g)]),
+    (3, lambda r, g: [b"GEODIST", g.key(), _member(g), _member(g)] + r.choice([[], [b"km"], [b"mi"], [b"ft"], [b"x"]])),
+    (2, lambda r, g: [b"GEOHASH", g.key(), _member(g), _member(g)]),
+    (1, lambda r, g: [b"ZREM", g.key(), _member(g)]),
+]
+
 FAMILIES = {"string": STRING, "keys": KEYS, "expiry": EXPIRY, "hash": HASH, "set": SET, "list": LIST,
-            "zset": ZSET, "bitmap": BITMAP}
+            "zset": ZSET, "bitmap": BITMAP, "geo": GEO}
 
 
 def commands(seed, count, families=("string", "keys", "expiry")):

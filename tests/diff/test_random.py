@@ -47,3 +47,7 @@ def test_random_sorted_sets(differ):
 def test_random_bitmaps(differ):
     # With the string commands: bitmaps are strings (GET, APPEND, SETRANGE...).
     run_random(differ, ("bitmap", "string", "keys"), seed_offset=5)
+
+
+def test_random_geo(differ):
+    run_random(differ, ("geo", "zset", "keys"), seed_offset=6)
