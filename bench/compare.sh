@@ -3,7 +3,7 @@
 # Options are passed to compare.py (--threads, --requests, --clients, --rounds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
+scripts/deps.sh test
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)" >/dev/null
 LARDER_BIN=build/larder-server /usr/bin/python3 bench/compare.py "$@"

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Larder needs to build and test, only those missing.
+# Installs the Debian packages Larder needs, only those missing.
+#   scripts/deps.sh build   what building larder-server needs
+#   scripts/deps.sh test    that, plus the test tools (redis-server as the
+#                           reference, redis-tools, pytest, redis-py, clang for the fuzzer)
 set -euo pipefail
-PKGS=(build-essential cmake pkg-config libabsl-dev libfmt-dev libjemalloc-dev libxxhash-dev
-      libgtest-dev libgmock-dev redis-server redis-tools python3 python3-pytest python3-redis
-      clang libclang-rt-14-dev)
+PKGS=(build-essential cmake pkg-config libabsl-dev libfmt-dev libjemalloc-dev libxxhash-dev)
+if [ "${1:-test}" = "test" ]; then
+  PKGS+=(libgtest-dev libgmock-dev redis-server redis-tools python3 python3-pytest python3-redis
+         clang libclang-rt-14-dev)
+fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,7 +3,12 @@
 # foreground on port 6379 (pass any larder-server options, e.g. --port 7000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+scripts/deps.sh build
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DLARDER_TESTS=OFF >/dev/null
 cmake --build build -j"$(nproc)"
+# Debian's redis-server service (if one runs) would hold port 6379.
+if [ $# -eq 0 ] && command -v ss >/dev/null && ss -ltn 2>/dev/null | grep -q ':6379 '; then
+  echo "Port 6379 is in use (a redis-server service?); starting on 6380 instead." >&2
+  exec build/larder-server --port 6380
+fi
 exec build/larder-server "$@"

@@ -5,7 +5,7 @@
 # under AddressSanitizer + UBSan instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
+scripts/deps.sh test
 # Tests start their own servers; the Debian service must not hold port 6379.
 if pgrep -x redis-server >/dev/null 2>&1 && command -v systemctl >/dev/null; then
   systemctl stop redis-server 2>/dev/null || true
@@ -19,7 +19,7 @@ if [ "${LARDER_SANITIZE:-0}" = "1" ]; then
 else
   EXTRA=(-DCMAKE_BUILD_TYPE=Release)
 fi
-cmake -S . -B "$BUILD" "${EXTRA[@]}" >/dev/null
+cmake -S . -B "$BUILD" -DLARDER_TESTS=ON "${EXTRA[@]}" >/dev/null
 cmake --build "$BUILD" -j"$(nproc)"
 # Keep the fuzz target building (it needs clang's libFuzzer runtime).
 if command -v clang++ >/dev/null; then

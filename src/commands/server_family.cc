@@ -479,8 +479,7 @@ void Shutdown(CommandContext& ctx) {
     if (o == "abort") return ctx.Error("ERR No shutdown in progress.");
     if (o != "nosave" && o != "save" && o != "now" && o != "force") return ctx.SyntaxError();
   }
-  LOG_WARNING("User requested shutdown...");
-  ctx.server->RequestShutdown();
+  ctx.server->RequestShutdown();  // the main thread logs and stops the shards
   // No reply: the connection closes when the server stops.
 }
 
