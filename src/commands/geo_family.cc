@@ -2,8 +2,10 @@
 // (26 bits of latitude interleaved with 26 of longitude), as in Redis, so
 // GEOADD'ed keys are ordinary sorted sets and ZRANGE etc. see the same scores.
 //
-// So far: GEOADD, GEOPOS, GEODIST, GEOHASH. GEOSEARCH and GEORADIUS* are the
-// next step (their unsorted result order follows Redis's neighbour-area walk).
+// Searches (GEOSEARCH, GEORADIUS...) test every member of the set against the
+// shape, where Redis first narrows to the geohash cells around it; the results
+// are the same set. Without ASC/DESC/COUNT their order is unspecified (Redis
+// returns them in its cell-walk order, Larder in score order).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -15,6 +17,7 @@
 #include "common/numbers.h"
 #include "common/strings.h"
 #include "keyspace/zset_value.h"
+#include "server/server.h"
 
 namespace larder {
 
@@ -190,6 +193,245 @@ void GeoHash(CommandContext& ctx) {
   }
 }
 
+// ---- Searches ----
+
+enum GeoFlags : unsigned {
+  kByCoords = 1,     // GEORADIUS: lon lat radius unit
+  kByMember = 2,     // GEORADIUSBYMEMBER: member radius unit
+  kSearch = 4,       // GEOSEARCH: FROMMEMBER/FROMLONLAT, BYRADIUS/BYBOX
+  kSearchStore = 8,  // GEOSEARCHSTORE
+  kNoStore = 16,     // the _RO variants
+};
+
+struct Shape {
+  bool box = false;
+  double lon = 0, lat = 0;
+  double radius = 0, width = 0, height = 0;  // in the unit given
+  double to_meters = 1;
+};
+
+bool ParseLonLat(CommandContext& ctx, size_t at, double* lon, double* lat) {
+  if (!ParseDouble(ctx.arg(at), lon) || !ParseDouble(ctx.arg(at + 1), lat)) {
+    ctx.Error(OpStatus::kNotAFloat);
+    return false;
+  }
+  if (*lon < kLonMin || *lon > kLonMax || *lat < kLatMin || *lat > kLatMax) {
+    char buf[128];
+    snprintf(buf, sizeof(buf), "ERR invalid longitude,latitude pair %f,%f", *lon, *lat);
+    ctx.Error(buf);
+    return false;
+  }
+  return true;
+}
+
+bool ParseRadius(CommandContext& ctx, size_t at, Shape* s) {
+  if (!ParseDouble(ctx.arg(at), &s->radius)) {
+    ctx.Error("ERR need numeric radius");
+    return false;
+  }
+  if (s->radius < 0) {
+    ctx.Error("ERR radius cannot be negative");
+    return false;
+  }
+  return ParseUnit(ctx, ctx.arg(at + 1), &s->to_meters);
+}
+
+bool ParseBox(CommandContext& ctx, size_t at, Shape* s) {
+  if (!ParseDouble(ctx.arg(at), &s->width)) {
+    ctx.Error("ERR need numeric width");
+    return false;
+  }
+  if (!ParseDouble(ctx.arg(at + 1), &s->height)) {
+    ctx.Error("ERR need numeric height");
+    return false;
+  }
+  if (s->width < 0 || s->height < 0) {
+    ctx.Error("ERR height or width cannot be negative");
+    return false;
+  }
+  s->box = true;
+  return ParseUnit(ctx, ctx.arg(at + 2), &s->to_meters);
+}
+
+bool MemberPosition(CommandContext& ctx, ZSetValue* z, std::string_view m, Shape* s) {
+  auto score = z ? z->Score(m) : std::nullopt;
+  if (!score) {
+    ctx.Error("ERR could not decode requested zset member");
+    return false;
+  }
+  Decode(static_cast<uint64_t>(*score), &s->lon, &s->lat);
+  return true;
+}
+
+struct Hit {
+  std::string member;
+  double dist;  // meters
+  double score;
+  double lon, lat;
+};
+
+void GeoSearchGeneric(CommandContext& ctx, unsigned flags) {
+  size_t src = (flags & kSearchStore) ? 2 : 1;
+  ZSetValue* z;
+  if (!Lookup(ctx, ctx.arg(src), &z)) return;
+  Shape shape;
+  size_t base;
+  if (flags & kByCoords) {
+    base = 6;
+    if (!ParseLonLat(ctx, 2, &shape.lon, &shape.lat) || !ParseRadius(ctx, 4, &shape)) return;
+  } else if (flags & kByMember) {
+    base = 5;
+    if (z && (!MemberPosition(ctx, z, ctx.arg(2), &shape) || !ParseRadius(ctx, 3, &shape))) return;
+  } else {
+    base = (flags & kSearchStore) ? 3 : 2;
+  }
+  bool withdist = false, withhash = false, withcoord = false, any = false;
+  int sort = 0;  // 1 asc, -1 desc
+  int64_t count = 0;
+  std::string_view store;
+  bool has_store = (flags & kSearchStore) != 0, storedist = false;
+  if (has_store) store = ctx.arg(1);
+  bool frommember = false, fromloc = false, byradius = false, bybox = false;
+  size_t remaining = ctx.argc() - base;
+  for (size_t i = 0; i < remaining; ++i) {
+    std::string_view a = ctx.arg(base + i);
+    auto more = [&](size_t n) { return i + n < remaining; };
+    if (EqualsIgnoreCase(a, "withdist")) withdist = true;
+    else if (EqualsIgnoreCase(a, "withhash")) withhash = true;
+    else if (EqualsIgnoreCase(a, "withcoord")) withcoord = true;
+    else if (EqualsIgnoreCase(a, "any")) any = true;
+    else if (EqualsIgnoreCase(a, "asc")) sort = 1;
+    else if (EqualsIgnoreCase(a, "desc")) sort = -1;
+    else if (EqualsIgnoreCase(a, "count") && more(1)) {
+      if (!ParseInt64(ctx.arg(base + i + 1), &count)) return ctx.Error(OpStatus::kNotAnInteger);
+      if (count <= 0) return ctx.Error("ERR COUNT must be > 0");
+      ++i;
+    } else if ((EqualsIgnoreCase(a, "store") || EqualsIgnoreCase(a, "storedist")) && more(1) &&
+               !(flags & kNoStore) && !(flags & kSearch)) {
+      store = ctx.arg(base + i + 1);
+      has_store = true;
+      storedist = EqualsIgnoreCase(a, "storedist");
+      ++i;
+    } else if (EqualsIgnoreCase(a, "storedist") && (flags & kSearchStore)) {
+      storedist = true;
+    } else if (EqualsIgnoreCase(a, "frommember") && more(1) && (flags & kSearch) && !fromloc) {
+      if (z && !MemberPosition(ctx, z, ctx.arg(base + i + 1), &shape)) return;
+      frommember = true;
+      ++i;
+    } else if (EqualsIgnoreCase(a, "fromlonlat") && more(2) && (flags & kSearch) && !frommember) {
+      if (!ParseLonLat(ctx, base + i + 1, &shape.lon, &shape.lat)) return;
+      fromloc = true;
+      i += 2;
+    } else if (EqualsIgnoreCase(a, "byradius") && more(2) && (flags & kSearch) && !bybox) {
+      if (!ParseRadius(ctx, base + i + 1, &shape)) return;
+      byradius = true;
+      i += 2;
+    } else if (EqualsIgnoreCase(a, "bybox") && more(3) && (flags & kSearch) && !byradius) {
+      if (!ParseBox(ctx, base + i + 1, &shape)) return;
+      bybox = true;
+      i += 3;
+    } else {
+      return ctx.SyntaxError();
+    }
+  }
+  if (has_store && (withdist || withhash || withcoord))
+    return ctx.Error(std::string("ERR ") + ((flags & kSearchStore) ? "GEOSEARCHSTORE" : "STORE option in GEORADIUS") +
+                     " is not compatible with WITHDIST, WITHHASH and WITHCOORD options");
+  std::string cmd(ctx.arg(0));
+  if ((flags & kSearch) && !(frommember || fromloc))
+    return ctx.Error("ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for " + cmd);
+  if ((flags & kSearch) && !(byradius || bybox))
+    return ctx.Error("ERR exactly one of BYRADIUS and BYBOX can be specified for " + cmd);
+  if (any && !count) return ctx.Error("ERR the ANY argument requires COUNT argument");
+  if (!z) {
+    if (has_store) {
+      ctx.DbFor(store).Delete(store);
+      return ctx.rb->Integer(0);
+    }
+    return ctx.rb->EmptyArray();
+  }
+  if (count && !sort && !any) sort = 1;
+
+  std::vector<Hit> hits;
+  auto view = z->Items();
+  for (const auto& it : view.items()) {
+    // Only scores that are geohashes can be inside a shape (Redis searches
+    // score ranges of geohash cells, so it never meets the others).
+    // (A point on the maximum latitude encodes one bit past 52, as in Redis.)
+    if (!(it.score >= 0 && it.score < static_cast<double>(1ULL << 54))) continue;
+    double lon, lat;
+    Decode(static_cast<uint64_t>(it.score), &lon, &lat);
+    double dist;
+    if (shape.box) {
+      if (kEarthRadiusMeters * std::fabs(Radians(lat) - Radians(shape.lat)) > shape.height * shape.to_meters / 2)
+        continue;
+      if (Distance(lon, lat, shape.lon, lat) > shape.width * shape.to_meters / 2) continue;
+      dist = Distance(shape.lon, shape.lat, lon, lat);
+    } else {
+      dist = Distance(shape.lon, shape.lat, lon, lat);
+      if (dist > shape.radius * shape.to_meters) continue;
+    }
+    hits.push_back(Hit{it.member, dist, it.score, lon, lat});
+    if (any && static_cast<int64_t>(hits.size()) >= count) break;
+  }
+  if (sort)
+    std::stable_sort(hits.begin(), hits.end(),
+                     [&](const Hit& a, const Hit& b) { return sort > 0 ? a.dist < b.dist : a.dist > b.dist; });
+  size_t n = (count == 0 || static_cast<int64_t>(hits.size()) < count) ? hits.size() : static_cast<size_t>(count);
+  if (has_store) {
+    std::vector<std::string> words = {"zadd", std::string(store)};
+    Db& db = ctx.DbFor(store);
+    db.Delete(store);
+    if (n > 0) {
+      auto* out = new ZSetValue();
+      ZSetLimits big{SIZE_MAX, SIZE_MAX};
+      for (size_t i = 0; i < n; ++i) out->Set(hits[i].member, storedist ? hits[i].dist / shape.to_meters : hits[i].score, big);
+      Config& c = ctx.server->config();
+      out->ConvertIfNeeded(ZSetLimits{static_cast<size_t>(c.zset_max_listpack_entries.load()),
+                                      static_cast<size_t>(c.zset_max_listpack_value.load())});
+      db.Add(NewObjectEntry(store, ObjType::kZSet, out, -1));
+    }
+    return ctx.rb->Integer(static_cast<int64_t>(n));
+  }
+  size_t options = (withdist ? 1 : 0) + (withhash ? 1 : 0) + (withcoord ? 1 : 0);
+  ctx.rb->ArrayHeader(n);
+  for (size_t i = 0; i < n; ++i) {
+    const Hit& h = hits[i];
+    if (options) ctx.rb->ArrayHeader(options + 1);
+    ctx.rb->Bulk(h.member);
+    if (withdist) {
+      char buf[64];
+      snprintf(buf, sizeof(buf), "%.4f", h.dist / shape.to_meters);
+      if (ctx.rb->protocol() >= 3) ctx.rb->Raw(std::string(",") + buf + "\r\n");
+      else ctx.rb->Bulk(buf);
+    }
+    if (withhash) ctx.rb->Integer(static_cast<int64_t>(h.score));
+    if (withcoord) {
+      ctx.rb->ArrayHeader(2);
+      for (double v : {h.lon, h.lat}) {
+        std::string s = FormatLongDoubleHuman(v);
+        if (ctx.rb->protocol() >= 3) ctx.rb->Raw("," + s + "\r\n");
+        else ctx.rb->Bulk(s);
+      }
+    }
+  }
+}
+
+void GeoRadius(CommandContext& ctx) { GeoSearchGeneric(ctx, kByCoords); }
+void GeoRadiusRo(CommandContext& ctx) { GeoSearchGeneric(ctx, kByCoords | kNoStore); }
+void GeoRadiusByMember(CommandContext& ctx) { GeoSearchGeneric(ctx, kByMember); }
+void GeoRadiusByMemberRo(CommandContext& ctx) { GeoSearchGeneric(ctx, kByMember | kNoStore); }
+void GeoSearch(CommandContext& ctx) { GeoSearchGeneric(ctx, kSearch); }
+void GeoSearchStore(CommandContext& ctx) { GeoSearchGeneric(ctx, kSearch | kSearchStore); }
+
+// GEORADIUS ... STORE key names a second key.
+std::vector<size_t> GeoRadiusKeys(std::span<const std::string_view> args) {
+  std::vector<size_t> keys = {1};
+  for (size_t i = 2; i + 1 < args.size(); ++i)
+    if (EqualsIgnoreCase(args[i], "store") || EqualsIgnoreCase(args[i], "storedist")) keys.push_back(i + 1);
+  return keys;
+}
+
 }  // namespace
 
 void RegisterGeoFamily(CommandRegistry* r) {
@@ -203,6 +445,24 @@ void RegisterGeoFamily(CommandRegistry* r) {
   add("geopos", -2, R, GeoPos, "@read @geo @slow", "Returns the longitude and latitude of members from a geospatial index.");
   add("geodist", -4, R, GeoDist, "@read @geo @slow", "Returns the distance between two members of a geospatial index.");
   add("geohash", -2, R, GeoHash, "@read @geo @slow", "Returns members from a geospatial index as geohash strings.");
+  add("geosearch", -7, R, GeoSearch, "@read @geo @slow", "Queries a geospatial index for members inside an area of a box or a circle.");
+  add("georadius_ro", -6, R, GeoRadiusRo, "@read @geo @slow", "Returns members from a geospatial index that are within a distance from a coordinate.");
+  add("georadiusbymember_ro", -5, R, GeoRadiusByMemberRo, "@read @geo @slow", "Returns members from a geospatial index that are within a distance from a member.");
+  {
+    CommandSpec s = MakeCommand("geosearchstore", -8, W | M, 1, 2, 1, GeoSearchStore, "@write @geo @slow",
+                                "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result.", "geo");
+    s.since = "6.2.0";
+    r->Add(std::move(s));
+    s = MakeCommand("georadius", -6, W | M, 1, 1, 1, GeoRadius, "@write @geo @slow",
+                    "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.", "geo");
+    s.get_keys = GeoRadiusKeys;
+    r->Add(s);
+    s.name = "georadiusbymember";
+    s.arity = -5;
+    s.handler = GeoRadiusByMember;
+    s.summary = "Queries a geospatial index for members within a distance from a member, optionally stores the result.";
+    r->Add(std::move(s));
+  }
 }
 
 }  // namespace larder
