@@ -82,6 +82,20 @@ bool Lookup(CommandContext& ctx, std::string_view key, ZSetValue** out) {
   return LookupObject<ZSetValue, ObjType::kZSet>(ctx, key, out);
 }
 
+bool ParseLonLat(CommandContext& ctx, size_t at, double* lon, double* lat) {
+  if (!ParseDouble(ctx.arg(at), lon) || !ParseDouble(ctx.arg(at + 1), lat)) {
+    ctx.Error(OpStatus::kNotAFloat);
+    return false;
+  }
+  if (*lon < kLonMin || *lon > kLonMax || *lat < kLatMin || *lat > kLatMax) {
+    char buf[128];
+    snprintf(buf, sizeof(buf), "ERR invalid longitude,latitude pair %f,%f", *lon, *lat);
+    ctx.Error(buf);
+    return false;
+  }
+  return true;
+}
+
 void GeoAdd(CommandContext& ctx) {
   size_t at = 2;
   bool nx = false, xx = false;
@@ -98,12 +112,7 @@ void GeoAdd(CommandContext& ctx) {
   for (size_t i = 1; i < at; ++i) words.emplace_back(ctx.arg(i));
   for (size_t i = at; i < ctx.argc(); i += 3) {
     double lon, lat;
-    if (!ParseDouble(ctx.arg(i), &lon) || !ParseDouble(ctx.arg(i + 1), &lat)) return ctx.Error(OpStatus::kNotAFloat);
-    if (lon < kLonMin || lon > kLonMax || lat < kLatMin || lat > kLatMax) {
-      char buf[128];
-      snprintf(buf, sizeof(buf), "ERR invalid longitude,latitude pair %f,%f", lon, lat);
-      return ctx.Error(buf);
-    }
+    if (!ParseLonLat(ctx, i, &lon, &lat)) return;
     words.push_back(std::to_string(Encode(lon, lat, kLatMin, kLatMax)));
     words.emplace_back(ctx.arg(i + 2));
   }
@@ -209,20 +218,6 @@ struct Shape {
   double radius = 0, width = 0, height = 0;  // in the unit given
   double to_meters = 1;
 };
-
-bool ParseLonLat(CommandContext& ctx, size_t at, double* lon, double* lat) {
-  if (!ParseDouble(ctx.arg(at), lon) || !ParseDouble(ctx.arg(at + 1), lat)) {
-    ctx.Error(OpStatus::kNotAFloat);
-    return false;
-  }
-  if (*lon < kLonMin || *lon > kLonMax || *lat < kLatMin || *lat > kLatMax) {
-    char buf[128];
-    snprintf(buf, sizeof(buf), "ERR invalid longitude,latitude pair %f,%f", *lon, *lat);
-    ctx.Error(buf);
-    return false;
-  }
-  return true;
-}
 
 bool ParseRadius(CommandContext& ctx, size_t at, Shape* s) {
   if (!ParseDouble(ctx.arg(at), &s->radius)) {
