@@ -136,4 +136,10 @@ bool ParseBlockTimeout(CommandContext& ctx, std::string_view arg, int64_t* ms) {
 
 void AbandonWaiter(Server* server, const std::shared_ptr<Waiter>& w) { Unregister(server, w); }
 
+bool Serving(const CommandContext& ctx) { return ctx.block && ctx.block->serving; }
+
+bool LocalForServing(const CommandContext& ctx, std::string_view key) {
+  return !Serving(ctx) || ctx.exclusive || ctx.server->shards().ShardOf(key) == ctx.shard->id();
+}
+
 }  // namespace larder

@@ -74,4 +74,10 @@ bool ParseBlockTimeout(CommandContext& ctx, std::string_view arg, int64_t* ms);
 // Releases a waiter that was not served: timeout (reply nil) or disconnect.
 void AbandonWaiter(Server* server, const std::shared_ptr<Waiter>& w);
 
+// True while a blocking handler runs for a waiter (it must not block again).
+bool Serving(const CommandContext& ctx);
+// While serving a waiter only this shard's keys can have become ready; other
+// keys of the command are skipped.
+bool LocalForServing(const CommandContext& ctx, std::string_view key);
+
 }  // namespace larder

@@ -78,6 +78,41 @@ double Distance(double lon1, double lat1, double lon2, double lat2) {
   return 2.0 * kEarthRadiusMeters * std::asin(std::sqrt(a));
 }
 
+// A coordinate pair as Redis prints it (long double, trailing zeros cut).
+void ReplyCoords(CommandContext& ctx, double lon, double lat) {
+  ctx.rb->ArrayHeader(2);
+  for (double v : {lon, lat}) {
+    std::string s = FormatLongDoubleHuman(v);
+    if (ctx.rb->protocol() >= 3) ctx.rb->Raw("," + s + "\r\n");
+    else ctx.rb->Bulk(s);
+  }
+}
+
+// A distance with four decimals, as Redis prints it.
+void ReplyDistance(CommandContext& ctx, double d) {
+  char buf[64];
+  snprintf(buf, sizeof(buf), "%.4f", d);
+  if (ctx.rb->protocol() >= 3) ctx.rb->Raw(std::string(",") + buf + "\r\n");
+  else ctx.rb->Bulk(buf);
+}
+
+// Each member's position from the sorted set at args[1], for GEOPOS and
+// GEOHASH: fn(lon, lat), or null(i) when the member is missing.
+template <typename Fn, typename Null>
+void ForEachMemberPosition(CommandContext& ctx, ZSetValue* z, Fn&& fn, Null&& null) {
+  ctx.rb->ArrayHeader(ctx.argc() - 2);
+  for (size_t i = 2; i < ctx.argc(); ++i) {
+    auto score = z ? z->Score(ctx.arg(i)) : std::nullopt;
+    if (!score) {
+      null();
+      continue;
+    }
+    double lon, lat;
+    Decode(static_cast<uint64_t>(*score), &lon, &lat);
+    fn(lon, lat);
+  }
+}
+
 bool Lookup(CommandContext& ctx, std::string_view key, ZSetValue** out) {
   return LookupObject<ZSetValue, ObjType::kZSet>(ctx, key, out);
 }
@@ -126,22 +161,8 @@ void GeoAdd(CommandContext& ctx) {
 void GeoPos(CommandContext& ctx) {
   ZSetValue* z;
   if (!Lookup(ctx, ctx.arg(1), &z)) return;
-  ctx.rb->ArrayHeader(ctx.argc() - 2);
-  for (size_t i = 2; i < ctx.argc(); ++i) {
-    auto score = z ? z->Score(ctx.arg(i)) : std::nullopt;
-    if (!score) {
-      ctx.rb->NullArray();
-      continue;
-    }
-    double lon, lat;
-    Decode(static_cast<uint64_t>(*score), &lon, &lat);
-    ctx.rb->ArrayHeader(2);
-    for (double v : {lon, lat}) {
-      std::string s = FormatLongDoubleHuman(v);
-      if (ctx.rb->protocol() >= 3) ctx.rb->Raw("," + s + "\r\n");
-      else ctx.rb->Bulk(s);
-    }
-  }
+  ForEachMemberPosition(
+      ctx, z, [&](double lon, double lat) { ReplyCoords(ctx, lon, lat); }, [&] { ctx.rb->NullArray(); });
 }
 
 bool ParseUnit(CommandContext& ctx, std::string_view u, double* to_meters) {
@@ -171,35 +192,27 @@ void GeoDist(CommandContext& ctx) {
   double lon1, lat1, lon2, lat2;
   Decode(static_cast<uint64_t>(*a), &lon1, &lat1);
   Decode(static_cast<uint64_t>(*b), &lon2, &lat2);
-  char buf[64];
-  snprintf(buf, sizeof(buf), "%.4f", Distance(lon1, lat1, lon2, lat2) / to_meters);
-  if (ctx.rb->protocol() >= 3) ctx.rb->Raw(std::string(",") + buf + "\r\n");
-  else ctx.rb->Bulk(buf);
+  ReplyDistance(ctx, Distance(lon1, lat1, lon2, lat2) / to_meters);
 }
 
 void GeoHash(CommandContext& ctx) {
   static const char kAlphabet[] = "0123456789bcdefghjkmnpqrstuvwxyz";
   ZSetValue* z;
   if (!Lookup(ctx, ctx.arg(1), &z)) return;
-  ctx.rb->ArrayHeader(ctx.argc() - 2);
-  for (size_t i = 2; i < ctx.argc(); ++i) {
-    auto score = z ? z->Score(ctx.arg(i)) : std::nullopt;
-    if (!score) {
-      ctx.rb->Null();
-      continue;
-    }
-    // The standard geohash uses latitudes -90..90: decode, then encode again.
-    double lon, lat;
-    Decode(static_cast<uint64_t>(*score), &lon, &lat);
-    uint64_t bits = Encode(lon, lat, -90, 90);
-    char out[11];
-    for (int c = 0; c < 11; ++c) {
-      // 52 bits make 10.4 characters; the 11th is always '0', as in Redis.
-      unsigned idx = c == 10 ? 0 : static_cast<unsigned>((bits >> (52 - (c + 1) * 5)) & 0x1f);
-      out[c] = kAlphabet[idx];
-    }
-    ctx.rb->Bulk(std::string_view(out, 11));
-  }
+  ForEachMemberPosition(
+      ctx, z,
+      [&](double lon, double lat) {
+        // The standard geohash uses latitudes -90..90: encode the position again.
+        uint64_t bits = Encode(lon, lat, -90, 90);
+        char out[11];
+        for (int c = 0; c < 11; ++c) {
+          // 52 bits make 10.4 characters; the 11th is always '0', as in Redis.
+          unsigned idx = c == 10 ? 0 : static_cast<unsigned>((bits >> (52 - (c + 1) * 5)) & 0x1f);
+          out[c] = kAlphabet[idx];
+        }
+        ctx.rb->Bulk(std::string_view(out, 11));
+      },
+      [&] { ctx.rb->Null(); });
 }
 
 // ---- Searches ----
@@ -394,21 +407,9 @@ void GeoSearchGeneric(CommandContext& ctx, unsigned flags) {
     const Hit& h = hits[i];
     if (options) ctx.rb->ArrayHeader(options + 1);
     ctx.rb->Bulk(h.member);
-    if (withdist) {
-      char buf[64];
-      snprintf(buf, sizeof(buf), "%.4f", h.dist / shape.to_meters);
-      if (ctx.rb->protocol() >= 3) ctx.rb->Raw(std::string(",") + buf + "\r\n");
-      else ctx.rb->Bulk(buf);
-    }
+    if (withdist) ReplyDistance(ctx, h.dist / shape.to_meters);
     if (withhash) ctx.rb->Integer(static_cast<int64_t>(h.score));
-    if (withcoord) {
-      ctx.rb->ArrayHeader(2);
-      for (double v : {h.lon, h.lat}) {
-        std::string s = FormatLongDoubleHuman(v);
-        if (ctx.rb->protocol() >= 3) ctx.rb->Raw("," + s + "\r\n");
-        else ctx.rb->Bulk(s);
-      }
-    }
+    if (withcoord) ReplyCoords(ctx, h.lon, h.lat);
   }
 }
 

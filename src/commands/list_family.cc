@@ -264,13 +264,6 @@ void LMPop(CommandContext& ctx) {
 std::vector<size_t> LMPopKeys(std::span<const std::string_view> args) { return NumKeysAt(args, 1); }
 std::vector<size_t> BLMPopKeys(std::span<const std::string_view> args) { return NumKeysAt(args, 2); }
 
-bool Serving(CommandContext& ctx) { return ctx.block && ctx.block->serving; }
-
-// While serving a waiter, only this shard's keys can have become ready.
-bool LocalForServing(CommandContext& ctx, std::string_view key) {
-  return !Serving(ctx) || ctx.exclusive || ctx.server->shards().ShardOf(key) == ctx.shard->id();
-}
-
 void BPopGeneric(CommandContext& ctx, bool left) {
   int64_t timeout;
   if (!ParseBlockTimeout(ctx, ctx.arg(ctx.argc() - 1), &timeout)) return;

@@ -492,8 +492,6 @@ void ZPopGeneric(CommandContext& ctx, bool min) {
 void ZPopMin(CommandContext& ctx) { ZPopGeneric(ctx, true); }
 void ZPopMax(CommandContext& ctx) { ZPopGeneric(ctx, false); }
 
-bool Serving(CommandContext& ctx) { return ctx.block && ctx.block->serving; }
-
 void BZPopGeneric(CommandContext& ctx, bool min) {
   int64_t timeout;
   if (!ParseBlockTimeout(ctx, ctx.arg(ctx.argc() - 1), &timeout)) return;
@@ -501,7 +499,7 @@ void BZPopGeneric(CommandContext& ctx, bool min) {
   for (size_t i = 1; i + 1 < ctx.argc(); ++i) {
     std::string_view key = ctx.arg(i);
     keys.emplace_back(key);
-    if (Serving(ctx) && !ctx.exclusive && ctx.server->shards().ShardOf(key) != ctx.shard->id()) continue;
+    if (!LocalForServing(ctx, key)) continue;
     Entry* e = ctx.DbFor(key).FindWrite(key);
     if (!e) continue;
     if (e->type != ObjType::kZSet) {
@@ -547,7 +545,7 @@ void ZMPopGeneric(CommandContext& ctx, size_t pos, bool blocking, int64_t timeou
   for (size_t i = 0; i < static_cast<size_t>(n); ++i) {
     std::string_view key = ctx.arg(pos + 1 + i);
     keys.emplace_back(key);
-    if (Serving(ctx) && !ctx.exclusive && ctx.server->shards().ShardOf(key) != ctx.shard->id()) continue;
+    if (!LocalForServing(ctx, key)) continue;
     Entry* e = ctx.DbFor(key).FindWrite(key);
     if (!e) continue;
     if (e->type != ObjType::kZSet) {
