@@ -142,4 +142,16 @@ bool LocalForServing(const CommandContext& ctx, std::string_view key) {
   return !Serving(ctx) || ctx.exclusive || ctx.server->shards().ShardOf(key) == ctx.shard->id();
 }
 
+Entry* PopCandidate(CommandContext& ctx, std::string_view key, ObjType type, bool* failed) {
+  *failed = false;
+  if (!LocalForServing(ctx, key)) return nullptr;
+  Entry* e = ctx.DbFor(key).FindWrite(key);
+  if (!e || e->type == type) return e;
+  if (!Serving(ctx)) {
+    ctx.Error(OpStatus::kWrongType);
+    *failed = true;
+  }
+  return nullptr;
+}
+
 }  // namespace larder

@@ -80,4 +80,11 @@ bool Serving(const CommandContext& ctx);
 // keys of the command are skipped.
 bool LocalForServing(const CommandContext& ctx, std::string_view key);
 
+// The key a blocking pop may take from: its entry if it holds `type` (and,
+// while serving a waiter, lives on this shard), else null. A key of another
+// type is skipped while serving; otherwise WRONGTYPE is written and *failed set.
+struct Entry;
+enum class ObjType : uint8_t;
+Entry* PopCandidate(CommandContext& ctx, std::string_view key, ObjType type, bool* failed);
+
 }  // namespace larder

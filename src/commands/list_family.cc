@@ -271,13 +271,10 @@ void BPopGeneric(CommandContext& ctx, bool left) {
   for (size_t i = 1; i + 1 < ctx.argc(); ++i) {
     std::string_view key = ctx.arg(i);
     keys.emplace_back(key);
-    if (!LocalForServing(ctx, key)) continue;
-    Entry* e = ctx.DbFor(key).FindWrite(key);
+    bool failed;
+    Entry* e = PopCandidate(ctx, key, ObjType::kList, &failed);
+    if (failed) return;
     if (!e) continue;
-    if (e->type != ObjType::kList) {
-      if (Serving(ctx)) continue;
-      return ctx.Error(OpStatus::kWrongType);
-    }
     auto* l = ObjectOf<ListValue>(e);
     std::string v = PopElements(l, left, 1)[0];
     DeleteIfEmpty(ctx, key, l);

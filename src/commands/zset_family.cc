@@ -499,13 +499,10 @@ void BZPopGeneric(CommandContext& ctx, bool min) {
   for (size_t i = 1; i + 1 < ctx.argc(); ++i) {
     std::string_view key = ctx.arg(i);
     keys.emplace_back(key);
-    if (!LocalForServing(ctx, key)) continue;
-    Entry* e = ctx.DbFor(key).FindWrite(key);
+    bool failed;
+    Entry* e = PopCandidate(ctx, key, ObjType::kZSet, &failed);
+    if (failed) return;
     if (!e) continue;
-    if (e->type != ObjType::kZSet) {
-      if (Serving(ctx)) continue;
-      return ctx.Error(OpStatus::kWrongType);
-    }
     auto* z = ObjectOf<ZSetValue>(e);
     Item top = PopItems(z, min, 1)[0];
     DeleteIfEmpty(ctx, key, z);
@@ -545,13 +542,10 @@ void ZMPopGeneric(CommandContext& ctx, size_t pos, bool blocking, int64_t timeou
   for (size_t i = 0; i < static_cast<size_t>(n); ++i) {
     std::string_view key = ctx.arg(pos + 1 + i);
     keys.emplace_back(key);
-    if (!LocalForServing(ctx, key)) continue;
-    Entry* e = ctx.DbFor(key).FindWrite(key);
+    bool failed;
+    Entry* e = PopCandidate(ctx, key, ObjType::kZSet, &failed);
+    if (failed) return;
     if (!e) continue;
-    if (e->type != ObjType::kZSet) {
-      if (Serving(ctx)) continue;
-      return ctx.Error(OpStatus::kWrongType);
-    }
     auto* z = ObjectOf<ZSetValue>(e);
     auto popped = PopItems(z, min, static_cast<size_t>(count));
     DeleteIfEmpty(ctx, key, z);
