@@ -145,7 +145,6 @@ def test_active_expiry_reclaims_a_million_keys():
                 for _ in batch:
                     assert c.read() == "OK"
                 batch = []
-        assert c.cmd("DBSIZE") > 900_000 or True
         assert wait_for(lambda: c.cmd("DBSIZE") == 0, timeout=60), c.cmd("DBSIZE")
         used = int(info_fields(c, "memory")["used_memory"])
         assert used < base + 4 * 1024 * 1024, (base, used)
@@ -167,7 +166,13 @@ def test_scan_sees_every_key_across_shards(conn):
         if cursor == b"0":
             break
     assert {f"scan:{j}".encode() for j in range(5000)} <= seen
-    cursor, keys = conn.cmd("SCAN", "0", "MATCH", "scan:1?", "COUNT", "100000")
+    matched, cursor = set(), b"0"
+    while True:
+        cursor, keys = conn.cmd("SCAN", cursor, "MATCH", "scan:1?", "COUNT", "1000")
+        matched.update(keys)
+        if cursor == b"0":
+            break
+    assert matched == {f"scan:1{d}".encode() for d in range(10)}
     assert conn.cmd("SCAN", "abc") == Error("ERR invalid cursor")
 
 
@@ -234,7 +239,14 @@ def test_slowlog_and_latency(conn):
     assert any(e[3][:1] == [b"SET"] for e in entries)
     assert conn.cmd("SLOWLOG", "LEN") >= 1
     conn.cmd("CONFIG", "SET", "slowlog-log-slower-than", "10000")
-    assert conn.cmd("LATENCY", "LATEST") == [] or isinstance(conn.cmd("LATENCY", "LATEST"), list)
+    # Whether a command crosses 1 ms is timing, so only the reply shape is checked here.
+    conn.cmd("LATENCY", "RESET")
+    conn.cmd("CONFIG", "SET", "latency-monitor-threshold", "1")
+    conn.cmd("KEYS", "*")  # may or may not take 1 ms: only the reply's shape is certain
+    latest = conn.cmd("LATENCY", "LATEST")
+    assert isinstance(latest, list) and all(len(e) == 4 for e in latest)
+    conn.cmd("CONFIG", "SET", "latency-monitor-threshold", "0")
+    assert conn.cmd("LATENCY", "RESET") >= 0
 
 
 def test_redis_py_client(larder):
