@@ -101,6 +101,7 @@ const CommandRegistry& Commands() {
     RegisterZSetFamily(r);
     RegisterBitmapFamily(r);
     RegisterGeoFamily(r);
+    RegisterHllFamily(r);
     RegisterServerFamily(r);
     r->Finalize();
     return r;

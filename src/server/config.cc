@@ -148,6 +148,7 @@ Config::Config() {
       {"zset-max-ziplist-entries"});
   num("zset-max-listpack-value", T::kInt, 0, kLongMax, "64", &zset_max_listpack_value, false,
       {"zset-max-ziplist-value"});
+  num("hll-sparse-max-bytes", T::kMemory, 0, kLongMax, "3000", &hll_sparse_max_bytes);
 
   // Persistence (accepted now, used by the persistence module).
   str("save", "3600 1 300 100 60 10000");

@@ -319,8 +319,29 @@ GEO = [
      + r.choice([[], [b"STOREDIST"]])),
 ]
 
+def _hllkey(g):
+    """Mostly keys of their own (so they grow to the dense form), sometimes a
+    shared key, which may hold another type or a plain string."""
+    return b"hll:%d" % g.rng.randint(0, 5) if g.rng.random() < 0.85 else g.key().encode()
+
+
+def _elements(g, most):
+    return [b"e%d" % g.rng.randint(0, 200000) for _ in range(g.rng.randint(0, most))]
+
+
+HLL = [
+    (8, lambda r, g: [b"PFADD", _hllkey(g)] + _elements(g, r.choice([3, 30, 300]))),
+    (4, lambda r, g: [b"PFCOUNT", _hllkey(g)]),
+    (2, lambda r, g: [b"PFCOUNT", _hllkey(g), _hllkey(g)] + r.choice([[], [_hllkey(g)]])),
+    (2, lambda r, g: [b"PFMERGE", _hllkey(g), _hllkey(g)] + r.choice([[], [_hllkey(g)]])),
+    (3, lambda r, g: [b"GET", _hllkey(g)]),
+    (1, lambda r, g: [b"PFDEBUG", r.choice([b"ENCODING", b"DECODE", b"TODENSE"]), _hllkey(g)]),
+    (0.3, lambda r, g: [b"CONFIG", b"SET", b"hll-sparse-max-bytes", r.choice([b"3000", b"3000", b"300", b"1000"])]),
+    (0.3, lambda r, g: [b"DEL", _hllkey(g)]),
+]
+
 FAMILIES = {"string": STRING, "keys": KEYS, "expiry": EXPIRY, "hash": HASH, "set": SET, "list": LIST,
-            "zset": ZSET, "bitmap": BITMAP, "geo": GEO}
+            "zset": ZSET, "bitmap": BITMAP, "geo": GEO, "hll": HLL}
 
 
 def commands(seed, count, families=("string", "keys", "expiry")):

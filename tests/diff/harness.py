@@ -210,11 +210,63 @@ class Differ:
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
-            args = shlex.split(line)
+            args = split_args(line)
             try:
                 self.run(*args)
             except Mismatch as e:
                 raise Mismatch(f"{name}:{lineno}: {e}") from None
+
+
+_ESCAPES = {"n": b"\n", "r": b"\r", "t": b"\t", "b": b"\b", "a": b"\a"}
+
+
+def split_args(line):
+    """Splits a line as redis-cli does: double quotes take \\xHH and \\n-style
+    escapes, single quotes only \\'. Arguments that are not ASCII come back as bytes."""
+    if "\\" not in line:
+        return shlex.split(line)
+    args, i, n = [], 0, len(line)
+    while i < n:
+        while i < n and line[i].isspace():
+            i += 1
+        if i >= n:
+            break
+        cur, quote = bytearray(), None
+        while i < n:
+            c = line[i]
+            if quote == '"':
+                if c == "\\" and i + 1 < n:
+                    e = line[i + 1]
+                    if e == "x" and i + 3 < n:
+                        cur += bytes([int(line[i + 2:i + 4], 16)])
+                        i += 4
+                        continue
+                    cur += _ESCAPES.get(e, e.encode())
+                    i += 2
+                    continue
+                if c == '"':
+                    quote = None
+                    i += 1
+                    continue
+            elif quote == "'":
+                if c == "\\" and i + 1 < n and line[i + 1] == "'":
+                    cur += b"'"
+                    i += 2
+                    continue
+                if c == "'":
+                    quote = None
+                    i += 1
+                    continue
+            elif c in "\"'":
+                quote = c
+                i += 1
+                continue
+            elif c.isspace():
+                break
+            cur += c.encode()
+            i += 1
+        args.append(cur.decode() if cur.isascii() else bytes(cur))
+    return args
 
 
 def start_pair(threads=2):

@@ -51,3 +51,9 @@ def test_random_bitmaps(differ):
 
 def test_random_geo(differ):
     run_random(differ, ("geo", "zset", "keys"), seed_offset=6)
+
+
+def test_random_hyperloglog(differ):
+    # With the string commands: an HLL is a string (APPEND or SETRANGE on one
+    # makes it invalid, which PFADD/PFCOUNT must then report as Redis does).
+    run_random(differ, ("hll", "string", "keys"), seed_offset=7)
