@@ -172,6 +172,7 @@ void RegisterZSetFamily(CommandRegistry* r);
 void RegisterBitmapFamily(CommandRegistry* r);
 void RegisterGeoFamily(CommandRegistry* r);
 void RegisterHllFamily(CommandRegistry* r);
+void RegisterMemoryFamily(CommandRegistry* r);
 
 // Keys of "numkeys key [key ...]" commands: numkeys at args[pos].
 std::vector<size_t> NumKeysAt(std::span<const std::string_view> args, size_t pos);

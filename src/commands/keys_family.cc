@@ -43,7 +43,7 @@ void Del(CommandContext& ctx) {
 void Exists(CommandContext& ctx) {
   int64_t n = 0;
   for (size_t i = 1; i < ctx.argc(); ++i)
-    if (ctx.DbFor(ctx.arg(i)).FindRead(ctx.arg(i))) ++n;
+    if (ctx.DbFor(ctx.arg(i)).FindReadNoTouch(ctx.arg(i))) ++n;
   ctx.rb->Integer(n);
 }
 
@@ -225,10 +225,7 @@ void Persist(CommandContext& ctx) {
 
 constexpr int32_t kSharedRefcount = 2147483647;
 
-bool IsLfuPolicy(CommandContext& ctx) {
-  int64_t p = ctx.server->config().maxmemory_policy.load();
-  return p == 2 || p == 5;  // allkeys-lfu, volatile-lfu
-}
+bool IsLfuPolicy(CommandContext&) { return IsLfu(CurrentPolicy()); }
 
 void ObjectEncoding(CommandContext& ctx) {
   Entry* e = ctx.DbFor(ctx.arg(2)).Find(ctx.arg(2));
@@ -261,7 +258,7 @@ void ObjectIdletime(CommandContext& ctx) {
   if (!e) return ctx.rb->Null();
   if (IsLfuPolicy(ctx))
     return ctx.Error(
-        "ERR An LRU maxmemory policy is not selected, access time not tracked. Please note that when "
+        "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when "
         "switching between policies at runtime LRU and LFU data will take some time to adjust.");
   uint32_t now = LruClockSeconds();
   ctx.rb->Integer(now >= e->access ? now - e->access : 0);
@@ -274,7 +271,7 @@ void ObjectFreq(CommandContext& ctx) {
     return ctx.Error(
         "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that "
         "when switching between policies at runtime LRU and LFU data will take some time to adjust.");
-  ctx.rb->Integer(e->lfu);
+  ctx.rb->Integer(LfuDecayed(e));
 }
 
 void HelpReply(CommandContext& ctx, std::string_view cmd, const std::vector<std::string>& lines) {
@@ -512,7 +509,12 @@ void SwapDb(CommandContext& ctx) {
   if (a < 0 || a >= n || b < 0 || b >= n) return ctx.Error(OpStatus::kDbIndexOutOfRange);
   ShardSet* set = &ctx.server->shards();
   ExclusiveAll(ctx, [set, a, b](resp::ReplyBuilder& rb) {
-    for (int i = 0; i < set->size(); ++i) std::swap(set->shard(i).db(static_cast<int>(a)), set->shard(i).db(static_cast<int>(b)));
+    for (int i = 0; i < set->size(); ++i) {
+      Shard& sh = set->shard(i);
+      sh.db(static_cast<int>(a)).SwapContents(sh.db(static_cast<int>(b)));
+      // S3-FIFO queues name keys by database: requeue this shard's keys.
+      if (CurrentAccessMode() == AccessMode::kFifo) sh.evictor().Rebuild(sh.dbs());
+    }
     rb.Ok();
   });
 }

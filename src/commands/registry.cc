@@ -102,6 +102,7 @@ const CommandRegistry& Commands() {
     RegisterBitmapFamily(r);
     RegisterGeoFamily(r);
     RegisterHllFamily(r);
+    RegisterMemoryFamily(r);
     RegisterServerFamily(r);
     r->Finalize();
     return r;

@@ -76,6 +76,7 @@ void ConfigSet(CommandContext& ctx) {
     }
     previous.emplace_back(name, old);
   }
+  ctx.server->ApplyEvictionConfig();
   ctx.rb->Ok();
 }
 

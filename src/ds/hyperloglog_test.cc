@@ -69,7 +69,9 @@ TEST(HyperLogLog, SparseStaysWithinItsLimit) {
   std::string v = NewEmpty();
   for (int i = 0; i < 50; ++i) {
     Add(&v, "x" + std::to_string(i), 100);
-    if (Encoding(v) == kSparse) EXPECT_LE(v.size(), 100u);
+    if (Encoding(v) == kSparse) {
+      EXPECT_LE(v.size(), 100u);
+    }
   }
   EXPECT_EQ(Encoding(v), kDense);
 }

@@ -20,13 +20,15 @@ Entry* Db::Find(std::string_view key) {
 }
 
 Entry* Db::FindRead(std::string_view key) {
+  Entry* e = FindReadNoTouch(key);
+  if (e) Touch(e);
+  return e;
+}
+
+Entry* Db::FindReadNoTouch(std::string_view key) {
   Entry* e = Find(key);
-  if (e) {
-    ++stats_->keyspace_hits;
-    Touch(e);
-  } else {
-    ++stats_->keyspace_misses;
-  }
+  if (e) ++stats_->keyspace_hits;
+  else ++stats_->keyspace_misses;
   return e;
 }
 
@@ -37,9 +39,9 @@ Entry* Db::FindWrite(std::string_view key) {
 }
 
 void Db::Add(Entry* e) {
-  Touch(e);
   if (e->has_expire()) ++expires_;
   table_.Insert(e);
+  if (evictor_ && CurrentAccessMode() == AccessMode::kFifo) evictor_->OnAdd(index_, e);
 }
 
 Entry* Db::SetString(std::string_view key, std::string_view value, int64_t expire_ms,
@@ -95,6 +97,13 @@ Entry* Db::ResizeValue(Entry* e, size_t new_len, bool geometric) {
   Entry* fresh = larder::ResizeValue(e, new_len, geometric);
   table_.Relink(e, fresh);
   return fresh;
+}
+
+void Db::SwapContents(Db& other) {
+  std::swap(table_, other.table_);
+  std::swap(expires_, other.expires_);
+  std::swap(field_ttls_, other.field_ttls_);
+  std::swap(expire_cursor_, other.expire_cursor_);
 }
 
 void Db::Clear() {

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "keyspace/entry.h"
+#include "keyspace/eviction.h"
 #include "keyspace/table.h"
 
 namespace larder {
@@ -31,6 +32,11 @@ class Db {
   static constexpr int64_t kKeepTtl = -2;
 
   explicit Db(KeyspaceStats* stats) : stats_(stats) {}
+  // S3-FIFO queues of the shard, told about new keys (set by the shard).
+  void AttachEvictor(Evictor* evictor, int index) {
+    evictor_ = evictor;
+    index_ = index;
+  }
   Db(Db&&) = default;
   Db& operator=(Db&&) = default;
 
@@ -42,6 +48,8 @@ class Db {
   Entry* Find(std::string_view key);
   // As Find, counting a keyspace hit or miss and refreshing the access time.
   Entry* FindRead(std::string_view key);
+  // As FindRead, leaving the access data alone (EXISTS: Redis's LOOKUP_NOTOUCH).
+  Entry* FindReadNoTouch(std::string_view key);
   // As Find, refreshing the access time (writes do not count hits).
   Entry* FindWrite(std::string_view key);
 
@@ -61,6 +69,8 @@ class Db {
   Entry* ResizeValue(Entry* e, size_t new_len, bool geometric);
 
   void Clear();
+  // SWAPDB: exchanges the keys (each Db keeps its index and evictor).
+  void SwapContents(Db& other);
   // Called when a hash field gets a TTL: from then on the active expiry
   // cycle also visits hashes to reclaim expired fields.
   void NoteFieldTtl() { field_ttls_ = true; }
@@ -69,7 +79,7 @@ class Db {
   size_t ActiveExpireCycle(int64_t now_ms, int64_t budget_us);
 
  private:
-  void Touch(Entry* e) { e->access = LruClockSeconds(); }
+  void Touch(Entry* e) { TouchAccess(e); }
   bool Expired(const Entry* e, int64_t now) const { return e->has_expire() && e->expire_ms() <= now; }
 
   Table table_;
@@ -77,6 +87,8 @@ class Db {
   bool field_ttls_ = false;
   uint64_t expire_cursor_ = 0;
   KeyspaceStats* stats_;
+  Evictor* evictor_ = nullptr;
+  int index_ = 0;
 };
 
 }  // namespace larder

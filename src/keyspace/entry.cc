@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <new>
 
+#include "keyspace/eviction.h"
 #include "keyspace/hash_value.h"
 #include "keyspace/list_value.h"
 #include "keyspace/set_value.h"
@@ -30,8 +31,7 @@ Entry* NewStringEntry(std::string_view key, std::string_view value, int64_t expi
   e->type = ObjType::kString;
   e->encoding = static_cast<uint8_t>(StrEncoding::kRaw);
   e->flags = with_expire ? Entry::kHasExpire : 0;
-  e->lfu = 5;  // LFU_INIT_VAL: new keys are not evicted first
-  e->access = 0;
+  InitAccess(e);
   if (with_expire) e->set_expire_ms(expire_ms);
   if (!key.empty()) memcpy(e->KeyPtr(), key.data(), key.size());
   if (!value.empty()) memcpy(e->mutable_value(), value.data(), value.size());
@@ -87,12 +87,24 @@ Entry* RekeyEntry(Entry* e, std::string_view new_key) {
   c->type = e->type;
   c->encoding = e->encoding;
   c->lfu = e->lfu;
+  c->access = e->access;
   c->flags = e->flags;
   free(e);  // the object, if any, now belongs to `c`
   return c;
 }
 
 size_t EntryAllocSize(const Entry* e) { return malloc_usable_size(const_cast<Entry*>(e)); }
+
+size_t EntryMemoryUsage(const Entry* e) {
+  size_t n = EntryAllocSize(e) + sizeof(Entry*);  // the block and its bucket slot
+  switch (e->type) {
+    case ObjType::kHash: return n + ObjectOf<HashValue>(e)->MemoryUsage();
+    case ObjType::kSet: return n + ObjectOf<SetValue>(e)->MemoryUsage();
+    case ObjType::kList: return n + ObjectOf<ListValue>(e)->MemoryUsage();
+    case ObjType::kZSet: return n + ObjectOf<ZSetValue>(e)->MemoryUsage();
+    default: return n;
+  }
+}
 
 size_t ValueCapacity(const Entry* e) {
   size_t fixed = Entry::BlockSize(e->key_len, 0, e->has_expire());

@@ -72,6 +72,8 @@ T* ObjectOf(const Entry* e) {
   memcpy(&p, e->KeyPtr() + e->key_len, sizeof(p));
   return p;
 }
+// Bytes the key costs (MEMORY USAGE): its block, its bucket slot, its object.
+size_t EntryMemoryUsage(const Entry* e);
 // Frees an entry and whatever its value owns.
 void FreeEntry(Entry* e);
 // A deep copy of the entry (value and TTL) under `new_key` (COPY).

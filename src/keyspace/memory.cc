@@ -47,6 +47,10 @@ MemoryReport ReadMemory() {
   return r;
 }
 
+size_t TotalSystemMemory() {
+  return static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
 std::string AllocatorName() {
 #ifdef LARDER_JEMALLOC
   const char* version = nullptr;

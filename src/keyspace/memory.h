@@ -18,6 +18,8 @@ struct MemoryReport {
 
 MemoryReport ReadMemory();
 std::string AllocatorName();
+// Physical memory of the machine (total_system_memory).
+size_t TotalSystemMemory();
 // Returns memory the allocator holds but does not use to the OS.
 void PurgeAllocator();
 // Bytes formatted as Redis's *_human fields ("1.00M").

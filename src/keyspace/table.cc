@@ -185,6 +185,16 @@ Entry* Table::Unlink(std::string_view key) {
   return nullptr;
 }
 
+Entry* Table::FindHashed(uint64_t hash, uint64_t mask) {
+  if (size_ == 0) return nullptr;
+  for (auto& t : t_) {
+    if (!t.size) continue;
+    for (Entry* e = t.buckets[hash & t.mask()]; e; e = e->next)
+      if ((HashKey(e->key()) & mask) == hash) return e;
+  }
+  return nullptr;
+}
+
 Entry* Table::Random(std::mt19937_64& rng) {
   if (size_ == 0) return nullptr;
   Entry* head = nullptr;

@@ -53,6 +53,9 @@ class Table {
   template <typename Fn>
   uint64_t Scan(uint64_t cursor, Fn&& fn);
 
+  // The entry whose key hash, masked, is `hash` (S3-FIFO queues hold hashes).
+  Entry* FindHashed(uint64_t hash, uint64_t mask);
+
   // A random entry (uniform over buckets, then over the chain), or nullptr.
   Entry* Random(std::mt19937_64& rng);
 

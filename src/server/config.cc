@@ -125,12 +125,12 @@ Config::Config() {
   num("maxmemory", T::kMemory, 0, kLongMax, "0", &maxmemory);
   en("maxmemory-policy",
      {"noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu",
-      "volatile-random", "volatile-ttl"},
+      "volatile-random", "volatile-ttl", "allkeys-s3fifo", "volatile-s3fifo"},
      "noeviction", &maxmemory_policy);
-  num("maxmemory-samples", T::kInt, 1, 64, "5", nullptr);
-  num("maxmemory-eviction-tenacity", T::kInt, 0, 100, "10", nullptr);
-  num("lfu-log-factor", T::kInt, 0, kIntMax, "10", nullptr);
-  num("lfu-decay-time", T::kInt, 0, kIntMax, "1", nullptr);
+  num("maxmemory-samples", T::kInt, 1, kIntMax, "5", &maxmemory_samples);
+  num("maxmemory-eviction-tenacity", T::kInt, 0, 100, "10", &maxmemory_eviction_tenacity);
+  num("lfu-log-factor", T::kInt, 0, kIntMax, "10", &lfu_log_factor);
+  num("lfu-decay-time", T::kInt, 0, kIntMax, "1", &lfu_decay_time);
   boolean("lazyfree-lazy-eviction", "no");
   boolean("lazyfree-lazy-expire", "no");
   boolean("lazyfree-lazy-server-del", "no");

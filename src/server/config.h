@@ -76,6 +76,10 @@ class Config {
   std::atomic<int64_t> hz{10};
   std::atomic<int64_t> maxmemory{0};
   std::atomic<int64_t> maxmemory_policy{0};
+  std::atomic<int64_t> maxmemory_samples{5};
+  std::atomic<int64_t> maxmemory_eviction_tenacity{10};
+  std::atomic<int64_t> lfu_log_factor{10};
+  std::atomic<int64_t> lfu_decay_time{1};
   std::atomic<int64_t> loglevel{2};
   std::atomic<int64_t> enable_debug_command{0};  // 0 no, 1 yes, 2 local
   std::atomic<int64_t> daemonize{0};

@@ -252,6 +252,14 @@ Connection::DispatchResult Connection::Dispatch(std::vector<std::string_view>& a
     server_->local(shard_->id()).paused.push_back(state_.id);
     return DispatchResult::kRetryLater;
   }
+  // maxmemory: evict this shard's share of any excess; refuse commands that
+  // may grow memory when nothing can be evicted.
+  if (!server_->EnforceMaxmemory(*shard_, spec->flags & kCmdDenyOom)) {
+    ReplyError("OOM command not allowed when used memory > 'maxmemory'.");
+    auto& st = server_->local(shard_->id()).cmd_stats;
+    if (st.size() > static_cast<size_t>(spec->id)) ++st[static_cast<size_t>(spec->id)].rejected;
+    return DispatchResult::kDone;
+  }
   if (server_->has_monitors() && !(spec->flags & kCmdSkipMonitor))
     server_->FeedMonitors(state_.db, state_.addr, argv);
   state_.last_cmd = spec;

@@ -28,8 +28,6 @@ ShardSnapshot TakeShardSnapshot(Server* server, Shard& shard) {
 
 namespace {
 
-const char* kPolicies[] = {"noeviction",  "allkeys-lru",  "allkeys-lfu",     "allkeys-random",
-                           "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"};
 
 void Section(std::string& out, const char* title) {
   if (!out.empty()) out += "\r\n";
@@ -103,19 +101,33 @@ std::string BuildInfo(Server* server, const std::vector<ShardSnapshot>& shards,
   }
   if (on("memory")) {
     Section(out, "Memory");
-    size_t peak = std::max<size_t>(mem.used, 0);
+    size_t peak = std::max<size_t>(mem.used, static_cast<size_t>(server->memory().peak()));
+    size_t startup = std::min(mem.used, server->memory_startup());
+    size_t dataset = mem.used - startup;
     int64_t maxmem = cfg.maxmemory.load();
     double frag = mem.used ? static_cast<double>(mem.rss) / static_cast<double>(mem.used) : 0;
+    double alloc_frag = mem.allocator_allocated
+                            ? static_cast<double>(mem.allocator_active) / static_cast<double>(mem.allocator_allocated)
+                            : 0;
     out += fmt::format(
         "used_memory:{}\r\nused_memory_human:{}\r\nused_memory_rss:{}\r\nused_memory_rss_human:{}\r\n"
-        "used_memory_peak:{}\r\nused_memory_peak_human:{}\r\nused_memory_dataset:{}\r\n"
+        "used_memory_peak:{}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2f}%\r\n"
+        "used_memory_overhead:{}\r\nused_memory_startup:{}\r\nused_memory_dataset:{}\r\n"
+        "used_memory_dataset_perc:{:.2f}%\r\n"
         "allocator_allocated:{}\r\nallocator_active:{}\r\nallocator_resident:{}\r\n"
+        "total_system_memory:{}\r\ntotal_system_memory_human:{}\r\n"
         "maxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\n"
-        "mem_fragmentation_ratio:{:.2f}\r\nmem_allocator:{}\r\nlazyfree_pending_objects:0\r\n",
-        mem.used, HumanBytes(mem.used), mem.rss, HumanBytes(mem.rss), peak, HumanBytes(peak), mem.used,
-        mem.allocator_allocated, mem.allocator_active, mem.allocator_resident, maxmem,
-        HumanBytes(static_cast<size_t>(maxmem)), kPolicies[cfg.maxmemory_policy.load() & 7], frag,
-        AllocatorName());
+        "allocator_frag_ratio:{:.2f}\r\nallocator_frag_bytes:{}\r\n"
+        "mem_fragmentation_ratio:{:.2f}\r\nmem_fragmentation_bytes:{}\r\nmem_allocator:{}\r\n"
+        "lazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
+        mem.used, HumanBytes(mem.used), mem.rss, HumanBytes(mem.rss), peak, HumanBytes(peak),
+        peak ? 100.0 * static_cast<double>(mem.used) / static_cast<double>(peak) : 0.0, startup, startup, dataset,
+        mem.used ? 100.0 * static_cast<double>(dataset) / static_cast<double>(mem.used) : 0.0,
+        mem.allocator_allocated, mem.allocator_active, mem.allocator_resident, TotalSystemMemory(),
+        HumanBytes(TotalSystemMemory()), maxmem, HumanBytes(static_cast<size_t>(maxmem)),
+        kPolicyNames[std::clamp<int64_t>(cfg.maxmemory_policy.load(), 0, 9)], alloc_frag,
+        static_cast<int64_t>(mem.allocator_active) - static_cast<int64_t>(mem.allocator_allocated), frag,
+        static_cast<int64_t>(mem.rss) - static_cast<int64_t>(mem.used), AllocatorName());
   }
   if (on("persistence")) {
     Section(out, "Persistence");

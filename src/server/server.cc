@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <sstream>
@@ -365,7 +366,101 @@ void Server::Cron(Shard& shard) {
       if (it != l.conns.end()) it->second->Resume();
     }
   }
-  if (shard.id() == 0) OpsSampleCron();
+  if (shard.id() == 0) {
+    OpsSampleCron();
+    memory_->Calibrate();
+  }
+}
+
+// ---- maxmemory ----
+
+namespace {
+void PublishShardKeys(MemoryBudget& budget, Shard& shard) {
+  uint64_t keys = 0, vol = 0;
+  for (auto& db : shard.dbs()) {
+    keys += db.size();
+    vol += db.expires();
+  }
+  budget.PublishKeys(shard.id(), keys, vol);
+}
+
+// Redis's eviction time limit per call for maxmemory-eviction-tenacity.
+int64_t EvictionTimeLimitUs(int64_t tenacity) {
+  if (tenacity <= 10) return 50 * tenacity;
+  if (tenacity < 100) return static_cast<int64_t>(500.0 * std::pow(1.15, static_cast<double>(tenacity - 10)));
+  return INT64_MAX;
+}
+}  // namespace
+
+size_t Server::EvictShare(Shard& shard, int64_t over) {
+  Policy policy = CurrentPolicy();
+  if (policy == Policy::kNoEviction || over <= 0) return 0;
+  // This shard's part of the excess, in proportion to its share of the
+  // (evictable) keys; all of it when the excess is large.
+  bool vol = IsVolatile(policy);
+  uint64_t mine = vol ? memory_->volatile_keys_of(shard.id()) : memory_->keys_of(shard.id());
+  uint64_t all = vol ? memory_->volatile_keys() : memory_->keys();
+  double share = all ? static_cast<double>(mine) / static_cast<double>(all) : 1.0 / shards_->size();
+  int64_t max = config_->maxmemory.load(std::memory_order_relaxed);
+  size_t want = over > max / 50 ? static_cast<size_t>(over) : static_cast<size_t>(static_cast<double>(over) * share) + 1;
+  int64_t limit = EvictionTimeLimitUs(config_->maxmemory_eviction_tenacity.load(std::memory_order_relaxed));
+  int samples = static_cast<int>(config_->maxmemory_samples.load(std::memory_order_relaxed));
+  uint64_t evicted = 0;
+  size_t freed = 0;
+  int64_t start = MonotonicUs();
+  // In slices, so that the time limit is checked between them.
+  while (freed < want) {
+    size_t got = shard.evictor().Evict(shard.dbs(), std::min<size_t>(want - freed, 64 * 1024), policy, samples,
+                                       shard.rng(), &evicted);
+    freed += got;
+    if (got == 0 || MonotonicUs() - start > limit) break;
+  }
+  shard.stats().evicted_keys += evicted;
+  PublishShardKeys(*memory_, shard);
+  memory_->PublishThread(shard.id());
+  return freed;
+}
+
+bool Server::EnforceMaxmemory(Shard& shard, bool deny_oom) {
+  int64_t max = config_->maxmemory.load(std::memory_order_relaxed);
+  if (max <= 0) return true;
+  memory_->PublishThread(shard.id());
+  int64_t over = memory_->Used() - max;
+  if (over <= 0) return true;
+  Policy policy = CurrentPolicy();
+  if (policy == Policy::kNoEviction) return !deny_oom;
+  EvictShare(shard, over);
+  if (!deny_oom || memory_->Used() <= max) return true;
+  // Still over: the other shards evict their parts in their next cron tick;
+  // refuse only when nothing anywhere can be evicted.
+  return (IsVolatile(policy) ? memory_->volatile_keys() : memory_->keys()) > 0;
+}
+
+void Server::EvictionCron(Shard& shard) {
+  PublishShardKeys(*memory_, shard);
+  memory_->PublishThread(shard.id());
+  int64_t max = config_->maxmemory.load(std::memory_order_relaxed);
+  if (max <= 0) return;
+  int64_t over = memory_->Used() - max;
+  if (over > 0) EvictShare(shard, over);
+}
+
+void Server::ApplyEvictionConfig() {
+  SetLfuKnobs(static_cast<int>(config_->lfu_log_factor.load()), static_cast<int>(config_->lfu_decay_time.load()));
+  Policy old = CurrentPolicy();
+  auto now = static_cast<Policy>(config_->maxmemory_policy.load());
+  if (now == old) return;
+  SetPolicy(now);
+  if (!shards_ || IsS3Fifo(now) == IsS3Fifo(old)) return;
+  // Entering S3-FIFO: every key joins the main queue; leaving it: drop the queues.
+  bool rebuild = IsS3Fifo(now);
+  for (int i = 0; i < shards_->size(); ++i) {
+    Shard* s = &shards_->shard(i);
+    s->Post([s, rebuild] {
+      if (rebuild) s->evictor().Rebuild(s->dbs());
+      else s->evictor().Clear();
+    });
+  }
 }
 
 void Server::BlockedTimeoutCron(Shard& shard) {
@@ -415,7 +510,10 @@ void Server::SetupShard(Shard& shard) {
     for (uint64_t id : ids) sl.conns.erase(id);
   });
   shard.loop().RunEvery(100, [this, &shard] { Cron(shard); });
-  shard.loop().RunEvery(10, [this, &shard] { BlockedTimeoutCron(shard); });
+  shard.loop().RunEvery(10, [this, &shard] {
+    BlockedTimeoutCron(shard);
+    EvictionCron(shard);
+  });
 }
 
 int Server::Run() {
@@ -453,6 +551,8 @@ int Server::Run() {
 
   int num_dbs = static_cast<int>(config_->databases.load());
   shards_ = std::make_unique<ShardSet>(nthreads, num_dbs);
+  memory_ = std::make_unique<MemoryBudget>(nthreads);
+  ApplyEvictionConfig();
   for (int i = 0; i < nthreads; ++i) locals_.push_back(std::make_unique<ShardLocal>());
   (void)Commands();  // build the command table before any thread uses it
 
@@ -469,6 +569,7 @@ int Server::Run() {
   }
 
   shards_->Start([this](Shard& s) { SetupShard(s); });
+  memory_startup_ = static_cast<size_t>(memory_->Calibrate());
   LOG_NOTICE("Ready to accept connections tcp");
 
   // The main thread waits for a signal or a SHUTDOWN command.

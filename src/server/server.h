@@ -23,6 +23,7 @@
 
 #include "commands/blocking.h"
 #include "server/config.h"
+#include "server/memory_budget.h"
 #include "shard/shard_set.h"
 
 namespace larder {
@@ -111,6 +112,16 @@ class Server {
   // True if a command with these flags must wait now.
   bool PausedFor(uint32_t flags) const;
 
+  // maxmemory: before a command runs on `shard`, evicts that shard's share
+  // of any excess. Returns false when a command that may grow memory
+  // (`deny_oom`) must be refused with the OOM error.
+  bool EnforceMaxmemory(Shard& shard, bool deny_oom);
+  // Applies maxmemory-policy and the LFU knobs after CONFIG SET / start-up.
+  void ApplyEvictionConfig();
+  MemoryBudget& memory() { return *memory_; }
+  // used_memory once the server was ready (used_memory_startup).
+  size_t memory_startup() const { return memory_startup_; }
+
   uint64_t NextClientId() { return next_client_id_.fetch_add(1); }
   uint64_t NextSlowlogId() { return next_slowlog_id_.fetch_add(1); }
   void ResetStats();
@@ -132,6 +143,10 @@ class Server {
   void Cron(Shard& shard);
   void BlockedTimeoutCron(Shard& shard);
   void OpsSampleCron();
+  void EvictionCron(Shard& shard);
+  size_t EvictShare(Shard& shard, int64_t over);
+  std::unique_ptr<MemoryBudget> memory_;
+  size_t memory_startup_ = 0;
 
   Config* config_;
   std::unique_ptr<ShardSet> shards_;

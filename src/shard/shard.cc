@@ -18,7 +18,10 @@ void SetCurrentShard(Shard* s) { tl_shard = s; }
 
 Shard::Shard(int id, ShardSet* set, int num_dbs) : id_(id), set_(set), rng_(0x1a2d3e + id) {
   dbs_.reserve(static_cast<size_t>(num_dbs));
-  for (int i = 0; i < num_dbs; ++i) dbs_.emplace_back(&stats_);
+  for (int i = 0; i < num_dbs; ++i) {
+    dbs_.emplace_back(&stats_);
+    dbs_.back().AttachEvictor(&evictor_, i);
+  }
 }
 
 Shard::~Shard() { Join(); }

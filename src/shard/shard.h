@@ -39,6 +39,7 @@ class Shard {
   Db& db(int index) { return dbs_[static_cast<size_t>(index)]; }
   std::vector<Db>& dbs() { return dbs_; }
   KeyspaceStats& stats() { return stats_; }
+  Evictor& evictor() { return evictor_; }
   std::mt19937_64& rng() { return rng_; }
 
   // Thread-safe. Runs `task` on this shard's thread, in posting order.
@@ -66,6 +67,7 @@ class Shard {
   net::EventLoop loop_;
   std::vector<Db> dbs_;
   KeyspaceStats stats_;
+  Evictor evictor_;
   std::mt19937_64 rng_;
   std::thread thread_;
 

@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Offline miss-ratio simulation of eviction algorithms on the traces in
+../shared/traces, counting objects (every object the same size), cold start,
+fill on every miss. Used to choose Larder's modern policy; the server-level
+comparison (real servers, real memory limits) is bench/trace_replay.py.
+
+    python3 bench/policy_sim.py [--traces web12,orm-busy] [--sizes 0.01,0.1]
+"""
+import argparse
+import collections
+import sys
+
+sys.path.insert(0, __import__("os").path.dirname(__file__))
+from traces import TRACES, load_trace  # noqa: E402
+
+
+def lru(trace, cap):
+    cache, miss = collections.OrderedDict(), 0
+    for k in trace:
+        if k in cache:
+            cache.move_to_end(k)
+        else:
+            miss += 1
+            cache[k] = 1
+            if len(cache) > cap:
+                cache.popitem(last=False)
+    return miss / len(trace)
+
+
+def sieve(trace, cap):
+    """SIEVE (NSDI'24): one FIFO, a visited bit, a hand moving tail to head."""
+    # Doubly linked list over dicts: prev/next keyed by object.
+    prev, nxt, visited = {}, {}, {}
+    head = tail = hand = None
+    miss = 0
+    for k in trace:
+        if k in visited:
+            visited[k] = True
+            continue
+        miss += 1
+        if len(visited) >= cap:
+            o = hand if hand is not None else tail
+            while visited[o]:
+                visited[o] = False
+                o = prev[o] if prev[o] is not None else tail
+            hand = prev[o]
+            p, n = prev.pop(o), nxt.pop(o)
+            del visited[o]
+            if p is not None: nxt[p] = n
+            else: head = n
+            if n is not None: prev[n] = p
+            else: tail = p
+        prev[k], nxt[k], visited[k] = None, head, False
+        if head is not None: prev[head] = k
+        head = k
+        if tail is None: tail = k
+    return miss / len(trace)
+
+
+def s3fifo(trace, cap, small_ratio=0.1, threshold=1, ghost_ratio=0.9):
+    """S3-FIFO (SOSP'23): small FIFO, main FIFO, ghost FIFO of keys; 2-bit
+    frequencies; an object leaves the small queue for main if it was read
+    more than `threshold` - 1 times there."""
+    small, main, ghost = collections.deque(), collections.deque(), collections.deque()
+    freq, where, ghost_set = {}, {}, collections.Counter()
+    small_cap = max(1, int(cap * small_ratio))
+    ghost_cap = max(1, int(cap * ghost_ratio))
+    miss = 0
+
+    def to_ghost(k):
+        ghost.append(k)
+        ghost_set[k] += 1
+        if len(ghost) > ghost_cap:
+            g = ghost.popleft()
+            ghost_set[g] -= 1
+            if not ghost_set[g]:
+                del ghost_set[g]
+
+    def evict():
+        while True:
+            if len(small) > small_cap or not main:
+                k = small.popleft()
+                if freq[k] >= threshold:
+                    freq[k] = 0
+                    where[k] = 1
+                    main.append(k)
+                else:
+                    del freq[k], where[k]
+                    to_ghost(k)
+                    return
+            else:
+                k = main.popleft()
+                if freq[k] > 0:
+                    freq[k] -= 1
+                    main.append(k)
+                else:
+                    del freq[k], where[k]
+                    return
+
+    for k in trace:
+        if k in freq:
+            if freq[k] < 3:
+                freq[k] += 1
+            continue
+        miss += 1
+        if len(freq) >= cap:
+            evict()
+        freq[k] = 0
+        if k in ghost_set:
+            where[k] = 1
+            main.append(k)
+        else:
+            where[k] = 0
+            small.append(k)
+    return miss / len(trace)
+
+
+def clock_random(trace, cap, samples=5):
+    """What a sampled server can do without queues: a visited bit per key and
+    a hand over the hash table's (unordered) slots: CLOCK in random order."""
+    import random
+    rng = random.Random(1)
+    slots, pos, visited = [], {}, {}
+    hand, miss = 0, 0
+    for k in trace:
+        if k in visited:
+            visited[k] = True
+            continue
+        miss += 1
+        if len(visited) >= cap:
+            while True:
+                hand %= len(slots)
+                o = slots[hand]
+                if visited[o]:
+                    visited[o] = False
+                    hand += 1
+                else:
+                    break
+            last = slots.pop()
+            if last != o:
+                slots[hand] = last
+                pos[last] = hand
+            del visited[o], pos[o]
+        # insert at a random slot (hash order), moving the occupant to the end
+        i = rng.randint(0, len(slots))
+        slots.append(k)
+        pos[k] = len(slots) - 1
+        if i < len(slots) - 1:
+            other = slots[i]
+            slots[i], slots[-1] = k, other
+            pos[k], pos[other] = i, len(slots) - 1
+        visited[k] = False
+    return miss / len(trace)
+
+
+POLICIES = {
+    "lru": lru,
+    "sieve": sieve,
+    "s3fifo": s3fifo,
+    "s3fifo-t2": lambda t, c: s3fifo(t, c, threshold=2),
+    "clock-hash-order": clock_random,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--traces", default=",".join(TRACES))
+    ap.add_argument("--sizes", default="0.01,0.1")
+    ap.add_argument("--policies", default=",".join(POLICIES))
+    a = ap.parse_args()
+    print("| trace | size | " + " | ".join(a.policies.split(",")) + " |")
+    print("|---|---|" + "---|" * len(a.policies.split(",")))
+    for name in a.traces.split(","):
+        trace = load_trace(name)
+        uniq = len(set(trace))
+        for s in a.sizes.split(","):
+            cap = max(1, int(uniq * float(s)))
+            row = [f"{POLICIES[p](trace, cap):.4f}" for p in a.policies.split(",")]
+            print(f"| {name} | {float(s):.0%} | " + " | ".join(row) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

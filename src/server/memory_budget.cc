@@ -1,0 +1,73 @@
+#include "server/memory_budget.h"
+
+#include <algorithm>
+
+#include "keyspace/memory.h"
+
+#ifdef LARDER_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
+
+namespace larder {
+
+namespace {
+// Net bytes allocated by the calling thread (0 without jemalloc: the
+// calibration then carries the whole figure).
+int64_t ThreadNet() {
+#ifdef LARDER_JEMALLOC
+  thread_local uint64_t* allocated = nullptr;
+  thread_local uint64_t* deallocated = nullptr;
+  thread_local bool looked = false;
+  if (!looked) {
+    looked = true;
+    size_t sz = sizeof(allocated);
+    if (mallctl("thread.allocatedp", &allocated, &sz, nullptr, 0) != 0) allocated = nullptr;
+    sz = sizeof(deallocated);
+    if (mallctl("thread.deallocatedp", &deallocated, &sz, nullptr, 0) != 0) deallocated = nullptr;
+  }
+  if (!allocated || !deallocated) return 0;
+  return static_cast<int64_t>(*allocated - *deallocated);
+#else
+  return 0;
+#endif
+}
+}  // namespace
+
+MemoryBudget::MemoryBudget(int shards) : shards_(shards), slots_(new Slot[static_cast<size_t>(shards)]) {}
+
+void MemoryBudget::PublishThread(int shard) { slots_[shard].net.store(ThreadNet(), std::memory_order_relaxed); }
+
+void MemoryBudget::PublishKeys(int shard, uint64_t keys, uint64_t volatile_keys) {
+  slots_[shard].keys.store(keys, std::memory_order_relaxed);
+  slots_[shard].volatile_keys.store(volatile_keys, std::memory_order_relaxed);
+}
+
+int64_t MemoryBudget::Used() const {
+  int64_t sum = other_.load(std::memory_order_relaxed);
+  for (int i = 0; i < shards_; ++i) sum += slots_[i].net.load(std::memory_order_relaxed);
+  return sum;
+}
+
+int64_t MemoryBudget::Calibrate() {
+  int64_t total = static_cast<int64_t>(ReadMemory().used);
+  int64_t shards = 0;
+  for (int i = 0; i < shards_; ++i) shards += slots_[i].net.load(std::memory_order_relaxed);
+  other_.store(total - shards, std::memory_order_relaxed);
+  int64_t peak = peak_.load(std::memory_order_relaxed);
+  if (total > peak) peak_.store(total, std::memory_order_relaxed);
+  return total;
+}
+
+uint64_t MemoryBudget::keys() const {
+  uint64_t n = 0;
+  for (int i = 0; i < shards_; ++i) n += slots_[i].keys.load(std::memory_order_relaxed);
+  return n;
+}
+
+uint64_t MemoryBudget::volatile_keys() const {
+  uint64_t n = 0;
+  for (int i = 0; i < shards_; ++i) n += slots_[i].volatile_keys.load(std::memory_order_relaxed);
+  return n;
+}
+
+}  // namespace larder
