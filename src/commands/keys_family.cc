@@ -260,8 +260,7 @@ void ObjectIdletime(CommandContext& ctx) {
     return ctx.Error(
         "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when "
         "switching between policies at runtime LRU and LFU data will take some time to adjust.");
-  uint32_t now = LruClockSeconds();
-  ctx.rb->Integer(now >= e->access ? now - e->access : 0);
+  ctx.rb->Integer(IdleSeconds(e));
 }
 
 void ObjectFreq(CommandContext& ctx) {

@@ -39,6 +39,7 @@ void MemoryUsage(CommandContext& ctx) {
 void MemoryStats(CommandContext& ctx) {
   Server* server = ctx.server;
   MemoryReport mem = ReadMemory();
+  mem.used = server->memory().UsedMemory();
   size_t startup = std::min(mem.used, server->memory_startup());
   size_t peak = std::max<size_t>(mem.used, static_cast<size_t>(server->memory().peak()));
   uint64_t keys = server->memory().keys();
@@ -81,6 +82,7 @@ void MemoryPurge(CommandContext& ctx) {
 
 void MemoryDoctor(CommandContext& ctx) {
   MemoryReport mem = ReadMemory();
+  mem.used = ctx.server->memory().UsedMemory();
   std::string report;
   int64_t max = ctx.server->config().maxmemory.load();
   if (mem.used < 5 * 1024 * 1024) {

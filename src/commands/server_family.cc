@@ -451,10 +451,9 @@ void Debug(CommandContext& ctx) {
             return;
           }
           static const char* kEnc[] = {"raw", "embstr", "int"};
-          uint32_t now = LruClockSeconds();
           *out = fmt::format("+Value at:{} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}\r\n",
                              static_cast<const void*>(e), kEnc[e->encoding % 3], e->val_len,
-                             e->access & ((1u << 24) - 1), now >= e->access ? now - e->access : 0);
+                             (e->access / kLruTicksPerSecond) & ((1u << 24) - 1), IdleSeconds(e));
         },
         [server, self, client, out] { Connection::FinishAsyncFor(server, self, client, *out); });
     return;

@@ -7,7 +7,14 @@
 
 namespace larder {
 
-uint32_t LruClockSeconds() { return static_cast<uint32_t>(CommandTimeMs() / 1000); }
+uint32_t LruClock() { return static_cast<uint32_t>(CommandTimeMs() / (1000 / kLruTicksPerSecond)); }
+
+uint32_t IdleSeconds(const Entry* e) {
+  uint32_t now = LruClock();
+  uint32_t ticks = now - e->access;  // wraps like the clock
+  if (ticks > 0x80000000u) return 0;  // touched by a thread whose clock ran a little ahead
+  return ticks / kLruTicksPerSecond;
+}
 
 Entry* Db::Find(std::string_view key) {
   Entry* e = table_.Find(key);

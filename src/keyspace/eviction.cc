@@ -28,6 +28,11 @@ constexpr size_t kBloomBitsPerKey = 12;
 
 thread_local std::mt19937_64 t_lfu_rng{0x1fu};
 
+uint32_t IdleTicks(uint32_t now, uint32_t access) {
+  uint32_t t = now - access;
+  return t > 0x80000000u ? 0 : t;
+}
+
 uint64_t Mix(uint64_t x, uint64_t k) {
   x ^= k * 0x9e3779b97f4a7c15ULL;
   x ^= x >> 31;
@@ -70,21 +75,21 @@ uint8_t LfuLogIncr(uint8_t counter) {
 
 void InitAccess(Entry* e) {
   switch (CurrentAccessMode()) {
-    case AccessMode::kLru: e->lfu = kLfuInitVal; e->access = LruClockSeconds(); break;
+    case AccessMode::kLru: e->lfu = kLfuInitVal; e->access = LruClock(); break;
     case AccessMode::kLfu: e->lfu = kLfuInitVal; e->access = LfuMinutes(); break;
-    case AccessMode::kFifo: e->lfu = 0; e->access = LruClockSeconds(); break;
+    case AccessMode::kFifo: e->lfu = 0; e->access = LruClock(); break;
   }
 }
 
 void TouchAccess(Entry* e) {
   switch (CurrentAccessMode()) {
-    case AccessMode::kLru: e->access = LruClockSeconds(); break;
+    case AccessMode::kLru: e->access = LruClock(); break;
     case AccessMode::kLfu:
       e->lfu = LfuLogIncr(LfuDecayed(e));
       e->access = LfuMinutes();
       break;
     case AccessMode::kFifo:
-      e->access = LruClockSeconds();
+      e->access = LruClock();
       if ((e->lfu & kFreqMask) < kFreqMask) ++e->lfu;
       break;
   }
@@ -145,14 +150,14 @@ size_t EvictEntry(Db& db, Entry* e) {
 bool Evictor::EvictSampled(std::vector<Db>& dbs, Policy policy, int samples, std::mt19937_64& rng,
                            size_t* freed) {
   bool volatile_only = IsVolatile(policy);
-  uint32_t now_s = LruClockSeconds();
+  uint32_t now = LruClock();
   for (int round = 0; round < 16; ++round) {
     for (size_t d = 0; d < dbs.size(); ++d) {
       Sample(dbs[d], samples, volatile_only, rng, [&](Entry* e) {
         double score;
         if (IsLfu(policy)) score = 255.0 - LfuDecayed(e);
         else if (policy == Policy::kVolatileTtl) score = -static_cast<double>(e->expire_ms());
-        else score = now_s >= e->access ? static_cast<double>(now_s - e->access) : 0.0;
+        else score = static_cast<double>(IdleTicks(now, e->access));
         std::string_view key = e->key();
         for (auto& c : pool_)
           if (c.db == static_cast<int>(d) && c.key == key) return;
@@ -235,8 +240,9 @@ Entry* Evictor::Resolve(std::vector<Db>& dbs, uint64_t item) {
 
 void Evictor::GhostAdd(uint64_t item) {
   // Size the filters to the main queue: a key dropped from the small queue
-  // is remembered for about as long as main keeps a key.
-  size_t want = std::max<size_t>(1024, main_.size());
+  // is remembered while about as many keys again enter the ghost as main
+  // holds (between 0.6x and 1.2x, as the two filters take turns).
+  size_t want = std::max<size_t>(8, main_.size() * 6 / 10);
   if (ghost_cap_ < want / 2 || ghost_cap_ > want * 2 || ghost_[0].empty()) {
     ghost_cap_ = want;
     size_t words = (want * kBloomBitsPerKey + 63) / 64;

@@ -20,6 +20,10 @@ constexpr size_t kReadChunk = 16 * 1024;
 constexpr size_t kMaxReadPerEvent = 1024 * 1024;    // fairness between clients
 constexpr size_t kOutputPause = 64 * 1024 * 1024;   // stop parsing while this much is unsent
 constexpr size_t kMaxGroupArena = 256 * 1024 * 1024;
+// Buffers larger than this are released once a batch is done: used memory
+// counts against maxmemory, and an idle client should not hold a big
+// pipeline's worth of buffers.
+constexpr size_t kKeepBuffer = 64 * 1024;
 constexpr size_t kMaxBatchCommands = 4096;
 }  // namespace
 
@@ -252,9 +256,9 @@ Connection::DispatchResult Connection::Dispatch(std::vector<std::string_view>& a
     server_->local(shard_->id()).paused.push_back(state_.id);
     return DispatchResult::kRetryLater;
   }
-  // maxmemory: evict this shard's share of any excess; refuse commands that
-  // may grow memory when nothing can be evicted.
-  if (!server_->EnforceMaxmemory(*shard_, spec->flags & kCmdDenyOom)) {
+  // maxmemory: refuse commands that may grow memory when over the limit and
+  // nothing can be evicted.
+  if ((spec->flags & kCmdDenyOom) && !server_->AdmitUnderMaxmemory(*shard_)) {
     ReplyError("OOM command not allowed when used memory > 'maxmemory'.");
     auto& st = server_->local(shard_->id()).cmd_stats;
     if (st.size() > static_cast<size_t>(spec->id)) ++st[static_cast<size_t>(spec->id)].rejected;
@@ -329,6 +333,9 @@ void RunHandler(Server* server, Shard* shard, const CommandSpec* spec, std::span
   bool failed = out->size() > start && (*out)[start] == '-';
   std::string_view err = failed ? std::string_view(*out).substr(start + 1) : std::string_view();
   server->RecordCommand(shard, spec, dt, failed, err);
+  // What the command allocated counts against maxmemory at once, and the
+  // shard whose keys grew frees its share of any excess.
+  if (shard) server->AfterCommand(*shard);
   if (!(spec->flags & kCmdSkipSlowlog)) server->MaybeSlowlog(shard, args, dt, addr, name);
 }
 }  // namespace
@@ -429,10 +436,11 @@ void Connection::AssembleBatch() {
   }
   order_.clear();
   inline_out_.clear();
+  if (inline_out_.capacity() > kKeepBuffer) inline_out_.shrink_to_fit();
   for (auto& g : groups_) {
     if (!g) continue;
     g->Clear();
-    if (g->arena.capacity() > (1 << 20)) g.reset();  // do not keep huge arenas around
+    if (g->arena.capacity() > kKeepBuffer || g->out.capacity() > kKeepBuffer) g.reset();
   }
   batch_active_ = false;
 }
@@ -587,7 +595,7 @@ void Connection::Flush() {
   if (wpos_ == wbuf_.size()) {
     wbuf_.clear();
     wpos_ = 0;
-    if (wbuf_.capacity() > (1 << 20)) wbuf_.shrink_to_fit();
+    if (wbuf_.capacity() > kKeepBuffer) wbuf_.shrink_to_fit();
     if (close_after_reply_ && !waiting_) {
       Close();
       return;

@@ -92,6 +92,7 @@ std::string BuildInfo(Server* server, const std::vector<ShardSnapshot>& shards,
         cfg.hz.load(), (now_ms / 1000) & ((1 << 24) - 1), cfg.file(), server->shards().size());
   }
   MemoryReport mem = ReadMemory();
+  mem.used = server->memory().UsedMemory();
   if (on("clients")) {
     Section(out, "Clients");
     out += fmt::format(

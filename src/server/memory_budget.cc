@@ -35,7 +35,20 @@ int64_t ThreadNet() {
 
 MemoryBudget::MemoryBudget(int shards) : shards_(shards), slots_(new Slot[static_cast<size_t>(shards)]) {}
 
-void MemoryBudget::PublishThread(int shard) { slots_[shard].net.store(ThreadNet(), std::memory_order_relaxed); }
+void MemoryBudget::PublishThread(int shard) {
+  Slot& s = slots_[shard];
+  int64_t net = ThreadNet();
+  if (!s.based) {  // what the thread held before counts in the start-up figure
+    s.base = net;
+    s.based = true;
+  }
+  s.net.store(net - s.base, std::memory_order_relaxed);
+}
+
+size_t MemoryBudget::UsedMemory() const {
+  if (!HasThreadCounters()) return ReadMemory().used;
+  return static_cast<size_t>(std::max<int64_t>(0, Used()));
+}
 
 void MemoryBudget::PublishKeys(int shard, uint64_t keys, uint64_t volatile_keys) {
   slots_[shard].keys.store(keys, std::memory_order_relaxed);
@@ -48,14 +61,29 @@ int64_t MemoryBudget::Used() const {
   return sum;
 }
 
+bool MemoryBudget::HasThreadCounters() {
+#ifdef LARDER_JEMALLOC
+  return true;
+#else
+  return false;
+#endif
+}
+
 int64_t MemoryBudget::Calibrate() {
   int64_t total = static_cast<int64_t>(ReadMemory().used);
   int64_t shards = 0;
   for (int i = 0; i < shards_; ++i) shards += slots_[i].net.load(std::memory_order_relaxed);
   other_.store(total - shards, std::memory_order_relaxed);
-  int64_t peak = peak_.load(std::memory_order_relaxed);
-  if (total > peak) peak_.store(total, std::memory_order_relaxed);
-  return total;
+  Tick();
+  return Used();
+}
+
+void MemoryBudget::Tick() {
+  if (!HasThreadCounters()) {
+    int64_t total = static_cast<int64_t>(ReadMemory().used);
+    other_.store(total, std::memory_order_relaxed);
+  }
+  NotePeak(Used());
 }
 
 uint64_t MemoryBudget::keys() const {

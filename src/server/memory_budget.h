@@ -1,11 +1,12 @@
-// The global memory budget behind maxmemory. used_memory is what the
-// allocator has handed out; reading jemalloc's global statistics costs tens
-// of microseconds, too much before every command, so each shard thread
-// publishes its own net allocation (jemalloc's per-thread allocated minus
-// deallocated counters, a few loads) and Used() sums them. Memory allocated
-// on one thread and freed on another makes single counters drift but not
-// their sum; the cron corrects the sum against the global statistics for
-// what other threads hold (the main thread, the allocator's own caches).
+// The global memory budget behind maxmemory, and used_memory itself. Each
+// shard thread publishes its own net allocation (jemalloc's per-thread
+// allocated minus deallocated counters: a few loads, exact at the level of
+// malloc/free calls, like Redis's own counter) and Used() sums them, plus
+// what the rest of the process held at start-up. Memory allocated on one
+// thread and freed on another makes single counters drift but not their sum.
+// jemalloc's global statistics are not used for this: they also count what
+// sits in thread caches, which moves by hundreds of kilobytes at a time.
+// Without jemalloc (sanitizer builds) the cron recalibrates from mallinfo.
 //
 // Each shard also publishes how many keys it holds, so that eviction is
 // spread over the shards in proportion to their share of the keyspace.
@@ -26,11 +27,22 @@ class MemoryBudget {
   void PublishKeys(int shard, uint64_t keys, uint64_t volatile_keys);
   // Bytes in use, as of the last publications.
   int64_t Used() const;
-  // Recomputes the part no shard publishes from the allocator's statistics;
-  // returns the allocator's figure (used_memory).
+  // At start-up (and in the cron when per-thread counters are missing):
+  // sets the part no shard publishes from the allocator's statistics.
+  // Returns Used().
   int64_t Calibrate();
+  // In the cron: refreshes the peak, recalibrating only without counters.
+  void Tick();
+  static bool HasThreadCounters();
+  // used_memory as INFO reports it.
+  size_t UsedMemory() const;
   int64_t peak() const { return peak_.load(std::memory_order_relaxed); }
-  void ResetPeak() { peak_.store(0, std::memory_order_relaxed); }
+  void ResetPeak() { peak_.store(Used(), std::memory_order_relaxed); }
+  void NotePeak(int64_t used) {
+    int64_t p = peak_.load(std::memory_order_relaxed);
+    while (used > p && !peak_.compare_exchange_weak(p, used, std::memory_order_relaxed)) {
+    }
+  }
 
   uint64_t keys() const;
   uint64_t volatile_keys() const;
@@ -39,7 +51,9 @@ class MemoryBudget {
 
  private:
   struct alignas(64) Slot {
-    std::atomic<int64_t> net{0};
+    std::atomic<int64_t> net{0};  // since the thread's first publication
+    int64_t base = 0;             // owned by the shard's thread
+    bool based = false;
     std::atomic<uint64_t> keys{0};
     std::atomic<uint64_t> volatile_keys{0};
   };

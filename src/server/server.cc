@@ -306,6 +306,7 @@ void Server::FeedMonitors(int db, const std::string& addr, std::span<const std::
 }
 
 void Server::ResetStats() {
+  memory_->ResetPeak();
   total_connections_received.store(0);
   rejected_connections.store(0);
   total_error_replies.store(0);
@@ -368,7 +369,7 @@ void Server::Cron(Shard& shard) {
   }
   if (shard.id() == 0) {
     OpsSampleCron();
-    memory_->Calibrate();
+    memory_->Tick();
   }
 }
 
@@ -396,13 +397,13 @@ size_t Server::EvictShare(Shard& shard, int64_t over) {
   Policy policy = CurrentPolicy();
   if (policy == Policy::kNoEviction || over <= 0) return 0;
   // This shard's part of the excess, in proportion to its share of the
-  // (evictable) keys; all of it when the excess is large.
+  // (evictable) keys; the other shards free theirs when they next run a
+  // command or their cron (every 10 ms).
   bool vol = IsVolatile(policy);
   uint64_t mine = vol ? memory_->volatile_keys_of(shard.id()) : memory_->keys_of(shard.id());
   uint64_t all = vol ? memory_->volatile_keys() : memory_->keys();
   double share = all ? static_cast<double>(mine) / static_cast<double>(all) : 1.0 / shards_->size();
-  int64_t max = config_->maxmemory.load(std::memory_order_relaxed);
-  size_t want = over > max / 50 ? static_cast<size_t>(over) : static_cast<size_t>(static_cast<double>(over) * share) + 1;
+  size_t want = static_cast<size_t>(static_cast<double>(over) * share) + 1;
   int64_t limit = EvictionTimeLimitUs(config_->maxmemory_eviction_tenacity.load(std::memory_order_relaxed));
   int samples = static_cast<int>(config_->maxmemory_samples.load(std::memory_order_relaxed));
   uint64_t evicted = 0;
@@ -421,19 +422,26 @@ size_t Server::EvictShare(Shard& shard, int64_t over) {
   return freed;
 }
 
-bool Server::EnforceMaxmemory(Shard& shard, bool deny_oom) {
+bool Server::AdmitUnderMaxmemory(Shard& shard) {
   int64_t max = config_->maxmemory.load(std::memory_order_relaxed);
   if (max <= 0) return true;
   memory_->PublishThread(shard.id());
   int64_t over = memory_->Used() - max;
   if (over <= 0) return true;
   Policy policy = CurrentPolicy();
-  if (policy == Policy::kNoEviction) return !deny_oom;
-  EvictShare(shard, over);
-  if (!deny_oom || memory_->Used() <= max) return true;
-  // Still over: the other shards evict their parts in their next cron tick;
+  if (policy == Policy::kNoEviction) return false;
+  // The shards evict their parts after their next command or in their cron;
   // refuse only when nothing anywhere can be evicted.
   return (IsVolatile(policy) ? memory_->volatile_keys() : memory_->keys()) > 0;
+}
+
+void Server::AfterCommand(Shard& shard) {
+  int64_t max = config_->maxmemory.load(std::memory_order_relaxed);
+  if (max <= 0) return;
+  memory_->PublishThread(shard.id());
+  int64_t used = memory_->Used();
+  memory_->NotePeak(used);  // at the limit, the peak is what matters: note every one
+  if (used > max) EvictShare(shard, used - max);
 }
 
 void Server::EvictionCron(Shard& shard) {

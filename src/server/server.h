@@ -112,10 +112,12 @@ class Server {
   // True if a command with these flags must wait now.
   bool PausedFor(uint32_t flags) const;
 
-  // maxmemory: before a command runs on `shard`, evicts that shard's share
-  // of any excess. Returns false when a command that may grow memory
-  // (`deny_oom`) must be refused with the OOM error.
-  bool EnforceMaxmemory(Shard& shard, bool deny_oom);
+  // maxmemory. Before a command that may grow memory: false when it must be
+  // refused with the OOM error (over the limit, nothing evictable).
+  bool AdmitUnderMaxmemory(Shard& shard);
+  // After each command on the shard that ran it: publishes its memory and
+  // evicts its share of any excess.
+  void AfterCommand(Shard& shard);
   // Applies maxmemory-policy and the LFU knobs after CONFIG SET / start-up.
   void ApplyEvictionConfig();
   MemoryBudget& memory() { return *memory_; }

@@ -117,13 +117,15 @@ NORMALISE = {
     "object|idletime": _tolerant(2),
     # Random or per-process values: only the kind of reply must agree.
     "randomkey": _same_kind,
+    # Each server's own byte accounting: an integer for a key, nil without.
+    "memory|usage": _same_kind,
     "time": _same_kind,
 }
 
 
 def command_name(args):
     name = args[0].lower() if isinstance(args[0], str) else args[0].decode().lower()
-    if name in ("object", "config", "client", "command", "debug") and len(args) > 1:
+    if name in ("object", "config", "client", "command", "debug", "memory") and len(args) > 1:
         sub = args[1].lower() if isinstance(args[1], str) else args[1].decode().lower()
         return f"{name}|{sub}"
     return name

@@ -1,0 +1,35 @@
+"""maxmemory holds under a write flood: 50 clients SET values of skewed
+sizes (100 B to 100 KB) for a few seconds; used_memory (sampled, and the
+server's own used_memory_peak) stays within 5% of maxmemory, nothing fails,
+and the server is still up. The longer version is bench/maxmemory_flood.py."""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
+from maxmemory_flood import flood  # noqa: E402
+from server import start_larder  # noqa: E402
+
+MAXMEMORY = 64 * 1024 * 1024
+
+
+@pytest.mark.parametrize("policy", ["allkeys-lru", "allkeys-s3fifo", "volatile-lru"])
+def test_flood_stays_under_maxmemory(policy):
+    srv = start_larder(["--maxmemory", str(MAXMEMORY), "--maxmemory-policy", policy], threads=2)
+    try:
+        c = srv.conn()
+        # volatile-*: the flood's keys have no TTL, so nothing can be evicted:
+        # once full, writes must get the OOM error instead of growing memory.
+        r = flood(srv.port, seconds=4, clients=50)
+        assert r["sampled_max"] <= MAXMEMORY * 1.05, r
+        assert r["peak"] <= MAXMEMORY * 1.05, r
+        if policy.startswith("allkeys"):
+            assert r["errors"] == [], r["errors"][:3]
+            assert r["evicted"] > 0
+        else:
+            assert all(e.startswith("OOM command not allowed") for e in r["errors"]), r["errors"][:3]
+        assert c.cmd("PING") == "PONG"
+        c.close()
+    finally:
+        srv.stop()
