@@ -30,10 +30,10 @@ class HashValue {
  public:
   using Table = absl::flat_hash_map<std::string, std::string>;
 
-  bool packed() const { return !table_; }
-  size_t size() const { return table_ ? table_->size() : packed_.size() / 2; }
+  bool packed() const { return !table(); }
+  size_t size() const { return table() ? table()->size() : packed_.size() / 2; }
   const char* encoding() const {
-    return table_ ? "hashtable" : (has_field_ttls() ? "listpackex" : "listpack");
+    return table() ? "hashtable" : (has_field_ttls() ? "listpackex" : "listpack");
   }
 
   std::optional<std::string_view> Get(std::string_view field) const;
@@ -43,7 +43,7 @@ class HashValue {
   bool Delete(std::string_view field);
 
   // Field expiry. Times are absolute Unix ms.
-  bool has_field_ttls() const { return ttl_ && !ttl_->empty(); }
+  bool has_field_ttls() const { return ttl() && !ttl()->empty(); }
   std::optional<int64_t> FieldExpire(std::string_view field) const;
   void SetFieldExpire(std::string_view field, int64_t ms);
   bool PersistField(std::string_view field);
@@ -53,8 +53,8 @@ class HashValue {
   // fn(field, value) in storage order.
   template <typename Fn>
   void ForEach(Fn&& fn) const {
-    if (table_) {
-      for (const auto& [f, v] : *table_) fn(std::string_view(f), std::string_view(v));
+    if (table()) {
+      for (const auto& [f, v] : *table()) fn(std::string_view(f), std::string_view(v));
       return;
     }
     size_t pos = packed_.First(), end = packed_.End(), next;
@@ -73,9 +73,25 @@ class HashValue {
  private:
   void ConvertToTable();
 
+  // The hash table (once past the listpack limits) and the field TTLs live
+  // behind one pointer, so a small hash without field TTLs is two pointers
+  // (a 16-byte allocation, not 32).
+  struct Extra {
+    std::unique_ptr<Table> table;
+    std::unique_ptr<absl::flat_hash_map<std::string, int64_t>> ttl;
+  };
+  Table* table() const { return x_ ? x_->table.get() : nullptr; }
+  absl::flat_hash_map<std::string, int64_t>* ttl() const { return x_ ? x_->ttl.get() : nullptr; }
+  Extra& Ex() {
+    if (!x_) x_ = std::make_unique<Extra>();
+    return *x_;
+  }
+  void Trim() {
+    if (x_ && !x_->table && !x_->ttl) x_.reset();
+  }
+
   PackedList packed_;
-  std::unique_ptr<Table> table_;
-  std::unique_ptr<absl::flat_hash_map<std::string, int64_t>> ttl_;
+  std::unique_ptr<Extra> x_;
 };
 
 }  // namespace larder
