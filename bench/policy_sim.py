@@ -153,11 +153,60 @@ def clock_random(trace, cap, samples=5):
     return miss / len(trace)
 
 
+def wtinylfu(trace, cap, window_ratio=0.01):
+    """W-TinyLFU (Caffeine): a window LRU (1%) in front of a segmented LRU
+    (20% probation, 80% protected); a key leaving the window enters the main
+    space only if it is more frequent than main's victim. Frequencies are
+    exact counts halved every 10 x cap requests (an ideal sketch)."""
+    window, prob, prot = collections.OrderedDict(), collections.OrderedDict(), collections.OrderedDict()
+    wcap = max(1, int(cap * window_ratio))
+    mcap = max(1, cap - wcap)
+    pcap = max(1, int(mcap * 0.8))
+    freq = collections.Counter()
+    ops, reset_at = 0, 10 * cap
+    miss = 0
+    for k in trace:
+        freq[k] += 1
+        ops += 1
+        if ops >= reset_at:
+            ops = 0
+            for key in list(freq):
+                freq[key] //= 2
+                if not freq[key]:
+                    del freq[key]
+        if k in window:
+            window.move_to_end(k)
+            continue
+        if k in prot:
+            prot.move_to_end(k)
+            continue
+        if k in prob:
+            del prob[k]
+            prot[k] = 1
+            if len(prot) > pcap:
+                d, _ = prot.popitem(last=False)
+                prob[d] = 1
+            continue
+        miss += 1
+        window[k] = 1
+        if len(window) > wcap:
+            cand, _ = window.popitem(last=False)
+            if len(prob) + len(prot) < mcap:
+                prob[cand] = 1
+            else:
+                victim = next(iter(prob)) if prob else next(iter(prot))
+                if freq[cand] > freq[victim]:
+                    (prob if victim in prob else prot).pop(victim)
+                    prob[cand] = 1
+    return miss / len(trace)
+
+
 POLICIES = {
     "lru": lru,
     "sieve": sieve,
     "s3fifo": s3fifo,
     "s3fifo-t2": lambda t, c: s3fifo(t, c, threshold=2),
+    "wtinylfu": wtinylfu,
     "clock-hash-order": clock_random,
 }
 

@@ -1,10 +1,9 @@
 #!/usr/bin/env python3
 """Replays a key-value request trace against a RESP server and prints the
-miss ratio: each request is a GET; on a miss the key is stored with a value
-of --value-size bytes. The two steps are sent as one atomic command,
-`SET key value NX GET` (a hit returns the value and changes nothing but the
-key's access data; a miss returns nil and stores it), so requests can be
-pipelined without changing what the cache sees.
+miss ratio: each request reads the key; on a miss the key is stored with a
+value of --value-size bytes. The read is TOUCH (it refreshes the key's
+access data as GET does, and replies 1 or 0 rather than the value), so that
+only the misses carry values over the wire.
 
 One replay against any server:
 
@@ -43,19 +42,30 @@ def info(c, section):
 
 
 def replay(c, trace, value_size, depth):
-    """Returns (misses, requests). `depth` requests are pipelined at a time."""
+    """Returns (misses, requests). Requests go in batches of up to `depth`
+    distinct keys: first a TOUCH for each (a read that refreshes the key's
+    access data, as GET does, but replies 1 or 0 instead of the value), then
+    a SET for each key that missed. Within a batch the reads come before the
+    fills; batches are kept far smaller than the cache."""
     value = b"v" * value_size
     misses = 0
-    for i in range(0, len(trace), depth):
-        chunk = trace[i:i + depth]
-        c.send_raw(b"".join(encode("SET", b"k:%d" % k, value, "NX", "GET") for k in chunk))
-        for _ in chunk:
-            r = c.read()
-            if r is None:
-                misses += 1
-            elif isinstance(r, Exception):
-                raise RuntimeError(f"server error during replay: {r}")
-    return misses, len(trace)
+    i, n = 0, len(trace)
+    while i < n:
+        batch, seen = [], set()
+        while i < n and len(batch) < depth and trace[i] not in seen:
+            seen.add(trace[i])
+            batch.append(trace[i])
+            i += 1
+        c.send_raw(b"".join(encode("TOUCH", b"k:%d" % k) for k in batch))
+        missed = [k for k in batch if c.read() == 0]
+        if missed:
+            c.send_raw(b"".join(encode("SET", b"k:%d" % k, value) for k in missed))
+            for _ in missed:
+                r = c.read()
+                if isinstance(r, Exception):
+                    raise RuntimeError(f"server error during replay: {r}")
+            misses += len(missed)
+    return misses, n
 
 
 def key_cost(server, value_size, n=20000):
