@@ -10,6 +10,17 @@
 #include <jemalloc/jemalloc.h>
 #endif
 
+#if defined(__SANITIZE_ADDRESS__)
+#define LARDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LARDER_ASAN 1
+#endif
+#endif
+#ifdef LARDER_ASAN
+#include <sanitizer/allocator_interface.h>
+#endif
+
 namespace larder {
 
 static size_t ReadRss() {
@@ -20,6 +31,17 @@ static size_t ReadRss() {
   fclose(f);
   if (n != 2) return 0;
   return resident * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+size_t AllocatedBytes() {
+#if defined(LARDER_JEMALLOC)
+  return ReadMemory().used;
+#elif defined(LARDER_ASAN)
+  return __sanitizer_get_current_allocated_bytes();
+#else
+  struct mallinfo2 mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+#endif
 }
 
 MemoryReport ReadMemory() {
@@ -38,8 +60,7 @@ MemoryReport ReadMemory() {
   if (mallctl("stats.resident", &v, &sz, nullptr, 0) == 0) r.allocator_resident = v;
   r.used = r.allocator_allocated;
 #else
-  struct mallinfo2 mi = mallinfo2();
-  r.used = mi.uordblks + mi.hblkhd;
+  r.used = AllocatedBytes();
   r.allocator_allocated = r.used;
   r.allocator_active = r.used;
   r.allocator_resident = r.rss;

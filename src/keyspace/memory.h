@@ -17,6 +17,9 @@ struct MemoryReport {
 };
 
 MemoryReport ReadMemory();
+// Just the bytes allocated (no RSS); what builds without jemalloc's
+// per-thread counters use for maxmemory.
+size_t AllocatedBytes();
 std::string AllocatorName();
 // Physical memory of the machine (total_system_memory).
 size_t TotalSystemMemory();
