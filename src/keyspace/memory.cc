@@ -18,7 +18,8 @@
 #endif
 #endif
 #ifdef LARDER_ASAN
-#include <sanitizer/allocator_interface.h>
+// From the ASan runtime (declared here: GCC does not ship the header).
+extern "C" size_t __sanitizer_get_current_allocated_bytes();
 #endif
 
 namespace larder {
