@@ -4,10 +4,11 @@
 #   scripts/deps.sh test    that, plus the test tools (redis-server as the
 #                           reference, redis-tools, pytest, redis-py, clang for the fuzzer)
 set -euo pipefail
-PKGS=(build-essential cmake pkg-config libabsl-dev libfmt-dev libjemalloc-dev libxxhash-dev)
+PKGS=(build-essential cmake pkg-config libabsl-dev libfmt-dev libjemalloc-dev libxxhash-dev libsqlite3-dev libpq-dev
+      sqlite3)
 if [ "${1:-test}" = "test" ]; then
   PKGS+=(libgtest-dev libgmock-dev redis-server redis-tools python3 python3-pytest python3-redis
-         clang libclang-rt-14-dev)
+         clang libclang-rt-14-dev postgresql)
 fi
 missing=()
 for p in "${PKGS[@]}"; do

@@ -173,6 +173,7 @@ void RegisterBitmapFamily(CommandRegistry* r);
 void RegisterGeoFamily(CommandRegistry* r);
 void RegisterHllFamily(CommandRegistry* r);
 void RegisterMemoryFamily(CommandRegistry* r);
+void RegisterCacheFamily(CommandRegistry* r);
 
 // Keys of "numkeys key [key ...]" commands: numkeys at args[pos].
 std::vector<size_t> NumKeysAt(std::span<const std::string_view> args, size_t pos);

@@ -103,6 +103,7 @@ const CommandRegistry& Commands() {
     RegisterGeoFamily(r);
     RegisterHllFamily(r);
     RegisterMemoryFamily(r);
+    RegisterCacheFamily(r);
     RegisterServerFamily(r);
     r->Finalize();
     return r;

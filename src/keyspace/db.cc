@@ -21,7 +21,11 @@ Entry* Db::Find(std::string_view key) {
   if (e && Expired(e, CommandTimeMs())) {
     Delete(key);
     ++stats_->expired_keys;
-    return nullptr;
+    e = nullptr;
+  }
+  if (t_read_hook) [[unlikely]] {
+    if (!e) t_read_hook->OnMiss(*this, key);
+    else if (e->flags & Entry::kCached) t_read_hook->OnHit(*this, e);
   }
   return e;
 }
@@ -62,7 +66,7 @@ Entry* Db::SetString(std::string_view key, std::string_view value, int64_t expir
     memmove(old->mutable_value(), value.data(), value.size());
     old->val_len = static_cast<uint32_t>(value.size());
     old->encoding = static_cast<uint8_t>(enc);
-    old->flags &= static_cast<uint8_t>(~Entry::kUnshared);
+    old->flags &= static_cast<uint8_t>(~(Entry::kUnshared | Entry::kCached));
     if (ttl >= 0) old->set_expire_ms(ttl);
     Touch(old);
     return old;

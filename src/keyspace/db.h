@@ -31,6 +31,19 @@ uint32_t LruClock();
 // Seconds a key has been idle, from its access field (LRU mode).
 uint32_t IdleSeconds(const Entry* e);
 
+// Read-through (cache/read_through.h) watches lookups while a read command
+// runs: a miss may start a load, a hit on a loaded key may start a refresh.
+// Installed per thread around such commands only.
+class ReadHook {
+ public:
+  virtual ~ReadHook() = default;
+  // True when the key is being loaded: the command's reply must wait.
+  virtual bool OnMiss(Db& db, std::string_view key) = 0;
+  virtual void OnHit(Db& db, Entry* e) = 0;
+};
+inline thread_local ReadHook* t_read_hook = nullptr;
+inline void SetReadHook(ReadHook* h) { t_read_hook = h; }
+
 class Db {
  public:
   static constexpr int64_t kNoExpire = -1;
@@ -46,6 +59,7 @@ class Db {
   Db& operator=(Db&&) = default;
 
   size_t size() const { return table_.size(); }
+  int index() const { return index_; }
   size_t expires() const { return expires_; }
   Table& table() { return table_; }
 

@@ -27,6 +27,8 @@ struct Entry {
   // Redis shares the objects of small integers (OBJECT REFCOUNT shows it);
   // a copied value is its own object. Only affects OBJECT REFCOUNT.
   static constexpr uint8_t kUnshared = 2;
+  // Loaded by a cache rule (read-through keeps freshness data for it).
+  static constexpr uint8_t kCached = 4;
 
   Entry* next;        // chain in the table's bucket
   uint32_t key_len;

@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "cache/rules.h"
+
 namespace larder {
 
 class Config {
@@ -55,6 +57,13 @@ class Config {
   // unknown lines, updating changed options, appending new ones.
   bool Rewrite(std::string* err);
   const std::string& file() const { return file_; }
+
+  // cache-source / cache-rule directives, in file order (checked when read;
+  // a rule's source must be declared before it). The server owns them at
+  // runtime and hands back the current list for CONFIG REWRITE.
+  const std::vector<cache::SourceSpec>& cache_sources() const { return cache_sources_; }
+  const std::vector<cache::Rule>& cache_rules() const { return cache_rules_; }
+  void SetCacheDirectives(std::vector<cache::SourceSpec> sources, std::vector<cache::Rule> rules);
 
   std::string requirepass() const;
   std::string dir() const;
@@ -102,6 +111,9 @@ class Config {
   std::map<std::string, size_t, std::less<>> by_name_;
   std::string file_;
   std::vector<std::string> set_at_runtime_;
+  std::vector<cache::SourceSpec> cache_sources_;
+  std::vector<cache::Rule> cache_rules_;
+  bool cache_changed_ = false;
 };
 
 }  // namespace larder

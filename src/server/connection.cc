@@ -314,9 +314,12 @@ Connection::DispatchResult Connection::Dispatch(std::vector<std::string_view>& a
 namespace {
 // Runs one command's handler into `out` and does the bookkeeping every path
 // shares: command statistics, error statistics, the slow log.
-void RunHandler(Server* server, Shard* shard, const CommandSpec* spec, std::span<const std::string_view> args,
+// With `late` (the command's place in a client's pipeline), a read command
+// may find its keys loading (read-through): its reply is then dropped and
+// comes later through Connection::DeliverLate; returns true in that case.
+bool RunHandler(Server* server, Shard* shard, const CommandSpec* spec, std::span<const std::string_view> args,
                 int db, int resp, Connection* conn, const std::string& addr, const std::string& name,
-                std::string* out) {
+                std::string* out, const cache::LateTarget* late = nullptr) {
   size_t start = out->size();
   resp::ReplyBuilder rb(out, resp);
   CommandContext ctx;
@@ -328,7 +331,16 @@ void RunHandler(Server* server, Shard* shard, const CommandSpec* spec, std::span
   ctx.db_index = db;
   ctx.conn = conn;
   int64_t t0 = Ticks();
+  cache::ShardCache* rt = nullptr;
+  if (late && (spec->flags & kCmdReadOnly) && server->cache().active()) {
+    rt = cache::CurrentShardCache();
+    if (rt) rt->Begin(spec, args, db, resp);
+  }
   spec->handler(ctx);
+  if (rt && rt->End(*late)) {
+    out->resize(start);  // the reply comes once the keys are loaded
+    return true;
+  }
   int64_t dt = TicksToUs(Ticks() - t0);
   bool failed = out->size() > start && (*out)[start] == '-';
   std::string_view err = failed ? std::string_view(*out).substr(start + 1) : std::string_view();
@@ -337,12 +349,23 @@ void RunHandler(Server* server, Shard* shard, const CommandSpec* spec, std::span
   // shard whose keys grew frees its share of any excess.
   if (shard) server->AfterCommand(*shard);
   if (!(spec->flags & kCmdSkipSlowlog)) server->MaybeSlowlog(shard, args, dt, addr, name);
+  return false;
 }
 }  // namespace
 
+std::string RunForReply(Server* server, Shard* shard, const CommandSpec* spec, std::span<const std::string_view> args,
+                        int db, int resp) {
+  std::string out;
+  static const std::string kNone;
+  RunHandler(server, shard, spec, args, db, resp, nullptr, kNone, kNone, &out);
+  return out;
+}
+
 void Connection::RunInline(const CommandSpec* spec, std::span<const std::string_view> args,
                            std::string* out) {
-  RunHandler(server_, shard_, spec, args, state_.db, state_.resp, nullptr, state_.addr, state_.name, out);
+  cache::LateTarget late{shard_->id(), state_.id, -1, 0};
+  if (RunHandler(server_, shard_, spec, args, state_.db, state_.resp, nullptr, state_.addr, state_.name, out, &late))
+    BeginAsync();
   ServeBlockedClients(server_, shard_);
 }
 
@@ -377,7 +400,9 @@ void ExecuteGroup(Server* server, Shard* shard, CommandGroup* g) {
       auto [off, len] = g->spans[cmd.first_span + i];
       argv.emplace_back(g->arena.data() + off, len);
     }
-    RunHandler(server, shard, cmd.spec, argv, cmd.db, cmd.resp, nullptr, g->addr, g->name, &g->out);
+    cache::LateTarget late{g->client_shard, g->client_id, g->shard, static_cast<uint32_t>(g->ends.size())};
+    if (RunHandler(server, shard, cmd.spec, argv, cmd.db, cmd.resp, nullptr, g->addr, g->name, &g->out, &late))
+      ++g->late_count;
     g->ends.push_back(static_cast<uint32_t>(g->out.size()));
     ServeBlockedClients(server, shard);
   }
@@ -395,6 +420,8 @@ void Connection::SubmitBatch() {
     if (static_cast<int>(s) == self) continue;
     g->addr = state_.addr;
     g->name = state_.name;
+    g->client_shard = self;
+    g->client_id = id;
     ++inflight_;
     set.Send(static_cast<int>(s), [server, self, id, g = std::move(g)]() mutable {
       ExecuteGroup(server, CurrentShard(), g.get());
@@ -409,16 +436,42 @@ void Connection::SubmitBatch() {
   if (local && !local->empty()) {
     local->addr = state_.addr;
     local->name = state_.name;
+    local->client_shard = self;
+    local->client_id = id;
     ExecuteGroup(server_, shard_, local.get());
+    late_pending_ += static_cast<int>(local->late_count);
   }
-  waiting_ = inflight_ > 0;
+  waiting_ = inflight_ > 0 || late_pending_ > 0;
   if (!waiting_) AssembleBatch();
 }
 
 void Connection::OnGroupDone(std::unique_ptr<CommandGroup> g) {
   size_t s = static_cast<size_t>(g->shard);
+  late_pending_ += static_cast<int>(g->late_count);
   groups_[s] = std::move(g);
-  if (--inflight_ > 0) return;
+  if (--inflight_ > 0 || late_pending_ > 0) return;
+  AssembleBatch();
+  waiting_ = false;
+  ProcessInput();
+}
+
+void Connection::DeliverLate(Server* server, const cache::LateTarget& target, std::string reply) {
+  server->shards().Send(target.client_shard, [server, target, reply = std::move(reply)]() mutable {
+    auto& conns = server->local(target.client_shard).conns;
+    auto it = conns.find(target.client_id);
+    if (it != conns.end()) it->second->OnLateReply(target, std::move(reply));
+  });
+}
+
+void Connection::OnLateReply(const cache::LateTarget& target, std::string reply) {
+  if (target.group_shard < 0) {
+    FinishAsync(reply);
+    return;
+  }
+  auto& g = groups_[static_cast<size_t>(target.group_shard)];
+  if (!g || late_pending_ <= 0) return;
+  g->late_replies[target.index] = std::move(reply);
+  if (--late_pending_ > 0 || inflight_ > 0) return;
   AssembleBatch();
   waiting_ = false;
   ProcessInput();
@@ -431,6 +484,13 @@ void Connection::AssembleBatch() {
       continue;
     }
     CommandGroup& g = *groups_[static_cast<size_t>(slot.group)];
+    if (g.late_count) {
+      auto late = g.late_replies.find(slot.index);
+      if (late != g.late_replies.end()) {
+        wbuf_.append(late->second);
+        continue;
+      }
+    }
     uint32_t begin = slot.index == 0 ? 0 : g.ends[slot.index - 1];
     wbuf_.append(g.out, begin, g.ends[slot.index] - begin);
   }

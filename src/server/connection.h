@@ -11,6 +11,10 @@
 // commands on different shards may run in parallel (see docs/compatibility.md).
 #pragma once
 
+#include "cache/read_through.h"
+
+#include <map>
+
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -46,6 +50,12 @@ struct CommandGroup {
   std::string out;              // replies, back to back
   std::vector<uint32_t> ends;   // end offset of each command's reply in `out`
   std::string addr, name;       // for the slow log
+  int client_shard = 0;         // who sent it (replies that come late go there)
+  uint64_t client_id = 0;
+  // Commands whose reply waits for a read-through load (their slot in `out`
+  // is empty), and those replies once they arrive.
+  uint32_t late_count = 0;
+  std::map<uint32_t, std::string> late_replies;
 
   bool empty() const { return cmds.empty(); }
   void Clear() {
@@ -54,8 +64,15 @@ struct CommandGroup {
     cmds.clear();
     out.clear();
     ends.clear();
+    late_count = 0;
+    late_replies.clear();
   }
 };
+
+// Runs a command for its reply text alone (a read-through waiter's command,
+// re-run once its keys are loaded).
+std::string RunForReply(Server* server, Shard* shard, const CommandSpec* spec, std::span<const std::string_view> args,
+                        int db, int resp);
 
 // Runs the commands of a group on the calling shard.
 void ExecuteGroup(Server* server, Shard* shard, CommandGroup* group);
@@ -82,6 +99,9 @@ class Connection : public net::EventHandler {
   static void FinishAsyncFor(Server* server, int shard, uint64_t client_id, std::string reply);
   // Delivers the reply of a blocking command that was served or timed out.
   static void FinishBlockedFor(Server* server, int shard, uint64_t client_id, std::string reply);
+  // Delivers the reply of a command that waited for a read-through load, in
+  // its place in the client's pipeline. Any thread.
+  static void DeliverLate(Server* server, const cache::LateTarget& target, std::string reply);
 
   void CloseAfterReply() { close_after_reply_ = true; }
   void Close();                      // now (deferred destruction)
@@ -112,6 +132,7 @@ class Connection : public net::EventHandler {
   void SubmitBatch();
   void OnGroupDone(std::unique_ptr<CommandGroup> g);
   void AssembleBatch();
+  void OnLateReply(const cache::LateTarget& target, std::string reply);
   // Appends a reply at the current position of the batch (or to output).
   std::string* ReplyTarget();
   void EndReplySlot();
@@ -138,6 +159,7 @@ class Connection : public net::EventHandler {
   std::string inline_out_;
   size_t inline_start_ = 0;
   int inflight_ = 0;
+  int late_pending_ = 0;  // replies of this batch still waiting for loads
 
   bool waiting_ = false;        // a batch or async reply is outstanding
   bool async_pending_ = false;

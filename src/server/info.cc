@@ -23,6 +23,7 @@ ShardSnapshot TakeShardSnapshot(Server* server, Shard& shard) {
   s.cmd_stats = l.cmd_stats;
   s.error_stats = l.error_stats;
   s.clients = l.conns.size();
+  s.cache_pending = l.cache ? l.cache->pending() : 0;
   return s;
 }
 
@@ -195,6 +196,34 @@ std::string BuildInfo(Server* server, const std::vector<ShardSnapshot>& shards,
   if (on("cluster")) {
     Section(out, "Cluster");
     out += "cluster_enabled:0\r\n";
+  }
+  if (on("cache")) {
+    // Read-through: one line per rule and per source.
+    Section(out, "Cache");
+    auto rules = server->cache().rules();
+    auto sources = server->cache().source_specs();
+    size_t pending = 0;
+    for (const auto& s : shards) pending += s.cache_pending;
+    out += fmt::format("cache_rules:{}\r\ncache_sources:{}\r\ncache_loads_running:{}\r\n", rules->size(),
+                       sources.size(), pending);
+    for (size_t i = 0; i < rules->size(); ++i) {
+      const auto& r = *(*rules)[i];
+      const auto& st = r.stats;
+      auto ld = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+      out += fmt::format(
+          "rule{}:pattern={},source={},hits={},misses={},loads={},load_errors={},coalesced={},negative_hits={},"
+          "early_refreshes={},stale_served={},loads_running={},load_p50_us={},load_p99_us={}\r\n",
+          i, r.rule.pattern.text(), r.rule.source, ld(st.hits), ld(st.misses), ld(st.loads), ld(st.load_errors),
+          ld(st.coalesced), ld(st.negative_hits), ld(st.early_refreshes), ld(st.stale_served),
+          r.inflight.load(std::memory_order_relaxed), st.LatencyPercentileUs(0.5), st.LatencyPercentileUs(0.99));
+    }
+    for (const auto& spec : sources) {
+      cache::Source* src = server->cache().source(spec.name);
+      if (!src) continue;
+      out += fmt::format("source_{}:kind={},up={},queries={},errors={},queued={}\r\n", spec.name,
+                         spec.is_sqlite() ? "sqlite" : "postgresql", src->up() ? 1 : 0, src->queries(),
+                         src->errors(), src->queued());
+    }
   }
   if (on("keyspace")) {
     Section(out, "Keyspace");

@@ -17,6 +17,7 @@ struct ShardSnapshot {
   std::vector<CommandStat> cmd_stats;
   std::map<std::string, uint64_t> error_stats;
   size_t clients = 0;
+  size_t cache_pending = 0;  // read-through loads running
 };
 
 ShardSnapshot TakeShardSnapshot(Server* server, Shard& shard);

@@ -490,6 +490,8 @@ void Server::BlockedTimeoutCron(Shard& shard) {
 
 void Server::SetupShard(Shard& shard) {
   ShardLocal& l = local(shard.id());
+  l.cache = std::make_unique<cache::ShardCache>(this, &shard);
+  cache::SetCurrentShardCache(l.cache.get());
   l.cmd_stats.resize(Commands().all().size());
   std::vector<int> fds;
   for (int fd : listen_fds_) {
@@ -561,6 +563,19 @@ int Server::Run() {
   shards_ = std::make_unique<ShardSet>(nthreads, num_dbs);
   memory_ = std::make_unique<MemoryBudget>(nthreads);
   ApplyEvictionConfig();
+  cache_ = std::make_unique<cache::CacheManager>();
+  for (const auto& s : config_->cache_sources()) {
+    std::string err;
+    cache_->AddSource(s, &err);
+  }
+  for (const auto& r : config_->cache_rules()) {
+    std::string err;
+    if (!cache_->AddRule(r, &err)) LOG_WARNING("cache-rule {}: {}", r.pattern.text(), err);
+  }
+  cache_->StartSources();
+  if (cache_->active())
+    LOG_NOTICE("Read-through: {} cache rule(s) over {} source(s)", config_->cache_rules().size(),
+               config_->cache_sources().size());
   for (int i = 0; i < nthreads; ++i) locals_.push_back(std::make_unique<ShardLocal>());
   (void)Commands();  // build the command table before any thread uses it
 
@@ -600,6 +615,7 @@ int Server::Run() {
     });
   }
   shards_->Stop();
+  cache_->StopSources();
   if (!config_->pidfile().empty()) unlink(config_->pidfile().c_str());
   LOG_WARNING("Larder is now ready to exit, bye bye...");
   return 0;

@@ -24,6 +24,7 @@
 #include "commands/blocking.h"
 #include "server/config.h"
 #include "server/memory_budget.h"
+#include "cache/read_through.h"
 #include "shard/shard_set.h"
 
 namespace larder {
@@ -61,6 +62,7 @@ struct ShardLocal {
   std::atomic<uint64_t> net_input_bytes{0};
   std::atomic<uint64_t> net_output_bytes{0};
   std::unique_ptr<Listener> listener;
+  std::unique_ptr<cache::ShardCache> cache;  // read-through state of this shard
 };
 
 struct LatencySample {
@@ -121,6 +123,7 @@ class Server {
   // Applies maxmemory-policy and the LFU knobs after CONFIG SET / start-up.
   void ApplyEvictionConfig();
   MemoryBudget& memory() { return *memory_; }
+  cache::CacheManager& cache() { return *cache_; }
   // used_memory once the server was ready (used_memory_startup).
   size_t memory_startup() const { return memory_startup_; }
 
@@ -148,6 +151,7 @@ class Server {
   void EvictionCron(Shard& shard);
   size_t EvictShare(Shard& shard, int64_t over);
   std::unique_ptr<MemoryBudget> memory_;
+  std::unique_ptr<cache::CacheManager> cache_;
   size_t memory_startup_ = 0;
 
   Config* config_;

@@ -1,0 +1,412 @@
+#include "cache/read_through.h"
+
+#include <cmath>
+
+#include "commands/command.h"
+#include "commands/string_family.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "keyspace/db.h"
+#include "keyspace/hash_value.h"
+#include "server/connection.h"
+#include "server/server.h"
+#include "shard/shard.h"
+
+namespace larder::cache {
+
+namespace {
+thread_local ShardCache* t_shard_cache = nullptr;
+
+std::string MakeId(int db, std::string_view key) {
+  std::string id = std::to_string(db);
+  id.push_back('\0');
+  id.append(key);
+  return id;
+}
+
+void AppendJsonString(std::string* out, std::string_view s) {
+  out->push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': *out += "\\\""; break;
+      case '\\': *out += "\\\\"; break;
+      case '\n': *out += "\\n"; break;
+      case '\r': *out += "\\r"; break;
+      case '\t': *out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          snprintf(buf, sizeof(buf), "\\u%04x", c);
+          *out += buf;
+        } else {
+          out->push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out->push_back('"');
+}
+}  // namespace
+
+ShardCache* CurrentShardCache() { return t_shard_cache; }
+void SetCurrentShardCache(ShardCache* c) { t_shard_cache = c; }
+
+std::string RowAsJson(const QueryResult& r) {
+  std::string out = "{";
+  for (size_t i = 0; i < r.columns.size(); ++i) {
+    if (i) out.push_back(',');
+    AppendJsonString(&out, r.columns[i]);
+    out.push_back(':');
+    if (r.values[i]) AppendJsonString(&out, *r.values[i]);
+    else out += "null";
+  }
+  out.push_back('}');
+  return out;
+}
+
+// ---- statistics ----
+
+void RuleStats::RecordLatency(int64_t us) {
+  int b = 0;
+  while (b < 39 && (int64_t{2} << b) <= us) ++b;
+  latency[b].fetch_add(1, std::memory_order_relaxed);
+}
+
+int64_t RuleStats::LatencyPercentileUs(double p) const {
+  uint64_t total = 0;
+  for (const auto& b : latency) total += b.load(std::memory_order_relaxed);
+  if (!total) return 0;
+  uint64_t want = static_cast<uint64_t>(std::ceil(p * static_cast<double>(total)));
+  uint64_t seen = 0;
+  for (int i = 0; i < 40; ++i) {
+    seen += latency[i].load(std::memory_order_relaxed);
+    if (seen >= want) return int64_t{2} << i;  // the bucket's upper bound
+  }
+  return 0;
+}
+
+// ---- CacheManager ----
+
+CacheManager::CacheManager() : rules_(std::make_shared<const std::vector<std::shared_ptr<LiveRule>>>()) {}
+CacheManager::~CacheManager() { StopSources(); }
+
+bool CacheManager::AddSource(const SourceSpec& spec, std::string* err) {
+  std::lock_guard lock(mu_);
+  for (const auto& s : sources_)
+    if (s->name() == spec.name) {
+      *err = "cache source '" + spec.name + "' is already defined";
+      return false;
+    }
+  sources_.push_back(MakeSource(spec, connections_per_source));
+  if (started_) sources_.back()->Start();
+  return true;
+}
+
+Source* CacheManager::source(std::string_view name) const {
+  std::lock_guard lock(mu_);
+  for (const auto& s : sources_)
+    if (s->name() == name) return s.get();
+  return nullptr;
+}
+
+std::vector<SourceSpec> CacheManager::source_specs() const {
+  std::lock_guard lock(mu_);
+  std::vector<SourceSpec> out;
+  for (const auto& s : sources_) out.push_back(s->spec());
+  return out;
+}
+
+bool CacheManager::AddRule(const Rule& rule, std::string* err) {
+  Source* src = source(rule.source);
+  if (!src) {
+    *err = "unknown cache source '" + rule.source + "' (declare it with cache-source first)";
+    return false;
+  }
+  std::lock_guard lock(mu_);
+  auto next = std::make_shared<std::vector<std::shared_ptr<LiveRule>>>(*rules_);
+  for (const auto& r : *next)
+    if (r->rule.pattern.text() == rule.pattern.text()) {
+      *err = "a rule for '" + rule.pattern.text() + "' already exists";
+      return false;
+    }
+  auto live = std::make_shared<LiveRule>();
+  live->rule = rule;
+  live->source = src;
+  next->push_back(std::move(live));
+  rules_ = std::move(next);
+  active_.store(true);
+  return true;
+}
+
+bool CacheManager::RemoveRule(std::string_view pattern) {
+  std::lock_guard lock(mu_);
+  auto next = std::make_shared<std::vector<std::shared_ptr<LiveRule>>>(*rules_);
+  auto it = std::find_if(next->begin(), next->end(),
+                         [&](const auto& r) { return r->rule.pattern.text() == pattern; });
+  if (it == next->end()) return false;
+  next->erase(it);
+  active_.store(!next->empty());
+  rules_ = std::move(next);
+  return true;
+}
+
+std::shared_ptr<const std::vector<std::shared_ptr<LiveRule>>> CacheManager::rules() const {
+  std::lock_guard lock(mu_);
+  return rules_;
+}
+
+void CacheManager::StartSources() {
+  std::lock_guard lock(mu_);
+  started_ = true;
+  for (auto& s : sources_) s->Start();
+}
+
+void CacheManager::StopSources() {
+  std::vector<Source*> all;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& s : sources_) all.push_back(s.get());
+  }
+  for (Source* s : all) s->Stop();
+}
+
+void CacheManager::Submit(const std::shared_ptr<LiveRule>& rule, Params params, std::function<void(QueryResult)> done) {
+  // Runs now if the rule has a free load slot, else queues; each finished
+  // load starts the next queued one.
+  auto run = std::make_shared<std::function<void()>>();
+  std::weak_ptr<LiveRule> weak = rule;
+  *run = [rule, params = std::move(params), done = std::move(done)]() mutable {
+    Source* src = rule->source;
+    src->Query(rule->rule.load_sql, std::move(params), rule->rule.load_timeout_ms,
+               [rule, done = std::move(done)](QueryResult r) {
+                 done(std::move(r));
+                 std::function<void()> next;
+                 {
+                   std::lock_guard lock(rule->queue_mu);
+                   if (!rule->queued.empty()) {
+                     next = std::move(rule->queued.front());
+                     rule->queued.erase(rule->queued.begin());
+                   } else {
+                     rule->inflight.fetch_sub(1);
+                   }
+                 }
+                 if (next) next();
+               });
+  };
+  {
+    std::lock_guard lock(rule->queue_mu);
+    if (rule->inflight.load() >= rule->rule.max_loads) {
+      rule->queued.push_back([run] { (*run)(); });
+      return;
+    }
+    rule->inflight.fetch_add(1);
+  }
+  (*run)();
+}
+
+// ---- ShardCache ----
+
+ShardCache::ShardCache(Server* server, Shard* shard)
+    : server_(server), shard_(shard), rng_(0x5eed + static_cast<uint64_t>(shard->id())) {}
+
+std::shared_ptr<LiveRule> ShardCache::MatchRule(std::string_view key, Params* params) const {
+  auto rules = server_->cache().rules();
+  for (const auto& r : *rules)
+    if (r->rule.pattern.Match(key, params)) return r;
+  return nullptr;
+}
+
+void ShardCache::Begin(const CommandSpec* spec, std::span<const std::string_view> args, int db, int resp) {
+  armed_ = true;
+  spec_ = spec;
+  args_ = args;
+  db_ = db;
+  resp_ = resp;
+  waiting_on_.clear();
+  SetReadHook(this);
+}
+
+bool ShardCache::End(const LateTarget& target) {
+  SetReadHook(nullptr);
+  armed_ = false;
+  if (waiting_on_.empty()) return false;
+  auto w = std::make_shared<Waiter>();
+  w->spec = spec_;
+  w->args.assign(args_.begin(), args_.end());
+  w->db = db_;
+  w->resp = resp_;
+  w->keys_left = static_cast<int>(waiting_on_.size());
+  w->target = target;
+  for (const auto& id : waiting_on_) pending_[id].waiters.push_back(w);
+  waiting_on_.clear();
+  return true;
+}
+
+bool ShardCache::OnMiss(Db& db, std::string_view key) {
+  Params params;
+  auto rule = MatchRule(key, &params);
+  if (!rule) return false;
+  std::string id = MakeId(db.index(), key);
+  if (std::find(waiting_on_.begin(), waiting_on_.end(), id) != waiting_on_.end()) return true;
+  auto neg = negative_.find(id);
+  if (neg != negative_.end()) {
+    if (neg->second > CommandTimeMs()) {
+      rule->stats.negative_hits.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    negative_.erase(neg);
+  }
+  auto it = pending_.find(id);
+  if (it != pending_.end()) {
+    it->second.background = false;  // someone now waits for it
+    rule->stats.coalesced.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    rule->stats.misses.fetch_add(1, std::memory_order_relaxed);
+    StartLoad(id, db.index(), std::string(key), rule, std::move(params), false);
+  }
+  waiting_on_.push_back(std::move(id));
+  return true;
+}
+
+void ShardCache::OnHit(Db& db, Entry* e) {
+  std::string id = MakeId(db.index(), e->key());
+  auto it = fresh_.find(id);
+  if (it == fresh_.end()) return;
+  Fresh& f = it->second;
+  RuleStats& stats = f.rule->stats;
+  stats.hits.fetch_add(1, std::memory_order_relaxed);
+  if (pending_.contains(id)) return;
+  int64_t now = CommandTimeMs();
+  bool reload = false;
+  if (now >= f.stale_at_ms) {
+    stats.stale_served.fetch_add(1, std::memory_order_relaxed);
+    reload = true;
+  } else if (f.rule->rule.refresh_ahead) {
+    // XFetch: reload when now - delta * ln(u) passes the stale time; the
+    // closer to it, and the slower the load, the likelier.
+    double u = std::uniform_real_distribution<double>(1e-12, 1.0)(rng_);
+    double gap_ms = -static_cast<double>(f.load_us) / 1000.0 * std::log(u);
+    if (static_cast<double>(now) + gap_ms >= static_cast<double>(f.stale_at_ms)) {
+      stats.early_refreshes.fetch_add(1, std::memory_order_relaxed);
+      reload = true;
+    }
+  }
+  if (!reload) return;
+  Params params;
+  auto rule = MatchRule(e->key(), &params);
+  if (rule) StartLoad(id, db.index(), std::string(e->key()), rule, std::move(params), true);
+}
+
+void ShardCache::StartLoad(const std::string& id, int db, std::string key, std::shared_ptr<LiveRule> rule,
+                           Params params, bool background) {
+  Pending& p = pending_[id];
+  p.rule = rule;
+  p.background = background;
+  rule->stats.loads.fetch_add(1, std::memory_order_relaxed);
+  Server* server = server_;
+  int shard = shard_->id();
+  server_->cache().Submit(rule, std::move(params), [server, shard, id, db, key = std::move(key)](QueryResult r) {
+    server->shards().shard(shard).Post([server, shard, id, db, key, r = std::move(r)]() mutable {
+      server->local(shard).cache->Complete(id, db, key, std::move(r));
+    });
+  });
+}
+
+bool ShardCache::Store(Db& db, const std::string& key, const LiveRule& live, const QueryResult& r,
+                       int64_t* stale_at) {
+  const Rule& rule = live.rule;
+  int64_t now = CommandTimeMs();
+  double ttl = static_cast<double>(rule.ttl_ms);
+  if (rule.jitter_pct) {
+    double j = std::uniform_real_distribution<double>(-1.0, 1.0)(rng_) * rule.jitter_pct / 100.0;
+    ttl *= 1.0 + j;
+  }
+  *stale_at = now + std::max<int64_t>(1, static_cast<int64_t>(ttl));
+  // Kept past its TTL for the grace period (served stale while reloading),
+  // and with refresh-ahead for at least one load timeout, so that an early
+  // reload that finishes late still finds the old value to serve.
+  int64_t keep = rule.grace_ms;
+  if (rule.refresh_ahead) keep = std::max(keep, rule.load_timeout_ms);
+  int64_t expire = *stale_at + keep;
+  Entry* e = nullptr;
+  switch (rule.kind) {
+    case ValueKind::kString: {
+      std::string v = !r.values.empty() && r.values[0] ? *r.values[0] : std::string();
+      e = db.SetString(key, v, expire, EncodingForValue(v));
+      break;
+    }
+    case ValueKind::kJson:
+      e = db.SetString(key, RowAsJson(r), expire, StrEncoding::kRaw);
+      break;
+    case ValueKind::kHash: {
+      Config& c = server_->config();
+      HashLimits limits{static_cast<size_t>(c.hash_max_listpack_entries.load()),
+                        static_cast<size_t>(c.hash_max_listpack_value.load())};
+      auto h = std::make_unique<HashValue>();
+      for (size_t i = 0; i < r.columns.size(); ++i)
+        if (r.values[i]) h->Set(r.columns[i], *r.values[i], limits);
+      if (h->size() == 0) return false;  // every column NULL: nothing to cache
+      db.Delete(key);
+      e = NewObjectEntry(key, ObjType::kHash, h.release(), expire);
+      db.Add(e);
+      break;
+    }
+  }
+  e->flags |= Entry::kCached;
+  return true;
+}
+
+void ShardCache::Complete(const std::string& id, int db_index, const std::string& key, QueryResult r) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  Pending p = std::move(it->second);
+  pending_.erase(it);
+  RefreshCommandTime();
+  LiveRule& live = *p.rule;
+  live.stats.RecordLatency(r.micros);
+  Db& db = shard_->db(db_index);
+  if (r.status == QueryResult::kError) {
+    live.stats.load_errors.fetch_add(1, std::memory_order_relaxed);
+    // A value still held (inside grace) keeps being served if the rule says
+    // so; whoever waits for a value that is not there gets the error.
+    bool serve_stale = live.rule.stale_on_error && db.Find(key) != nullptr;
+    for (auto& w : p.waiters) {
+      if (!serve_stale) {
+        w->failed = true;
+        w->error = "ERR cache source '" + live.rule.source + "' failed to load '" + key + "': " + r.error;
+      }
+      Finish(w);
+    }
+    return;
+  }
+  if (r.status == QueryResult::kRow) {
+    int64_t stale_at;
+    if (Store(db, key, live, r, &stale_at)) {
+      negative_.erase(id);
+      fresh_[id] = Fresh{stale_at, r.micros, p.rule};
+    } else {
+      r.status = QueryResult::kNoRow;
+    }
+  }
+  if (r.status == QueryResult::kNoRow) {
+    if (live.rule.negative_ttl_ms > 0) negative_[id] = CommandTimeMs() + live.rule.negative_ttl_ms;
+    fresh_.erase(id);
+    Entry* e = db.table().Find(key);
+    if (e && (e->flags & Entry::kCached)) db.Delete(key);  // the row is gone
+  }
+  for (auto& w : p.waiters) Finish(w);
+}
+
+void ShardCache::Finish(const std::shared_ptr<Waiter>& w) {
+  if (w->keys_left <= 0) return;  // already answered (an error)
+  if (w->failed) {
+    w->keys_left = 0;
+    Connection::DeliverLate(server_, w->target, "-" + w->error + "\r\n");
+    return;
+  }
+  if (--w->keys_left > 0) return;
+  std::vector<std::string_view> argv(w->args.begin(), w->args.end());
+  std::string reply = RunForReply(server_, shard_, w->spec, argv, w->db, w->resp);
+  Connection::DeliverLate(server_, w->target, std::move(reply));
+}
+
+}  // namespace larder::cache

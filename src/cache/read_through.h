@@ -1,0 +1,179 @@
+// Read-through: a read of a missing key that matches a rule loads it from the
+// rule's source, once, however many clients ask at the same moment.
+//
+//   read command on the key's shard ──► Db::Find misses ──► OnMiss():
+//     rule matches? negatively cached? a load already running (coalesce)?
+//     else start one on the source's workers
+//   the command's provisional reply is dropped; a ReadWaiter (the command,
+//   its client, where its reply goes) waits on the key(s)
+//   load done ──► posted to the key's shard ──► value stored (TTL + jitter)
+//     or "no row" remembered for negative-ttl ──► each waiter's command runs
+//     again there and its reply goes to the client, in pipeline order
+//
+// A loaded key remembers when it turns stale (its TTL) and how long its load
+// took. Inside the grace period after that, reads get the stale value at
+// once while one reload runs (stale-while-revalidate); with refresh-ahead,
+// a read before then starts a reload early with a probability that grows as
+// expiry nears, scaled by the load time (XFetch), so hot keys never miss.
+//
+// CacheManager (one per server) holds the sources, the rules and their
+// statistics; ShardCache (one per shard) the running loads, the negative
+// cache and the per-key freshness data. Everything in ShardCache is touched
+// only by its shard's thread.
+#pragma once
+
+#include <absl/container/flat_hash_map.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cache/rules.h"
+#include "cache/source.h"
+#include "keyspace/db.h"
+
+namespace larder {
+
+class Db;
+class Server;
+class Shard;
+struct Entry;
+struct CommandSpec;
+
+namespace cache {
+
+// Per-rule counters for INFO (any thread).
+struct RuleStats {
+  std::atomic<uint64_t> hits{0}, misses{0}, loads{0}, load_errors{0}, coalesced{0}, negative_hits{0},
+      early_refreshes{0}, stale_served{0};
+  // Load latency histogram: bucket i holds loads of [2^i, 2^(i+1)) us.
+  std::atomic<uint64_t> latency[40] = {};
+  void RecordLatency(int64_t us);
+  int64_t LatencyPercentileUs(double p) const;
+};
+
+struct LiveRule {
+  Rule rule;
+  RuleStats stats;
+  Source* source = nullptr;
+  std::atomic<int> inflight{0};  // loads running (max-loads)
+  std::mutex queue_mu;
+  std::vector<std::function<void()>> queued;  // loads waiting for a slot
+};
+
+class CacheManager {
+ public:
+  CacheManager();
+  ~CacheManager();
+
+  // Config directives; fail with the reason (the caller names the line).
+  bool AddSource(const SourceSpec& spec, std::string* err);
+  bool AddRule(const Rule& rule, std::string* err);
+  bool RemoveRule(std::string_view pattern);
+  void StartSources();
+  void StopSources();
+
+  // The rules in order (a snapshot; safe to keep while rules change).
+  std::shared_ptr<const std::vector<std::shared_ptr<LiveRule>>> rules() const;
+  bool active() const { return active_.load(std::memory_order_relaxed); }
+  std::vector<SourceSpec> source_specs() const;
+  Source* source(std::string_view name) const;
+  int connections_per_source = 4;
+
+  // Runs `sql` for `rule` within its max-loads limit.
+  void Submit(const std::shared_ptr<LiveRule>& rule, Params params, std::function<void(QueryResult)> done);
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::unique_ptr<Source>> sources_;
+  std::shared_ptr<const std::vector<std::shared_ptr<LiveRule>>> rules_;
+  std::atomic<bool> active_{false};
+  bool started_ = false;
+};
+
+// Where a deferred command's reply goes.
+struct LateTarget {
+  int client_shard = 0;
+  uint64_t client_id = 0;
+  int group_shard = -1;  // -1: the client waits for this one reply (not in a batch)
+  uint32_t index = 0;    // the command's index in its group
+};
+
+class ShardCache : public ReadHook {
+ public:
+  ShardCache(Server* server, Shard* shard);
+
+  // Around a read command's handler: Begin() arms the hooks; End() says
+  // whether the command touched keys that are loading (its reply must wait).
+  void Begin(const CommandSpec* spec, std::span<const std::string_view> args, int db, int resp);
+  bool End(const LateTarget& target);
+  bool armed() const { return armed_; }
+
+  void Complete(const std::string& id, int db, const std::string& key, QueryResult r);
+
+  // Hooks from Db::Find (armed commands only).
+  bool OnMiss(Db& db, std::string_view key) override;
+  void OnHit(Db& db, Entry* e) override;
+
+  // INFO: loads running on this shard.
+  size_t pending() const { return pending_.size(); }
+
+ private:
+  struct Waiter {
+    const CommandSpec* spec;
+    std::vector<std::string> args;
+    int db;
+    int resp;
+    int keys_left;
+    bool failed = false;
+    std::string error;
+    LateTarget target;
+  };
+  struct Pending {
+    std::shared_ptr<LiveRule> rule;
+    std::vector<std::shared_ptr<Waiter>> waiters;
+    bool background = false;  // refresh of a value still being served
+  };
+  struct Fresh {
+    int64_t stale_at_ms;  // the rule's TTL has passed (grace may still serve it)
+    int64_t load_us;      // how long the last load took (XFetch's delta)
+    std::shared_ptr<LiveRule> rule;
+  };
+
+  std::shared_ptr<LiveRule> MatchRule(std::string_view key, Params* params) const;
+  void StartLoad(const std::string& id, int db, std::string key, std::shared_ptr<LiveRule> rule, Params params,
+                 bool background);
+  bool Store(Db& db, const std::string& key, const LiveRule& rule, const QueryResult& r, int64_t* stale_at);
+  void Finish(const std::shared_ptr<Waiter>& w);
+
+  Server* server_;
+  Shard* shard_;
+  std::mt19937_64 rng_;
+  // Keys are "<db>\0<key>".
+  absl::flat_hash_map<std::string, Pending> pending_;
+  absl::flat_hash_map<std::string, int64_t> negative_;  // until (ms)
+  absl::flat_hash_map<std::string, Fresh> fresh_;
+
+  // The command being run (between Begin and End).
+  bool armed_ = false;
+  const CommandSpec* spec_ = nullptr;
+  std::span<const std::string_view> args_;
+  int db_ = 0, resp_ = 2;
+  std::vector<std::string> waiting_on_;
+};
+
+// The shard cache of the calling thread, or null (not a shard, or no rules).
+ShardCache* CurrentShardCache();
+void SetCurrentShardCache(ShardCache* c);
+
+// Formats a loaded row as the rule stores it (hash fields, a string, or a
+// JSON object); exposed for tests.
+std::string RowAsJson(const QueryResult& r);
+
+}  // namespace cache
+}  // namespace larder

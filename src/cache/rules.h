@@ -1,0 +1,94 @@
+// Cache rules: which keys come from which database, and how.
+//
+//   cache-source main postgresql://larder@127.0.0.1:5432/shop
+//   cache-source demo sqlite:examples/shop/shop.db
+//   cache-rule user:<id> source main as hash ttl 10m jitter 10 negative-ttl 60
+//       grace 5m refresh-ahead yes stale-on-error yes load-timeout 2s
+//       max-loads 64 load "SELECT name, email, plan FROM users WHERE id = :id"
+//
+// A pattern is literal text with <name> placeholders; a placeholder matches
+// one or more characters other than ':'. A key belongs to the first rule
+// whose pattern matches it. The statement names placeholders as :name; they
+// are bound as parameters, never pasted into the SQL.
+//
+// Parsing only: no database access here (see cache/source.h).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace larder::cache {
+
+// "250ms", "10s", "5m", "2h", or a bare number of seconds. False on junk.
+bool ParseDuration(std::string_view s, int64_t* ms);
+std::string FormatDuration(int64_t ms);
+
+class Pattern {
+ public:
+  // False (with `err`) for an empty placeholder name, a stray '<' or '>', or
+  // two placeholders with no literal text between them.
+  static bool Parse(std::string_view text, Pattern* out, std::string* err);
+  // The placeholders' values when `key` matches.
+  bool Match(std::string_view key, std::vector<std::pair<std::string, std::string>>* params) const;
+  const std::string& text() const { return text_; }
+  std::vector<std::string> names() const;
+
+ private:
+  struct Part {
+    bool placeholder;
+    std::string text;  // literal text, or the placeholder's name
+  };
+  bool MatchFrom(size_t part, std::string_view rest, std::vector<std::pair<std::string, std::string>>* params) const;
+  std::string text_;
+  std::vector<Part> parts_;
+};
+
+enum class ValueKind { kString, kHash, kJson };
+
+struct Rule {
+  Pattern pattern;
+  std::string source;
+  ValueKind kind = ValueKind::kString;
+  int64_t ttl_ms = 300'000;
+  int jitter_pct = 0;
+  int64_t negative_ttl_ms = 60'000;
+  int64_t grace_ms = 0;
+  bool refresh_ahead = false;
+  bool stale_on_error = true;
+  int64_t load_timeout_ms = 5'000;
+  int max_loads = 16;
+  std::string load_sql;
+  // The :names the statement uses, in order of first use.
+  std::vector<std::string> sql_params;
+
+  // The rule as a config line (without "cache-rule"), for CONFIG REWRITE and
+  // CACHE RULES.
+  std::string ToLine() const;
+};
+
+// Parses the words after "cache-rule". `err` says what is wrong.
+bool ParseRule(const std::vector<std::string>& args, Rule* rule, std::string* err);
+// The :name parameters of a statement, skipping quoted text and '::' casts.
+std::vector<std::string> SqlParameters(std::string_view sql);
+// The statement with :name replaced by $1, $2... in the order of `names`
+// (PostgreSQL's placeholders).
+std::string SqlToNumbered(std::string_view sql, const std::vector<std::string>& names);
+
+struct SourceSpec {
+  std::string name;
+  std::string uri;  // "postgresql://..." / "postgres://..." or "sqlite:path"
+  bool is_sqlite() const { return uri.rfind("sqlite:", 0) == 0; }
+  std::string sqlite_path() const { return uri.substr(7); }
+};
+
+bool ParseSource(const std::vector<std::string>& args, SourceSpec* out, std::string* err);
+
+// Quotes a word for a config line when it needs it (as redis.conf does).
+std::string QuoteConfigWord(std::string_view w);
+
+}  // namespace larder::cache

@@ -1,0 +1,246 @@
+#include "cache/source.h"
+
+#include <libpq-fe.h>
+#include <sqlite3.h>
+
+#include <map>
+
+#include "common/clock.h"
+#include "common/log.h"
+
+namespace larder::cache {
+
+Source::Source(SourceSpec spec, int connections) : spec_(std::move(spec)), connections_(connections) {}
+
+Source::~Source() { Stop(); }
+
+void Source::Start() {
+  for (int i = 0; i < connections_; ++i) threads_.emplace_back([this] { Worker(); });
+}
+
+void Source::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+size_t Source::queued() const {
+  std::lock_guard lock(mu_);
+  return jobs_.size();
+}
+
+void Source::Query(std::string sql, Params params, int64_t timeout_ms, std::function<void(QueryResult)> done) {
+  {
+    std::lock_guard lock(mu_);
+    jobs_.push_back(Job{std::move(sql), std::move(params), timeout_ms, std::move(done)});
+  }
+  cv_.notify_one();
+}
+
+void Source::Worker() {
+  std::unique_ptr<Conn> conn;
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+      if (stopping_) return;
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    int64_t t0 = MonotonicUs();
+    QueryResult r;
+    std::string why;
+    if (!conn) conn = Connect(&why);
+    if (!conn) {
+      r.status = QueryResult::kError;
+      r.error = "connection failed: " + why;
+    } else {
+      r = conn->Run(job.sql, job.params, job.timeout_ms);
+    }
+    r.micros = MonotonicUs() - t0;
+    ++queries_;
+    bool reached = r.status != QueryResult::kError || r.error.rfind("connection", 0) != 0;
+    if (r.status == QueryResult::kError) {
+      ++errors_;
+      if (!reached) conn.reset();  // reconnect on the next query
+    }
+    if (reached != up_.exchange(reached)) {
+      if (reached) LOG_NOTICE("Cache source '{}' is reachable again", spec_.name);
+      else LOG_WARNING("Cache source '{}' is down: {}", spec_.name, r.error);
+    }
+    job.done(std::move(r));
+  }
+}
+
+namespace {
+
+// ---- SQLite ----
+
+class SqliteConn : public Source::Conn {
+ public:
+  explicit SqliteConn(sqlite3* db) : db_(db) {}
+  ~SqliteConn() override {
+    for (auto& [sql, st] : stmts_) sqlite3_finalize(st);
+    sqlite3_close(db_);
+  }
+
+  QueryResult Run(const std::string& sql, const Params& params, int64_t timeout_ms) override {
+    QueryResult r;
+    sqlite3_stmt* st = Prepare(sql, &r);
+    if (!st) return r;
+    for (const auto& [name, value] : params) {
+      int idx = sqlite3_bind_parameter_index(st, (":" + name).c_str());
+      if (idx > 0) sqlite3_bind_text(st, idx, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
+    }
+    deadline_us_ = MonotonicUs() + timeout_ms * 1000;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+      r.status = QueryResult::kRow;
+      int n = sqlite3_column_count(st);
+      for (int i = 0; i < n; ++i) {
+        r.columns.emplace_back(sqlite3_column_name(st, i));
+        if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+          r.values.emplace_back(std::nullopt);
+        } else {
+          const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
+          r.values.emplace_back(std::string(text, static_cast<size_t>(sqlite3_column_bytes(st, i))));
+        }
+      }
+    } else if (rc == SQLITE_DONE) {
+      r.status = QueryResult::kNoRow;
+    } else {
+      r.status = QueryResult::kError;
+      r.error = rc == SQLITE_INTERRUPT ? "query timed out" : sqlite3_errmsg(db_);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return r;
+  }
+
+  // Cancels a statement that runs past its deadline.
+  static int Progress(void* self) { return MonotonicUs() > static_cast<SqliteConn*>(self)->deadline_us_ ? 1 : 0; }
+  void InstallTimeout() { sqlite3_progress_handler(db_, 1000, &SqliteConn::Progress, this); }
+
+ private:
+  sqlite3_stmt* Prepare(const std::string& sql, QueryResult* r) {
+    auto it = stmts_.find(sql);
+    if (it != stmts_.end()) return it->second;
+    sqlite3_stmt* st = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), static_cast<int>(sql.size()), &st, nullptr) != SQLITE_OK) {
+      r->status = QueryResult::kError;
+      r->error = sqlite3_errmsg(db_);
+      return nullptr;
+    }
+    stmts_.emplace(sql, st);
+    return st;
+  }
+
+  sqlite3* db_;
+  std::map<std::string, sqlite3_stmt*> stmts_;
+  int64_t deadline_us_ = 0;
+};
+
+class SqliteSource : public Source {
+ public:
+  using Source::Source;
+
+ protected:
+  std::unique_ptr<Conn> Connect(std::string* err) override {
+    sqlite3* db = nullptr;
+    int rc = sqlite3_open_v2(spec_.sqlite_path().c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+    if (rc != SQLITE_OK) {
+      *err = "cannot open " + spec_.sqlite_path() + ": " + (db ? sqlite3_errmsg(db) : "out of memory");
+      sqlite3_close(db);
+      return nullptr;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    auto c = std::make_unique<SqliteConn>(db);
+    c->InstallTimeout();
+    return c;
+  }
+};
+
+// ---- PostgreSQL ----
+
+class PgConn : public Source::Conn {
+ public:
+  explicit PgConn(PGconn* c) : c_(c) {}
+  ~PgConn() override { PQfinish(c_); }
+
+  QueryResult Run(const std::string& sql, const Params& params, int64_t timeout_ms) override {
+    QueryResult r;
+    if (PQstatus(c_) != CONNECTION_OK) {
+      r.status = QueryResult::kError;
+      r.error = std::string("connection lost: ") + PQerrorMessage(c_);
+      return r;
+    }
+    if (timeout_ms != timeout_ms_) {
+      std::string set = "SET statement_timeout = " + std::to_string(timeout_ms);
+      PQclear(PQexec(c_, set.c_str()));
+      timeout_ms_ = timeout_ms;
+    }
+    std::vector<std::string> names;
+    for (const auto& p : params) names.push_back(p.first);
+    std::string numbered = SqlToNumbered(sql, names);
+    std::vector<const char*> values;
+    for (const auto& p : params) values.push_back(p.second.c_str());
+    PGresult* res = PQexecParams(c_, numbered.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
+                                 nullptr, nullptr, 0);
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+      if (st == PGRES_TUPLES_OK && PQntuples(res) > 0) {
+        r.status = QueryResult::kRow;
+        int n = PQnfields(res);
+        for (int i = 0; i < n; ++i) {
+          r.columns.emplace_back(PQfname(res, i));
+          if (PQgetisnull(res, 0, i)) r.values.emplace_back(std::nullopt);
+          else r.values.emplace_back(std::string(PQgetvalue(res, 0, i), static_cast<size_t>(PQgetlength(res, 0, i))));
+        }
+      } else {
+        r.status = QueryResult::kNoRow;
+      }
+    } else {
+      r.status = QueryResult::kError;
+      r.error = PQstatus(c_) != CONNECTION_OK ? std::string("connection lost: ") + PQerrorMessage(c_)
+                                              : std::string(PQresultErrorMessage(res));
+      while (!r.error.empty() && (r.error.back() == '\n' || r.error.back() == ' ')) r.error.pop_back();
+    }
+    PQclear(res);
+    return r;
+  }
+
+ private:
+  PGconn* c_;
+  int64_t timeout_ms_ = -1;
+};
+
+class PgSource : public Source {
+ public:
+  using Source::Source;
+
+ protected:
+  std::unique_ptr<Conn> Connect(std::string* err) override {
+    PGconn* c = PQconnectdb(spec_.uri.c_str());
+    if (PQstatus(c) != CONNECTION_OK) {
+      *err = PQerrorMessage(c);
+      while (!err->empty() && (err->back() == '\n' || err->back() == ' ')) err->pop_back();
+      PQfinish(c);
+      return nullptr;
+    }
+    return std::make_unique<PgConn>(c);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Source> MakeSource(const SourceSpec& spec, int connections) {
+  if (spec.is_sqlite()) return std::make_unique<SqliteSource>(spec, connections);
+  return std::make_unique<PgSource>(spec, connections);
+}
+
+}  // namespace larder::cache

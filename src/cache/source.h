@@ -1,0 +1,92 @@
+// Sources: named database connections that rules load from. Queries never
+// run on a shard thread: each source has a small pool of worker threads, each
+// with its own database connection (SQLite through sqlite3, PostgreSQL
+// through libpq), taking queries from one queue. A query reports back on the
+// worker thread; callers post the result to where they need it.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "cache/rules.h"
+
+namespace larder::cache {
+
+struct QueryResult {
+  enum Status { kRow, kNoRow, kError } status = kNoRow;
+  std::vector<std::string> columns;
+  std::vector<std::optional<std::string>> values;  // nullopt = SQL NULL
+  std::string error;                               // for kError
+  int64_t micros = 0;                              // time spent in the database
+};
+
+using Params = std::vector<std::pair<std::string, std::string>>;
+
+class Source {
+ public:
+  Source(SourceSpec spec, int connections);
+  virtual ~Source();
+  Source(const Source&) = delete;
+  Source& operator=(const Source&) = delete;
+
+  const std::string& name() const { return spec_.name; }
+  const SourceSpec& spec() const { return spec_; }
+
+  // Queues a statement (`sql` uses :name parameters, bound from `params`);
+  // `done` runs on a worker thread with the first row, no row, or an error.
+  // The statement is cancelled after `timeout_ms`.
+  void Query(std::string sql, Params params, int64_t timeout_ms, std::function<void(QueryResult)> done);
+
+  void Start();
+  void Stop();
+
+  // For INFO: whether the last attempt reached the database.
+  bool up() const { return up_.load(); }
+  uint64_t queries() const { return queries_.load(); }
+  uint64_t errors() const { return errors_.load(); }
+  size_t queued() const;
+
+  // One connection, owned by one worker thread.
+  class Conn {
+   public:
+    virtual ~Conn() = default;
+    virtual QueryResult Run(const std::string& sql, const Params& params, int64_t timeout_ms) = 0;
+  };
+
+ protected:
+  // Opens a connection; null with the reason in `err` when it cannot.
+  virtual std::unique_ptr<Conn> Connect(std::string* err) = 0;
+  SourceSpec spec_;
+
+ private:
+  struct Job {
+    std::string sql;
+    Params params;
+    int64_t timeout_ms;
+    std::function<void(QueryResult)> done;
+  };
+  void Worker();
+
+  int connections_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> jobs_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> up_{true};
+  std::atomic<uint64_t> queries_{0}, errors_{0};
+};
+
+// Makes the source for a spec (SQLite or PostgreSQL).
+std::unique_ptr<Source> MakeSource(const SourceSpec& spec, int connections);
+
+}  // namespace larder::cache
