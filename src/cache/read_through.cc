@@ -274,20 +274,24 @@ void ShardCache::OnHit(Db& db, Entry* e) {
   Fresh& f = it->second;
   RuleStats& stats = f.rule->stats;
   stats.hits.fetch_add(1, std::memory_order_relaxed);
-  if (pending_.contains(id)) return;
   int64_t now = CommandTimeMs();
-  bool reload = false;
-  if (now >= f.stale_at_ms) {
-    stats.stale_served.fetch_add(1, std::memory_order_relaxed);
-    reload = true;
-  } else if (f.rule->rule.refresh_ahead) {
+  bool stale = now >= f.stale_at_ms;
+  if (stale) stats.stale_served.fetch_add(1, std::memory_order_relaxed);
+  if (pending_.contains(id)) return;  // a reload is already running
+  bool reload = stale;
+  if (!stale && f.rule->rule.refresh_ahead) {
     // XFetch: reload when now - delta * ln(u) passes the stale time; the
-    // closer to it, and the slower the load, the likelier.
-    double u = std::uniform_real_distribution<double>(1e-12, 1.0)(rng_);
-    double gap_ms = -static_cast<double>(f.load_us) / 1000.0 * std::log(u);
-    if (static_cast<double>(now) + gap_ms >= static_cast<double>(f.stale_at_ms)) {
-      stats.early_refreshes.fetch_add(1, std::memory_order_relaxed);
-      reload = true;
+    // closer to it, and the slower the load, the likelier. Only inside the
+    // last tenth of the TTL (or one load time, if longer): a very hot key
+    // would otherwise be reloaded again and again, long before it expires.
+    int64_t window = std::max<int64_t>(f.load_us / 1000, f.rule->rule.ttl_ms / 10);
+    if (f.stale_at_ms - now <= window) {
+      double u = std::uniform_real_distribution<double>(1e-12, 1.0)(rng_);
+      double gap_ms = -static_cast<double>(f.load_us) / 1000.0 * std::log(u);
+      if (static_cast<double>(now) + gap_ms >= static_cast<double>(f.stale_at_ms)) {
+        stats.early_refreshes.fetch_add(1, std::memory_order_relaxed);
+        reload = true;
+      }
     }
   }
   if (!reload) return;

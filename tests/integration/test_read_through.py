@@ -1,6 +1,8 @@
-"""Read-through from SQLite: rules load missing keys on read, once however
-many clients ask, remember missing rows, spread TTLs, keep pipeline order,
-and can be changed at runtime."""
+"""Read-through: rules load missing keys on read, once however many clients
+ask, remember missing rows, spread TTLs, keep pipeline order, and can be
+changed at runtime. Every test runs against SQLite and against a real
+PostgreSQL (a throw-away cluster, see tests/lib/postgres.py); the last ones
+need PostgreSQL's own counting (pg_sleep, a load log) and stopping it."""
 import os
 import sqlite3
 import subprocess
@@ -10,47 +12,103 @@ import time
 
 import pytest
 
-from resp import Conn, Error
+import postgres
+from resp import Error
 from server import larder_bin, start_larder
 
-# ~0.2 s of work inside SQLite (no sleep function there): a recursive count.
-SLOW = "(SELECT count(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 400000) SELECT x FROM c)) > 0"
+# ~0.2 s of work inside SQLite (it has no sleep function): a recursive count.
+SQLITE_SLOW = ("SELECT name FROM users WHERE id = :id AND (SELECT count(*) FROM (WITH RECURSIVE c(x) AS "
+               "(SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 400000) SELECT x FROM c)) > 0")
+# In PostgreSQL the slow load also logs itself, so the database counts loads.
+PG_SLOW = "SELECT name FROM slow_name(:id::int)"
 
 
-def make_db(path):
-    db = sqlite3.connect(path)
-    db.executescript("""
-        CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, email TEXT, plan TEXT, referrer TEXT);
-        CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT, price_cents INTEGER);
-    """)
-    db.executemany("INSERT INTO users VALUES (?, ?, ?, ?, ?)",
-                   [(i, f"user {i}", f"u{i}@example.com", "pro" if i % 2 else "free",
-                     None if i % 3 else f"ref{i}") for i in range(1, 3001)])
-    db.executemany("INSERT INTO products VALUES (?, ?, ?)", [(i, f"product {i}", 100 * i) for i in range(1, 51)])
-    db.commit()
-    db.close()
+class SqliteShop:
+    kind = "sqlite"
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="larder-rt-")
+        self.path = os.path.join(self.dir, "shop.db")
+        self.uri = f"sqlite:{self.path}"
+        self.slow_sql = SQLITE_SLOW
+        db = sqlite3.connect(self.path)
+        db.executescript("""
+            CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, email TEXT, plan TEXT, referrer TEXT);
+            CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT, price_cents INTEGER);
+        """)
+        db.executemany("INSERT INTO users VALUES (?, ?, ?, ?, ?)",
+                       [(i, f"user {i}", f"u{i}@example.com", "pro" if i % 2 else "free",
+                         None if i % 3 else f"ref{i}") for i in range(1, 3001)])
+        db.executemany("INSERT INTO products VALUES (?, ?, ?)", [(i, f"product {i}", 100 * i) for i in range(1, 51)])
+        db.commit()
+        db.close()
+
+    def execute(self, sql):
+        db = sqlite3.connect(self.path)
+        db.execute(sql)
+        db.commit()
+        db.close()
+
+    def stop(self):
+        pass
 
 
-def config(db_path, extra=""):
+class PostgresShop:
+    kind = "postgres"
+
+    def __init__(self):
+        self.pg = postgres.Postgres()
+        self.uri = self.pg.uri
+        self.slow_sql = PG_SLOW
+        self.pg.sql("""
+            CREATE TABLE users (id int PRIMARY KEY, name text, email text, plan text, referrer text);
+            INSERT INTO users SELECT i, 'user ' || i, 'u' || i || '@example.com',
+                   CASE WHEN i % 2 = 1 THEN 'pro' ELSE 'free' END, CASE WHEN i % 3 = 0 THEN 'ref' || i END
+              FROM generate_series(1, 3000) i;
+            CREATE TABLE products (id int PRIMARY KEY, name text, price_cents int);
+            INSERT INTO products SELECT i, 'product ' || i, 100 * i FROM generate_series(1, 50) i;
+            CREATE TABLE load_log (id int, at timestamptz DEFAULT clock_timestamp());
+            CREATE FUNCTION slow_name(uid int) RETURNS TABLE(name text) LANGUAGE plpgsql AS $$
+            BEGIN
+              INSERT INTO load_log (id) VALUES (uid);
+              PERFORM pg_sleep(0.2);
+              RETURN QUERY SELECT u.name FROM users u WHERE u.id = uid;
+            END $$;
+        """)
+
+    def execute(self, sql):
+        self.pg.sql(sql)
+
+    def loads_logged(self, uid):
+        return int(self.pg.sql(f"SELECT count(*) FROM load_log WHERE id = {uid}"))
+
+    def stop(self):
+        self.pg.stop()
+
+
+def config(db, extra=""):
     return f"""
-cache-source demo sqlite:{db_path}
+cache-source demo {db.uri}
 cache-rule user:<id> source demo as hash ttl 100s jitter 20 negative-ttl 1s load "SELECT name, email, plan, referrer FROM users WHERE id = :id"
 cache-rule user:<id>:plan source demo as string ttl 100s load "SELECT plan FROM users WHERE id = :id"
 cache-rule product:<id> source demo as json ttl 1h load "SELECT id, name, price_cents FROM products WHERE id = :id"
-cache-rule slow:<id> source demo as hash ttl 1h max-loads 4 load "SELECT name FROM users WHERE id = :id AND {SLOW}"
+cache-rule slow:<id> source demo as hash ttl 1h max-loads 4 load "{db.slow_sql}"
 cache-rule broken:<id> source demo load "SELECT missing_column FROM no_such_table WHERE id = :id"
 {extra}
 """
 
 
-@pytest.fixture
-def shop():
-    d = tempfile.mkdtemp(prefix="larder-rt-")
-    path = os.path.join(d, "shop.db")
-    make_db(path)
-    srv = start_larder(threads=2, config_text=config(path))
-    yield srv, path
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.skipif(not postgres.available(),
+                                                                         reason="PostgreSQL not installed"))]
+
+
+@pytest.fixture(params=BACKENDS)
+def shop(request):
+    db = SqliteShop() if request.param == "sqlite" else PostgresShop()
+    srv = start_larder(threads=2, config_text=config(db))
+    yield srv, db
     srv.stop()
+    db.stop()
 
 
 def info_fields(c, section="cache"):
@@ -87,7 +145,7 @@ def test_values_as_hash_string_and_json(shop):
 
 
 def test_missing_rows_are_cached_as_misses(shop):
-    srv, path = shop
+    srv, db = shop
     c = srv.conn()
     assert c.cmd("HGETALL", "user:5000") == []
     assert c.cmd("EXISTS", "user:5000") == 0
@@ -97,10 +155,7 @@ def test_missing_rows_are_cached_as_misses(shop):
     loads = int(st["loads"])
     # The row appears; within the negative TTL (1 s) the miss is remembered,
     # after it the next read loads the row.
-    db = sqlite3.connect(path)
     db.execute("INSERT INTO users VALUES (5000, 'late', 'l@example.com', 'pro', NULL)")
-    db.commit()
-    db.close()
     deadline = time.time() + 20
     while time.time() < deadline:
         if c.cmd("HGET", "user:5000", "name") == b"late":
@@ -184,7 +239,7 @@ def test_load_errors_name_the_source(shop):
     c = srv.conn()
     r = c.cmd("GET", "broken:1")
     assert isinstance(r, Error)
-    assert "cache source 'demo'" in str(r) and "no_such_table" in str(r)
+    assert "cache source 'demo'" in str(r) and "no_such_table" in str(r), r
     assert int(rule_stats(c, "broken:<id>")["load_errors"]) == 1
     assert c.cmd("PING") == "PONG"
 
@@ -208,6 +263,8 @@ def test_rules_change_at_runtime_and_survive_rewrite(shop):
     assert 'cache-rule name:<id> source demo as string' in text
     assert "broken:<id>" not in text
     assert [s[0] for s in c.cmd("CACHE", "SOURCES")] == [b"demo"]
+    assert c.cmd("CONFIG", "REWRITE") == "OK"  # and a rewrite of a rewrite keeps them once
+    assert open(srv.config_path).read().count("cache-rule name:<id>") == 1
 
 
 def test_invalid_rule_stops_startup(tmp_path):
@@ -221,3 +278,101 @@ def test_invalid_rule_stops_startup(tmp_path):
     bad.write_text("cache-rule user:<id> source nowhere load \"SELECT 1\"\n")
     p = subprocess.run([larder_bin(), str(bad)], capture_output=True, text=True, timeout=30)
     assert p.returncode != 0 and "unknown cache source 'nowhere'" in p.stdout + p.stderr
+
+
+# ---- PostgreSQL only: the database counts the loads, and can be stopped ----
+
+needs_pg = pytest.mark.skipif(not postgres.available(), reason="PostgreSQL not installed")
+
+
+@pytest.fixture
+def pg_shop():
+    db = PostgresShop()
+    extra = ('cache-rule hot:<id> source demo as hash ttl 1s refresh-ahead yes load-timeout 5s '
+             f'load "{PG_SLOW}"\n'
+             'cache-rule graced:<id> source demo as hash ttl 1s grace 60s load-timeout 1s '
+             '"load" "SELECT name FROM users WHERE id = :id::int"\n')
+    srv = start_larder(threads=2, config_text=config(db, extra))
+    yield srv, db
+    srv.stop()
+    db.stop()
+
+
+@needs_pg
+def test_stampede_of_500_clients_runs_one_query(pg_shop):
+    srv, db = pg_shop
+    n = 500
+    conns = [srv.conn(timeout=60) for _ in range(n)]
+    results = [None] * n
+    barrier = threading.Barrier(n)
+
+    def reader(i):
+        barrier.wait()
+        results[i] = conns[i].cmd("HGET", "slow:42", "name")
+
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert results == [b"user 42"] * n
+    assert db.loads_logged(42) == 1  # counted by PostgreSQL itself
+    for c in conns:
+        c.close()
+
+
+@needs_pg
+def test_refresh_ahead_keeps_readers_off_the_database(pg_shop):
+    srv, db = pg_shop
+    c = srv.conn()
+    assert c.cmd("HGET", "hot:7", "name") == b"user 7"  # the first load (0.2 s)
+    stop = threading.Event()
+    slowest, count, errors = [0.0], [0], []
+
+    def reader():
+        cc = srv.conn(timeout=30)
+        while not stop.is_set():
+            t0 = time.time()
+            r = cc.cmd("HGET", "hot:7", "name")
+            dt = time.time() - t0
+            if r != b"user 7":
+                errors.append(r)
+            slowest[0] = max(slowest[0], dt)
+            count[0] += 1
+        cc.close()
+
+    threads = [threading.Thread(target=reader) for _ in range(50)]
+    for t in threads:
+        t.start()
+    time.sleep(4.5)  # 4.5 TTL periods
+    stop.set()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    # A reader that waited for the database would have waited 0.2 s.
+    assert slowest[0] < 0.15, slowest[0]
+    loads = db.loads_logged(7)
+    assert 3 <= loads <= 9, loads  # about one per TTL period, plus the first
+    st = rule_stats(c, "hot:<id>")
+    assert int(st["early_refreshes"]) + int(st["stale_served"]) >= 3, st
+
+
+@needs_pg
+def test_grace_serves_stale_values_while_the_database_is_down(pg_shop):
+    srv, db = pg_shop
+    c = srv.conn()
+    assert c.cmd("HGET", "graced:1", "name") == b"user 1"
+    db.pg.stop_server()
+    time.sleep(1.2)  # past the TTL, inside the grace period
+    for _ in range(3):
+        assert c.cmd("HGET", "graced:1", "name") == b"user 1"
+    # A key never loaded has nothing to serve: a clear error naming the source.
+    r = c.cmd("HGET", "graced:2", "name")
+    assert isinstance(r, Error) and "cache source 'demo'" in str(r), r
+    st = rule_stats(c, "graced:<id>")
+    assert int(st["stale_served"]) >= 3 and int(st["load_errors"]) >= 1, st
+    assert info_fields(c)["source_demo"].startswith("kind=postgresql,up=0")
+    db.pg.start()
+    # Loads resume by themselves once the database is back.
+    assert postgres.wait_until(lambda: c.cmd("HGET", "graced:2", "name") == b"user 2", timeout=30)
+    assert postgres.wait_until(lambda: info_fields(c)["source_demo"].startswith("kind=postgresql,up=1"))
