@@ -400,6 +400,33 @@ void ShardCache::Complete(const std::string& id, int db_index, const std::string
   for (auto& w : p.waiters) Finish(w);
 }
 
+std::string ShardCache::MakeLeaseId(int db, std::string_view key) { return MakeId(db, key); }
+
+const ShardCache::Lease* ShardCache::FindLease(int db, std::string_view key) {
+  auto it = leases_.find(MakeId(db, key));
+  if (it == leases_.end()) return nullptr;
+  if (it->second.until_ms <= CommandTimeMs()) {
+    leases_.erase(it);
+    return nullptr;
+  }
+  return &it->second;
+}
+
+void ShardCache::GrantLease(int db, std::string_view key, Lease lease) { leases_[MakeId(db, key)] = lease; }
+
+void ShardCache::ReleaseClient(int client_shard, uint64_t client_id) {
+  std::vector<std::string> gone;
+  for (const auto& [id, l] : leases_)
+    if (l.client_shard == client_shard && l.client_id == client_id) gone.push_back(id);
+  for (const auto& id : gone) {
+    leases_.erase(id);
+    size_t sep = id.find('\0');
+    int db = std::stoi(id.substr(0, sep));
+    // Each waiter gets nil ("ask again"); the first to ask takes over.
+    server_->local(shard_->id()).blocking.WakeAll(server_, db, id.substr(sep + 1), "*-1\r\n", "_\r\n");
+  }
+}
+
 void ShardCache::Finish(const std::shared_ptr<Waiter>& w) {
   if (w->keys_left <= 0) return;  // already answered (an error)
   if (w->failed) {
@@ -409,7 +436,12 @@ void ShardCache::Finish(const std::shared_ptr<Waiter>& w) {
   }
   if (--w->keys_left > 0) return;
   std::vector<std::string_view> argv(w->args.begin(), w->args.end());
+  // The command already counted its lookups (keyspace_misses for the keys
+  // it had to load): the re-run that produces its reply counts nothing.
+  KeyspaceStats saved = shard_->stats();
   std::string reply = RunForReply(server_, shard_, w->spec, argv, w->db, w->resp);
+  shard_->stats().keyspace_hits = saved.keyspace_hits;
+  shard_->stats().keyspace_misses = saved.keyspace_misses;
   Connection::DeliverLate(server_, w->target, std::move(reply));
 }
 

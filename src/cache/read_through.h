@@ -85,6 +85,11 @@ class CacheManager {
   Source* source(std::string_view name) const;
   int connections_per_source = 4;
 
+  // Set once any CACHE FETCH lease was granted (closing clients then
+  // release theirs).
+  bool leases_granted() const { return leases_granted_.load(std::memory_order_relaxed); }
+  void NoteLease() { leases_granted_.store(true, std::memory_order_relaxed); }
+
   // Runs `sql` for `rule` within its max-loads limit.
   void Submit(const std::shared_ptr<LiveRule>& rule, Params params, std::function<void(QueryResult)> done);
 
@@ -93,6 +98,7 @@ class CacheManager {
   std::vector<std::unique_ptr<Source>> sources_;
   std::shared_ptr<const std::vector<std::shared_ptr<LiveRule>>> rules_;
   std::atomic<bool> active_{false};
+  std::atomic<bool> leases_granted_{false};
   bool started_ = false;
 };
 
@@ -122,6 +128,22 @@ class ShardCache : public ReadHook {
 
   // INFO: loads running on this shard.
   size_t pending() const { return pending_.size(); }
+
+  // CACHE FETCH leases: who computes a missing key for the others.
+  struct Lease {
+    int client_shard;
+    uint64_t client_id;
+    int64_t until_ms;
+  };
+  // The live lease on a key, or null.
+  const Lease* FindLease(int db, std::string_view key);
+  void GrantLease(int db, std::string_view key, Lease lease);
+  bool has_leases() const { return !leases_.empty(); }
+  // A write to the key ends its lease (the value is there now).
+  void EndLease(int db, std::string_view key) { leases_.erase(MakeLeaseId(db, key)); }
+  // A client went away: its leases end and their waiters ask again.
+  void ReleaseClient(int client_shard, uint64_t client_id);
+  static std::string MakeLeaseId(int db, std::string_view key);
 
  private:
   struct Waiter {
@@ -158,6 +180,7 @@ class ShardCache : public ReadHook {
   absl::flat_hash_map<std::string, Pending> pending_;
   absl::flat_hash_map<std::string, int64_t> negative_;  // until (ms)
   absl::flat_hash_map<std::string, Fresh> fresh_;
+  absl::flat_hash_map<std::string, Lease> leases_;
 
   // The command being run (between Begin and End).
   bool armed_ = false;

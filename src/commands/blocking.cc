@@ -48,6 +48,8 @@ std::string RunForWaiter(Server* server, Shard* shard, Waiter& w) {
   resp::ReplyBuilder rb(&out, w.resp);
   BlockRequest req;
   req.serving = true;
+  req.client_shard = w.client_shard;
+  req.client_id = w.client_id;
   CommandContext ctx;
   ctx.args = argv;
   ctx.rb = &rb;
@@ -91,6 +93,22 @@ void BlockingRegistry::ServeReady(Server* server, Shard* shard) {
       }
       if (q.empty()) waiting_.erase(it);
     }
+  }
+}
+
+void BlockingRegistry::WakeAll(Server* server, int db, const std::string& key, const std::string& reply_resp2,
+                               const std::string& reply_resp3) {
+  auto it = waiting_.find(Key(db, key));
+  if (it == waiting_.end()) return;
+  auto q = std::move(it->second);
+  waiting_.erase(it);
+  for (auto& w : q) {
+    if (w->done.exchange(true)) continue;
+    Unregister(server, w);
+    std::string reply = w->resp >= 3 ? reply_resp3 : reply_resp2;
+    server->shards().Send(w->client_shard, [server, w, reply = std::move(reply)]() mutable {
+      Connection::FinishBlockedFor(server, w->client_shard, w->client_id, std::move(reply));
+    });
   }
 }
 

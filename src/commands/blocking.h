@@ -51,6 +51,11 @@ class BlockingRegistry {
   // Drops claimed waiters of one key (after a timeout or a disconnect).
   void Prune(int db, const std::string& key);
   bool has_ready() const { return !ready_.empty(); }
+  bool empty() const { return waiting_.empty(); }
+  // Answers every waiter of a key with `reply` (CACHE FETCH: the lease
+  // holder went away, so each waiter asks again and one takes over).
+  void WakeAll(Server* server, int db, const std::string& key, const std::string& reply_resp2,
+               const std::string& reply_resp3);
 
   // Serves waiters of the keys marked ready on `shard`.
   void ServeReady(Server* server, Shard* shard);

@@ -9,7 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "commands/blocking.h"
 #include "commands/command.h"
+#include "common/clock.h"
+#include "common/numbers.h"
 #include "common/strings.h"
 #include "server/server.h"
 
@@ -60,6 +63,60 @@ void CacheRule(CommandContext& ctx) {
   ctx.SyntaxError();
 }
 
+// CACHE FETCH key lease-ms [EARLY ms]: single-flight for cache-aside code.
+//   ["hit", value]       the key is there
+//   ["compute", nil]     it is not, and this caller computes it (holds a lease
+//                        for lease-ms) and stores it with SET; the others wait
+//   ["refresh", value]   with EARLY: the key expires within ms; this one
+//                        caller recomputes it while the others keep reading
+//   nil                  waited lease-ms (the computing caller was too slow or
+//                        went away): call again; the first to do so computes
+void CacheFetch(CommandContext& ctx) {
+  std::string_view key = ctx.arg(2);
+  int64_t lease_ms, early_ms = -1;
+  if (!ParseInt64(ctx.arg(3), &lease_ms) || lease_ms <= 0)
+    return ctx.Error("ERR lease is not a positive integer (milliseconds)");
+  for (size_t i = 4; i < ctx.argc(); ++i) {
+    if (EqualsIgnoreCase(ctx.arg(i), "early") && i + 1 < ctx.argc()) {
+      if (!ParseInt64(ctx.arg(++i), &early_ms) || early_ms < 0)
+        return ctx.Error("ERR EARLY is not a non-negative integer (milliseconds)");
+    } else {
+      return ctx.SyntaxError();
+    }
+  }
+  cache::ShardCache* sc = cache::CurrentShardCache();
+  Db& db = ctx.DbFor(key);
+  Entry* e = db.FindRead(key);
+  if (e && e->type != ObjType::kString) return ctx.Error(OpStatus::kWrongType);
+  int64_t now = CommandTimeMs();
+  int client_shard = ctx.block ? ctx.block->client_shard : 0;
+  uint64_t client_id = ctx.block ? ctx.block->client_id : 0;
+  auto reply = [&](const char* status, const Entry* value) {
+    ctx.rb->ArrayHeader(2);
+    ctx.rb->Bulk(status);
+    if (value) ctx.rb->Bulk(value->value());
+    else ctx.rb->Null();
+  };
+  auto grant = [&] {
+    sc->GrantLease(db.index(), key, {client_shard, client_id, now + lease_ms});
+    ctx.server->cache().NoteLease();
+  };
+  if (e) {
+    if (early_ms >= 0 && e->has_expire() && e->expire_ms() - now <= early_ms && !sc->FindLease(db.index(), key)) {
+      grant();
+      return reply("refresh", e);
+    }
+    return reply("hit", e);
+  }
+  if (Serving(ctx)) return;  // woken but the key is gone again: keep waiting
+  const cache::ShardCache::Lease* lease = sc->FindLease(db.index(), key);
+  if (!lease || (lease->client_shard == client_shard && lease->client_id == client_id)) {
+    grant();
+    return reply("compute", nullptr);
+  }
+  RequestBlock(ctx, lease->until_ms - now + 1, {std::string(key)});
+}
+
 void CacheHelp(CommandContext& ctx) {
   static const char* const kLines[] = {
       "CACHE <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -71,6 +128,10 @@ void CacheHelp(CommandContext& ctx) {
       "    Add a rule (options as in the cache-rule config directive).",
       "RULE DEL <pattern>",
       "    Remove the rule with this pattern.",
+      "FETCH <key> <lease-ms> [EARLY <ms>]",
+      "    Cache-aside single flight: the value ('hit'), or 'compute' for exactly one",
+      "    caller, who SETs the key while the others wait; 'refresh' for one caller when",
+      "    the key expires within EARLY ms. nil after waiting lease-ms: ask again.",
       "HELP",
       "    Prints this help.",
   };
@@ -92,6 +153,12 @@ void RegisterCacheFamily(CommandRegistry* r) {
   c.subcommands.push_back(sub("cache|rules", 2, 0, CacheRules, "Lists the read-through rules."));
   c.subcommands.push_back(sub("cache|sources", 2, 0, CacheSources, "Lists the cache sources."));
   c.subcommands.push_back(sub("cache|rule", -3, kCmdAdmin, CacheRule, "Adds or removes a read-through rule."));
+  {
+    CommandSpec f = MakeCommand("cache|fetch", -4, kCmdWrite | kCmdBlocking | kCmdFast, 2, 2, 1, CacheFetch,
+                                "@write @string @blocking", "Gets a key, or the lease to compute it.", "cache");
+    f.since = "0.1.0";
+    c.subcommands.push_back(std::move(f));
+  }
   c.subcommands.push_back(sub("cache|help", 2, kCmdLoading | kCmdStale, CacheHelp, "Shows the CACHE subcommands."));
   r->Add(std::move(c));
 }

@@ -68,6 +68,8 @@ struct BlockRequest {
   bool wants_block = false;  // set by the handler (RequestBlock) when it found no data
   int64_t timeout_ms = 0;
   std::vector<std::string> keys;
+  int client_shard = 0;  // who runs the command (CACHE FETCH leases)
+  uint64_t client_id = 0;
 };
 
 struct CommandSpec {

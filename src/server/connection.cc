@@ -72,6 +72,14 @@ void Connection::Close() {
   // A blocked client that goes away must not be served an element.
   if (blocked_ && !blocked_->done.exchange(true)) AbandonWaiter(server_, blocked_);
   blocked_.reset();
+  if (server_->cache().leases_granted()) {
+    // Leases this client holds (CACHE FETCH) end now: another waiter takes over.
+    Server* server = server_;
+    int self = shard_->id();
+    uint64_t id = state_.id;
+    for (int i = 0; i < server_->shards().size(); ++i)
+      server_->shards().Send(i, [server, i, self, id] { server->local(i).cache->ReleaseClient(self, id); });
+  }
   if (interest_) shard_->loop().Remove(state_.fd);
   interest_ = 0;
   close(state_.fd);
@@ -341,6 +349,18 @@ bool RunHandler(Server* server, Shard* shard, const CommandSpec* spec, std::span
     out->resize(start);  // the reply comes once the keys are loaded
     return true;
   }
+  if ((spec->flags & kCmdWrite) && shard) {
+    // A write to a key that CACHE FETCH callers wait for: the value is there
+    // now, so its lease ends and the waiters are served.
+    BlockingRegistry& reg = server->local(shard->id()).blocking;
+    cache::ShardCache* sc = cache::CurrentShardCache();
+    if (!reg.empty() || (sc && sc->has_leases())) {
+      for (size_t i : spec->KeyIndexes(args)) {
+        if (sc) sc->EndLease(db, args[i]);
+        if (reg.HasWaiters(db, args[i])) reg.MarkReady(db, args[i]);
+      }
+    }
+  }
   int64_t dt = TicksToUs(Ticks() - t0);
   bool failed = out->size() > start && (*out)[start] == '-';
   std::string_view err = failed ? std::string_view(*out).substr(start + 1) : std::string_view();
@@ -576,6 +596,8 @@ void Connection::StartBlocking(const CommandSpec* spec, std::span<const std::str
     std::string out;
     resp::ReplyBuilder rb(&out, w->resp);
     BlockRequest req;
+    req.client_shard = w->client_shard;
+    req.client_id = w->client_id;
     CommandContext ctx;
     ctx.args = argv;
     ctx.rb = &rb;
