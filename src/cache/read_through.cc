@@ -1,5 +1,7 @@
 #include "cache/read_through.h"
 
+#include <absl/strings/numbers.h>
+
 #include <cmath>
 
 #include "commands/command.h"
@@ -161,6 +163,7 @@ void CacheManager::StartSources() {
 }
 
 void CacheManager::StopSources() {
+  stopping_.store(true);
   std::vector<Source*> all;
   {
     std::lock_guard lock(mu_);
@@ -201,6 +204,128 @@ void CacheManager::Submit(const std::shared_ptr<LiveRule>& rule, Params params, 
     rule->inflight.fetch_add(1);
   }
   (*run)();
+}
+
+// ---- warming ----
+
+std::vector<std::shared_ptr<WarmJob>> CacheManager::warm_jobs() const {
+  std::lock_guard lock(mu_);
+  return warms_;
+}
+
+bool CacheManager::Warm(Server* server, std::string_view pattern, std::string sql, std::string* err) {
+  std::shared_ptr<LiveRule> rule;
+  for (const auto& r : *rules())
+    if (r->rule.pattern.text() == pattern) rule = r;
+  if (!rule) {
+    *err = "no cache rule for '" + std::string(pattern) + "'";
+    return false;
+  }
+  auto job = std::make_shared<WarmJob>();
+  job->pattern = std::string(pattern);
+  job->sql = sql;
+  job->started_ms = UnixTimeMs();
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& w : warms_)
+      if (w->pattern == pattern && w->state.load() == 0) {
+        *err = "'" + std::string(pattern) + "' is already warming";
+        return false;
+      }
+    std::erase_if(warms_, [&](const auto& w) { return w->pattern == pattern; });
+    warms_.push_back(job);
+  }
+  LOG_NOTICE("Warming '{}' from source '{}'", job->pattern, rule->rule.source);
+  // The total, for progress and the estimate (best effort).
+  rule->source->Query("SELECT count(*) FROM (" + sql + ") AS larder_warm", {}, 60'000, [job](QueryResult r) {
+    uint64_t n;
+    if (r.status == QueryResult::kRow && !r.values.empty() && r.values[0] &&
+        absl::SimpleAtoi(*r.values[0], &n))
+      job->rows_total.store(n);
+  });
+  auto names = rule->rule.pattern.names();
+  rule->source->Stream(
+      std::move(sql), 1000,
+      [server, job, rule, names](RowBatch b) {
+        // Which columns name the key, which hold the value.
+        std::vector<int> key_cols(names.size(), -1);
+        std::vector<int> value_cols;
+        for (int i = 0; i < static_cast<int>(b.columns->size()); ++i) {
+          auto it = std::find(names.begin(), names.end(), (*b.columns)[static_cast<size_t>(i)]);
+          if (it != names.end()) key_cols[static_cast<size_t>(it - names.begin())] = i;
+          else value_cols.push_back(i);
+        }
+        ShardSet& set = server->shards();
+        std::vector<std::vector<std::pair<std::string, QueryResult>>> per_shard(static_cast<size_t>(set.size()));
+        for (auto& row : b.rows) {
+          Params values;
+          bool ok = true;
+          for (size_t k = 0; k < names.size(); ++k) {
+            if (key_cols[k] < 0 || !row[static_cast<size_t>(key_cols[k])]) ok = false;
+            else values.emplace_back(names[k], *row[static_cast<size_t>(key_cols[k])]);
+          }
+          std::string key;
+          if (!ok || !rule->rule.pattern.Format(values, &key)) {
+            job->rows_skipped.fetch_add(1);
+            continue;
+          }
+          QueryResult r;
+          r.status = QueryResult::kRow;
+          for (int c : value_cols) {
+            r.columns.push_back((*b.columns)[static_cast<size_t>(c)]);
+            r.values.push_back(std::move(row[static_cast<size_t>(c)]));
+          }
+          per_shard[static_cast<size_t>(set.ShardOf(key))].emplace_back(std::move(key), std::move(r));
+        }
+        size_t n = b.rows.size();
+        {
+          std::lock_guard lock(job->mu);
+          for (const auto& part : per_shard) job->outstanding += part.empty() ? 0 : 1;
+        }
+        for (int s = 0; s < set.size(); ++s) {
+          auto& part = per_shard[static_cast<size_t>(s)];
+          if (part.empty()) continue;
+          set.shard(s).Post([server, s, job, rule, part = std::move(part)] {
+            RefreshCommandTime();
+            for (const auto& [key, r] : part) server->local(s).cache->StoreWarm(0, key, rule, r);
+            std::lock_guard lock(job->mu);
+            if (--job->outstanding == 0) job->cv.notify_all();
+          });
+        }
+        std::unique_lock lock(job->mu);
+        while (!job->cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return job->outstanding == 0; }))
+          if (server->cache().stopping()) return false;  // shutting down: the shards may never answer
+        if (server->cache().stopping()) return false;
+        uint64_t before = job->rows_done.fetch_add(n);
+        uint64_t total = job->rows_total.load();
+        if (total >= 10 && (before * 10 / total) != ((before + n) * 10 / total))
+          LOG_NOTICE("Warming '{}': {} of {} rows", job->pattern, before + n, total);
+        return true;
+      },
+      [job](std::string error) {
+        job->finished_ms.store(UnixTimeMs());
+        if (error.empty()) {
+          job->state.store(1);
+          LOG_NOTICE("Warming '{}' done: {} rows in {:.1f} s ({} skipped)", job->pattern, job->rows_done.load(),
+                     static_cast<double>(job->finished_ms.load() - job->started_ms) / 1000.0,
+                     job->rows_skipped.load());
+        } else {
+          job->error = error;
+          job->state.store(2);
+          LOG_WARNING("Warming '{}' failed after {} rows: {}", job->pattern, job->rows_done.load(), error);
+        }
+      });
+  return true;
+}
+
+void ShardCache::StoreWarm(int db_index, const std::string& key, const std::shared_ptr<LiveRule>& rule,
+                           const QueryResult& r) {
+  Db& db = shard_->db(db_index);
+  int64_t stale_at;
+  std::string id = MakeId(db_index, key);
+  if (!Store(db, key, *rule, r, &stale_at)) return;
+  negative_.erase(id);
+  fresh_[id] = Fresh{stale_at, 0, rule};
 }
 
 // ---- ShardCache ----

@@ -25,6 +25,7 @@
 #include <absl/container/flat_hash_map.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -66,6 +67,21 @@ struct LiveRule {
   std::vector<std::function<void()>> queued;  // loads waiting for a slot
 };
 
+// A warming run: a query's rows stored as a rule's keys, in batches.
+struct WarmJob {
+  std::string pattern;
+  std::string sql;
+  std::atomic<uint64_t> rows_done{0}, rows_total{0}, rows_skipped{0};
+  int64_t started_ms = 0;
+  std::atomic<int64_t> finished_ms{0};
+  std::atomic<int> state{0};  // 0 running, 1 done, 2 failed
+  std::string error;          // set before state becomes 2
+  // Flow control: the next batch waits until the shards stored this one.
+  std::mutex mu;
+  std::condition_variable cv;
+  int outstanding = 0;
+};
+
 class CacheManager {
  public:
   CacheManager();
@@ -87,8 +103,16 @@ class CacheManager {
 
   // Set once any CACHE FETCH lease was granted (closing clients then
   // release theirs).
+  bool stopping() const { return stopping_.load(); }
   bool leases_granted() const { return leases_granted_.load(std::memory_order_relaxed); }
   void NoteLease() { leases_granted_.store(true, std::memory_order_relaxed); }
+
+  // CACHE WARM / cache-warm: stores the rows of `sql` (the pattern's
+  // placeholders as columns, then the value columns) as the rule's keys in
+  // database 0, in batches, while the server keeps serving. False (with the
+  // reason) if the rule is unknown or already warming.
+  bool Warm(Server* server, std::string_view pattern, std::string sql, std::string* err);
+  std::vector<std::shared_ptr<WarmJob>> warm_jobs() const;
 
   // Runs `sql` for `rule` within its max-loads limit.
   void Submit(const std::shared_ptr<LiveRule>& rule, Params params, std::function<void(QueryResult)> done);
@@ -99,6 +123,8 @@ class CacheManager {
   std::shared_ptr<const std::vector<std::shared_ptr<LiveRule>>> rules_;
   std::atomic<bool> active_{false};
   std::atomic<bool> leases_granted_{false};
+  std::atomic<bool> stopping_{false};
+  std::vector<std::shared_ptr<WarmJob>> warms_;
   bool started_ = false;
 };
 
@@ -121,6 +147,8 @@ class ShardCache : public ReadHook {
   bool armed() const { return armed_; }
 
   void Complete(const std::string& id, int db, const std::string& key, QueryResult r);
+  // A warmed row: stored as a load would store it.
+  void StoreWarm(int db, const std::string& key, const std::shared_ptr<LiveRule>& rule, const QueryResult& r);
 
   // Hooks from Db::Find (armed commands only).
   bool OnMiss(Db& db, std::string_view key) override;

@@ -86,6 +86,20 @@ bool Pattern::Parse(std::string_view text, Pattern* out, std::string* err) {
   return true;
 }
 
+bool Pattern::Format(const std::vector<std::pair<std::string, std::string>>& values, std::string* key) const {
+  key->clear();
+  for (const auto& p : parts_) {
+    if (!p.placeholder) {
+      *key += p.text;
+      continue;
+    }
+    auto it = std::find_if(values.begin(), values.end(), [&](const auto& v) { return v.first == p.text; });
+    if (it == values.end() || it->second.empty() || it->second.find(':') != std::string::npos) return false;
+    *key += it->second;
+  }
+  return true;
+}
+
 std::vector<std::string> Pattern::names() const {
   std::vector<std::string> out;
   for (const auto& p : parts_)

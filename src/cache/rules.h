@@ -36,6 +36,9 @@ class Pattern {
   // The placeholders' values when `key` matches.
   bool Match(std::string_view key, std::vector<std::pair<std::string, std::string>>* params) const;
   const std::string& text() const { return text_; }
+  // The key for these placeholder values (false if one is missing, empty or
+  // holds a ':', which the pattern could not match).
+  bool Format(const std::vector<std::pair<std::string, std::string>>& values, std::string* key) const;
   std::vector<std::string> names() const;
 
  private:

@@ -41,6 +41,19 @@ void Source::Query(std::string sql, Params params, int64_t timeout_ms, std::func
   cv_.notify_one();
 }
 
+void Source::Stream(std::string sql, size_t batch, BatchFn on_batch, std::function<void(std::string)> done) {
+  {
+    std::lock_guard lock(mu_);
+    Job job;
+    job.sql = std::move(sql);
+    job.batch = batch;
+    job.on_batch = std::move(on_batch);
+    job.stream_done = std::move(done);
+    jobs_.push_back(std::move(job));
+  }
+  cv_.notify_one();
+}
+
 void Source::Worker() {
   std::unique_ptr<Conn> conn;
   for (;;) {
@@ -56,6 +69,12 @@ void Source::Worker() {
     QueryResult r;
     std::string why;
     if (!conn) conn = Connect(&why);
+    if (job.batch) {
+      std::string err = conn ? conn->RunStream(job.sql, job.batch, job.on_batch) : "connection failed: " + why;
+      if (!err.empty() && err.rfind("connection", 0) == 0) conn.reset();
+      job.stream_done(err);
+      continue;
+    }
     if (!conn) {
       r.status = QueryResult::kError;
       r.error = "connection failed: " + why;
@@ -120,6 +139,36 @@ class SqliteConn : public Source::Conn {
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return r;
+  }
+
+  std::string RunStream(const std::string& sql, size_t batch, const BatchFn& on_batch) override {
+    QueryResult r;
+    sqlite3_stmt* st = Prepare(sql, &r);
+    if (!st) return r.error;
+    deadline_us_ = INT64_MAX;
+    RowBatch b;
+    auto cols = std::make_shared<std::vector<std::string>>();
+    for (int i = 0; i < sqlite3_column_count(st); ++i) cols->emplace_back(sqlite3_column_name(st, i));
+    b.columns = cols;
+    std::string err;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+      std::vector<std::optional<std::string>> row;
+      for (int i = 0; i < static_cast<int>(cols->size()); ++i) {
+        if (sqlite3_column_type(st, i) == SQLITE_NULL) row.emplace_back(std::nullopt);
+        else row.emplace_back(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, i)),
+                                          static_cast<size_t>(sqlite3_column_bytes(st, i))));
+      }
+      b.rows.push_back(std::move(row));
+      if (b.rows.size() >= batch) {
+        if (!on_batch(std::move(b))) break;
+        b = RowBatch{cols, {}};
+      }
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) err = sqlite3_errmsg(db_);
+    else if (!b.rows.empty()) on_batch(std::move(b));
+    sqlite3_reset(st);
+    return err;
   }
 
   // Cancels a statement that runs past its deadline.
@@ -212,6 +261,46 @@ class PgConn : public Source::Conn {
     }
     PQclear(res);
     return r;
+  }
+
+  std::string RunStream(const std::string& sql, size_t batch, const BatchFn& on_batch) override {
+    if (PQstatus(c_) != CONNECTION_OK) return std::string("connection lost: ") + PQerrorMessage(c_);
+    if (timeout_ms_ != 0) {
+      PQclear(PQexec(c_, "SET statement_timeout = 0"));
+      timeout_ms_ = 0;
+    }
+    if (!PQsendQuery(c_, sql.c_str()) || !PQsetSingleRowMode(c_)) return PQerrorMessage(c_);
+    RowBatch b;
+    std::shared_ptr<std::vector<std::string>> cols;
+    std::string err;
+    bool stop = false;
+    while (PGresult* res = PQgetResult(c_)) {
+      ExecStatusType st = PQresultStatus(res);
+      if (st == PGRES_SINGLE_TUPLE && !stop) {
+        if (!cols) {
+          cols = std::make_shared<std::vector<std::string>>();
+          for (int i = 0; i < PQnfields(res); ++i) cols->emplace_back(PQfname(res, i));
+          b.columns = cols;
+        }
+        std::vector<std::optional<std::string>> row;
+        for (int i = 0; i < PQnfields(res); ++i) {
+          if (PQgetisnull(res, 0, i)) row.emplace_back(std::nullopt);
+          else row.emplace_back(std::string(PQgetvalue(res, 0, i), static_cast<size_t>(PQgetlength(res, 0, i))));
+        }
+        b.rows.push_back(std::move(row));
+        if (b.rows.size() >= batch) {
+          stop = !on_batch(std::move(b));
+          b = RowBatch{cols, {}};
+        }
+      } else if (st != PGRES_TUPLES_OK && st != PGRES_SINGLE_TUPLE && err.empty()) {
+        err = PQresultErrorMessage(res);
+        while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
+      }
+      PQclear(res);
+    }
+    if (err.empty() && !stop && !b.rows.empty()) on_batch(std::move(b));
+    if (PQstatus(c_) != CONNECTION_OK) err = std::string("connection lost: ") + PQerrorMessage(c_);
+    return err;
   }
 
  private:

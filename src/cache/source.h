@@ -31,6 +31,14 @@ struct QueryResult {
 
 using Params = std::vector<std::pair<std::string, std::string>>;
 
+// Rows streamed by a warming query: column names once, values per row.
+struct RowBatch {
+  std::shared_ptr<const std::vector<std::string>> columns;
+  std::vector<std::vector<std::optional<std::string>>> rows;
+};
+// Called per batch on the worker thread; false stops the query.
+using BatchFn = std::function<bool(RowBatch)>;
+
 class Source {
  public:
   Source(SourceSpec spec, int connections);
@@ -46,6 +54,10 @@ class Source {
   // The statement is cancelled after `timeout_ms`.
   void Query(std::string sql, Params params, int64_t timeout_ms, std::function<void(QueryResult)> done);
 
+  // Runs `sql` (no parameters) and hands its rows over in batches of
+  // `batch`; `done` gets "" or the error. Holds one connection meanwhile.
+  void Stream(std::string sql, size_t batch, BatchFn on_batch, std::function<void(std::string)> done);
+
   void Start();
   void Stop();
 
@@ -60,6 +72,8 @@ class Source {
    public:
     virtual ~Conn() = default;
     virtual QueryResult Run(const std::string& sql, const Params& params, int64_t timeout_ms) = 0;
+    // Returns "" or the error.
+    virtual std::string RunStream(const std::string& sql, size_t batch, const BatchFn& on_batch) = 0;
   };
 
  protected:
@@ -73,6 +87,10 @@ class Source {
     Params params;
     int64_t timeout_ms;
     std::function<void(QueryResult)> done;
+    // A streaming job instead (warming).
+    size_t batch = 0;
+    BatchFn on_batch;
+    std::function<void(std::string)> stream_done;
   };
   void Worker();
 

@@ -117,6 +117,16 @@ void CacheFetch(CommandContext& ctx) {
   RequestBlock(ctx, lease->until_ms - now + 1, {std::string(key)});
 }
 
+// CACHE WARM <pattern> <query>: the query's rows become the rule's keys
+// (placeholders as columns, then the value columns); runs in the background,
+// progress in INFO cache.
+void CacheWarm(CommandContext& ctx) {
+  std::string err;
+  if (!ctx.server->cache().Warm(ctx.server, ctx.arg(2), std::string(ctx.arg(3)), &err))
+    return ctx.Error("ERR " + err);
+  ctx.rb->SimpleString("Warming started");
+}
+
 void CacheHelp(CommandContext& ctx) {
   static const char* const kLines[] = {
       "CACHE <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -128,6 +138,9 @@ void CacheHelp(CommandContext& ctx) {
       "    Add a rule (options as in the cache-rule config directive).",
       "RULE DEL <pattern>",
       "    Remove the rule with this pattern.",
+      "WARM <pattern> <query>",
+      "    Preload a rule's keys from a query returning the pattern's placeholders as",
+      "    columns, then the value columns (in the background; progress in INFO cache).",
       "FETCH <key> <lease-ms> [EARLY <ms>]",
       "    Cache-aside single flight: the value ('hit'), or 'compute' for exactly one",
       "    caller, who SETs the key while the others wait; 'refresh' for one caller when",
@@ -159,6 +172,7 @@ void RegisterCacheFamily(CommandRegistry* r) {
     f.since = "0.1.0";
     c.subcommands.push_back(std::move(f));
   }
+  c.subcommands.push_back(sub("cache|warm", 4, kCmdAdmin, CacheWarm, "Preloads a rule's keys from a query."));
   c.subcommands.push_back(sub("cache|help", 2, kCmdLoading | kCmdStale, CacheHelp, "Shows the CACHE subcommands."));
   r->Add(std::move(c));
 }

@@ -364,6 +364,19 @@ bool Config::LoadFile(const std::string& path, std::string* err) {
       file_ = path;
       continue;
     }
+    if (name == "cache-warm") {
+      bool known = false;
+      if (args.size() == 3)
+        for (const auto& r : cache_rules_) known |= r.pattern.text() == args[1];
+      if (!known) {
+        *err = FatalConfigError(line_no, trimmed,
+                                args.size() != 3 ? "cache-warm takes a rule's pattern and a query"
+                                                 : "cache-warm names no cache rule declared before it");
+        return false;
+      }
+      cache_warms_.emplace_back(args[1], args[2]);
+      continue;
+    }
     if (name == "cache-source" || name == "cache-rule") {
       std::vector<std::string> rest(args.begin() + 1, args.end());
       std::string why;

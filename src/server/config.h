@@ -63,6 +63,8 @@ class Config {
   // runtime and hands back the current list for CONFIG REWRITE.
   const std::vector<cache::SourceSpec>& cache_sources() const { return cache_sources_; }
   const std::vector<cache::Rule>& cache_rules() const { return cache_rules_; }
+  // cache-warm <pattern> <query>: warming runs started with the server.
+  const std::vector<std::pair<std::string, std::string>>& cache_warms() const { return cache_warms_; }
   void SetCacheDirectives(std::vector<cache::SourceSpec> sources, std::vector<cache::Rule> rules);
 
   std::string requirepass() const;
@@ -113,6 +115,7 @@ class Config {
   std::vector<std::string> set_at_runtime_;
   std::vector<cache::SourceSpec> cache_sources_;
   std::vector<cache::Rule> cache_rules_;
+  std::vector<std::pair<std::string, std::string>> cache_warms_;
   bool cache_changed_ = false;
 };
 

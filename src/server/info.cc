@@ -217,6 +217,19 @@ std::string BuildInfo(Server* server, const std::vector<ShardSnapshot>& shards,
           ld(st.coalesced), ld(st.negative_hits), ld(st.early_refreshes), ld(st.stale_served),
           r.inflight.load(std::memory_order_relaxed), st.LatencyPercentileUs(0.5), st.LatencyPercentileUs(0.99));
     }
+    size_t warm_index = 0;
+    for (const auto& job : server->cache().warm_jobs()) {
+      static const char* kStates[] = {"running", "done", "failed"};
+      int state = job->state.load();
+      int64_t end = state == 0 ? UnixTimeMs() : job->finished_ms.load();
+      double secs = std::max(0.001, static_cast<double>(end - job->started_ms) / 1000.0);
+      uint64_t done = job->rows_done.load(), total = job->rows_total.load();
+      double rate = static_cast<double>(done) / secs;
+      double eta = state == 0 && rate > 0 && total > done ? static_cast<double>(total - done) / rate : 0;
+      out += fmt::format(
+          "warm{}:pattern={},state={},rows={},total={},skipped={},rows_per_sec={:.0f},eta_sec={:.0f}\r\n",
+          warm_index++, job->pattern, kStates[state], done, total, job->rows_skipped.load(), rate, eta);
+    }
     for (const auto& spec : sources) {
       cache::Source* src = server->cache().source(spec.name);
       if (!src) continue;

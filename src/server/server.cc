@@ -593,6 +593,10 @@ int Server::Run() {
 
   shards_->Start([this](Shard& s) { SetupShard(s); });
   memory_startup_ = static_cast<size_t>(memory_->Calibrate());
+  for (const auto& [pattern, query] : config_->cache_warms()) {
+    std::string err;
+    if (!cache_->Warm(this, pattern, query, &err)) LOG_WARNING("cache-warm {}: {}", pattern, err);
+  }
   LOG_NOTICE("Ready to accept connections tcp");
 
   // The main thread waits for a signal or a SHUTDOWN command.
@@ -614,8 +618,8 @@ int Server::Run() {
       l.listener.reset();
     });
   }
+  cache_->StopSources();  // loads and warming stop while the shards still run
   shards_->Stop();
-  cache_->StopSources();
   if (!config_->pidfile().empty()) unlink(config_->pidfile().c_str());
   LOG_WARNING("Larder is now ready to exit, bye bye...");
   return 0;

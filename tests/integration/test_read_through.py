@@ -117,6 +117,13 @@ def info_fields(c, section="cache"):
     return dict(line.split(":", 1) for line in text.split("\r\n") if ":" in line)
 
 
+def warm_stats(c, pattern):
+    for k, v in info_fields(c).items():
+        if k.startswith("warm") and f"pattern={pattern}," in v:
+            return dict(kv.split("=", 1) for kv in v.split(","))
+    return {}
+
+
 def rule_stats(c, pattern):
     for k, v in info_fields(c).items():
         if k.startswith("rule") and f"pattern={pattern}," in v:
@@ -265,6 +272,41 @@ def test_rules_change_at_runtime_and_survive_rewrite(shop):
     assert [s[0] for s in c.cmd("CACHE", "SOURCES")] == [b"demo"]
     assert c.cmd("CONFIG", "REWRITE") == "OK"  # and a rewrite of a rewrite keeps them once
     assert open(srv.config_path).read().count("cache-rule name:<id>") == 1
+
+
+def test_warming_preloads_keys_while_serving(shop):
+    srv, _ = shop
+    c = srv.conn()
+    assert c.cmd("CACHE", "WARM", "user:<id>",
+                 "SELECT id, name, email, plan, referrer FROM users WHERE id <= 2500") == "Warming started"
+    # Service goes on meanwhile.
+    assert c.cmd("SET", "x", "1") == "OK"
+    assert postgres.wait_until(lambda: warm_stats(c, "user:<id>").get("state") == "done", 60)
+    w = warm_stats(c, "user:<id>")
+    assert w["rows"] == "2500" and w["total"] == "2500" and w["skipped"] == "0", w
+    loads = int(rule_stats(c, "user:<id>")["loads"])
+    assert c.cmd("HGET", "user:1777", "email") == b"u1777@example.com"
+    assert c.cmd("HGET", "user:3", "referrer") == b"ref3"
+    assert c.cmd("HEXISTS", "user:4", "referrer") == 0  # NULL columns left out, as when loaded
+    assert int(rule_stats(c, "user:<id>")["loads"]) == loads  # answered from the warmed keys
+    assert c.cmd("DBSIZE") == 2501
+    assert 75 <= c.cmd("TTL", "user:2000") <= 120
+    r = c.cmd("CACHE", "WARM", "nope:<id>", "SELECT 1")
+    assert isinstance(r, Error) and "no cache rule" in str(r)
+    assert c.cmd("CACHE", "WARM", "product:<id>", "SELECT id, name FROM no_such_table") == "Warming started"
+    assert postgres.wait_until(lambda: warm_stats(c, "product:<id>").get("state") == "failed", 30)
+
+
+def test_warming_at_startup(tmp_path):
+    db = SqliteShop()
+    srv = start_larder(threads=2, config_text=config(db, 'cache-warm product:<id> "SELECT id, name, price_cents FROM products"'))
+    try:
+        c = srv.conn()
+        assert postgres.wait_until(lambda: warm_stats(c, "product:<id>").get("state") == "done", 60)
+        assert c.cmd("DBSIZE") == 50
+        assert c.cmd("GET", "product:9") == b'{"name":"product 9","price_cents":"900"}'
+    finally:
+        srv.stop()
 
 
 def test_invalid_rule_stops_startup(tmp_path):
