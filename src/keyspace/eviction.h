@@ -92,6 +92,9 @@ class Evictor {
   void Rebuild(std::vector<Db>& dbs);
   void Clear();
   size_t queued() const { return small_.size() + main_.size(); }
+  // Bytes this shard still owes to an excess over maxmemory (negative: freed
+  // ahead). Kept by the server's memory budget.
+  int64_t& debt() { return debt_; }
 
  private:
   struct Candidate {
@@ -107,6 +110,7 @@ class Evictor {
   bool GhostHas(uint64_t item) const;
   void MaybeCompact(std::vector<Db>& dbs);
 
+  int64_t debt_ = 0;
   std::vector<Candidate> pool_;
   size_t next_db_ = 0;
 

@@ -403,7 +403,15 @@ size_t Server::EvictShare(Shard& shard, int64_t over) {
   uint64_t mine = vol ? memory_->volatile_keys_of(shard.id()) : memory_->keys_of(shard.id());
   uint64_t all = vol ? memory_->volatile_keys() : memory_->keys();
   double share = all ? static_cast<double>(mine) / static_cast<double>(all) : 1.0 / shards_->size();
-  size_t want = static_cast<size_t>(static_cast<double>(over) * share) + 1;
+  auto part = static_cast<int64_t>(static_cast<double>(over) * share) + 1;
+  // What the shard owes: its part of the excess, less what it freed beyond
+  // its part before (a key is freed whole, and keys differ in size), never
+  // more than its part of this excess (the same excess is seen again until
+  // every shard has paid).
+  int64_t& debt = shard.evictor().debt();
+  debt = std::min(debt + part, part);
+  if (debt <= 0) return 0;
+  auto want = static_cast<size_t>(debt);
   int64_t limit = EvictionTimeLimitUs(config_->maxmemory_eviction_tenacity.load(std::memory_order_relaxed));
   int samples = static_cast<int>(config_->maxmemory_samples.load(std::memory_order_relaxed));
   uint64_t evicted = 0;
@@ -416,6 +424,10 @@ size_t Server::EvictShare(Shard& shard, int64_t over) {
     freed += got;
     if (got == 0 || MonotonicUs() - start > limit) break;
   }
+  // Keep the credit of freeing more than owed (whole keys), within bounds:
+  // it is what keeps the shards' shares in proportion over time.
+  int64_t max = config_->maxmemory.load(std::memory_order_relaxed);
+  debt = std::max(debt - static_cast<int64_t>(freed), -std::max<int64_t>(max / 64, 64 * 1024));
   shard.stats().evicted_keys += evicted;
   PublishShardKeys(*memory_, shard);
   memory_->PublishThread(shard.id());

@@ -14,6 +14,27 @@ from server import start_larder  # noqa: E402
 MAXMEMORY = 64 * 1024 * 1024
 
 
+def key_slot(key):
+    """Redis Cluster's slot (CRC16/XMODEM mod 16384); Larder's shard is slot % threads."""
+    crc = 0
+    for b in key:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc % 16384
+
+
+def keys_per_shard(c, shards):
+    counts = [0] * shards
+    cursor = b"0"
+    while True:
+        cursor, keys = c.cmd("SCAN", cursor, "COUNT", "1000")
+        for k in keys:
+            counts[key_slot(k) % shards] += 1
+        if cursor in (b"0", "0", 0):
+            return counts
+
+
 @pytest.mark.parametrize("policy", ["allkeys-lru", "allkeys-s3fifo", "volatile-lru"])
 def test_flood_stays_under_maxmemory(policy):
     srv = start_larder(["--maxmemory", str(MAXMEMORY), "--maxmemory-policy", policy], threads=2)
@@ -27,6 +48,10 @@ def test_flood_stays_under_maxmemory(policy):
         if policy.startswith("allkeys"):
             assert r["errors"] == [], r["errors"][:3]
             assert r["evicted"] > 0
+            # Eviction is spread over the shards in proportion to their keys:
+            # neither shard was emptied to make room for the other's writes.
+            counts = keys_per_shard(c, 2)
+            assert min(counts) > 0.3 * sum(counts), counts
         else:
             assert all(e.startswith("OOM command not allowed") for e in r["errors"]), r["errors"][:3]
         assert c.cmd("PING") == "PONG"
