@@ -136,6 +136,7 @@ bool CacheManager::AddRule(const Rule& rule, std::string* err) {
   next->push_back(std::move(live));
   rules_ = std::move(next);
   active_.store(true);
+  version_.fetch_add(1, std::memory_order_release);
   return true;
 }
 
@@ -148,6 +149,7 @@ bool CacheManager::RemoveRule(std::string_view pattern) {
   next->erase(it);
   active_.store(!next->empty());
   rules_ = std::move(next);
+  version_.fetch_add(1, std::memory_order_release);
   return true;
 }
 
@@ -334,8 +336,12 @@ ShardCache::ShardCache(Server* server, Shard* shard)
     : server_(server), shard_(shard), rng_(0x5eed + static_cast<uint64_t>(shard->id())) {}
 
 std::shared_ptr<LiveRule> ShardCache::MatchRule(std::string_view key, Params* params) const {
-  auto rules = server_->cache().rules();
-  for (const auto& r : *rules)
+  uint64_t v = server_->cache().version();
+  if (v != rules_version_) {
+    rules_ = server_->cache().rules();
+    rules_version_ = v;
+  }
+  for (const auto& r : *rules_)
     if (r->rule.pattern.Match(key, params)) return r;
   return nullptr;
 }

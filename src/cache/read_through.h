@@ -97,6 +97,8 @@ class CacheManager {
   // The rules in order (a snapshot; safe to keep while rules change).
   std::shared_ptr<const std::vector<std::shared_ptr<LiveRule>>> rules() const;
   bool active() const { return active_.load(std::memory_order_relaxed); }
+  // Bumped whenever the rules change (shards keep their own snapshot).
+  uint64_t version() const { return version_.load(std::memory_order_acquire); }
   std::vector<SourceSpec> source_specs() const;
   Source* source(std::string_view name) const;
   int connections_per_source = 4;
@@ -122,6 +124,7 @@ class CacheManager {
   std::vector<std::unique_ptr<Source>> sources_;
   std::shared_ptr<const std::vector<std::shared_ptr<LiveRule>>> rules_;
   std::atomic<bool> active_{false};
+  std::atomic<uint64_t> version_{0};
   std::atomic<bool> leases_granted_{false};
   std::atomic<bool> stopping_{false};
   std::vector<std::shared_ptr<WarmJob>> warms_;
@@ -204,6 +207,10 @@ class ShardCache : public ReadHook {
   Server* server_;
   Shard* shard_;
   std::mt19937_64 rng_;
+  // This shard's copy of the rules, refreshed when the manager's version moves
+  // (a miss must not take the manager's lock).
+  mutable std::shared_ptr<const std::vector<std::shared_ptr<LiveRule>>> rules_;
+  mutable uint64_t rules_version_ = ~uint64_t{0};
   // Keys are "<db>\0<key>".
   absl::flat_hash_map<std::string, Pending> pending_;
   absl::flat_hash_map<std::string, int64_t> negative_;  // until (ms)
