@@ -513,6 +513,14 @@ void ShardCache::Complete(const std::string& id, int db_index, const std::string
     }
     return;
   }
+  // A client wrote the key while the load ran: its write is newer than the
+  // row, so the row is dropped (the waiters see the written value).
+  Entry* now_there = db.table().Find(key);
+  if (now_there && !(now_there->flags & Entry::kCached)) {
+    fresh_.erase(id);
+    for (auto& w : p.waiters) Finish(w);
+    return;
+  }
   if (r.status == QueryResult::kRow) {
     int64_t stale_at;
     if (Store(db, key, live, r, &stale_at)) {

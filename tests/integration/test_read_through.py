@@ -420,3 +420,17 @@ def test_grace_serves_stale_values_while_the_database_is_down(pg_shop):
     # Loads resume by themselves once the database is back.
     assert postgres.wait_until(lambda: c.cmd("HGET", "graced:2", "name") == b"user 2", timeout=30)
     assert postgres.wait_until(lambda: info_fields(c)["source_demo"].startswith("kind=postgresql,up=1"))
+
+
+def test_a_write_during_a_load_wins(shop):
+    srv, _ = shop
+    reader, writer = srv.conn(timeout=30), srv.conn()
+    got = []
+    t = threading.Thread(target=lambda: got.append(reader.cmd("HGET", "slow:31", "name")))
+    t.start()
+    time.sleep(0.05)  # the slow load (~0.2 s) is running
+    assert writer.cmd("HSET", "slow:31", "name", "written") == 1
+    t.join(30)
+    # The load's row is older than the write: the write stays.
+    assert writer.cmd("HGET", "slow:31", "name") == b"written"
+    assert got in ([b"written"], [b"user 31"])
