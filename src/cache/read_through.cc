@@ -584,4 +584,156 @@ void ShardCache::Finish(const std::shared_ptr<Waiter>& w) {
   Connection::DeliverLate(server_, w->target, std::move(reply));
 }
 
+
+// ---- write-through ----
+
+ShardCache::WriteResult ShardCache::WriteThrough(const CommandSpec* spec, std::span<const std::string_view> args,
+                                                 int db, int resp, const LateTarget& target, std::string* out) {
+  auto keys = spec->KeyIndexes(args);
+  std::shared_ptr<LiveRule> rule;
+  Params params;
+  size_t which = 0;
+  for (size_t i : keys) {
+    Params p;
+    auto r = MatchRule(args[i], &p);
+    if (r && r->rule.write_through) {
+      rule = r;
+      params = std::move(p);
+      which = i;
+      break;
+    }
+  }
+  if (!rule) return WriteResult::kNotMine;
+  if (keys.size() != 1) {
+    *out += "-ERR a write-through key must be written by a command on that key alone\r\n";
+    return WriteResult::kAnswered;
+  }
+  std::string id = MakeId(db, args[which]);
+  auto it = writes_.find(id);
+  if (it != writes_.end()) {  // one write per key at a time
+    it->second.queue.push_back({spec, std::vector<std::string>(args.begin(), args.end()), db, resp, target});
+    return WriteResult::kDeferred;
+  }
+  return StartWrite(rule, params, spec, args, db, resp, target, out) ? WriteResult::kDeferred
+                                                                      : WriteResult::kAnswered;
+}
+
+bool ShardCache::StartWrite(const std::shared_ptr<LiveRule>& rule, const Params& params, const CommandSpec* spec,
+                            std::span<const std::string_view> args, int db_index, int resp,
+                            const LateTarget& target, std::string* out) {
+  size_t which = spec->KeyIndexes(args).front();
+  std::string key(args[which]);
+  Db& real = shard_->db(db_index);
+  // The command runs against a copy of the key.
+  Db scratch(&scratch_stats_);
+  if (Entry* cur = real.Find(key)) scratch.Add(CloneEntry(cur, key));
+  std::string reply;
+  {
+    resp::ReplyBuilder rb(&reply, resp);
+    CommandContext ctx;
+    ctx.args = args;
+    ctx.rb = &rb;
+    ctx.shard = shard_;
+    ctx.server = server_;
+    ctx.spec = spec;
+    ctx.db_index = db_index;
+    ctx.scratch = &scratch;
+    spec->handler(ctx);
+  }
+  if (!reply.empty() && reply[0] == '-') {  // refused by the command itself: nothing to write
+    *out += reply;
+    return false;
+  }
+  Entry* result = scratch.Detach(key);
+  const std::string& sql = result ? rule->rule.store_sql : rule->rule.delete_sql;
+  if (sql.empty()) {  // a delete with no delete statement: the cache alone
+    real.Delete(key);
+    *out += reply;
+    return false;
+  }
+  Params bound = params;
+  for (const auto& name : SqlParameters(sql)) {
+    bool placeholder = false;
+    for (const auto& p : params) placeholder |= p.first == name;
+    if (placeholder || !result) continue;
+    if (result->type == ObjType::kString && name == "value") {
+      bound.emplace_back(name, std::string(result->value()));
+    } else if (result->type == ObjType::kHash) {
+      auto v = ObjectOf<HashValue>(result)->Get(name);
+      if (v) bound.emplace_back(name, std::string(*v));
+      // A field the hash lacks binds NULL: SQLite and libpq see no value.
+    }
+  }
+  writes_[MakeId(db_index, key)];
+  Server* server = server_;
+  int shard = shard_->id();
+  std::string id = MakeId(db_index, key);
+  std::string source = rule->rule.source;
+  auto rebind = std::make_shared<Params>(std::move(bound));
+  rule->source->Query(sql, *rebind, rule->rule.load_timeout_ms,
+                      [server, shard, id, db_index, key, result, reply = std::move(reply), source,
+                       target](QueryResult r) mutable {
+                        server->shards().shard(shard).Post([server, shard, id, db_index, key = std::move(key), result,
+                                                            reply = std::move(reply), source, target,
+                                                            r = std::move(r)]() mutable {
+                          server->local(shard).cache->CompleteWrite(id, db_index, std::move(key), result,
+                                                                    std::move(reply), source, target, std::move(r));
+                        });
+                      });
+  return true;
+}
+
+void ShardCache::CompleteWrite(const std::string& id, int db_index, std::string key, Entry* result, std::string reply,
+                               std::string source, LateTarget target, QueryResult r) {
+  RefreshCommandTime();
+  Db& real = shard_->db(db_index);
+  if (r.status == QueryResult::kError) {
+    if (result) FreeEntry(result);
+    Connection::DeliverLate(server_, target,
+                            "-ERR cache source '" + source + "' refused the write to '" + key + "': " + r.error + "\r\n");
+  } else {
+    real.Delete(key);
+    if (result) {
+      result->flags &= static_cast<uint8_t>(~Entry::kCached);
+      real.Add(result);
+    }
+    fresh_.erase(id);
+    negative_.erase(id);
+    Connection::DeliverLate(server_, target, std::move(reply));
+  }
+  NextWrite(id);
+}
+
+void ShardCache::NextWrite(const std::string& id) {
+  for (;;) {
+    auto it = writes_.find(id);
+    if (it == writes_.end()) return;
+    if (it->second.queue.empty()) {
+      writes_.erase(it);
+      return;
+    }
+    QueuedWrite w = std::move(it->second.queue.front());
+    it->second.queue.pop_front();
+    std::vector<std::string_view> argv(w.args.begin(), w.args.end());
+    Params params;
+    auto rule = MatchRule(argv[w.spec->KeyIndexes(argv).front()], &params);
+    std::string out;
+    bool deferred = false;
+    if (rule && rule->rule.write_through) {
+      // Its place in the queue is this key's slot: keep the entry while it runs.
+      auto queue = std::move(it->second.queue);
+      writes_.erase(it);
+      deferred = StartWrite(rule, params, w.spec, argv, w.db, w.resp, w.target, &out);
+      if (deferred) {
+        writes_[id].queue = std::move(queue);
+        return;
+      }
+      writes_[id].queue = std::move(queue);
+    } else {
+      out = RunForReply(server_, shard_, w.spec, argv, w.db, w.resp);  // the rule went away meanwhile
+    }
+    Connection::DeliverLate(server_, w.target, std::move(out));
+  }
+}
+
 }  // namespace larder::cache

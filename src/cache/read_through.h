@@ -26,6 +26,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -160,6 +161,21 @@ class ShardCache : public ReadHook {
   // INFO: loads running on this shard.
   size_t pending() const { return pending_.size(); }
 
+  // Write-through: a write command on a key of a `write through` rule. The
+  // command runs against a copy of the key; the rule's store (or delete)
+  // statement runs with the result; only when the database has it does the
+  // result replace the key and the reply go out. On a database error the
+  // cache is unchanged and the client gets the error. Writes to one key run
+  // one at a time, in arrival order.
+  enum class WriteResult { kNotMine, kAnswered, kDeferred };
+  bool IsWriteThroughKey(std::string_view key) const {
+    Params p;
+    auto r = MatchRule(key, &p);
+    return r && r->rule.write_through;
+  }
+  WriteResult WriteThrough(const CommandSpec* spec, std::span<const std::string_view> args, int db, int resp,
+                           const LateTarget& target, std::string* out);
+
   // CACHE FETCH leases: who computes a missing key for the others.
   struct Lease {
     int client_shard;
@@ -192,6 +208,23 @@ class ShardCache : public ReadHook {
     std::vector<std::shared_ptr<Waiter>> waiters;
     bool background = false;  // refresh of a value still being served
   };
+  struct QueuedWrite {
+    const CommandSpec* spec;
+    std::vector<std::string> args;
+    int db, resp;
+    LateTarget target;
+  };
+  struct PendingWrite {
+    std::deque<QueuedWrite> queue;  // later writes to the same key
+  };
+  // Runs one write (the key has no write in flight); true if it went to the
+  // database (the reply comes later).
+  bool StartWrite(const std::shared_ptr<LiveRule>& rule, const Params& params, const CommandSpec* spec,
+                  std::span<const std::string_view> args, int db, int resp, const LateTarget& target,
+                  std::string* out);
+  void CompleteWrite(const std::string& id, int db, std::string key, Entry* result, std::string reply,
+                     std::string source, LateTarget target, QueryResult r);
+  void NextWrite(const std::string& id);
   struct Fresh {
     int64_t stale_at_ms;  // the rule's TTL has passed (grace may still serve it)
     int64_t load_us;      // how long the last load took (XFetch's delta)
@@ -216,6 +249,8 @@ class ShardCache : public ReadHook {
   absl::flat_hash_map<std::string, int64_t> negative_;  // until (ms)
   absl::flat_hash_map<std::string, Fresh> fresh_;
   absl::flat_hash_map<std::string, Lease> leases_;
+  absl::flat_hash_map<std::string, PendingWrite> writes_;
+  KeyspaceStats scratch_stats_;
 
   // The command being run (between Begin and End).
   bool armed_ = false;

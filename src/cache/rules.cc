@@ -260,6 +260,15 @@ bool ParseRule(const std::vector<std::string>& args, Rule* rule, std::string* er
     } else if (opt == "max-loads") {
       if (!ParseInt64(v, &n) || n < 1 || n > 100000) return bad("expected a number from 1 to 100000");
       r.max_loads = static_cast<int>(n);
+    } else if (opt == "write") {
+      if (EqualsIgnoreCase(v, "through")) r.write_through = true;
+      else if (EqualsIgnoreCase(v, "none")) r.write_through = false;
+      else if (EqualsIgnoreCase(v, "behind")) return bad("write behind is not supported yet (write through or none)");
+      else return bad("expected through or none");
+    } else if (opt == "store") {
+      r.store_sql = v;
+    } else if (opt == "delete") {
+      r.delete_sql = v;
     } else if (opt == "load") {
       r.load_sql = v;
       have_load = true;
@@ -274,6 +283,14 @@ bool ParseRule(const std::vector<std::string>& args, Rule* rule, std::string* er
   }
   if (!have_load || r.load_sql.empty()) {
     *err = "missing 'load' statement";
+    return false;
+  }
+  if (r.write_through && r.store_sql.empty()) {
+    *err = "'write through' needs a 'store' statement";
+    return false;
+  }
+  if (!r.store_sql.empty() && !r.write_through) {
+    *err = "'store' needs 'write through'";
     return false;
   }
   r.sql_params = SqlParameters(r.load_sql);
@@ -298,6 +315,8 @@ std::string Rule::ToLine() const {
   out += std::string(" stale-on-error ") + (stale_on_error ? "yes" : "no");
   out += " load-timeout " + FormatDuration(load_timeout_ms);
   out += " max-loads " + std::to_string(max_loads);
+  if (write_through) out += " write through store " + QuoteConfigWord(store_sql);
+  if (write_through && !delete_sql.empty()) out += " delete " + QuoteConfigWord(delete_sql);
   out += " load " + QuoteConfigWord(load_sql);
   return out;
 }

@@ -68,6 +68,10 @@ struct Rule {
   std::string load_sql;
   // The :names the statement uses, in order of first use.
   std::vector<std::string> sql_params;
+  // Write path: with `write through`, writes to a key run `store` (or
+  // `delete`) in the database first, then change the cache.
+  bool write_through = false;
+  std::string store_sql, delete_sql;
 
   // The rule as a config line (without "cache-rule"), for CONFIG REWRITE and
   // CACHE RULES.

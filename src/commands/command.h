@@ -119,6 +119,8 @@ struct CommandContext {
   bool exclusive = false;
   // Non-null for blocking commands (see commands/blocking.h).
   BlockRequest* block = nullptr;
+  // Write-through: the command runs against this copy of its key first.
+  Db* scratch = nullptr;
 
   size_t argc() const { return args.size(); }
   std::string_view arg(size_t i) const { return args[i]; }

@@ -9,6 +9,7 @@ Db& CommandContext::db() { return shard->db(db_index); }
 Db& CommandContext::DbFor(std::string_view key) { return DbFor(key, db_index); }
 
 Db& CommandContext::DbFor(std::string_view key, int index) {
+  if (scratch) return *scratch;
   if (!exclusive) return shard->db(index);
   // All shards of the command's keys are parked: reach into the owner.
   ShardSet& set = server->shards();

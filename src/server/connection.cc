@@ -285,6 +285,14 @@ Connection::DispatchResult Connection::Dispatch(std::vector<std::string_view>& a
 
   auto key_idx = spec->KeyIndexes(argv);
   ShardSet& set = server_->shards();
+  if (key_idx.size() > 1 && (spec->flags & kCmdWrite) && server_->cache().active()) {
+    cache::ShardCache* sc = cache::CurrentShardCache();
+    for (size_t i : key_idx)
+      if (sc && sc->IsWriteThroughKey(argv[i])) {
+        ReplyError("ERR a write-through key must be written by a command on that key alone");
+        return DispatchResult::kDone;
+      }
+  }
   if (spec->flags & kCmdBlocking) {
     if (batch_active_) return DispatchResult::kRetryLater;
     std::vector<int> shards;
@@ -340,6 +348,15 @@ bool RunHandler(Server* server, Shard* shard, const CommandSpec* spec, std::span
   ctx.conn = conn;
   int64_t t0 = Ticks();
   cache::ShardCache* rt = nullptr;
+  if (late && (spec->flags & kCmdWrite) && server->cache().active() && cache::CurrentShardCache()) {
+    auto r = cache::CurrentShardCache()->WriteThrough(spec, args, db, resp, *late, out);
+    if (r == cache::ShardCache::WriteResult::kDeferred) return true;
+    if (r == cache::ShardCache::WriteResult::kAnswered) {
+      bool failed = out->size() > start && (*out)[start] == '-';
+      server->RecordCommand(shard, spec, 0, failed, failed ? std::string_view(*out).substr(start + 1) : "");
+      return false;
+    }
+  }
   if (late && (spec->flags & kCmdReadOnly) && server->cache().active()) {
     rt = cache::CurrentShardCache();
     if (rt) rt->Begin(spec, args, db, resp);

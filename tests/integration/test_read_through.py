@@ -23,6 +23,12 @@ SQLITE_SLOW = ("SELECT name FROM users WHERE id = :id AND (SELECT count(*) FROM 
 PG_SLOW = "SELECT name FROM slow_name(:id::int)"
 
 
+WRITE_TABLES = """
+    CREATE TABLE accounts (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, balance INTEGER NOT NULL CHECK (balance >= 0));
+    CREATE TABLE counters (id INTEGER PRIMARY KEY, v INTEGER NOT NULL);
+"""
+
+
 class SqliteShop:
     kind = "sqlite"
 
@@ -40,6 +46,7 @@ class SqliteShop:
                        [(i, f"user {i}", f"u{i}@example.com", "pro" if i % 2 else "free",
                          None if i % 3 else f"ref{i}") for i in range(1, 12001)])
         db.executemany("INSERT INTO products VALUES (?, ?, ?)", [(i, f"product {i}", 100 * i) for i in range(1, 51)])
+        db.executescript(WRITE_TABLES)
         db.commit()
         db.close()
 
@@ -48,6 +55,12 @@ class SqliteShop:
         db.execute(sql)
         db.commit()
         db.close()
+
+    def query(self, sql):
+        db = sqlite3.connect(self.path)
+        rows = db.execute(sql).fetchall()
+        db.close()
+        return rows
 
     def stop(self):
         pass
@@ -68,6 +81,7 @@ class PostgresShop:
             CREATE TABLE products (id int PRIMARY KEY, name text, price_cents int);
             INSERT INTO products SELECT i, 'product ' || i, 100 * i FROM generate_series(1, 50) i;
             CREATE TABLE load_log (id int, at timestamptz DEFAULT clock_timestamp());
+        """ + WRITE_TABLES + """
             CREATE FUNCTION slow_name(uid int) RETURNS TABLE(name text) LANGUAGE plpgsql AS $$
             BEGIN
               INSERT INTO load_log (id) VALUES (uid);
@@ -78,6 +92,11 @@ class PostgresShop:
 
     def execute(self, sql):
         self.pg.sql(sql)
+
+    def query(self, sql):
+        out = self.pg.sql(sql)
+        return [tuple(int(x) if x.lstrip("-").isdigit() else x for x in line.split("|"))
+                for line in out.splitlines() if line]
 
     def loads_logged(self, uid):
         return int(self.pg.sql(f"SELECT count(*) FROM load_log WHERE id = {uid}"))
@@ -94,6 +113,8 @@ cache-rule user:<id>:plan source demo as string ttl 100s load "SELECT plan FROM 
 cache-rule product:<id> source demo as json ttl 1h load "SELECT id, name, price_cents FROM products WHERE id = :id"
 cache-rule slow:<id> source demo as hash ttl 1h max-loads 4 load "{db.slow_sql}"
 cache-rule broken:<id> source demo load "SELECT missing_column FROM no_such_table WHERE id = :id"
+cache-rule acct:<id> source demo as hash ttl 1h write through store "INSERT INTO accounts (id, owner, balance) VALUES (:id, :owner, :balance) ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, balance = excluded.balance" delete "DELETE FROM accounts WHERE id = :id" load "SELECT owner, balance FROM accounts WHERE id = :id"
+cache-rule counter:<id> source demo as string ttl 1h write through store "INSERT INTO counters (id, v) VALUES (:id, :value) ON CONFLICT (id) DO UPDATE SET v = excluded.v" delete "DELETE FROM counters WHERE id = :id" load "SELECT v FROM counters WHERE id = :id"
 {extra}
 """
 
@@ -255,7 +276,7 @@ def test_load_errors_name_the_source(shop):
 def test_rules_change_at_runtime_and_survive_rewrite(shop):
     srv, _ = shop
     c = srv.conn()
-    assert len(c.cmd("CACHE", "RULES")) == 5
+    assert len(c.cmd("CACHE", "RULES")) == 7
     assert c.cmd("CACHE", "RULE", "ADD", "name:<id>", "source", "demo", "as", "string", "load",
                  "SELECT name FROM users WHERE id = :id") == "OK"
     assert c.cmd("GET", "name:8") == b"user 8"
@@ -434,3 +455,49 @@ def test_a_write_during_a_load_wins(shop):
     # The load's row is older than the write: the write stays.
     assert writer.cmd("HGET", "slow:31", "name") == b"written"
     assert got in ([b"written"], [b"user 31"])
+
+
+def test_write_through_reaches_the_database_first(shop):
+    srv, db = shop
+    c = srv.conn()
+    assert c.cmd("SET", "counter:1", "5") == "OK"
+    assert db.query("SELECT v FROM counters WHERE id = 1") == [(5,)]
+    assert c.cmd("INCR", "counter:1") == 6
+    assert c.cmd("INCRBY", "counter:1", "10") == 16
+    assert db.query("SELECT v FROM counters WHERE id = 1") == [(16,)]
+    assert c.cmd("GET", "counter:1") == b"16"
+    assert c.cmd("HSET", "acct:7", "owner", "ann", "balance", "10") == 2
+    assert db.query("SELECT owner, balance FROM accounts WHERE id = 7") == [("ann", 10)]
+    assert c.cmd("HINCRBY", "acct:7", "balance", "5") == 15
+    assert db.query("SELECT balance FROM accounts WHERE id = 7") == [(15,)]
+    # The database refuses (CHECK balance >= 0): an error, and the cache unchanged.
+    r = c.cmd("HINCRBY", "acct:7", "balance", "-100")
+    assert isinstance(r, Error) and "cache source 'demo' refused the write to 'acct:7'" in str(r), r
+    assert c.cmd("HGET", "acct:7", "balance") == b"15"
+    assert db.query("SELECT balance FROM accounts WHERE id = 7") == [(15,)]
+    # A command that fails by itself never reaches the database.
+    assert isinstance(c.cmd("INCR", "acct:7"), Error)
+    # DEL runs the delete statement.
+    assert c.cmd("DEL", "counter:1") == 1
+    assert db.query("SELECT v FROM counters WHERE id = 1") == []
+    assert c.cmd("GET", "counter:1") is None
+    # Writes to one key keep their order: 50 pipelined INCRs.
+    assert c.pipeline([("INCR", "counter:2")] * 50) == list(range(1, 51))
+    assert db.query("SELECT v FROM counters WHERE id = 2") == [(50,)]
+    # Several keys in one command: refused rather than half-written.
+    r = c.cmd("MSET", "counter:3", "1", "counter:4", "2")
+    assert isinstance(r, Error) and "write-through" in str(r)
+
+
+@needs_pg
+def test_write_through_with_the_database_down_changes_nothing(pg_shop):
+    srv, db = pg_shop
+    c = srv.conn()
+    assert c.cmd("SET", "counter:9", "1") == "OK"
+    db.pg.stop_server()
+    r = c.cmd("SET", "counter:9", "2")
+    assert isinstance(r, Error) and "cache source 'demo'" in str(r), r
+    assert c.cmd("GET", "counter:9") == b"1"
+    db.pg.start()
+    assert postgres.wait_until(lambda: c.cmd("SET", "counter:9", "3") == "OK", timeout=30)
+    assert db.query("SELECT v FROM counters WHERE id = 9") == [(3,)]
