@@ -1,6 +1,8 @@
 #include "cache/read_through.h"
 
 #include <absl/strings/numbers.h>
+#include <libpq-fe.h>
+#include <poll.h>
 
 #include <cmath>
 
@@ -158,14 +160,67 @@ std::shared_ptr<const std::vector<std::shared_ptr<LiveRule>>> CacheManager::rule
   return rules_;
 }
 
+void CacheManager::SetInvalidation(std::string channel, std::function<void(std::string)> fn) {
+  channel_ = std::move(channel);
+  on_invalidate_ = std::move(fn);
+}
+
 void CacheManager::StartSources() {
   std::lock_guard lock(mu_);
   started_ = true;
-  for (auto& s : sources_) s->Start();
+  for (auto& s : sources_) {
+    s->Start();
+    if (!s->spec().is_sqlite() && on_invalidate_ && !channel_.empty())
+      listeners_.emplace_back([this, spec = s->spec()] { Listen(spec); });
+  }
+}
+
+// One connection per PostgreSQL source, LISTENing; reconnects when it drops.
+void CacheManager::Listen(SourceSpec spec) {
+  PGconn* c = nullptr;
+  bool warned = false;
+  while (!stopping_.load()) {
+    if (!c) {
+      std::string err;
+      c = ConnectPostgres(spec.uri, &err);
+      if (c) {
+        std::string sql = "LISTEN \"" + channel_ + "\"";
+        PGresult* r = PQexec(c, sql.c_str());
+        bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        PQclear(r);
+        if (!ok) {
+          PQfinish(c);
+          c = nullptr;
+        }
+      }
+      if (!c) {
+        if (!warned) LOG_WARNING("Cache source '{}': cannot listen for invalidations: {}", spec.name, err);
+        warned = true;
+        for (int i = 0; i < 10 && !stopping_.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      if (warned) LOG_NOTICE("Cache source '{}': listening for invalidations on '{}' again", spec.name, channel_);
+      warned = false;
+    }
+    pollfd pfd{PQsocket(c), POLLIN, 0};
+    poll(&pfd, 1, 100);
+    if (!PQconsumeInput(c) || PQstatus(c) != CONNECTION_OK) {
+      PQfinish(c);
+      c = nullptr;
+      continue;
+    }
+    while (PGnotify* n = PQnotifies(c)) {
+      on_invalidate_(std::string(n->extra));
+      PQfreemem(n);
+    }
+  }
+  if (c) PQfinish(c);
 }
 
 void CacheManager::StopSources() {
   stopping_.store(true);
+  for (auto& t : listeners_) t.join();
+  listeners_.clear();
   std::vector<Source*> all;
   {
     std::lock_guard lock(mu_);
@@ -318,6 +373,13 @@ bool CacheManager::Warm(Server* server, std::string_view pattern, std::string sq
         }
       });
   return true;
+}
+
+void ShardCache::Invalidate(int db_index, const std::string& key) {
+  std::string id = MakeId(db_index, key);
+  negative_.erase(id);
+  fresh_.erase(id);
+  shard_->db(db_index).Delete(key);
 }
 
 void ShardCache::StoreWarm(int db_index, const std::string& key, const std::shared_ptr<LiveRule>& rule,

@@ -94,6 +94,9 @@ class CacheManager {
   bool RemoveRule(std::string_view pattern);
   void StartSources();
   void StopSources();
+  // Invalidation: each PostgreSQL source LISTENs on `channel`; a
+  // notification's payload is a key, handed to `fn` (any thread).
+  void SetInvalidation(std::string channel, std::function<void(std::string key)> fn);
 
   // The rules in order (a snapshot; safe to keep while rules change).
   std::shared_ptr<const std::vector<std::shared_ptr<LiveRule>>> rules() const;
@@ -129,6 +132,10 @@ class CacheManager {
   std::atomic<bool> leases_granted_{false};
   std::atomic<bool> stopping_{false};
   std::vector<std::shared_ptr<WarmJob>> warms_;
+  std::string channel_;
+  std::function<void(std::string)> on_invalidate_;
+  std::vector<std::thread> listeners_;
+  void Listen(SourceSpec spec);
   bool started_ = false;
 };
 
@@ -151,6 +158,8 @@ class ShardCache : public ReadHook {
   bool armed() const { return armed_; }
 
   void Complete(const std::string& id, int db, const std::string& key, QueryResult r);
+  // A database change names this key: drop it (the next read loads it).
+  void Invalidate(int db, const std::string& key);
   // A warmed row: stored as a load would store it.
   void StoreWarm(int db, const std::string& key, const std::shared_ptr<LiveRule>& rule, const QueryResult& r);
 

@@ -96,6 +96,20 @@ void Source::Worker() {
   }
 }
 
+PGconn* ConnectPostgres(const std::string& uri, std::string* err) {
+  PGconn* c = PQconnectdb(uri.c_str());
+  if (PQstatus(c) != CONNECTION_OK) {
+    *err = PQerrorMessage(c);
+    while (!err->empty() && (err->back() == '\n' || err->back() == ' ')) err->pop_back();
+    PQfinish(c);
+    return nullptr;
+  }
+  // Invalidation triggers skip changes made by Larder itself (see
+  // examples/postgres/invalidate.sql), so its own writes do not come back.
+  PQclear(PQexec(c, "SET application_name = 'larder'"));
+  return c;
+}
+
 namespace {
 
 // ---- SQLite ----
@@ -314,13 +328,8 @@ class PgSource : public Source {
 
  protected:
   std::unique_ptr<Conn> Connect(std::string* err) override {
-    PGconn* c = PQconnectdb(spec_.uri.c_str());
-    if (PQstatus(c) != CONNECTION_OK) {
-      *err = PQerrorMessage(c);
-      while (!err->empty() && (err->back() == '\n' || err->back() == ' ')) err->pop_back();
-      PQfinish(c);
-      return nullptr;
-    }
+    PGconn* c = ConnectPostgres(spec_.uri, err);
+    if (!c) return nullptr;
     return std::make_unique<PgConn>(c);
   }
 };

@@ -19,6 +19,8 @@
 
 #include "cache/rules.h"
 
+typedef struct pg_conn PGconn;
+
 namespace larder::cache {
 
 struct QueryResult {
@@ -103,6 +105,9 @@ class Source {
   std::atomic<bool> up_{true};
   std::atomic<uint64_t> queries_{0}, errors_{0};
 };
+
+// A libpq connection (application_name 'larder'), or null with the reason.
+PGconn* ConnectPostgres(const std::string& uri, std::string* err);
 
 // Makes the source for a spec (SQLite or PostgreSQL).
 std::unique_ptr<Source> MakeSource(const SourceSpec& spec, int connections);

@@ -150,6 +150,9 @@ Config::Config() {
       {"zset-max-ziplist-value"});
   num("hll-sparse-max-bytes", T::kMemory, 0, kLongMax, "3000", &hll_sparse_max_bytes);
 
+  // Read-through: the channel PostgreSQL sources LISTEN on for keys to drop.
+  str("cache-invalidation-channel", "larder_invalidate", true);
+
   // Persistence (accepted now, used by the persistence module).
   str("save", "3600 1 300 100 60 10000");
   str("dbfilename", "dump.rdb");

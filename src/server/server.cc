@@ -584,6 +584,13 @@ int Server::Run() {
     std::string err;
     if (!cache_->AddRule(r, &err)) LOG_WARNING("cache-rule {}: {}", r.pattern.text(), err);
   }
+  cache_->SetInvalidation(config_->Get("cache-invalidation-channel").value_or("larder_invalidate"),
+                          [this](std::string key) {
+                            int owner = shards_->ShardOf(key);
+                            shards_->shard(owner).Post([this, owner, key = std::move(key)] {
+                              local(owner).cache->Invalidate(0, key);
+                            });
+                          });
   cache_->StartSources();
   if (cache_->active())
     LOG_NOTICE("Read-through: {} cache rule(s) over {} source(s)", config_->cache_rules().size(),

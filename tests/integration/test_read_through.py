@@ -501,3 +501,31 @@ def test_write_through_with_the_database_down_changes_nothing(pg_shop):
     db.pg.start()
     assert postgres.wait_until(lambda: c.cmd("SET", "counter:9", "3") == "OK", timeout=30)
     assert db.query("SELECT v FROM counters WHERE id = 9") == [(3,)]
+
+
+@needs_pg
+def test_changes_in_postgres_invalidate_cached_keys(pg_shop):
+    srv, db = pg_shop
+    here = os.path.dirname(os.path.abspath(__file__))
+    db.pg.sql(open(os.path.join(here, "..", "..", "examples", "postgres", "invalidate.sql")).read())
+    db.pg.sql("CREATE TRIGGER users_larder AFTER INSERT OR UPDATE OR DELETE ON users "
+              "FOR EACH ROW EXECUTE FUNCTION larder_notify('user:', 'id');"
+              "CREATE TRIGGER accounts_larder AFTER INSERT OR UPDATE OR DELETE ON accounts "
+              "FOR EACH ROW EXECUTE FUNCTION larder_notify('acct:', 'id');")
+    c = srv.conn()
+    assert c.cmd("HGET", "user:5", "name") == b"user 5"
+    time.sleep(0.3)  # the listener is connected
+    t0 = time.time()
+    db.pg.sql("UPDATE users SET name = 'renamed' WHERE id = 5")
+    assert postgres.wait_until(lambda: c.cmd("HGET", "user:5", "name") == b"renamed", timeout=10, interval=0.005)
+    print(f"invalidation: UPDATE visible through Larder after {(time.time() - t0) * 1000:.0f} ms "
+          "(psql start-up included)")
+    db.pg.sql("DELETE FROM users WHERE id = 6")
+    assert c.cmd("HGET", "user:6", "name") in (b"user 6", None)
+    assert postgres.wait_until(lambda: c.cmd("EXISTS", "user:6") == 0, timeout=10)
+    # Larder's own write-through writes do not come back as invalidations.
+    assert c.cmd("HSET", "acct:1", "owner", "bo", "balance", "3") == 2
+    time.sleep(0.3)
+    loads = int(rule_stats(c, "acct:<id>")["loads"])
+    assert c.cmd("HGET", "acct:1", "owner") == b"bo"
+    assert int(rule_stats(c, "acct:<id>")["loads"]) == loads  # still cached: no reload
