@@ -52,7 +52,7 @@ namespace cache {
 // Per-rule counters for INFO (any thread).
 struct RuleStats {
   std::atomic<uint64_t> hits{0}, misses{0}, loads{0}, load_errors{0}, coalesced{0}, negative_hits{0},
-      early_refreshes{0}, stale_served{0};
+      early_refreshes{0}, stale_served{0}, writes_through{0}, write_errors{0};
   // Load latency histogram: bucket i holds loads of [2^i, 2^(i+1)) us.
   std::atomic<uint64_t> latency[40] = {};
   void RecordLatency(int64_t us);
@@ -232,7 +232,7 @@ class ShardCache : public ReadHook {
                   std::span<const std::string_view> args, int db, int resp, const LateTarget& target,
                   std::string* out);
   void CompleteWrite(const std::string& id, int db, std::string key, Entry* result, std::string reply,
-                     std::string source, LateTarget target, QueryResult r);
+                     std::shared_ptr<LiveRule> rule, LateTarget target, QueryResult r);
   void NextWrite(const std::string& id);
   struct Fresh {
     int64_t stale_at_ms;  // the rule's TTL has passed (grace may still serve it)

@@ -212,10 +212,12 @@ std::string BuildInfo(Server* server, const std::vector<ShardSnapshot>& shards,
       auto ld = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
       out += fmt::format(
           "rule{}:pattern={},source={},hits={},misses={},loads={},load_errors={},coalesced={},negative_hits={},"
-          "early_refreshes={},stale_served={},loads_running={},load_p50_us={},load_p99_us={}\r\n",
+          "early_refreshes={},stale_served={},loads_running={},load_p50_us={},load_p99_us={},writes_through={},"
+          "write_errors={}\r\n",
           i, r.rule.pattern.text(), r.rule.source, ld(st.hits), ld(st.misses), ld(st.loads), ld(st.load_errors),
           ld(st.coalesced), ld(st.negative_hits), ld(st.early_refreshes), ld(st.stale_served),
-          r.inflight.load(std::memory_order_relaxed), st.LatencyPercentileUs(0.5), st.LatencyPercentileUs(0.99));
+          r.inflight.load(std::memory_order_relaxed), st.LatencyPercentileUs(0.5), st.LatencyPercentileUs(0.99),
+          ld(st.writes_through), ld(st.write_errors));
     }
     size_t warm_index = 0;
     for (const auto& job : server->cache().warm_jobs()) {

@@ -487,6 +487,8 @@ def test_write_through_reaches_the_database_first(shop):
     # Several keys in one command: refused rather than half-written.
     r = c.cmd("MSET", "counter:3", "1", "counter:4", "2")
     assert isinstance(r, Error) and "write-through" in str(r)
+    st = rule_stats(c, "acct:<id>")
+    assert st["writes_through"] == "2" and st["write_errors"] == "1", st
 
 
 @needs_pg
