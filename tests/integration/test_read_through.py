@@ -222,14 +222,18 @@ def test_ttl_jitter_spreads_expiry(shop):
     srv, _ = shop
     c = srv.conn()
     n = 10000
+    t0 = time.time() * 1000
     for start in range(1, n + 1, 1000):
         c.pipeline([("HGET", f"user:{i}", "name") for i in range(start, start + 1000)])
-    ttls = c.pipeline([("PTTL", f"user:{i}") for i in range(1, n + 1)])
-    # ttl 100 s, jitter 20%: 80 s to 120 s, spread over the range.
-    assert min(ttls) >= 79_000 and max(ttls) <= 120_500, (min(ttls), max(ttls))
-    assert min(ttls) < 85_000 and max(ttls) > 115_000, (min(ttls), max(ttls))
+    t1 = time.time() * 1000
+    # Absolute expiry times, relative to when loading began (loading 10,000
+    # keys takes a while, longer under the sanitizers).
+    rel = [t - t0 for t in c.pipeline([("PEXPIRETIME", f"user:{i}") for i in range(1, n + 1)])]
+    # ttl 100 s, jitter 20%: 80 s to 120 s after each key's load.
+    assert min(rel) >= 79_000 and max(rel) <= 120_500 + (t1 - t0), (min(rel), max(rel), t1 - t0)
+    assert min(rel) < 85_000 + (t1 - t0) and max(rel) > 115_000, (min(rel), max(rel))
     buckets = [0] * 8
-    for t in ttls:
+    for t in rel:
         buckets[min(7, max(0, int((t - 80_000) / 5_000)))] += 1
     assert min(buckets) > n / 8 / 3, buckets  # no part of the range left empty
 
@@ -413,12 +417,13 @@ def test_refresh_ahead_keeps_readers_off_the_database(pg_shop):
     for t in threads:
         t.join(30)
     assert errors == []
-    # A reader that waited for the database would have waited 0.2 s.
-    assert slowest[0] < 0.15, slowest[0]
+    # No reader waited for the database: only the first read missed, and no
+    # read joined a load it had to wait for (reloads ran in the background).
+    st = rule_stats(c, "hot:<id>")
+    assert st["misses"] == "1" and st["coalesced"] == "0", st
     loads = db.loads_logged(7)
     print(f"refresh-ahead: {count[0]} reads, slowest {slowest[0] * 1000:.1f} ms, {loads} loads in 4.5 TTL periods")
     assert 3 <= loads <= 9, loads  # about one per TTL period, plus the first
-    st = rule_stats(c, "hot:<id>")
     assert int(st["early_refreshes"]) + int(st["stale_served"]) >= 3, st
 
 
