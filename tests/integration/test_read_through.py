@@ -194,28 +194,35 @@ def test_missing_rows_are_cached_as_misses(shop):
     assert int(rule_stats(c, "user:<id>")["loads"]) == loads + 1
 
 
-def test_concurrent_misses_share_one_load(shop):
-    srv, _ = shop
-    n = 200
-    conns = [srv.conn(timeout=60) for _ in range(n)]
+def read_all_at_once(srv, n, *command):
+    """n clients send `command` at the same moment; returns the replies and
+    one of the connections (the others are closed)."""
+    conns = [srv.conn(timeout=120) for _ in range(n)]
     results = [None] * n
     barrier = threading.Barrier(n)
 
     def reader(i):
         barrier.wait()
-        results[i] = conns[i].cmd("HGET", "slow:11", "name")
+        results[i] = conns[i].cmd(*command)
 
     threads = [threading.Thread(target=reader, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(60)
+        t.join(120)
+    for c in conns[1:]:
+        c.close()
+    return results, conns[0]
+
+
+def test_concurrent_misses_share_one_load(shop):
+    srv, _ = shop
+    n = 200
+    results, c = read_all_at_once(srv, n, "HGET", "slow:11", "name")
     assert results == [b"user 11"] * n
-    st = rule_stats(conns[0], "slow:<id>")
+    st = rule_stats(c, "slow:<id>")
     assert int(st["loads"]) == 1, st
     assert int(st["misses"]) + int(st["coalesced"]) == n, st
-    for c in conns:
-        c.close()
 
 
 def test_ttl_jitter_spreads_expiry(shop):
@@ -370,23 +377,9 @@ def pg_shop():
 def test_stampede_of_500_clients_runs_one_query(pg_shop):
     srv, db = pg_shop
     n = 500
-    conns = [srv.conn(timeout=60) for _ in range(n)]
-    results = [None] * n
-    barrier = threading.Barrier(n)
-
-    def reader(i):
-        barrier.wait()
-        results[i] = conns[i].cmd("HGET", "slow:42", "name")
-
-    threads = [threading.Thread(target=reader, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
+    results, _ = read_all_at_once(srv, n, "HGET", "slow:42", "name")
     assert results == [b"user 42"] * n
     assert db.loads_logged(42) == 1  # counted by PostgreSQL itself
-    for c in conns:
-        c.close()
 
 
 @needs_pg
