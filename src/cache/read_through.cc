@@ -731,28 +731,31 @@ bool ShardCache::StartWrite(const std::shared_ptr<LiveRule>& rule, const Params&
   int shard = shard_->id();
   std::string id = MakeId(db_index, key);
   rule->source->Query(sql, std::move(bound), rule->rule.load_timeout_ms,
-                      [server, shard, id, db_index, key, result, reply = std::move(reply), rule,
+                      [server, shard, id, db_index, key, result, reply = std::move(reply), rule, spec,
                        target](QueryResult r) mutable {
                         server->shards().shard(shard).Post([server, shard, id, db_index, key = std::move(key), result,
-                                                            reply = std::move(reply), rule, target,
+                                                            reply = std::move(reply), rule, spec, target,
                                                             r = std::move(r)]() mutable {
                           server->local(shard).cache->CompleteWrite(id, db_index, std::move(key), result,
-                                                                    std::move(reply), rule, target, std::move(r));
+                                                                    std::move(reply), rule, spec, target, std::move(r));
                         });
                       });
   return true;
 }
 
 void ShardCache::CompleteWrite(const std::string& id, int db_index, std::string key, Entry* result, std::string reply,
-                               std::shared_ptr<LiveRule> rule, LateTarget target, QueryResult r) {
+                               std::shared_ptr<LiveRule> rule, const CommandSpec* spec, LateTarget target,
+                               QueryResult r) {
   RefreshCommandTime();
   Db& real = shard_->db(db_index);
   if (r.status == QueryResult::kError) {
     rule->stats.write_errors.fetch_add(1, std::memory_order_relaxed);
     if (result) FreeEntry(result);
-    Connection::DeliverLate(server_, target, "-ERR cache source '" + rule->rule.source + "' refused the write to '" +
-                                                 key + "': " + r.error + "\r\n");
+    std::string err = "ERR cache source '" + rule->rule.source + "' refused the write to '" + key + "': " + r.error;
+    server_->RecordCommand(shard_, spec, r.micros, true, err);
+    Connection::DeliverLate(server_, target, "-" + err + "\r\n");
   } else {
+    server_->RecordCommand(shard_, spec, r.micros, false, {});
     rule->stats.writes_through.fetch_add(1, std::memory_order_relaxed);
     real.Delete(key);
     if (result) {

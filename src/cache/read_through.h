@@ -232,7 +232,7 @@ class ShardCache : public ReadHook {
                   std::span<const std::string_view> args, int db, int resp, const LateTarget& target,
                   std::string* out);
   void CompleteWrite(const std::string& id, int db, std::string key, Entry* result, std::string reply,
-                     std::shared_ptr<LiveRule> rule, LateTarget target, QueryResult r);
+                     std::shared_ptr<LiveRule> rule, const CommandSpec* spec, LateTarget target, QueryResult r);
   void NextWrite(const std::string& id);
   struct Fresh {
     int64_t stale_at_ms;  // the rule's TTL has passed (grace may still serve it)
