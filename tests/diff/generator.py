@@ -107,8 +107,8 @@ STRING = [
 KEYS = [
     (0.5, lambda r, g: [b"MEMORY", b"USAGE", g.key()]),
     # The harness runs with noeviction: FREQ is an error (or nil). IDLETIME
-    # is left out: which commands refresh a key's access time differs in
-    # places (docs/compatibility.md).
+    # is left out: Redis reports a shared object's idle time for keys holding
+    # small integers (docs/compatibility.md).
     (0.3, lambda r, g: [b"OBJECT", b"FREQ", g.key()]),
     (4, lambda r, g: [b"DEL"] + _multi(g)),
     (2, lambda r, g: [b"UNLINK"] + _multi(g)),
