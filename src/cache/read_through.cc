@@ -692,13 +692,7 @@ bool ShardCache::StartWrite(const std::shared_ptr<LiveRule>& rule, const Params&
   std::string reply;
   {
     resp::ReplyBuilder rb(&reply, resp);
-    CommandContext ctx;
-    ctx.args = args;
-    ctx.rb = &rb;
-    ctx.shard = shard_;
-    ctx.server = server_;
-    ctx.spec = spec;
-    ctx.db_index = db_index;
+    CommandContext ctx(args, &rb, shard_, server_, spec, db_index);
     ctx.scratch = &scratch;
     spec->handler(ctx);
   }

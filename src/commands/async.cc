@@ -59,13 +59,7 @@ void IntegerSumFanOut(CommandContext& ctx) {
         std::vector<std::string_view> argv(words.begin(), words.end());
         std::string out;
         resp::ReplyBuilder rb(&out, 2);
-        CommandContext sub;
-        sub.args = argv;
-        sub.rb = &rb;
-        sub.shard = &shard;
-        sub.server = st->server;
-        sub.spec = st->spec;
-        sub.db_index = st->db;
+        CommandContext sub(argv, &rb, &shard, st->server, st->spec, st->db);
         st->spec->handler(sub);
         int64_t n = 0;
         if (out.size() > 3 && out[0] == ':') ParseInt64(std::string_view(out).substr(1, out.size() - 3), &n);

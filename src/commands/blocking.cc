@@ -50,13 +50,7 @@ std::string RunForWaiter(Server* server, Shard* shard, Waiter& w) {
   req.serving = true;
   req.client_shard = w.client_shard;
   req.client_id = w.client_id;
-  CommandContext ctx;
-  ctx.args = argv;
-  ctx.rb = &rb;
-  ctx.shard = shard;
-  ctx.server = server;
-  ctx.spec = w.spec;
-  ctx.db_index = w.db;
+  CommandContext ctx(argv, &rb, shard, server, w.spec, w.db);
   ctx.block = &req;
   w.spec->handler(ctx);
   return out;

@@ -107,6 +107,12 @@ struct CommandSpec {
 // Everything a handler may touch. The reply builder writes into the buffer
 // that goes back to the client; `shard` is the shard executing the handler.
 struct CommandContext {
+  CommandContext() = default;
+  // The fields every handler call sets; the optional ones are set after.
+  CommandContext(std::span<const std::string_view> a, resp::ReplyBuilder* r, Shard* sh, Server* sv,
+                 const CommandSpec* sp, int db)
+      : args(a), rb(r), shard(sh), server(sv), spec(sp), db_index(db) {}
+
   std::span<const std::string_view> args;
   resp::ReplyBuilder* rb = nullptr;
   Shard* shard = nullptr;

@@ -338,13 +338,7 @@ bool RunHandler(Server* server, Shard* shard, const CommandSpec* spec, std::span
                 std::string* out, const cache::LateTarget* late = nullptr) {
   size_t start = out->size();
   resp::ReplyBuilder rb(out, resp);
-  CommandContext ctx;
-  ctx.args = args;
-  ctx.rb = &rb;
-  ctx.shard = shard;
-  ctx.server = server;
-  ctx.spec = spec;
-  ctx.db_index = db;
+  CommandContext ctx(args, &rb, shard, server, spec, db);
   ctx.conn = conn;
   int64_t t0 = Ticks();
   cache::ShardCache* rt = nullptr;
@@ -546,13 +540,7 @@ void Connection::StartMultiShard(const CommandSpec* spec, std::span<const std::s
                                  const std::vector<int>& shards) {
   if (spec->fan_out) {
     resp::ReplyBuilder rb(&wbuf_, state_.resp);
-    CommandContext ctx;
-    ctx.args = args;
-    ctx.rb = &rb;
-    ctx.shard = shard_;
-    ctx.server = server_;
-    ctx.spec = spec;
-    ctx.db_index = state_.db;
+    CommandContext ctx(args, &rb, shard_, server_, spec, state_.db);
     ctx.conn = this;
     spec->fan_out(ctx);
     return;
@@ -571,13 +559,7 @@ void Connection::StartMultiShard(const CommandSpec* spec, std::span<const std::s
         RefreshCommandTime();
         std::vector<std::string_view> argv(owned->begin(), owned->end());
         resp::ReplyBuilder rb(reply.get(), resp_ver);
-        CommandContext ctx;
-        ctx.args = argv;
-        ctx.rb = &rb;
-        ctx.shard = CurrentShard();
-        ctx.server = server;
-        ctx.spec = spec;
-        ctx.db_index = db;
+        CommandContext ctx(argv, &rb, CurrentShard(), server, spec, db);
         ctx.exclusive = true;
         int64_t t0 = Ticks();
         spec->handler(ctx);
@@ -615,13 +597,7 @@ void Connection::StartBlocking(const CommandSpec* spec, std::span<const std::str
     BlockRequest req;
     req.client_shard = w->client_shard;
     req.client_id = w->client_id;
-    CommandContext ctx;
-    ctx.args = argv;
-    ctx.rb = &rb;
-    ctx.shard = CurrentShard();
-    ctx.server = server;
-    ctx.spec = w->spec;
-    ctx.db_index = w->db;
+    CommandContext ctx(argv, &rb, CurrentShard(), server, w->spec, w->db);
     ctx.exclusive = exclusive;
     ctx.block = &req;
     w->spec->handler(ctx);

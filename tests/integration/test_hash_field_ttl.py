@@ -4,15 +4,9 @@ documented behaviour rather than differentially."""
 import time
 
 from resp import Error
+from server import wait_until
 
 
-def poll(pred, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return pred()
 
 
 def test_set_read_and_persist_field_ttls(conn):
@@ -57,13 +51,13 @@ def test_past_time_deletes_and_writes_reset_ttl(conn):
 def test_fields_expire_lazily_and_actively(conn):
     conn.cmd("HSET", "lazy", "keep", "1", "go", "2")
     assert conn.cmd("HPEXPIRE", "lazy", "50", "FIELDS", "1", "go") == [1]
-    assert poll(lambda: conn.cmd("HGET", "lazy", "go") is None)
+    assert wait_until(lambda: conn.cmd("HGET", "lazy", "go") is None)
     assert conn.cmd("HGETALL", "lazy") == [b"keep", b"1"]
     assert conn.cmd("HLEN", "lazy") == 1
     # Never touched again: the active cycle reclaims the fields and the key.
     conn.cmd("HSET", "active", "f", "v")
     assert conn.cmd("HPEXPIRE", "active", "50", "FIELDS", "1", "f") == [1]
-    assert poll(lambda: b"active" not in conn.cmd("KEYS", "*"))
+    assert wait_until(lambda: b"active" not in conn.cmd("KEYS", "*"))
 
 
 def test_errors(conn):

@@ -8,16 +8,7 @@ import time
 
 import pytest
 from resp import Conn, Error, encode
-from server import larder_bin, start_larder
-
-
-def wait_for(pred, timeout=30, interval=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(interval)
-    return pred()
+from server import larder_bin, start_larder, wait_until
 
 
 def info_fields(c, section=None):
@@ -89,7 +80,7 @@ def test_maxclients():
     try:
         first = s.conn()
         # The start-up probe's connection may still be closing: wait for it.
-        assert wait_for(lambda: info_fields(first, "clients")["connected_clients"] == "1")
+        assert wait_until(lambda: info_fields(first, "clients")["connected_clients"] == "1")
         conns = [first, s.conn(), s.conn()]
         for c in conns:
             assert c.cmd("PING") == "PONG"
@@ -145,7 +136,7 @@ def test_active_expiry_reclaims_a_million_keys():
                 for _ in batch:
                     assert c.read() == "OK"
                 batch = []
-        assert wait_for(lambda: c.cmd("DBSIZE") == 0, timeout=60), c.cmd("DBSIZE")
+        assert wait_until(lambda: c.cmd("DBSIZE") == 0, timeout=60), c.cmd("DBSIZE")
         used = int(info_fields(c, "memory")["used_memory"])
         assert used < base + 4 * 1024 * 1024, (base, used)
         assert int(info_fields(c, "stats")["expired_keys"]) == 1_000_000

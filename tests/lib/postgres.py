@@ -8,9 +8,8 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 
-from server import free_port
+from server import free_port, wait_until  # noqa: F401  (tests use postgres.wait_until)
 
 
 def pg_bin(name):
@@ -68,12 +67,3 @@ def available():
         return True
     except RuntimeError:
         return False
-
-
-def wait_until(fn, timeout=20, interval=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if fn():
-            return True
-        time.sleep(interval)
-    return False

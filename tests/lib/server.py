@@ -95,3 +95,14 @@ def start_redis(args=()):
     if not program:
         raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
     return Server(program, ["--save", "", "--appendonly", "no"] + list(args))
+
+
+def wait_until(pred, timeout=30, interval=0.05):
+    """Polls `pred` until it is true or `timeout` seconds pass; returns its
+    last value. Tests wait with generous bounds: these machines are noisy."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(interval)
+    return pred()
