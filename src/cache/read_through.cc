@@ -409,7 +409,6 @@ std::shared_ptr<LiveRule> ShardCache::MatchRule(std::string_view key, Params* pa
 }
 
 void ShardCache::Begin(const CommandSpec* spec, std::span<const std::string_view> args, int db, int resp) {
-  armed_ = true;
   spec_ = spec;
   args_ = args;
   db_ = db;
@@ -420,7 +419,6 @@ void ShardCache::Begin(const CommandSpec* spec, std::span<const std::string_view
 
 bool ShardCache::End(const LateTarget& target) {
   SetReadHook(nullptr);
-  armed_ = false;
   if (waiting_on_.empty()) return false;
   auto w = std::make_shared<Waiter>();
   w->spec = spec_;

@@ -155,7 +155,6 @@ class ShardCache : public ReadHook {
   // whether the command touched keys that are loading (its reply must wait).
   void Begin(const CommandSpec* spec, std::span<const std::string_view> args, int db, int resp);
   bool End(const LateTarget& target);
-  bool armed() const { return armed_; }
 
   void Complete(const std::string& id, int db, const std::string& key, QueryResult r);
   // A database change names this key: drop it (the next read loads it).
@@ -262,7 +261,6 @@ class ShardCache : public ReadHook {
   KeyspaceStats scratch_stats_;
 
   // The command being run (between Begin and End).
-  bool armed_ = false;
   const CommandSpec* spec_ = nullptr;
   std::span<const std::string_view> args_;
   int db_ = 0, resp_ = 2;

@@ -91,7 +91,6 @@ class Evictor {
   void OnAdd(int db, Entry* e);
   void Rebuild(std::vector<Db>& dbs);
   void Clear();
-  size_t queued() const { return small_.size() + main_.size(); }
   // Bytes this shard still owes to an excess over maxmemory (negative: freed
   // ahead). Kept by the server's memory budget.
   int64_t& debt() { return debt_; }
