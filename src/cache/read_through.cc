@@ -2,6 +2,7 @@
 
 #include <absl/strings/numbers.h>
 #include <libpq-fe.h>
+#include <dirent.h>
 #include <poll.h>
 
 #include <cmath>
@@ -135,10 +136,29 @@ bool CacheManager::AddRule(const Rule& rule, std::string* err) {
   auto live = std::make_shared<LiveRule>();
   live->rule = rule;
   live->source = src;
+  if (rule.write_behind) {
+    if (started_ && !journal_open_.load()) {
+      *err = "write behind needs the journal, opened at start-up when the config declares a cache-source";
+      return false;
+    }
+    live->writes = std::make_unique<WriteQueue>(live.get(), &dead_letters_);
+    if (started_) live->writes->Start();
+  }
   next->push_back(std::move(live));
   rules_ = std::move(next);
   active_.store(true);
   version_.fetch_add(1, std::memory_order_release);
+  return true;
+}
+
+bool CacheManager::CanRemoveRule(std::string_view pattern, std::string* err) const {
+  std::lock_guard lock(mu_);
+  for (const auto& r : *rules_)
+    if (r->rule.pattern.text() == pattern && r->writes && r->writes->depth() > 0) {
+      *err = "ERR the rule still has " + std::to_string(r->writes->depth()) +
+             " key(s) to write behind; remove it once they are flushed";
+      return false;
+    }
   return true;
 }
 
@@ -148,6 +168,7 @@ bool CacheManager::RemoveRule(std::string_view pattern) {
   auto it = std::find_if(next->begin(), next->end(),
                          [&](const auto& r) { return r->rule.pattern.text() == pattern; });
   if (it == next->end()) return false;
+  if ((*it)->writes) (*it)->writes->Stop();
   next->erase(it);
   active_.store(!next->empty());
   rules_ = std::move(next);
@@ -173,6 +194,53 @@ void CacheManager::StartSources() {
     if (!s->spec().is_sqlite() && on_invalidate_ && !channel_.empty())
       listeners_.emplace_back([this, spec = s->spec()] { Listen(spec); });
   }
+  for (auto& r : *rules_)
+    if (r->writes) r->writes->Start();
+}
+
+bool CacheManager::HasJournal(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return false;
+  bool found = false;
+  while (dirent* ent = ::readdir(d))
+    if (std::string_view(ent->d_name).rfind("larder-wb-", 0) == 0) found = true;
+  ::closedir(d);
+  return found;
+}
+
+bool CacheManager::OpenWriteBehind(const std::string& dir, FsyncPolicy policy, int shards,
+                                   std::function<void(int, uint64_t)> durable, std::string* err) {
+  if (!dead_letters_.Open(dir, err)) return false;
+  auto rules = this->rules();
+  uint64_t orphans = 0;
+  bool ok = journal_.Open(
+      dir, policy,
+      [&](Change c) {
+        Params p;
+        for (const auto& r : *rules)
+          if (r->rule.pattern.Match(c.key, &p)) {
+            if (r->writes) {
+              r->writes->Add(std::move(c));
+              return;
+            }
+            break;
+          }
+        ++orphans;
+        dead_letters_.Add(DeadLetter{0, "", std::move(c), "no write-behind rule takes this key any more", UnixTimeMs()});
+      },
+      err);
+  if (!ok) return false;
+  if (orphans)
+    LOG_WARNING("Write-behind journal: {} change(s) for keys no write-behind rule takes are kept as dead letters",
+                orphans);
+  journal_.Start(shards, std::move(durable), [this] {
+    uint64_t n = UINT64_MAX;
+    for (const auto& r : *this->rules())
+      if (r->writes) n = std::min(n, r->writes->needed());
+    return n;
+  });
+  journal_open_.store(true);
+  return true;
 }
 
 // One connection per PostgreSQL source, LISTENing; reconnects when it drops.
@@ -221,6 +289,9 @@ void CacheManager::StopSources() {
   stopping_.store(true);
   for (auto& t : listeners_) t.join();
   listeners_.clear();
+  for (auto& r : *rules())
+    if (r->writes) r->writes->Stop();
+  journal_.Stop();
   std::vector<Source*> all;
   {
     std::lock_guard lock(mu_);
@@ -438,6 +509,10 @@ bool ShardCache::OnMiss(Db& db, std::string_view key) {
   if (!rule) return false;
   std::string id = MakeId(db.index(), key);
   if (std::find(waiting_on_.begin(), waiting_on_.end(), id) != waiting_on_.end()) return true;
+  // A write-behind key whose last change has not reached the database: the
+  // cache is its only copy, so a read after eviction or expiry gets it back
+  // from the queue (or sees it deleted), never the database's older row.
+  if (rule->writes && RestorePending(db, key, *rule)) return false;
   auto neg = negative_.find(id);
   if (neg != negative_.end()) {
     if (neg->second > CommandTimeMs()) {
@@ -665,7 +740,7 @@ ShardCache::WriteResult ShardCache::WriteThrough(const CommandSpec* spec, std::s
   }
   if (!rule) return WriteResult::kNotMine;
   if (keys.size() != 1) {
-    *out += "-ERR a write-through key must be written by a command on that key alone\r\n";
+    *out += "-ERR a write-through or write-behind key must be written by a command on that key alone\r\n";
     return WriteResult::kAnswered;
   }
   std::string id = MakeId(db, args[which]);
@@ -791,6 +866,93 @@ void ShardCache::NextWrite(const std::string& id) {
     }
     Connection::DeliverLate(server_, w.target, std::move(out));
   }
+}
+
+}  // namespace larder::cache
+
+namespace larder::cache {
+
+// ---- write-behind ----
+
+bool ShardCache::AfterWrite(const CommandSpec* spec, std::span<const std::string_view> args, int db_index,
+                            const LateTarget& target, std::string* out, size_t start) {
+  Journal* journal = server_->cache().journal();
+  if (!journal) return false;
+  auto keys = spec->KeyIndexes(args);
+  if (keys.size() != 1) return false;  // several rule keys were refused at dispatch
+  std::string_view key = args[keys[0]];
+  Params placeholders;
+  auto rule = MatchRule(key, &placeholders);
+  if (!rule || !rule->writes) return false;
+  Db& db = shard_->db(db_index);
+  Change c;
+  c.db = db_index;
+  c.key.assign(key);
+  c.at_ms = CommandTimeMs();
+  Entry* e = db.table().Find(key);
+  if (e && e->has_expire() && e->expire_ms() <= c.at_ms) e = nullptr;
+  c.del = e == nullptr;
+  if (e) {
+    e->flags &= static_cast<uint8_t>(~Entry::kCached);  // written, not loaded
+    for (const auto& name : SqlParameters(rule->rule.store_sql)) {
+      bool placeholder = false;
+      for (const auto& p : placeholders) placeholder |= p.first == name;
+      if (placeholder) continue;
+      std::optional<std::string> v;
+      if (e->type == ObjType::kString && name == "value") {
+        v = std::string(e->value());
+      } else if (e->type == ObjType::kHash) {
+        if (auto f = ObjectOf<HashValue>(e)->Get(name)) v = std::string(*f);
+      }
+      c.values.emplace_back(name, std::move(v));
+    }
+  }
+  std::string id = MakeId(db_index, key);
+  fresh_.erase(id);
+  negative_.erase(id);
+  journal->Append(&c, shard_->id(), rule->writes.get());
+  held_.push_back(HeldReply{c.seq, target, out->substr(start)});
+  out->resize(start);
+  return true;
+}
+
+void ShardCache::Durable(uint64_t seq) {
+  while (!held_.empty() && held_.front().seq <= seq) {
+    HeldReply h = std::move(held_.front());
+    held_.pop_front();
+    Connection::DeliverLate(server_, h.target, std::move(h.reply));
+  }
+}
+
+bool ShardCache::RestorePending(Db& db, std::string_view key, const LiveRule& rule) {
+  std::optional<Change> c = rule.writes->Lookup(db.index(), key);
+  if (!c) return false;
+  if (c->del) return true;  // deleted: missing, and no load
+  // Storing looks the key up again: not through this hook.
+  ReadHook* hook = t_read_hook;
+  SetReadHook(nullptr);
+  struct Rearm {
+    ReadHook* h;
+    ~Rearm() { SetReadHook(h); }
+  } rearm{hook};
+  QueryResult r;
+  r.status = QueryResult::kRow;
+  for (auto& [name, value] : c->values) {
+    r.columns.push_back(name);
+    r.values.push_back(std::move(value));
+  }
+  std::string k(key);
+  int64_t stale_at;
+  if (rule.rule.kind == ValueKind::kJson) {
+    std::string v;
+    for (size_t i = 0; i < r.columns.size(); ++i)
+      if (r.columns[i] == "value" && r.values[i]) v = *r.values[i];
+    Entry* e = db.SetString(k, v, CommandTimeMs() + rule.rule.ttl_ms, StrEncoding::kRaw);
+    e->flags |= Entry::kCached;
+    return true;
+  }
+  Store(db, k, rule, r, &stale_at);
+  return true;
 }
 
 }  // namespace larder::cache

@@ -37,6 +37,7 @@
 
 #include "cache/rules.h"
 #include "cache/source.h"
+#include "cache/write_behind.h"
 #include "keyspace/db.h"
 
 namespace larder {
@@ -53,6 +54,8 @@ namespace cache {
 struct RuleStats {
   std::atomic<uint64_t> hits{0}, misses{0}, loads{0}, load_errors{0}, coalesced{0}, negative_hits{0},
       early_refreshes{0}, stale_served{0}, writes_through{0}, write_errors{0};
+  // Write-behind.
+  std::atomic<uint64_t> writes_queued{0}, flush_batches{0}, rows_written{0}, retries{0}, dead_letters{0};
   // Load latency histogram: bucket i holds loads of [2^i, 2^(i+1)) us.
   std::atomic<uint64_t> latency[40] = {};
   void RecordLatency(int64_t us);
@@ -66,6 +69,7 @@ struct LiveRule {
   std::atomic<int> inflight{0};  // loads running (max-loads)
   std::mutex queue_mu;
   std::vector<std::function<void()>> queued;  // loads waiting for a slot
+  std::unique_ptr<WriteQueue> writes;         // `write behind` rules
 };
 
 // A warming run: a query's rows stored as a rule's keys, in batches.
@@ -120,6 +124,18 @@ class CacheManager {
   bool Warm(Server* server, std::string_view pattern, std::string sql, std::string* err);
   std::vector<std::shared_ptr<WarmJob>> warm_jobs() const;
 
+  // Write-behind: reads back the journal in `dir` (each change to its rule's
+  // queue; one no rule takes becomes a dead letter) and opens it for appends
+  // and the dead letters. `durable(shard, seq)` runs on the journal thread.
+  // Needed once a `write behind` rule exists or the journal has segments.
+  bool OpenWriteBehind(const std::string& dir, FsyncPolicy policy, int shards,
+                       std::function<void(int, uint64_t)> durable, std::string* err);
+  Journal* journal() { return journal_open_.load() ? &journal_ : nullptr; }
+  DeadLetters& dead_letters() { return dead_letters_; }
+  static bool HasJournal(const std::string& dir);
+  // Refused (with the reason) while the rule's writes are not all flushed.
+  bool CanRemoveRule(std::string_view pattern, std::string* err) const;
+
   // Runs `sql` for `rule` within its max-loads limit.
   void Submit(const std::shared_ptr<LiveRule>& rule, Params params, std::function<void(QueryResult)> done);
 
@@ -137,6 +153,9 @@ class CacheManager {
   std::vector<std::thread> listeners_;
   void Listen(SourceSpec spec);
   bool started_ = false;
+  Journal journal_;
+  std::atomic<bool> journal_open_{false};
+  DeadLetters dead_letters_;
 };
 
 // Where a deferred command's reply goes.
@@ -176,13 +195,21 @@ class ShardCache : public ReadHook {
   // cache is unchanged and the client gets the error. Writes to one key run
   // one at a time, in arrival order.
   enum class WriteResult { kNotMine, kAnswered, kDeferred };
-  bool IsWriteThroughKey(std::string_view key) const {
+  bool IsWriteKey(std::string_view key) const {
     Params p;
     auto r = MatchRule(key, &p);
-    return r && r->rule.write_through;
+    return r && r->rule.writes();
   }
   WriteResult WriteThrough(const CommandSpec* spec, std::span<const std::string_view> args, int db, int resp,
                            const LateTarget& target, std::string* out);
+
+  // Write-behind: after a write command changed the cache, the new state of
+  // a `write behind` key goes to the journal and the rule's queue, and the
+  // reply (out from `start`) waits until the journal has it; true then.
+  bool AfterWrite(const CommandSpec* spec, std::span<const std::string_view> args, int db, const LateTarget& target,
+                  std::string* out, size_t start);
+  // The journal holds everything this shard appended up to `seq`.
+  void Durable(uint64_t seq);
 
   // CACHE FETCH leases: who computes a missing key for the others.
   struct Lease {
@@ -258,6 +285,14 @@ class ShardCache : public ReadHook {
   absl::flat_hash_map<std::string, Fresh> fresh_;
   absl::flat_hash_map<std::string, Lease> leases_;
   absl::flat_hash_map<std::string, PendingWrite> writes_;
+  struct HeldReply {
+    uint64_t seq;
+    LateTarget target;
+    std::string reply;
+  };
+  std::deque<HeldReply> held_;  // write-behind replies waiting for the journal, in seq order
+  // A write-behind key's unflushed value, put back after eviction or expiry.
+  bool RestorePending(Db& db, std::string_view key, const LiveRule& rule);
   KeyspaceStats scratch_stats_;
 
   // The command being run (between Begin and End).

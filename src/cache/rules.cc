@@ -261,10 +261,15 @@ bool ParseRule(const std::vector<std::string>& args, Rule* rule, std::string* er
       if (!ParseInt64(v, &n) || n < 1 || n > 100000) return bad("expected a number from 1 to 100000");
       r.max_loads = static_cast<int>(n);
     } else if (opt == "write") {
-      if (EqualsIgnoreCase(v, "through")) r.write_through = true;
-      else if (EqualsIgnoreCase(v, "none")) r.write_through = false;
-      else if (EqualsIgnoreCase(v, "behind")) return bad("write behind is not supported yet (write through or none)");
-      else return bad("expected through or none");
+      r.write_through = EqualsIgnoreCase(v, "through");
+      r.write_behind = EqualsIgnoreCase(v, "behind");
+      if (!r.writes() && !EqualsIgnoreCase(v, "none")) return bad("expected through, behind or none");
+    } else if (opt == "write-delay") {
+      if (!ParseDuration(v, &r.write_delay_ms) || r.write_delay_ms > 3'600'000)
+        return bad("expected a duration up to 1h");
+    } else if (opt == "write-batch") {
+      if (!ParseInt64(v, &n) || n < 1 || n > 100000) return bad("expected a number from 1 to 100000");
+      r.write_batch = static_cast<int>(n);
     } else if (opt == "store") {
       r.store_sql = v;
     } else if (opt == "delete") {
@@ -285,14 +290,27 @@ bool ParseRule(const std::vector<std::string>& args, Rule* rule, std::string* er
     *err = "missing 'load' statement";
     return false;
   }
-  if (r.write_through && r.store_sql.empty()) {
-    *err = "'write through' needs a 'store' statement";
+  if (r.writes() && r.store_sql.empty()) {
+    *err = std::string("'write ") + (r.write_through ? "through" : "behind") + "' needs a 'store' statement";
     return false;
   }
-  if (!r.store_sql.empty() && !r.write_through) {
-    *err = "'store' needs 'write through'";
+  if ((!r.store_sql.empty() || !r.delete_sql.empty()) && !r.writes()) {
+    *err = "'store' and 'delete' need 'write through' or 'write behind'";
     return false;
   }
+  auto placeholders = r.pattern.names();
+  for (const std::string* sql : {&r.store_sql, &r.delete_sql})
+    for (const auto& p : SqlParameters(*sql)) {
+      bool known = std::find(placeholders.begin(), placeholders.end(), p) != placeholders.end();
+      if (sql == &r.delete_sql && !known) {
+        *err = "the delete statement uses :" + p + " but the pattern has no <" + p + ">";
+        return false;
+      }
+      if (sql == &r.store_sql && !known && r.kind != ValueKind::kHash && p != "value") {
+        *err = "the store statement of a string rule can use :value and the pattern's placeholders, not :" + p;
+        return false;
+      }
+    }
   r.sql_params = SqlParameters(r.load_sql);
   auto names = r.pattern.names();
   for (const auto& p : r.sql_params)
@@ -315,8 +333,11 @@ std::string Rule::ToLine() const {
   out += std::string(" stale-on-error ") + (stale_on_error ? "yes" : "no");
   out += " load-timeout " + FormatDuration(load_timeout_ms);
   out += " max-loads " + std::to_string(max_loads);
-  if (write_through) out += " write through store " + QuoteConfigWord(store_sql);
-  if (write_through && !delete_sql.empty()) out += " delete " + QuoteConfigWord(delete_sql);
+  if (write_through) out += " write through";
+  if (write_behind)
+    out += " write behind write-delay " + FormatDuration(write_delay_ms) + " write-batch " + std::to_string(write_batch);
+  if (writes()) out += " store " + QuoteConfigWord(store_sql);
+  if (writes() && !delete_sql.empty()) out += " delete " + QuoteConfigWord(delete_sql);
   out += " load " + QuoteConfigWord(load_sql);
   return out;
 }

@@ -69,9 +69,16 @@ struct Rule {
   // The :names the statement uses, in order of first use.
   std::vector<std::string> sql_params;
   // Write path: with `write through`, writes to a key run `store` (or
-  // `delete`) in the database first, then change the cache.
+  // `delete`) in the database first, then change the cache. With `write
+  // behind`, the cache changes at once, the change is journaled before the
+  // reply, and a flusher writes the last value of each key in batches of
+  // `write-batch`, at the latest `write-delay` after the change.
   bool write_through = false;
+  bool write_behind = false;
+  int64_t write_delay_ms = 1'000;
+  int write_batch = 500;
   std::string store_sql, delete_sql;
+  bool writes() const { return write_through || write_behind; }
 
   // The rule as a config line (without "cache-rule"), for CONFIG REWRITE and
   // CACHE RULES.

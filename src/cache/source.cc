@@ -36,9 +36,33 @@ size_t Source::queued() const {
 void Source::Query(std::string sql, Params params, int64_t timeout_ms, std::function<void(QueryResult)> done) {
   {
     std::lock_guard lock(mu_);
-    jobs_.push_back(Job{std::move(sql), std::move(params), timeout_ms, std::move(done)});
+    Job job;
+    job.sql = std::move(sql);
+    job.params = std::move(params);
+    job.timeout_ms = timeout_ms;
+    job.done = std::move(done);
+    jobs_.push_back(std::move(job));
   }
   cv_.notify_one();
+}
+
+void Source::Exec(std::vector<Statement> stmts, int64_t timeout_ms, std::function<void(ExecResult)> done) {
+  {
+    std::lock_guard lock(mu_);
+    Job job;
+    job.timeout_ms = timeout_ms;
+    job.stmts = std::move(stmts);
+    job.exec_done = std::move(done);
+    jobs_.push_back(std::move(job));
+  }
+  cv_.notify_one();
+}
+
+void Source::NoteReached(bool reached, const std::string& error) {
+  if (reached != up_.exchange(reached)) {
+    if (reached) LOG_NOTICE("Cache source '{}' is reachable again", spec_.name);
+    else LOG_WARNING("Cache source '{}' is down: {}", spec_.name, error);
+  }
 }
 
 void Source::Stream(std::string sql, size_t batch, BatchFn on_batch, std::function<void(std::string)> done) {
@@ -69,6 +93,25 @@ void Source::Worker() {
     QueryResult r;
     std::string why;
     if (!conn) conn = Connect(&why);
+    if (job.exec_done) {
+      ExecResult e;
+      if (!conn) {
+        e.transient = true;
+        e.error = "connection failed: " + why;
+      } else {
+        e = conn->RunTransaction(job.stmts, job.timeout_ms);
+      }
+      e.micros = MonotonicUs() - t0;
+      queries_ += job.stmts.size();
+      bool reached = e.ok || e.error.rfind("connection", 0) != 0;
+      if (!e.ok) {
+        ++errors_;
+        if (!reached) conn.reset();
+      }
+      NoteReached(reached, e.error);
+      job.exec_done(std::move(e));
+      continue;
+    }
     if (job.batch) {
       std::string err = conn ? conn->RunStream(job.sql, job.batch, job.on_batch) : "connection failed: " + why;
       if (!err.empty() && err.rfind("connection", 0) == 0) conn.reset();
@@ -88,10 +131,7 @@ void Source::Worker() {
       ++errors_;
       if (!reached) conn.reset();  // reconnect on the next query
     }
-    if (reached != up_.exchange(reached)) {
-      if (reached) LOG_NOTICE("Cache source '{}' is reachable again", spec_.name);
-      else LOG_WARNING("Cache source '{}' is down: {}", spec_.name, r.error);
-    }
+    NoteReached(reached, r.error);
     job.done(std::move(r));
   }
 }
@@ -185,6 +225,45 @@ class SqliteConn : public Source::Conn {
     return err;
   }
 
+  ExecResult RunTransaction(const std::vector<Statement>& stmts, int64_t timeout_ms) override {
+    ExecResult e;
+    deadline_us_ = MonotonicUs() + timeout_ms * 1000;
+    auto fail = [&](int rc) {
+      e.error = rc == SQLITE_INTERRUPT ? "query timed out" : sqlite3_errmsg(db_);
+      int primary = rc & 0xff;
+      e.transient = primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_IOERR ||
+                    primary == SQLITE_CANTOPEN || primary == SQLITE_FULL || primary == SQLITE_INTERRUPT ||
+                    primary == SQLITE_PROTOCOL;
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      return e;
+    };
+    int rc = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) return fail(rc);
+    for (const auto& stmt : stmts) {
+      QueryResult r;
+      sqlite3_stmt* st = Prepare(stmt.sql, &r);
+      if (!st) {
+        e.error = r.error;
+        sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+        return e;
+      }
+      for (const auto& [name, value] : stmt.params) {
+        int idx = sqlite3_bind_parameter_index(st, (":" + name).c_str());
+        if (idx <= 0) continue;
+        if (value) sqlite3_bind_text(st, idx, value->data(), static_cast<int>(value->size()), SQLITE_TRANSIENT);
+        else sqlite3_bind_null(st, idx);
+      }
+      rc = sqlite3_step(st);
+      sqlite3_reset(st);
+      sqlite3_clear_bindings(st);
+      if (rc != SQLITE_DONE && rc != SQLITE_ROW) return fail(rc);
+    }
+    rc = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) return fail(rc);
+    e.ok = true;
+    return e;
+  }
+
   // Cancels a statement that runs past its deadline.
   static int Progress(void* self) { return MonotonicUs() > static_cast<SqliteConn*>(self)->deadline_us_ ? 1 : 0; }
   void InstallTimeout() { sqlite3_progress_handler(db_, 1000, &SqliteConn::Progress, this); }
@@ -222,6 +301,7 @@ class SqliteSource : public Source {
       return nullptr;
     }
     sqlite3_busy_timeout(db, 5000);
+    sqlite3_extended_result_codes(db, 1);
     auto c = std::make_unique<SqliteConn>(db);
     c->InstallTimeout();
     return c;
@@ -315,6 +395,60 @@ class PgConn : public Source::Conn {
     if (err.empty() && !stop && !b.rows.empty()) on_batch(std::move(b));
     if (PQstatus(c_) != CONNECTION_OK) err = std::string("connection lost: ") + PQerrorMessage(c_);
     return err;
+  }
+
+  ExecResult RunTransaction(const std::vector<Statement>& stmts, int64_t timeout_ms) override {
+    ExecResult e;
+    auto lost = [&] {
+      e.transient = true;
+      e.error = std::string("connection lost: ") + PQerrorMessage(c_);
+      while (!e.error.empty() && (e.error.back() == '\n' || e.error.back() == ' ')) e.error.pop_back();
+      return e;
+    };
+    if (PQstatus(c_) != CONNECTION_OK) return lost();
+    if (timeout_ms != timeout_ms_) {
+      std::string set = "SET statement_timeout = " + std::to_string(timeout_ms);
+      PQclear(PQexec(c_, set.c_str()));
+      timeout_ms_ = timeout_ms;
+    }
+    // Returns false (with `e` filled) when the command failed.
+    auto check = [&](PGresult* res) {
+      ExecStatusType st = PQresultStatus(res);
+      bool good = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+      if (!good) {
+        if (PQstatus(c_) != CONNECTION_OK) {
+          lost();
+        } else {
+          const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+          std::string code = state ? state : "";
+          // 08 connection, 40 serialization/deadlock, 53 resources, 57
+          // operator intervention (incl. statement timeout), 58 system.
+          std::string cls = code.substr(0, 2);
+          e.transient = cls == "08" || cls == "40" || cls == "53" || cls == "57" || cls == "58";
+          e.error = PQresultErrorMessage(res);
+          while (!e.error.empty() && (e.error.back() == '\n' || e.error.back() == ' ')) e.error.pop_back();
+        }
+      }
+      PQclear(res);
+      return good;
+    };
+    if (!check(PQexec(c_, "BEGIN"))) return e;
+    for (const auto& stmt : stmts) {
+      std::vector<std::string> names = SqlParameters(stmt.sql);
+      std::vector<const char*> values(names.size(), nullptr);
+      for (size_t i = 0; i < names.size(); ++i)
+        for (const auto& [name, value] : stmt.params)
+          if (name == names[i] && value) values[i] = value->c_str();
+      std::string numbered = SqlToNumbered(stmt.sql, names);
+      if (!check(PQexecParams(c_, numbered.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                              nullptr, 0))) {
+        if (PQstatus(c_) == CONNECTION_OK) PQclear(PQexec(c_, "ROLLBACK"));
+        return e;
+      }
+    }
+    if (!check(PQexec(c_, "COMMIT"))) return e;
+    e.ok = true;
+    return e;
   }
 
  private:

@@ -33,6 +33,23 @@ struct QueryResult {
 
 using Params = std::vector<std::pair<std::string, std::string>>;
 
+// One statement of a transaction; a parameter without a value binds NULL,
+// as does a :name the statement uses but `params` lacks.
+struct Statement {
+  std::string sql;
+  std::vector<std::pair<std::string, std::optional<std::string>>> params;
+};
+
+// How a transaction ended. A transient failure (the database unreachable,
+// a timeout, a serialization failure) may succeed if retried; any other
+// (a constraint, a type error) will not.
+struct ExecResult {
+  bool ok = false;
+  bool transient = false;
+  std::string error;
+  int64_t micros = 0;
+};
+
 // Rows streamed by a warming query: column names once, values per row.
 struct RowBatch {
   std::shared_ptr<const std::vector<std::string>> columns;
@@ -56,6 +73,9 @@ class Source {
   // The statement is cancelled after `timeout_ms`.
   void Query(std::string sql, Params params, int64_t timeout_ms, std::function<void(QueryResult)> done);
 
+  // Runs the statements in one transaction (all or none).
+  void Exec(std::vector<Statement> stmts, int64_t timeout_ms, std::function<void(ExecResult)> done);
+
   // Runs `sql` (no parameters) and hands its rows over in batches of
   // `batch`; `done` gets "" or the error. Holds one connection meanwhile.
   void Stream(std::string sql, size_t batch, BatchFn on_batch, std::function<void(std::string)> done);
@@ -76,6 +96,7 @@ class Source {
     virtual QueryResult Run(const std::string& sql, const Params& params, int64_t timeout_ms) = 0;
     // Returns "" or the error.
     virtual std::string RunStream(const std::string& sql, size_t batch, const BatchFn& on_batch) = 0;
+    virtual ExecResult RunTransaction(const std::vector<Statement>& stmts, int64_t timeout_ms) = 0;
   };
 
  protected:
@@ -93,8 +114,12 @@ class Source {
     size_t batch = 0;
     BatchFn on_batch;
     std::function<void(std::string)> stream_done;
+    // A transaction instead (write-behind).
+    std::vector<Statement> stmts;
+    std::function<void(ExecResult)> exec_done;
   };
   void Worker();
+  void NoteReached(bool reached, const std::string& error);
 
   int connections_;
   mutable std::mutex mu_;

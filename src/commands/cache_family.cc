@@ -4,6 +4,7 @@
 //   CACHE SOURCES                     the sources: name and URI
 //   CACHE RULE ADD <pattern> <options as in cache-rule>
 //   CACHE RULE DEL <pattern>
+//   CACHE DEADLETTER LIST|REPLAY|DROP   refused write-behind changes
 //
 // Changes take effect at once on every thread and are kept by CONFIG REWRITE.
 #include <string>
@@ -56,6 +57,8 @@ void CacheRule(CommandContext& ctx) {
   }
   if (EqualsIgnoreCase(op, "del")) {
     if (ctx.argc() != 4) return ctx.ArityError();
+    std::string err;
+    if (!ctx.server->cache().CanRemoveRule(ctx.arg(3), &err)) return ctx.Error(err);
     bool removed = ctx.server->cache().RemoveRule(ctx.arg(3));
     if (removed) SyncConfig(ctx.server);
     return ctx.rb->Integer(removed ? 1 : 0);
@@ -127,6 +130,65 @@ void CacheWarm(CommandContext& ctx) {
   ctx.rb->SimpleString("Warming started");
 }
 
+// CACHE DEADLETTER LIST | REPLAY <id>|ALL | DROP <id>|ALL: write-behind
+// changes the database refused.
+void CacheDeadLetter(CommandContext& ctx) {
+  cache::CacheManager& cm = ctx.server->cache();
+  std::string_view op = ctx.arg(2);
+  if (EqualsIgnoreCase(op, "list")) {
+    if (ctx.argc() != 3) return ctx.ArityError();
+    auto items = cm.dead_letters().List();
+    ctx.rb->ArrayHeader(items.size());
+    for (const auto& d : items) {
+      // id, key, operation, rule, error, time, then the values as name/value pairs.
+      ctx.rb->ArrayHeader(7);
+      ctx.rb->Integer(static_cast<int64_t>(d.id));
+      ctx.rb->Bulk(d.change.key);
+      ctx.rb->Bulk(d.change.del ? "delete" : "store");
+      ctx.rb->Bulk(d.rule);
+      ctx.rb->Bulk(d.error);
+      ctx.rb->Integer(d.at_ms);
+      ctx.rb->ArrayHeader(d.change.values.size() * 2);
+      for (const auto& [name, value] : d.change.values) {
+        ctx.rb->Bulk(name);
+        if (value) ctx.rb->Bulk(*value);
+        else ctx.rb->Null();
+      }
+    }
+    return;
+  }
+  bool replay = EqualsIgnoreCase(op, "replay");
+  if (!replay && !EqualsIgnoreCase(op, "drop")) return ctx.SyntaxError();
+  if (ctx.argc() != 4) return ctx.ArityError();
+  int64_t id = 0;
+  if (!EqualsIgnoreCase(ctx.arg(3), "all") && (!ParseInt64(ctx.arg(3), &id) || id <= 0))
+    return ctx.Error("ERR the dead letter id is a positive integer or ALL");
+  cache::Journal* journal = cm.journal();
+  if (replay && !journal) return ctx.Error("ERR write-behind is not enabled");
+  auto taken = cm.dead_letters().Take(static_cast<uint64_t>(id));
+  int64_t n = 0;
+  for (auto& d : taken) {
+    // Replayed: journaled again and queued to the rule that takes the key now.
+    std::shared_ptr<cache::LiveRule> rule;
+    cache::Params p;
+    for (const auto& r : *cm.rules())
+      if (r->rule.pattern.Match(d.change.key, &p)) {
+        rule = r;
+        break;
+      }
+    if (replay && (!rule || !rule->writes)) {
+      cm.dead_letters().Add(d);  // nowhere to send it: kept
+      continue;
+    }
+    if (replay) {
+      d.change.at_ms = UnixTimeMs();
+      journal->Append(&d.change, -1, rule->writes.get());
+    }
+    ++n;
+  }
+  ctx.rb->Integer(n);
+}
+
 void CacheHelp(CommandContext& ctx) {
   static const char* const kLines[] = {
       "CACHE <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -145,6 +207,13 @@ void CacheHelp(CommandContext& ctx) {
       "    Cache-aside single flight: the value ('hit'), or 'compute' for exactly one",
       "    caller, who SETs the key while the others wait; 'refresh' for one caller when",
       "    the key expires within EARLY ms. nil after waiting lease-ms: ask again.",
+      "DEADLETTER LIST",
+      "    Write-behind changes the database refused: id, key, store or delete, rule,",
+      "    error, time (ms), values.",
+      "DEADLETTER REPLAY <id>|ALL",
+      "    Queue them again (to the rule that takes the key now).",
+      "DEADLETTER DROP <id>|ALL",
+      "    Forget them.",
       "HELP",
       "    Prints this help.",
   };
@@ -173,6 +242,8 @@ void RegisterCacheFamily(CommandRegistry* r) {
     c.subcommands.push_back(std::move(f));
   }
   c.subcommands.push_back(sub("cache|warm", 4, kCmdAdmin, CacheWarm, "Preloads a rule's keys from a query."));
+  c.subcommands.push_back(
+      sub("cache|deadletter", -3, kCmdAdmin, CacheDeadLetter, "Lists, replays or drops refused write-behind changes."));
   c.subcommands.push_back(sub("cache|help", 2, kCmdLoading | kCmdStale, CacheHelp, "Shows the CACHE subcommands."));
   r->Add(std::move(c));
 }

@@ -24,8 +24,10 @@ Entry* Db::Find(std::string_view key) {
     e = nullptr;
   }
   if (t_read_hook) [[unlikely]] {
-    if (!e) t_read_hook->OnMiss(*this, key);
-    else if (e->flags & Entry::kCached) t_read_hook->OnHit(*this, e);
+    if (!e) {
+      t_read_hook->OnMiss(*this, key);
+      e = table_.Find(key);  // the hook may have put it back (write-behind)
+    } else if (e->flags & Entry::kCached) t_read_hook->OnHit(*this, e);
   }
   return e;
 }

@@ -288,8 +288,8 @@ Connection::DispatchResult Connection::Dispatch(std::vector<std::string_view>& a
   if (key_idx.size() > 1 && (spec->flags & kCmdWrite) && server_->cache().active()) {
     cache::ShardCache* sc = cache::CurrentShardCache();
     for (size_t i : key_idx)
-      if (sc && sc->IsWriteThroughKey(argv[i])) {
-        ReplyError("ERR a write-through key must be written by a command on that key alone");
+      if (sc && sc->IsWriteKey(argv[i])) {
+        ReplyError("ERR a write-through or write-behind key must be written by a command on that key alone");
         return DispatchResult::kDone;
       }
   }
@@ -376,11 +376,14 @@ bool RunHandler(Server* server, Shard* shard, const CommandSpec* spec, std::span
   bool failed = out->size() > start && (*out)[start] == '-';
   std::string_view err = failed ? std::string_view(*out).substr(start + 1) : std::string_view();
   server->RecordCommand(shard, spec, dt, failed, err);
+  // Write-behind: the change goes to the journal; the reply waits for it.
+  bool held = late && !failed && (spec->flags & kCmdWrite) && server->cache().active() &&
+              cache::CurrentShardCache() && cache::CurrentShardCache()->AfterWrite(spec, args, db, *late, out, start);
   // What the command allocated counts against maxmemory at once, and the
   // shard whose keys grew frees its share of any excess.
   if (shard) server->AfterCommand(*shard);
   if (!(spec->flags & kCmdSkipSlowlog)) server->MaybeSlowlog(shard, args, dt, addr, name);
-  return false;
+  return held;
 }
 }  // namespace
 

@@ -218,7 +218,22 @@ std::string BuildInfo(Server* server, const std::vector<ShardSnapshot>& shards,
           ld(st.coalesced), ld(st.negative_hits), ld(st.early_refreshes), ld(st.stale_served),
           r.inflight.load(std::memory_order_relaxed), st.LatencyPercentileUs(0.5), st.LatencyPercentileUs(0.99),
           ld(st.writes_through), ld(st.write_errors));
+      if (r.writes) {
+        // Write-behind: changes accepted, their journal, what waits, what
+        // reached the database, and how many changes each row stood for.
+        uint64_t queued = ld(st.writes_queued), rows = ld(st.rows_written);
+        cache::Journal* j = server->cache().journal();
+        out += fmt::format(
+            "rule{}_write_behind:writes_queued={},journal_bytes={},queue_depth={},flush_batches={},rows_written={},"
+            "coalescing_ratio={:.2f},lag_ms={},write_errors={},retries={},dead_letters={}\r\n",
+            i, queued, j ? j->bytes() : 0, r.writes->depth(), ld(st.flush_batches), rows,
+            rows ? static_cast<double>(queued) / static_cast<double>(rows) : 0.0, r.writes->lag_ms(),
+            ld(st.write_errors), ld(st.retries), ld(st.dead_letters));
+      }
     }
+    if (cache::Journal* j = server->cache().journal())
+      out += fmt::format("write_behind_journal:bytes={},dead_letters={}\r\n", j->bytes(),
+                         server->cache().dead_letters().size());
     size_t warm_index = 0;
     for (const auto& job : server->cache().warm_jobs()) {
       static const char* kStates[] = {"running", "done", "failed"};

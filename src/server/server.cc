@@ -465,7 +465,15 @@ void Server::EvictionCron(Shard& shard) {
   if (over > 0) EvictShare(shard, over);
 }
 
+cache::FsyncPolicy Server::FsyncPolicyNow() const {
+  std::string v = config_->Get("appendfsync").value_or("everysec");
+  if (v == "always") return cache::FsyncPolicy::kAlways;
+  if (v == "no") return cache::FsyncPolicy::kNo;
+  return cache::FsyncPolicy::kEverysec;
+}
+
 void Server::ApplyEvictionConfig() {
+  if (cache_ && cache_->journal()) cache_->journal()->set_policy(FsyncPolicyNow());
   SetLfuKnobs(static_cast<int>(config_->lfu_log_factor.load()), static_cast<int>(config_->lfu_decay_time.load()));
   Policy old = CurrentPolicy();
   auto now = static_cast<Policy>(config_->maxmemory_policy.load());
@@ -591,11 +599,22 @@ int Server::Run() {
                               local(owner).cache->Invalidate(0, key);
                             });
                           });
+  for (int i = 0; i < nthreads; ++i) locals_.push_back(std::make_unique<ShardLocal>());
+  if (!config_->cache_sources().empty() || cache::CacheManager::HasJournal(config_->dir())) {
+    std::string err;
+    if (!cache_->OpenWriteBehind(config_->dir(), FsyncPolicyNow(), nthreads,
+                                 [this](int shard, uint64_t seq) {
+                                   shards_->shard(shard).Post([this, shard, seq] { local(shard).cache->Durable(seq); });
+                                 },
+                                 &err)) {
+      LOG_WARNING("Write-behind: {}", err);
+      return 1;
+    }
+  }
   cache_->StartSources();
   if (cache_->active())
     LOG_NOTICE("Read-through: {} cache rule(s) over {} source(s)", config_->cache_rules().size(),
                config_->cache_sources().size());
-  for (int i = 0; i < nthreads; ++i) locals_.push_back(std::make_unique<ShardLocal>());
   (void)Commands();  // build the command table before any thread uses it
 
   LOG_NOTICE("Larder {} (Redis 7.0 compatible), {} threads, pid={}", "0.1.0", nthreads, getpid());

@@ -120,8 +120,10 @@ class Server {
   // After each command on the shard that ran it: publishes its memory and
   // evicts its share of any excess.
   void AfterCommand(Shard& shard);
-  // Applies maxmemory-policy and the LFU knobs after CONFIG SET / start-up.
+  // Applies maxmemory-policy and the LFU knobs after CONFIG SET / start-up
+  // (and appendfsync to the write-behind journal).
   void ApplyEvictionConfig();
+  cache::FsyncPolicy FsyncPolicyNow() const;
   MemoryBudget& memory() { return *memory_; }
   cache::CacheManager& cache() { return *cache_; }
   // used_memory once the server was ready (used_memory_startup).

@@ -1,0 +1,177 @@
+// Write-behind: writes change the cache at once and reach the database
+// later, in batches, without losing anything that was acknowledged.
+//
+//   write command on a key of a `write behind` rule (its shard's thread)
+//     ──► the cache changes ──► Change (the key's new state) appended to the
+//         Journal and added to the rule's WriteQueue ──► reply held back
+//   Journal thread: write(2) the appended records, fdatasync per appendfsync
+//     ──► tells each shard how far its records are durable ──► replies go out
+//   WriteQueue's flusher thread (one per rule): the last change of each key
+//     wins; a batch (write-batch keys, or whatever waited write-delay) runs as
+//     one transaction; transient failures retry with backoff, a change the
+//     database refuses goes to the DeadLetters
+//   restart: the journal's segments are read back into the queues, so the
+//     database still gets every acknowledged change.
+//
+// A segment of the journal is deleted once every change in it has reached
+// the database (or a newer change of the same key has): the queues report
+// the oldest sequence number they still need.
+#pragma once
+
+#include <absl/container/flat_hash_map.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "cache/source.h"
+
+namespace larder::cache {
+
+struct LiveRule;
+
+// A key's state after a write, as the database will get it.
+struct Change {
+  uint64_t seq = 0;  // journal order (assigned by Journal::Append)
+  int db = 0;
+  bool del = false;  // the key is gone: run the rule's delete statement
+  std::string key;
+  // The store statement's parameters other than the pattern's placeholders
+  // (:value, or hash fields; nullopt binds NULL).
+  std::vector<std::pair<std::string, std::optional<std::string>>> values;
+  int64_t at_ms = 0;  // when the cache applied it (for the lag)
+};
+
+// Record payload encoding (the journal and the dead-letter file).
+std::string EncodeChange(const Change& c);
+bool DecodeChange(std::string_view in, Change* c);
+
+enum class FsyncPolicy { kAlways, kEverysec, kNo };
+
+class Journal {
+ public:
+  Journal() = default;
+  ~Journal();
+  // Reads the segments found in `dir` (oldest first), handing each intact
+  // record to `replay`; a torn record at the end of the last segment (a
+  // crash in mid-write) is cut off. Then opens a new segment for appends.
+  bool Open(const std::string& dir, FsyncPolicy policy, const std::function<void(Change)>& replay, std::string* err);
+  // `durable(shard, seq)`: every record appended from `shard` up to `seq` is
+  // written (and synced, with always). Runs on the journal thread.
+  void Start(int shards, std::function<void(int, uint64_t)> durable, std::function<uint64_t()> needed);
+  void Stop();
+  bool open() const { return fd_ >= 0; }
+
+  // Any thread: assigns c->seq, queues the record and, in the same step,
+  // adds the change to `queue` (so that no segment is dropped while a change
+  // it holds is in neither place).
+  void Append(Change* c, int shard, class WriteQueue* queue);
+  void set_policy(FsyncPolicy p) { policy_.store(p); }
+  uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
+  uint64_t next_seq() const;
+
+ private:
+  struct Segment {
+    uint64_t number;
+    std::string path;
+    uint64_t max_seq;
+    uint64_t size;
+  };
+  void Run();
+  bool OpenSegment(std::string* err);
+  void DropFlushedSegments(uint64_t needed);
+
+  std::string dir_;
+  std::atomic<FsyncPolicy> policy_{FsyncPolicy::kEverysec};
+  int fd_ = -1;
+  std::vector<Segment> segments_;  // the last one is being appended to (journal thread only after Start)
+  std::function<void(int, uint64_t)> durable_;
+  std::function<uint64_t()> needed_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::string buffer_;                   // records not yet written
+  uint64_t next_seq_ = 1;
+  std::vector<uint64_t> appended_;       // per shard: the last seq appended
+  bool stopping_ = false;
+  std::thread thread_;
+  std::atomic<uint64_t> bytes_{0};
+};
+
+// Changes the database refused: kept (in a file in `dir`) until replayed or
+// dropped by CACHE DEADLETTER.
+struct DeadLetter {
+  uint64_t id = 0;
+  std::string rule;  // the rule's pattern
+  Change change;
+  std::string error;
+  int64_t at_ms = 0;
+};
+
+class DeadLetters {
+ public:
+  bool Open(const std::string& dir, std::string* err);
+  void Add(DeadLetter d);
+  std::vector<DeadLetter> List() const;
+  // Removes and returns the one with `id` (0: all).
+  std::vector<DeadLetter> Take(uint64_t id);
+  size_t size() const;
+
+ private:
+  void Save();  // rewrites the file (under mu_)
+  mutable std::mutex mu_;
+  std::string path_;
+  std::vector<DeadLetter> items_;
+  uint64_t next_id_ = 1;
+};
+
+class WriteQueue {
+ public:
+  WriteQueue(LiveRule* rule, DeadLetters* dead) : rule_(rule), dead_(dead) {}
+  ~WriteQueue() { Stop(); }
+
+  // Any thread. The key's newer change replaces an older one not yet taken.
+  void Add(Change c);
+  // The newest change of the key that the database does not have yet.
+  std::optional<Change> Lookup(int db, std::string_view key) const;
+  void Start();
+  void Stop();
+
+  // The oldest journal sequence number still needed (UINT64_MAX: none).
+  uint64_t needed() const;
+  size_t depth() const;
+  int64_t lag_ms() const;
+
+ private:
+  struct Pending {
+    Change change;
+    uint64_t first_seq;    // the oldest change of this key not in the database
+    int64_t first_at_ms;
+  };
+  void Flusher();
+  // Runs the batch until done; false if stopping first.
+  bool Flush(std::vector<Pending>& batch);
+  ExecResult Exec(const std::vector<Pending>& batch, size_t from, size_t count);
+  bool Sleep(int64_t ms);
+
+  LiveRule* rule_;
+  DeadLetters* dead_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  absl::flat_hash_map<std::string, Pending> pending_;  // "<db>\0<key>"
+  std::deque<std::string> order_;                     // pending_'s ids, oldest first
+  std::vector<Pending> inflight_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace larder::cache
