@@ -11,6 +11,7 @@
 #include "commands/string_family.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/strings.h"
 #include "keyspace/db.h"
 #include "keyspace/hash_value.h"
 #include "server/connection.h"
@@ -713,10 +714,15 @@ void ShardCache::Finish(const std::shared_ptr<Waiter>& w) {
   // The command already counted its lookups (keyspace_misses for the keys
   // it had to load): the re-run that produces its reply counts nothing.
   KeyspaceStats saved = shard_->stats();
-  std::string reply = RunForReply(server_, shard_, w->spec, argv, w->db, w->resp);
+  std::string reply;
+  bool held = false;
+  if (w->spec->flags & kCmdWrite)  // a write that waited for its key (LoadBeforeWrite)
+    held = RunLoadedWrite(server_, shard_, w->spec, argv, w->db, w->resp, w->target, &reply);
+  else
+    reply = RunForReply(server_, shard_, w->spec, argv, w->db, w->resp);
   shard_->stats().keyspace_hits = saved.keyspace_hits;
   shard_->stats().keyspace_misses = saved.keyspace_misses;
-  Connection::DeliverLate(server_, w->target, std::move(reply));
+  if (!held) Connection::DeliverLate(server_, w->target, std::move(reply));
 }
 
 
@@ -873,6 +879,39 @@ void ShardCache::NextWrite(const std::string& id) {
 namespace larder::cache {
 
 // ---- write-behind ----
+
+namespace {
+// Whether a write command replaces the whole key without reading it.
+bool Overwrites(const CommandSpec* spec, std::span<const std::string_view> args) {
+  const std::string& n = spec->name;
+  if (n == "del" || n == "unlink" || n == "setex" || n == "psetex") return true;
+  if (n != "set") return false;
+  for (size_t i = 3; i < args.size(); ++i)
+    if (EqualsIgnoreCase(args[i], "nx") || EqualsIgnoreCase(args[i], "xx") || EqualsIgnoreCase(args[i], "get") ||
+        EqualsIgnoreCase(args[i], "keepttl"))
+      return false;
+  return true;
+}
+}  // namespace
+
+bool ShardCache::LoadBeforeWrite(const CommandSpec* spec, std::span<const std::string_view> args, int db_index,
+                                 int resp, const LateTarget& target) {
+  auto keys = spec->KeyIndexes(args);
+  if (keys.size() != 1 || Overwrites(spec, args)) return false;
+  std::string_view key = args[keys[0]];
+  Params params;
+  auto rule = MatchRule(key, &params);
+  if (!rule || !rule->rule.writes()) return false;
+  Db& db = shard_->db(db_index);
+  Entry* e = db.table().Find(key);
+  if (e && !(e->has_expire() && e->expire_ms() <= CommandTimeMs())) return false;
+  if (writes_.contains(MakeId(db_index, key))) return false;  // a write-through runs: it queues behind it
+  // As a read of the key would: a running load is joined, a queued
+  // write-behind value is put back, a remembered "no row" needs no load.
+  Begin(spec, args, db_index, resp);
+  db.Find(key);
+  return End(target);
+}
 
 bool ShardCache::AfterWrite(const CommandSpec* spec, std::span<const std::string_view> args, int db_index,
                             const LateTarget& target, std::string* out, size_t start) {

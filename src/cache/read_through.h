@@ -203,6 +203,12 @@ class ShardCache : public ReadHook {
   WriteResult WriteThrough(const CommandSpec* spec, std::span<const std::string_view> args, int db, int resp,
                            const LateTarget& target, std::string* out);
 
+  // Before a write command on a key of a writing rule that is not in the
+  // cache: if the command needs the old value (INCR, HSET, APPEND...; not a
+  // plain SET or DEL), the key is loaded first and the command waits (true).
+  bool LoadBeforeWrite(const CommandSpec* spec, std::span<const std::string_view> args, int db, int resp,
+                       const LateTarget& target);
+
   // Write-behind: after a write command changed the cache, the new state of
   // a `write behind` key goes to the journal and the rule's queue, and the
   // reply (out from `start`) waits until the journal has it; true then.

@@ -335,7 +335,7 @@ namespace {
 // comes later through Connection::DeliverLate; returns true in that case.
 bool RunHandler(Server* server, Shard* shard, const CommandSpec* spec, std::span<const std::string_view> args,
                 int db, int resp, Connection* conn, const std::string& addr, const std::string& name,
-                std::string* out, const cache::LateTarget* late = nullptr) {
+                std::string* out, const cache::LateTarget* late = nullptr, bool loaded = false) {
   size_t start = out->size();
   resp::ReplyBuilder rb(out, resp);
   CommandContext ctx(args, &rb, shard, server, spec, db);
@@ -343,6 +343,9 @@ bool RunHandler(Server* server, Shard* shard, const CommandSpec* spec, std::span
   int64_t t0 = Ticks();
   cache::ShardCache* rt = nullptr;
   if (late && (spec->flags & kCmdWrite) && server->cache().active() && cache::CurrentShardCache()) {
+    // A write that needs the key's old value on a rule's key not in the
+    // cache: the key loads first, then the command runs (RunLoadedWrite).
+    if (!loaded && cache::CurrentShardCache()->LoadBeforeWrite(spec, args, db, resp, *late)) return true;
     auto r = cache::CurrentShardCache()->WriteThrough(spec, args, db, resp, *late, out);
     if (r == cache::ShardCache::WriteResult::kDeferred) return true;
     if (r == cache::ShardCache::WriteResult::kAnswered) {
@@ -393,6 +396,12 @@ std::string RunForReply(Server* server, Shard* shard, const CommandSpec* spec, s
   static const std::string kNone;
   RunHandler(server, shard, spec, args, db, resp, nullptr, kNone, kNone, &out);
   return out;
+}
+
+bool RunLoadedWrite(Server* server, Shard* shard, const CommandSpec* spec, std::span<const std::string_view> args,
+                    int db, int resp, const cache::LateTarget& target, std::string* out) {
+  static const std::string kNone;
+  return RunHandler(server, shard, spec, args, db, resp, nullptr, kNone, kNone, out, &target, true);
 }
 
 void Connection::RunInline(const CommandSpec* spec, std::span<const std::string_view> args,

@@ -73,6 +73,12 @@ struct CommandGroup {
 // re-run once its keys are loaded).
 std::string RunForReply(Server* server, Shard* shard, const CommandSpec* spec, std::span<const std::string_view> args,
                         int db, int resp);
+// The same for a write command that waited for its key to load: it runs
+// through the write path (write-through, write-behind) once more, which may
+// hold its reply again (true; it then goes to `target` later). It does not
+// wait for a load a second time.
+bool RunLoadedWrite(Server* server, Shard* shard, const CommandSpec* spec, std::span<const std::string_view> args,
+                    int db, int resp, const cache::LateTarget& target, std::string* out);
 
 // Runs the commands of a group on the calling shard.
 void ExecuteGroup(Server* server, Shard* shard, CommandGroup* group);

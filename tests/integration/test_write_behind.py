@@ -302,6 +302,7 @@ def test_database_down_for_10_seconds_then_it_catches_up():
     try:
         c = lr.conn()
         assert c.cmd("SET", "item:1", "before") == "OK"
+        assert c.cmd("INCR", "cnt:1") == 1  # loaded (no row): INCR needs its value
         assert wait_until(lambda: db.query("SELECT v FROM items WHERE id = 1") == [("before",)])
         db.pg.stop_server()
         down_at = time.time()
@@ -329,6 +330,22 @@ def test_database_down_for_10_seconds_then_it_catches_up():
     finally:
         lr.stop()
         db.stop()
+
+
+def test_a_write_that_needs_the_old_value_loads_the_key_first(larder):
+    db = larder.db
+    db.execute("INSERT INTO accounts VALUES (5, 'ann', 10)")
+    db.execute("INSERT INTO counters VALUES (5, 41)")
+    c = larder.conn()
+    # Neither key is in the cache: each is loaded, then changed.
+    assert c.pipeline([("HINCRBY", "acct:5", "balance", "5"), ("INCR", "cnt:5"), ("INCR", "cnt:6")]) == [15, 42, 1]
+    assert wait_until(lambda: db.query("SELECT owner, balance FROM accounts WHERE id = 5") == [("ann", "15")])
+    assert wait_until(lambda: db.query("SELECT v FROM counters WHERE id = 5") == [("42",)])
+    assert wait_until(lambda: db.query("SELECT v FROM counters WHERE id = 6") == [("1",)])
+    # A plain SET replaces the value: no load needed.
+    assert c.cmd("SET", "item:77", "fresh") == "OK"
+    stats = write_behind_stats(c, "item:<id>")
+    assert stats["writes_queued"] == "1"
 
 
 def test_refused_changes_become_dead_letters_that_can_be_replayed_or_dropped(larder):
