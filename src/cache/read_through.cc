@@ -933,10 +933,7 @@ bool ShardCache::AfterWrite(const CommandSpec* spec, std::span<const std::string
   c.del = e == nullptr;
   if (e) {
     e->flags &= static_cast<uint8_t>(~Entry::kCached);  // written, not loaded
-    for (const auto& name : SqlParameters(rule->rule.store_sql)) {
-      bool placeholder = false;
-      for (const auto& p : placeholders) placeholder |= p.first == name;
-      if (placeholder) continue;
+    for (const auto& name : rule->rule.store_values) {
       std::optional<std::string> v;
       if (e->type == ObjType::kString && name == "value") {
         v = std::string(e->value());
@@ -949,22 +946,41 @@ bool ShardCache::AfterWrite(const CommandSpec* spec, std::span<const std::string
   std::string id = MakeId(db_index, key);
   fresh_.erase(id);
   negative_.erase(id);
-  journal->Append(&c, shard_->id(), rule->writes.get());
-  held_.push_back(HeldReply{c.seq, target, out->substr(start)});
+  unjournaled_.emplace_back(std::move(c), rule->writes.get());
+  held_.push_back(HeldReply{0, target, out->substr(start)});
+  ++held_unnumbered_;
   out->resize(start);
   return true;
 }
 
+void ShardCache::FlushChanges() {
+  if (unjournaled_.empty()) return;
+  uint64_t last = server_->cache().journal()->AppendBatch(unjournaled_, shard_->id());
+  unjournaled_.clear();
+  // Each reply waits for the whole batch (a batch is written at once).
+  for (size_t i = held_.size() - held_unnumbered_; i < held_.size(); ++i) held_[i].seq = last;
+  held_unnumbered_ = 0;
+}
+
 void ShardCache::Durable(uint64_t seq) {
-  while (!held_.empty() && held_.front().seq <= seq) {
-    HeldReply h = std::move(held_.front());
+  // One message per client thread, however many replies go there.
+  std::vector<std::vector<std::pair<LateTarget, std::string>>> per_shard(
+      static_cast<size_t>(server_->shards().size()));
+  // Replies still unnumbered (seq 0, at the back) wait for FlushChanges.
+  while (!held_.empty() && held_.front().seq != 0 && held_.front().seq <= seq) {
+    HeldReply& h = held_.front();
+    per_shard[static_cast<size_t>(h.target.client_shard)].emplace_back(h.target, std::move(h.reply));
     held_.pop_front();
-    Connection::DeliverLate(server_, h.target, std::move(h.reply));
   }
+  for (size_t s = 0; s < per_shard.size(); ++s)
+    if (!per_shard[s].empty()) Connection::DeliverLateBatch(server_, static_cast<int>(s), std::move(per_shard[s]));
 }
 
 bool ShardCache::RestorePending(Db& db, std::string_view key, const LiveRule& rule) {
-  std::optional<Change> c = rule.writes->Lookup(db.index(), key);
+  std::optional<Change> c;
+  for (auto it = unjournaled_.rbegin(); it != unjournaled_.rend() && !c; ++it)
+    if (it->first.db == db.index() && it->first.key == key) c = it->first;
+  if (!c) c = rule.writes->Lookup(db.index(), key);
   if (!c) return false;
   if (c->del) return true;  // deleted: missing, and no load
   // Storing looks the key up again: not through this hook.

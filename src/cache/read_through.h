@@ -216,6 +216,9 @@ class ShardCache : public ReadHook {
                   std::string* out, size_t start);
   // The journal holds everything this shard appended up to `seq`.
   void Durable(uint64_t seq);
+  // End of an event loop iteration: this iteration's changes go to the
+  // journal and the queues in one step.
+  void FlushChanges();
 
   // CACHE FETCH leases: who computes a missing key for the others.
   struct Lease {
@@ -297,6 +300,8 @@ class ShardCache : public ReadHook {
     std::string reply;
   };
   std::deque<HeldReply> held_;  // write-behind replies waiting for the journal, in seq order
+  size_t held_unnumbered_ = 0;  // the last ones, whose changes are in unjournaled_ (seq 0)
+  std::vector<std::pair<Change, WriteQueue*>> unjournaled_;
   // A write-behind key's unflushed value, put back after eviction or expiry.
   bool RestorePending(Db& db, std::string_view key, const LiveRule& rule);
   KeyspaceStats scratch_stats_;

@@ -310,6 +310,7 @@ bool ParseRule(const std::vector<std::string>& args, Rule* rule, std::string* er
         *err = "the store statement of a string rule can use :value and the pattern's placeholders, not :" + p;
         return false;
       }
+      if (sql == &r.store_sql && !known) r.store_values.push_back(p);
     }
   r.sql_params = SqlParameters(r.load_sql);
   auto names = r.pattern.names();

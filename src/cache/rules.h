@@ -78,6 +78,8 @@ struct Rule {
   int64_t write_delay_ms = 1'000;
   int write_batch = 500;
   std::string store_sql, delete_sql;
+  // The store statement's :names that are not placeholders (:value, fields).
+  std::vector<std::string> store_values;
   bool writes() const { return write_through || write_behind; }
 
   // The rule as a config line (without "cache-rule"), for CONFIG REWRITE and

@@ -269,6 +269,24 @@ uint64_t Journal::next_seq() const {
   return next_seq_;
 }
 
+uint64_t Journal::AppendBatch(std::vector<std::pair<Change, WriteQueue*>>& changes, int shard) {
+  bool wake;
+  uint64_t last;
+  {
+    std::lock_guard lock(mu_);
+    wake = buffer_.empty();
+    for (auto& [c, queue] : changes) {
+      c.seq = next_seq_++;
+      AppendRecord(&buffer_, EncodeChange(c));
+      if (queue) queue->Add(std::move(c));
+    }
+    last = next_seq_ - 1;
+    if (shard >= 0 && static_cast<size_t>(shard) < appended_.size()) appended_[static_cast<size_t>(shard)] = last;
+  }
+  if (wake) cv_.notify_one();
+  return last;
+}
+
 void Journal::Append(Change* c, int shard, WriteQueue* queue) {
   bool wake;
   {
@@ -454,7 +472,9 @@ void WriteQueue::Add(Change c) {
       int64_t at = c.at_ms;
       pending_.emplace(id, Pending{std::move(c), seq, at});
       order_.push_back(std::move(id));
-      wake = pending_.size() == 1 || pending_.size() >= static_cast<size_t>(rule_->rule.write_batch);
+      // The flusher waits for the first change (to time the delay) or for a
+      // full batch; while it is busy it looks again on its own.
+      wake = pending_.size() == 1 || pending_.size() == static_cast<size_t>(rule_->rule.write_batch);
     } else {
       it->second.change = std::move(c);  // the last value wins
     }
@@ -521,8 +541,9 @@ bool WriteQueue::Sleep(int64_t ms) {
 void WriteQueue::Flusher() {
   const Rule& rule = rule_->rule;
   size_t batch_size = static_cast<size_t>(rule.write_batch);
+  std::vector<Pending> batch;
   for (;;) {
-    std::vector<Pending> batch;
+    batch.clear();
     {
       std::unique_lock lock(mu_);
       for (;;) {
@@ -542,9 +563,11 @@ void WriteQueue::Flusher() {
         batch.push_back(std::move(it->second));
         pending_.erase(it);
       }
-      inflight_ = batch;
+      inflight_.swap(batch);
     }
-    bool finished = Flush(batch);
+    // inflight_ is read here without the lock: only Lookup reads it too,
+    // and nothing changes it until the batch is done.
+    bool finished = Flush(inflight_);
     std::lock_guard lock(mu_);
     inflight_.clear();
     if (!finished) return;
@@ -578,7 +601,7 @@ ExecResult WriteQueue::Exec(const std::vector<Pending>& batch, size_t from, size
   return fut.get();
 }
 
-bool WriteQueue::Flush(std::vector<Pending>& batch) {
+bool WriteQueue::Flush(const std::vector<Pending>& batch) {
   RuleStats& stats = rule_->stats;
   int64_t backoff = 100;
   // [from, from + count) is tried as one transaction; after a permanent

@@ -75,6 +75,9 @@ class Journal {
   // adds the change to `queue` (so that no segment is dropped while a change
   // it holds is in neither place).
   void Append(Change* c, int shard, class WriteQueue* queue);
+  // The same for many changes in one step (a shard's changes of one event
+  // loop iteration); returns the last seq assigned.
+  uint64_t AppendBatch(std::vector<std::pair<Change, class WriteQueue*>>& changes, int shard);
   void set_policy(FsyncPolicy p) { policy_.store(p); }
   uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
   uint64_t next_seq() const;
@@ -159,7 +162,7 @@ class WriteQueue {
   };
   void Flusher();
   // Runs the batch until done; false if stopping first.
-  bool Flush(std::vector<Pending>& batch);
+  bool Flush(const std::vector<Pending>& batch);
   ExecResult Exec(const std::vector<Pending>& batch, size_t from, size_t count);
   bool Sleep(int64_t ms);
 

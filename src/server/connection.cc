@@ -506,6 +506,17 @@ void Connection::DeliverLate(Server* server, const cache::LateTarget& target, st
   });
 }
 
+void Connection::DeliverLateBatch(Server* server, int client_shard,
+                                  std::vector<std::pair<cache::LateTarget, std::string>> replies) {
+  server->shards().Send(client_shard, [server, client_shard, replies = std::move(replies)]() mutable {
+    auto& conns = server->local(client_shard).conns;
+    for (auto& [target, reply] : replies) {
+      auto it = conns.find(target.client_id);
+      if (it != conns.end()) it->second->OnLateReply(target, std::move(reply));
+    }
+  });
+}
+
 void Connection::OnLateReply(const cache::LateTarget& target, std::string reply) {
   if (target.group_shard < 0) {
     FinishAsync(reply);

@@ -108,6 +108,9 @@ class Connection : public net::EventHandler {
   // Delivers the reply of a command that waited for a read-through load, in
   // its place in the client's pipeline. Any thread.
   static void DeliverLate(Server* server, const cache::LateTarget& target, std::string reply);
+  // Many such replies for clients of one thread, in one message.
+  static void DeliverLateBatch(Server* server, int client_shard,
+                               std::vector<std::pair<cache::LateTarget, std::string>> replies);
 
   void CloseAfterReply() { close_after_reply_ = true; }
   void Close();                      // now (deferred destruction)

@@ -534,6 +534,7 @@ void Server::SetupShard(Shard& shard) {
   l.listener = std::make_unique<Listener>(this, &shard, std::move(fds));
   shard.SetAfterEventsHook([this, &shard] {
     ShardLocal& sl = local(shard.id());
+    sl.cache->FlushChanges();  // write-behind: this iteration's changes to the journal
     if (sl.to_close.empty()) return;
     auto ids = std::move(sl.to_close);
     sl.to_close.clear();
