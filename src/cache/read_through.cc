@@ -955,11 +955,14 @@ bool ShardCache::AfterWrite(const CommandSpec* spec, std::span<const std::string
 
 void ShardCache::FlushChanges() {
   if (unjournaled_.empty()) return;
-  uint64_t last = server_->cache().journal()->AppendBatch(unjournaled_, shard_->id());
+  bool durable;
+  uint64_t last = server_->cache().journal()->AppendBatch(unjournaled_, shard_->id(), &durable);
   unjournaled_.clear();
+  if (last == 0) return;  // the journal is closed: these replies never go out
   // Each reply waits for the whole batch (a batch is written at once).
   for (size_t i = held_.size() - held_unnumbered_; i < held_.size(); ++i) held_[i].seq = last;
   held_unnumbered_ = 0;
+  if (durable) Durable(last);
 }
 
 void ShardCache::Durable(uint64_t seq) {

@@ -234,7 +234,10 @@ bool Journal::OpenSegment(std::string* err) {
     return false;
   }
   SyncDir(dir_);
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0) {
+    ::fdatasync(fd_);  // what it holds is on disk before appends move on
+    ::close(fd_);
+  }
   fd_ = fd;
   segments_.push_back(Segment{number, path, 0, 0});
   return true;
@@ -257,10 +260,13 @@ void Journal::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  std::lock_guard lock(mu_);
   if (fd_ >= 0) {
     ::fsync(fd_);
     ::close(fd_);
     fd_ = -1;
+    // Nothing was ever written to the last segment: leave no empty file.
+    if (segments_.size() == 1 && segments_.back().size == 0) ::unlink(segments_.back().path.c_str());
   }
 }
 
@@ -269,89 +275,90 @@ uint64_t Journal::next_seq() const {
   return next_seq_;
 }
 
-uint64_t Journal::AppendBatch(std::vector<std::pair<Change, WriteQueue*>>& changes, int shard) {
-  bool wake;
+uint64_t Journal::AppendBatch(std::vector<std::pair<Change, WriteQueue*>>& changes, int shard, bool* durable) {
   uint64_t last;
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
-    wake = buffer_.empty();
+    if (fd_ < 0) {  // stopped (shutting down): nothing is acknowledged any more
+      *durable = false;
+      return 0;
+    }
+    scratch_.clear();
     for (auto& [c, queue] : changes) {
       c.seq = next_seq_++;
-      AppendRecord(&buffer_, EncodeChange(c));
+      AppendRecord(&scratch_, EncodeChange(c));
       if (queue) queue->Add(std::move(c));
     }
     last = next_seq_ - 1;
-    if (shard >= 0 && static_cast<size_t>(shard) < appended_.size()) appended_[static_cast<size_t>(shard)] = last;
+    // Written now, by the calling thread (as Redis writes its AOF before
+    // replying); a failed write is retried: the replies it holds back must
+    // not go out for records that are not in the file.
+    while (!WriteAll(fd_, scratch_)) {
+      LOG_WARNING("Write-behind journal: write failed ({}), retrying", strerror(errno));
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    segments_.back().size += scratch_.size();
+    segments_.back().max_seq = last;
+    bytes_ += scratch_.size();
+    dirty_ = true;
+    *durable = policy_.load() != FsyncPolicy::kAlways;
+    if (!*durable) {
+      // The journal thread syncs, then releases the replies (group commit).
+      if (shard >= 0 && static_cast<size_t>(shard) < appended_.size()) appended_[static_cast<size_t>(shard)] = last;
+      wake = !sync_wanted_;
+      sync_wanted_ = true;
+    }
   }
   if (wake) cv_.notify_one();
   return last;
 }
 
 void Journal::Append(Change* c, int shard, WriteQueue* queue) {
-  bool wake;
-  {
-    std::lock_guard lock(mu_);
-    c->seq = next_seq_++;
-    wake = buffer_.empty();
-    AppendRecord(&buffer_, EncodeChange(*c));
-    if (queue) queue->Add(*c);
-    if (shard >= 0 && static_cast<size_t>(shard) < appended_.size()) appended_[static_cast<size_t>(shard)] = c->seq;
-  }
-  if (wake) cv_.notify_one();
+  std::vector<std::pair<Change, WriteQueue*>> one;
+  one.emplace_back(*c, queue);
+  bool durable;
+  AppendBatch(one, shard, &durable);
+  c->seq = one[0].first.seq;
 }
 
 void Journal::Run() {
-  std::string batch;
-  std::vector<uint64_t> done;
   int64_t last_sync_us = MonotonicUs();
-  bool unsynced = false;
   int64_t last_gc_us = 0;
   for (;;) {
-    uint64_t max_seq;
+    std::vector<uint64_t> done;
+    bool sync = false;
+    int fd;
     {
       std::unique_lock lock(mu_);
-      cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stopping_ || !buffer_.empty(); });
-      if (buffer_.empty() && stopping_) return;
-      batch.swap(buffer_);
-      done = appended_;
-      max_seq = next_seq_ - 1;
-    }
-    if (!batch.empty()) {
-      // A failed write is retried until it succeeds: the replies it holds
-      // back must not go out for records that are not on disk.
-      while (!WriteAll(fd_, batch)) {
-        LOG_WARNING("Write-behind journal: write failed ({}), retrying", strerror(errno));
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stopping_ || sync_wanted_; });
+      if (stopping_ && !sync_wanted_) return;
+      int64_t now = MonotonicUs();
+      sync = dirty_ && (sync_wanted_ || (policy_.load() == FsyncPolicy::kEverysec && now - last_sync_us >= 1'000'000));
+      if (sync) {
+        dirty_ = false;
+        last_sync_us = now;
       }
-      segments_.back().size += batch.size();
-      segments_.back().max_seq = max_seq;
-      bytes_ += batch.size();
-      unsynced = true;
-      batch.clear();
+      sync_wanted_ = false;
+      done = appended_;
+      std::fill(appended_.begin(), appended_.end(), 0);
+      fd = fd_;
     }
-    FsyncPolicy policy = policy_.load();
-    int64_t now = MonotonicUs();
-    if (unsynced && (policy == FsyncPolicy::kAlways ||
-                     (policy == FsyncPolicy::kEverysec && now - last_sync_us >= 1'000'000))) {
-      ::fdatasync(fd_);
-      last_sync_us = now;
-      unsynced = false;
-    }
+    // Everything written before the snapshot above is in `fd` (a segment is
+    // synced before it is replaced, on this thread).
+    if (sync) ::fdatasync(fd);
     for (size_t s = 0; s < done.size(); ++s)
       if (done[s]) durable_(static_cast<int>(s), done[s]);
-    {
-      // Shards whose records were all reported need no report next time.
-      std::lock_guard lock(mu_);
-      for (size_t s = 0; s < done.size(); ++s)
-        if (appended_[s] == done[s]) appended_[s] = 0;
-    }
+    int64_t now = MonotonicUs();
     if (now - last_gc_us >= 100'000) {
       last_gc_us = now;
+      uint64_t needed = needed_();
+      std::lock_guard lock(mu_);
       if (segments_.back().size >= kSegmentBytes) {
         std::string err;
         if (!OpenSegment(&err)) LOG_WARNING("Write-behind journal: {}", err);
       }
-      DropFlushedSegments(needed_());
+      DropFlushedSegments(needed);
     }
   }
 }

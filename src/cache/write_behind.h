@@ -66,7 +66,9 @@ class Journal {
   // crash in mid-write) is cut off. Then opens a new segment for appends.
   bool Open(const std::string& dir, FsyncPolicy policy, const std::function<void(Change)>& replay, std::string* err);
   // `durable(shard, seq)`: every record appended from `shard` up to `seq` is
-  // written (and synced, with always). Runs on the journal thread.
+  // synced (appendfsync always). Runs on the journal thread, which syncs
+  // (always: as soon as asked, group commit; everysec: once a second) and
+  // drops flushed segments.
   void Start(int shards, std::function<void(int, uint64_t)> durable, std::function<uint64_t()> needed);
   void Stop();
   bool open() const { return fd_ >= 0; }
@@ -76,8 +78,10 @@ class Journal {
   // it holds is in neither place).
   void Append(Change* c, int shard, class WriteQueue* queue);
   // The same for many changes in one step (a shard's changes of one event
-  // loop iteration); returns the last seq assigned.
-  uint64_t AppendBatch(std::vector<std::pair<Change, class WriteQueue*>>& changes, int shard);
+  // loop iteration), written to the file by the calling thread; returns the
+  // last seq assigned. `durable`: they count as durable now (everysec, no);
+  // with always, `durable(shard, seq)` says so once they are synced.
+  uint64_t AppendBatch(std::vector<std::pair<Change, class WriteQueue*>>& changes, int shard, bool* durable);
   void set_policy(FsyncPolicy p) { policy_.store(p); }
   uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
   uint64_t next_seq() const;
@@ -96,15 +100,17 @@ class Journal {
   std::string dir_;
   std::atomic<FsyncPolicy> policy_{FsyncPolicy::kEverysec};
   int fd_ = -1;
-  std::vector<Segment> segments_;  // the last one is being appended to (journal thread only after Start)
+  std::vector<Segment> segments_;  // the last one is being appended to (under mu_ after Start)
   std::function<void(int, uint64_t)> durable_;
   std::function<uint64_t()> needed_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::string buffer_;                   // records not yet written
+  std::string scratch_;                  // the records being written
   uint64_t next_seq_ = 1;
-  std::vector<uint64_t> appended_;       // per shard: the last seq appended
+  std::vector<uint64_t> appended_;       // per shard: the last seq waiting for a sync (always)
+  bool sync_wanted_ = false;             // always: records wait for a sync
+  bool dirty_ = false;                   // written since the last sync
   bool stopping_ = false;
   std::thread thread_;
   std::atomic<uint64_t> bytes_{0};
