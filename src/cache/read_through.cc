@@ -459,6 +459,8 @@ void ShardCache::StoreWarm(int db_index, const std::string& key, const std::shar
   Db& db = shard_->db(db_index);
   int64_t stale_at;
   std::string id = MakeId(db_index, key);
+  // A write-behind change the database does not have yet is newer than its row.
+  if (rule->writes && rule->writes->Lookup(db_index, key)) return;
   if (!Store(db, key, *rule, r, &stale_at)) return;
   negative_.erase(id);
   fresh_[id] = Fresh{stale_at, 0, rule};

@@ -398,12 +398,20 @@ def test_reads_get_unflushed_values_from_the_queue():
         assert db.query("SELECT id, v FROM items ORDER BY id") == [("1", "old"), ("2", "old")]
         st = write_behind_stats(c, "item:<id>")
         assert st["queue_depth"] == "2" and st["rows_written"] == "0", st
+        # Warming from the database does not bring the older rows back.
+        db.execute("INSERT INTO items VALUES (3, 'warm')")
+        assert c.cmd("CACHE", "WARM", "item:<id>", "SELECT id, v FROM items") == "Warming started"
+        assert wait_until(lambda: "state=done" in c.cmd("INFO", "cache").decode())
+        assert c.cmd("GET", "item:3") == b"warm"
+        assert c.cmd("GET", "item:1") == b"new"
+        assert c.cmd("GET", "item:2") is None
         # A clean shutdown keeps the queue in the journal; the next start
         # still has it (and serves it), then writes it.
         lr.srv.stop()
         lr.start()
         c = lr.conn()
         assert c.cmd("GET", "item:1") == b"new"
+        assert c.cmd("GET", "item:2") is None
         assert write_behind_stats(c, "item:<id>")["queue_depth"] == "2"
     finally:
         lr.stop()
