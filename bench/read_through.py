@@ -14,26 +14,22 @@
 """
 import argparse
 import os
-import re
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "lib"))
+import benchlib  # noqa: E402
 from server import start_larder  # noqa: E402
 
 LOAD = "SELECT v FROM kv WHERE id = :id"
 
 
-def redis_benchmark(port, key, requests, keys, pipeline, clients=50):
-    out = subprocess.run(["redis-benchmark", "-p", str(port), "-n", str(requests), "-r", str(keys), "-c",
-                          str(clients), "-P", str(pipeline), "-q", "GET", key],
-                         check=True, capture_output=True, text=True).stdout
-    return float(re.findall(r"([\d.]+) requests per second", out)[-1])
+def redis_benchmark(port, key, requests, keys, pipeline):
+    return benchlib.redis_benchmark(port, ["GET", key], requests, keys, pipeline, extra=())
 
 
 def main():

@@ -14,9 +14,7 @@
 """
 import argparse
 import os
-import re
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -24,16 +22,14 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "lib"))
+import benchlib  # noqa: E402
 from server import start_larder, start_redis, wait_until  # noqa: E402
 
 STORE = "INSERT INTO kv (id, v) VALUES (:id, :value) ON CONFLICT (id) DO UPDATE SET v = excluded.v"
 
 
-def redis_benchmark(port, key, requests, keys, pipeline, clients=50):
-    out = subprocess.run(["redis-benchmark", "-p", str(port), "-n", str(requests), "-r", str(keys), "-c",
-                          str(clients), "-P", str(pipeline), "-d", "100", "-q", "SET", key, "__rand_int__"],
-                         check=True, capture_output=True, text=True).stdout
-    return float(re.findall(r"([\d.]+) requests per second", out)[-1])
+def redis_benchmark(port, key, requests, keys, pipeline):
+    return benchlib.redis_benchmark(port, ["SET", key, "__rand_int__"], requests, keys, pipeline, extra=("-d", "100"))
 
 
 def stats(c):
