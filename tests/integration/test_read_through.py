@@ -355,6 +355,29 @@ def test_invalid_rule_stops_startup(tmp_path):
     assert p.returncode != 0 and "unknown cache source 'nowhere'" in p.stdout + p.stderr
 
 
+def test_write_through_to_a_locked_sqlite_file_changes_nothing():
+    """SQLite's 'down': another process holds the file's write lock (past
+    the busy timeout). The write gets an error naming the source and the
+    cache keeps its value; once the lock is gone writes go through again."""
+    db = SqliteShop()
+    srv = start_larder(threads=2, config_text=config(db))
+    try:
+        c = srv.conn()
+        assert c.cmd("SET", "counter:9", "1") == "OK"
+        lock = sqlite3.connect(db.path, isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")
+        r = c.cmd("SET", "counter:9", "2")
+        assert isinstance(r, Error) and "cache source 'demo' refused the write to 'counter:9'" in str(r), r
+        assert c.cmd("GET", "counter:9") == b"1"
+        lock.execute("ROLLBACK")
+        lock.close()
+        assert c.cmd("SET", "counter:9", "3") == "OK"
+        assert db.query("SELECT v FROM counters WHERE id = 9") == [(3,)]
+    finally:
+        srv.stop()
+        db.stop()
+
+
 # ---- PostgreSQL only: the database counts the loads, and can be stopped ----
 
 needs_pg = pytest.mark.skipif(not postgres.available(), reason="PostgreSQL not installed")
