@@ -239,6 +239,11 @@ bool CacheManager::OpenWriteBehind(const std::string& dir, FsyncPolicy policy, i
     for (const auto& r : *this->rules())
       if (r->writes) n = std::min(n, r->writes->needed());
     return n;
+  }, [this] {
+    std::vector<Change> live;
+    for (const auto& r : *this->rules())
+      if (r->writes) r->writes->AppendLive(&live);
+    return live;
   });
   journal_open_.store(true);
   return true;

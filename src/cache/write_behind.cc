@@ -23,7 +23,6 @@ namespace {
 constexpr char kSegmentPrefix[] = "larder-wb-";
 constexpr char kSegmentSuffix[] = ".journal";
 constexpr char kDeadLetterFile[] = "larder-wb-deadletters";
-constexpr uint64_t kSegmentBytes = 16ull << 20;  // a new segment after this much
 constexpr size_t kMaxRecord = 512ull << 20;
 
 void PutU32(std::string* out, uint32_t v) {
@@ -243,9 +242,11 @@ bool Journal::OpenSegment(std::string* err) {
   return true;
 }
 
-void Journal::Start(int shards, std::function<void(int, uint64_t)> durable, std::function<uint64_t()> needed) {
+void Journal::Start(int shards, std::function<void(int, uint64_t)> durable, std::function<uint64_t()> needed,
+                    std::function<std::vector<Change>()> live) {
   durable_ = std::move(durable);
   needed_ = std::move(needed);
+  live_ = std::move(live);
   {
     std::lock_guard lock(mu_);
     appended_.assign(static_cast<size_t>(shards), 0);
@@ -354,13 +355,46 @@ void Journal::Run() {
       last_gc_us = now;
       uint64_t needed = needed_();
       std::lock_guard lock(mu_);
-      if (segments_.back().size >= kSegmentBytes) {
+      if (segments_.back().size >= segment_bytes_) {
         std::string err;
         if (!OpenSegment(&err)) LOG_WARNING("Write-behind journal: {}", err);
       }
       DropFlushedSegments(needed);
+      MaybeCompact();
     }
   }
+}
+
+void Journal::MaybeCompact() {
+  const uint64_t kCompactAbove = 4 * segment_bytes_;
+  uint64_t size = bytes_.load();
+  if (segments_.size() < 3 || size < kCompactAbove || size < 2 * compacted_bytes_) return;
+  // Under mu_: no shard appends meanwhile, and each change appended so far
+  // is in a queue (AppendBatch adds it there in the same locked step).
+  std::vector<Change> live = live_();
+  std::string err;
+  if (!OpenSegment(&err)) {
+    LOG_WARNING("Write-behind journal: cannot compact: {}", err);
+    return;
+  }
+  std::string data;
+  for (const Change& c : live) AppendRecord(&data, EncodeChange(c));
+  if (!WriteAll(fd_, data) || ::fdatasync(fd_) != 0) {
+    // The old segments stay; appends continue in the new one after this.
+    LOG_WARNING("Write-behind journal: compaction write failed: {}", strerror(errno));
+    compacted_bytes_ = size;
+    return;
+  }
+  Segment fresh = segments_.back();
+  fresh.size = data.size();
+  fresh.max_seq = next_seq_ - 1;
+  for (size_t i = 0; i + 1 < segments_.size(); ++i) ::unlink(segments_[i].path.c_str());
+  SyncDir(dir_);
+  segments_.assign(1, fresh);
+  bytes_ = data.size();
+  compacted_bytes_ = std::max<uint64_t>(data.size(), 1);
+  LOG_NOTICE("Write-behind journal compacted: {} MB of segments now {} changes in {} MB", size >> 20, live.size(),
+             data.size() >> 20);
 }
 
 void Journal::DropFlushedSegments(uint64_t needed) {
@@ -498,6 +532,12 @@ std::optional<Change> WriteQueue::Lookup(int db, std::string_view key) const {
   for (const auto& p : inflight_)
     if (p.change.db == db && p.change.key == key) return p.change;
   return std::nullopt;
+}
+
+void WriteQueue::AppendLive(std::vector<Change>* out) const {
+  std::lock_guard lock(mu_);
+  for (const auto& p : inflight_) out->push_back(p.change);
+  for (const auto& id : order_) out->push_back(pending_.at(id).change);
 }
 
 uint64_t WriteQueue::needed() const {

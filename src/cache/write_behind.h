@@ -69,7 +69,10 @@ class Journal {
   // synced (appendfsync always). Runs on the journal thread, which syncs
   // (always: as soon as asked, group commit; everysec: once a second) and
   // drops flushed segments.
-  void Start(int shards, std::function<void(int, uint64_t)> durable, std::function<uint64_t()> needed);
+  // `needed()`: the oldest seq the queues still need; `live()`: every change
+  // they still hold (for compaction).
+  void Start(int shards, std::function<void(int, uint64_t)> durable, std::function<uint64_t()> needed,
+             std::function<std::vector<Change>()> live);
   void Stop();
   bool open() const { return fd_ >= 0; }
 
@@ -83,6 +86,8 @@ class Journal {
   // with always, `durable(shard, seq)` says so once they are synced.
   uint64_t AppendBatch(std::vector<std::pair<Change, class WriteQueue*>>& changes, int shard, bool* durable);
   void set_policy(FsyncPolicy p) { policy_.store(p); }
+  // A new segment after this many bytes (16 MB; tests set less, before Start).
+  void set_segment_bytes(uint64_t n) { segment_bytes_ = n; }
   uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
   uint64_t next_seq() const;
 
@@ -96,6 +101,10 @@ class Journal {
   void Run();
   bool OpenSegment(std::string* err);
   void DropFlushedSegments(uint64_t needed);
+  // When the database is away for long, segments pile up though the queues
+  // hold one change per key: the queues' changes are written to a fresh
+  // segment and every older one is deleted (as Redis rewrites its AOF).
+  void MaybeCompact();
 
   std::string dir_;
   std::atomic<FsyncPolicy> policy_{FsyncPolicy::kEverysec};
@@ -103,6 +112,9 @@ class Journal {
   std::vector<Segment> segments_;  // the last one is being appended to (under mu_ after Start)
   std::function<void(int, uint64_t)> durable_;
   std::function<uint64_t()> needed_;
+  std::function<std::vector<Change>()> live_;
+  uint64_t compacted_bytes_ = 0;
+  uint64_t segment_bytes_ = 16ull << 20;  // the journal's size after the last compaction
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
@@ -152,6 +164,9 @@ class WriteQueue {
   void Add(Change c);
   // The newest change of the key that the database does not have yet.
   std::optional<Change> Lookup(int db, std::string_view key) const;
+  // Every change not yet in the database: the batch being written, then the
+  // waiting ones (so that, read back in order, each key ends newest).
+  void AppendLive(std::vector<Change>* out) const;
   void Start();
   void Stop();
 

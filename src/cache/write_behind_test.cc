@@ -6,7 +6,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
+#include "cache/read_through.h"
 #include "cache/rules.h"
 
 namespace larder::cache {
@@ -48,7 +50,7 @@ TEST(WriteBehind, JournalReadsBackIntactRecordsAndCutsATornTail) {
     Journal j;
     ASSERT_TRUE(j.Open(dir, FsyncPolicy::kAlways, [](Change) { FAIL() << "empty journal"; }, &err)) << err;
     uint64_t durable = 0;
-    j.Start(1, [&](int, uint64_t seq) { durable = seq; }, [] { return uint64_t{0}; });
+    j.Start(1, [&](int, uint64_t seq) { durable = seq; }, [] { return uint64_t{0}; }, [] { return std::vector<Change>{}; });
     for (int i = 0; i < 5; ++i) {
       Change c = MakeChange("k" + std::to_string(i), "v" + std::to_string(i));
       j.Append(&c, 0, nullptr);
@@ -73,6 +75,52 @@ TEST(WriteBehind, JournalReadsBackIntactRecordsAndCutsATornTail) {
     EXPECT_EQ(seen[static_cast<size_t>(i)].seq, static_cast<uint64_t>(i + 1));
   }
   EXPECT_LT(std::filesystem::file_size(seg), size - 3);  // cut back to the last intact record
+  std::filesystem::remove_all(dir);
+}
+
+// The database is away: every change stays needed, segments pile up, and
+// the journal is compacted to the queues' content (one change per key);
+// reading it back gives each key's newest value.
+TEST(WriteBehind, JournalCompactsToWhatTheQueuesHold) {
+  auto dir = std::filesystem::temp_directory_path() / ("larder-wbc-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::string err;
+  // A real queue (its flusher not started: the database is away).
+  LiveRule rule;
+  DeadLetters dead;
+  WriteQueue queue(&rule, &dead);
+  std::map<std::string, std::string> latest;
+  uint64_t before_compaction = 0;
+  {
+    Journal j;
+    j.set_segment_bytes(4096);
+    ASSERT_TRUE(j.Open(dir, FsyncPolicy::kNo, [](Change) {}, &err)) << err;
+    j.Start(1, [](int, uint64_t) {}, [] { return uint64_t{1}; }, [&] {
+      std::vector<Change> out;
+      queue.AppendLive(&out);
+      return out;
+    });
+    for (int i = 0; i < 3000; ++i) {
+      Change c = MakeChange("k" + std::to_string(i % 10), "v" + std::to_string(i));
+      latest[c.key] = *c.values[0].second;
+      j.Append(&c, 0, &queue);
+      before_compaction = std::max<uint64_t>(before_compaction, j.bytes());
+      if (i % 100 == 0) usleep(20000);  // let the journal thread look
+    }
+    for (int i = 0; i < 100 && j.bytes() > 4096 * 4; ++i) usleep(20000);
+    EXPECT_GT(before_compaction, 4096u * 4);
+    EXPECT_LT(j.bytes(), before_compaction);
+    EXPECT_EQ(queue.depth(), 10u);
+    j.Stop();
+  }
+  std::map<std::string, std::string> replayed;
+  {
+    Journal j;
+    ASSERT_TRUE(j.Open(dir, FsyncPolicy::kNo, [&](Change c) { replayed[c.key] = *c.values[0].second; }, &err)) << err;
+  }
+  ASSERT_EQ(replayed.size(), 10u);
+  for (const auto& [k, v] : latest) EXPECT_EQ(replayed[k], v) << k;
   std::filesystem::remove_all(dir);
 }
 
