@@ -963,12 +963,25 @@ bool ShardCache::AfterWrite(const CommandSpec* spec, std::span<const std::string
 void ShardCache::FlushChanges() {
   if (unjournaled_.empty()) return;
   bool durable;
-  uint64_t last = server_->cache().journal()->AppendBatch(unjournaled_, shard_->id(), &durable);
+  std::string error;
+  uint64_t last = server_->cache().journal()->AppendBatch(unjournaled_, shard_->id(), &durable, &error);
   unjournaled_.clear();
-  if (last == 0) return;  // the journal is closed: these replies never go out
-  // Each reply waits for the whole batch (a batch is written at once).
-  for (size_t i = held_.size() - held_unnumbered_; i < held_.size(); ++i) held_[i].seq = last;
+  size_t first = held_.size() - held_unnumbered_;
   held_unnumbered_ = 0;
+  if (last == 0) {
+    // Not journaled, so not acknowledged: the commands fail (the cache has
+    // the values, the database may never get them).
+    std::string reply = "-ERR write-behind journal write failed, the change may not reach the database: " + error +
+                        "\r\n";
+    for (size_t i = first; i < held_.size(); ++i) {
+      held_[i].reply = reply;
+      held_[i].seq = UINT64_MAX;  // goes out as soon as the replies before it
+    }
+    Durable(0);
+    return;
+  }
+  // Each reply waits for the whole batch (a batch is written at once).
+  for (size_t i = first; i < held_.size(); ++i) held_[i].seq = last;
   if (durable) Durable(last);
 }
 
@@ -977,7 +990,7 @@ void ShardCache::Durable(uint64_t seq) {
   std::vector<std::vector<std::pair<LateTarget, std::string>>> per_shard(
       static_cast<size_t>(server_->shards().size()));
   // Replies still unnumbered (seq 0, at the back) wait for FlushChanges.
-  while (!held_.empty() && held_.front().seq != 0 && held_.front().seq <= seq) {
+  while (!held_.empty() && held_.front().seq != 0 && (held_.front().seq <= seq || held_.front().seq == UINT64_MAX)) {
     HeldReply& h = held_.front();
     per_shard[static_cast<size_t>(h.target.client_shard)].emplace_back(h.target, std::move(h.reply));
     held_.pop_front();

@@ -276,29 +276,37 @@ uint64_t Journal::next_seq() const {
   return next_seq_;
 }
 
-uint64_t Journal::AppendBatch(std::vector<std::pair<Change, WriteQueue*>>& changes, int shard, bool* durable) {
+uint64_t Journal::AppendBatch(std::vector<std::pair<Change, WriteQueue*>>& changes, int shard, bool* durable,
+                              std::string* error) {
   uint64_t last;
   bool wake = false;
+  *durable = false;
   {
     std::lock_guard lock(mu_);
-    if (fd_ < 0) {  // stopped (shutting down): nothing is acknowledged any more
-      *durable = false;
+    if (fd_ < 0) {
+      *error = "the journal is closed (shutting down)";
       return 0;
     }
     scratch_.clear();
     for (auto& [c, queue] : changes) {
       c.seq = next_seq_++;
       AppendRecord(&scratch_, EncodeChange(c));
-      if (queue) queue->Add(std::move(c));
     }
-    last = next_seq_ - 1;
     // Written now, by the calling thread (as Redis writes its AOF before
-    // replying); a failed write is retried: the replies it holds back must
-    // not go out for records that are not in the file.
-    while (!WriteAll(fd_, scratch_)) {
-      LOG_WARNING("Write-behind journal: write failed ({}), retrying", strerror(errno));
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    // replying). A failed write (disk full) is cut back off the file, so
+    // that later records stay readable, and fails these changes' commands.
+    if (!WriteAll(fd_, scratch_)) {
+      *error = strerror(errno);
+      if (::ftruncate(fd_, static_cast<off_t>(segments_.back().size)) != 0) {
+        std::string ignored;
+        OpenSegment(&ignored);  // the tail cannot be cut: continue in a new segment
+      }
+      LOG_WARNING("Write-behind journal: write failed: {}", *error);
+      return 0;
     }
+    for (auto& [c, queue] : changes)
+      if (queue) queue->Add(std::move(c));
+    last = next_seq_ - 1;
     segments_.back().size += scratch_.size();
     segments_.back().max_seq = last;
     bytes_ += scratch_.size();
@@ -315,12 +323,13 @@ uint64_t Journal::AppendBatch(std::vector<std::pair<Change, WriteQueue*>>& chang
   return last;
 }
 
-void Journal::Append(Change* c, int shard, WriteQueue* queue) {
+bool Journal::Append(Change* c, int shard, WriteQueue* queue, std::string* error) {
   std::vector<std::pair<Change, WriteQueue*>> one;
   one.emplace_back(*c, queue);
   bool durable;
-  AppendBatch(one, shard, &durable);
-  c->seq = one[0].first.seq;
+  uint64_t seq = AppendBatch(one, shard, &durable, error);
+  c->seq = seq;
+  return seq != 0;
 }
 
 void Journal::Run() {

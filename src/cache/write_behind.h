@@ -79,12 +79,16 @@ class Journal {
   // Any thread: assigns c->seq, queues the record and, in the same step,
   // adds the change to `queue` (so that no segment is dropped while a change
   // it holds is in neither place).
-  void Append(Change* c, int shard, class WriteQueue* queue);
+  // False (with the reason) if it could not be written.
+  bool Append(Change* c, int shard, class WriteQueue* queue, std::string* error);
   // The same for many changes in one step (a shard's changes of one event
   // loop iteration), written to the file by the calling thread; returns the
   // last seq assigned. `durable`: they count as durable now (everysec, no);
-  // with always, `durable(shard, seq)` says so once they are synced.
-  uint64_t AppendBatch(std::vector<std::pair<Change, class WriteQueue*>>& changes, int shard, bool* durable);
+  // with always, `durable(shard, seq)` says so once they are synced. 0 with
+  // `error` when they could not be written (disk full...): then they are in
+  // neither the journal nor the queues.
+  uint64_t AppendBatch(std::vector<std::pair<Change, class WriteQueue*>>& changes, int shard, bool* durable,
+                       std::string* error);
   void set_policy(FsyncPolicy p) { policy_.store(p); }
   // A new segment after this many bytes (16 MB; tests set less, before Start).
   void set_segment_bytes(uint64_t n) { segment_bytes_ = n; }

@@ -53,7 +53,7 @@ TEST(WriteBehind, JournalReadsBackIntactRecordsAndCutsATornTail) {
     j.Start(1, [&](int, uint64_t seq) { durable = seq; }, [] { return uint64_t{0}; }, [] { return std::vector<Change>{}; });
     for (int i = 0; i < 5; ++i) {
       Change c = MakeChange("k" + std::to_string(i), "v" + std::to_string(i));
-      j.Append(&c, 0, nullptr);
+      ASSERT_TRUE(j.Append(&c, 0, nullptr, &err));
       EXPECT_EQ(c.seq, static_cast<uint64_t>(i + 1));
     }
     for (int i = 0; i < 200 && durable < 5; ++i) usleep(10000);
@@ -104,7 +104,7 @@ TEST(WriteBehind, JournalCompactsToWhatTheQueuesHold) {
     for (int i = 0; i < 3000; ++i) {
       Change c = MakeChange("k" + std::to_string(i % 10), "v" + std::to_string(i));
       latest[c.key] = *c.values[0].second;
-      j.Append(&c, 0, &queue);
+      ASSERT_TRUE(j.Append(&c, 0, &queue, &err));
       before_compaction = std::max<uint64_t>(before_compaction, j.bytes());
       if (i % 100 == 0) usleep(20000);  // let the journal thread look
     }

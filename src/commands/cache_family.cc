@@ -182,7 +182,11 @@ void CacheDeadLetter(CommandContext& ctx) {
     }
     if (replay) {
       d.change.at_ms = UnixTimeMs();
-      journal->Append(&d.change, -1, rule->writes.get());
+      std::string err;
+      if (!journal->Append(&d.change, -1, rule->writes.get(), &err)) {
+        cm.dead_letters().Add(d);
+        return ctx.Error("ERR write-behind journal write failed: " + err);
+      }
     }
     ++n;
   }
