@@ -3,7 +3,7 @@
 
 1. SET throughput: redis-benchmark SETs on keys of a `write behind` rule
    against SETs on plain keys (no rule) on the same server, for each
-   appendfsync policy, pipeline 1 and 16. The ratio is what journaling and
+   appendfsync policy, pipeline 1 and 16, best of 3 alternating runs. The ratio is what journaling and
    queueing cost a write. redis-server's plain SET is printed for context.
 2. Database statements per 1,000 writes: rows (one statement each) and
    transactions the flusher ran for the writes above, from INFO cache.
@@ -46,6 +46,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--delay", default="200ms")
     ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--drain-timeout", type=float, default=120, help="seconds to wait for the queue to empty")
     args = ap.parse_args()
 
     d = tempfile.mkdtemp(prefix="larder-wbb-")
@@ -70,7 +72,6 @@ def main():
         for policy in ("everysec", "always", "no"):
             c.cmd("CONFIG", "SET", "appendfsync", policy)
             for pipeline in (1, 16):
-                plain = redis_benchmark(srv.port, "plain:__rand_int__", args.requests, args.keys, pipeline)
                 done = threading.Event()
 
                 def sample():
@@ -81,12 +82,17 @@ def main():
 
                 t = threading.Thread(target=sample)
                 t.start()
-                wb = redis_benchmark(srv.port, "wb:__rand_int__", args.requests, args.keys, pipeline)
+                # Best of `rounds` alternating runs: this box is noisy.
+                plain, wb = 0.0, 0.0
+                for _ in range(args.rounds):
+                    plain = max(plain, redis_benchmark(srv.port, "plain:__rand_int__", args.requests, args.keys,
+                                                       pipeline))
+                    wb = max(wb, redis_benchmark(srv.port, "wb:__rand_int__", args.requests, args.keys, pipeline))
                 done.set()
                 t.join()
                 ref = redis_benchmark(redis.port, "plain:__rand_int__", args.requests, args.keys, pipeline)
                 print(f"{policy:<12} {pipeline:>8} {plain:>12.0f} {wb:>15.0f} {wb / plain:>6.2f} {ref:>12.0f}")
-        wait_until(lambda: stats(c)["queue_depth"] == "0", timeout=120)
+        wait_until(lambda: stats(c)["queue_depth"] == "0", timeout=args.drain_timeout)
         st = stats(c)
         writes, rows, batches = int(st["writes_queued"]), int(st["rows_written"]), int(st["flush_batches"])
         print(f"\nwrites {writes}, rows written {rows}, transactions {batches}: "
