@@ -116,14 +116,14 @@ void SyncDir(const std::string& dir) {
   }
 }
 
-std::string MakeId(int db, std::string_view key) {
+}  // namespace
+
+std::string KeyId(int db, std::string_view key) {
   std::string id = std::to_string(db);
   id.push_back('\0');
   id.append(key);
   return id;
 }
-
-}  // namespace
 
 std::string EncodeChange(const Change& c) {
   std::string out;
@@ -512,7 +512,7 @@ size_t DeadLetters::size() const {
 // ---- WriteQueue ----
 
 void WriteQueue::Add(Change c) {
-  std::string id = MakeId(c.db, c.key);
+  std::string id = KeyId(c.db, c.key);
   bool wake = false;
   {
     std::lock_guard lock(mu_);
@@ -534,7 +534,7 @@ void WriteQueue::Add(Change c) {
 }
 
 std::optional<Change> WriteQueue::Lookup(int db, std::string_view key) const {
-  std::string id = MakeId(db, key);
+  std::string id = KeyId(db, key);
   std::lock_guard lock(mu_);
   auto it = pending_.find(id);
   if (it != pending_.end()) return it->second.change;

@@ -51,6 +51,9 @@ struct Change {
   int64_t at_ms = 0;  // when the cache applied it (for the lag)
 };
 
+// "<db>\0<key>": how the cache's per-key maps name a key.
+std::string KeyId(int db, std::string_view key);
+
 // Record payload encoding (the journal and the dead-letter file).
 std::string EncodeChange(const Change& c);
 bool DecodeChange(std::string_view in, Change* c);
