@@ -373,6 +373,7 @@ bool CacheManager::Warm(Server* server, std::string_view pattern, std::string sq
   rule->source->Stream(
       std::move(sql), 1000,
       [server, job, rule, names](RowBatch b) {
+        MemoryBudget::PublishHelperThread();  // rows built on this thread, freed on the shards
         // Which columns name the key, which hold the value.
         std::vector<int> key_cols(names.size(), -1);
         std::vector<int> value_cols;

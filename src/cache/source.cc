@@ -7,6 +7,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "server/memory_budget.h"
 
 namespace larder::cache {
 
@@ -81,6 +82,9 @@ void Source::Stream(std::string sql, size_t batch, BatchFn on_batch, std::functi
 void Source::Worker() {
   std::unique_ptr<Conn> conn;
   for (;;) {
+    // Rows built here are freed on the shards: this thread's allocations
+    // count in used_memory too.
+    MemoryBudget::PublishHelperThread();
     Job job;
     {
       std::unique_lock lock(mu_);

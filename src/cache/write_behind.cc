@@ -15,6 +15,7 @@
 #include "cache/read_through.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "server/memory_budget.h"
 
 namespace larder::cache {
 
@@ -336,6 +337,7 @@ void Journal::Run() {
   int64_t last_sync_us = MonotonicUs();
   int64_t last_gc_us = 0;
   for (;;) {
+    MemoryBudget::PublishHelperThread();
     std::vector<uint64_t> done;
     bool sync = false;
     int fd;
@@ -624,8 +626,12 @@ void WriteQueue::Flusher() {
     // inflight_ is read here without the lock: only Lookup reads it too,
     // and nothing changes it until the batch is done.
     bool finished = Flush(inflight_);
-    std::lock_guard lock(mu_);
-    inflight_.clear();
+    {
+      std::lock_guard lock(mu_);
+      inflight_.clear();
+    }
+    // The changes were allocated on the shards and are freed here.
+    MemoryBudget::PublishHelperThread();
     if (!finished) return;
   }
 }

@@ -8,6 +8,11 @@
 // sits in thread caches, which moves by hundreds of kilobytes at a time.
 // Without jemalloc (sanitizer builds) the cron recalibrates from mallinfo.
 //
+// Helper threads (database workers, write-behind flushers, the journal)
+// allocate what shards free and the other way round (a loaded row, a queued
+// change): they publish their own net allocation too, into helper slots, or
+// the shards' sum would drift with every load and every write-behind write.
+//
 // Each shard also publishes how many keys it holds, so that eviction is
 // spread over the shards in proportion to their share of the keyspace.
 #pragma once
@@ -44,6 +49,12 @@ class MemoryBudget {
     }
   }
 
+  // On any other thread (after a unit of work): publishes that thread's net
+  // allocation in a slot of its own. No-op before a budget exists.
+  static void PublishHelperThread();
+  // The budget helper threads publish to (the server's).
+  static void SetCurrent(MemoryBudget* b);
+
   uint64_t keys() const;
   uint64_t volatile_keys() const;
   uint64_t keys_of(int shard) const { return slots_[shard].keys.load(std::memory_order_relaxed); }
@@ -57,8 +68,16 @@ class MemoryBudget {
     std::atomic<uint64_t> keys{0};
     std::atomic<uint64_t> volatile_keys{0};
   };
+  struct alignas(64) HelperSlot {
+    std::atomic<int64_t> net{0};
+    std::atomic<bool> taken{false};
+  };
+  static constexpr int kHelperSlots = 256;
+  friend struct HelperSlotOwner;
   int shards_;
   std::unique_ptr<Slot[]> slots_;
+  HelperSlot helpers_[kHelperSlots];
+  std::atomic<int64_t> retired_{0};  // what exited helper threads left published
   std::atomic<int64_t> other_{0};
   std::atomic<int64_t> peak_{0};
 };

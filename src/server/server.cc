@@ -167,7 +167,10 @@ Server::Server(Config* config) : config_(config) {
   for (int i = 0; i < 40; ++i) run_id_.push_back(kHex[rng() % 16]);
 }
 
-Server::~Server() = default;
+Server::~Server() {
+  cache_.reset();  // its threads publish to the memory budget
+  MemoryBudget::SetCurrent(nullptr);
+}
 
 bool Server::PausedFor(uint32_t flags) const {
   int64_t until = pause_until_ms_.load(std::memory_order_relaxed);
@@ -583,6 +586,7 @@ int Server::Run() {
   int num_dbs = static_cast<int>(config_->databases.load());
   shards_ = std::make_unique<ShardSet>(nthreads, num_dbs);
   memory_ = std::make_unique<MemoryBudget>(nthreads);
+  MemoryBudget::SetCurrent(memory_.get());
   ApplyEvictionConfig();
   cache_ = std::make_unique<cache::CacheManager>();
   for (const auto& s : config_->cache_sources()) {

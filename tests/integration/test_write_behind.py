@@ -416,3 +416,45 @@ def test_reads_get_unflushed_values_from_the_queue():
     finally:
         lr.stop()
         db.stop()
+
+
+def test_used_memory_does_not_drift_with_write_behind_writes_or_loads():
+    """Queued changes are allocated on the shards and freed by the flusher;
+    loaded rows the other way round. used_memory must count both threads,
+    or maxmemory would evict on figures that drift with every write."""
+    db = SqliteDb()
+    db.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) "
+               "INSERT INTO items SELECT i, 'row-' || i FROM n")
+    lr = Larder(db, fsync="no", delay="10ms")
+    try:
+        c = lr.conn()
+
+        def used():
+            text = c.cmd("INFO", "memory").decode()
+            return int(text.split("used_memory:")[1].split("\r\n")[0])
+
+        def write_round():
+            for start in range(0, 100_000, 1000):
+                c.pipeline([("SET", f"item:{(start + i) % 1000}", "x" * 100) for i in range(1000)])
+            assert wait_until(lambda: flushed(c))
+
+        write_round()
+        first = used()
+        for _ in range(3):
+            write_round()
+        # The same 1,000 keys: 300,000 more writes leave the figure where it was.
+        assert abs(used() - first) < 2_000_000, (first, used())
+
+        def load_round():
+            c.cmd("FLUSHALL")
+            for start in range(1000, 5001, 1000):
+                c.pipeline([("GET", f"item:{i}") for i in range(start, start + 1000)])
+
+        load_round()
+        after_loads = used()
+        for _ in range(3):
+            load_round()
+        assert abs(used() - after_loads) < 1_000_000, (after_loads, used())
+    finally:
+        lr.stop()
+        db.stop()
