@@ -246,6 +246,7 @@ void CacheManager::Listen(SourceSpec spec) {
   PGconn* c = nullptr;
   bool warned = false;
   while (!stopping_.load()) {
+    MemoryBudget::PublishHelperThread();  // notified keys are freed on the shards
     if (!c) {
       std::string err;
       c = ConnectPostgres(spec.uri, &err);
