@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -148,6 +149,7 @@ struct DeadLetter {
 class DeadLetters {
  public:
   bool Open(const std::string& dir, std::string* err);
+  // Keeps a refused change; a newer one of the same key replaces it.
   void Add(DeadLetter d);
   std::vector<DeadLetter> List() const;
   // Removes and returns the one with `id` (0: all).
@@ -155,10 +157,12 @@ class DeadLetters {
   size_t size() const;
 
  private:
-  void Save();  // rewrites the file (under mu_)
+  bool Keep(DeadLetter d);  // into items_ (under mu_); false if already there
+  void Save();              // rewrites the file (under mu_)
   mutable std::mutex mu_;
   std::string path_;
-  std::vector<DeadLetter> items_;
+  std::map<uint64_t, DeadLetter> items_;                  // by id, oldest first
+  absl::flat_hash_map<std::string, uint64_t> by_key_;    // KeyId -> id
   uint64_t next_id_ = 1;
 };
 

@@ -124,6 +124,51 @@ TEST(WriteBehind, JournalCompactsToWhatTheQueuesHold) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(WriteBehind, DeadLettersKeepTheNewestPerKeyAcrossRestarts) {
+  auto dir = std::filesystem::temp_directory_path() / ("larder-wbd-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::string err;
+  auto letter = [](std::string key, std::string value, uint64_t seq) {
+    DeadLetter d;
+    d.rule = "k<id>";
+    d.change = MakeChange(std::move(key), std::move(value));
+    d.change.seq = seq;
+    d.error = "refused";
+    return d;
+  };
+  auto keys_and_values = [](const DeadLetters& d) {
+    std::vector<std::string> out;
+    for (const auto& l : d.List()) out.push_back(l.change.key + "=" + *l.change.values[0].second);
+    return out;
+  };
+  {
+    DeadLetters d;
+    ASSERT_TRUE(d.Open(dir, &err)) << err;
+    d.Add(letter("k1", "old", 1));
+    d.Add(letter("k2", "b", 2));
+    d.Add(letter("k1", "new", 3));  // supersedes k1=old
+    d.Add(letter("k2", "b", 2));    // the same change read back again: kept once
+    EXPECT_EQ(keys_and_values(d), (std::vector<std::string>{"k2=b", "k1=new"}));
+  }
+  {
+    DeadLetters d;
+    ASSERT_TRUE(d.Open(dir, &err)) << err;
+    EXPECT_EQ(keys_and_values(d), (std::vector<std::string>{"k2=b", "k1=new"}));
+    auto taken = d.Take(d.List()[0].id);
+    ASSERT_EQ(taken.size(), 1u);
+    EXPECT_EQ(taken[0].change.key, "k2");
+  }
+  {
+    DeadLetters d;
+    ASSERT_TRUE(d.Open(dir, &err)) << err;
+    EXPECT_EQ(keys_and_values(d), (std::vector<std::string>{"k1=new"}));
+    EXPECT_EQ(d.Take(0).size(), 1u);
+    EXPECT_EQ(d.size(), 0u);
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST(WriteBehind, RulesParseTheWriteModes) {
   Rule r;
   std::string err;
