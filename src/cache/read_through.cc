@@ -209,6 +209,8 @@ bool CacheManager::OpenWriteBehind(const std::string& dir, FsyncPolicy policy, i
   bool ok = journal_.Open(
       dir, policy,
       [&](Change c) {
+        // Set aside as a dead letter before the restart: stays there.
+        if (dead_letters_.Holds(c)) return;
         Params p;
         for (const auto& r : *rules)
           if (r->rule.pattern.Match(c.key, &p)) {

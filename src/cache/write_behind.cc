@@ -264,6 +264,9 @@ void Journal::Stop() {
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   std::lock_guard lock(mu_);
+  // The queues have stopped: what they no longer need goes now rather than
+  // being read back (and written, or refused, again) at the next start.
+  if (fd_ >= 0 && needed_) DropFlushedSegments(needed_());
   if (fd_ >= 0) {
     ::fsync(fd_);
     ::close(fd_);
@@ -539,6 +542,12 @@ std::vector<DeadLetter> DeadLetters::Take(uint64_t id) {
   }
   if (!out.empty()) Save();
   return out;
+}
+
+bool DeadLetters::Holds(const Change& c) const {
+  std::lock_guard lock(mu_);
+  auto it = by_key_.find(KeyId(c.db, c.key));
+  return it != by_key_.end() && items_.at(it->second).change.seq == c.seq;
 }
 
 size_t DeadLetters::size() const {

@@ -152,6 +152,8 @@ class DeadLetters {
   // Keeps a refused change; a newer one of the same key replaces it.
   void Add(DeadLetter d);
   std::vector<DeadLetter> List() const;
+  // Whether this very change (key and seq) is held.
+  bool Holds(const Change& c) const;
   // Removes and returns the one with `id` (0: all).
   std::vector<DeadLetter> Take(uint64_t id);
   size_t size() const;
