@@ -39,38 +39,21 @@ std::atomic<MemoryBudget*> g_current{nullptr};
 
 void MemoryBudget::SetCurrent(MemoryBudget* b) { g_current.store(b); }
 
-// A helper thread's claim on a slot; given back (its figure kept in
-// retired_) when the thread exits.
-struct HelperSlotOwner {
-  MemoryBudget* budget = nullptr;
-  int slot = -1;
-  int64_t base = 0;
-  ~HelperSlotOwner() {
-    if (!budget || slot < 0) return;
-    auto& h = budget->helpers_[slot];
-    budget->retired_.fetch_add(h.net.exchange(0), std::memory_order_relaxed);
-    h.taken.store(false);
-  }
-};
-
 void MemoryBudget::PublishHelperThread() {
   MemoryBudget* b = g_current.load(std::memory_order_relaxed);
   if (!b || !HasThreadCounters()) return;
-  thread_local HelperSlotOwner owner;
-  if (owner.budget != b) {
-    owner = HelperSlotOwner{};
-    for (int i = 0; i < kHelperSlots; ++i) {
-      bool expected = false;
-      if (b->helpers_[i].taken.compare_exchange_strong(expected, true)) {
-        owner.budget = b;
-        owner.slot = i;
-        owner.base = ThreadNet();  // what it held before counts in the start-up figure
-        break;
-      }
-    }
-    if (owner.slot < 0) return;  // more helper threads than slots: not counted
+  // What the thread held before its first call counts in the start-up
+  // figure (or belongs to a budget before this one).
+  thread_local MemoryBudget* seen = nullptr;
+  thread_local int64_t published = 0;
+  int64_t net = ThreadNet();
+  if (seen != b) {
+    seen = b;
+    published = net;
+    return;
   }
-  b->helpers_[owner.slot].net.store(ThreadNet() - owner.base, std::memory_order_relaxed);
+  b->helpers_.fetch_add(net - published, std::memory_order_relaxed);
+  published = net;
 }
 
 MemoryBudget::MemoryBudget(int shards) : shards_(shards), slots_(new Slot[static_cast<size_t>(shards)]) {}
@@ -99,9 +82,8 @@ int64_t MemoryBudget::Used() const {
   // Without per-thread counters, ask the allocator each time (sanitizer
   // builds: slower, but exact enough for the maxmemory tests).
   if (!HasThreadCounters()) return static_cast<int64_t>(AllocatedBytes());
-  int64_t sum = other_.load(std::memory_order_relaxed) + retired_.load(std::memory_order_relaxed);
+  int64_t sum = other_.load(std::memory_order_relaxed) + helpers_.load(std::memory_order_relaxed);
   for (int i = 0; i < shards_; ++i) sum += slots_[i].net.load(std::memory_order_relaxed);
-  for (const auto& h : helpers_) sum += h.net.load(std::memory_order_relaxed);
   return sum;
 }
 
@@ -115,9 +97,8 @@ bool MemoryBudget::HasThreadCounters() {
 
 int64_t MemoryBudget::Calibrate() {
   int64_t total = static_cast<int64_t>(ReadMemory().used);
-  int64_t published = retired_.load(std::memory_order_relaxed);
+  int64_t published = helpers_.load(std::memory_order_relaxed);
   for (int i = 0; i < shards_; ++i) published += slots_[i].net.load(std::memory_order_relaxed);
-  for (const auto& h : helpers_) published += h.net.load(std::memory_order_relaxed);
   other_.store(total - published, std::memory_order_relaxed);
   Tick();
   return Used();

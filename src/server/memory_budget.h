@@ -10,7 +10,7 @@
 //
 // Helper threads (database workers, write-behind flushers, the journal)
 // allocate what shards free and the other way round (a loaded row, a queued
-// change): they publish their own net allocation too, into helper slots, or
+// change): they add their own net allocation to one shared figure too, or
 // the shards' sum would drift with every load and every write-behind write.
 //
 // Each shard also publishes how many keys it holds, so that eviction is
@@ -49,8 +49,9 @@ class MemoryBudget {
     }
   }
 
-  // On any other thread (after a unit of work): publishes that thread's net
-  // allocation in a slot of its own. No-op before a budget exists.
+  // On any other thread (after a unit of work): adds the change in that
+  // thread's net allocation since its last call to the helpers' figure.
+  // No-op before a budget exists.
   static void PublishHelperThread();
   // The budget helper threads publish to (the server's).
   static void SetCurrent(MemoryBudget* b);
@@ -68,16 +69,9 @@ class MemoryBudget {
     std::atomic<uint64_t> keys{0};
     std::atomic<uint64_t> volatile_keys{0};
   };
-  struct alignas(64) HelperSlot {
-    std::atomic<int64_t> net{0};
-    std::atomic<bool> taken{false};
-  };
-  static constexpr int kHelperSlots = 256;
-  friend struct HelperSlotOwner;
   int shards_;
   std::unique_ptr<Slot[]> slots_;
-  HelperSlot helpers_[kHelperSlots];
-  std::atomic<int64_t> retired_{0};  // what exited helper threads left published
+  alignas(64) std::atomic<int64_t> helpers_{0};  // helper threads' net allocations, summed
   std::atomic<int64_t> other_{0};
   std::atomic<int64_t> peak_{0};
 };
