@@ -15,6 +15,24 @@
 
 namespace larder::cache {
 
+namespace {
+// The store statement's values for a key's state: :value of a string, the
+// fields of a hash; a name the value lacks binds NULL (both databases).
+std::vector<std::pair<std::string, std::optional<std::string>>> StoreValues(const Rule& rule, Entry* e) {
+  std::vector<std::pair<std::string, std::optional<std::string>>> out;
+  for (const auto& name : rule.store_values) {
+    std::optional<std::string> v;
+    if (e->type == ObjType::kString && name == "value") {
+      v = std::string(e->value());
+    } else if (e->type == ObjType::kHash) {
+      if (auto f = ObjectOf<HashValue>(e)->Get(name)) v = std::string(*f);
+    }
+    out.emplace_back(name, std::move(v));
+  }
+  return out;
+}
+}  // namespace
+
 // ---- write-through ----
 
 ShardCache::WriteResult ShardCache::WriteThrough(const CommandSpec* spec, std::span<const std::string_view> args,
@@ -75,26 +93,23 @@ bool ShardCache::StartWrite(const std::shared_ptr<LiveRule>& rule, const Params&
     *out += reply;
     return false;
   }
-  Params bound = params;
-  for (const auto& name : SqlParameters(sql)) {
-    bool placeholder = false;
-    for (const auto& p : params) placeholder |= p.first == name;
-    if (placeholder || !result) continue;
-    if (result->type == ObjType::kString && name == "value") {
-      bound.emplace_back(name, std::string(result->value()));
-    } else if (result->type == ObjType::kHash) {
-      auto v = ObjectOf<HashValue>(result)->Get(name);
-      if (v) bound.emplace_back(name, std::string(*v));
-      // A field the hash lacks binds NULL: SQLite and libpq see no value.
-    }
-  }
+  Statement st{sql, {}};
+  for (auto& [name, value] : params) st.params.emplace_back(name, value);
+  if (result)
+    for (auto& v : StoreValues(rule->rule, result)) st.params.push_back(std::move(v));
   writes_[KeyId(db_index, key)];
   Server* server = server_;
   int shard = shard_->id();
   std::string id = KeyId(db_index, key);
-  rule->source->Query(sql, std::move(bound), rule->rule.load_timeout_ms,
-                      [server, shard, id, db_index, key, result, reply = std::move(reply), rule, spec,
-                       target](QueryResult r) mutable {
+  std::vector<Statement> stmts;
+  stmts.push_back(std::move(st));
+  rule->source->Exec(std::move(stmts), rule->rule.load_timeout_ms,
+                     [server, shard, id, db_index, key, result, reply = std::move(reply), rule, spec,
+                      target](ExecResult e) mutable {
+                        QueryResult r;
+                        r.status = e.ok ? QueryResult::kNoRow : QueryResult::kError;
+                        r.error = std::move(e.error);
+                        r.micros = e.micros;
                         server->shards().shard(shard).Post([server, shard, id, db_index, key = std::move(key), result,
                                                             reply = std::move(reply), rule, spec, target,
                                                             r = std::move(r)]() mutable {
@@ -218,15 +233,7 @@ bool ShardCache::AfterWrite(const CommandSpec* spec, std::span<const std::string
   c.del = e == nullptr;
   if (e) {
     e->flags &= static_cast<uint8_t>(~Entry::kCached);  // written, not loaded
-    for (const auto& name : rule->rule.store_values) {
-      std::optional<std::string> v;
-      if (e->type == ObjType::kString && name == "value") {
-        v = std::string(e->value());
-      } else if (e->type == ObjType::kHash) {
-        if (auto f = ObjectOf<HashValue>(e)->Get(name)) v = std::string(*f);
-      }
-      c.values.emplace_back(name, std::move(v));
-    }
+    c.values = StoreValues(rule->rule, e);
   }
   std::string id = KeyId(db_index, key);
   fresh_.erase(id);
