@@ -7,7 +7,7 @@
 
 #include <cmath>
 
-#include "commands/command.h"
+#include "engine/command.h"
 #include "commands/string_family.h"
 #include "common/clock.h"
 #include "common/log.h"

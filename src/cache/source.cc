@@ -7,7 +7,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
-#include "server/memory_budget.h"
+#include "keyspace/memory_budget.h"
 
 namespace larder::cache {
 

@@ -16,7 +16,7 @@
 #include "cache/read_through.h"
 #include "common/clock.h"
 #include "common/log.h"
-#include "server/memory_budget.h"
+#include "keyspace/memory_budget.h"
 
 namespace larder::cache {
 

@@ -4,7 +4,7 @@
 // the queues and their flushers are in write_behind.cc.
 #include "cache/read_through.h"
 
-#include "commands/command.h"
+#include "engine/command.h"
 #include "common/clock.h"
 #include "common/strings.h"
 #include "keyspace/db.h"

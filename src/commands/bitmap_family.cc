@@ -7,7 +7,7 @@
 #include <cstring>
 #include <vector>
 
-#include "commands/command.h"
+#include "engine/command.h"
 #include "common/numbers.h"
 #include "common/strings.h"
 #include "server/server.h"

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "commands/blocking.h"
-#include "commands/command.h"
+#include "engine/blocking.h"
+#include "engine/command.h"
 #include "common/clock.h"
 #include "common/numbers.h"
 #include "common/strings.h"

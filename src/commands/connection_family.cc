@@ -2,12 +2,12 @@
 // state (PING, HELLO, AUTH, SELECT, CLIENT ...).
 #include <algorithm>
 
-#include "commands/async.h"
-#include "commands/command.h"
+#include "engine/multi_shard.h"
+#include "engine/command.h"
 #include "common/strings.h"
 #include "common/clock.h"
 #include "common/numbers.h"
-#include "server/client_state.h"
+#include "engine/client_state.h"
 
 namespace larder {
 

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "commands/command.h"
+#include "engine/command.h"
 #include "commands/lookup.h"
 #include "common/numbers.h"
 #include "common/strings.h"

@@ -5,7 +5,7 @@
 #include <random>
 #include <vector>
 
-#include "commands/command.h"
+#include "engine/command.h"
 #include "commands/lookup.h"
 #include "common/strings.h"
 #include "common/clock.h"

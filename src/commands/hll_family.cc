@@ -9,7 +9,7 @@
 #include <vector>
 #include <string>
 
-#include "commands/command.h"
+#include "engine/command.h"
 #include "common/strings.h"
 #include "ds/hyperloglog.h"
 #include "server/server.h"

@@ -5,14 +5,14 @@
 #include <memory>
 #include <vector>
 
-#include "commands/async.h"
-#include "commands/command.h"
+#include "engine/multi_shard.h"
+#include "engine/command.h"
 #include "common/strings.h"
 #include "keyspace/objects.h"
 #include "common/clock.h"
 #include "common/glob.h"
 #include "common/numbers.h"
-#include "server/config.h"
+#include "config/config.h"
 #include "shard/shard.h"
 
 namespace larder {

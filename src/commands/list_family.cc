@@ -5,8 +5,8 @@
 #include <climits>
 #include <vector>
 
-#include "commands/blocking.h"
-#include "commands/command.h"
+#include "engine/blocking.h"
+#include "engine/command.h"
 #include "commands/list_family.h"
 #include "commands/lookup.h"
 #include "common/numbers.h"

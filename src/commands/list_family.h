@@ -5,7 +5,7 @@
 #include <string_view>
 #include <vector>
 
-#include "commands/command.h"
+#include "engine/command.h"
 #include "keyspace/list_value.h"
 
 namespace larder {

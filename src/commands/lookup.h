@@ -4,7 +4,7 @@
 // keeps empty collections).
 #pragma once
 
-#include "commands/command.h"
+#include "engine/command.h"
 #include "common/numbers.h"
 #include "common/strings.h"
 #include "keyspace/entry.h"

@@ -2,7 +2,7 @@
 #include <cstring>
 #include <string>
 
-#include "commands/command.h"
+#include "engine/command.h"
 #include "common/numbers.h"
 #include "common/strings.h"
 #include "keyspace/eviction.h"

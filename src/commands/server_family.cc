@@ -7,14 +7,14 @@
 #include <cmath>
 #include <thread>
 
-#include "commands/async.h"
-#include "commands/command.h"
+#include "engine/multi_shard.h"
+#include "engine/command.h"
 #include "common/strings.h"
 #include "common/clock.h"
 #include "common/glob.h"
 #include "common/log.h"
 #include "common/numbers.h"
-#include "server/info.h"
+#include "commands/info.h"
 
 namespace larder {
 

@@ -6,7 +6,7 @@
 #include <memory>
 #include <vector>
 
-#include "commands/command.h"
+#include "engine/command.h"
 #include "commands/lookup.h"
 #include "common/glob.h"
 #include "common/numbers.h"

@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "commands/command.h"
+#include "engine/command.h"
 #include "common/strings.h"
 #include "common/clock.h"
 #include "common/numbers.h"

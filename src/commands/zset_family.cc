@@ -7,8 +7,8 @@
 #include <map>
 #include <vector>
 
-#include "commands/blocking.h"
-#include "commands/command.h"
+#include "engine/blocking.h"
+#include "engine/command.h"
 #include "commands/lookup.h"
 #include "common/glob.h"
 #include "common/numbers.h"

@@ -2,7 +2,7 @@
 //
 // Every policy sits behind one interface, the per-shard Evictor, which the
 // server calls with a number of bytes to free; the server decides how much
-// each shard frees from a global memory budget (server/memory_budget.h).
+// each shard frees from a global memory budget (keyspace/memory_budget.h).
 //
 //   Redis's policies (allkeys/volatile × lru/lfu/random, volatile-ttl):
 //     sampling as Redis does it: maxmemory-samples random keys per database

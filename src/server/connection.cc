@@ -6,8 +6,8 @@
 
 #include <cerrno>
 
-#include "commands/blocking.h"
-#include "commands/command.h"
+#include "engine/blocking.h"
+#include "engine/command.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "server/server.h"

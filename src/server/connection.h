@@ -25,7 +25,7 @@
 #include "net/buffer.h"
 #include "net/event_loop.h"
 #include "resp/parser.h"
-#include "server/client_state.h"
+#include "engine/client_state.h"
 
 namespace larder {
 

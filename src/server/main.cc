@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "common/log.h"
-#include "server/config.h"
+#include "config/config.h"
 #include "server/server.h"
 
 int main(int argc, char** argv) {

@@ -14,7 +14,7 @@
 #include <random>
 #include <sstream>
 
-#include "commands/command.h"
+#include "engine/command.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "server/connection.h"

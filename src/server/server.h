@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
-#include "commands/blocking.h"
-#include "server/config.h"
-#include "server/memory_budget.h"
+#include "engine/blocking.h"
+#include "config/config.h"
+#include "keyspace/memory_budget.h"
 #include "cache/read_through.h"
 #include "shard/shard_set.h"
 

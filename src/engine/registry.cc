@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
-#include "commands/command.h"
+#include "engine/command.h"
 #include "common/numbers.h"
 
 namespace larder {

@@ -123,7 +123,7 @@ struct CommandContext {
   Connection* conn = nullptr;
   // True when running with the shards of all the command's keys parked.
   bool exclusive = false;
-  // Non-null for blocking commands (see commands/blocking.h).
+  // Non-null for blocking commands (see engine/blocking.h).
   BlockRequest* block = nullptr;
   // Write-through: the command runs against this copy of its key first.
   Db* scratch = nullptr;

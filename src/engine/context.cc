@@ -1,4 +1,4 @@
-#include "commands/command.h"
+#include "engine/command.h"
 #include "server/server.h"
 #include "shard/shard.h"
 

@@ -1,4 +1,4 @@
-#include "server/info.h"
+#include "commands/info.h"
 
 #include <fmt/format.h>
 #include <sys/resource.h>
@@ -8,7 +8,7 @@
 #include <algorithm>
 #include <set>
 
-#include "commands/command.h"
+#include "engine/command.h"
 #include "common/clock.h"
 #include "keyspace/memory.h"
 #include "server/connection.h"

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "commands/command.h"
+#include "engine/command.h"
 #include "server/connection.h"
 #include "server/server.h"
 #include "shard/shard.h"

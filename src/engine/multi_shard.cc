@@ -1,4 +1,4 @@
-#include "commands/async.h"
+#include "engine/multi_shard.h"
 
 #include "common/clock.h"
 #include "common/numbers.h"

@@ -1,4 +1,4 @@
-#include "server/memory_budget.h"
+#include "keyspace/memory_budget.h"
 
 #include <algorithm>
 

@@ -1,8 +1,8 @@
-#include "commands/blocking.h"
+#include "engine/blocking.h"
 
 #include <cmath>
 
-#include "commands/command.h"
+#include "engine/command.h"
 #include "common/clock.h"
 #include "common/numbers.h"
 #include "server/connection.h"

@@ -1,4 +1,4 @@
-#include "server/config.h"
+#include "config/config.h"
 
 #include <gtest/gtest.h>
 
