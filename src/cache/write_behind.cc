@@ -13,7 +13,7 @@
 #include <future>
 #include <map>
 
-#include "cache/read_through.h"
+#include "cache/manager.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "keyspace/memory_budget.h"

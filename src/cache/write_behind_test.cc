@@ -8,7 +8,7 @@
 #include <fstream>
 #include <map>
 
-#include "cache/read_through.h"
+#include "cache/shard_cache.h"
 #include "cache/rules.h"
 
 namespace larder::cache {

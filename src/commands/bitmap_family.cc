@@ -7,10 +7,11 @@
 #include <cstring>
 #include <vector>
 
+#include "commands/families.h"
 #include "engine/command.h"
 #include "common/numbers.h"
 #include "common/strings.h"
-#include "server/server.h"
+#include "engine/engine.h"
 
 namespace larder {
 
@@ -33,7 +34,7 @@ bool ParseBitOffset(CommandContext& ctx, std::string_view arg, bool hash_ok, int
     }
     v *= width;
   }
-  if (v < 0 || (static_cast<uint64_t>(v) >> 3) >= static_cast<uint64_t>(ctx.server->config().proto_max_bulk_len.load())) {
+  if (v < 0 || (static_cast<uint64_t>(v) >> 3) >= static_cast<uint64_t>(ctx.engine->config().proto_max_bulk_len.load())) {
     ctx.Error(kBadOffset);
     return false;
   }

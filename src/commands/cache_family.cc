@@ -11,30 +11,32 @@
 #include <vector>
 
 #include "engine/blocking.h"
+#include "commands/families.h"
+#include "cache/shard_cache.h"
 #include "engine/command.h"
 #include "common/clock.h"
 #include "common/numbers.h"
 #include "common/strings.h"
-#include "server/server.h"
+#include "engine/engine.h"
 
 namespace larder {
 
 namespace {
 
-void SyncConfig(Server* server) {
+void SyncConfig(Engine* server) {
   std::vector<cache::Rule> rules;
   for (const auto& r : *server->cache().rules()) rules.push_back(r->rule);
   server->config().SetCacheDirectives(server->cache().source_specs(), std::move(rules));
 }
 
 void CacheRules(CommandContext& ctx) {
-  auto rules = ctx.server->cache().rules();
+  auto rules = ctx.engine->cache().rules();
   ctx.rb->ArrayHeader(rules->size());
   for (const auto& r : *rules) ctx.rb->Bulk(r->rule.ToLine());
 }
 
 void CacheSources(CommandContext& ctx) {
-  auto specs = ctx.server->cache().source_specs();
+  auto specs = ctx.engine->cache().source_specs();
   ctx.rb->ArrayHeader(specs.size());
   for (const auto& s : specs) {
     ctx.rb->ArrayHeader(2);
@@ -50,17 +52,17 @@ void CacheRule(CommandContext& ctx) {
     std::vector<std::string> words(ctx.args.begin() + 3, ctx.args.end());
     cache::Rule rule;
     std::string err;
-    if (!cache::ParseRule(words, &rule, &err) || !ctx.server->cache().AddRule(rule, &err))
+    if (!cache::ParseRule(words, &rule, &err) || !ctx.engine->cache().AddRule(rule, &err))
       return ctx.Error("ERR invalid cache rule: " + err);
-    SyncConfig(ctx.server);
+    SyncConfig(ctx.engine);
     return ctx.rb->Ok();
   }
   if (EqualsIgnoreCase(op, "del")) {
     if (ctx.argc() != 4) return ctx.ArityError();
     std::string err;
-    if (!ctx.server->cache().CanRemoveRule(ctx.arg(3), &err)) return ctx.Error(err);
-    bool removed = ctx.server->cache().RemoveRule(ctx.arg(3));
-    if (removed) SyncConfig(ctx.server);
+    if (!ctx.engine->cache().CanRemoveRule(ctx.arg(3), &err)) return ctx.Error(err);
+    bool removed = ctx.engine->cache().RemoveRule(ctx.arg(3));
+    if (removed) SyncConfig(ctx.engine);
     return ctx.rb->Integer(removed ? 1 : 0);
   }
   ctx.SyntaxError();
@@ -102,7 +104,7 @@ void CacheFetch(CommandContext& ctx) {
   };
   auto grant = [&] {
     sc->GrantLease(db.index(), key, {client_shard, client_id, now + lease_ms});
-    ctx.server->cache().NoteLease();
+    ctx.engine->cache().NoteLease();
   };
   if (e) {
     if (early_ms >= 0 && e->has_expire() && e->expire_ms() - now <= early_ms && !sc->FindLease(db.index(), key)) {
@@ -125,7 +127,7 @@ void CacheFetch(CommandContext& ctx) {
 // progress in INFO cache.
 void CacheWarm(CommandContext& ctx) {
   std::string err;
-  if (!ctx.server->cache().Warm(ctx.server, ctx.arg(2), std::string(ctx.arg(3)), &err))
+  if (!ctx.engine->cache().Warm(ctx.arg(2), std::string(ctx.arg(3)), &err))
     return ctx.Error("ERR " + err);
   ctx.rb->SimpleString("Warming started");
 }
@@ -133,7 +135,7 @@ void CacheWarm(CommandContext& ctx) {
 // CACHE DEADLETTER LIST | REPLAY <id>|ALL | DROP <id>|ALL: write-behind
 // changes the database refused.
 void CacheDeadLetter(CommandContext& ctx) {
-  cache::CacheManager& cm = ctx.server->cache();
+  cache::CacheManager& cm = ctx.engine->cache();
   std::string_view op = ctx.arg(2);
   if (EqualsIgnoreCase(op, "list")) {
     if (ctx.argc() != 3) return ctx.ArityError();

@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "engine/multi_shard.h"
+#include "commands/families.h"
+#include "engine/client.h"
 #include "engine/command.h"
 #include "common/strings.h"
 #include "common/clock.h"
@@ -13,7 +15,7 @@ namespace larder {
 
 namespace {
 
-ClientState& Client(CommandContext& ctx) { return ctx.conn->state(); }
+ClientState& Client(CommandContext& ctx) { return ctx.client_state(); }
 
 void Ping(CommandContext& ctx) {
   if (ctx.argc() > 2) return ctx.ArityError();
@@ -26,7 +28,7 @@ void Echo(CommandContext& ctx) { ctx.rb->Bulk(ctx.arg(1)); }
 // Checks a password against requirepass (the default user). Returns true
 // when accepted; writes the error otherwise.
 bool CheckPassword(CommandContext& ctx, std::string_view user, std::string_view pass) {
-  std::string required = ctx.server->config().requirepass();
+  std::string required = ctx.engine->config().requirepass();
   if (user != "default" || (!required.empty() && pass != required)) {
     ctx.Error("WRONGPASS invalid username-password pair or user is disabled.");
     return false;
@@ -36,7 +38,7 @@ bool CheckPassword(CommandContext& ctx, std::string_view user, std::string_view 
 
 void Auth(CommandContext& ctx) {
   if (ctx.argc() > 3) return ctx.SyntaxError();
-  std::string required = ctx.server->config().requirepass();
+  std::string required = ctx.engine->config().requirepass();
   if (ctx.argc() == 2 && required.empty())
     return ctx.Error(
         "ERR AUTH <password> called without any password configured for the default user. Are you "
@@ -107,27 +109,27 @@ void Hello(CommandContext& ctx) {
 void Select(CommandContext& ctx) {
   int64_t v;
   if (!ParseInt64(ctx.arg(1), &v)) return ctx.Error(OpStatus::kNotAnInteger);
-  if (v < 0 || v >= ctx.server->config().databases.load()) return ctx.Error(OpStatus::kDbIndexOutOfRange);
+  if (v < 0 || v >= ctx.engine->config().databases.load()) return ctx.Error(OpStatus::kDbIndexOutOfRange);
   Client(ctx).db = static_cast<int>(v);
   ctx.rb->Ok();
 }
 
 void Quit(CommandContext& ctx) {
   ctx.rb->Ok();
-  ctx.conn->CloseAfterReply();
+  ctx.client->CloseAfterReply();
 }
 
 void Reset(CommandContext& ctx) {
   ClientState& c = Client(ctx);
   if (c.monitor) {
-    ctx.server->RemoveMonitor(ctx.shard->id(), c.id);
+    ctx.engine->RemoveMonitor(ctx.shard->id(), c.id);
     c.monitor = false;
   }
   c.db = 0;
   c.resp = 2;
   c.name.clear();
   c.no_evict = false;
-  c.authenticated = ctx.server->config().requirepass().empty();
+  c.authenticated = ctx.engine->config().requirepass().empty();
   ctx.rb->SimpleString("RESET");
 }
 
@@ -160,7 +162,7 @@ void ClientSetInfo(CommandContext& ctx) {
   ctx.rb->Ok();
 }
 
-void ClientInfo(CommandContext& ctx) { ctx.rb->Verbatim(ctx.conn->ClientListLine() + "\n"); }
+void ClientInfo(CommandContext& ctx) { ctx.rb->Verbatim(ctx.client->ClientListLine() + "\n"); }
 
 void ClientList(CommandContext& ctx) {
   std::vector<uint64_t> ids;
@@ -184,12 +186,12 @@ void ClientList(CommandContext& ctx) {
       return ctx.SyntaxError();
     }
   }
-  Server* server = ctx.server;
+  Engine* server = ctx.engine;
   GatherAll<std::vector<std::pair<uint64_t, std::string>>>(
       ctx,
       [server, ids](Shard& s) {
         std::vector<std::pair<uint64_t, std::string>> lines;
-        for (auto& [id, conn] : server->local(s.id()).conns) {
+        for (auto& [id, conn] : server->local(s.id()).clients) {
           if (conn->closed()) continue;
           if (!ids.empty() && std::find(ids.begin(), ids.end(), id) == ids.end()) continue;
           lines.emplace_back(id, conn->ClientListLine());
@@ -242,13 +244,13 @@ void ClientKill(CommandContext& ctx) {
       f.has_any = true;
     }
   }
-  Server* server = ctx.server;
+  Engine* server = ctx.engine;
   uint64_t me = Client(ctx).id;
   GatherAll<int64_t>(
       ctx,
       [server, f, me](Shard& s) {
         int64_t killed = 0;
-        for (auto& [id, conn] : server->local(s.id()).conns) {
+        for (auto& [id, conn] : server->local(s.id()).clients) {
           if (conn->closed()) continue;
           const ClientState& c = conn->state();
           if (f.id && c.id != f.id) continue;
@@ -290,12 +292,12 @@ void ClientPause(CommandContext& ctx) {
   } else if (ctx.argc() > 4) {
     return ctx.SyntaxError();
   }
-  ctx.server->Pause(UnixTimeMs() + ms, all);
+  ctx.engine->Pause(UnixTimeMs() + ms, all);
   ctx.rb->Ok();
 }
 
 void ClientUnpause(CommandContext& ctx) {
-  ctx.server->Unpause();
+  ctx.engine->Unpause();
   ctx.rb->Ok();
 }
 

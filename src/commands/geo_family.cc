@@ -12,12 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "commands/families.h"
 #include "engine/command.h"
 #include "commands/lookup.h"
 #include "common/numbers.h"
 #include "common/strings.h"
 #include "keyspace/zset_value.h"
-#include "server/server.h"
+#include "engine/engine.h"
 
 namespace larder {
 
@@ -394,7 +395,7 @@ void GeoSearchGeneric(CommandContext& ctx, unsigned flags) {
       auto* out = new ZSetValue();
       ZSetLimits big{SIZE_MAX, SIZE_MAX};
       for (size_t i = 0; i < n; ++i) out->Set(hits[i].member, storedist ? hits[i].dist / shape.to_meters : hits[i].score, big);
-      Config& c = ctx.server->config();
+      Config& c = ctx.engine->config();
       out->ConvertIfNeeded(ZSetLimits{static_cast<size_t>(c.zset_max_listpack_entries.load()),
                                       static_cast<size_t>(c.zset_max_listpack_value.load())});
       db.Add(NewObjectEntry(store, ObjType::kZSet, out, -1));

@@ -5,6 +5,7 @@
 #include <random>
 #include <vector>
 
+#include "commands/families.h"
 #include "engine/command.h"
 #include "commands/lookup.h"
 #include "common/strings.h"
@@ -12,7 +13,7 @@
 #include "common/glob.h"
 #include "common/numbers.h"
 #include "keyspace/hash_value.h"
-#include "server/server.h"
+#include "engine/engine.h"
 #include "shard/shard.h"
 
 namespace larder {
@@ -20,7 +21,7 @@ namespace larder {
 namespace {
 
 HashLimits Limits(CommandContext& ctx) {
-  Config& c = ctx.server->config();
+  Config& c = ctx.engine->config();
   return HashLimits{static_cast<size_t>(c.hash_max_listpack_entries.load(std::memory_order_relaxed)),
                     static_cast<size_t>(c.hash_max_listpack_value.load(std::memory_order_relaxed))};
 }

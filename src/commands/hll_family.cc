@@ -9,10 +9,11 @@
 #include <vector>
 #include <string>
 
+#include "commands/families.h"
 #include "engine/command.h"
 #include "common/strings.h"
 #include "ds/hyperloglog.h"
-#include "server/server.h"
+#include "engine/engine.h"
 
 namespace larder {
 
@@ -21,7 +22,7 @@ namespace {
 constexpr const char* kNotHll = "WRONGTYPE Key is not a valid HyperLogLog string value.";
 constexpr const char* kCorrupt = "INVALIDOBJ Corrupted HLL object detected";
 
-size_t SparseMax(CommandContext& ctx) { return static_cast<size_t>(ctx.server->config().hll_sparse_max_bytes.load()); }
+size_t SparseMax(CommandContext& ctx) { return static_cast<size_t>(ctx.engine->config().hll_sparse_max_bytes.load()); }
 
 // The HLL at `key` (null when missing); false with the error written when the
 // key holds something else.

@@ -9,21 +9,22 @@
 #include <set>
 
 #include "engine/command.h"
+#include "cache/shard_cache.h"
 #include "common/clock.h"
 #include "keyspace/memory.h"
-#include "server/connection.h"
+#include "engine/client.h"
 
 namespace larder {
 
-ShardSnapshot TakeShardSnapshot(Server* server, Shard& shard) {
+ShardSnapshot TakeShardSnapshot(Engine* server, Shard& shard) {
   ShardSnapshot s;
   for (auto& db : shard.dbs()) s.dbs.emplace_back(db.size(), db.expires());
   s.stats = shard.stats();
-  ShardLocal& l = server->local(shard.id());
+  EngineShard& l = server->local(shard.id());
   s.cmd_stats = l.cmd_stats;
   s.error_stats = l.error_stats;
-  s.clients = l.conns.size();
-  s.cache_pending = l.cache ? l.cache->pending() : 0;
+  s.clients = l.clients.size();
+  s.cache_pending = server->cache().shard(shard.id()).pending();
   return s;
 }
 
@@ -37,7 +38,7 @@ void Section(std::string& out, const char* title) {
 
 }  // namespace
 
-std::string BuildInfo(Server* server, const std::vector<ShardSnapshot>& shards,
+std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
                       const std::vector<std::string>& sections) {
   std::set<std::string> want(sections.begin(), sections.end());
   bool all = want.count("all") || want.count("everything");

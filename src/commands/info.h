@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "keyspace/db.h"
-#include "server/server.h"
+#include "engine/engine.h"
 
 namespace larder {
 
@@ -20,10 +20,10 @@ struct ShardSnapshot {
   size_t cache_pending = 0;  // read-through loads running
 };
 
-ShardSnapshot TakeShardSnapshot(Server* server, Shard& shard);
+ShardSnapshot TakeShardSnapshot(Engine* server, Shard& shard);
 
 // `sections`: lower-case names as given to INFO (empty = default set).
-std::string BuildInfo(Server* server, const std::vector<ShardSnapshot>& shards,
+std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
                       const std::vector<std::string>& sections);
 
 }  // namespace larder

@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "engine/multi_shard.h"
+#include "commands/families.h"
+#include "engine/client.h"
 #include "engine/command.h"
 #include "common/strings.h"
 #include "keyspace/objects.h"
@@ -87,7 +89,7 @@ bool ParseDbIndex(CommandContext& ctx, std::string_view arg, int* out) {
     ctx.Error(OpStatus::kNotAnInteger);
     return false;
   }
-  if (v < 0 || v >= ctx.server->config().databases.load()) {
+  if (v < 0 || v >= ctx.engine->config().databases.load()) {
     ctx.Error(OpStatus::kDbIndexOutOfRange);
     return false;
   }
@@ -130,7 +132,7 @@ void Move(CommandContext& ctx) {
   int dst_db;
   int64_t v;
   if (!ParseInt64(ctx.arg(2), &v)) return ctx.Error(OpStatus::kNotAnInteger);
-  if (v < 0 || v >= ctx.server->config().databases.load()) return ctx.Error(OpStatus::kDbIndexOutOfRange);
+  if (v < 0 || v >= ctx.engine->config().databases.load()) return ctx.Error(OpStatus::kDbIndexOutOfRange);
   dst_db = static_cast<int>(v);
   if (dst_db == ctx.db_index) return ctx.Error("ERR source and destination objects are the same");
   std::string_view key = ctx.arg(1);
@@ -245,11 +247,11 @@ void ObjectRefcount(CommandContext& ctx) {
   int64_t v;
   bool shared = !(e->flags & Entry::kUnshared) && e->type == ObjType::kString && static_cast<StrEncoding>(e->encoding) == StrEncoding::kInt &&
                 ParseInt64(e->value(), &v) && v >= 0 && v < 10000 &&
-                (ctx.server->config().maxmemory.load() == 0 ||
-                 ctx.server->config().maxmemory_policy.load() == 0 ||
-                 ctx.server->config().maxmemory_policy.load() == 3 ||
-                 ctx.server->config().maxmemory_policy.load() == 6 ||
-                 ctx.server->config().maxmemory_policy.load() == 7);
+                (ctx.engine->config().maxmemory.load() == 0 ||
+                 ctx.engine->config().maxmemory_policy.load() == 0 ||
+                 ctx.engine->config().maxmemory_policy.load() == 3 ||
+                 ctx.engine->config().maxmemory_policy.load() == 6 ||
+                 ctx.engine->config().maxmemory_policy.load() == 7);
   ctx.rb->Integer(shared ? kSharedRefcount : 1);
 }
 
@@ -365,7 +367,7 @@ void Scan(CommandContext& ctx) {
       return ctx.SyntaxError();
     }
   }
-  ShardSet& set = ctx.server->shards();
+  ShardSet& set = ctx.engine->shards();
   int shard = static_cast<int>(cursor & ((1u << kShardBits) - 1));
   uint64_t inner = cursor >> kShardBits;
   if (shard >= set.size()) return ctx.Error("ERR invalid cursor");
@@ -375,14 +377,9 @@ void Scan(CommandContext& ctx) {
   };
   auto res = std::make_shared<Result>();
   int db = ctx.db_index;
-  Server* server = ctx.server;
-  int self = ctx.shard->id();
-  uint64_t client = ctx.conn->state().id;
-  int resp_ver = ctx.conn->state().resp;
   int nshards = set.size();
-  ctx.conn->BeginAsync();
-  set.FanOut(
-      {shard},
+  GatherFrom(
+      ctx, {shard},
       [=](Shard& s) {
         Table& t = s.db(db).table();
         uint64_t c = inner;
@@ -416,14 +413,11 @@ void Scan(CommandContext& ctx) {
         else if (s.id() + 1 < nshards) res->next = static_cast<uint64_t>(s.id() + 1);
         else res->next = 0;
       },
-      [res, server, self, client, resp_ver] {
-        std::string out;
-        resp::ReplyBuilder rb(&out, resp_ver);
+      [res](resp::ReplyBuilder& rb) {
         rb.ArrayHeader(2);
         rb.Bulk(std::to_string(res->next));
         rb.ArrayHeader(res->keys.size());
         for (auto& k : res->keys) rb.Bulk(k);
-        Connection::FinishAsyncFor(server, self, client, std::move(out));
       });
 }
 
@@ -483,7 +477,7 @@ bool ParseFlushMode(CommandContext& ctx, size_t pos) {
 void FlushDb(CommandContext& ctx) {
   if (!ParseFlushMode(ctx, 1)) return;
   int db = ctx.db_index;
-  ShardSet* set = &ctx.server->shards();
+  ShardSet* set = &ctx.engine->shards();
   ExclusiveAll(ctx, [set, db](resp::ReplyBuilder& rb) {
     for (int i = 0; i < set->size(); ++i) set->shard(i).db(db).Clear();
     rb.Ok();
@@ -492,7 +486,7 @@ void FlushDb(CommandContext& ctx) {
 
 void FlushAll(CommandContext& ctx) {
   if (!ParseFlushMode(ctx, 1)) return;
-  ShardSet* set = &ctx.server->shards();
+  ShardSet* set = &ctx.engine->shards();
   ExclusiveAll(ctx, [set](resp::ReplyBuilder& rb) {
     for (int i = 0; i < set->size(); ++i)
       for (auto& d : set->shard(i).dbs()) d.Clear();
@@ -504,9 +498,9 @@ void SwapDb(CommandContext& ctx) {
   int64_t a, b;
   if (!ParseInt64(ctx.arg(1), &a)) return ctx.Error("ERR invalid first DB index");
   if (!ParseInt64(ctx.arg(2), &b)) return ctx.Error("ERR invalid second DB index");
-  int64_t n = ctx.server->config().databases.load();
+  int64_t n = ctx.engine->config().databases.load();
   if (a < 0 || a >= n || b < 0 || b >= n) return ctx.Error(OpStatus::kDbIndexOutOfRange);
-  ShardSet* set = &ctx.server->shards();
+  ShardSet* set = &ctx.engine->shards();
   ExclusiveAll(ctx, [set, a, b](resp::ReplyBuilder& rb) {
     for (int i = 0; i < set->size(); ++i) {
       Shard& sh = set->shard(i);

@@ -6,13 +6,14 @@
 #include <vector>
 
 #include "engine/blocking.h"
+#include "commands/families.h"
 #include "engine/command.h"
 #include "commands/list_family.h"
 #include "commands/lookup.h"
 #include "common/numbers.h"
 #include "common/strings.h"
 #include "keyspace/list_value.h"
-#include "server/server.h"
+#include "engine/engine.h"
 #include "shard/shard.h"
 
 namespace larder {
@@ -292,7 +293,7 @@ void BRPop(CommandContext& ctx) { BPopGeneric(ctx, false); }
 // Pushes `v` to `dst` on the shard that owns it, for a BLMOVE served on
 // another shard. If `dst` turned into another type meanwhile, the element goes
 // back to the head of `src` so it is not lost.
-void PushRemote(Server* server, int db, std::string dst, std::string src, std::string v, bool to_left,
+void PushRemote(Engine* server, int db, std::string dst, std::string src, std::string v, bool to_left,
                 bool from_left) {
   ShardSet& set = server->shards();
   int owner = set.ShardOf(dst);
@@ -334,7 +335,7 @@ void BMoveGeneric(CommandContext& ctx, bool from_left, bool to_left, std::string
   int64_t timeout;
   if (!ParseBlockTimeout(ctx, timeout_arg, &timeout)) return;
   std::string_view src = ctx.arg(1), dst = ctx.arg(2);
-  bool dst_remote = Serving(ctx) && !ctx.exclusive && ctx.server->shards().ShardOf(dst) != ctx.shard->id();
+  bool dst_remote = Serving(ctx) && !ctx.exclusive && ctx.engine->shards().ShardOf(dst) != ctx.shard->id();
   Entry* se = ctx.DbFor(src).FindWrite(src);
   if (se && se->type != ObjType::kList) {
     if (Serving(ctx)) return;
@@ -348,7 +349,7 @@ void BMoveGeneric(CommandContext& ctx, bool from_left, bool to_left, std::string
   auto* l = ObjectOf<ListValue>(se);
   std::string v = PopElements(l, from_left, 1)[0];
   DeleteIfEmpty(ctx, src, l);
-  PushRemote(ctx.server, ctx.db_index, std::string(dst), std::string(src), v, to_left, from_left);
+  PushRemote(ctx.engine, ctx.db_index, std::string(dst), std::string(src), v, to_left, from_left);
   ctx.rb->Bulk(v);
 }
 

@@ -2,12 +2,13 @@
 #include <cstring>
 #include <string>
 
+#include "commands/families.h"
 #include "engine/command.h"
 #include "common/numbers.h"
 #include "common/strings.h"
 #include "keyspace/eviction.h"
 #include "keyspace/memory.h"
-#include "server/server.h"
+#include "engine/engine.h"
 
 #ifdef LARDER_JEMALLOC
 #include <jemalloc/jemalloc.h>
@@ -37,7 +38,7 @@ void MemoryUsage(CommandContext& ctx) {
 }
 
 void MemoryStats(CommandContext& ctx) {
-  Server* server = ctx.server;
+  Engine* server = ctx.engine;
   MemoryReport mem = ReadMemory();
   mem.used = server->memory().UsedMemory();
   size_t startup = std::min(mem.used, server->memory_startup());
@@ -82,9 +83,9 @@ void MemoryPurge(CommandContext& ctx) {
 
 void MemoryDoctor(CommandContext& ctx) {
   MemoryReport mem = ReadMemory();
-  mem.used = ctx.server->memory().UsedMemory();
+  mem.used = ctx.engine->memory().UsedMemory();
   std::string report;
-  int64_t max = ctx.server->config().maxmemory.load();
+  int64_t max = ctx.engine->config().maxmemory.load();
   if (mem.used < 5 * 1024 * 1024) {
     report = "Hello: this instance uses less than 5 MB of memory, so there is nothing to diagnose yet.";
   } else {

@@ -8,6 +8,8 @@
 #include <thread>
 
 #include "engine/multi_shard.h"
+#include "commands/families.h"
+#include "engine/client.h"
 #include "engine/command.h"
 #include "common/strings.h"
 #include "common/clock.h"
@@ -23,7 +25,7 @@ namespace {
 void Info(CommandContext& ctx) {
   std::vector<std::string> sections;
   for (size_t i = 1; i < ctx.argc(); ++i) sections.push_back(AsciiLower(ctx.arg(i)));
-  Server* server = ctx.server;
+  Engine* server = ctx.engine;
   GatherAll<ShardSnapshot>(
       ctx, [server](Shard& s) { return TakeShardSnapshot(server, s); },
       [server, sections](std::vector<ShardSnapshot>& snaps, resp::ReplyBuilder& rb) {
@@ -36,7 +38,7 @@ void Info(CommandContext& ctx) {
 void ConfigGet(CommandContext& ctx) {
   std::vector<std::pair<std::string, std::string>> out;
   for (size_t i = 2; i < ctx.argc(); ++i) {
-    for (auto& kv : ctx.server->config().Match(ctx.arg(i))) {
+    for (auto& kv : ctx.engine->config().Match(ctx.arg(i))) {
       if (std::none_of(out.begin(), out.end(), [&](auto& o) { return o.first == kv.first; }))
         out.push_back(std::move(kv));
     }
@@ -50,7 +52,7 @@ void ConfigGet(CommandContext& ctx) {
 
 void ConfigSet(CommandContext& ctx) {
   if (ctx.argc() % 2 != 0) return ctx.ArityError();
-  Config& cfg = ctx.server->config();
+  Config& cfg = ctx.engine->config();
   // Validate every pair first so that a failure changes nothing.
   std::vector<std::pair<std::string, std::string>> pairs;
   for (size_t i = 2; i + 1 < ctx.argc(); i += 2) {
@@ -76,19 +78,19 @@ void ConfigSet(CommandContext& ctx) {
     }
     previous.emplace_back(name, old);
   }
-  ctx.server->ApplyEvictionConfig();
+  ctx.engine->ApplyEvictionConfig();
   ctx.rb->Ok();
 }
 
 void ConfigResetStat(CommandContext& ctx) {
-  ctx.server->ResetStats();
-  ctx.server->LatencyReset({});
+  ctx.engine->ResetStats();
+  ctx.engine->LatencyReset({});
   ctx.rb->Ok();
 }
 
 void ConfigRewrite(CommandContext& ctx) {
   std::string err;
-  if (!ctx.server->config().Rewrite(&err)) return ctx.Error(err);
+  if (!ctx.engine->config().Rewrite(&err)) return ctx.Error(err);
   LOG_NOTICE("CONFIG REWRITE executed with success.");
   ctx.rb->Ok();
 }
@@ -287,7 +289,7 @@ void Time(CommandContext& ctx) {
   ctx.rb->Bulk(std::to_string(us % 1000000));
 }
 
-void LastSave(CommandContext& ctx) { ctx.rb->Integer(ctx.server->start_time_ms() / 1000); }
+void LastSave(CommandContext& ctx) { ctx.rb->Integer(ctx.engine->start_time_ms() / 1000); }
 
 void SlowlogGet(CommandContext& ctx) {
   int64_t count = 10;
@@ -296,7 +298,7 @@ void SlowlogGet(CommandContext& ctx) {
       return ctx.Error("ERR count should be greater than or equal to -1");
     if (count == -1) count = INT64_MAX;
   }
-  Server* server = ctx.server;
+  Engine* server = ctx.engine;
   GatherAll<std::vector<SlowlogEntry>>(
       ctx,
       [server](Shard& s) {
@@ -323,8 +325,8 @@ void SlowlogGet(CommandContext& ctx) {
 }
 
 void SlowlogLen(CommandContext& ctx) {
-  Server* server = ctx.server;
-  int64_t max = ctx.server->config().slowlog_max_len.load();
+  Engine* server = ctx.engine;
+  int64_t max = ctx.engine->config().slowlog_max_len.load();
   GatherAll<int64_t>(
       ctx, [server](Shard& s) { return static_cast<int64_t>(server->local(s.id()).slowlog.size()); },
       [max](std::vector<int64_t>& v, resp::ReplyBuilder& rb) {
@@ -335,7 +337,7 @@ void SlowlogLen(CommandContext& ctx) {
 }
 
 void SlowlogReset(CommandContext& ctx) {
-  Server* server = ctx.server;
+  Engine* server = ctx.engine;
   GatherAll<int>(
       ctx,
       [server](Shard& s) {
@@ -356,7 +358,7 @@ void SlowlogHelp(CommandContext& ctx) {
 }
 
 void LatencyLatest(CommandContext& ctx) {
-  auto snap = ctx.server->LatencySnapshot();
+  auto snap = ctx.engine->LatencySnapshot();
   ctx.rb->ArrayHeader(snap.size());
   for (auto& [name, ev] : snap) {
     ctx.rb->ArrayHeader(4);
@@ -368,7 +370,7 @@ void LatencyLatest(CommandContext& ctx) {
 }
 
 void LatencyHistory(CommandContext& ctx) {
-  auto snap = ctx.server->LatencySnapshot();
+  auto snap = ctx.engine->LatencySnapshot();
   auto it = snap.find(std::string(ctx.arg(2)));
   if (it == snap.end()) return ctx.rb->ArrayHeader(0);
   ctx.rb->ArrayHeader(it->second.history.size());
@@ -382,7 +384,7 @@ void LatencyHistory(CommandContext& ctx) {
 void LatencyReset(CommandContext& ctx) {
   std::vector<std::string> events;
   for (size_t i = 2; i < ctx.argc(); ++i) events.emplace_back(ctx.arg(i));
-  ctx.rb->Integer(static_cast<int64_t>(ctx.server->LatencyReset(events)));
+  ctx.rb->Integer(static_cast<int64_t>(ctx.engine->LatencyReset(events)));
 }
 
 void LatencyHelp(CommandContext& ctx) {
@@ -401,18 +403,18 @@ void LatencyHelp(CommandContext& ctx) {
 }
 
 void Monitor(CommandContext& ctx) {
-  ClientState& c = ctx.conn->state();
+  ClientState& c = ctx.client_state();
   if (c.monitor) return ctx.rb->Ok();
   c.monitor = true;
-  ctx.server->AddMonitor(ctx.shard->id(), c.id);
+  ctx.engine->AddMonitor(ctx.shard->id(), c.id);
   ctx.rb->Ok();
 }
 
 // ---- DEBUG, SHUTDOWN ----
 
 void Debug(CommandContext& ctx) {
-  int64_t mode = ctx.server->config().enable_debug_command.load();
-  bool local = ctx.conn->state().addr.rfind("127.", 0) == 0 || ctx.conn->state().addr.rfind("::1", 0) == 0;
+  int64_t mode = ctx.engine->config().enable_debug_command.load();
+  bool local = ctx.client_state().addr.rfind("127.", 0) == 0 || ctx.client_state().addr.rfind("::1", 0) == 0;
   if (mode == 0 || (mode == 2 && !local))
     return ctx.Error(
         "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can "
@@ -436,26 +438,24 @@ void Debug(CommandContext& ctx) {
   if (sub == "object" && ctx.argc() == 3) {
     std::string key(ctx.arg(2));
     int db = ctx.db_index;
-    int owner = ctx.server->shards().ShardOf(key);
-    Server* server = ctx.server;
-    int self = ctx.shard->id();
-    uint64_t client = ctx.conn->state().id;
+    int owner = ctx.engine->shards().ShardOf(key);
     auto out = std::make_shared<std::string>();
-    ctx.conn->BeginAsync();
-    ctx.server->shards().FanOut(
-        {owner},
-        [key, db, out](Shard& s) {
+    auto found = std::make_shared<bool>(false);
+    GatherFrom(
+        ctx, {owner},
+        [key, db, out, found](Shard& s) {
           Entry* e = s.db(db).Find(key);
-          if (!e) {
-            *out = "-ERR no such key\r\n";
-            return;
-          }
+          if (!e) return;
+          *found = true;
           static const char* kEnc[] = {"raw", "embstr", "int"};
-          *out = fmt::format("+Value at:{} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}\r\n",
+          *out = fmt::format("Value at:{} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
                              static_cast<const void*>(e), kEnc[e->encoding % 3], e->val_len,
                              (e->access / kLruTicksPerSecond) & ((1u << 24) - 1), IdleSeconds(e));
         },
-        [server, self, client, out] { Connection::FinishAsyncFor(server, self, client, *out); });
+        [out, found](resp::ReplyBuilder& rb) {
+          if (*found) rb.SimpleString(*out);
+          else rb.Error(ErrorText(OpStatus::kNoSuchKey));
+        });
     return;
   }
   if (sub == "help") {
@@ -479,7 +479,7 @@ void Shutdown(CommandContext& ctx) {
     if (o == "abort") return ctx.Error("ERR No shutdown in progress.");
     if (o != "nosave" && o != "save" && o != "now" && o != "force") return ctx.SyntaxError();
   }
-  ctx.server->RequestShutdown();  // the main thread logs and stops the shards
+  ctx.engine->RequestShutdown();  // the main thread logs and stops the shards
   // No reply: the connection closes when the server stops.
 }
 

@@ -6,13 +6,14 @@
 #include <memory>
 #include <vector>
 
+#include "commands/families.h"
 #include "engine/command.h"
 #include "commands/lookup.h"
 #include "common/glob.h"
 #include "common/numbers.h"
 #include "common/strings.h"
 #include "keyspace/set_value.h"
-#include "server/server.h"
+#include "engine/engine.h"
 #include "shard/shard.h"
 
 namespace larder {
@@ -20,7 +21,7 @@ namespace larder {
 namespace {
 
 size_t MaxIntset(CommandContext& ctx) {
-  return static_cast<size_t>(ctx.server->config().set_max_intset_entries.load(std::memory_order_relaxed));
+  return static_cast<size_t>(ctx.engine->config().set_max_intset_entries.load(std::memory_order_relaxed));
 }
 
 bool Lookup(CommandContext& ctx, std::string_view key, SetValue** out, bool write = false) {

@@ -7,12 +7,14 @@
 #include <memory>
 #include <vector>
 
+#include "commands/families.h"
 #include "engine/command.h"
+#include "engine/multi_shard.h"
 #include "common/strings.h"
 #include "common/clock.h"
 #include "common/numbers.h"
-#include "server/connection.h"
-#include "server/server.h"
+#include "engine/client.h"
+#include "engine/engine.h"
 #include "shard/shard.h"
 
 namespace larder {
@@ -25,7 +27,7 @@ void ExpireTimeError(CommandContext& ctx) {
 
 // Checks a string's future length against proto-max-bulk-len.
 bool CheckStringLength(CommandContext& ctx, uint64_t len) {
-  if (len > static_cast<uint64_t>(ctx.server->config().proto_max_bulk_len.load())) {
+  if (len > static_cast<uint64_t>(ctx.engine->config().proto_max_bulk_len.load())) {
     ctx.Error(OpStatus::kStringTooLong);
     return false;
   }
@@ -33,12 +35,6 @@ bool CheckStringLength(CommandContext& ctx, uint64_t len) {
 }
 
 }  // namespace
-
-StrEncoding EncodingForValue(std::string_view v) {
-  int64_t n;
-  if (v.size() <= 20 && ParseInt64(v, &n)) return StrEncoding::kInt;
-  return v.size() <= 44 ? StrEncoding::kEmbstr : StrEncoding::kRaw;
-}
 
 bool ParseExpireArg(CommandContext& ctx, std::string_view arg, int64_t unit_ms, bool relative,
                     int64_t* out_ms) {
@@ -237,7 +233,7 @@ void MGetFanOut(CommandContext& ctx) {
   };
   auto st = std::make_shared<State>();
   st->db = ctx.db_index;
-  ShardSet& set = ctx.server->shards();
+  ShardSet& set = ctx.engine->shards();
   std::vector<std::vector<size_t>> per_shard(static_cast<size_t>(set.size()));
   for (size_t i = 1; i < ctx.argc(); ++i) {
     st->keys.emplace_back(ctx.arg(i));
@@ -248,14 +244,8 @@ void MGetFanOut(CommandContext& ctx) {
   for (size_t s = 0; s < per_shard.size(); ++s)
     if (!per_shard[s].empty()) ids.push_back(static_cast<int>(s));
   auto parts = std::make_shared<std::vector<std::vector<size_t>>>(std::move(per_shard));
-  Connection* conn = ctx.conn;
-  conn->BeginAsync();
-  Server* server = ctx.server;
-  int self = ctx.shard->id();
-  uint64_t client = conn->state().id;
-  int resp = conn->state().resp;
-  set.FanOut(
-      ids,
+  GatherFrom(
+      ctx, ids,
       [st, parts](Shard& shard) {
         Db& db = shard.db(st->db);
         for (size_t idx : (*parts)[static_cast<size_t>(shard.id())]) {
@@ -263,15 +253,12 @@ void MGetFanOut(CommandContext& ctx) {
           if (e && e->type == ObjType::kString) st->values[idx] = std::make_unique<std::string>(e->value());
         }
       },
-      [st, server, self, client, resp] {
-        std::string out;
-        resp::ReplyBuilder rb(&out, resp);
+      [st](resp::ReplyBuilder& rb) {
         rb.ArrayHeader(st->values.size());
         for (auto& v : st->values) {
           if (v) rb.Bulk(*v);
           else rb.Null();
         }
-        Connection::FinishAsyncFor(server, self, client, std::move(out));
       });
 }
 
@@ -436,7 +423,7 @@ void Lcs(CommandContext& ctx) {
   std::string b = eb ? std::string(eb->value()) : std::string();
   uint64_t alen = a.size(), blen = b.size();
   // The DP table is transient memory bounded like any argument.
-  if ((alen + 1) * (blen + 1) > static_cast<uint64_t>(ctx.server->config().proto_max_bulk_len.load()) / 4 ||
+  if ((alen + 1) * (blen + 1) > static_cast<uint64_t>(ctx.engine->config().proto_max_bulk_len.load()) / 4 ||
       (alen + 1) * (blen + 1) > (1ULL << 32))
     return ctx.Error("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
   std::vector<uint32_t> dp((alen + 1) * (blen + 1), 0);

@@ -7,11 +7,6 @@
 
 namespace larder {
 
-// The OBJECT ENCODING Redis gives a value stored by SET and friends
-// (tryObjectEncoding): "int" for a canonical 64-bit integer, "embstr" up to
-// 44 bytes, "raw" above.
-StrEncoding EncodingForValue(std::string_view v);
-
 // Parses the expire argument of SET/SETEX/GETEX...; unit_ms is 1 or 1000;
 // relative adds the command time. Writes the error reply itself on failure.
 struct CommandContext;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/blocking.h"
+#include "commands/families.h"
 #include "engine/command.h"
 #include "commands/lookup.h"
 #include "common/glob.h"
@@ -15,7 +16,7 @@
 #include "common/strings.h"
 #include "keyspace/set_value.h"
 #include "keyspace/zset_value.h"
-#include "server/server.h"
+#include "engine/engine.h"
 #include "shard/shard.h"
 
 namespace larder {
@@ -25,7 +26,7 @@ namespace {
 using Item = ZSetValue::Item;
 
 ZSetLimits Limits(CommandContext& ctx) {
-  Config& c = ctx.server->config();
+  Config& c = ctx.engine->config();
   return ZSetLimits{static_cast<size_t>(c.zset_max_listpack_entries.load(std::memory_order_relaxed)),
                     static_cast<size_t>(c.zset_max_listpack_value.load(std::memory_order_relaxed))};
 }

@@ -2,11 +2,10 @@
 
 #include <cmath>
 
-#include "engine/command.h"
 #include "common/clock.h"
 #include "common/numbers.h"
-#include "server/connection.h"
-#include "server/server.h"
+#include "engine/engine.h"
+#include "engine/executor.h"
 #include "shard/shard.h"
 
 namespace larder {
@@ -32,33 +31,38 @@ void BlockingRegistry::Prune(int db, const std::string& key) {
 namespace {
 
 // Sends the removal of a finished waiter's registrations to its keys' shards.
-void Unregister(Server* server, const std::shared_ptr<Waiter>& w) {
-  ShardSet& set = server->shards();
+void Unregister(Engine* engine, const std::shared_ptr<Waiter>& w) {
+  ShardSet& set = engine->shards();
   for (const auto& k : w->keys) {
     int owner = set.ShardOf(k);
-    set.Send(owner, [server, owner, db = w->db, k] { server->local(owner).blocking.Prune(db, k); });
+    set.Send(owner, [engine, owner, db = w->db, k] { engine->local(owner).blocking.Prune(db, k); });
   }
 }
 
 // Runs the waiter's command on `shard` in serving mode; returns its reply
-// (empty if it found nothing, which cannot happen for a ready key but is safe).
-std::string RunForWaiter(Server* server, Shard* shard, Waiter& w) {
+// (empty if it found nothing, which cannot happen for a ready key but is
+// safe). Its call was counted when it first ran.
+std::string RunForWaiter(Engine* engine, Shard* shard, Waiter& w) {
   std::vector<std::string_view> argv(w.args.begin(), w.args.end());
-  std::string out;
-  resp::ReplyBuilder rb(&out, w.resp);
   BlockRequest req;
   req.serving = true;
   req.client_shard = w.client_shard;
   req.client_id = w.client_id;
-  CommandContext ctx(argv, &rb, shard, server, w.spec, w.db);
-  ctx.block = &req;
-  w.spec->handler(ctx);
+  Call call;
+  call.spec = w.spec;
+  call.args = argv;
+  call.db = w.db;
+  call.resp = w.resp;
+  call.mode = Call::Mode::kInternal;
+  call.block = &req;
+  std::string out;
+  Execute(*engine, *shard, call, &out);
   return out;
 }
 
 }  // namespace
 
-void BlockingRegistry::ServeReady(Server* server, Shard* shard) {
+void BlockingRegistry::ServeReady(Engine* engine, Shard* shard) {
   // Serving may push (BLMOVE) and mark more keys ready: loop until quiet.
   for (int round = 0; round < 16 && !ready_.empty(); ++round) {
     auto ready = std::move(ready_);
@@ -73,24 +77,22 @@ void BlockingRegistry::ServeReady(Server* server, Shard* shard) {
         std::shared_ptr<Waiter> w = q.front();
         q.pop_front();
         if (w->done.exchange(true)) continue;  // timed out or gone meanwhile
-        std::string reply = RunForWaiter(server, shard, *w);
+        std::string reply = RunForWaiter(engine, shard, *w);
         if (reply.empty()) {
           // Nothing for it after all (another type now?): keep it waiting.
           w->done.store(false);
           q.push_front(w);
           break;
         }
-        Unregister(server, w);
-        server->shards().Send(w->client_shard, [server, w, reply = std::move(reply)]() mutable {
-          Connection::FinishBlockedFor(server, w->client_shard, w->client_id, std::move(reply));
-        });
+        Unregister(engine, w);
+        engine->Deliver(w->target, std::move(reply));
       }
       if (q.empty()) waiting_.erase(it);
     }
   }
 }
 
-void BlockingRegistry::WakeAll(Server* server, int db, const std::string& key, const std::string& reply_resp2,
+void BlockingRegistry::WakeAll(Engine* engine, int db, const std::string& key, const std::string& reply_resp2,
                                const std::string& reply_resp3) {
   auto it = waiting_.find(Key(db, key));
   if (it == waiting_.end()) return;
@@ -98,23 +100,20 @@ void BlockingRegistry::WakeAll(Server* server, int db, const std::string& key, c
   waiting_.erase(it);
   for (auto& w : q) {
     if (w->done.exchange(true)) continue;
-    Unregister(server, w);
-    std::string reply = w->resp >= 3 ? reply_resp3 : reply_resp2;
-    server->shards().Send(w->client_shard, [server, w, reply = std::move(reply)]() mutable {
-      Connection::FinishBlockedFor(server, w->client_shard, w->client_id, std::move(reply));
-    });
+    Unregister(engine, w);
+    engine->Deliver(w->target, w->resp >= 3 ? reply_resp3 : reply_resp2);
   }
 }
 
 void SignalKeyReady(CommandContext& ctx, std::string_view key) {
-  int owner = ctx.exclusive ? ctx.server->shards().ShardOf(key) : ctx.shard->id();
-  BlockingRegistry& reg = ctx.server->local(owner).blocking;
+  int owner = ctx.exclusive ? ctx.engine->shards().ShardOf(key) : ctx.shard->id();
+  BlockingRegistry& reg = ctx.engine->local(owner).blocking;
   if (reg.HasWaiters(ctx.db_index, key)) reg.MarkReady(ctx.db_index, key);
 }
 
-void ServeBlockedClients(Server* server, Shard* shard) {
-  BlockingRegistry& reg = server->local(shard->id()).blocking;
-  if (reg.has_ready()) reg.ServeReady(server, shard);
+void ServeBlockedClients(Engine* engine, Shard* shard) {
+  BlockingRegistry& reg = engine->local(shard->id()).blocking;
+  if (reg.has_ready()) reg.ServeReady(engine, shard);
 }
 
 void RequestBlock(CommandContext& ctx, int64_t timeout_ms, std::vector<std::string> keys) {
@@ -146,12 +145,12 @@ bool ParseBlockTimeout(CommandContext& ctx, std::string_view arg, int64_t* ms) {
   return true;
 }
 
-void AbandonWaiter(Server* server, const std::shared_ptr<Waiter>& w) { Unregister(server, w); }
+void AbandonWaiter(Engine* engine, const std::shared_ptr<Waiter>& w) { Unregister(engine, w); }
 
 bool Serving(const CommandContext& ctx) { return ctx.block && ctx.block->serving; }
 
 bool LocalForServing(const CommandContext& ctx, std::string_view key) {
-  return !Serving(ctx) || ctx.exclusive || ctx.server->shards().ShardOf(key) == ctx.shard->id();
+  return !Serving(ctx) || ctx.exclusive || ctx.engine->shards().ShardOf(key) == ctx.shard->id();
 }
 
 Entry* PopCandidate(CommandContext& ctx, std::string_view key, ObjType type, bool* failed) {

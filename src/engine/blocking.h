@@ -23,11 +23,11 @@
 #include <utility>
 #include <vector>
 
+#include "engine/command.h"
+
 namespace larder {
 
-struct CommandSpec;
-struct CommandContext;
-class Server;
+class Engine;
 class Shard;
 
 struct Waiter {
@@ -40,6 +40,7 @@ struct Waiter {
   const CommandSpec* spec = nullptr;
   std::vector<std::string> args;
   std::vector<std::string> keys;  // keys it waits on
+  ReplyTarget target;             // the command's place in its client's pipeline
 };
 
 // Per shard; touched only by its shard thread (or while that shard is parked).
@@ -54,11 +55,11 @@ class BlockingRegistry {
   bool empty() const { return waiting_.empty(); }
   // Answers every waiter of a key with `reply` (CACHE FETCH: the lease
   // holder went away, so each waiter asks again and one takes over).
-  void WakeAll(Server* server, int db, const std::string& key, const std::string& reply_resp2,
+  void WakeAll(Engine* engine, int db, const std::string& key, const std::string& reply_resp2,
                const std::string& reply_resp3);
 
   // Serves waiters of the keys marked ready on `shard`.
-  void ServeReady(Server* server, Shard* shard);
+  void ServeReady(Engine* engine, Shard* shard);
 
  private:
   using Key = std::pair<int, std::string>;
@@ -69,7 +70,7 @@ class BlockingRegistry {
 // Called by commands that add elements to a list.
 void SignalKeyReady(CommandContext& ctx, std::string_view key);
 // After a command ran on `shard` (every shard of an exclusive operation).
-void ServeBlockedClients(Server* server, Shard* shard);
+void ServeBlockedClients(Engine* engine, Shard* shard);
 // Called by a blocking handler that found no data: the caller registers it.
 void RequestBlock(CommandContext& ctx, int64_t timeout_ms, std::vector<std::string> keys);
 // Parses a blocking timeout in seconds (float) into ms (0 = forever); writes
@@ -77,7 +78,7 @@ void RequestBlock(CommandContext& ctx, int64_t timeout_ms, std::vector<std::stri
 bool ParseBlockTimeout(CommandContext& ctx, std::string_view arg, int64_t* ms);
 
 // Releases a waiter that was not served: timeout (reply nil) or disconnect.
-void AbandonWaiter(Server* server, const std::shared_ptr<Waiter>& w);
+void AbandonWaiter(Engine* engine, const std::shared_ptr<Waiter>& w);
 
 // True while a blocking handler runs for a waiter (it must not block again).
 bool Serving(const CommandContext& ctx);

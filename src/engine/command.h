@@ -7,7 +7,8 @@
 //   parse args → Db operation (returns a value or an OpStatus) → ReplyBuilder
 //
 // Handlers of keyed commands run on the shard that owns the keys; handlers of
-// connection commands (Route::kConnection) run on the client's thread.
+// connection commands (Route::kConnection) run on the client's thread. Every
+// handler is called by one function, Execute() (engine/executor.h).
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "common/status.h"
 #include "keyspace/db.h"
 #include "resp/reply_builder.h"
@@ -23,8 +26,8 @@
 namespace larder {
 
 class Shard;
-class Server;
-class Connection;
+class Engine;
+class Client;
 struct ClientState;
 
 enum CmdFlag : uint32_t {
@@ -72,6 +75,55 @@ struct BlockRequest {
   uint64_t client_id = 0;
 };
 
+// Where a reply that comes later goes: the client's thread, the client, and
+// the reply's place in its pipeline (engine/pipeline.h). Copied freely; a
+// reply for a client that went away, or for a place already answered, is
+// dropped.
+struct ReplyTarget {
+  int client_shard = -1;
+  uint64_t client_id = 0;
+  uint32_t batch = 0;     // the client's batch the reply belongs to
+  int32_t group = -1;     // >= 0: command `index` of the batch's group for that shard
+  uint32_t index = 0;     // else: the client's late slot `index`
+  bool valid() const { return client_shard >= 0; }
+};
+
+// The key arguments of one command line, as argument indexes. Up to eight
+// live inline (no allocation: the routing of every command reads them).
+class KeyPositions {
+ public:
+  KeyPositions() = default;
+  explicit KeyPositions(std::vector<size_t> v) : n_(v.size()) {
+    if (n_ <= kInline) {
+      for (size_t i = 0; i < n_; ++i) inline_[i] = static_cast<uint32_t>(v[i]);
+    } else {
+      heap_.assign(v.begin(), v.end());
+    }
+  }
+  void push_back(size_t i) {
+    if (n_ < kInline) {
+      inline_[n_++] = static_cast<uint32_t>(i);
+      return;
+    }
+    if (n_ == kInline) heap_.assign(inline_, inline_ + kInline);
+    heap_.push_back(static_cast<uint32_t>(i));
+    ++n_;
+  }
+  size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  size_t operator[](size_t i) const { return data()[i]; }
+  size_t front() const { return data()[0]; }
+  const uint32_t* begin() const { return data(); }
+  const uint32_t* end() const { return data() + n_; }
+
+ private:
+  static constexpr size_t kInline = 8;
+  const uint32_t* data() const { return n_ <= kInline ? inline_ : heap_.data(); }
+  uint32_t inline_[kInline];
+  size_t n_ = 0;
+  std::vector<uint32_t> heap_;
+};
+
 struct CommandSpec {
   std::string name;       // lowercase; "config|get" for a subcommand
   int arity = 0;          // Redis meaning: negative = at least -arity
@@ -87,6 +139,12 @@ struct CommandSpec {
   // ZUNION, LMPOP): returns the key indexes, or none if the arguments are
   // malformed (the handler then reports the error).
   std::vector<size_t> (*get_keys)(std::span<const std::string_view> args) = nullptr;
+  // Which of a write command's keys it writes (the others it only reads):
+  // all of them (SET, MSET, RENAME, LMOVE), only the first (the destination
+  // of SINTERSTORE, ZUNIONSTORE, BITOP, PFMERGE...) or only the second
+  // (COPY's destination).
+  enum class Writes : uint8_t { kAll, kFirst, kSecond };
+  Writes writes = Writes::kAll;
   std::string acl_categories;   // "@write @string @slow"
   std::string summary;          // for COMMAND DOCS
   std::string since = "1.0.0";
@@ -99,7 +157,12 @@ struct CommandSpec {
     return arity >= 0 ? argc == static_cast<size_t>(arity) : argc >= static_cast<size_t>(-arity);
   }
   // Indexes of the key arguments of a command line.
-  std::vector<size_t> KeyIndexes(std::span<const std::string_view> args) const;
+  KeyPositions KeyIndexes(std::span<const std::string_view> args) const;
+  // Whether key number `nth` (0-based, of KeyIndexes) is written.
+  bool WritesKey(size_t nth) const {
+    if (!(flags & kCmdWrite)) return false;
+    return writes == Writes::kAll || (writes == Writes::kFirst ? nth == 0 : nth == 1);
+  }
   // The full name as errors and statistics print it ("config|get").
   const std::string& full_name() const { return name; }
 };
@@ -109,24 +172,26 @@ struct CommandSpec {
 struct CommandContext {
   CommandContext() = default;
   // The fields every handler call sets; the optional ones are set after.
-  CommandContext(std::span<const std::string_view> a, resp::ReplyBuilder* r, Shard* sh, Server* sv,
+  CommandContext(std::span<const std::string_view> a, resp::ReplyBuilder* r, Shard* sh, Engine* e,
                  const CommandSpec* sp, int db)
-      : args(a), rb(r), shard(sh), server(sv), spec(sp), db_index(db) {}
+      : args(a), rb(r), shard(sh), engine(e), spec(sp), db_index(db) {}
 
   std::span<const std::string_view> args;
   resp::ReplyBuilder* rb = nullptr;
   Shard* shard = nullptr;
-  Server* server = nullptr;
+  Engine* engine = nullptr;
   const CommandSpec* spec = nullptr;
   int db_index = 0;
   // Set only for Route::kConnection and fan-out handlers (client's thread).
-  Connection* conn = nullptr;
+  Client* client = nullptr;
   // True when running with the shards of all the command's keys parked.
   bool exclusive = false;
   // Non-null for blocking commands (see engine/blocking.h).
   BlockRequest* block = nullptr;
   // Write-through: the command runs against this copy of its key first.
   Db* scratch = nullptr;
+  // Set by Defer(): the reply comes later.
+  bool deferred = false;
 
   size_t argc() const { return args.size(); }
   std::string_view arg(size_t i) const { return args[i]; }
@@ -135,6 +200,14 @@ struct CommandContext {
   Db& DbFor(std::string_view key, int db_index);
   // The selected database on the executing shard.
   Db& db();
+
+  // A handler on the client's thread (connection and fan-out commands) that
+  // answers later: it writes nothing now and delivers the reply to the
+  // returned target with Engine::Deliver() once it has it. The client
+  // runs nothing else meanwhile.
+  ReplyTarget Defer();
+  // The client that sent the command (connection and fan-out handlers).
+  ClientState& client_state();
 
   void Error(OpStatus s) { rb->Error(ErrorText(s)); }
   void Error(std::string_view msg) { rb->Error(msg); }
@@ -152,41 +225,36 @@ CommandSpec MakeCommand(std::string name, int arity, uint32_t flags, int first_k
 class CommandRegistry {
  public:
   CommandRegistry();
-  // Case-insensitive lookup of a top-level command.
+  // Case-insensitive lookup of a top-level command: an ASCII case fold and
+  // an open-addressing table of its own (no allocation, a few dozen
+  // instructions for a short name).
   const CommandSpec* Find(std::string_view name) const;
+  // A subcommand of `parent` ("config" + "get"), case-insensitive; null if none.
+  const CommandSpec* FindSub(const CommandSpec& parent, std::string_view sub) const;
   const std::vector<const CommandSpec*>& all() const { return flat_; }  // every command and subcommand
   const std::vector<CommandSpec>& top() const { return commands_; }
   size_t count() const { return commands_.size(); }
 
   void Add(CommandSpec spec);
+  // Sorts the table, numbers the commands and builds the index; call once
+  // after the last Add().
+  void Finalize();
 
  private:
   std::vector<CommandSpec> commands_;
   std::vector<const CommandSpec*> flat_;
-  void Finalize();
-  friend const CommandRegistry& Commands();
+  // Open addressing over folded names (power-of-two size, linear probing).
+  std::vector<const CommandSpec*> slots_;
+  size_t mask_ = 0;
 };
 
-// The process-wide table, built once on first use from the family tables.
+// The process-wide table. The families fill it (commands/families.h,
+// RegisterFamilies) and InstallCommands() makes it the one every thread
+// reads; both happen once at start-up, before any shard runs.
 const CommandRegistry& Commands();
-
-// Family registration functions, listed explicitly in registry.cc (no static
-// initialisers, so the order and the set of families are visible in one place).
-void RegisterConnectionFamily(CommandRegistry* r);
-void RegisterKeysFamily(CommandRegistry* r);
-void RegisterStringFamily(CommandRegistry* r);
-void RegisterHashFamily(CommandRegistry* r);
-void RegisterSetFamily(CommandRegistry* r);
-void RegisterListFamily(CommandRegistry* r);
-void RegisterZSetFamily(CommandRegistry* r);
-void RegisterBitmapFamily(CommandRegistry* r);
-void RegisterGeoFamily(CommandRegistry* r);
-void RegisterHllFamily(CommandRegistry* r);
-void RegisterMemoryFamily(CommandRegistry* r);
-void RegisterCacheFamily(CommandRegistry* r);
+void InstallCommands(const CommandRegistry* table);
 
 // Keys of "numkeys key [key ...]" commands: numkeys at args[pos].
 std::vector<size_t> NumKeysAt(std::span<const std::string_view> args, size_t pos);
-void RegisterServerFamily(CommandRegistry* r);
 
 }  // namespace larder

@@ -1,5 +1,6 @@
+#include "engine/client.h"
 #include "engine/command.h"
-#include "server/server.h"
+#include "engine/engine.h"
 #include "shard/shard.h"
 
 namespace larder {
@@ -12,9 +13,16 @@ Db& CommandContext::DbFor(std::string_view key, int index) {
   if (scratch) return *scratch;
   if (!exclusive) return shard->db(index);
   // All shards of the command's keys are parked: reach into the owner.
-  ShardSet& set = server->shards();
+  ShardSet& set = engine->shards();
   return set.shard(set.ShardOf(key)).db(index);
 }
+
+ReplyTarget CommandContext::Defer() {
+  deferred = true;
+  return client->pipeline().AddLate();
+}
+
+ClientState& CommandContext::client_state() { return client->state(); }
 
 void CommandContext::ArityError() {
   rb->Error("ERR wrong number of arguments for '" + spec->name + "' command");

@@ -1,44 +1,56 @@
 #include "engine/multi_shard.h"
 
 #include "common/clock.h"
-#include "common/numbers.h"
+#include "engine/executor.h"
 
 namespace larder {
 
+void GatherFrom(CommandContext& ctx, const std::vector<int>& shards, std::function<void(Shard&)> per_shard,
+                std::function<void(resp::ReplyBuilder&)> reply) {
+  Engine* engine = ctx.engine;
+  int resp = ctx.rb->protocol();
+  ReplyTarget target = ctx.Defer();
+  ctx.engine->shards().FanOut(shards, std::move(per_shard), [reply = std::move(reply), engine, target, resp] {
+    std::string out;
+    resp::ReplyBuilder rb(&out, resp);
+    reply(rb);
+    engine->Deliver(target, std::move(out));
+  });
+}
+
 void ExclusiveAll(CommandContext& ctx, std::function<void(resp::ReplyBuilder&)> fn) {
-  ShardSet& set = ctx.server->shards();
+  ShardSet& set = ctx.engine->shards();
   std::vector<int> all(static_cast<size_t>(set.size()));
   for (int i = 0; i < set.size(); ++i) all[static_cast<size_t>(i)] = i;
-  auto out = std::make_shared<std::string>();
-  Server* server = ctx.server;
-  int self = ctx.shard->id();
-  uint64_t client = ctx.conn->state().id;
-  int resp = ctx.conn->state().resp;
-  ctx.conn->BeginAsync();
+  Engine* engine = ctx.engine;
+  int resp = ctx.rb->protocol();
+  ReplyTarget target = ctx.Defer();
   set.RunExclusive(
       all,
-      [out, fn = std::move(fn), resp] {
+      [fn = std::move(fn), resp, engine, target] {
         RefreshCommandTime();
-        resp::ReplyBuilder rb(out.get(), resp);
+        std::string out;
+        resp::ReplyBuilder rb(&out, resp);
         fn(rb);
+        engine->Deliver(target, std::move(out));
       },
-      [out, server, self, client] { Connection::FinishAsyncFor(server, self, client, std::move(*out)); });
+      [] {});
 }
 
 void IntegerSumFanOut(CommandContext& ctx) {
-  ShardSet& set = ctx.server->shards();
+  ShardSet& set = ctx.engine->shards();
   struct State {
     std::vector<std::vector<std::string>> argv;  // per shard: command name + its keys
     std::vector<int64_t> sums;
     const CommandSpec* spec;
-    Server* server;
+    Engine* engine;
     int db;
   };
   auto st = std::make_shared<State>();
   st->argv.resize(static_cast<size_t>(set.size()));
   st->sums.assign(static_cast<size_t>(set.size()), 0);
   st->spec = ctx.spec;
-  st->server = ctx.server;
+  st->engine = ctx.engine;
   st->db = ctx.db_index;
   for (size_t i = 1; i < ctx.argc(); ++i) {
     auto& v = st->argv[static_cast<size_t>(set.ShardOf(ctx.arg(i)))];
@@ -48,27 +60,25 @@ void IntegerSumFanOut(CommandContext& ctx) {
   std::vector<int> ids;
   for (size_t s = 0; s < st->argv.size(); ++s)
     if (!st->argv[s].empty()) ids.push_back(static_cast<int>(s));
-  Server* server = ctx.server;
-  int self = ctx.shard->id();
-  uint64_t client = ctx.conn->state().id;
-  ctx.conn->BeginAsync();
-  set.FanOut(
-      ids,
+  GatherFrom(
+      ctx, ids,
       [st](Shard& shard) {
         auto& words = st->argv[static_cast<size_t>(shard.id())];
         std::vector<std::string_view> argv(words.begin(), words.end());
+        Call part;
+        part.spec = st->spec;
+        part.args = argv;
+        part.db = st->db;
+        part.mode = Call::Mode::kInternal;
         std::string out;
-        resp::ReplyBuilder rb(&out, 2);
-        CommandContext sub(argv, &rb, &shard, st->server, st->spec, st->db);
-        st->spec->handler(sub);
-        int64_t n = 0;
-        if (out.size() > 3 && out[0] == ':') ParseInt64(std::string_view(out).substr(1, out.size() - 3), &n);
-        st->sums[static_cast<size_t>(shard.id())] = n;
+        Effects fx;
+        Execute(*st->engine, shard, part, &out, &fx);
+        st->sums[static_cast<size_t>(shard.id())] = fx.integer;
       },
-      [st, server, self, client] {
+      [st](resp::ReplyBuilder& rb) {
         int64_t total = 0;
         for (int64_t v : st->sums) total += v;
-        Connection::FinishAsyncFor(server, self, client, ":" + std::to_string(total) + "\r\n");
+        rb.Integer(total);
       });
 }
 

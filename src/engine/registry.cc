@@ -1,20 +1,31 @@
-#include <absl/container/flat_hash_map.h>
-
 #include <algorithm>
-#include <cctype>
+#include <cstring>
 
-#include "engine/command.h"
 #include "common/numbers.h"
+#include "engine/command.h"
 
 namespace larder {
 
-std::vector<size_t> CommandSpec::KeyIndexes(std::span<const std::string_view> args) const {
-  if (get_keys) return get_keys(args);
-  size_t argc = args.size();
-  std::vector<size_t> out;
+namespace {
+const CommandRegistry* g_commands = nullptr;
+
+inline char FoldAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+// FNV-1a over the folded bytes: short names, one multiply per byte.
+inline uint32_t NameHash(const char* s, size_t n) {
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<unsigned char>(s[i])) * 16777619u;
+  return h;
+}
+}  // namespace
+
+KeyPositions CommandSpec::KeyIndexes(std::span<const std::string_view> args) const {
+  if (get_keys) return KeyPositions(get_keys(args));
+  KeyPositions out;
   if (first_key <= 0 || step <= 0) return out;
-  long last = last_key >= 0 ? last_key : static_cast<long>(argc) + last_key;
-  if (last >= static_cast<long>(argc)) last = static_cast<long>(argc) - 1;
+  long argc = static_cast<long>(args.size());
+  long last = last_key >= 0 ? last_key : argc + last_key;
+  if (last >= argc) last = argc - 1;
   for (long i = first_key; i <= last; i += step) out.push_back(static_cast<size_t>(i));
   return out;
 }
@@ -45,16 +56,6 @@ std::vector<size_t> NumKeysAt(std::span<const std::string_view> args, size_t pos
   return out;
 }
 
-namespace {
-struct Index {
-  absl::flat_hash_map<std::string, const CommandSpec*> by_name;
-};
-Index& GetIndex() {
-  static Index index;
-  return index;
-}
-}  // namespace
-
 CommandRegistry::CommandRegistry() = default;
 
 void CommandRegistry::Add(CommandSpec spec) { commands_.push_back(std::move(spec)); }
@@ -66,6 +67,7 @@ void CommandRegistry::Finalize() {
   auto mark = [](CommandSpec& c) {
     if (c.route == Route::kConnection && !(c.flags & kCmdLocalOnly)) c.flags |= kCmdGathers;
   };
+  flat_.clear();
   for (auto& c : commands_) {
     mark(c);
     for (auto& sub : c.subcommands) mark(sub);
@@ -76,39 +78,47 @@ void CommandRegistry::Finalize() {
       sub.parent = &c;
       flat_.push_back(&sub);
     }
-    GetIndex().by_name[c.name] = &c;
+  }
+  size_t size = 16;
+  while (size < commands_.size() * 4) size *= 2;
+  slots_.assign(size, nullptr);
+  mask_ = size - 1;
+  for (const auto& c : commands_) {
+    size_t i = NameHash(c.name.data(), c.name.size()) & mask_;
+    while (slots_[i]) i = (i + 1) & mask_;
+    slots_[i] = &c;
   }
 }
 
 const CommandSpec* CommandRegistry::Find(std::string_view name) const {
-  auto& idx = GetIndex().by_name;
-  if (name.size() > 64) return nullptr;
-  char buf[64];
-  for (size_t i = 0; i < name.size(); ++i) buf[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
-  auto it = idx.find(absl::string_view(buf, name.size()));
-  return it == idx.end() ? nullptr : it->second;
+  constexpr size_t kMaxName = 32;  // longer than any command name
+  if (name.size() > kMaxName || slots_.empty()) return nullptr;
+  char buf[kMaxName];
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < name.size(); ++i) {
+    char c = FoldAscii(name[i]);
+    buf[i] = c;
+    h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
+  }
+  for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+    const CommandSpec* c = slots_[i];
+    if (!c) return nullptr;
+    if (c->name.size() == name.size() && memcmp(c->name.data(), buf, name.size()) == 0) return c;
+  }
 }
 
-const CommandRegistry& Commands() {
-  static CommandRegistry* registry = [] {
-    auto* r = new CommandRegistry();
-    RegisterConnectionFamily(r);
-    RegisterKeysFamily(r);
-    RegisterStringFamily(r);
-    RegisterHashFamily(r);
-    RegisterSetFamily(r);
-    RegisterListFamily(r);
-    RegisterZSetFamily(r);
-    RegisterBitmapFamily(r);
-    RegisterGeoFamily(r);
-    RegisterHllFamily(r);
-    RegisterMemoryFamily(r);
-    RegisterCacheFamily(r);
-    RegisterServerFamily(r);
-    r->Finalize();
-    return r;
-  }();
-  return *registry;
+const CommandSpec* CommandRegistry::FindSub(const CommandSpec& parent, std::string_view sub) const {
+  size_t plen = parent.name.size();
+  for (const auto& s : parent.subcommands) {
+    if (s.name.size() != plen + 1 + sub.size()) continue;
+    bool same = true;
+    for (size_t i = 0; i < sub.size() && same; ++i) same = s.name[plen + 1 + i] == FoldAscii(sub[i]);
+    if (same) return &s;
+  }
+  return nullptr;
 }
+
+const CommandRegistry& Commands() { return *g_commands; }
+void InstallCommands(const CommandRegistry* table) { g_commands = table; }
 
 }  // namespace larder

@@ -23,12 +23,6 @@ Entry* Db::Find(std::string_view key) {
     ++stats_->expired_keys;
     e = nullptr;
   }
-  if (t_read_hook) [[unlikely]] {
-    if (!e) {
-      t_read_hook->OnMiss(*this, key);
-      e = table_.Find(key);  // the hook may have put it back (write-behind)
-    } else if (e->flags & Entry::kCached) t_read_hook->OnHit(*this, e);
-  }
   return e;
 }
 
@@ -40,8 +34,10 @@ Entry* Db::FindRead(std::string_view key) {
 
 Entry* Db::FindReadNoTouch(std::string_view key) {
   Entry* e = Find(key);
-  if (e) ++stats_->keyspace_hits;
-  else ++stats_->keyspace_misses;
+  if (!stats_->lookups_paused) [[likely]] {
+    if (e) ++stats_->keyspace_hits;
+    else ++stats_->keyspace_misses;
+  }
   return e;
 }
 

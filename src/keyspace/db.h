@@ -21,6 +21,9 @@ struct KeyspaceStats {
   uint64_t expired_keys = 0;
   uint64_t evicted_keys = 0;
   uint64_t expire_cycle_cpu_us = 0;
+  // While set, lookups count no hit or miss (a command run again after its
+  // keys loaded: its lookups were counted when it first asked).
+  bool lookups_paused = false;
 };
 
 // The LRU clock: 10 ms ticks (wraps after 497 days; Redis's clock has 1 s
@@ -30,19 +33,6 @@ constexpr uint32_t kLruTicksPerSecond = 1000;
 uint32_t LruClock();
 // Seconds a key has been idle, from its access field (LRU mode).
 uint32_t IdleSeconds(const Entry* e);
-
-// Read-through (cache/read_through.h) watches lookups while a read command
-// runs: a miss may start a load, a hit on a loaded key may start a refresh.
-// Installed per thread around such commands only.
-class ReadHook {
- public:
-  virtual ~ReadHook() = default;
-  // True when the key is being loaded: the command's reply must wait.
-  virtual bool OnMiss(Db& db, std::string_view key) = 0;
-  virtual void OnHit(Db& db, Entry* e) = 0;
-};
-inline thread_local ReadHook* t_read_hook = nullptr;
-inline void SetReadHook(ReadHook* h) { t_read_hook = h; }
 
 class Db {
  public:

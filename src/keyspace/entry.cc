@@ -1,5 +1,7 @@
 #include "keyspace/entry.h"
 
+#include "common/numbers.h"
+
 #include <malloc.h>
 
 #include <cstdlib>
@@ -12,6 +14,12 @@
 #include "keyspace/zset_value.h"
 
 namespace larder {
+
+StrEncoding EncodingForValue(std::string_view v) {
+  int64_t n;
+  if (v.size() <= 20 && ParseInt64(v, &n)) return StrEncoding::kInt;
+  return v.size() <= 44 ? StrEncoding::kEmbstr : StrEncoding::kRaw;
+}
 
 namespace {
 void* Alloc(size_t n) {

@@ -21,6 +21,10 @@ enum class ObjType : uint8_t { kString = 0, kList, kSet, kZSet, kHash, kStream }
 // How OBJECT ENCODING reports a string, tracked per entry because Redis's answer
 // depends on which command wrote the value, not only on its bytes.
 enum class StrEncoding : uint8_t { kRaw = 0, kEmbstr, kInt };
+// The OBJECT ENCODING Redis gives a value stored by SET and friends
+// (tryObjectEncoding): "int" for a canonical 64-bit integer, "embstr" up to
+// 44 bytes, "raw" above.
+StrEncoding EncodingForValue(std::string_view v);
 
 struct Entry {
   static constexpr uint8_t kHasExpire = 1;

@@ -15,7 +15,10 @@ EventLoop::EventLoop()
     : epfd_(epoll_create1(EPOLL_CLOEXEC)),
       wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
       wake_handler_(wake_fd_) {
-  Add(wake_fd_, EPOLLIN, &wake_handler_);
+  // Edge-triggered: every write to the eventfd raises a new event whatever
+  // its counter holds, so the loop never needs to read it (one system call
+  // less per wake-up).
+  Add(wake_fd_, EPOLLIN | EPOLLET, &wake_handler_);
 }
 
 EventLoop::~EventLoop() {
@@ -24,8 +27,12 @@ EventLoop::~EventLoop() {
 }
 
 void EventLoop::WakeHandler::OnEvent(uint32_t) {
-  uint64_t v;
-  while (read(fd_, &v, sizeof(v)) > 0) {
+  // Nothing to read (edge-triggered); only drain the counter if it ever
+  // gets large, so that a write can never block.
+  if (++events_ % (1u << 20) == 0) {
+    uint64_t v;
+    while (read(fd_, &v, sizeof(v)) > 0) {
+    }
   }
 }
 
@@ -51,6 +58,9 @@ void EventLoop::RunEvery(int64_t interval_ms, absl::AnyInvocable<void()> fn) {
 }
 
 void EventLoop::Wake() {
+  // Pairs with the fence in Run() after `sleeping_` is set: either the loop
+  // sees the work queued before this call, or this call sees it sleeping.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   if (!sleeping_.load(std::memory_order_seq_cst)) return;
   uint64_t one = 1;
   ssize_t n = write(wake_fd_, &one, sizeof(one));
@@ -69,6 +79,7 @@ void EventLoop::Run() {
       if (timeout_ms < 0 || wait < timeout_ms) timeout_ms = static_cast<int>(wait);
     }
     sleeping_.store(true, std::memory_order_seq_cst);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     if (has_pending_ && has_pending_()) timeout_ms = 0;
     int n = epoll_wait(epfd_, events, kMaxEvents, timeout_ms);
     sleeping_.store(false, std::memory_order_relaxed);

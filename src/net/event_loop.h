@@ -60,6 +60,7 @@ class EventLoop {
     void OnEvent(uint32_t) override;
    private:
     int fd_;
+    uint32_t events_ = 0;
   };
 
   int epfd_;

@@ -1,6 +1,7 @@
 #include "resp/reply_builder.h"
 
 #include <charconv>
+#include <cstring>
 
 #include "common/numbers.h"
 
@@ -22,6 +23,7 @@ void ReplyBuilder::SimpleString(std::string_view s) {
 }
 
 void ReplyBuilder::Error(std::string_view msg) {
+  if (sink_) sink_->OnError(msg);
   out_->push_back('-');
   // Error lines cannot carry newlines (Redis replaces them with spaces).
   size_t start = out_->size();
@@ -33,6 +35,7 @@ void ReplyBuilder::Error(std::string_view msg) {
 }
 
 void ReplyBuilder::Integer(int64_t v) {
+  last_integer_ = v;
   char buf[32];
   buf[0] = ':';
   auto r = std::to_chars(buf + 1, buf + sizeof(buf) - 2, v);
@@ -42,13 +45,30 @@ void ReplyBuilder::Integer(int64_t v) {
 }
 
 void ReplyBuilder::Bulk(std::string_view s) {
-  Header('$', s.size());
-  out_->append(s);
-  out_->append("\r\n");
+  // One append: header, value and CRLF (the hot path of every GET).
+  char head[24];
+  head[0] = '$';
+  auto r = std::to_chars(head + 1, head + sizeof(head), s.size());
+  size_t hlen = static_cast<size_t>(r.ptr - head);
+  size_t at = out_->size();
+  out_->resize(at + hlen + 2 + s.size() + 2);
+  char* p = out_->data() + at;
+  memcpy(p, head, hlen);
+  p += hlen;
+  p[0] = '\r';
+  p[1] = '\n';
+  if (!s.empty()) memcpy(p + 2, s.data(), s.size());
+  p += 2 + s.size();
+  p[0] = '\r';
+  p[1] = '\n';
 }
 
-void ReplyBuilder::Null() { out_->append(protocol_ >= 3 ? "_\r\n" : "$-1\r\n"); }
-void ReplyBuilder::NullArray() { out_->append(protocol_ >= 3 ? "_\r\n" : "*-1\r\n"); }
+void ReplyBuilder::Null() {
+  out_->append(protocol_ >= 3 ? std::string_view("_\r\n") : std::string_view("$-1\r\n"));
+}
+void ReplyBuilder::NullArray() {
+  out_->append(protocol_ >= 3 ? std::string_view("_\r\n") : std::string_view("*-1\r\n"));
+}
 
 void ReplyBuilder::Double(double v) {
   std::string s = FormatDouble(v);

@@ -10,15 +10,27 @@
 
 namespace larder::resp {
 
+// Told of every error reply a builder writes (the engine counts errors and
+// their kinds from here, never from the reply bytes).
+class ErrorSink {
+ public:
+  virtual ~ErrorSink() = default;
+  virtual void OnError(std::string_view line) = 0;
+};
+
 class ReplyBuilder {
  public:
-  ReplyBuilder(std::string* out, int protocol) : out_(out), protocol_(protocol) {}
+  ReplyBuilder(std::string* out, int protocol, ErrorSink* sink = nullptr)
+      : out_(out), protocol_(protocol), sink_(sink) {}
 
   int protocol() const { return protocol_; }
   std::string* buffer() { return out_; }
+  ErrorSink* error_sink() const { return sink_; }
+  // The value of the last Integer() written (fan-out parts are summed).
+  int64_t last_integer() const { return last_integer_; }
 
   void SimpleString(std::string_view s);
-  void Ok() { out_->append("+OK\r\n"); }
+  void Ok() { out_->append(std::string_view("+OK\r\n")); }
   // `msg` is the full error line without '-', e.g. "ERR syntax error".
   void Error(std::string_view msg);
   void Integer(int64_t v);
@@ -32,7 +44,7 @@ class ReplyBuilder {
   void SetHeader(size_t n);      // RESP2: array
   void PushHeader(size_t n);     // RESP2: array
   void Verbatim(std::string_view s, std::string_view format = "txt");  // RESP2: bulk
-  void EmptyArray() { out_->append("*0\r\n"); }
+  void EmptyArray() { out_->append(std::string_view("*0\r\n")); }
   // Appends already-encoded RESP.
   void Raw(std::string_view s) { out_->append(s); }
 
@@ -40,6 +52,8 @@ class ReplyBuilder {
   void Header(char type, size_t n);
   std::string* out_;
   int protocol_;
+  ErrorSink* sink_;
+  int64_t last_integer_ = 0;
 };
 
 }  // namespace larder::resp

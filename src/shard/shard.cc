@@ -26,37 +26,42 @@ Shard::Shard(int id, ShardSet* set, int num_dbs) : id_(id), set_(set), rng_(0x1a
 
 Shard::~Shard() { Join(); }
 
-void Shard::Post(Task task) {
+void Shard::PostAfter(Task task, int from, uint64_t seq) {
   {
     std::lock_guard lock(queue_mu_);
-    queue_.push_back(std::move(task));
+    queue_.push_back(Queued{std::move(task), from, seq});
+    queued_.store(true, std::memory_order_relaxed);
   }
   loop_.Wake();
 }
 
-void Shard::PostBatch(std::vector<Task>* tasks) {
-  if (tasks->empty()) return;
-  {
-    std::lock_guard lock(queue_mu_);
-    for (auto& t : *tasks) queue_.push_back(std::move(t));
-  }
-  tasks->clear();
-  loop_.Wake();
+bool Shard::HasPendingWork() {
+  if (queued_.load(std::memory_order_relaxed)) return true;
+  return !set_->MailboxesEmpty(id_);
 }
 
 void Shard::DrainQueue() {
-  // Tasks may post more tasks to this shard; loop until the queue stays empty.
+  // Work may send more work to this shard; loop until it stays quiet.
   for (int round = 0; round < 64; ++round) {
-    {
-      std::lock_guard lock(queue_mu_);
-      if (queue_.empty()) return;
-      draining_.swap(queue_);
+    size_t ran = set_->DrainMailboxes(id_);
+    if (queued_.load(std::memory_order_relaxed)) {
+      {
+        std::lock_guard lock(queue_mu_);
+        draining_.swap(queue_);
+        queued_.store(false, std::memory_order_relaxed);
+      }
+      RefreshCommandTime();
+      for (auto& q : draining_) {
+        // What the sender sent before this task runs first.
+        if (q.from >= 0) set_->DrainMailboxUpTo(q.from, id_, q.seq);
+        q.task();
+      }
+      ran += draining_.size();
+      draining_.clear();
     }
-    RefreshCommandTime();
-    for (auto& t : draining_) t();
-    draining_.clear();
+    if (ran == 0) return;
   }
-  // Still more: the loop polls instead of sleeping (has-pending check) and
+  // Still more: the loop polls instead of sleeping (HasPendingWork) and
   // comes back after serving I/O.
 }
 
@@ -69,9 +74,11 @@ void Shard::Start(absl::AnyInvocable<void()> init) {
       if (after_events_hook_) after_events_hook_();
       set_->FlushOutbox();
     });
+    // Just before the loop would sleep: wake whoever this thread sent to
+    // (timers run after the after-events hook and may send too).
     loop_.SetHasPendingWork([this] {
-      std::lock_guard lock(queue_mu_);
-      return !queue_.empty();
+      set_->FlushOutbox();
+      return HasPendingWork();
     });
     loop_.RunEvery(kExpireCronMs, [this] { ExpireCron(); });
     init();

@@ -2,12 +2,14 @@
 //
 //   thread N ──► EventLoop (epoll) ──► its listener socket (SO_REUSEPORT)
 //                  │                   its client connections
-//                  ├─ task queue  ◄── other shards post work here (Post / PostBatch)
+//                  ├─ mailboxes ◄──── one per other shard (ShardSet::Send, SendMessage)
+//                  ├─ task queue ◄─── any other thread (Post)
 //                  └─ timers: active expiry, client timeouts, rehash
 //
 // Everything a shard owns (its Db objects, its connections) is touched only
-// by its own thread. Other threads reach it only through Post(), which is
-// thread-safe and wakes the loop if it sleeps.
+// by its own thread. Other threads reach it only through its mailboxes
+// (from other shards, in send order) and Post() (from any thread), both of
+// which wake the loop if it sleeps.
 #pragma once
 
 #include <absl/functional/any_invocable.h>
@@ -21,6 +23,7 @@
 
 #include "keyspace/db.h"
 #include "net/event_loop.h"
+#include "shard/mailbox.h"
 
 namespace larder {
 
@@ -43,15 +46,18 @@ class Shard {
   std::mt19937_64& rng() { return rng_; }
 
   // Thread-safe. Runs `task` on this shard's thread, in posting order.
-  void Post(Task task);
-  void PostBatch(std::vector<Task>* tasks);
+  void Post(Task task) { PostAfter(std::move(task), -1, 0); }
+  // As Post, but the task runs only after the first `seq` messages of
+  // shard `from`'s mailbox to this shard (what `from` had sent before).
+  void PostAfter(Task task, int from, uint64_t seq);
 
   // Starts the thread; `init` runs on it before the loop starts.
   void Start(absl::AnyInvocable<void()> init);
   void Join();
 
-  // Runs on this shard only: executes queued tasks.
+  // Runs on this shard only: executes queued messages and tasks.
   void DrainQueue();
+  bool HasPendingWork();
 
   // Runs on this shard after each loop iteration's events and queued tasks.
   void SetAfterEventsHook(Task hook) { after_events_hook_ = std::move(hook); }
@@ -61,6 +67,11 @@ class Shard {
 
  private:
   void ExpireCron();
+  struct Queued {
+    Task task;
+    int from;      // -1: no ordering with a mailbox
+    uint64_t seq;  // run after this many messages of mailbox `from`
+  };
 
   int id_;
   ShardSet* set_;
@@ -72,9 +83,10 @@ class Shard {
   std::thread thread_;
 
   std::mutex queue_mu_;
-  std::vector<Task> queue_;      // guarded by queue_mu_
-  std::vector<Task> draining_;   // owned by the shard thread
-  size_t expire_db_ = 0;         // db the expiry cron continues with
+  std::vector<Queued> queue_;     // guarded by queue_mu_
+  std::atomic<bool> queued_{false};
+  std::vector<Queued> draining_;  // owned by the shard thread
+  size_t expire_db_ = 0;          // db the expiry cron continues with
   Task after_events_hook_;
 };
 

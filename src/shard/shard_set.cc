@@ -5,11 +5,20 @@
 
 namespace larder {
 
+namespace {
+void RunBoxedTask(void* p) {
+  auto* task = static_cast<Task*>(p);
+  (*task)();
+  delete task;
+}
+}  // namespace
+
 ShardSet::ShardSet(int num_shards, int num_dbs) : num_dbs_(num_dbs) {
+  auto n = static_cast<size_t>(num_shards);
   for (int i = 0; i < num_shards; ++i) shards_.push_back(std::make_unique<Shard>(i, this, num_dbs));
-  outbox_.resize(static_cast<size_t>(num_shards));
-  for (auto& row : outbox_) row.resize(static_cast<size_t>(num_shards));
-  outbox_dirty_.assign(static_cast<size_t>(num_shards), 0);
+  for (size_t i = 0; i < n * n; ++i) mailboxes_.push_back(std::make_unique<larder::Mailbox>());
+  senders_.resize(n);
+  for (auto& s : senders_) s.dirty.assign(n, 0);
 }
 
 ShardSet::~ShardSet() { Stop(); }
@@ -20,22 +29,46 @@ void ShardSet::Send(int target, Task task) {
     shard(target).Post(std::move(task));
     return;
   }
-  outbox_[static_cast<size_t>(self->id())][static_cast<size_t>(target)].push_back(std::move(task));
-  outbox_dirty_[static_cast<size_t>(self->id())] = 1;
+  SendMessage(target, &RunBoxedTask, new Task(std::move(task)));
 }
 
 void ShardSet::FlushOutbox() {
   Shard* self = CurrentShard();
   if (!self) return;
-  auto from = static_cast<size_t>(self->id());
-  // Sending may run nothing inline, but flushing our own row can add to it
-  // only through later tasks; loop until clean.
-  while (outbox_dirty_[from]) {
-    outbox_dirty_[from] = 0;
-    for (size_t to = 0; to < outbox_[from].size(); ++to) {
-      if (!outbox_[from][to].empty()) shards_[to]->PostBatch(&outbox_[from][to]);
-    }
+  Sender& me = senders_[static_cast<size_t>(self->id())];
+  if (!me.any) return;
+  me.any = false;
+  // Pairs with the fence in the receiver's loop before it sleeps: either it
+  // sees our messages, or we see that it sleeps and wake it.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  for (size_t to = 0; to < me.dirty.size(); ++to) {
+    if (!me.dirty[to]) continue;
+    me.dirty[to] = 0;
+    if (static_cast<int>(to) != self->id()) shards_[to]->loop().Wake();
   }
+}
+
+size_t ShardSet::DrainMailboxes(int self) {
+  size_t n = shards_.size(), ran = 0;
+  for (size_t from = 0; from < n; ++from) ran += Mailbox(from, static_cast<size_t>(self)).Drain();
+  return ran;
+}
+
+bool ShardSet::MailboxesEmpty(int self) {
+  size_t n = shards_.size();
+  for (size_t from = 0; from < n; ++from)
+    if (!Mailbox(from, static_cast<size_t>(self)).Empty()) return false;
+  return true;
+}
+
+void ShardSet::PostOrdered(int target, Task task) {
+  Shard* self = CurrentShard();
+  if (!self || self->set() != this) {
+    shard(target).Post(std::move(task));
+    return;
+  }
+  uint64_t seq = Mailbox(static_cast<size_t>(self->id()), static_cast<size_t>(target)).pushed();
+  shard(target).PostAfter(std::move(task), self->id(), seq);
 }
 
 void ShardSet::FanOut(const std::vector<int>& ids, std::function<void(Shard&)> fn, Task done) {
@@ -54,10 +87,9 @@ void ShardSet::FanOut(const std::vector<int>& ids, std::function<void(Shard&)> f
   // Enqueued under the same lock as exclusive operations, so every shard sees
   // all multi-shard work in one global order: a multi-key read never sees
   // half of a multi-key write.
-  FlushOutbox();
   std::lock_guard lock(exclusive_mu_);
   for (int id : ids) {
-    shard(id).Post([this, state, origin_id] {
+    PostOrdered(id, [this, state, origin_id] {
       state->fn(*CurrentShard());
       Send(origin_id, [state] {
         if (--state->remaining == 0) state->done();
@@ -88,11 +120,9 @@ void ShardSet::RunExclusive(std::vector<int> ids, Task fn, Task done) {
   state->fn = std::move(fn);
   state->done = std::move(done);
   state->parties = ids.size();
-  // Messages this thread queued earlier must not be overtaken.
-  FlushOutbox();
   std::lock_guard lock(exclusive_mu_);
   for (int id : ids) {
-    shard(id).Post([this, state, origin_id] {
+    PostOrdered(id, [this, state, origin_id] {
       if (state->arrived.fetch_add(1) + 1 == state->parties) {
         state->fn();
         state->finished.store(true);

@@ -1,15 +1,20 @@
-// All shards of the server, the routing function (key → shard) and the two
-// ways work crosses threads:
+// All shards of the server, the routing function (key → shard) and the ways
+// work crosses threads:
 //
-//  * Send(): a message to one shard, batched per destination until the
-//    sender's loop iteration ends (one queue lock and one wake-up per batch).
-//    Messages from one shard to another arrive in the order they were sent.
-//  * RunExclusive(): an atomic operation over several shards (MSET across
-//    shards, RENAME, FLUSHALL, SWAPDB). Every involved shard parks at the same
-//    point of its queue; the last to arrive runs the operation with all of
-//    them stopped, then releases them. Exclusive operations are enqueued under
-//    one global lock, so all shards see them in the same order and can never
-//    wait for each other in a cycle.
+//  * SendMessage(): a {function, argument} message to one shard through the
+//    sender's mailbox to it. Allocates nothing: the hot path (a pipeline's
+//    commands for another shard and their replies) sends objects it reuses.
+//  * Send(): a task (any callable) the same way; the callable is boxed.
+//    From a thread that is not a shard it is posted to the shard's queue.
+//    Messages and tasks from one shard to another arrive in sending order;
+//    a sleeping receiver is woken once per sender loop iteration.
+//  * FanOut() / RunExclusive(): multi-shard work (MGET parts, MSET across
+//    shards, FLUSHALL...). They are enqueued under one global lock, so all
+//    shards see all multi-shard work in the same order and can never wait
+//    for each other in a cycle; each runs after whatever its sender sent to
+//    the same shards before. RunExclusive parks every involved shard at the
+//    same point; the last to arrive runs the operation with all of them
+//    stopped, then releases them.
 #pragma once
 
 #include <functional>
@@ -18,6 +23,7 @@
 #include <vector>
 
 #include "common/slot.h"
+#include "shard/mailbox.h"
 #include "shard/shard.h"
 
 namespace larder {
@@ -34,17 +40,31 @@ class ShardSet {
     return shards_.size() == 1 ? 0 : static_cast<int>(KeySlot(key) % shards_.size());
   }
 
-  // Queues `task` for shard `target`. From a shard thread the message leaves
-  // when that thread's loop iteration ends (FlushOutbox); from any other
-  // thread it is posted at once.
+  // From a shard thread: `fn(arg)` runs on shard `target`, after everything
+  // this thread sent there before. Not from other threads.
+  void SendMessage(int target, void (*fn)(void*), void* arg) {
+    Shard* self = CurrentShard();
+    size_t from = static_cast<size_t>(self->id());
+    Mailbox(from, static_cast<size_t>(target)).Push(Message{fn, arg});
+    Sender& me = senders_[from];
+    me.dirty[static_cast<size_t>(target)] = 1;
+    me.any = true;
+  }
+  // Queues `task` for shard `target`; from any thread.
   void Send(int target, Task task);
-  // Sends the calling shard's queued messages. Runs on a shard thread.
+  // Wakes the shards this thread sent to since its last call, if they
+  // sleep. Runs on a shard thread at the end of each loop iteration.
   void FlushOutbox();
+  // Runs the messages other shards sent to `self` (on its thread).
+  size_t DrainMailboxes(int self);
+  bool MailboxesEmpty(int self);
+  // Runs messages from `from` to `self` until `seq` of them ran in all.
+  void DrainMailboxUpTo(int from, int self, uint64_t seq) {
+    Mailbox(static_cast<size_t>(from), static_cast<size_t>(self)).Drain(seq);
+  }
 
   // Runs `fn(shard)` on each shard in `ids`, then `done` on the calling shard.
-  // Ordered with RunExclusive() and other fan-outs in one global order.
   void FanOut(const std::vector<int>& ids, std::function<void(Shard&)> fn, Task done);
-  // As FanOut over every shard.
   void FanOutAll(std::function<void(Shard&)> fn, Task done);
 
   // Runs `fn` while every shard in `ids` is parked, then `done` on the calling
@@ -57,11 +77,20 @@ class ShardSet {
   void Stop();
 
  private:
+  larder::Mailbox& Mailbox(size_t from, size_t to) { return *mailboxes_[from * shards_.size() + to]; }
+  // Posts `task` to `target` ordered after what the calling shard sent there.
+  void PostOrdered(int target, Task task);
+
   std::vector<std::unique_ptr<Shard>> shards_;
   int num_dbs_;
-  // outbox_[from][to]: touched only by thread `from`.
-  std::vector<std::vector<std::vector<Task>>> outbox_;
-  std::vector<char> outbox_dirty_;
+  // mailboxes_[from * N + to]: written by thread `from`, read by thread `to`.
+  std::vector<std::unique_ptr<larder::Mailbox>> mailboxes_;
+  // What a shard sent since its last FlushOutbox; touched only by its thread.
+  struct alignas(64) Sender {
+    std::vector<char> dirty;  // by target
+    bool any = false;
+  };
+  std::vector<Sender> senders_;
   std::mutex exclusive_mu_;
 };
 

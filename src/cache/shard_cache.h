@@ -1,0 +1,180 @@
+// One shard's part of the caching strategies: the loads running for its
+// keys, the negative cache, freshness data of loaded keys, write-through
+// writes in flight, write-behind changes waiting for the journal, and CACHE
+// FETCH leases. Everything here is touched only by its shard's thread.
+//
+// Read-through, as the engine drives it for a read command:
+//
+//   for each key: CheckRead(db, key)
+//     present, loaded by a rule  → kReady (a refresh may start: refresh-ahead,
+//                                  stale-while-revalidate)
+//     missing, a rule's key      → kLoading: a load starts, or joins the one
+//                                  running (single flight); a queued
+//                                  write-behind value or a remembered
+//                                  "no row" answers without a load
+//   any kLoading → WaitFor(keys, resume): the command does not run now
+//   load done (a worker thread) ──► posted to this shard ──► Complete():
+//     row stored (TTL + jitter) or "no row" remembered (negative-ttl),
+//     then each waiter's resume() runs here: the engine runs the command
+//
+// A loaded key remembers when it turns stale (its TTL) and how long its load
+// took. Inside the grace period after that, reads get the stale value at
+// once while one reload runs (stale-while-revalidate); with refresh-ahead,
+// a read before then starts a reload early with a probability that grows as
+// expiry nears, scaled by the load time (XFetch), so hot keys never miss.
+//
+// The write path (write_path.cc): write-through runs a command against a
+// copy of its key, writes the result to the database, and only then changes
+// the cache; write-behind changes the cache, journals the key's new state,
+// and holds the reply until the journal has it.
+#pragma once
+
+#include <absl/container/flat_hash_map.h>
+
+#include <deque>
+#include <memory>
+#include <random>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cache/host.h"
+#include "cache/manager.h"
+#include "keyspace/db.h"
+
+namespace larder {
+class Shard;
+struct Entry;
+}  // namespace larder
+
+namespace larder::cache {
+
+class ShardCache {
+ public:
+  ShardCache(CacheManager* manager, Host* host, Shard* shard);
+
+  // ---- read-through ----
+  enum class ReadState { kReady, kLoading };
+  // Before a read command runs, for each key it names (see above).
+  ReadState CheckRead(int db, std::string_view key);
+  // Before a write command that needs its key's old value (INCR, HSET,
+  // APPEND...; not a plain SET or DEL): a writing rule's key that is not in
+  // the cache loads first, as a read would load it.
+  ReadState CheckWriteLoad(int db, std::string_view key);
+  // The command that got kLoading for `keys` waits: `resume` runs on this
+  // shard once every one of them finished loading (or one failed).
+  void WaitFor(int db, std::span<const std::string_view> keys, Resume resume);
+
+  void Complete(const std::string& id, int db, const std::string& key, QueryResult r);
+  // A database change names this key: drop it (the next read loads it).
+  void Invalidate(int db, const std::string& key);
+  // A warmed row: stored as a load would store it.
+  void StoreWarm(int db, const std::string& key, const std::shared_ptr<LiveRule>& rule, const QueryResult& r);
+  // INFO: loads running on this shard.
+  size_t pending() const { return pending_.size(); }
+
+  // ---- write path ----
+  enum class WriteMode { kNone, kThrough, kBehind };
+  WriteMode WriteModeOf(std::string_view key) const;
+  bool IsWriteKey(std::string_view key) const { return WriteModeOf(key) != WriteMode::kNone; }
+  // Write-through writes one key at a time, in arrival order: while a write
+  // of the key is in flight this returns true and keeps `run`, which runs
+  // (here) once the key is free.
+  bool QueueBehindWrite(int db, std::string_view key, absl::AnyInvocable<void()> run);
+  // Write-through: a command ran against a copy of the key and left
+  // `result` (its new entry, owned by the call; null when it deleted the
+  // key). The rule's store or delete statement runs; when the database
+  // answers, the cache takes the result (on success) and `done` runs here.
+  // False when there is nothing to write (a delete and no delete
+  // statement): the key is deleted from the cache now and `done` is dropped.
+  bool StartWriteThrough(int db, std::string_view key, Entry* result, WriteDone done);
+  // Write-behind: a write command changed a `write behind` key; its new
+  // state goes to the journal and the rule's queue. True (and `release`
+  // kept) when the key is such a key: the reply waits for the journal.
+  bool HoldForJournal(int db, std::string_view key, Release release);
+  // The journal holds everything this shard appended up to `seq`.
+  void Durable(uint64_t seq);
+  // End of an event loop iteration: this iteration's changes go to the
+  // journal and the queues in one step.
+  void FlushChanges();
+
+  // ---- CACHE FETCH leases: who computes a missing key for the others ----
+  struct Lease {
+    int client_shard;
+    uint64_t client_id;
+    int64_t until_ms;
+  };
+  // The live lease on a key, or null.
+  const Lease* FindLease(int db, std::string_view key);
+  void GrantLease(int db, std::string_view key, Lease lease);
+  bool has_leases() const { return !leases_.empty(); }
+  // A write to the key ends its lease (the value is there now).
+  void EndLease(int db, std::string_view key) { leases_.erase(KeyId(db, key)); }
+  // A client went away: its leases end and their waiters ask again.
+  void ReleaseClient(int client_shard, uint64_t client_id);
+
+ private:
+  struct Waiter {
+    Resume resume;
+    int keys_left;
+  };
+  struct Pending {
+    std::shared_ptr<LiveRule> rule;
+    std::vector<std::shared_ptr<Waiter>> waiters;
+    bool background = false;  // refresh of a value still being served
+  };
+  struct Fresh {
+    int64_t stale_at_ms;  // the rule's TTL has passed (grace may still serve it)
+    int64_t load_us;      // how long the last load took (XFetch's delta)
+    std::shared_ptr<LiveRule> rule;
+  };
+
+  std::shared_ptr<LiveRule> MatchRule(std::string_view key, Params* params) const;
+  // A miss on `key`: true if a load runs for it now.
+  bool OnMiss(Db& db, std::string_view key);
+  void OnHit(Db& db, Entry* e);
+  void StartLoad(const std::string& id, int db, std::string key, std::shared_ptr<LiveRule> rule, Params params,
+                 bool background);
+  bool Store(Db& db, const std::string& key, const LiveRule& rule, const QueryResult& r, int64_t* stale_at);
+  // A write-behind key's unflushed value, put back after eviction or expiry.
+  bool RestorePending(Db& db, std::string_view key, const LiveRule& rule);
+  void CompleteWrite(const std::string& id, int db, std::string key, Entry* result, std::shared_ptr<LiveRule> rule,
+                     ExecResult r, WriteDone done);
+  void NextWrite(const std::string& id);
+
+  CacheManager* manager_;
+  Host* host_;
+  Shard* shard_;
+  std::mt19937_64 rng_;
+  // This shard's copy of the rules, refreshed when the manager's version moves
+  // (a miss must not take the manager's lock).
+  mutable std::shared_ptr<const std::vector<std::shared_ptr<LiveRule>>> rules_;
+  mutable uint64_t rules_version_ = ~uint64_t{0};
+  // Keys are KeyId(db, key).
+  absl::flat_hash_map<std::string, Pending> pending_;
+  absl::flat_hash_map<std::string, int64_t> negative_;  // until (ms)
+  absl::flat_hash_map<std::string, Fresh> fresh_;
+  absl::flat_hash_map<std::string, Lease> leases_;
+  // Write-through: keys with a write in flight, and the writes queued behind it.
+  absl::flat_hash_map<std::string, std::deque<absl::AnyInvocable<void()>>> writes_;
+  // Write-behind: releases waiting for the journal, in seq order.
+  struct Held {
+    uint64_t seq;  // 0: its change is still in unjournaled_
+    Release release;
+    std::string error;  // set when the journal write failed
+  };
+  std::deque<Held> held_;
+  size_t held_unnumbered_ = 0;  // the last ones, whose changes are in unjournaled_ (seq 0)
+  std::vector<std::pair<Change, WriteQueue*>> unjournaled_;
+};
+
+// The shard cache of the calling thread, or null (not a shard thread).
+ShardCache* CurrentShardCache();
+void SetCurrentShardCache(ShardCache* c);
+
+// Formats a loaded row as the rule stores it (hash fields, a string, or a
+// JSON object); exposed for tests.
+std::string RowAsJson(const QueryResult& r);
+
+}  // namespace larder::cache

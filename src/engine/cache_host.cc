@@ -1,0 +1,26 @@
+#include "engine/cache_host.h"
+
+#include "engine/engine.h"
+
+namespace larder {
+
+int EngineCacheHost::shard_count() const { return engine_->shards().size(); }
+
+int EngineCacheHost::ShardOf(std::string_view key) const { return engine_->shards().ShardOf(key); }
+
+void EngineCacheHost::Post(int shard, absl::AnyInvocable<void()> task) {
+  engine_->shards().Send(shard, std::move(task));
+}
+
+HashLimits EngineCacheHost::hash_limits() const {
+  Config& c = engine_->config();
+  return HashLimits{static_cast<size_t>(c.hash_max_listpack_entries.load()),
+                    static_cast<size_t>(c.hash_max_listpack_value.load())};
+}
+
+void EngineCacheHost::WakeWaiters(int shard, int db, std::string_view key) {
+  // Each waiter gets nil ("ask again"); the first to ask takes over.
+  engine_->local(shard).blocking.WakeAll(engine_, db, std::string(key), "*-1\r\n", "_\r\n");
+}
+
+}  // namespace larder

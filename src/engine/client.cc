@@ -1,0 +1,196 @@
+#include "engine/client.h"
+
+#include "cache/shard_cache.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "engine/blocking.h"
+#include "engine/dispatcher.h"
+#include "engine/engine.h"
+#include "shard/shard.h"
+
+namespace larder {
+
+namespace {
+// At most this many commands in one batch: a huge pipeline is served in
+// parts, and other clients get their turn in between.
+constexpr size_t kMaxBatchCommands = 4096;
+}  // namespace
+
+Client::Client(Engine* engine, Shard* shard, int fd, std::string peer, std::string local)
+    : engine_(engine),
+      shard_(shard),
+      stream_(&shard->loop(), fd, this),
+      pipeline_(engine, this, engine->shards().size()) {
+  state_.id = engine->NextClientId();
+  state_.fd = fd;
+  state_.addr = std::move(peer);
+  state_.laddr = std::move(local);
+  state_.created_ms = UnixTimeMs();
+  state_.last_interaction_ms = state_.created_ms;
+  state_.authenticated = engine->config().requirepass().empty();
+}
+
+Client::~Client() {
+  if (!closed_) stream_.Close();
+}
+
+void Client::Start() { stream_.Start(); }
+
+void Client::Close() { stream_.Close(); }
+
+void Client::OnClosed() {
+  if (closed_) return;
+  closed_ = true;
+  // A blocked client that goes away must not be served an element.
+  if (blocked_ && !blocked_->done.exchange(true)) AbandonWaiter(engine_, blocked_);
+  blocked_.reset();
+  if (engine_->cache().leases_granted()) {
+    // Leases this client holds (CACHE FETCH) end now: another waiter takes over.
+    Engine* engine = engine_;
+    int self = shard_->id();
+    uint64_t id = state_.id;
+    for (int i = 0; i < engine_->shards().size(); ++i)
+      engine_->shards().Send(i, [engine, i, self, id] { engine->cache().shard(i).ReleaseClient(self, id); });
+  }
+  if (state_.monitor) engine_->RemoveMonitor(shard_->id(), state_.id);
+  engine_->connected_clients.fetch_sub(1);
+  engine_->local(shard_->id()).to_close.push_back(state_.id);
+}
+
+void Client::OnInputLimit(size_t size) {
+  LOG_WARNING("Closing client that reached max query buffer length: id={} addr={} qbuf={}", state_.id, state_.addr,
+              size);
+}
+
+void Client::OnOutputDrained() {
+  if (!closed_ && !pipeline_.waiting() && !stream_.input().empty()) ProcessInput();
+}
+
+void Client::ReplyError(std::string_view message) {
+  engine_->RecordError(shard_, message);
+  std::string* out = pipeline_.InlineTarget(&stream_.output());
+  resp::ReplyBuilder rb(out, state_.resp);
+  rb.Error(message);
+  pipeline_.EndInline();
+}
+
+void Client::ProcessInput() {
+  if (closed_ || in_process_) return;
+  in_process_ = true;
+  RefreshCommandTime();
+  // Each pass dispatches one batch; a command that must wait for the batch
+  // before it (kRetryLater) starts the next pass once the batch completed.
+  uint64_t before = stream_.bytes_read();
+  if (before != state_.input_bytes) {
+    auto& nib = engine_->local(shard_->id()).net_input_bytes;
+    nib.store(nib.load(std::memory_order_relaxed) + (before - state_.input_bytes), std::memory_order_relaxed);
+    state_.input_bytes = before;
+    state_.last_interaction_ms = CommandTimeMs();
+  }
+  resp::RequestParser::Limits limits;
+  limits.max_bulk_len = engine_->config().proto_max_bulk_len.load(std::memory_order_relaxed);
+  parser_.set_limits(limits);  // CONFIG SET applies to connected clients too
+  stream_.set_max_input(
+      static_cast<size_t>(engine_->config().client_query_buffer_limit.load(std::memory_order_relaxed)));
+  for (;;) {
+    bool retry = false;
+    size_t count = 0;
+    while (!pipeline_.waiting() && !closing_ && !paused_ && !closed_) {
+      if (stream_.OutputBlocked()) break;
+      std::string_view data = stream_.input().Readable();
+      if (data.empty()) break;
+      size_t consumed = 0;
+      auto r = parser_.Parse(data, &args_, &consumed);
+      if (r == resp::RequestParser::Result::kNeedMore) {
+        stream_.set_read_hint(parser_.pending_bulk_bytes());
+        break;
+      }
+      if (r == resp::RequestParser::Result::kError) {
+        LOG_VERBOSE("Protocol error ({}) from client: id={} addr={}", parser_.error(), state_.id, state_.addr);
+        ReplyError(parser_.error());
+        closing_ = true;
+        stream_.input().Consume(data.size());
+        break;
+      }
+      if (r == resp::RequestParser::Result::kEmpty) {
+        stream_.input().Consume(consumed);
+        continue;
+      }
+      DispatchResult d = Dispatch(*this, args_);
+      if (d == DispatchResult::kRetryLater) {
+        retry = !paused_;
+        break;
+      }
+      stream_.input().Consume(consumed);
+      if (d == DispatchResult::kStop && pipeline_.open()) break;  // runs alone: wait for it
+      if (++count >= kMaxBatchCommands && pipeline_.open()) {
+        retry = true;
+        break;
+      }
+    }
+    bool done = pipeline_.Submit(&stream_.output());
+    if (pipeline_.waiting() || closed_) break;
+    if (!retry && !done) break;
+    if (!retry && stream_.input().empty()) break;
+  }
+  in_process_ = false;
+  if (closed_) return;
+  if (stream_.input().empty()) stream_.ShrinkIdleBuffers();
+  if (closing_ && !pipeline_.waiting()) {
+    stream_.CloseAfterFlush();
+    return;
+  }
+  stream_.Flush();
+  uint64_t written = stream_.bytes_written();
+  if (written != state_.output_bytes) {
+    auto& nob = engine_->local(shard_->id()).net_output_bytes;
+    nob.store(nob.load(std::memory_order_relaxed) + (written - state_.output_bytes), std::memory_order_relaxed);
+    state_.output_bytes = written;
+  }
+}
+
+void Client::AfterBatch() {
+  if (closed_) return;
+  ProcessInput();
+}
+
+void Client::OnGroupDone(CommandGroup* g) {
+  if (closed_) {
+    pipeline_.OnGroupDone(g, &stream_.output());
+    return;
+  }
+  if (pipeline_.OnGroupDone(g, &stream_.output())) AfterBatch();
+}
+
+void Client::OnLateReply(const ReplyTarget& target, std::string reply) {
+  if (closed_) return;
+  if (target.group < 0 && blocked_) blocked_.reset();  // a blocking command was answered
+  if (pipeline_.OnLate(target, std::move(reply), &stream_.output())) AfterBatch();
+}
+
+void Client::AppendOutput(std::string_view s) {
+  if (closed_) return;
+  stream_.output().append(s);
+  stream_.Flush();
+}
+
+std::string Client::ClientListLine() const {
+  int64_t now = UnixTimeMs();
+  std::string flags;
+  if (state_.monitor) flags += "O";
+  if (blocked_) flags += "b";
+  if (state_.no_evict) flags += "e";
+  if (flags.empty()) flags = "N";
+  const net::Stream& s = stream_;
+  auto& in = const_cast<net::Stream&>(s).input();
+  return fmt::format(
+      "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 "
+      "multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} "
+      "tot-mem={} events={} cmd={} user=default redir=-1 resp={}",
+      state_.id, state_.addr, state_.laddr, state_.fd, state_.name, (now - state_.created_ms) / 1000,
+      (now - state_.last_interaction_ms) / 1000, flags, state_.db, in.size(), in.capacity() - in.size(),
+      in.capacity(), s.pending_output(), in.capacity() + s.output_capacity(), s.wants_write() ? "rw" : "r",
+      state_.last_cmd ? std::string_view(state_.last_cmd->name) : std::string_view("NULL"), state_.resp);
+}
+
+}  // namespace larder

@@ -1,0 +1,93 @@
+// One client connection as the engine sees it: the socket stream (net/),
+// the request parser, the client's state (CLIENT LIST fields, selected
+// database, protocol, authentication) and its pipeline. Lives on the shard
+// thread that accepted it; touched only there.
+//
+//   Stream::OnEvent (net/stream.cc) ──► Client::OnInput ──► parse a command
+//   ──► Dispatch (dispatcher.cc) ──► Execute inline, or a group to the key's
+//   shard (pipeline.cc) ──► replies in order into the stream's output ──►
+//   Stream::Flush
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/client_state.h"
+#include "engine/pipeline.h"
+#include "net/stream.h"
+#include "resp/parser.h"
+
+namespace larder {
+
+class Engine;
+class Shard;
+struct Waiter;
+
+class Client : public net::StreamHandler {
+ public:
+  Client(Engine* engine, Shard* shard, int fd, std::string peer, std::string local);
+  ~Client() override;
+
+  void Start();
+
+  ClientState& state() { return state_; }
+  const ClientState& state() const { return state_; }
+  Engine* engine() const { return engine_; }
+  Shard* shard() const { return shard_; }
+  Pipeline& pipeline() { return pipeline_; }
+  net::Stream& stream() { return stream_; }
+  bool closed() const { return closed_; }
+  // Still needed after closing: a group of its batch is out on a shard.
+  bool busy() const { return pipeline_.inflight() > 0; }
+
+  // QUIT, protocol errors: close once the replies so far are sent.
+  void CloseAfterReply() { closing_ = true; }
+  void Close();
+  // MONITOR lines (straight to the output, outside any batch).
+  void AppendOutput(std::string_view s);
+  // CLIENT PAUSE: the client tries its next command again.
+  void Resume() {
+    paused_ = false;
+    ProcessInput();
+  }
+  void Pause() { paused_ = true; }
+  // A blocking command's waiter (set while the client is blocked).
+  void set_blocked(std::shared_ptr<Waiter> w) { blocked_ = std::move(w); }
+  const std::shared_ptr<Waiter>& blocked() const { return blocked_; }
+
+  // Messages from the pipeline's groups and late replies (this thread).
+  void OnGroupDone(CommandGroup* g);
+  void OnLateReply(const ReplyTarget& target, std::string reply);
+  // An error reply in the current position (dispatcher's refusals).
+  void ReplyError(std::string_view message);
+
+  std::string ClientListLine() const;
+
+  // net::StreamHandler
+  void OnInput() override { ProcessInput(); }
+  void OnOutputDrained() override;
+  void OnInputLimit(size_t size) override;
+  void OnClosed() override;
+
+ private:
+  void ProcessInput();
+  void AfterBatch();
+
+  Engine* engine_;
+  Shard* shard_;
+  ClientState state_;
+  net::Stream stream_;
+  resp::RequestParser parser_;
+  std::vector<std::string_view> args_;
+  Pipeline pipeline_;
+  std::shared_ptr<Waiter> blocked_;
+  bool closed_ = false;
+  bool closing_ = false;
+  bool paused_ = false;
+  bool in_process_ = false;
+};
+
+}  // namespace larder

@@ -1,0 +1,243 @@
+#include "engine/dispatcher.h"
+
+#include <algorithm>
+
+#include "cache/shard_cache.h"
+#include "common/clock.h"
+#include "engine/blocking.h"
+#include "engine/client.h"
+#include "engine/engine.h"
+#include "engine/executor.h"
+#include "shard/shard.h"
+
+namespace larder {
+
+namespace {
+
+std::string UnknownCommandError(std::span<const std::string_view> args) {
+  // As Redis: quote arguments while the list is under 128 bytes, each cut to
+  // what is left of those 128.
+  std::string list;
+  for (size_t i = 1; i < args.size() && list.size() < 128; ++i) {
+    size_t room = 128 - list.size();
+    list.push_back('\'');
+    list.append(args[i].substr(0, room));
+    list.append("' ");
+  }
+  std::string msg = "ERR unknown command '";
+  msg.append(args[0].substr(0, 128));
+  msg.append("', with args beginning with: ");
+  msg.append(list);
+  return msg;
+}
+
+// A command whose keys live on several shards, with no fan-out of its own:
+// it runs as one exclusive operation, on whichever involved shard arrives
+// last, with all of them parked.
+void StartExclusive(Client& client, const CommandSpec* spec, std::span<const std::string_view> args,
+                    std::vector<int> shards) {
+  Engine* engine = client.engine();
+  ReplyTarget target = client.pipeline().AddLate();
+  auto owned = std::make_shared<std::vector<std::string>>(args.begin(), args.end());
+  int db = client.state().db, resp = client.state().resp;
+  engine->shards().RunExclusive(
+      shards,
+      [engine, spec, owned, db, resp, shards, target] {
+        RefreshCommandTime();
+        std::vector<std::string_view> argv(owned->begin(), owned->end());
+        Call call;
+        call.spec = spec;
+        call.args = argv;
+        call.db = db;
+        call.resp = resp;
+        call.exclusive = true;
+        std::string reply;
+        Execute(*engine, *CurrentShard(), call, &reply);
+        for (int id : shards) ServeBlockedClients(engine, &engine->shards().shard(id));
+        engine->Deliver(target, std::move(reply));
+      },
+      [] {});
+}
+
+// A blocking command: the first attempt runs where its keys live; finding no
+// data it registers the waiter there in the same step, so no push can slip
+// between. The reply (data, or nil at the timeout) fills a late slot.
+void StartBlocking(Client& client, const CommandSpec* spec, std::span<const std::string_view> args,
+                   std::vector<int> shards) {
+  Engine* engine = client.engine();
+  std::sort(shards.begin(), shards.end());
+  shards.erase(std::unique(shards.begin(), shards.end()), shards.end());
+  auto w = std::make_shared<Waiter>();
+  w->client_shard = client.shard()->id();
+  w->client_id = client.state().id;
+  w->db = client.state().db;
+  w->resp = client.state().resp;
+  w->spec = spec;
+  w->args.assign(args.begin(), args.end());
+  w->target = client.pipeline().AddLate();
+  client.set_blocked(w);
+  bool exclusive = shards.size() > 1;
+  auto attempt = [engine, w, exclusive, shards] {
+    RefreshCommandTime();
+    std::vector<std::string_view> argv(w->args.begin(), w->args.end());
+    BlockRequest req;
+    req.client_shard = w->client_shard;
+    req.client_id = w->client_id;
+    Call call;
+    call.spec = w->spec;
+    call.args = argv;
+    call.db = w->db;
+    call.resp = w->resp;
+    call.exclusive = exclusive;
+    call.block = &req;
+    std::string out;
+    Execute(*engine, *CurrentShard(), call, &out);
+    ShardSet& set = engine->shards();
+    for (int id : shards) ServeBlockedClients(engine, &set.shard(id));
+    if (req.wants_block) {
+      w->keys = std::move(req.keys);
+      w->deadline_ms = req.timeout_ms > 0 ? CommandTimeMs() + req.timeout_ms : 0;
+      for (const auto& k : w->keys) engine->local(set.ShardOf(k)).blocking.Add(w->db, k, w);
+      set.Send(w->client_shard, [engine, w] { engine->local(w->client_shard).blocked.push_back(w); });
+      return;
+    }
+    w->done.store(true);
+    engine->Deliver(w->target, std::move(out));
+  };
+  if (exclusive) {
+    engine->shards().RunExclusive(shards, std::move(attempt), [] {});
+  } else {
+    engine->shards().FanOut({shards[0]}, [attempt = std::move(attempt)](Shard&) mutable { attempt(); }, [] {});
+  }
+}
+
+// Runs a command on the client's thread (a connection command, a fan-out
+// coordinator, or a keyed command whose keys are here).
+DispatchResult RunHere(Client& client, const CommandSpec* spec, std::span<const std::string_view> args,
+                       bool fan_out) {
+  Engine& engine = *client.engine();
+  Pipeline& p = client.pipeline();
+  std::string* out = p.InlineTarget(&client.stream().output());
+  Call call;
+  call.spec = spec;
+  call.args = args;
+  call.db = client.state().db;
+  call.resp = client.state().resp;
+  call.origin = &client.state();
+  call.client = &client;
+  call.fan_out = fan_out;
+  if (Execute(engine, *client.shard(), call, out) == Outcome::kReplied) p.EndInline();
+  return DispatchResult::kDone;
+}
+
+}  // namespace
+
+DispatchResult Dispatch(Client& client, std::vector<std::string_view>& argv_vec) {
+  Engine& engine = *client.engine();
+  ClientState& state = client.state();
+  std::span<const std::string_view> argv(argv_vec.data(), argv_vec.size());
+  const CommandSpec* spec = Commands().Find(argv[0]);
+  if (!spec) {
+    client.ReplyError(UnknownCommandError(argv));
+    return DispatchResult::kDone;
+  }
+  if (!spec->subcommands.empty()) {
+    if (argv.size() < 2) {
+      client.ReplyError("ERR wrong number of arguments for '" + spec->name + "' command");
+      return DispatchResult::kDone;
+    }
+    const CommandSpec* sub = Commands().FindSub(*spec, argv[1]);
+    if (!sub) {
+      std::string upper = spec->name;
+      for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      client.ReplyError("ERR unknown subcommand '" + std::string(argv[1].substr(0, 128)) + "'. Try " + upper +
+                        " HELP.");
+      return DispatchResult::kDone;
+    }
+    spec = sub;
+  }
+  if (!spec->ArityOk(argv.size())) {
+    client.ReplyError("ERR wrong number of arguments for '" + spec->name + "' command");
+    engine.RecordRejected(client.shard(), spec);
+    return DispatchResult::kDone;
+  }
+  if (!state.authenticated && !(spec->flags & kCmdNoAuth)) {
+    if (engine.config().requirepass().empty()) {
+      state.authenticated = true;
+    } else {
+      client.ReplyError("NOAUTH Authentication required.");
+      return DispatchResult::kDone;
+    }
+  }
+  if (engine.PausedFor(spec->flags)) [[unlikely]] {
+    client.Pause();
+    engine.local(client.shard()->id()).paused.push_back(state.id);
+    return DispatchResult::kRetryLater;
+  }
+  // maxmemory: refuse commands that may grow memory when over the limit and
+  // nothing can be evicted.
+  if ((spec->flags & kCmdDenyOom) && !engine.AdmitUnderMaxmemory(*client.shard())) {
+    client.ReplyError("OOM command not allowed when used memory > 'maxmemory'.");
+    engine.RecordRejected(client.shard(), spec);
+    return DispatchResult::kDone;
+  }
+  Pipeline& pipeline = client.pipeline();
+  bool barrier = (spec->route == Route::kConnection && (spec->flags & kCmdGathers)) ||
+                 (spec->flags & kCmdBlocking);
+  // A command that runs alone waits for the batch before it (and must not
+  // be fed to MONITOR twice).
+  if (barrier && pipeline.open()) return DispatchResult::kRetryLater;
+
+  ShardSet& set = engine.shards();
+  KeyPositions keys;
+  int target = client.shard()->id();
+  bool single = true;
+  if (spec->route == Route::kKeys) {
+    keys = spec->KeyIndexes(argv);
+    if (!keys.empty()) {
+      target = set.ShardOf(argv[keys[0]]);
+      for (size_t i = 1; i < keys.size() && single; ++i) single = set.ShardOf(argv[keys[i]]) == target;
+    }
+    if (!single && !barrier && pipeline.open()) return DispatchResult::kRetryLater;
+    if (keys.size() > 1 && (spec->flags & kCmdWrite) && engine.cache().active()) {
+      cache::ShardCache* sc = cache::CurrentShardCache();
+      for (size_t i : keys)
+        if (sc && sc->IsWriteKey(argv[i])) {
+          client.ReplyError("ERR a write-through or write-behind key must be written by a command on that key alone");
+          return DispatchResult::kDone;
+        }
+    }
+    if (single && target != client.shard()->id() && !(spec->flags & kCmdBlocking) &&
+        !pipeline.AddRemote(target, spec, argv, state.db, state.resp))
+      return DispatchResult::kRetryLater;  // the group is full: submit the batch first
+  }
+  if (engine.has_monitors() && !(spec->flags & kCmdSkipMonitor)) engine.FeedMonitors(state.db, state.addr, argv);
+  state.last_cmd = spec;
+  ++state.commands;
+
+  if (spec->route == Route::kConnection) {
+    RunHere(client, spec, argv, false);
+    return barrier ? DispatchResult::kStop : DispatchResult::kDone;
+  }
+  if (spec->flags & kCmdBlocking) {
+    std::vector<int> shards;
+    for (size_t i : keys) shards.push_back(set.ShardOf(argv[i]));
+    if (shards.empty()) shards.push_back(client.shard()->id());
+    StartBlocking(client, spec, argv, std::move(shards));
+    return DispatchResult::kStop;
+  }
+  if (single) {
+    if (target == client.shard()->id()) RunHere(client, spec, argv, false);
+    return DispatchResult::kDone;  // (a remote one joined its group above)
+  }
+  if (spec->fan_out) {
+    RunHere(client, spec, argv, true);
+    return DispatchResult::kStop;
+  }
+  std::vector<int> shards;
+  for (size_t i : keys) shards.push_back(set.ShardOf(argv[i]));
+  StartExclusive(client, spec, argv, std::move(shards));
+  return DispatchResult::kStop;
+}
+
+}  // namespace larder

@@ -1,0 +1,207 @@
+#include "engine/engine.h"
+
+#include <unistd.h>
+
+#include <random>
+
+#include "cache/shard_cache.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "engine/cache_host.h"
+#include "engine/client.h"
+
+namespace larder {
+
+Engine::Engine(Config* config) : config_(config) {
+  start_time_ms_ = UnixTimeMs();
+  std::random_device rd;
+  std::mt19937_64 rng(rd());
+  static const char kHex[] = "0123456789abcdef";
+  for (int i = 0; i < 40; ++i) run_id_.push_back(kHex[rng() % 16]);
+}
+
+Engine::~Engine() {
+  cache_.reset();  // its threads publish to the memory budget
+  MemoryBudget::SetCurrent(nullptr);
+}
+
+bool Engine::Init(std::string* err) {
+  int nthreads = static_cast<int>(config_->threads.load());
+  int num_dbs = static_cast<int>(config_->databases.load());
+  shards_ = std::make_unique<ShardSet>(nthreads, num_dbs);
+  for (int i = 0; i < nthreads; ++i) locals_.push_back(std::make_unique<EngineShard>());
+  memory_ = std::make_unique<MemoryBudget>(nthreads);
+  MemoryBudget::SetCurrent(memory_.get());
+  ApplyEvictionConfig();
+  cache_host_ = std::make_unique<EngineCacheHost>(this);
+  cache_ = std::make_unique<cache::CacheManager>();
+  std::vector<Shard*> shard_ptrs;
+  for (int i = 0; i < nthreads; ++i) shard_ptrs.push_back(&shards_->shard(i));
+  cache_->AttachShards(cache_host_.get(), shard_ptrs);
+  for (const auto& s : config_->cache_sources()) {
+    std::string e;
+    cache_->AddSource(s, &e);
+  }
+  for (const auto& r : config_->cache_rules()) {
+    std::string e;
+    if (!cache_->AddRule(r, &e)) LOG_WARNING("cache-rule {}: {}", r.pattern.text(), e);
+  }
+  cache_->SetInvalidation(config_->Get("cache-invalidation-channel").value_or("larder_invalidate"));
+  if (!config_->cache_sources().empty() || cache::CacheManager::HasJournal(config_->dir())) {
+    std::string e;
+    if (!cache_->OpenWriteBehind(config_->dir(), FsyncPolicyNow(), &e)) {
+      *err = "Write-behind: " + e;
+      return false;
+    }
+  }
+  cache_->StartSources();
+  if (cache_->active())
+    LOG_NOTICE("Read-through: {} cache rule(s) over {} source(s)", config_->cache_rules().size(),
+               config_->cache_sources().size());
+  return true;
+}
+
+void Engine::SetupShard(Shard& shard) {
+  EngineShard& l = local(shard.id());
+  cache::SetCurrentShardCache(&cache_->shard(shard.id()));
+  l.cmd_stats.resize(Commands().all().size());
+  shard.SetAfterEventsHook([this, &shard] { AfterEvents(shard); });
+  shard.loop().RunEvery(100, [this, &shard] { Cron(shard); });
+  shard.loop().RunEvery(10, [this, &shard] {
+    BlockedTimeoutCron(shard);
+    EvictionCron(shard);
+  });
+}
+
+void Engine::Started() {
+  memory_startup_ = static_cast<size_t>(memory_->Calibrate());
+  for (const auto& [pattern, query] : config_->cache_warms()) {
+    std::string err;
+    if (!cache_->Warm(pattern, query, &err)) LOG_WARNING("cache-warm {}: {}", pattern, err);
+  }
+}
+
+void Engine::Shutdown() {
+  // Close every client on its own thread, then stop the cache's threads
+  // (loads and warming stop while the shards still run).
+  for (int i = 0; i < shards_->size(); ++i) {
+    shards_->shard(i).Post([this, i] {
+      EngineShard& l = local(i);
+      for (auto& [id, client] : l.clients) client->Close();
+    });
+  }
+  cache_->StopSources();
+}
+
+void Engine::AfterEvents(Shard& shard) {
+  EngineShard& l = local(shard.id());
+  cache_->shard(shard.id()).FlushChanges();  // write-behind: this iteration's changes to the journal
+  if (l.to_close.empty()) return;
+  // A closed client goes once no group of its batch is out on a shard.
+  std::erase_if(l.to_close, [&](uint64_t id) {
+    auto it = l.clients.find(id);
+    if (it == l.clients.end()) return true;
+    if (it->second->busy()) return false;
+    l.clients.erase(it);
+    return true;
+  });
+}
+
+void Engine::AddClient(Shard& shard, int fd, std::string peer, std::string local_addr) {
+  total_connections_received.fetch_add(1, std::memory_order_relaxed);
+  if (connected_clients.load() >= config_->maxclients.load()) {
+    static const char kMsg[] = "-ERR max number of clients reached\r\n";
+    ssize_t n = write(fd, kMsg, sizeof(kMsg) - 1);
+    (void)n;
+    close(fd);
+    rejected_connections.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  connected_clients.fetch_add(1);
+  auto client = std::make_unique<Client>(this, &shard, fd, std::move(peer), std::move(local_addr));
+  Client* raw = client.get();
+  LOG_VERBOSE("Accepted {}", raw->state().addr);
+  local(shard.id()).clients.emplace(raw->state().id, std::move(client));
+  raw->Start();
+}
+
+void Engine::Deliver(const ReplyTarget& target, std::string reply) {
+  if (!target.valid()) return;
+  // Always as a message, even to this thread: the client takes it between
+  // commands, never in the middle of one.
+  int shard = target.client_shard;
+  shards_->Send(shard, [this, target, reply = std::move(reply)]() mutable {
+    auto& clients = local(target.client_shard).clients;
+    auto it = clients.find(target.client_id);
+    if (it != clients.end()) it->second->OnLateReply(target, std::move(reply));
+  });
+}
+
+void Engine::DeliverError(const ReplyTarget& target, std::string_view message, int resp) {
+  std::string out;
+  resp::ReplyBuilder rb(&out, resp);
+  rb.Error(message);
+  Deliver(target, std::move(out));
+}
+
+void Engine::OpsSampleCron() {
+  uint64_t total = 0;
+  for (auto& l : locals_) total += l->commands_processed.load(std::memory_order_relaxed);
+  int64_t now = MonotonicUs();
+  ops_samples_.emplace_back(now, total);
+  while (ops_samples_.size() > 16) ops_samples_.pop_front();
+  if (ops_samples_.size() >= 2) {
+    auto& first = ops_samples_.front();
+    auto& last = ops_samples_.back();
+    int64_t dt = last.first - first.first;
+    if (dt > 0 && last.second >= first.second)
+      ops_per_sec.store((last.second - first.second) * 1000000 / static_cast<uint64_t>(dt));
+  }
+}
+
+void Engine::Cron(Shard& shard) {
+  EngineShard& l = local(shard.id());
+  int64_t now = UnixTimeMs();
+  int64_t timeout = config_->timeout.load(std::memory_order_relaxed);
+  if (timeout > 0) {
+    for (auto& [id, client] : l.clients) {
+      // As Redis: MONITOR clients and blocked clients never time out.
+      if (client->closed() || client->state().monitor || client->blocked()) continue;
+      if (now - client->state().last_interaction_ms > timeout * 1000) {
+        LOG_VERBOSE("Closing idle client id={}", id);
+        client->Close();
+      }
+    }
+  }
+  if (!l.paused.empty()) {
+    // Paused clients try again: those whose next command may run now go on,
+    // the others are held again.
+    auto ids = std::move(l.paused);
+    l.paused.clear();
+    for (uint64_t id : ids) {
+      auto it = l.clients.find(id);
+      if (it != l.clients.end()) it->second->Resume();
+    }
+  }
+  if (shard.id() == 0) {
+    OpsSampleCron();
+    memory_->Tick();
+  }
+}
+
+void Engine::BlockedTimeoutCron(Shard& shard) {
+  EngineShard& l = local(shard.id());
+  if (l.blocked.empty()) return;
+  int64_t now = UnixTimeMs();
+  // Blocked clients whose timeout passed get a nil reply.
+  std::erase_if(l.blocked, [&](const std::shared_ptr<Waiter>& w) {
+    if (w->done.load()) return true;
+    if (w->deadline_ms == 0 || now < w->deadline_ms) return false;
+    if (w->done.exchange(true)) return true;
+    AbandonWaiter(this, w);
+    Deliver(w->target, w->resp >= 3 ? "_\r\n" : "*-1\r\n");
+    return true;
+  });
+}
+
+}  // namespace larder

@@ -1,0 +1,215 @@
+// The command engine's state: everything commands run against besides the
+// keyspace itself, as Redis keeps it in `server`.
+//
+//   Engine ──► ShardSet (the shard threads and their keyspaces)
+//          ──► EngineShard per shard: its clients, command statistics, slow
+//              log, blocked clients and the keys they wait on
+//          ──► Config, MemoryBudget (maxmemory), CacheManager (caching rules)
+//          ──► server-wide counters, the latency monitor, MONITOR clients,
+//              CLIENT PAUSE
+//
+// The path of a command through the engine:
+//
+//   Client (client.h) ──► Dispatch (dispatcher.h): lookup, arity, auth,
+//   pause, OOM; route by the keys' shard ──► inline, or a CommandGroup to
+//   the owning shard (pipeline.h) ──► Execute (executor.h) ──► handler
+//   (commands/*_family.cc) ──► reply in order to the client's output.
+//
+// Per-shard state is touched only on its shard's thread; the rest is
+// atomic or guarded as noted.
+#pragma once
+
+#include <absl/container/flat_hash_map.h>
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cache/manager.h"
+#include "config/config.h"
+#include "engine/blocking.h"
+#include "engine/command.h"
+#include "keyspace/memory_budget.h"
+#include "shard/shard_set.h"
+
+namespace larder {
+
+class Client;
+class EngineCacheHost;
+
+struct CommandStat {
+  uint64_t calls = 0;
+  uint64_t usec = 0;
+  uint64_t rejected = 0;
+  uint64_t failed = 0;
+};
+
+struct SlowlogEntry {
+  uint64_t id;
+  int64_t time_s;
+  int64_t duration_us;
+  std::vector<std::string> args;
+  std::string addr, name;
+};
+
+// State of one shard that belongs to the engine. Shard thread only.
+struct EngineShard {
+  absl::flat_hash_map<uint64_t, std::unique_ptr<Client>> clients;
+  // Closed clients, destroyed at the end of the loop iteration once none of
+  // their commands is out on another shard.
+  std::vector<uint64_t> to_close;
+  std::vector<uint64_t> paused;        // clients held by CLIENT PAUSE
+  std::vector<CommandStat> cmd_stats;  // indexed by CommandSpec::id
+  std::map<std::string, uint64_t> error_stats;  // errorstats: prefix -> count
+  std::deque<SlowlogEntry> slowlog;
+  BlockingRegistry blocking;                     // clients blocked on this shard's keys
+  std::vector<std::shared_ptr<Waiter>> blocked;  // this shard's clients that are blocked
+  // Written by the owning shard only; read by others (INFO, ops sampling).
+  std::atomic<uint64_t> commands_processed{0};
+  std::atomic<uint64_t> net_input_bytes{0};
+  std::atomic<uint64_t> net_output_bytes{0};
+};
+
+struct LatencySample {
+  int64_t time_s;
+  int64_t ms;
+};
+struct LatencyEvent {
+  int64_t max_ms = 0;
+  std::deque<LatencySample> history;  // newest last, at most 160
+};
+
+class Engine {
+ public:
+  explicit Engine(Config* config);
+  ~Engine();
+
+  // Creates the shards (not started), the memory budget and the cache
+  // manager with the configured sources and rules.
+  bool Init(std::string* err);
+  // On each shard's thread before its loop runs: timers, per-shard state.
+  void SetupShard(Shard& shard);
+  // After the shards run: the start-up memory figure, cache warming.
+  void Started();
+  // Closes every client (on its thread) and stops the cache's threads.
+  void Shutdown();
+
+  Config& config() { return *config_; }
+  ShardSet& shards() { return *shards_; }
+  EngineShard& local(int shard) { return *locals_[static_cast<size_t>(shard)]; }
+  EngineShard& local() { return local(CurrentShard()->id()); }
+  MemoryBudget& memory() { return *memory_; }
+  cache::CacheManager& cache() { return *cache_; }
+
+  // A new connection accepted on `shard` (its thread): the client starts.
+  void AddClient(Shard& shard, int fd, std::string peer, std::string local);
+
+  // Delivers a reply that comes later (a command that waited for other
+  // shards, a load, the journal, a blocking pop) to its place in the
+  // client's pipeline. Any thread.
+  void Deliver(const ReplyTarget& target, std::string reply);
+  // The same for an error (counted in errorstats by the caller's Execute).
+  void DeliverError(const ReplyTarget& target, std::string_view message, int resp);
+
+  // Statistics, on the shard that ran the command.
+  void RecordCommand(Shard* shard, const CommandSpec* spec, int64_t duration_us, bool failed);
+  void RecordRejected(Shard* shard, const CommandSpec* spec);
+  // One error reply (errorstats counts each by its first word).
+  void RecordError(Shard* shard, std::string_view error_line);
+  void MaybeSlowlog(Shard* shard, std::span<const std::string_view> args, int64_t duration_us,
+                    const ClientState* client);
+  void RecordLatency(const std::string& event, int64_t ms);
+
+  // Latency monitor (LATENCY LATEST/HISTORY/RESET); any thread.
+  std::map<std::string, LatencyEvent> LatencySnapshot();
+  size_t LatencyReset(const std::vector<std::string>& events);
+
+  // MONITOR: clients that receive every command.
+  void AddMonitor(int shard, uint64_t client_id);
+  void RemoveMonitor(int shard, uint64_t client_id);
+  void FeedMonitors(int db, const std::string& addr, std::span<const std::string_view> args);
+  bool has_monitors() const { return monitor_count_.load(std::memory_order_relaxed) > 0; }
+
+  // CLIENT PAUSE.
+  void Pause(int64_t until_ms, bool all) {
+    pause_all_.store(all);
+    pause_until_ms_.store(until_ms);
+  }
+  void Unpause() { pause_until_ms_.store(0); }
+  // True if a command with these flags must wait now.
+  bool PausedFor(uint32_t flags) const;
+
+  // maxmemory. Before a command that may grow memory: false when it must be
+  // refused with the OOM error (over the limit, nothing evictable).
+  bool AdmitUnderMaxmemory(Shard& shard);
+  // After each command on the shard that ran it: publishes its memory and
+  // evicts its share of any excess.
+  void AfterCommand(Shard& shard);
+  // Applies maxmemory-policy and the LFU knobs after CONFIG SET / start-up
+  // (and appendfsync to the write-behind journal).
+  void ApplyEvictionConfig();
+  cache::FsyncPolicy FsyncPolicyNow() const;
+  // used_memory once the server was ready (used_memory_startup).
+  size_t memory_startup() const { return memory_startup_; }
+
+  uint64_t NextClientId() { return next_client_id_.fetch_add(1); }
+  uint64_t NextSlowlogId() { return next_slowlog_id_.fetch_add(1); }
+  void ResetStats();
+
+  int64_t start_time_ms() const { return start_time_ms_; }
+  const std::string& run_id() const { return run_id_; }
+  int listening_port() const { return port_; }
+  void set_listening_port(int port) { port_ = port; }
+  // SHUTDOWN: the main thread (server/server.cc) watches this.
+  void RequestShutdown() { shutdown_.store(true); }
+  bool shutdown_requested() const { return shutdown_.load(); }
+
+  std::atomic<int64_t> connected_clients{0};
+  std::atomic<uint64_t> total_connections_received{0};
+  std::atomic<uint64_t> rejected_connections{0};
+  std::atomic<uint64_t> total_error_replies{0};
+  // instantaneous_ops_per_sec: samples taken by shard 0's cron.
+  std::atomic<uint64_t> ops_per_sec{0};
+
+ private:
+  void Cron(Shard& shard);
+  void BlockedTimeoutCron(Shard& shard);
+  void OpsSampleCron();
+  void EvictionCron(Shard& shard);
+  size_t EvictShare(Shard& shard, int64_t over);
+  void AfterEvents(Shard& shard);
+
+  Config* config_;
+  std::unique_ptr<ShardSet> shards_;
+  std::vector<std::unique_ptr<EngineShard>> locals_;
+  std::unique_ptr<MemoryBudget> memory_;
+  std::unique_ptr<EngineCacheHost> cache_host_;
+  std::unique_ptr<cache::CacheManager> cache_;
+  size_t memory_startup_ = 0;
+
+  std::atomic<bool> shutdown_{false};
+  std::atomic<uint64_t> next_client_id_{1};
+  std::atomic<uint64_t> next_slowlog_id_{0};
+  std::atomic<int64_t> pause_until_ms_{0};
+  std::atomic<bool> pause_all_{false};
+  int64_t start_time_ms_;
+  std::string run_id_;
+  int port_ = 0;
+
+  std::mutex latency_mu_;
+  std::map<std::string, LatencyEvent> latency_;
+
+  std::mutex monitor_mu_;
+  std::vector<std::pair<int, uint64_t>> monitors_;
+  std::atomic<int> monitor_count_{0};
+
+  // Throughput sampling (shard 0's thread only).
+  std::deque<std::pair<int64_t, uint64_t>> ops_samples_;
+};
+
+}  // namespace larder

@@ -1,0 +1,301 @@
+#include "engine/executor.h"
+
+#include "cache/shard_cache.h"
+#include "common/clock.h"
+#include "common/strings.h"
+#include "engine/blocking.h"
+#include "engine/client.h"
+#include "engine/engine.h"
+#include "engine/pipeline.h"
+#include "shard/shard.h"
+
+namespace larder {
+
+namespace {
+
+// Counts the error replies of one command and puts each in errorstats.
+class Recorder : public resp::ErrorSink {
+ public:
+  Recorder(Engine& engine, Shard& shard, bool record) : engine_(engine), shard_(shard), record_(record) {}
+  void OnError(std::string_view line) override {
+    ++errors;
+    if (record_) engine_.RecordError(&shard_, line);
+  }
+  uint32_t errors = 0;
+
+ private:
+  Engine& engine_;
+  Shard& shard_;
+  bool record_;
+};
+
+// Whether a write command replaces its key without reading it (so a
+// writing rule's key that is not cached needs no load first).
+bool Overwrites(const CommandSpec* spec, std::span<const std::string_view> args) {
+  const std::string& n = spec->name;
+  if (n == "del" || n == "unlink" || n == "setex" || n == "psetex") return true;
+  if (n != "set") return false;
+  for (size_t i = 3; i < args.size(); ++i)
+    if (EqualsIgnoreCase(args[i], "nx") || EqualsIgnoreCase(args[i], "xx") || EqualsIgnoreCase(args[i], "get") ||
+        EqualsIgnoreCase(args[i], "keepttl"))
+      return false;
+  return true;
+}
+
+// A command kept to run again later on its shard: its arguments copied.
+struct Kept {
+  Engine* engine;
+  int shard;
+  const CommandSpec* spec;
+  std::vector<std::string> args;
+  int db, resp;
+  ReplyTarget target;
+
+  // Runs it (in `mode`) and delivers its reply unless it waits again.
+  void Run(Call::Mode mode) const {
+    std::vector<std::string_view> argv(args.begin(), args.end());
+    Call c;
+    c.spec = spec;
+    c.args = argv;
+    c.db = db;
+    c.resp = resp;
+    c.mode = mode;
+    c.target = target;
+    std::string out;
+    Shard& sh = engine->shards().shard(shard);
+    if (Execute(*engine, sh, c, &out) == Outcome::kReplied) engine->Deliver(target, std::move(out));
+  }
+  void Fail(const std::string& error) const {
+    Shard& sh = engine->shards().shard(shard);
+    engine->RecordError(&sh, error);
+    engine->RecordCommand(&sh, spec, 0, true);
+    engine->DeliverError(target, error, resp);
+  }
+};
+
+Kept Keep(Engine& engine, Shard& shard, const Call& call, ReplyTarget target) {
+  return Kept{&engine, shard.id(), call.spec, std::vector<std::string>(call.args.begin(), call.args.end()),
+              call.db, call.resp, target};
+}
+
+enum class CacheStep { kRun, kAnswered, kDeferred };
+
+// Write-through: the command runs against a copy of its key; the result
+// goes to the database and replaces the key once the database has it.
+// `target` is the reply's place, already opened: every answer goes there.
+CacheStep RunWriteThrough(Engine& engine, Shard& shard, cache::ShardCache& sc, const Call& call,
+                          std::string_view key, const ReplyTarget& target) {
+  Db& real = shard.db(call.db);
+  KeyspaceStats scratch_stats;
+  Db scratch(&scratch_stats);
+  if (Entry* cur = real.Find(key)) scratch.Add(CloneEntry(cur, key));
+  std::string reply;
+  Call c = call;
+  c.mode = Call::Mode::kInternal;
+  c.scratch = &scratch;
+  Effects fx;
+  Execute(engine, shard, c, &reply, &fx);
+  if (fx.failed) {  // refused by the command itself: nothing to write
+    engine.RecordCommand(&shard, call.spec, fx.duration_us, true);
+    engine.Deliver(target, std::move(reply));
+    return CacheStep::kDeferred;
+  }
+  Entry* result = scratch.Detach(key);
+  Engine* e = &engine;
+  int shard_id = shard.id();
+  const CommandSpec* spec = call.spec;
+  int resp = call.resp;
+  int db = call.db;
+  std::string k(key);
+  bool sent = sc.StartWriteThrough(
+      call.db, key, result,
+      [e, shard_id, spec, target, resp, db, k, reply](const std::string* error, int64_t us) mutable {
+        Shard& sh = e->shards().shard(shard_id);
+        if (error) {
+          e->RecordError(&sh, *error);
+          e->RecordCommand(&sh, spec, us, true);
+          e->DeliverError(target, *error, resp);
+          return;
+        }
+        e->RecordCommand(&sh, spec, us, false);
+        BlockingRegistry& reg = e->local(shard_id).blocking;
+        if (reg.HasWaiters(db, k)) reg.MarkReady(db, k);
+        e->Deliver(target, std::move(reply));
+        ServeBlockedClients(e, &sh);
+      });
+  if (sent) return CacheStep::kDeferred;
+  // Nothing to write to the database: the key is deleted in the cache (and
+  // the late slot opened above gets the reply now).
+  engine.RecordCommand(&shard, call.spec, fx.duration_us, false);
+  engine.Deliver(target, std::move(reply));
+  return CacheStep::kDeferred;
+}
+
+// The caching rules before a command runs (read-through, loading a write's
+// key, write-through).
+CacheStep BeforeRun(Engine& engine, Shard& shard, cache::ShardCache& sc, const Call& call, const KeyPositions& keys) {
+  const CommandSpec* spec = call.spec;
+  if (spec->flags & kCmdReadOnly) {
+    std::string_view loading[8];
+    size_t n = 0;
+    bool more = false;
+    for (size_t i : keys) {
+      if (sc.CheckRead(call.db, call.args[i]) != cache::ShardCache::ReadState::kLoading) continue;
+      if (n < 8) loading[n++] = call.args[i];
+      else more = true;
+    }
+    if (n == 0) return CacheStep::kRun;
+    ReplyTarget target = TargetFor(call);
+    if (!target.valid()) return CacheStep::kRun;
+    std::vector<std::string_view> all(loading, loading + n);
+    if (more)
+      for (size_t i : keys) all.push_back(call.args[i]);  // WaitFor ignores keys not loading
+    // The lookups this command would have made count now, as misses of
+    // the keys it waits for; the run after the load counts none.
+    shard.stats().keyspace_misses += n;
+    Kept kept = Keep(engine, shard, call, target);
+    sc.WaitFor(call.db, all, [kept = std::move(kept)](const std::string* error) {
+      if (error) kept.Fail(*error);
+      else kept.Run(Call::Mode::kReplay);
+    });
+    return CacheStep::kDeferred;
+  }
+  if (!(spec->flags & kCmdWrite) || keys.size() != 1) return CacheStep::kRun;
+  std::string_view key = call.args[keys[0]];
+  auto mode = sc.WriteModeOf(key);
+  if (mode == cache::ShardCache::WriteMode::kNone) return CacheStep::kRun;
+  if (call.mode != Call::Mode::kLoadedWrite && !Overwrites(spec, call.args) &&
+      sc.CheckWriteLoad(call.db, key) == cache::ShardCache::ReadState::kLoading) {
+    ReplyTarget target = TargetFor(call);
+    if (target.valid()) {
+      Kept kept = Keep(engine, shard, call, target);
+      std::string_view k[1] = {key};
+      sc.WaitFor(call.db, k, [kept = std::move(kept)](const std::string* error) {
+        if (error) kept.Fail(*error);
+        else kept.Run(Call::Mode::kLoadedWrite);
+      });
+      return CacheStep::kDeferred;
+    }
+  }
+  if (mode != cache::ShardCache::WriteMode::kThrough) return CacheStep::kRun;
+  // One write of a key at a time: later ones wait their turn.
+  ReplyTarget target = TargetFor(call);
+  if (!target.valid()) return CacheStep::kRun;  // no one to answer later: the cache alone
+  Kept kept = Keep(engine, shard, call, target);
+  if (sc.QueueBehindWrite(call.db, key, [kept]() { kept.Run(Call::Mode::kLoadedWrite); }))
+    return CacheStep::kDeferred;
+  return RunWriteThrough(engine, shard, sc, call, key, target);
+}
+
+}  // namespace
+
+ReplyTarget TargetFor(const Call& call) {
+  if (call.target.valid()) return call.target;
+  if (call.group) {
+    CommandGroup* g = call.group;
+    ++g->late_count;
+    ReplyTarget t;
+    t.client_shard = g->client_shard;
+    t.client_id = g->client_id;
+    t.batch = g->batch;
+    t.group = g->shard;
+    t.index = call.group_index;
+    return t;
+  }
+  if (call.client) return call.client->pipeline().AddLate();
+  return ReplyTarget{};
+}
+
+Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out, Effects* fx_out) {
+  Effects local_fx;
+  Effects& fx = fx_out ? *fx_out : local_fx;
+  const CommandSpec* spec = call.spec;
+  fx.spec = spec;
+  fx.args = call.args;
+  fx.db = call.db;
+  fx.keys = spec->KeyIndexes(call.args);
+  bool internal = call.mode == Call::Mode::kInternal;
+
+  cache::ShardCache* sc = nullptr;
+  if (!internal && !call.exclusive && !call.fan_out && !fx.keys.empty() && engine.cache().active())
+    sc = cache::CurrentShardCache();
+  if (sc && call.mode != Call::Mode::kReplay) {
+    switch (BeforeRun(engine, shard, *sc, call, fx.keys)) {
+      case CacheStep::kRun: break;
+      case CacheStep::kAnswered: return Outcome::kReplied;
+      case CacheStep::kDeferred: fx.deferred = true; return Outcome::kDeferred;
+    }
+  }
+
+  Recorder recorder(engine, shard, !internal);
+  size_t start = out->size();
+  resp::ReplyBuilder rb(out, call.resp, &recorder);
+  CommandContext ctx(call.args, &rb, &shard, &engine, spec, call.db);
+  ctx.client = call.client;
+  ctx.exclusive = call.exclusive;
+  ctx.block = call.block;
+  ctx.scratch = call.scratch;
+  bool replay = call.mode == Call::Mode::kReplay;
+  if (replay) shard.stats().lookups_paused = true;
+  int64_t t0 = Ticks();
+  if (call.fan_out) spec->fan_out(ctx);
+  else spec->handler(ctx);
+  int64_t dt = TicksToUs(Ticks() - t0);
+  if (replay) shard.stats().lookups_paused = false;
+  fx.failed = recorder.errors > 0;
+  fx.errors = recorder.errors;
+  fx.duration_us = dt;
+  fx.integer = rb.last_integer();
+  fx.deferred = ctx.deferred;
+  if (internal) return Outcome::kReplied;
+
+  bool held = false;
+  if ((spec->flags & kCmdWrite) && !fx.failed && !call.fan_out) {
+    // Effects of the keys it wrote: blocked clients, leases, write-behind.
+    EngineShard& es = engine.local(shard.id());
+    cache::ShardCache* lease_cache = engine.cache().active() ? cache::CurrentShardCache() : nullptr;
+    bool leases = lease_cache && lease_cache->has_leases();
+    if (!es.blocking.empty() || leases) {
+      for (size_t i = 0; i < fx.key_count(); ++i) {
+        KeyRef k = fx.key(i);
+        if (!k.written) continue;
+        if (leases) lease_cache->EndLease(k.db, k.key);
+        // Exclusive operations reach other shards' keys: mark them there.
+        EngineShard& owner = call.exclusive ? engine.local(engine.shards().ShardOf(k.key)) : es;
+        if (owner.blocking.HasWaiters(k.db, k.key)) owner.blocking.MarkReady(k.db, k.key);
+      }
+    }
+    if (sc && fx.key_count() == 1) {
+      // Write-behind: the change goes to the journal; the reply waits for it.
+      ReplyTarget target;
+      std::string_view key = call.args[fx.keys[0]];
+      if (sc->WriteModeOf(key) == cache::ShardCache::WriteMode::kBehind && (target = TargetFor(call)).valid()) {
+        std::string reply = out->substr(start);
+        Engine* e = &engine;
+        int resp = call.resp;
+        bool journaled = sc->HoldForJournal(call.db, key, [e, target, resp, reply](const std::string* error) mutable {
+          if (error) e->DeliverError(target, *error, resp);
+          else e->Deliver(target, std::move(reply));
+        });
+        // Held for the journal, or (no journal) the slot just opened takes
+        // the reply now.
+        if (!journaled) e->Deliver(target, std::move(reply));
+        out->resize(start);
+        held = true;
+      }
+    }
+  }
+  engine.RecordCommand(&shard, spec, dt, fx.failed);
+  if (!(spec->flags & kCmdSkipSlowlog)) engine.MaybeSlowlog(&shard, call.args, dt, call.origin);
+  // What the command allocated counts against maxmemory at once, and the
+  // shard whose keys grew frees its share of any excess.
+  engine.AfterCommand(shard);
+  ServeBlockedClients(&engine, &shard);
+  if (held) {
+    fx.deferred = true;
+    return Outcome::kDeferred;
+  }
+  return ctx.deferred ? Outcome::kDeferred : Outcome::kReplied;
+}
+
+}  // namespace larder

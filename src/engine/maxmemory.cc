@@ -1,0 +1,128 @@
+// maxmemory: admission before a command that may grow memory, eviction of
+// each shard's share of any excess after commands and in a 10 ms cron, and
+// the policy settings (keyspace/eviction.h holds the policies themselves).
+#include <cmath>
+
+#include "common/clock.h"
+#include "engine/engine.h"
+
+namespace larder {
+
+
+namespace {
+void PublishShardKeys(MemoryBudget& budget, Shard& shard) {
+  uint64_t keys = 0, vol = 0;
+  for (auto& db : shard.dbs()) {
+    keys += db.size();
+    vol += db.expires();
+  }
+  budget.PublishKeys(shard.id(), keys, vol);
+}
+
+// Redis's eviction time limit per call for maxmemory-eviction-tenacity.
+int64_t EvictionTimeLimitUs(int64_t tenacity) {
+  if (tenacity <= 10) return 50 * tenacity;
+  if (tenacity < 100) return static_cast<int64_t>(500.0 * std::pow(1.15, static_cast<double>(tenacity - 10)));
+  return INT64_MAX;
+}
+}  // namespace
+
+size_t Engine::EvictShare(Shard& shard, int64_t over) {
+  Policy policy = CurrentPolicy();
+  if (policy == Policy::kNoEviction || over <= 0) return 0;
+  // This shard's part of the excess, in proportion to its share of the
+  // (evictable) keys; the other shards free theirs when they next run a
+  // command or their cron (every 10 ms).
+  bool vol = IsVolatile(policy);
+  uint64_t mine = vol ? memory_->volatile_keys_of(shard.id()) : memory_->keys_of(shard.id());
+  uint64_t all = vol ? memory_->volatile_keys() : memory_->keys();
+  double share = all ? static_cast<double>(mine) / static_cast<double>(all) : 1.0 / shards_->size();
+  auto part = static_cast<int64_t>(static_cast<double>(over) * share) + 1;
+  // What the shard owes: its part of the excess, less what it freed beyond
+  // its part before (a key is freed whole, and keys differ in size), never
+  // more than its part of this excess (the same excess is seen again until
+  // every shard has paid).
+  int64_t& debt = shard.evictor().debt();
+  debt = std::min(debt + part, part);
+  if (debt <= 0) return 0;
+  auto want = static_cast<size_t>(debt);
+  int64_t limit = EvictionTimeLimitUs(config_->maxmemory_eviction_tenacity.load(std::memory_order_relaxed));
+  int samples = static_cast<int>(config_->maxmemory_samples.load(std::memory_order_relaxed));
+  uint64_t evicted = 0;
+  size_t freed = 0;
+  int64_t start = MonotonicUs();
+  // In slices, so that the time limit is checked between them.
+  while (freed < want) {
+    size_t got = shard.evictor().Evict(shard.dbs(), std::min<size_t>(want - freed, 64 * 1024), policy, samples,
+                                       shard.rng(), &evicted);
+    freed += got;
+    if (got == 0 || MonotonicUs() - start > limit) break;
+  }
+  // Keep the credit of freeing more than owed (whole keys), within bounds:
+  // it is what keeps the shards' shares in proportion over time.
+  int64_t max = config_->maxmemory.load(std::memory_order_relaxed);
+  debt = std::max(debt - static_cast<int64_t>(freed), -std::max<int64_t>(max / 64, 64 * 1024));
+  shard.stats().evicted_keys += evicted;
+  PublishShardKeys(*memory_, shard);
+  memory_->PublishThread(shard.id());
+  return freed;
+}
+
+bool Engine::AdmitUnderMaxmemory(Shard& shard) {
+  int64_t max = config_->maxmemory.load(std::memory_order_relaxed);
+  if (max <= 0) return true;
+  memory_->PublishThread(shard.id());
+  int64_t over = memory_->Used() - max;
+  if (over <= 0) return true;
+  Policy policy = CurrentPolicy();
+  if (policy == Policy::kNoEviction) return false;
+  // The shards evict their parts after their next command or in their cron;
+  // refuse only when nothing anywhere can be evicted.
+  return (IsVolatile(policy) ? memory_->volatile_keys() : memory_->keys()) > 0;
+}
+
+void Engine::AfterCommand(Shard& shard) {
+  int64_t max = config_->maxmemory.load(std::memory_order_relaxed);
+  if (max <= 0) return;
+  memory_->PublishThread(shard.id());
+  int64_t used = memory_->Used();
+  memory_->NotePeak(used);  // at the limit, the peak is what matters: note every one
+  if (used > max) EvictShare(shard, used - max);
+}
+
+void Engine::EvictionCron(Shard& shard) {
+  PublishShardKeys(*memory_, shard);
+  memory_->PublishThread(shard.id());
+  int64_t max = config_->maxmemory.load(std::memory_order_relaxed);
+  if (max <= 0) return;
+  int64_t over = memory_->Used() - max;
+  if (over > 0) EvictShare(shard, over);
+}
+
+cache::FsyncPolicy Engine::FsyncPolicyNow() const {
+  std::string v = config_->Get("appendfsync").value_or("everysec");
+  if (v == "always") return cache::FsyncPolicy::kAlways;
+  if (v == "no") return cache::FsyncPolicy::kNo;
+  return cache::FsyncPolicy::kEverysec;
+}
+
+void Engine::ApplyEvictionConfig() {
+  if (cache_ && cache_->journal()) cache_->journal()->set_policy(FsyncPolicyNow());
+  SetLfuKnobs(static_cast<int>(config_->lfu_log_factor.load()), static_cast<int>(config_->lfu_decay_time.load()));
+  Policy old = CurrentPolicy();
+  auto now = static_cast<Policy>(config_->maxmemory_policy.load());
+  if (now == old) return;
+  SetPolicy(now);
+  if (!shards_ || IsS3Fifo(now) == IsS3Fifo(old)) return;
+  // Entering S3-FIFO: every key joins the main queue; leaving it: drop the queues.
+  bool rebuild = IsS3Fifo(now);
+  for (int i = 0; i < shards_->size(); ++i) {
+    Shard* s = &shards_->shard(i);
+    s->Post([s, rebuild] {
+      if (rebuild) s->evictor().Rebuild(s->dbs());
+      else s->evictor().Clear();
+    });
+  }
+}
+
+}  // namespace larder
