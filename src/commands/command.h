@@ -127,6 +127,10 @@ struct CommandContext {
   BlockRequest* block = nullptr;
   // Write-through: the command runs against this copy of its key first.
   Db* scratch = nullptr;
+  // Set by a handler whose error reply Redis does not count as an error
+  // (errorstats, total_error_replies, failed_calls): DEBUG ERROR, which
+  // Redis writes out as raw bytes.
+  bool uncounted_error = false;
 
   size_t argc() const { return args.size(); }
   std::string_view arg(size_t i) const { return args[i]; }

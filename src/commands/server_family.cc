@@ -429,6 +429,12 @@ void Debug(CommandContext& ctx) {
       rb.Ok();
     });
   }
+  if (sub == "error" && ctx.argc() == 3) {
+    // As Redis: the text is the whole error line (newlines become spaces),
+    // sent as raw bytes, so it is not counted in the error statistics.
+    ctx.uncounted_error = true;
+    return ctx.Error(ctx.arg(2));
+  }
   if (sub == "set-active-expire" && ctx.argc() == 3) {
     Shard::active_expire_enabled.store(ctx.arg(2) != "0");
     return ctx.rb->Ok();
@@ -461,6 +467,8 @@ void Debug(CommandContext& ctx) {
   if (sub == "help") {
     static const char* kLines[] = {
         "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ERROR <string>", "    Return a Redis protocol error with <string> as message. Useful for clients",
+        "    unit tests to simulate Redis errors.",
         "OBJECT <key>", "    Show low level info about `key` and associated value.",
         "SET-ACTIVE-EXPIRE <0|1>", "    Setting it to 0 disables expiring keys in background when they are not",
         "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the", "    default.",

@@ -376,7 +376,7 @@ bool RunHandler(Server* server, Shard* shard, const CommandSpec* spec, std::span
     }
   }
   int64_t dt = TicksToUs(Ticks() - t0);
-  bool failed = out->size() > start && (*out)[start] == '-';
+  bool failed = out->size() > start && (*out)[start] == '-' && !ctx.uncounted_error;
   std::string_view err = failed ? std::string_view(*out).substr(start + 1) : std::string_view();
   server->RecordCommand(shard, spec, dt, failed, err);
   // Write-behind: the change goes to the journal; the reply waits for it.
