@@ -45,6 +45,11 @@ enum CmdFlag : uint32_t {
   kCmdSentinel = 1u << 14,
   kCmdPubSub = 1u << 15,
   kCmdMayReplicate = 1u << 16,
+  kCmdNoAsyncLoading = 1u << 17,
+  kCmdAsking = 1u << 18,
+  // Key positions come from a function (get_keys) or from key specs that are
+  // not a plain index + range. Set by the registry (as Redis derives it).
+  kCmdMovableKeys = 1u << 19,
   // Internal: a connection command that may answer asynchronously (gathers
   // from shards); it waits for earlier pipelined commands to finish. Set by
   // the registry on every Route::kConnection command not marked kCmdLocalOnly.

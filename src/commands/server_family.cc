@@ -106,13 +106,15 @@ void ConfigHelp(CommandContext& ctx) {
 
 // ---- COMMAND ----
 
+// In Redis's order (addReplyCommandFlags); like Redis, may_replicate and
+// sentinel are not shown.
 const std::pair<uint32_t, const char*> kFlagNames[] = {
     {kCmdWrite, "write"},         {kCmdReadOnly, "readonly"},     {kCmdDenyOom, "denyoom"},
     {kCmdAdmin, "admin"},         {kCmdPubSub, "pubsub"},         {kCmdNoScript, "noscript"},
     {kCmdBlocking, "blocking"},   {kCmdLoading, "loading"},       {kCmdStale, "stale"},
-    {kCmdSkipMonitor, "skip_monitor"}, {kCmdSkipSlowlog, "skip_slowlog"}, {kCmdFast, "fast"},
-    {kCmdNoAuth, "no_auth"},      {kCmdMayReplicate, "may_replicate"}, {kCmdSentinel, "sentinel"},
-    {kCmdAllowBusy, "allow_busy"}, {kCmdNoMulti, "no_multi"},
+    {kCmdSkipMonitor, "skip_monitor"}, {kCmdSkipSlowlog, "skip_slowlog"}, {kCmdAsking, "asking"},
+    {kCmdFast, "fast"},           {kCmdNoAuth, "no_auth"},        {kCmdNoAsyncLoading, "no_async_loading"},
+    {kCmdNoMulti, "no_multi"},    {kCmdMovableKeys, "movablekeys"}, {kCmdAllowBusy, "allow_busy"},
 };
 
 std::vector<std::string> Words(const std::string& s) {
@@ -481,6 +483,12 @@ void Debug(CommandContext& ctx) {
             "'. Try DEBUG HELP.");
 }
 
+// ---- CLUSTER, READONLY, READWRITE, ASKING ----
+// Larder has no cluster mode: these answer as a Redis started with
+// cluster-enabled no (after the usual arity and subcommand checks).
+
+void ClusterDisabled(CommandContext& ctx) { ctx.Error("ERR This instance has cluster support disabled"); }
+
 void Shutdown(CommandContext& ctx) {
   for (size_t i = 1; i < ctx.argc(); ++i) {
     std::string o = AsciiLower(ctx.arg(i));
@@ -524,6 +532,67 @@ void RegisterServerFamily(CommandRegistry* r) {
   command.subcommands.push_back(make("command|getkeys", -4, L | S, CommandGetKeys, "@slow @connection", "Extracts the key names from an arbitrary command."));
   command.subcommands.push_back(make("command|help", 2, L | S, CommandHelp, "@slow @connection", "Returns helpful text about the different subcommands."));
   r->Add(std::move(command));
+
+  {
+    constexpr uint32_t NAL = kCmdNoAsyncLoading, LO = kCmdLocalOnly;
+    auto cluster_cmd = [&](const char* name, int arity, uint32_t flags, const char* acl, const char* summary,
+                           const char* since) {
+      CommandSpec s = make(name, arity, flags | LO, ClusterDisabled, acl, summary);
+      s.group = "cluster";
+      s.since = since;
+      return s;
+    };
+    const char* kAdmin = "@admin @slow @dangerous";
+    CommandSpec cluster = cluster_cmd("cluster", -2, 0, "@slow", "A container for cluster commands", "3.0.0");
+    cluster.handler = nullptr;
+    struct Sub {
+      const char* name;
+      int arity;
+      uint32_t flags;
+      bool admin;
+      const char* summary;
+      const char* since;
+    };
+    static const Sub kSubs[] = {
+        {"addslots", -3, A | S | NAL, true, "Assign new hash slots to receiving node", "3.0.0"},
+        {"addslotsrange", -4, A | S | NAL, true, "Assign new hash slots to receiving node", "7.0.0"},
+        {"bumpepoch", 2, A | S | NAL, true, "Advance the cluster config epoch", "3.0.0"},
+        {"count-failure-reports", 3, A | S, true, "Return the number of failure reports active for a given node", "3.0.0"},
+        {"countkeysinslot", 3, S, false, "Return the number of local keys in the specified hash slot", "3.0.0"},
+        {"delslots", -3, A | S | NAL, true, "Set hash slots as unbound in receiving node", "3.0.0"},
+        {"delslotsrange", -4, A | S | NAL, true, "Set hash slots as unbound in receiving node", "7.0.0"},
+        {"failover", -2, A | S | NAL, true, "Forces a replica to perform a manual failover of its master.", "3.0.0"},
+        {"flushslots", 2, A | S | NAL, true, "Delete a node's own slots information", "3.0.0"},
+        {"forget", 3, A | S | NAL, true, "Remove a node from the nodes table", "3.0.0"},
+        {"getkeysinslot", 4, S, false, "Return local key names in the specified hash slot", "3.0.0"},
+        {"help", 2, L | S, false, "Show helpful text about the different subcommands", "5.0.0"},
+        {"info", 2, S, false, "Provides info about Redis Cluster node state", "3.0.0"},
+        {"keyslot", 3, S, false, "Returns the hash slot of the specified key", "3.0.0"},
+        {"links", 2, S, false, "Returns a list of all TCP links to and from peer nodes in cluster", "7.0.0"},
+        {"meet", -4, A | S | NAL, true, "Force a node cluster to handshake with another node", "3.0.0"},
+        {"myid", 2, S, false, "Return the node id", "3.0.0"},
+        {"nodes", 2, S, false, "Get Cluster config for the node", "3.0.0"},
+        {"replicas", 3, A | S, true, "List replica nodes of the specified master node", "5.0.0"},
+        {"replicate", 3, A | S | NAL, true, "Reconfigure a node as a replica of the specified master node", "3.0.0"},
+        {"reset", -2, A | NS | S, true, "Reset a Redis Cluster node", "3.0.0"},
+        {"saveconfig", 2, A | S | NAL, true, "Forces the node to save cluster state on disk", "3.0.0"},
+        {"set-config-epoch", 3, A | S | NAL, true, "Set the configuration epoch in a new node", "3.0.0"},
+        {"setslot", -4, A | S | NAL, true, "Bind a hash slot to a specific node", "3.0.0"},
+        {"shards", 2, S, false, "Get array of cluster slots to node mappings", "7.0.0"},
+        {"slaves", 3, A | S, true, "List replica nodes of the specified master node", "3.0.0"},
+        {"slots", 2, S, false, "Get array of Cluster slot to node mappings", "3.0.0"},
+    };
+    for (const Sub& sub : kSubs)
+      cluster.subcommands.push_back(cluster_cmd((std::string("cluster|") + sub.name).c_str(), sub.arity, sub.flags,
+                                                sub.admin ? kAdmin : "@slow", sub.summary, sub.since));
+    r->Add(std::move(cluster));
+    r->Add(cluster_cmd("readonly", 1, L | S | kCmdFast, "@fast @connection",
+                       "Enables read queries for a connection to a cluster replica node", "3.0.0"));
+    r->Add(cluster_cmd("readwrite", 1, L | S | kCmdFast, "@fast @connection",
+                       "Disables read queries for a connection to a cluster replica node", "3.0.0"));
+    r->Add(cluster_cmd("asking", 1, kCmdFast, "@fast @connection", "Sent by cluster clients after an -ASK redirect",
+                       "3.0.0"));
+  }
 
   CommandSpec slowlog = make("slowlog", -2, 0, nullptr, "@slow", "A container for slow log commands.");
   slowlog.subcommands.push_back(make("slowlog|get", -2, A | L | S | G, SlowlogGet, "@admin @slow @dangerous", "Returns the slow log's entries."));
