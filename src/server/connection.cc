@@ -226,11 +226,12 @@ Connection::DispatchResult Connection::Dispatch(std::vector<std::string_view>& a
     server_->total_error_replies.fetch_add(1, std::memory_order_relaxed);
     return DispatchResult::kDone;
   }
-  if (!spec->subcommands.empty()) {
-    if (argv.size() < 2) {
-      ReplyError("ERR wrong number of arguments for '" + spec->name + "' command");
-      return DispatchResult::kDone;
-    }
+  if (!spec->subcommands.empty() && argv.size() < 2 && (!spec->handler || !spec->ArityOk(argv.size()))) {
+    ReplyError("ERR wrong number of arguments for '" + spec->name + "' command");
+    return DispatchResult::kDone;
+  }
+  // A container with a handler of its own (COMMAND) runs it when called alone.
+  if (!spec->subcommands.empty() && argv.size() >= 2) {
     const CommandSpec* sub = nullptr;
     std::string want(spec->name + "|");
     for (char c : argv[1]) want.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
