@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "commands/key_specs.h"
 #include "common/status.h"
 #include "keyspace/db.h"
 #include "resp/reply_builder.h"
@@ -97,6 +98,12 @@ struct CommandSpec {
   std::string since = "1.0.0";
   std::string group = "generic";
   std::vector<CommandSpec> subcommands;
+  // COMMAND INFO's tips and key specs. Left empty, the registry fills them
+  // with Redis's (by name) or, for a Larder command, derives one key spec
+  // from the key range; `legacy_range` and kCmdMovableKeys follow from them.
+  std::vector<std::string> tips;
+  std::vector<KeySpec> key_specs;
+  LegacyRange legacy_range;
   int id = -1;                  // dense index for statistics
   const CommandSpec* parent = nullptr;
 
