@@ -346,7 +346,7 @@ void RegisterConnectionFamily(CommandRegistry* r) {
     return s;
   };
   r->Add(make("ping", -1, F | LO, Ping, "@fast @connection", "Returns the server's liveliness response."));
-  r->Add(make("echo", 2, F | LO, Echo, "@fast @connection", "Returns the given string."));
+  r->Add(make("echo", 2, F | LO | L | S, Echo, "@fast @connection", "Returns the given string."));
   r->Add(make("auth", -2, LO | NS | L | S | kCmdSkipMonitor | kCmdSkipSlowlog | F | NA | kCmdAllowBusy, Auth,
               "@fast @connection", "Authenticates the connection."));
   r->Add(make("hello", -1, LO | NS | L | S | kCmdSkipMonitor | kCmdSkipSlowlog | F | NA | kCmdAllowBusy, Hello,
@@ -365,7 +365,7 @@ void RegisterConnectionFamily(CommandRegistry* r) {
   sub("client|getname", 2, base | LO, ClientGetName, "@slow @connection", "Returns the name of the connection.");
   sub("client|setinfo", 4, base | LO, ClientSetInfo, "@slow @connection", "Sets information specific to the client.");
   sub("client|info", 2, base | LO, ClientInfo, "@slow @connection", "Returns information about the connection.");
-  sub("client|list", -2, base | kCmdGathers, ClientList, "@admin @slow @dangerous @connection", "Lists open connections.");
+  sub("client|list", -2, base | kCmdAdmin | kCmdGathers, ClientList, "@admin @slow @dangerous @connection", "Lists open connections.");
   sub("client|kill", -3, kCmdAdmin | base | kCmdGathers, ClientKill, "@admin @slow @dangerous @connection", "Terminates open connections.");
   sub("client|no-evict", 3, kCmdAdmin | base | LO, ClientNoEvict, "@admin @slow @dangerous @connection", "Sets the client eviction mode of the connection.");
   sub("client|pause", -3, kCmdAdmin | base, ClientPause, "@admin @slow @dangerous @connection", "Suspends commands processing.");

@@ -1,6 +1,7 @@
 // Generic key commands: existence, deletion, renaming, copying, iteration,
 // TTLs, OBJECT, and the database-wide ones (DBSIZE, FLUSHDB, SWAPDB...).
 #include <climits>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -340,85 +341,131 @@ void Keys(CommandContext& ctx) {
 // table cursor. Shards are visited in order; within one the table's
 // reverse-binary cursor guarantees that keys present for the whole scan are
 // returned at least once.
+//
+// One call goes on from shard to shard (one hop each, on the shard that owns
+// the keys) until COUNT keys were looked at or the last shard is done, so a
+// keyspace that fits COUNT comes back in one call with cursor 0, as in Redis.
 constexpr int kShardBits = 8;
+
+struct ScanState {
+  // The request.
+  int db = 0;
+  std::string pattern;
+  bool has_pattern = false;
+  std::string type;
+  bool has_type = false;
+  int nshards = 1;
+  // What is left of COUNT for this call: keys to look at (Redis's meaning of
+  // COUNT) and empty buckets to step over (bounds walks on sparse tables).
+  int64_t budget = 10;
+  int64_t empty_steps = 100;
+  // Where the next hop starts, and what the call has found so far.
+  int shard = 0;
+  uint64_t inner = 0;
+  uint64_t next = 0;
+  bool done = false;
+  std::vector<std::string> keys;
+  // The client to answer.
+  Engine* engine = nullptr;
+  ReplyTarget target;
+  int resp = 2;
+};
+
+// Runs on shard `s`: walks its table from st.inner and records where the
+// call goes next (a cursor in this shard, the next shard, or the end).
+void ScanOneShard(ScanState& st, Shard& s) {
+  Db& d = s.db(st.db);
+  Table& t = d.table();
+  uint64_t c = st.inner;
+  std::vector<std::string> seen;
+  do {
+    size_t before = seen.size();
+    c = t.Scan(c, [&](Entry* e) { seen.emplace_back(e->key()); });
+    if (seen.size() == before && --st.empty_steps <= 0) break;
+    st.budget -= static_cast<int64_t>(seen.size() - before);
+  } while (c != 0 && st.budget > 0);
+  int64_t now = CommandTimeMs();
+  for (auto& k : seen) {
+    Entry* e = t.Find(k);
+    if (!e) continue;
+    if (e->has_expire() && e->expire_ms() <= now) {
+      d.Find(k);  // lazily expire it now
+      continue;
+    }
+    if (st.has_pattern && !GlobMatch(st.pattern, k)) continue;
+    if (st.has_type) {
+      static const char* kNames[] = {"string", "list", "set", "zset", "hash", "stream"};
+      if (st.type != kNames[static_cast<int>(e->type)]) continue;
+    }
+    st.keys.push_back(std::move(k));
+  }
+  if (c != 0) {
+    // COUNT (or the empty-bucket bound) ran out inside this shard.
+    st.next = (c << kShardBits) | static_cast<uint64_t>(s.id());
+    st.done = true;
+  } else if (s.id() + 1 >= st.nshards) {
+    st.next = 0;  // the last shard is done: the iteration is complete
+    st.done = true;
+  } else {
+    st.shard = s.id() + 1;
+    st.inner = 0;
+    st.next = static_cast<uint64_t>(st.shard);
+    st.done = st.budget <= 0 || st.empty_steps <= 0;
+  }
+}
+
+// One hop: scans st.shard on its own thread; back on the client's thread,
+// either answers or starts the hop to the next shard.
+void ScanHop(ShardSet* set, std::shared_ptr<ScanState> st) {
+  set->FanOut(
+      {st->shard}, [st](Shard& s) { ScanOneShard(*st, s); },
+      [set, st] {
+        if (!st->done) return ScanHop(set, st);
+        std::string out;
+        resp::ReplyBuilder rb(&out, st->resp);
+        rb.ArrayHeader(2);
+        rb.Bulk(std::to_string(st->next));
+        rb.ArrayHeader(st->keys.size());
+        for (auto& k : st->keys) rb.Bulk(k);
+        st->engine->Deliver(st->target, std::move(out));
+      });
+}
 
 void Scan(CommandContext& ctx) {
   uint64_t cursor;
   if (!ParseUint64(ctx.arg(1), &cursor)) return ctx.Error("ERR invalid cursor");
-  std::string pattern;
-  bool has_pattern = false;
+  auto st = std::make_shared<ScanState>();
   int64_t count = 10;
-  std::string type;
-  bool has_type = false;
   for (size_t j = 2; j < ctx.argc(); j += 2) {
     std::string_view o = ctx.arg(j);
     if (j + 1 >= ctx.argc()) return ctx.SyntaxError();
     if (EqualsIgnoreCase(o, "match")) {
-      pattern = ctx.arg(j + 1);
-      has_pattern = pattern != "*";
+      st->pattern = ctx.arg(j + 1);
+      st->has_pattern = st->pattern != "*";
     } else if (EqualsIgnoreCase(o, "count")) {
       if (!ParseInt64(ctx.arg(j + 1), &count)) return ctx.Error(OpStatus::kNotAnInteger);
       if (count < 1) return ctx.SyntaxError();
     } else if (EqualsIgnoreCase(o, "type")) {
-      type = ctx.arg(j + 1);
-      for (auto& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      has_type = true;
+      st->type = ctx.arg(j + 1);
+      for (auto& c : st->type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      st->has_type = true;
     } else {
       return ctx.SyntaxError();
     }
   }
   ShardSet& set = ctx.engine->shards();
   int shard = static_cast<int>(cursor & ((1u << kShardBits) - 1));
-  uint64_t inner = cursor >> kShardBits;
   if (shard >= set.size()) return ctx.Error("ERR invalid cursor");
-  struct Result {
-    std::vector<std::string> keys;
-    uint64_t next = 0;
-  };
-  auto res = std::make_shared<Result>();
-  int db = ctx.db_index;
-  int nshards = set.size();
-  GatherFrom(
-      ctx, {shard},
-      [=](Shard& s) {
-        Table& t = s.db(db).table();
-        uint64_t c = inner;
-        // Visit buckets until COUNT keys were looked at (Redis's meaning of COUNT),
-        // bounding empty-bucket walks on sparse tables.
-        int64_t budget = count, empty_steps = count * 10;
-        std::vector<std::string> seen;
-        do {
-          size_t before = seen.size();
-          c = t.Scan(c, [&](Entry* e) { seen.emplace_back(e->key()); });
-          if (seen.size() == before && --empty_steps <= 0) break;
-          budget -= static_cast<int64_t>(seen.size() - before);
-        } while (c != 0 && budget > 0);
-        int64_t now = CommandTimeMs();
-        Db& d = s.db(db);
-        for (auto& k : seen) {
-          Entry* e = d.table().Find(k);
-          if (!e) continue;
-          if (e->has_expire() && e->expire_ms() <= now) {
-            d.Find(k);  // lazily expire it now
-            continue;
-          }
-          if (has_pattern && !GlobMatch(pattern, k)) continue;
-          if (has_type) {
-            static const char* kNames[] = {"string", "list", "set", "zset", "hash", "stream"};
-            if (type != kNames[static_cast<int>(e->type)]) continue;
-          }
-          res->keys.push_back(std::move(k));
-        }
-        if (c != 0) res->next = (c << kShardBits) | static_cast<uint64_t>(s.id());
-        else if (s.id() + 1 < nshards) res->next = static_cast<uint64_t>(s.id() + 1);
-        else res->next = 0;
-      },
-      [res](resp::ReplyBuilder& rb) {
-        rb.ArrayHeader(2);
-        rb.Bulk(std::to_string(res->next));
-        rb.ArrayHeader(res->keys.size());
-        for (auto& k : res->keys) rb.Bulk(k);
-      });
+  st->db = ctx.db_index;
+  st->nshards = set.size();
+  st->budget = count;
+  st->empty_steps = count > INT64_MAX / 10 ? INT64_MAX : count * 10;
+  st->shard = shard;
+  st->inner = cursor >> kShardBits;
+  st->engine = ctx.engine;
+  st->resp = ctx.rb->protocol();
+  st->target = ctx.Defer();
+  ScanHop(&set, std::move(st));
 }
 
 void RandomKey(CommandContext& ctx) {

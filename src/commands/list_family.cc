@@ -463,11 +463,11 @@ void RegisterListFamily(CommandRegistry* r) {
   add("lpos", -3, R, 1, 1, LPos, "@read @list @slow", "Returns the index of matching elements in a list.");
   add("lmove", 5, W | M, 1, 2, LMove, "@write @list @slow", "Returns an element after popping it from one list and pushing it to another.");
   add("rpoplpush", 3, W | M, 1, 2, RPopLPush, "@write @list @slow", "Returns the last element of a list after removing and pushing it to another list.");
-  constexpr uint32_t B = kCmdBlocking;
-  add("blpop", -3, W | B, 1, -2, BLPop, "@write @list @slow @blocking", "Removes and returns the first element in a list. Blocks until an element is available otherwise.");
-  add("brpop", -3, W | B, 1, -2, BRPop, "@write @list @slow @blocking", "Removes and returns the last element in a list. Blocks until an element is available otherwise.");
-  add("blmove", 6, W | M | B, 1, 2, BLMove, "@write @list @slow @blocking", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise.");
-  add("brpoplpush", 4, W | M | B, 1, 2, BRPopLPush, "@write @list @slow @blocking", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise.");
+  constexpr uint32_t B = kCmdBlocking, NS = kCmdNoScript;
+  add("blpop", -3, W | NS | B, 1, -2, BLPop, "@write @list @slow @blocking", "Removes and returns the first element in a list. Blocks until an element is available otherwise.");
+  add("brpop", -3, W | NS | B, 1, -2, BRPop, "@write @list @slow @blocking", "Removes and returns the last element in a list. Blocks until an element is available otherwise.");
+  add("blmove", 6, W | M | NS | B, 1, 2, BLMove, "@write @list @slow @blocking", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise.");
+  add("brpoplpush", 4, W | M | NS | B, 1, 2, BRPopLPush, "@write @list @slow @blocking", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise.");
   {
     CommandSpec b = MakeCommand("blmpop", -5, W | B, 2, 2, 1, BLMPop, "@write @list @slow @blocking",
                                 "Pops the first element from one of multiple lists. Blocks until an element is "

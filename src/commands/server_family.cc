@@ -108,13 +108,15 @@ void ConfigHelp(CommandContext& ctx) {
 
 // ---- COMMAND ----
 
+// In Redis's order (addReplyCommandFlags); like Redis, may_replicate and
+// sentinel are not shown.
 const std::pair<uint32_t, const char*> kFlagNames[] = {
     {kCmdWrite, "write"},         {kCmdReadOnly, "readonly"},     {kCmdDenyOom, "denyoom"},
     {kCmdAdmin, "admin"},         {kCmdPubSub, "pubsub"},         {kCmdNoScript, "noscript"},
     {kCmdBlocking, "blocking"},   {kCmdLoading, "loading"},       {kCmdStale, "stale"},
-    {kCmdSkipMonitor, "skip_monitor"}, {kCmdSkipSlowlog, "skip_slowlog"}, {kCmdFast, "fast"},
-    {kCmdNoAuth, "no_auth"},      {kCmdMayReplicate, "may_replicate"}, {kCmdSentinel, "sentinel"},
-    {kCmdAllowBusy, "allow_busy"}, {kCmdNoMulti, "no_multi"},
+    {kCmdSkipMonitor, "skip_monitor"}, {kCmdSkipSlowlog, "skip_slowlog"}, {kCmdAsking, "asking"},
+    {kCmdFast, "fast"},           {kCmdNoAuth, "no_auth"},        {kCmdNoAsyncLoading, "no_async_loading"},
+    {kCmdNoMulti, "no_multi"},    {kCmdMovableKeys, "movablekeys"}, {kCmdAllowBusy, "allow_busy"},
 };
 
 std::vector<std::string> Words(const std::string& s) {
@@ -129,6 +131,78 @@ std::vector<std::string> Words(const std::string& s) {
   return out;
 }
 
+void ReplyKeySpec(resp::ReplyBuilder& rb, const KeySpec& k) {
+  rb.MapHeader(k.notes.empty() ? 3 : 4);
+  if (!k.notes.empty()) {
+    rb.Bulk("notes");
+    rb.Bulk(k.notes);
+  }
+  rb.Bulk("flags");
+  auto flags = KeySpecFlagNames(k.flags);
+  rb.SetHeader(flags.size());
+  for (const char* f : flags) rb.SimpleString(f);
+  rb.Bulk("begin_search");
+  rb.MapHeader(2);
+  rb.Bulk("type");
+  switch (k.bs.type) {
+    case BeginSearch::Type::kIndex:
+      rb.Bulk("index");
+      rb.Bulk("spec");
+      rb.MapHeader(1);
+      rb.Bulk("index");
+      rb.Integer(k.bs.pos);
+      break;
+    case BeginSearch::Type::kKeyword:
+      rb.Bulk("keyword");
+      rb.Bulk("spec");
+      rb.MapHeader(2);
+      rb.Bulk("keyword");
+      rb.Bulk(k.bs.keyword);
+      rb.Bulk("startfrom");
+      rb.Integer(k.bs.startfrom);
+      break;
+    case BeginSearch::Type::kUnknown:
+      rb.Bulk("unknown");
+      rb.Bulk("spec");
+      rb.MapHeader(0);
+      break;
+  }
+  rb.Bulk("find_keys");
+  rb.MapHeader(2);
+  rb.Bulk("type");
+  switch (k.fk.type) {
+    case FindKeys::Type::kRange:
+      rb.Bulk("range");
+      rb.Bulk("spec");
+      rb.MapHeader(3);
+      rb.Bulk("lastkey");
+      rb.Integer(k.fk.lastkey);
+      rb.Bulk("keystep");
+      rb.Integer(k.fk.keystep);
+      rb.Bulk("limit");
+      rb.Integer(k.fk.limit);
+      break;
+    case FindKeys::Type::kKeynum:
+      rb.Bulk("keynum");
+      rb.Bulk("spec");
+      rb.MapHeader(3);
+      rb.Bulk("keynumidx");
+      rb.Integer(k.fk.keynumidx);
+      rb.Bulk("firstkey");
+      rb.Integer(k.fk.firstkey);
+      rb.Bulk("keystep");
+      rb.Integer(k.fk.keystep);
+      break;
+    case FindKeys::Type::kUnknown:
+      rb.Bulk("unknown");
+      rb.Bulk("spec");
+      rb.MapHeader(0);
+      break;
+  }
+}
+
+// As Redis's addReplyCommandInfo: first/last/step come from the key specs
+// (the "legacy range"), not from the routing fields.
 void ReplyCommandInfo(resp::ReplyBuilder& rb, const CommandSpec& c) {
   rb.ArrayHeader(10);
   rb.Bulk(c.name);
@@ -138,46 +212,22 @@ void ReplyCommandInfo(resp::ReplyBuilder& rb, const CommandSpec& c) {
     if (c.flags & bit) flags.push_back(name);
   rb.SetHeader(flags.size());
   for (auto* f : flags) rb.SimpleString(f);
-  rb.Integer(c.first_key);
-  rb.Integer(c.last_key);
-  rb.Integer(c.step);
+  rb.Integer(c.legacy_range.first);
+  rb.Integer(c.legacy_range.last);
+  rb.Integer(c.legacy_range.step);
   auto acl = Words(c.acl_categories);
   rb.SetHeader(acl.size());
   for (auto& a : acl) rb.SimpleString(a);
-  rb.SetHeader(0);  // tips
-  if (c.first_key > 0) {
-    rb.ArrayHeader(1);
-    rb.MapHeader(3);
-    rb.Bulk("flags");
-    bool write = c.flags & kCmdWrite;
-    rb.SetHeader(write ? 2 : 1);
-    rb.SimpleString(write ? "RW" : "RO");
-    if (write) rb.SimpleString("UPDATE");
-    rb.Bulk("begin_search");
-    rb.MapHeader(2);
-    rb.Bulk("type");
-    rb.Bulk("index");
-    rb.Bulk("spec");
-    rb.MapHeader(1);
-    rb.Bulk("index");
-    rb.Integer(c.first_key);
-    rb.Bulk("find_keys");
-    rb.MapHeader(2);
-    rb.Bulk("type");
-    rb.Bulk("range");
-    rb.Bulk("spec");
-    rb.MapHeader(3);
-    rb.Bulk("lastkey");
-    rb.Integer(c.last_key >= 0 ? c.last_key - c.first_key : c.last_key);
-    rb.Bulk("keystep");
-    rb.Integer(c.step);
-    rb.Bulk("limit");
-    rb.Integer(0);
+  rb.SetHeader(c.tips.size());
+  for (const auto& t : c.tips) rb.Bulk(t);
+  rb.SetHeader(c.key_specs.size());
+  for (const auto& k : c.key_specs) ReplyKeySpec(rb, k);
+  if (c.subcommands.empty()) {
+    rb.SetHeader(0);
   } else {
-    rb.ArrayHeader(0);
+    rb.ArrayHeader(c.subcommands.size());
+    for (const auto& s : c.subcommands) ReplyCommandInfo(rb, s);
   }
-  rb.ArrayHeader(c.subcommands.size());
-  for (const auto& s : c.subcommands) ReplyCommandInfo(rb, s);
 }
 
 void ReplyCommandDocs(resp::ReplyBuilder& rb, const CommandSpec& c) {
@@ -247,21 +297,89 @@ void CommandList(CommandContext& ctx) {
   for (auto& n : names) ctx.rb->Bulk(n);
 }
 
-void CommandGetKeys(CommandContext& ctx) {
+// Redis's native key functions for the commands whose key specs cannot give
+// the flags (variable_flags): SET (setGetKeys) and BITFIELD (bitfieldGetKeys).
+bool NativeKeyFlags(const CommandSpec& c, std::span<const std::string_view> argv, std::vector<KeySpecRef>* out) {
+  if (c.name == "set") {
+    uint32_t flags = kKsOW | kKsUpdate;
+    for (size_t i = 3; i < argv.size(); ++i)
+      if (EqualsIgnoreCase(argv[i], "get")) flags = kKsRW | kKsAccess | kKsUpdate;
+    out->push_back({1, flags});
+    return true;
+  }
+  if (c.name == "bitfield") {
+    bool readonly = true;
+    for (size_t i = 2; i < argv.size(); ++i) {
+      size_t rest = argv.size() - i - 1;
+      if (EqualsIgnoreCase(argv[i], "get") && rest >= 2) {
+        i += 2;
+      } else if ((EqualsIgnoreCase(argv[i], "set") || EqualsIgnoreCase(argv[i], "incrby")) && rest >= 3) {
+        readonly = false;
+        break;
+      } else if (EqualsIgnoreCase(argv[i], "overflow") && rest >= 1) {
+        i += 1;
+      } else {
+        readonly = false;  // a syntax error: assume it writes, as Redis does
+        break;
+      }
+    }
+    out->push_back({1, readonly ? kKsRO | kKsAccess : kKsRW | kKsAccess | kKsUpdate});
+    return true;
+  }
+  return false;
+}
+
+// Redis's getKeysFromCommandWithSpecs: the key specs when they can be
+// followed and their flags are reliable, else the command's key function.
+std::vector<KeySpecRef> KeysWithFlags(const CommandSpec& c, std::span<const std::string_view> argv) {
+  std::vector<KeySpecRef> keys;
+  bool any_key = false, variable = false;
+  for (const auto& k : c.key_specs) {
+    any_key |= !(k.flags & kKsNotKey);
+    variable |= (k.flags & kKsVariableFlags) != 0;
+  }
+  if (any_key && !variable && KeysFromSpecs(c.key_specs, c.arity, argv, &keys)) return keys;
+  keys.clear();
+  if (NativeKeyFlags(c, argv, &keys)) return keys;
+  if (c.get_keys)
+    for (size_t i : c.get_keys(argv)) keys.push_back({i, 0});
+  return keys;
+}
+
+// COMMAND GETKEYS / GETKEYSANDFLAGS <command line> (Redis's commandGetKeys).
+void GetKeysReply(CommandContext& ctx, bool with_flags) {
   std::vector<std::string_view> argv(ctx.args.begin() + 2, ctx.args.end());
   const CommandSpec* c = Commands().Find(argv[0]);
-  if (!c) return ctx.Error("ERR Invalid command specified");
-  if (!c->subcommands.empty() && argv.size() >= 2) {
+  if (c && !c->subcommands.empty()) {
     std::string want = c->name + "|" + AsciiLower(argv[1]);
+    const CommandSpec* sub = nullptr;
     for (const auto& s : c->subcommands)
-      if (s.name == want) c = &s;
+      if (s.name == want) sub = &s;
+    c = sub;
   }
+  if (!c) return ctx.Error("ERR Invalid command specified");
+  bool has_keys = c->get_keys != nullptr;
+  for (const auto& k : c->key_specs) has_keys |= !(k.flags & kKsNotKey);
+  if (!has_keys) return ctx.Error("ERR The command has no key arguments");
   if (!c->ArityOk(argv.size())) return ctx.Error("ERR Invalid number of arguments specified for command");
-  auto idx = c->KeyIndexes(argv);
-  if (idx.empty()) return ctx.Error("ERR The command has no key arguments");
-  ctx.rb->ArrayHeader(idx.size());
-  for (size_t i : idx) ctx.rb->Bulk(argv[i]);
+  auto keys = KeysWithFlags(*c, argv);
+  if (keys.empty()) return ctx.Error("ERR Invalid arguments specified for command");
+  ctx.rb->ArrayHeader(keys.size());
+  for (const KeySpecRef& k : keys) {
+    if (!with_flags) {
+      ctx.rb->Bulk(argv[k.pos]);
+      continue;
+    }
+    ctx.rb->ArrayHeader(2);
+    ctx.rb->Bulk(argv[k.pos]);
+    auto names = KeySpecFlagNames(k.flags);
+    ctx.rb->SetHeader(names.size());
+    for (const char* f : names) ctx.rb->SimpleString(f);
+  }
 }
+
+void CommandGetKeys(CommandContext& ctx) { GetKeysReply(ctx, false); }
+void CommandGetKeysAndFlags(CommandContext& ctx) { GetKeysReply(ctx, true); }
 
 void CommandHelp(CommandContext& ctx) {
   static const char* kLines[] = {
@@ -276,6 +394,7 @@ void CommandHelp(CommandContext& ctx) {
       "    If no command names are given, documentation details for all",
       "    commands are returned.",
       "GETKEYS <full-command>", "    Return the keys from a full Redis command.",
+      "GETKEYSANDFLAGS <full-command>", "    Return the keys and the access flags from a full Redis command.",
       "HELP", "    Prints this help."};
   ctx.HelpLines(kLines);
 }
@@ -431,6 +550,13 @@ void Debug(CommandContext& ctx) {
       rb.Ok();
     });
   }
+  if (sub == "error" && ctx.argc() == 3) {
+    // As Redis: the text is the whole error line (newlines become spaces),
+    // sent as raw bytes, so it is not counted in the error statistics.
+    // A builder of its own, with no error sink: the executor never hears of it.
+    resp::ReplyBuilder raw(ctx.rb->buffer(), ctx.rb->protocol());
+    return raw.Error(ctx.arg(2));
+  }
   if (sub == "set-active-expire" && ctx.argc() == 3) {
     Shard::active_expire_enabled.store(ctx.arg(2) != "0");
     return ctx.rb->Ok();
@@ -461,6 +587,8 @@ void Debug(CommandContext& ctx) {
   if (sub == "help") {
     static const char* kLines[] = {
         "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ERROR <string>", "    Return a Redis protocol error with <string> as message. Useful for clients",
+        "    unit tests to simulate Redis errors.",
         "OBJECT <key>", "    Show low level info about `key` and associated value.",
         "SET-ACTIVE-EXPIRE <0|1>", "    Setting it to 0 disables expiring keys in background when they are not",
         "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the", "    default.",
@@ -472,6 +600,12 @@ void Debug(CommandContext& ctx) {
   ctx.Error("ERR unknown subcommand or wrong number of arguments for '" + std::string(ctx.arg(1)) +
             "'. Try DEBUG HELP.");
 }
+
+// ---- CLUSTER, READONLY, READWRITE, ASKING ----
+// Larder has no cluster mode: these answer as a Redis started with
+// cluster-enabled no (after the usual arity and subcommand checks).
+
+void ClusterDisabled(CommandContext& ctx) { ctx.Error("ERR This instance has cluster support disabled"); }
 
 void Shutdown(CommandContext& ctx) {
   for (size_t i = 1; i < ctx.argc(); ++i) {
@@ -494,7 +628,7 @@ void RegisterServerFamily(CommandRegistry* r) {
   constexpr uint32_t L = kCmdLoading, S = kCmdStale, A = kCmdAdmin, NS = kCmdNoScript, G = kCmdGathers;
   r->Add(make("info", -1, L | S | G, Info, "@slow @dangerous", "Returns information and statistics about the server."));
   r->Add(make("time", 1, kCmdLocalOnly | L | S | kCmdFast, Time, "@fast", "Returns the server time."));
-  r->Add(make("lastsave", 1, L | S | kCmdFast, LastSave, "@fast @admin @dangerous", "Returns the Unix timestamp of the last successful save to disk."));
+  r->Add(make("lastsave", 1, L | S | kCmdFast, LastSave, "@admin @fast @dangerous", "Returns the Unix timestamp of the last successful save to disk."));
   r->Add(make("monitor", 1, A | NS | L | S, Monitor, "@admin @slow @dangerous", "Listens for all requests received by the server in real-time."));
   r->Add(make("debug", -2, A | NS | L | S, Debug, "@admin @slow @dangerous", "A container for debugging commands."));
   r->Add(make("shutdown", -1, A | NS | L | S | kCmdNoMulti | kCmdSentinel | kCmdAllowBusy, Shutdown,
@@ -514,8 +648,70 @@ void RegisterServerFamily(CommandRegistry* r) {
   command.subcommands.push_back(make("command|docs", -2, L | S, CommandDocs, "@slow @connection", "Returns documentary information about one, multiple or all commands."));
   command.subcommands.push_back(make("command|list", -2, L | S, CommandList, "@slow @connection", "Returns a list of command names."));
   command.subcommands.push_back(make("command|getkeys", -4, L | S, CommandGetKeys, "@slow @connection", "Extracts the key names from an arbitrary command."));
+  command.subcommands.push_back(make("command|getkeysandflags", -4, L | S, CommandGetKeysAndFlags, "@slow @connection", "Extract keys and access flags given a full Redis command"));
   command.subcommands.push_back(make("command|help", 2, L | S, CommandHelp, "@slow @connection", "Returns helpful text about the different subcommands."));
   r->Add(std::move(command));
+
+  {
+    constexpr uint32_t NAL = kCmdNoAsyncLoading, LO = kCmdLocalOnly;
+    auto cluster_cmd = [&](const char* name, int arity, uint32_t flags, const char* acl, const char* summary,
+                           const char* since) {
+      CommandSpec s = make(name, arity, flags | LO, ClusterDisabled, acl, summary);
+      s.group = "cluster";
+      s.since = since;
+      return s;
+    };
+    const char* kAdmin = "@admin @slow @dangerous";
+    CommandSpec cluster = cluster_cmd("cluster", -2, 0, "@slow", "A container for cluster commands", "3.0.0");
+    cluster.handler = nullptr;
+    struct Sub {
+      const char* name;
+      int arity;
+      uint32_t flags;
+      bool admin;
+      const char* summary;
+      const char* since;
+    };
+    static const Sub kSubs[] = {
+        {"addslots", -3, A | S | NAL, true, "Assign new hash slots to receiving node", "3.0.0"},
+        {"addslotsrange", -4, A | S | NAL, true, "Assign new hash slots to receiving node", "7.0.0"},
+        {"bumpepoch", 2, A | S | NAL, true, "Advance the cluster config epoch", "3.0.0"},
+        {"count-failure-reports", 3, A | S, true, "Return the number of failure reports active for a given node", "3.0.0"},
+        {"countkeysinslot", 3, S, false, "Return the number of local keys in the specified hash slot", "3.0.0"},
+        {"delslots", -3, A | S | NAL, true, "Set hash slots as unbound in receiving node", "3.0.0"},
+        {"delslotsrange", -4, A | S | NAL, true, "Set hash slots as unbound in receiving node", "7.0.0"},
+        {"failover", -2, A | S | NAL, true, "Forces a replica to perform a manual failover of its master.", "3.0.0"},
+        {"flushslots", 2, A | S | NAL, true, "Delete a node's own slots information", "3.0.0"},
+        {"forget", 3, A | S | NAL, true, "Remove a node from the nodes table", "3.0.0"},
+        {"getkeysinslot", 4, S, false, "Return local key names in the specified hash slot", "3.0.0"},
+        {"help", 2, L | S, false, "Show helpful text about the different subcommands", "5.0.0"},
+        {"info", 2, S, false, "Provides info about Redis Cluster node state", "3.0.0"},
+        {"keyslot", 3, S, false, "Returns the hash slot of the specified key", "3.0.0"},
+        {"links", 2, S, false, "Returns a list of all TCP links to and from peer nodes in cluster", "7.0.0"},
+        {"meet", -4, A | S | NAL, true, "Force a node cluster to handshake with another node", "3.0.0"},
+        {"myid", 2, S, false, "Return the node id", "3.0.0"},
+        {"nodes", 2, S, false, "Get Cluster config for the node", "3.0.0"},
+        {"replicas", 3, A | S, true, "List replica nodes of the specified master node", "5.0.0"},
+        {"replicate", 3, A | S | NAL, true, "Reconfigure a node as a replica of the specified master node", "3.0.0"},
+        {"reset", -2, A | NS | S, true, "Reset a Redis Cluster node", "3.0.0"},
+        {"saveconfig", 2, A | S | NAL, true, "Forces the node to save cluster state on disk", "3.0.0"},
+        {"set-config-epoch", 3, A | S | NAL, true, "Set the configuration epoch in a new node", "3.0.0"},
+        {"setslot", -4, A | S | NAL, true, "Bind a hash slot to a specific node", "3.0.0"},
+        {"shards", 2, S, false, "Get array of cluster slots to node mappings", "7.0.0"},
+        {"slaves", 3, A | S, true, "List replica nodes of the specified master node", "3.0.0"},
+        {"slots", 2, S, false, "Get array of Cluster slot to node mappings", "3.0.0"},
+    };
+    for (const Sub& sub : kSubs)
+      cluster.subcommands.push_back(cluster_cmd((std::string("cluster|") + sub.name).c_str(), sub.arity, sub.flags,
+                                                sub.admin ? kAdmin : "@slow", sub.summary, sub.since));
+    r->Add(std::move(cluster));
+    r->Add(cluster_cmd("readonly", 1, L | S | kCmdFast, "@fast @connection",
+                       "Enables read queries for a connection to a cluster replica node", "3.0.0"));
+    r->Add(cluster_cmd("readwrite", 1, L | S | kCmdFast, "@fast @connection",
+                       "Disables read queries for a connection to a cluster replica node", "3.0.0"));
+    r->Add(cluster_cmd("asking", 1, kCmdFast, "@fast @connection", "Sent by cluster clients after an -ASK redirect",
+                       "3.0.0"));
+  }
 
   CommandSpec slowlog = make("slowlog", -2, 0, nullptr, "@slow", "A container for slow log commands.");
   slowlog.subcommands.push_back(make("slowlog|get", -2, A | L | S | G, SlowlogGet, "@admin @slow @dangerous", "Returns the slow log's entries."));

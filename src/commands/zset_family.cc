@@ -826,8 +826,8 @@ void RegisterZSetFamily(CommandRegistry* r) {
   add("zremrangebylex", 4, W, 1, 1, ZRemRangeByLex, "@write @sortedset @slow", "Removes members in a sorted set within a lexicographical range.");
   add("zpopmin", -2, W | F, 1, 1, ZPopMin, "@write @sortedset @fast", "Returns the lowest-scoring members from a sorted set after removing them.");
   add("zpopmax", -2, W | F, 1, 1, ZPopMax, "@write @sortedset @fast", "Returns the highest-scoring members from a sorted set after removing them.");
-  add("bzpopmin", -3, W | F | B, 1, -2, BZPopMin, "@write @sortedset @fast @blocking", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise.");
-  add("bzpopmax", -3, W | F | B, 1, -2, BZPopMax, "@write @sortedset @fast @blocking", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.");
+  add("bzpopmin", -3, W | kCmdNoScript | F | B, 1, -2, BZPopMin, "@write @sortedset @fast @blocking", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise.");
+  add("bzpopmax", -3, W | kCmdNoScript | F | B, 1, -2, BZPopMax, "@write @sortedset @fast @blocking", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.");
   add("zmpop", -4, W, 1, 1, ZMPop, "@write @sortedset @slow", "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them.", KeysAt1);
   add("bzmpop", -5, W | B, 2, 2, BZMPop, "@write @sortedset @slow @blocking", "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise.", KeysAt2);
   add("zrandmember", -2, R, 1, 1, ZRandMember, "@read @sortedset @slow", "Returns one or more random members from a sorted set.");

@@ -71,6 +71,9 @@ Config::Config() {
     o.immutable = immutable;
     Declare(std::move(o));
   };
+  auto checked = [&](std::string name, bool (*check)(int64_t, std::string*)) {
+    options_[by_name_.at(name)].check = check;
+  };
   auto str = [&](std::string name, std::string def, bool immutable = false) {
     Option o;
     o.name = std::move(name);
@@ -131,6 +134,22 @@ Config::Config() {
   num("maxmemory-eviction-tenacity", T::kInt, 0, 100, "10", &maxmemory_eviction_tenacity);
   num("lfu-log-factor", T::kInt, 0, kIntMax, "10", &lfu_log_factor);
   num("lfu-decay-time", T::kInt, 0, kIntMax, "1", &lfu_decay_time);
+  // Active defragmentation: the knobs are kept (CONFIG GET/SET/REWRITE, Redis's
+  // defaults and ranges) but nothing defragments. Redis built without its own
+  // jemalloc (Debian's package) refuses to enable it with this same message.
+  boolean("activedefrag", "no");
+  checked("activedefrag", [](int64_t on, std::string* err) {
+    if (!on) return true;
+    *err = "Active defragmentation cannot be enabled: it requires a Redis server compiled with a modified "
+           "Jemalloc like the one shipped by default with the Redis source distribution";
+    return false;
+  });
+  num("active-defrag-ignore-bytes", T::kMemory, 1, kLongMax, "104857600", nullptr);
+  num("active-defrag-threshold-lower", T::kInt, 0, 1000, "10", nullptr);
+  num("active-defrag-threshold-upper", T::kInt, 0, 1000, "100", nullptr);
+  num("active-defrag-cycle-min", T::kInt, 1, 99, "1", nullptr);
+  num("active-defrag-cycle-max", T::kInt, 1, 99, "25", nullptr);
+  num("active-defrag-max-scan-fields", T::kInt, 1, kLongMax, "1000", nullptr);
   boolean("lazyfree-lazy-eviction", "no");
   boolean("lazyfree-lazy-expire", "no");
   boolean("lazyfree-lazy-server-del", "no");
@@ -181,8 +200,13 @@ const Config::Option* Config::FindOption(std::string_view name) const {
 
 bool Config::Known(std::string_view name) const { return FindOption(name) != nullptr; }
 
-bool Config::ParseMemory(std::string_view s, int64_t* out) {
+bool Config::ParseMemory(std::string_view s, int64_t* out, bool* overflow) {
   // Redis memtoull: digits then an optional unit (k, kb, m, mb, g, gb; any case).
+  *overflow = false;
+  if (s.empty()) {
+    *out = 0;  // strtoull of "" is 0, without an error
+    return true;
+  }
   size_t i = 0;
   if (i < s.size() && s[i] == '-') return false;
   while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
@@ -202,11 +226,17 @@ bool Config::ParseMemory(std::string_view s, int64_t* out) {
     if (i == 0) return false;
     v = 0;
     for (size_t k = 0; k < i; ++k) {
-      if (v > (LLONG_MAX - (s[k] - '0')) / 10) return false;
+      if (v > (LLONG_MAX - (s[k] - '0')) / 10) {
+        *overflow = true;
+        return false;
+      }
       v = v * 10 + (s[k] - '0');
     }
   }
-  if (v > LLONG_MAX / mul) return false;
+  if (v > LLONG_MAX / mul) {
+    *overflow = true;
+    return false;
+  }
   *out = v * mul;
   return true;
 }
@@ -248,8 +278,10 @@ bool Config::Set(std::string_view name, std::string_view value, bool startup, st
       break;
     }
     case Type::kMemory: {
-      if (!ParseMemory(value, &iv)) {
-        *err = "argument must be a memory value";
+      bool overflow;
+      if (!ParseMemory(value, &iv, &overflow)) {
+        *err = overflow ? fmt::format("argument must be between {} and {} inclusive", o->min, o->max)
+                        : "argument must be a memory value";
         return false;
       }
       if (iv < o->min || iv > o->max) {
@@ -292,6 +324,7 @@ bool Config::Set(std::string_view name, std::string_view value, bool startup, st
       }
       break;
   }
+  if (o->check && !o->check(iv, err)) return false;
   if (o->name == "loglevel") SetLogLevel(static_cast<LogLevel>(iv));
   if (o->int_target) o->int_target->store(iv);
   o->text = std::move(text);

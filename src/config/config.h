@@ -35,6 +35,9 @@ class Config {
     std::atomic<int64_t>* int_target = nullptr;  // kBool/kInt/kMemory/kEnum (enum index)
     std::string text;                  // current value as CONFIG GET prints it
     std::vector<std::string> aliases;
+    // Refuses a parsed value with Redis's reason (activedefrag yes), at
+    // start-up and in CONFIG SET alike.
+    bool (*check)(int64_t value, std::string* err) = nullptr;
   };
 
   Config();
@@ -106,7 +109,9 @@ class Config {
   Option* FindOption(std::string_view name);
   const Option* FindOption(std::string_view name) const;
   void Declare(Option opt);
-  static bool ParseMemory(std::string_view s, int64_t* out);
+  // Redis's memtoull: digits and an optional unit. An empty value is 0; one
+  // too large for 64 bits sets *overflow (Redis then reports the range).
+  static bool ParseMemory(std::string_view s, int64_t* out, bool* overflow);
 
   mutable std::mutex mu_;  // guards options' text and the string values
   std::vector<Option> options_;

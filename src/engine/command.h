@@ -19,6 +19,7 @@
 
 #include <fmt/format.h>
 
+#include "engine/key_specs.h"
 #include "common/status.h"
 #include "keyspace/db.h"
 #include "resp/reply_builder.h"
@@ -48,6 +49,11 @@ enum CmdFlag : uint32_t {
   kCmdSentinel = 1u << 14,
   kCmdPubSub = 1u << 15,
   kCmdMayReplicate = 1u << 16,
+  kCmdNoAsyncLoading = 1u << 17,
+  kCmdAsking = 1u << 18,
+  // Key positions come from a function (get_keys) or from key specs that are
+  // not a plain index + range. Set by the registry (as Redis derives it).
+  kCmdMovableKeys = 1u << 19,
   // Internal: a connection command that may answer asynchronously (gathers
   // from shards); it waits for earlier pipelined commands to finish. Set by
   // the registry on every Route::kConnection command not marked kCmdLocalOnly.
@@ -150,6 +156,12 @@ struct CommandSpec {
   std::string since = "1.0.0";
   std::string group = "generic";
   std::vector<CommandSpec> subcommands;
+  // COMMAND INFO's tips and key specs. Left empty, the registry fills them
+  // with Redis's (by name) or, for a Larder command, derives one key spec
+  // from the key range; `legacy_range` and kCmdMovableKeys follow from them.
+  std::vector<std::string> tips;
+  std::vector<KeySpec> key_specs;
+  LegacyRange legacy_range;
   int id = -1;                  // dense index for statistics
   const CommandSpec* parent = nullptr;
 

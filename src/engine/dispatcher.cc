@@ -141,11 +141,12 @@ DispatchResult Dispatch(Client& client, std::vector<std::string_view>& argv_vec)
     client.ReplyError(UnknownCommandError(argv));
     return DispatchResult::kDone;
   }
-  if (!spec->subcommands.empty()) {
-    if (argv.size() < 2) {
-      client.ReplyError("ERR wrong number of arguments for '" + spec->name + "' command");
-      return DispatchResult::kDone;
-    }
+  if (!spec->subcommands.empty() && argv.size() < 2 && (!spec->handler || !spec->ArityOk(argv.size()))) {
+    client.ReplyError("ERR wrong number of arguments for '" + spec->name + "' command");
+    return DispatchResult::kDone;
+  }
+  // A container with a handler of its own (COMMAND) runs it when called alone.
+  if (!spec->subcommands.empty() && argv.size() >= 2) {
     const CommandSpec* sub = Commands().FindSub(*spec, argv[1]);
     if (!sub) {
       std::string upper = spec->name;

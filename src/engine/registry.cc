@@ -60,12 +60,36 @@ CommandRegistry::CommandRegistry() = default;
 
 void CommandRegistry::Add(CommandSpec spec) { commands_.push_back(std::move(spec)); }
 
+namespace {
+// Tips and key specs as Redis has them for the command (see key_specs.h).
+void AttachKeySpecs(CommandSpec& c) {
+  bool from_redis = false;
+  if (c.key_specs.empty() && c.tips.empty()) {
+    if (const RedisCommandMeta* m = FindRedisCommandMeta(c.name)) {
+      c.tips = m->tips;
+      c.key_specs = m->key_specs;
+      from_redis = true;
+    } else if (c.first_key > 0 && c.step > 0) {
+      uint32_t flags = (c.flags & kCmdWrite) ? (kKsRW | kKsUpdate) : (kKsRO | kKsAccess);
+      int last = c.last_key >= 0 ? c.last_key - c.first_key : c.last_key;
+      c.key_specs.push_back(MakeKeySpec(flags, BeginIndex(c.first_key), FindRange(last, c.step, 0)));
+    }
+  }
+  c.legacy_range = LegacyRangeFromSpecs(c.key_specs);
+  // Redis derives movablekeys from the specs alone (SET and BITFIELD have a
+  // key function for their flags, not for positions); a Larder command
+  // without Redis's specs is movable when its positions come from get_keys.
+  if (c.legacy_range.movable || (!from_redis && c.get_keys)) c.flags |= kCmdMovableKeys;
+}
+}  // namespace
+
 void CommandRegistry::Finalize() {
   std::sort(commands_.begin(), commands_.end(),
             [](const CommandSpec& a, const CommandSpec& b) { return a.name < b.name; });
   int next_id = 0;
   auto mark = [](CommandSpec& c) {
     if (c.route == Route::kConnection && !(c.flags & kCmdLocalOnly)) c.flags |= kCmdGathers;
+    AttachKeySpecs(c);
   };
   flat_.clear();
   for (auto& c : commands_) {

@@ -118,6 +118,10 @@ def test_unknown_command_and_arity(conn):
     assert conn.cmd("GET") == Error("ERR wrong number of arguments for 'get' command")
     assert conn.cmd("CONFIG") == Error("ERR wrong number of arguments for 'config' command")
     assert conn.cmd("CONFIG", "NOPE") == Error("ERR unknown subcommand 'NOPE'. Try CONFIG HELP.")
+    # COMMAND alone is a command (every command's info), as in Redis.
+    everything = conn.cmd("COMMAND")
+    assert isinstance(everything, list) and len(everything) == conn.cmd("COMMAND", "COUNT")
+    assert conn.cmd("CLUSTER") == Error("ERR wrong number of arguments for 'cluster' command")
     conn.cmd("SET", "s", "1")
     assert conn.cmd("SET", "s", "1", "EX", "0") == Error("ERR invalid expire time in 'set' command")
 
