@@ -22,6 +22,7 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kSkipped: return "";
     case OpStatus::kOutOfMemory:
       return "OOM command not allowed when used memory > 'maxmemory'.";
+    case OpStatus::kStatusCount: break;
   }
   return "ERR internal error";
 }
