@@ -17,7 +17,7 @@ Db& CommandContext::DbFor(std::string_view key, int index) {
 }
 
 void CommandContext::ArityError() {
-  rb->Error("ERR wrong number of arguments for '" + spec->name + "' command");
+  rb->Error(FormatError(OpStatus::kWrongArity, spec->name));
 }
 
 void CommandContext::HelpLines(std::span<const char* const> lines) {

@@ -22,6 +22,20 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kSkipped: return "";
     case OpStatus::kOutOfMemory:
       return "OOM command not allowed when used memory > 'maxmemory'.";
+
+    // ---- Dispatch and protocol ----
+    case OpStatus::kUnknownCommand: return "ERR unknown command '{}', with args beginning with: {}";
+    case OpStatus::kWrongArity: return "ERR wrong number of arguments for '{}' command";
+    case OpStatus::kUnknownSubcommand: return "ERR unknown subcommand '{}'. Try {} HELP.";
+    case OpStatus::kNoAuth: return "NOAUTH Authentication required.";
+    case OpStatus::kMaxClients: return "ERR max number of clients reached";
+    case OpStatus::kProtoTooBigInline: return "ERR Protocol error: too big inline request";
+    case OpStatus::kProtoUnbalancedQuotes: return "ERR Protocol error: unbalanced quotes in request";
+    case OpStatus::kProtoTooBigMultibulkCount: return "ERR Protocol error: too big mbulk count string";
+    case OpStatus::kProtoInvalidMultibulkLength: return "ERR Protocol error: invalid multibulk length";
+    case OpStatus::kProtoTooBigBulkCount: return "ERR Protocol error: too big bulk count string";
+    case OpStatus::kProtoExpectedBulk: return "ERR Protocol error: expected '$', got '{}'";
+    case OpStatus::kProtoInvalidBulkLength: return "ERR Protocol error: invalid bulk length";
     case OpStatus::kStatusCount: break;
   }
   return "ERR internal error";

@@ -38,6 +38,20 @@ enum class OpStatus : uint16_t {
   kSkipped,          // a conditional write (NX/XX/...) did not happen
   kOutOfMemory,
 
+  // ---- Dispatch and protocol ----
+  kUnknownCommand,                // name (cut to 128 bytes), quoted arguments
+  kWrongArity,                    // full command name
+  kUnknownSubcommand,             // subcommand, command in capitals
+  kNoAuth,
+  kMaxClients,
+  kProtoTooBigInline,
+  kProtoUnbalancedQuotes,
+  kProtoTooBigMultibulkCount,
+  kProtoInvalidMultibulkLength,
+  kProtoTooBigBulkCount,
+  kProtoExpectedBulk,             // the byte found
+  kProtoInvalidBulkLength,
+
   kStatusCount,  // not a status: the number of them (keep it last)
 };
 

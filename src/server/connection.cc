@@ -211,11 +211,7 @@ static std::string UnknownCommandError(std::span<const std::string_view> args) {
     list.append(args[i].substr(0, room));
     list.append("' ");
   }
-  std::string msg = "ERR unknown command '";
-  msg.append(args[0].substr(0, 128));
-  msg.append("', with args beginning with: ");
-  msg.append(list);
-  return msg;
+  return FormatError(OpStatus::kUnknownCommand, args[0].substr(0, 128), list);
 }
 
 Connection::DispatchResult Connection::Dispatch(std::vector<std::string_view>& args) {
@@ -228,7 +224,7 @@ Connection::DispatchResult Connection::Dispatch(std::vector<std::string_view>& a
   }
   if (!spec->subcommands.empty()) {
     if (argv.size() < 2) {
-      ReplyError("ERR wrong number of arguments for '" + spec->name + "' command");
+      ReplyError(FormatError(OpStatus::kWrongArity, spec->name));
       return DispatchResult::kDone;
     }
     const CommandSpec* sub = nullptr;
@@ -240,13 +236,13 @@ Connection::DispatchResult Connection::Dispatch(std::vector<std::string_view>& a
     if (!sub) {
       std::string upper = spec->name;
       for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      ReplyError("ERR unknown subcommand '" + std::string(argv[1].substr(0, 128)) + "'. Try " + upper + " HELP.");
+      ReplyError(FormatError(OpStatus::kUnknownSubcommand, argv[1].substr(0, 128), upper));
       return DispatchResult::kDone;
     }
     spec = sub;
   }
   if (!spec->ArityOk(argv.size())) {
-    ReplyError("ERR wrong number of arguments for '" + spec->name + "' command");
+    ReplyError(FormatError(OpStatus::kWrongArity, spec->name));
     auto& st = server_->local(shard_->id()).cmd_stats;
     if (st.size() > static_cast<size_t>(spec->id)) ++st[static_cast<size_t>(spec->id)].rejected;
     return DispatchResult::kDone;
@@ -255,7 +251,7 @@ Connection::DispatchResult Connection::Dispatch(std::vector<std::string_view>& a
     if (server_->config().requirepass().empty()) {
       state_.authenticated = true;
     } else {
-      ReplyError("NOAUTH Authentication required.");
+      ReplyError(FormatError(OpStatus::kNoAuth));
       return DispatchResult::kDone;
     }
   }
@@ -267,7 +263,7 @@ Connection::DispatchResult Connection::Dispatch(std::vector<std::string_view>& a
   // maxmemory: refuse commands that may grow memory when over the limit and
   // nothing can be evicted.
   if ((spec->flags & kCmdDenyOom) && !server_->AdmitUnderMaxmemory(*shard_)) {
-    ReplyError("OOM command not allowed when used memory > 'maxmemory'.");
+    ReplyError(FormatError(OpStatus::kOutOfMemory));
     auto& st = server_->local(shard_->id()).cmd_stats;
     if (st.size() > static_cast<size_t>(spec->id)) ++st[static_cast<size_t>(spec->id)].rejected;
     return DispatchResult::kDone;

@@ -130,8 +130,8 @@ class Listener : public net::EventHandler {
       }
       server_->total_connections_received.fetch_add(1, std::memory_order_relaxed);
       if (server_->connected_clients.load() >= server_->config().maxclients.load()) {
-        static const char kMsg[] = "-ERR max number of clients reached\r\n";
-        ssize_t n = write(fd, kMsg, sizeof(kMsg) - 1);
+        static const std::string kMsg = "-" + FormatError(OpStatus::kMaxClients) + "\r\n";
+        ssize_t n = write(fd, kMsg.data(), kMsg.size());
         (void)n;
         close(fd);
         server_->rejected_connections.fetch_add(1, std::memory_order_relaxed);
