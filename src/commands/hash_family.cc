@@ -183,11 +183,11 @@ void HRandField(CommandContext& ctx) {
   int64_t l;
   if (!ParseInt64(ctx.arg(2), &l)) return ctx.Error(OpStatus::kNotAnInteger);
   if (l < -LLONG_MAX)
-    return ctx.Error("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
+    return ctx.Error(OpStatus::kCountOutOfRange);
   bool withvalues = false;
   if (ctx.argc() == 4 && EqualsIgnoreCase(ctx.arg(3), "withvalues")) withvalues = true;
   else if (ctx.argc() >= 4) return ctx.SyntaxError();
-  if (withvalues && l < -(LLONG_MAX / 2)) return ctx.Error("ERR value is out of range");
+  if (withvalues && l < -(LLONG_MAX / 2)) return ctx.Error(OpStatus::kValueOutOfRange);
   HashValue* h;
   if (!Lookup(ctx, ctx.arg(1), &h)) return;
   if (!h || l == 0) return ctx.rb->EmptyArray();

@@ -475,7 +475,7 @@ void ZPopGeneric(CommandContext& ctx, bool min) {
   int64_t count = 1;
   bool has_count = ctx.argc() == 3;
   if (has_count && (!ParseInt64(ctx.arg(2), &count) || count < 0))
-    return ctx.Error("ERR value is out of range, must be positive");
+    return ctx.Error(OpStatus::kValueNotPositive);
   ZSetValue* z;
   if (!Lookup(ctx, ctx.arg(1), &z, true)) return;
   if (!z || count == 0) return ctx.rb->EmptyArray();
@@ -521,7 +521,7 @@ void BZPopMax(CommandContext& ctx) { BZPopGeneric(ctx, false); }
 // ZMPOP numkeys key... MIN|MAX [COUNT n] from args[pos]; BZMPOP when blocking.
 void ZMPopGeneric(CommandContext& ctx, size_t pos, bool blocking, int64_t timeout) {
   int64_t n;
-  if (!ParseInt64(ctx.arg(pos), &n) || n <= 0) return ctx.Error("ERR numkeys should be greater than 0");
+  if (!ParseInt64(ctx.arg(pos), &n) || n <= 0) return ctx.Error(OpStatus::kNumkeysNotPositive);
   size_t where = pos + 1 + static_cast<size_t>(n);
   if (static_cast<uint64_t>(n) > ctx.argc() || where >= ctx.argc()) return ctx.SyntaxError();
   bool min;
@@ -532,7 +532,7 @@ void ZMPopGeneric(CommandContext& ctx, size_t pos, bool blocking, int64_t timeou
   bool has_count = false;
   for (size_t j = where + 1; j < ctx.argc(); ++j) {
     if (EqualsIgnoreCase(ctx.arg(j), "count") && j + 1 < ctx.argc() && !has_count) {
-      if (!ParseInt64(ctx.arg(++j), &count) || count <= 0) return ctx.Error("ERR count should be greater than 0");
+      if (!ParseInt64(ctx.arg(++j), &count) || count <= 0) return ctx.Error(OpStatus::kCountNotPositive);
       has_count = true;
     } else {
       return ctx.SyntaxError();
@@ -581,11 +581,11 @@ void ZRandMember(CommandContext& ctx) {
   int64_t l;
   if (!ParseInt64(ctx.arg(2), &l)) return ctx.Error(OpStatus::kNotAnInteger);
   if (l < -LLONG_MAX)
-    return ctx.Error("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
+    return ctx.Error(OpStatus::kCountOutOfRange);
   bool withscores = false;
   if (ctx.argc() == 4 && EqualsIgnoreCase(ctx.arg(3), "withscores")) withscores = true;
   else if (ctx.argc() >= 4) return ctx.SyntaxError();
-  if (withscores && l < -(LLONG_MAX / 2)) return ctx.Error("ERR value is out of range");
+  if (withscores && l < -(LLONG_MAX / 2)) return ctx.Error(OpStatus::kValueOutOfRange);
   if (!Lookup(ctx, ctx.arg(1), &z)) return;
   if (!z || l == 0) return ctx.rb->EmptyArray();
   auto& rng = ctx.shard->rng();
@@ -739,7 +739,7 @@ void ZInterCard(CommandContext& ctx) {
   int64_t limit = 0;
   for (size_t j = 2 + static_cast<size_t>(numkeys); j < ctx.argc(); ++j) {
     if (EqualsIgnoreCase(ctx.arg(j), "limit") && j + 1 < ctx.argc()) {
-      if (!ParseInt64(ctx.arg(++j), &limit) || limit < 0) return ctx.Error("ERR LIMIT can't be negative");
+      if (!ParseInt64(ctx.arg(++j), &limit) || limit < 0) return ctx.Error(OpStatus::kLimitNegative);
     } else {
       return ctx.SyntaxError();
     }

@@ -36,6 +36,15 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kProtoTooBigBulkCount: return "ERR Protocol error: too big bulk count string";
     case OpStatus::kProtoExpectedBulk: return "ERR Protocol error: expected '$', got '{}'";
     case OpStatus::kProtoInvalidBulkLength: return "ERR Protocol error: invalid bulk length";
+
+    // ---- Counts and ranges shared by several families ----
+    case OpStatus::kCountOutOfRange:
+      return "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+    case OpStatus::kValueOutOfRange: return "ERR value is out of range";
+    case OpStatus::kValueNotPositive: return "ERR value is out of range, must be positive";
+    case OpStatus::kNumkeysNotPositive: return "ERR numkeys should be greater than 0";
+    case OpStatus::kCountNotPositive: return "ERR count should be greater than 0";
+    case OpStatus::kLimitNegative: return "ERR LIMIT can't be negative";
     case OpStatus::kStatusCount: break;
   }
   return "ERR internal error";

@@ -52,6 +52,14 @@ enum class OpStatus : uint16_t {
   kProtoExpectedBulk,             // the byte found
   kProtoInvalidBulkLength,
 
+  // ---- Counts and ranges shared by several families ----
+  kCountOutOfRange,
+  kValueOutOfRange,
+  kValueNotPositive,
+  kNumkeysNotPositive,
+  kCountNotPositive,
+  kLimitNegative,
+
   kStatusCount,  // not a status: the number of them (keep it last)
 };
 
