@@ -45,6 +45,29 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kNumkeysNotPositive: return "ERR numkeys should be greater than 0";
     case OpStatus::kCountNotPositive: return "ERR count should be greater than 0";
     case OpStatus::kLimitNegative: return "ERR LIMIT can't be negative";
+
+    // ---- Connection ----
+    case OpStatus::kWrongPass: return "WRONGPASS invalid username-password pair or user is disabled.";
+    case OpStatus::kAuthWithoutPassword:
+      return "ERR AUTH <password> called without any password configured for the default user. Are you sure your "
+             "configuration is correct?";
+    case OpStatus::kProtoVersionNotInteger: return "ERR Protocol version is not an integer or out of range";
+    case OpStatus::kNoProto: return "NOPROTO unsupported protocol version";
+    case OpStatus::kHelloSyntax: return "ERR Syntax error in HELLO option '{}'";
+    case OpStatus::kHelloNoAuth:
+      return "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH "
+             "<user> <pass> option can be used to authenticate the client and select the RESP protocol version at the "
+             "same time";
+    case OpStatus::kBadClientName: return "ERR Client names cannot contain spaces, newlines or special characters.";
+    case OpStatus::kUnrecognizedOption: return "ERR Unrecognized option '{}'";
+    case OpStatus::kUnknownClientType: return "ERR Unknown client type '{}'";
+    case OpStatus::kInvalidClientId: return "ERR Invalid client ID";
+    case OpStatus::kClientIdNotPositive: return "ERR client-id should be greater than 0";
+    case OpStatus::kNoSuchClient: return "ERR No such client";
+    case OpStatus::kTimeoutNotInteger: return "ERR timeout is not an integer or out of range";
+    case OpStatus::kTimeoutNegative: return "ERR timeout is negative";
+    case OpStatus::kTimeoutNotFloat: return "ERR timeout is not a float or out of range";
+    case OpStatus::kTimeoutOutOfRange: return "ERR timeout is out of range";
     case OpStatus::kStatusCount: break;
   }
   return "ERR internal error";

@@ -60,6 +60,24 @@ enum class OpStatus : uint16_t {
   kCountNotPositive,
   kLimitNegative,
 
+  // ---- Connection ----
+  kWrongPass,
+  kAuthWithoutPassword,
+  kProtoVersionNotInteger,
+  kNoProto,
+  kHelloSyntax,
+  kHelloNoAuth,
+  kBadClientName,
+  kUnrecognizedOption,            // CLIENT SETINFO attribute
+  kUnknownClientType,
+  kInvalidClientId,
+  kClientIdNotPositive,
+  kNoSuchClient,
+  kTimeoutNotInteger,
+  kTimeoutNegative,               // also blocking commands
+  kTimeoutNotFloat,               // blocking commands
+  kTimeoutOutOfRange,             // blocking commands
+
   kStatusCount,  // not a status: the number of them (keep it last)
 };
 
