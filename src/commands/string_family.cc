@@ -20,7 +20,7 @@ namespace larder {
 namespace {
 
 void ExpireTimeError(CommandContext& ctx) {
-  ctx.Error("ERR invalid expire time in '" + ctx.spec->name + "' command");
+  ctx.Error(OpStatus::kInvalidExpireTime, ctx.spec->name);
 }
 
 // Checks a string's future length against proto-max-bulk-len.

@@ -68,6 +68,22 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kTimeoutNegative: return "ERR timeout is negative";
     case OpStatus::kTimeoutNotFloat: return "ERR timeout is not a float or out of range";
     case OpStatus::kTimeoutOutOfRange: return "ERR timeout is out of range";
+
+    // ---- Keys ----
+    case OpStatus::kSameObject: return "ERR source and destination objects are the same";
+    case OpStatus::kUnsupportedOption: return "ERR Unsupported option {}";
+    case OpStatus::kExpireNxAndOthers: return "ERR NX and XX, GT or LT options at the same time are not compatible";
+    case OpStatus::kExpireGtAndLt: return "ERR GT and LT options at the same time are not compatible";
+    case OpStatus::kInvalidExpireTime: return "ERR invalid expire time in '{}' command";
+    case OpStatus::kLfuSelected:
+      return "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between "
+             "policies at runtime LRU and LFU data will take some time to adjust.";
+    case OpStatus::kLfuNotSelected:
+      return "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when "
+             "switching between policies at runtime LRU and LFU data will take some time to adjust.";
+    case OpStatus::kInvalidCursor: return "ERR invalid cursor";
+    case OpStatus::kInvalidFirstDb: return "ERR invalid first DB index";
+    case OpStatus::kInvalidSecondDb: return "ERR invalid second DB index";
     case OpStatus::kStatusCount: break;
   }
   return "ERR internal error";

@@ -78,6 +78,18 @@ enum class OpStatus : uint16_t {
   kTimeoutNotFloat,               // blocking commands
   kTimeoutOutOfRange,             // blocking commands
 
+  // ---- Keys ----
+  kSameObject,
+  kUnsupportedOption,
+  kExpireNxAndOthers,
+  kExpireGtAndLt,
+  kInvalidExpireTime,             // command name; also SET/GETEX and HEXPIRE
+  kLfuSelected,
+  kLfuNotSelected,
+  kInvalidCursor,                 // also HSCAN, SSCAN, ZSCAN
+  kInvalidFirstDb,
+  kInvalidSecondDb,
+
   kStatusCount,  // not a status: the number of them (keep it last)
 };
 
