@@ -84,6 +84,12 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kInvalidCursor: return "ERR invalid cursor";
     case OpStatus::kInvalidFirstDb: return "ERR invalid first DB index";
     case OpStatus::kInvalidSecondDb: return "ERR invalid second DB index";
+
+    // ---- Strings ----
+    case OpStatus::kDecrementOverflow: return "ERR decrement would overflow";
+    case OpStatus::kLcsNotStrings: return "ERR The specified keys must contain string values";
+    case OpStatus::kLcsLenAndIdx: return "ERR If you want both the length and indexes, please just use IDX.";
+    case OpStatus::kLcsTooBig: return "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len";
     case OpStatus::kStatusCount: break;
   }
   return "ERR internal error";

@@ -90,6 +90,12 @@ enum class OpStatus : uint16_t {
   kInvalidFirstDb,
   kInvalidSecondDb,
 
+  // ---- Strings ----
+  kDecrementOverflow,
+  kLcsNotStrings,
+  kLcsLenAndIdx,
+  kLcsTooBig,
+
   kStatusCount,  // not a status: the number of them (keep it last)
 };
 
