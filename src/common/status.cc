@@ -90,6 +90,16 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kLcsNotStrings: return "ERR The specified keys must contain string values";
     case OpStatus::kLcsLenAndIdx: return "ERR If you want both the length and indexes, please just use IDX.";
     case OpStatus::kLcsTooBig: return "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len";
+
+    // ---- Hashes ----
+    case OpStatus::kHashValueNotInteger: return "ERR hash value is not an integer";
+    case OpStatus::kHashValueNotFloat: return "ERR hash value is not a float";
+    case OpStatus::kValueNanOrInfinity: return "ERR value is NaN or Infinity";
+    case OpStatus::kFieldsMissing: return "ERR Mandatory argument FIELDS is missing or not at the right position";
+    case OpStatus::kNumFieldsMismatch: return "ERR The `numfields` parameter must match the number of arguments";
+    case OpStatus::kNumFieldsNotPositive: return "ERR Parameter `numFields` should be greater than 0";
+    case OpStatus::kNumFieldsNotPositiveInteger: return "ERR Number of fields must be a positive integer";
+    case OpStatus::kExpireNegative: return "ERR invalid expire time, must be >= 0";
     case OpStatus::kStatusCount: break;
   }
   return "ERR internal error";

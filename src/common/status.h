@@ -96,6 +96,16 @@ enum class OpStatus : uint16_t {
   kLcsLenAndIdx,
   kLcsTooBig,
 
+  // ---- Hashes ----
+  kHashValueNotInteger,
+  kHashValueNotFloat,
+  kValueNanOrInfinity,
+  kFieldsMissing,
+  kNumFieldsMismatch,
+  kNumFieldsNotPositive,          // HEXPIRE family
+  kNumFieldsNotPositiveInteger,   // HTTL family
+  kExpireNegative,
+
   kStatusCount,  // not a status: the number of them (keep it last)
 };
 
