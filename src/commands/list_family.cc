@@ -193,15 +193,13 @@ void LPos(CommandContext& ctx) {
     if (EqualsIgnoreCase(o, "rank") && more) {
       if (!ParseInt64(ctx.arg(++j), &rank)) return ctx.Error(OpStatus::kNotAnInteger);
       if (rank == 0)
-        return ctx.Error(
-            "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use "
-            "negative to start from the end of the list");
+        return ctx.Error(OpStatus::kRankZero);
     } else if (EqualsIgnoreCase(o, "count") && more) {
       if (!ParseInt64(ctx.arg(++j), &count)) return ctx.Error(OpStatus::kNotAnInteger);
-      if (count < 0) return ctx.Error("ERR COUNT can't be negative");
+      if (count < 0) return ctx.Error(OpStatus::kCountNegative);
     } else if (EqualsIgnoreCase(o, "maxlen") && more) {
       if (!ParseInt64(ctx.arg(++j), &maxlen)) return ctx.Error(OpStatus::kNotAnInteger);
-      if (maxlen < 0) return ctx.Error("ERR MAXLEN can't be negative");
+      if (maxlen < 0) return ctx.Error(OpStatus::kMaxlenNegative);
     } else {
       return ctx.SyntaxError();
     }

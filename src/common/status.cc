@@ -100,6 +100,13 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kNumFieldsNotPositive: return "ERR Parameter `numFields` should be greater than 0";
     case OpStatus::kNumFieldsNotPositiveInteger: return "ERR Number of fields must be a positive integer";
     case OpStatus::kExpireNegative: return "ERR invalid expire time, must be >= 0";
+
+    // ---- Lists ----
+    case OpStatus::kRankZero:
+      return "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to "
+             "start from the end of the list";
+    case OpStatus::kCountNegative: return "ERR COUNT can't be negative";
+    case OpStatus::kMaxlenNegative: return "ERR MAXLEN can't be negative";
     case OpStatus::kStatusCount: break;
   }
   return "ERR internal error";

@@ -106,6 +106,11 @@ enum class OpStatus : uint16_t {
   kNumFieldsNotPositiveInteger,   // HTTL family
   kExpireNegative,
 
+  // ---- Lists ----
+  kRankZero,
+  kCountNegative,
+  kMaxlenNegative,
+
   kStatusCount,  // not a status: the number of them (keep it last)
 };
 
