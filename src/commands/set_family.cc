@@ -225,7 +225,7 @@ void SInterCard(CommandContext& ctx) {
   int64_t numkeys;
   if (!ParseInt64(ctx.arg(1), &numkeys) || numkeys <= 0) return ctx.Error(OpStatus::kNumkeysNotPositive);
   if (static_cast<uint64_t>(numkeys) > ctx.argc() - 2)
-    return ctx.Error("ERR Number of keys can't be greater than number of args");
+    return ctx.Error(OpStatus::kNumkeysTooBig);
   size_t limit = 0;
   for (size_t j = 2 + static_cast<size_t>(numkeys); j < ctx.argc(); ++j) {
     if (EqualsIgnoreCase(ctx.arg(j), "limit") && j + 1 < ctx.argc()) {

@@ -107,6 +107,9 @@ std::string_view ErrorText(OpStatus s) {
              "start from the end of the list";
     case OpStatus::kCountNegative: return "ERR COUNT can't be negative";
     case OpStatus::kMaxlenNegative: return "ERR MAXLEN can't be negative";
+
+    // ---- Sets ----
+    case OpStatus::kNumkeysTooBig: return "ERR Number of keys can't be greater than number of args";
     case OpStatus::kStatusCount: break;
   }
   return "ERR internal error";

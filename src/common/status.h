@@ -111,6 +111,9 @@ enum class OpStatus : uint16_t {
   kCountNegative,
   kMaxlenNegative,
 
+  // ---- Sets ----
+  kNumkeysTooBig,
+
   kStatusCount,  // not a status: the number of them (keep it last)
 };
 
