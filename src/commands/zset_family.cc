@@ -67,10 +67,10 @@ void ZAddGeneric(CommandContext& ctx, bool zincrby) {
   size_t elements = ctx.argc() - j;
   if (elements % 2 || elements == 0) return ctx.SyntaxError();
   elements /= 2;
-  if (nx && xx) return ctx.Error("ERR XX and NX options at the same time are not compatible");
+  if (nx && xx) return ctx.Error(OpStatus::kZAddXxAndNx);
   if ((gt && nx) || (lt && nx) || (gt && lt))
-    return ctx.Error("ERR GT, LT, and/or NX options at the same time are not compatible");
-  if (incr && elements > 1) return ctx.Error("ERR INCR option supports a single increment-element pair");
+    return ctx.Error(OpStatus::kZAddGtLtAndNx);
+  if (incr && elements > 1) return ctx.Error(OpStatus::kZAddIncrSingle);
   std::vector<double> scores(elements);
   for (size_t e = 0; e < elements; ++e)
     if (!ParseDouble(ctx.arg(j + 2 * e), &scores[e])) return ctx.Error(OpStatus::kNotAFloat);
@@ -95,7 +95,7 @@ void ZAddGeneric(CommandContext& ctx, bool zincrby) {
         score += *cur;
         if (std::isnan(score)) {
           DeleteIfEmpty(ctx, key, z);
-          return ctx.Error("ERR resulting score is not a number (NaN)");
+          return ctx.Error(OpStatus::kScoreNaN);
         }
       }
       if ((lt && score >= *cur) || (gt && score <= *cur)) continue;
@@ -262,7 +262,7 @@ bool CollectRange(CommandContext& ctx, const ZSetValue::View* view, std::string_
   if (r.type == RangeType::kScore) {
     ScoreRange sr;
     if (!ParseScoreBound(lo, &sr.min, &sr.minex) || !ParseScoreBound(hi, &sr.max, &sr.maxex)) {
-      ctx.Error("ERR min or max is not a float");
+      ctx.Error(OpStatus::kMinMaxNotFloat);
       return false;
     }
     if (!z) return true;
@@ -275,7 +275,7 @@ bool CollectRange(CommandContext& ctx, const ZSetValue::View* view, std::string_
   } else {
     LexBound min, max;
     if (!ParseLexBound(lo, &min) || !ParseLexBound(hi, &max)) {
-      ctx.Error("ERR min or max not valid string range item");
+      ctx.Error(OpStatus::kMinMaxNotLex);
       return false;
     }
     if (!z) return true;
@@ -323,11 +323,11 @@ bool ParseRangeOptions(CommandContext& ctx, size_t first, RangeSpec* r, bool sto
     }
   }
   if (r->has_limit && r->type == RangeType::kRank) {
-    ctx.Error("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX");
+    ctx.Error(OpStatus::kLimitNeedsByScoreOrLex);
     return false;
   }
   if (r->withscores && r->type == RangeType::kLex) {
-    ctx.Error("ERR syntax error, WITHSCORES not supported in combination with BYLEX");
+    ctx.Error(OpStatus::kWithScoresByLex);
     return false;
   }
   return true;
@@ -401,7 +401,7 @@ void ZCount(CommandContext& ctx) {
   std::vector<const Item*> items;
   ScoreRange sr;
   if (!ParseScoreBound(ctx.arg(2), &sr.min, &sr.minex) || !ParseScoreBound(ctx.arg(3), &sr.max, &sr.maxex))
-    return ctx.Error("ERR min or max is not a float");
+    return ctx.Error(OpStatus::kMinMaxNotFloat);
   if (!Lookup(ctx, ctx.arg(1), &z)) return;
   if (!z) return ctx.rb->Integer(0);
   auto view = z->Items();
@@ -414,7 +414,7 @@ void ZLexCount(CommandContext& ctx) {
   r.type = RangeType::kLex;
   LexBound a, b;
   if (!ParseLexBound(ctx.arg(2), &a) || !ParseLexBound(ctx.arg(3), &b))
-    return ctx.Error("ERR min or max not valid string range item");
+    return ctx.Error(OpStatus::kMinMaxNotLex);
   ZSetValue* z;
   if (!Lookup(ctx, ctx.arg(1), &z)) return;
   if (!z) return ctx.rb->Integer(0);
@@ -430,11 +430,11 @@ void ZRemRangeGeneric(CommandContext& ctx, RangeType type) {
   if (type == RangeType::kScore) {
     ScoreRange sr;
     if (!ParseScoreBound(ctx.arg(2), &sr.min, &sr.minex) || !ParseScoreBound(ctx.arg(3), &sr.max, &sr.maxex))
-      return ctx.Error("ERR min or max is not a float");
+      return ctx.Error(OpStatus::kMinMaxNotFloat);
   } else if (type == RangeType::kLex) {
     LexBound a, b;
     if (!ParseLexBound(ctx.arg(2), &a) || !ParseLexBound(ctx.arg(3), &b))
-      return ctx.Error("ERR min or max not valid string range item");
+      return ctx.Error(OpStatus::kMinMaxNotLex);
   } else {
     int64_t x;
     if (!ParseInt64(ctx.arg(2), &x) || !ParseInt64(ctx.arg(3), &x)) return ctx.Error(OpStatus::kNotAnInteger);
@@ -641,7 +641,7 @@ void ZSetOpGeneric(CommandContext& ctx, ZOp op, bool store) {
   int64_t numkeys;
   if (!ParseInt64(ctx.arg(pos), &numkeys)) return ctx.Error(OpStatus::kNotAnInteger);
   if (numkeys < 1)
-    return ctx.Error("ERR at least 1 input key is needed for '" + ctx.spec->name + "' command");
+    return ctx.Error(OpStatus::kNeedInputKey, ctx.spec->name);
   if (static_cast<uint64_t>(numkeys) > ctx.argc() - pos - 1) return ctx.SyntaxError();
   std::vector<double> weights(static_cast<size_t>(numkeys), 1.0);
   Agg agg = Agg::kSum;
@@ -651,7 +651,7 @@ void ZSetOpGeneric(CommandContext& ctx, ZOp op, bool store) {
     size_t left = ctx.argc() - j - 1;
     if (op != ZOp::kDiff && EqualsIgnoreCase(o, "weights") && left >= static_cast<size_t>(numkeys)) {
       for (size_t w = 0; w < static_cast<size_t>(numkeys); ++w)
-        if (!ParseDouble(ctx.arg(j + 1 + w), &weights[w])) return ctx.Error("ERR weight value is not a float");
+        if (!ParseDouble(ctx.arg(j + 1 + w), &weights[w])) return ctx.Error(OpStatus::kWeightNotFloat);
       j += static_cast<size_t>(numkeys);
     } else if (op != ZOp::kDiff && EqualsIgnoreCase(o, "aggregate") && left >= 1) {
       std::string_view a = ctx.arg(++j);
@@ -734,7 +734,7 @@ void ZDiffStore(CommandContext& ctx) { ZSetOpGeneric(ctx, ZOp::kDiff, true); }
 void ZInterCard(CommandContext& ctx) {
   int64_t numkeys;
   if (!ParseInt64(ctx.arg(1), &numkeys)) return ctx.Error(OpStatus::kNotAnInteger);
-  if (numkeys < 1) return ctx.Error("ERR at least 1 input key is needed for 'zintercard' command");
+  if (numkeys < 1) return ctx.Error(OpStatus::kNeedInputKey, "zintercard");
   if (static_cast<uint64_t>(numkeys) > ctx.argc() - 2) return ctx.SyntaxError();
   int64_t limit = 0;
   for (size_t j = 2 + static_cast<size_t>(numkeys); j < ctx.argc(); ++j) {

@@ -110,6 +110,19 @@ std::string_view ErrorText(OpStatus s) {
 
     // ---- Sets ----
     case OpStatus::kNumkeysTooBig: return "ERR Number of keys can't be greater than number of args";
+
+    // ---- Sorted sets ----
+    case OpStatus::kZAddXxAndNx: return "ERR XX and NX options at the same time are not compatible";
+    case OpStatus::kZAddGtLtAndNx: return "ERR GT, LT, and/or NX options at the same time are not compatible";
+    case OpStatus::kZAddIncrSingle: return "ERR INCR option supports a single increment-element pair";
+    case OpStatus::kScoreNaN: return "ERR resulting score is not a number (NaN)";
+    case OpStatus::kMinMaxNotFloat: return "ERR min or max is not a float";
+    case OpStatus::kMinMaxNotLex: return "ERR min or max not valid string range item";
+    case OpStatus::kLimitNeedsByScoreOrLex:
+      return "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX";
+    case OpStatus::kWithScoresByLex: return "ERR syntax error, WITHSCORES not supported in combination with BYLEX";
+    case OpStatus::kNeedInputKey: return "ERR at least 1 input key is needed for '{}' command";
+    case OpStatus::kWeightNotFloat: return "ERR weight value is not a float";
     case OpStatus::kStatusCount: break;
   }
   return "ERR internal error";

@@ -114,6 +114,18 @@ enum class OpStatus : uint16_t {
   // ---- Sets ----
   kNumkeysTooBig,
 
+  // ---- Sorted sets ----
+  kZAddXxAndNx,
+  kZAddGtLtAndNx,
+  kZAddIncrSingle,
+  kScoreNaN,
+  kMinMaxNotFloat,
+  kMinMaxNotLex,
+  kLimitNeedsByScoreOrLex,
+  kWithScoresByLex,
+  kNeedInputKey,                  // command name
+  kWeightNotFloat,
+
   kStatusCount,  // not a status: the number of them (keep it last)
 };
 
