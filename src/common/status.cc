@@ -123,6 +123,16 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kWithScoresByLex: return "ERR syntax error, WITHSCORES not supported in combination with BYLEX";
     case OpStatus::kNeedInputKey: return "ERR at least 1 input key is needed for '{}' command";
     case OpStatus::kWeightNotFloat: return "ERR weight value is not a float";
+
+    // ---- Bitmaps ----
+    case OpStatus::kBitOffsetNotInteger: return "ERR bit offset is not an integer or out of range";
+    case OpStatus::kBitNotInteger: return "ERR bit is not an integer or out of range";
+    case OpStatus::kBitNotZeroOrOne: return "ERR The bit argument must be 1 or 0.";
+    case OpStatus::kBitopNotSingleSource: return "ERR BITOP NOT must be called with a single source key.";
+    case OpStatus::kInvalidOverflowType: return "ERR Invalid OVERFLOW type specified";
+    case OpStatus::kInvalidBitfieldType:
+      return "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
+    case OpStatus::kBitfieldRoOnlyGet: return "ERR BITFIELD_RO only supports the GET subcommand";
     case OpStatus::kStatusCount: break;
   }
   return "ERR internal error";

@@ -126,6 +126,15 @@ enum class OpStatus : uint16_t {
   kNeedInputKey,                  // command name
   kWeightNotFloat,
 
+  // ---- Bitmaps ----
+  kBitOffsetNotInteger,
+  kBitNotInteger,
+  kBitNotZeroOrOne,
+  kBitopNotSingleSource,
+  kInvalidOverflowType,
+  kInvalidBitfieldType,
+  kBitfieldRoOnlyGet,
+
   kStatusCount,  // not a status: the number of them (keep it last)
 };
 
