@@ -133,6 +133,17 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kInvalidBitfieldType:
       return "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
     case OpStatus::kBitfieldRoOnlyGet: return "ERR BITFIELD_RO only supports the GET subcommand";
+
+    // ---- HyperLogLog ----
+    case OpStatus::kNotHll: return "WRONGTYPE Key is not a valid HyperLogLog string value.";
+    case OpStatus::kHllCorrupt: return "INVALIDOBJ Corrupted HLL object detected";
+    case OpStatus::kPfDebugNoKey: return "ERR The specified key does not exist";
+    case OpStatus::kHllNotSparse: return "ERR HLL encoding is not sparse";
+    case OpStatus::kUnknownPfDebugSubcommand: return "ERR Unknown PFDEBUG subcommand '{}'";
+    case OpStatus::kHllTestRegister: return "TESTFAILED Register {} should be {} but is {}";
+    case OpStatus::kHllTestSparseCorrupt: return "TESTFAILED sparse representation corrupted";
+    case OpStatus::kHllTestDisagree: return "TESTFAILED dense/sparse disagree";
+    case OpStatus::kHllTestTooBigError: return "TESTFAILED Too big error. card:{}";
     case OpStatus::kStatusCount: break;
   }
   return "ERR internal error";

@@ -135,6 +135,17 @@ enum class OpStatus : uint16_t {
   kInvalidBitfieldType,
   kBitfieldRoOnlyGet,
 
+  // ---- HyperLogLog ----
+  kNotHll,
+  kHllCorrupt,
+  kPfDebugNoKey,
+  kHllNotSparse,
+  kUnknownPfDebugSubcommand,
+  kHllTestRegister,               // index, expected, found
+  kHllTestSparseCorrupt,
+  kHllTestDisagree,
+  kHllTestTooBigError,
+
   kStatusCount,  // not a status: the number of them (keep it last)
 };
 
