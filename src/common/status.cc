@@ -144,6 +144,24 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kHllTestSparseCorrupt: return "TESTFAILED sparse representation corrupted";
     case OpStatus::kHllTestDisagree: return "TESTFAILED dense/sparse disagree";
     case OpStatus::kHllTestTooBigError: return "TESTFAILED Too big error. card:{}";
+
+    // ---- Geo ----
+    case OpStatus::kInvalidLonLat: return "ERR invalid longitude,latitude pair {:f},{:f}";
+    case OpStatus::kUnsupportedUnit: return "ERR unsupported unit provided. please use M, KM, FT, MI";
+    case OpStatus::kRadiusNotNumeric: return "ERR need numeric radius";
+    case OpStatus::kRadiusNegative: return "ERR radius cannot be negative";
+    case OpStatus::kWidthNotNumeric: return "ERR need numeric width";
+    case OpStatus::kHeightNotNumeric: return "ERR need numeric height";
+    case OpStatus::kBoxNegative: return "ERR height or width cannot be negative";
+    case OpStatus::kGeoMemberUndecodable: return "ERR could not decode requested zset member";
+    case OpStatus::kGeoCountNotPositive: return "ERR COUNT must be > 0";
+    case OpStatus::kGeoSearchStoreWith:
+      return "ERR GEOSEARCHSTORE is not compatible with WITHDIST, WITHHASH and WITHCOORD options";
+    case OpStatus::kGeoRadiusStoreWith:
+      return "ERR STORE option in GEORADIUS is not compatible with WITHDIST, WITHHASH and WITHCOORD options";
+    case OpStatus::kGeoNeedsOneFrom: return "ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for {}";
+    case OpStatus::kGeoNeedsOneBy: return "ERR exactly one of BYRADIUS and BYBOX can be specified for {}";
+    case OpStatus::kGeoAnyNeedsCount: return "ERR the ANY argument requires COUNT argument";
     case OpStatus::kStatusCount: break;
   }
   return "ERR internal error";

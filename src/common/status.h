@@ -146,6 +146,22 @@ enum class OpStatus : uint16_t {
   kHllTestDisagree,
   kHllTestTooBigError,
 
+  // ---- Geo ----
+  kInvalidLonLat,                 // as printf's %f
+  kUnsupportedUnit,
+  kRadiusNotNumeric,
+  kRadiusNegative,
+  kWidthNotNumeric,
+  kHeightNotNumeric,
+  kBoxNegative,
+  kGeoMemberUndecodable,
+  kGeoCountNotPositive,
+  kGeoSearchStoreWith,
+  kGeoRadiusStoreWith,
+  kGeoNeedsOneFrom,               // command as typed
+  kGeoNeedsOneBy,                 // command as typed
+  kGeoAnyNeedsCount,
+
   kStatusCount,  // not a status: the number of them (keep it last)
 };
 
