@@ -56,11 +56,10 @@ void ConfigSet(CommandContext& ctx) {
   for (size_t i = 2; i + 1 < ctx.argc(); i += 2) {
     std::string name = AsciiLower(ctx.arg(i));
     if (!cfg.Known(name))
-      return ctx.Error("ERR Unknown option or number of arguments for CONFIG SET - '" + std::string(ctx.arg(i)) + "'");
+      return ctx.Error(OpStatus::kConfigSetUnknown, ctx.arg(i));
     for (auto& p : pairs)
       if (p.first == name)
-        return ctx.Error("ERR CONFIG SET failed (possibly related to argument '" + std::string(ctx.arg(i)) +
-                         "') - duplicate parameter");
+        return ctx.Error(OpStatus::kConfigSetDuplicate, ctx.arg(i));
     pairs.emplace_back(name, std::string(ctx.arg(i + 1)));
   }
   std::vector<std::pair<std::string, std::string>> previous;
@@ -72,7 +71,7 @@ void ConfigSet(CommandContext& ctx) {
         std::string ignored;
         cfg.Set(n, v, true, &ignored);
       }
-      return ctx.Error("ERR CONFIG SET failed (possibly related to argument '" + name + "') - " + err);
+      return ctx.Error(OpStatus::kConfigSetFailed, name, err);
     }
     previous.emplace_back(name, old);
   }
@@ -248,15 +247,15 @@ void CommandList(CommandContext& ctx) {
 void CommandGetKeys(CommandContext& ctx) {
   std::vector<std::string_view> argv(ctx.args.begin() + 2, ctx.args.end());
   const CommandSpec* c = Commands().Find(argv[0]);
-  if (!c) return ctx.Error("ERR Invalid command specified");
+  if (!c) return ctx.Error(OpStatus::kInvalidCommand);
   if (!c->subcommands.empty() && argv.size() >= 2) {
     std::string want = c->name + "|" + AsciiLower(argv[1]);
     for (const auto& s : c->subcommands)
       if (s.name == want) c = &s;
   }
-  if (!c->ArityOk(argv.size())) return ctx.Error("ERR Invalid number of arguments specified for command");
+  if (!c->ArityOk(argv.size())) return ctx.Error(OpStatus::kInvalidCommandArity);
   auto idx = c->KeyIndexes(argv);
-  if (idx.empty()) return ctx.Error("ERR The command has no key arguments");
+  if (idx.empty()) return ctx.Error(OpStatus::kNoKeyArguments);
   ctx.rb->ArrayHeader(idx.size());
   for (size_t i : idx) ctx.rb->Bulk(argv[i]);
 }
@@ -293,7 +292,7 @@ void SlowlogGet(CommandContext& ctx) {
   int64_t count = 10;
   if (ctx.argc() == 3) {
     if (!ParseInt64(ctx.arg(2), &count) || count < -1)
-      return ctx.Error("ERR count should be greater than or equal to -1");
+      return ctx.Error(OpStatus::kSlowlogCount);
     if (count == -1) count = INT64_MAX;
   }
   Server* server = ctx.server;
@@ -414,10 +413,7 @@ void Debug(CommandContext& ctx) {
   int64_t mode = ctx.server->config().enable_debug_command.load();
   bool local = ctx.conn->state().addr.rfind("127.", 0) == 0 || ctx.conn->state().addr.rfind("::1", 0) == 0;
   if (mode == 0 || (mode == 2 && !local))
-    return ctx.Error(
-        "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can "
-        "run it from a local connection, otherwise you need to set this option in the configuration file, "
-        "and then restart the server.");
+    return ctx.Error(OpStatus::kDebugNotAllowed);
   std::string sub = AsciiLower(ctx.arg(1));
   if (sub == "sleep" && ctx.argc() == 3) {
     double secs;
@@ -447,7 +443,7 @@ void Debug(CommandContext& ctx) {
         [key, db, out](Shard& s) {
           Entry* e = s.db(db).Find(key);
           if (!e) {
-            *out = "-ERR no such key\r\n";
+            *out = "-" + FormatError(OpStatus::kNoSuchKey) + "\r\n";
             return;
           }
           static const char* kEnc[] = {"raw", "embstr", "int"};
@@ -469,14 +465,13 @@ void Debug(CommandContext& ctx) {
     ctx.HelpLines(kLines);
     return;
   }
-  ctx.Error("ERR unknown subcommand or wrong number of arguments for '" + std::string(ctx.arg(1)) +
-            "'. Try DEBUG HELP.");
+  ctx.Error(OpStatus::kDebugUnknownSubcommand, ctx.arg(1));
 }
 
 void Shutdown(CommandContext& ctx) {
   for (size_t i = 1; i < ctx.argc(); ++i) {
     std::string o = AsciiLower(ctx.arg(i));
-    if (o == "abort") return ctx.Error("ERR No shutdown in progress.");
+    if (o == "abort") return ctx.Error(OpStatus::kNoShutdownInProgress);
     if (o != "nosave" && o != "save" && o != "now" && o != "force") return ctx.SyntaxError();
   }
   ctx.server->RequestShutdown();  // the main thread logs and stops the shards

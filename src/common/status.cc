@@ -162,6 +162,26 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kGeoNeedsOneFrom: return "ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for {}";
     case OpStatus::kGeoNeedsOneBy: return "ERR exactly one of BYRADIUS and BYBOX can be specified for {}";
     case OpStatus::kGeoAnyNeedsCount: return "ERR the ANY argument requires COUNT argument";
+
+    // ---- Server ----
+    case OpStatus::kConfigSetUnknown: return "ERR Unknown option or number of arguments for CONFIG SET - '{}'";
+    case OpStatus::kConfigSetDuplicate:
+      return "ERR CONFIG SET failed (possibly related to argument '{}') - duplicate parameter";
+    case OpStatus::kConfigSetFailed: return "ERR CONFIG SET failed (possibly related to argument '{}') - {}";
+    case OpStatus::kNoConfigFile: return "ERR The server is running without a config file";
+    case OpStatus::kConfigRewriteFailed: return "ERR Rewriting config file: {}";
+    case OpStatus::kConfigRewriteWriteFailed: return "ERR Rewriting config file: write failed";
+    case OpStatus::kInvalidCommand: return "ERR Invalid command specified";
+    case OpStatus::kInvalidCommandArity: return "ERR Invalid number of arguments specified for command";
+    case OpStatus::kNoKeyArguments: return "ERR The command has no key arguments";
+    case OpStatus::kSlowlogCount: return "ERR count should be greater than or equal to -1";
+    case OpStatus::kDebugNotAllowed:
+      return "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it "
+             "from a local connection, otherwise you need to set this option in the configuration file, and then "
+             "restart the server.";
+    case OpStatus::kDebugUnknownSubcommand:
+      return "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.";
+    case OpStatus::kNoShutdownInProgress: return "ERR No shutdown in progress.";
     case OpStatus::kStatusCount: break;
   }
   return "ERR internal error";

@@ -162,6 +162,21 @@ enum class OpStatus : uint16_t {
   kGeoNeedsOneBy,                 // command as typed
   kGeoAnyNeedsCount,
 
+  // ---- Server ----
+  kConfigSetUnknown,
+  kConfigSetDuplicate,
+  kConfigSetFailed,               // parameter, why (from Config::Set)
+  kNoConfigFile,
+  kConfigRewriteFailed,           // strerror()
+  kConfigRewriteWriteFailed,
+  kInvalidCommand,                // COMMAND GETKEYS
+  kInvalidCommandArity,
+  kNoKeyArguments,
+  kSlowlogCount,
+  kDebugNotAllowed,
+  kDebugUnknownSubcommand,
+  kNoShutdownInProgress,
+
   kStatusCount,  // not a status: the number of them (keep it last)
 };
 
