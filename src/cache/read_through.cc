@@ -148,8 +148,7 @@ bool CacheManager::CanRemoveRule(std::string_view pattern, std::string* err) con
   std::lock_guard lock(mu_);
   for (const auto& r : *rules_)
     if (r->rule.pattern.text() == pattern && r->writes && r->writes->depth() > 0) {
-      *err = "ERR the rule still has " + std::to_string(r->writes->depth()) +
-             " key(s) to write behind; remove it once they are flushed";
+      *err = FormatError(OpStatus::kRulePendingWrites, r->writes->depth());
       return false;
     }
   return true;
@@ -646,7 +645,7 @@ void ShardCache::Complete(const std::string& id, int db_index, const std::string
     for (auto& w : p.waiters) {
       if (!serve_stale) {
         w->failed = true;
-        w->error = "ERR cache source '" + live.rule.source + "' failed to load '" + key + "': " + r.error;
+        w->error = FormatError(OpStatus::kSourceLoadFailed, live.rule.source, key, r.error);
       }
       Finish(w);
     }

@@ -53,7 +53,7 @@ ShardCache::WriteResult ShardCache::WriteThrough(const CommandSpec* spec, std::s
   }
   if (!rule) return WriteResult::kNotMine;
   if (keys.size() != 1) {
-    *out += "-ERR a write-through or write-behind key must be written by a command on that key alone\r\n";
+    *out += "-" + FormatError(OpStatus::kWriteKeyNotAlone) + "\r\n";
     return WriteResult::kAnswered;
   }
   std::string id = KeyId(db, args[which]);
@@ -128,7 +128,7 @@ void ShardCache::CompleteWrite(const std::string& id, int db_index, std::string 
   if (r.status == QueryResult::kError) {
     rule->stats.write_errors.fetch_add(1, std::memory_order_relaxed);
     if (result) FreeEntry(result);
-    std::string err = "ERR cache source '" + rule->rule.source + "' refused the write to '" + key + "': " + r.error;
+    std::string err = FormatError(OpStatus::kSourceRefusedWrite, rule->rule.source, key, r.error);
     server_->RecordCommand(shard_, spec, r.micros, true, err);
     Connection::DeliverLate(server_, target, "-" + err + "\r\n");
   } else {
@@ -256,8 +256,7 @@ void ShardCache::FlushChanges() {
   if (last == 0) {
     // Not journaled, so not acknowledged: the commands fail (the cache has
     // the values, the database may never get them).
-    std::string reply = "-ERR write-behind journal write failed, the change may not reach the database: " + error +
-                        "\r\n";
+    std::string reply = "-" + FormatError(OpStatus::kJournalWriteFailed, error) + "\r\n";
     for (size_t i = first; i < held_.size(); ++i) {
       held_[i].reply = reply;
       held_[i].seq = UINT64_MAX;  // goes out as soon as the replies before it

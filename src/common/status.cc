@@ -182,6 +182,23 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kDebugUnknownSubcommand:
       return "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.";
     case OpStatus::kNoShutdownInProgress: return "ERR No shutdown in progress.";
+
+    // ---- Cache (read-through, write-through, write-behind) ----
+    case OpStatus::kInvalidCacheRule: return "ERR invalid cache rule: {}";
+    case OpStatus::kRulePendingWrites:
+      return "ERR the rule still has {} key(s) to write behind; remove it once they are flushed";
+    case OpStatus::kCacheWarmRefused: return "ERR {}";
+    case OpStatus::kLeaseNotPositive: return "ERR lease is not a positive integer (milliseconds)";
+    case OpStatus::kEarlyNegative: return "ERR EARLY is not a non-negative integer (milliseconds)";
+    case OpStatus::kDeadLetterId: return "ERR the dead letter id is a positive integer or ALL";
+    case OpStatus::kWriteBehindDisabled: return "ERR write-behind is not enabled";
+    case OpStatus::kReplayJournalFailed: return "ERR write-behind journal write failed: {}";
+    case OpStatus::kJournalWriteFailed:
+      return "ERR write-behind journal write failed, the change may not reach the database: {}";
+    case OpStatus::kWriteKeyNotAlone:
+      return "ERR a write-through or write-behind key must be written by a command on that key alone";
+    case OpStatus::kSourceRefusedWrite: return "ERR cache source '{}' refused the write to '{}': {}";
+    case OpStatus::kSourceLoadFailed: return "ERR cache source '{}' failed to load '{}': {}";
     case OpStatus::kStatusCount: break;
   }
   return "ERR internal error";

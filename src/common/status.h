@@ -177,6 +177,20 @@ enum class OpStatus : uint16_t {
   kDebugUnknownSubcommand,
   kNoShutdownInProgress,
 
+  // ---- Cache (read-through, write-through, write-behind) ----
+  kInvalidCacheRule,              // why (from ParseRule or AddRule)
+  kRulePendingWrites,
+  kCacheWarmRefused,              // why (from CacheManager::Warm, which also logs it at start-up)
+  kLeaseNotPositive,
+  kEarlyNegative,
+  kDeadLetterId,
+  kWriteBehindDisabled,
+  kReplayJournalFailed,
+  kJournalWriteFailed,
+  kWriteKeyNotAlone,
+  kSourceRefusedWrite,            // source, key, the database's message
+  kSourceLoadFailed,              // source, key, the database's message
+
   kStatusCount,  // not a status: the number of them (keep it last)
 };
 

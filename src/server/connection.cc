@@ -285,7 +285,7 @@ Connection::DispatchResult Connection::Dispatch(std::vector<std::string_view>& a
     cache::ShardCache* sc = cache::CurrentShardCache();
     for (size_t i : key_idx)
       if (sc && sc->IsWriteKey(argv[i])) {
-        ReplyError("ERR a write-through or write-behind key must be written by a command on that key alone");
+        ReplyError(FormatError(OpStatus::kWriteKeyNotAlone));
         return DispatchResult::kDone;
       }
   }
