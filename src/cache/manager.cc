@@ -10,6 +10,7 @@
 
 #include "cache/shard_cache.h"
 #include "common/clock.h"
+#include "common/status.h"
 #include "common/log.h"
 #include "keyspace/memory_budget.h"
 
@@ -108,8 +109,7 @@ bool CacheManager::CanRemoveRule(std::string_view pattern, std::string* err) con
   std::lock_guard lock(mu_);
   for (const auto& r : *rules_)
     if (r->rule.pattern.text() == pattern && r->writes && r->writes->depth() > 0) {
-      *err = "ERR the rule still has " + std::to_string(r->writes->depth()) +
-             " key(s) to write behind; remove it once they are flushed";
+      *err = FormatError(OpStatus::kRulePendingWrites, r->writes->depth());
       return false;
     }
   return true;

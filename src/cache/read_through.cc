@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "common/clock.h"
+#include "common/status.h"
 #include "common/log.h"
 #include "keyspace/db.h"
 #include "keyspace/hash_value.h"
@@ -261,7 +262,7 @@ void ShardCache::Complete(const std::string& id, int db_index, const std::string
     // A value still held (inside grace) keeps being served if the rule says
     // so; whoever waits for a value that is not there gets the error.
     bool serve_stale = live.rule.stale_on_error && db.Find(key) != nullptr;
-    std::string error = "ERR cache source '" + live.rule.source + "' failed to load '" + key + "': " + r.error;
+    std::string error = FormatError(OpStatus::kSourceLoadFailed, live.rule.source, key, r.error);
     for (auto& w : p.waiters) {
       if (w->keys_left <= 0) continue;  // already answered (another key failed)
       if (serve_stale) {

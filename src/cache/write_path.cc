@@ -5,6 +5,7 @@
 #include "cache/shard_cache.h"
 
 #include "common/clock.h"
+#include "common/status.h"
 #include "keyspace/db.h"
 #include "keyspace/hash_value.h"
 #include "shard/shard.h"
@@ -94,7 +95,7 @@ void ShardCache::CompleteWrite(const std::string& id, int db_index, std::string 
   if (!r.ok) {
     rule->stats.write_errors.fetch_add(1, std::memory_order_relaxed);
     if (result) FreeEntry(result);
-    std::string err = "ERR cache source '" + rule->rule.source + "' refused the write to '" + key + "': " + r.error;
+    std::string err = FormatError(OpStatus::kSourceRefusedWrite, rule->rule.source, key, r.error);
     done(&err, r.micros);
   } else {
     rule->stats.writes_through.fetch_add(1, std::memory_order_relaxed);
@@ -179,7 +180,7 @@ void ShardCache::FlushChanges() {
     // Not journaled, so not acknowledged: the commands fail (the cache has
     // the values, the database may never get them).
     for (size_t i = first; i < held_.size(); ++i) {
-      held_[i].error = "ERR write-behind journal write failed, the change may not reach the database: " + error;
+      held_[i].error = FormatError(OpStatus::kJournalWriteFailed, error);
       held_[i].seq = UINT64_MAX;  // goes out as soon as the replies before it
     }
     Durable(0);

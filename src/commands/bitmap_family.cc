@@ -17,25 +17,23 @@ namespace larder {
 
 namespace {
 
-constexpr const char* kBadOffset = "ERR bit offset is not an integer or out of range";
-
 // Parses a bit offset; `hash_ok` allows "#N" (BITFIELD: N * width).
 bool ParseBitOffset(CommandContext& ctx, std::string_view arg, bool hash_ok, int64_t width, uint64_t* out) {
   bool hash = hash_ok && !arg.empty() && arg[0] == '#';
   int64_t v;
   if (!ParseInt64(hash ? arg.substr(1) : arg, &v)) {
-    ctx.Error(kBadOffset);
+    ctx.Error(OpStatus::kBitOffsetNotInteger);
     return false;
   }
   if (hash) {
     if (v < 0 || v > LLONG_MAX / width) {
-      ctx.Error(kBadOffset);
+      ctx.Error(OpStatus::kBitOffsetNotInteger);
       return false;
     }
     v *= width;
   }
   if (v < 0 || (static_cast<uint64_t>(v) >> 3) >= static_cast<uint64_t>(ctx.engine->config().proto_max_bulk_len.load())) {
-    ctx.Error(kBadOffset);
+    ctx.Error(OpStatus::kBitOffsetNotInteger);
     return false;
   }
   *out = static_cast<uint64_t>(v);
@@ -71,7 +69,7 @@ void SetBitCmd(CommandContext& ctx) {
   uint64_t offset;
   if (!ParseBitOffset(ctx, ctx.arg(2), false, 1, &offset)) return;
   int64_t on;
-  if (!ParseInt64(ctx.arg(3), &on) || (on & ~1)) return ctx.Error("ERR bit is not an integer or out of range");
+  if (!ParseInt64(ctx.arg(3), &on) || (on & ~1)) return ctx.Error(OpStatus::kBitNotInteger);
   Entry* e = StringForWrite(ctx, ctx.arg(1), (offset >> 3) + 1);
   if (!e) return;
   char* p = e->mutable_value() + (offset >> 3);
@@ -137,7 +135,7 @@ void BitCount(CommandContext& ctx) {
 void BitPos(CommandContext& ctx) {
   int64_t bit;
   if (!ParseInt64(ctx.arg(2), &bit)) return ctx.Error(OpStatus::kNotAnInteger);
-  if (bit != 0 && bit != 1) return ctx.Error("ERR The bit argument must be 1 or 0.");
+  if (bit != 0 && bit != 1) return ctx.Error(OpStatus::kBitNotZeroOrOne);
   Entry* e = ctx.DbFor(ctx.arg(1)).FindRead(ctx.arg(1));
   if (!e) return ctx.rb->Integer(bit ? -1 : 0);
   if (e->type != ObjType::kString) return ctx.Error(OpStatus::kWrongType);
@@ -184,7 +182,7 @@ void BitOp(CommandContext& ctx) {
   else if (EqualsIgnoreCase(op, "xor")) kind = kXor;
   else if (EqualsIgnoreCase(op, "not")) kind = kNot;
   else return ctx.SyntaxError();
-  if (kind == kNot && ctx.argc() != 4) return ctx.Error("ERR BITOP NOT must be called with a single source key.");
+  if (kind == kNot && ctx.argc() != 4) return ctx.Error(OpStatus::kBitopNotSingleSource);
   std::vector<std::string> srcs;
   size_t maxlen = 0;
   for (size_t i = 3; i < ctx.argc(); ++i) {
@@ -309,7 +307,7 @@ void BitFieldGeneric(CommandContext& ctx, bool read_only) {
       if (EqualsIgnoreCase(o, "wrap")) overflow = 0;
       else if (EqualsIgnoreCase(o, "sat")) overflow = 1;
       else if (EqualsIgnoreCase(o, "fail")) overflow = 2;
-      else return ctx.Error("ERR Invalid OVERFLOW type specified");
+      else return ctx.Error(OpStatus::kInvalidOverflowType);
       continue;
     } else {
       return ctx.SyntaxError();
@@ -319,7 +317,7 @@ void BitFieldGeneric(CommandContext& ctx, bool read_only) {
     if (type.size() < 2 || (type[0] != 'i' && type[0] != 'u' && type[0] != 'I' && type[0] != 'U') ||
         !ParseInt64(type.substr(1), &bits) || bits < 1 ||
         ((type[0] == 'i' || type[0] == 'I') ? bits > 64 : bits > 63))
-      return ctx.Error("ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.");
+      return ctx.Error(OpStatus::kInvalidBitfieldType);
     f.is_signed = type[0] == 'i' || type[0] == 'I';
     f.bits = static_cast<int>(bits);
     if (!ParseBitOffset(ctx, ctx.arg(j + 2), true, bits, &f.offset)) return;
@@ -333,7 +331,7 @@ void BitFieldGeneric(CommandContext& ctx, bool read_only) {
     f.overflow = overflow;
     ops.push_back(f);
   }
-  if (read_only && writes) return ctx.Error("ERR BITFIELD_RO only supports the GET subcommand");
+  if (read_only && writes) return ctx.Error(OpStatus::kBitfieldRoOnlyGet);
   std::string_view key = ctx.arg(1);
   Entry* e = nullptr;
   if (writes) {

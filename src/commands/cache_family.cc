@@ -53,7 +53,7 @@ void CacheRule(CommandContext& ctx) {
     cache::Rule rule;
     std::string err;
     if (!cache::ParseRule(words, &rule, &err) || !ctx.engine->cache().AddRule(rule, &err))
-      return ctx.Error("ERR invalid cache rule: " + err);
+      return ctx.Error(OpStatus::kInvalidCacheRule, err);
     SyncConfig(ctx.engine);
     return ctx.rb->Ok();
   }
@@ -80,11 +80,11 @@ void CacheFetch(CommandContext& ctx) {
   std::string_view key = ctx.arg(2);
   int64_t lease_ms, early_ms = -1;
   if (!ParseInt64(ctx.arg(3), &lease_ms) || lease_ms <= 0)
-    return ctx.Error("ERR lease is not a positive integer (milliseconds)");
+    return ctx.Error(OpStatus::kLeaseNotPositive);
   for (size_t i = 4; i < ctx.argc(); ++i) {
     if (EqualsIgnoreCase(ctx.arg(i), "early") && i + 1 < ctx.argc()) {
       if (!ParseInt64(ctx.arg(++i), &early_ms) || early_ms < 0)
-        return ctx.Error("ERR EARLY is not a non-negative integer (milliseconds)");
+        return ctx.Error(OpStatus::kEarlyNegative);
     } else {
       return ctx.SyntaxError();
     }
@@ -128,7 +128,7 @@ void CacheFetch(CommandContext& ctx) {
 void CacheWarm(CommandContext& ctx) {
   std::string err;
   if (!ctx.engine->cache().Warm(ctx.arg(2), std::string(ctx.arg(3)), &err))
-    return ctx.Error("ERR " + err);
+    return ctx.Error(OpStatus::kCacheWarmRefused, err);
   ctx.rb->SimpleString("Warming started");
 }
 
@@ -164,9 +164,9 @@ void CacheDeadLetter(CommandContext& ctx) {
   if (ctx.argc() != 4) return ctx.ArityError();
   int64_t id = 0;
   if (!EqualsIgnoreCase(ctx.arg(3), "all") && (!ParseInt64(ctx.arg(3), &id) || id <= 0))
-    return ctx.Error("ERR the dead letter id is a positive integer or ALL");
+    return ctx.Error(OpStatus::kDeadLetterId);
   cache::Journal* journal = cm.journal();
-  if (replay && !journal) return ctx.Error("ERR write-behind is not enabled");
+  if (replay && !journal) return ctx.Error(OpStatus::kWriteBehindDisabled);
   auto taken = cm.dead_letters().Take(static_cast<uint64_t>(id));
   int64_t n = 0;
   for (auto& d : taken) {
@@ -187,7 +187,7 @@ void CacheDeadLetter(CommandContext& ctx) {
       std::string err;
       if (!journal->Append(&d.change, -1, rule->writes.get(), &err)) {
         cm.dead_letters().Add(d);
-        return ctx.Error("ERR write-behind journal write failed: " + err);
+        return ctx.Error(OpStatus::kReplayJournalFailed, err);
       }
     }
     ++n;

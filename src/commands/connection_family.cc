@@ -30,7 +30,7 @@ void Echo(CommandContext& ctx) { ctx.rb->Bulk(ctx.arg(1)); }
 bool CheckPassword(CommandContext& ctx, std::string_view user, std::string_view pass) {
   std::string required = ctx.engine->config().requirepass();
   if (user != "default" || (!required.empty() && pass != required)) {
-    ctx.Error("WRONGPASS invalid username-password pair or user is disabled.");
+    ctx.Error(OpStatus::kWrongPass);
     return false;
   }
   return true;
@@ -40,9 +40,7 @@ void Auth(CommandContext& ctx) {
   if (ctx.argc() > 3) return ctx.SyntaxError();
   std::string required = ctx.engine->config().requirepass();
   if (ctx.argc() == 2 && required.empty())
-    return ctx.Error(
-        "ERR AUTH <password> called without any password configured for the default user. Are you "
-        "sure your configuration is correct?");
+    return ctx.Error(OpStatus::kAuthWithoutPassword);
   std::string_view user = ctx.argc() == 3 ? ctx.arg(1) : "default";
   std::string_view pass = ctx.argc() == 3 ? ctx.arg(2) : ctx.arg(1);
   if (!CheckPassword(ctx, user, pass)) return;
@@ -56,8 +54,8 @@ void Hello(CommandContext& ctx) {
   size_t j = 1;
   if (ctx.argc() >= 2) {
     int64_t v;
-    if (!ParseInt64(ctx.arg(1), &v)) return ctx.Error("ERR Protocol version is not an integer or out of range");
-    if (v < 2 || v > 3) return ctx.Error("NOPROTO unsupported protocol version");
+    if (!ParseInt64(ctx.arg(1), &v)) return ctx.Error(OpStatus::kProtoVersionNotInteger);
+    if (v < 2 || v > 3) return ctx.Error(OpStatus::kNoProto);
     ver = static_cast<int>(v);
     j = 2;
   }
@@ -74,17 +72,15 @@ void Hello(CommandContext& ctx) {
       has_setname = true;
       ++j;
     } else {
-      return ctx.Error("ERR Syntax error in HELLO option '" + std::string(ctx.arg(j)) + "'");
+      return ctx.Error(OpStatus::kHelloSyntax, ctx.arg(j));
     }
   }
   if (!c.authenticated)
-    return ctx.Error("NOAUTH HELLO must be called with the client already authenticated, otherwise the "
-                     "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
-                     "select the RESP protocol version at the same time");
+    return ctx.Error(OpStatus::kHelloNoAuth);
   if (has_setname) {
     for (char ch : setname)
       if (ch < '!' || ch > '~')
-        return ctx.Error("ERR Client names cannot contain spaces, newlines or special characters.");
+        return ctx.Error(OpStatus::kBadClientName);
     c.name = std::string(setname);
   }
   c.resp = ver;
@@ -145,7 +141,7 @@ bool ValidName(std::string_view name) {
 
 void ClientSetName(CommandContext& ctx) {
   if (!ValidName(ctx.arg(2)))
-    return ctx.Error("ERR Client names cannot contain spaces, newlines or special characters.");
+    return ctx.Error(OpStatus::kBadClientName);
   Client(ctx).name = std::string(ctx.arg(2));
   ctx.rb->Ok();
 }
@@ -158,7 +154,7 @@ void ClientGetName(CommandContext& ctx) {
 void ClientSetInfo(CommandContext& ctx) {
   std::string_view attr = ctx.arg(2);
   if (!EqualsIgnoreCase(attr, "lib-name") && !EqualsIgnoreCase(attr, "lib-ver"))
-    return ctx.Error("ERR Unrecognized option '" + std::string(attr) + "'");
+    return ctx.Error(OpStatus::kUnrecognizedOption, attr);
   ctx.rb->Ok();
 }
 
@@ -171,7 +167,7 @@ void ClientList(CommandContext& ctx) {
       std::string_view t = ctx.arg(++j);
       if (!EqualsIgnoreCase(t, "normal") && !EqualsIgnoreCase(t, "master") && !EqualsIgnoreCase(t, "replica") &&
           !EqualsIgnoreCase(t, "slave") && !EqualsIgnoreCase(t, "pubsub"))
-        return ctx.Error("ERR Unknown client type '" + std::string(t) + "'");
+        return ctx.Error(OpStatus::kUnknownClientType, t);
       if (!EqualsIgnoreCase(t, "normal")) {
         // No replicas or pub/sub clients yet.
         ids.push_back(0);
@@ -179,7 +175,7 @@ void ClientList(CommandContext& ctx) {
     } else if (EqualsIgnoreCase(ctx.arg(j), "id") && j + 1 < ctx.argc()) {
       for (++j; j < ctx.argc(); ++j) {
         uint64_t id;
-        if (!ParseUint64(ctx.arg(j), &id) || id == 0) return ctx.Error("ERR Invalid client ID");
+        if (!ParseUint64(ctx.arg(j), &id) || id == 0) return ctx.Error(OpStatus::kInvalidClientId);
         ids.push_back(id);
       }
     } else {
@@ -225,7 +221,7 @@ void ClientKill(CommandContext& ctx) {
     for (size_t j = 2; j + 1 < ctx.argc(); j += 2) {
       std::string_view k = ctx.arg(j), v = ctx.arg(j + 1);
       if (EqualsIgnoreCase(k, "id")) {
-        if (!ParseUint64(v, &f.id) || f.id == 0) return ctx.Error("ERR client-id should be greater than 0");
+        if (!ParseUint64(v, &f.id) || f.id == 0) return ctx.Error(OpStatus::kClientIdNotPositive);
       } else if (EqualsIgnoreCase(k, "addr")) {
         f.addr = v;
       } else if (EqualsIgnoreCase(k, "laddr")) {
@@ -269,7 +265,7 @@ void ClientKill(CommandContext& ctx) {
         int64_t n = 0;
         for (auto x : v) n += x;
         if (!old_style) return rb.Integer(n);
-        if (n == 0) return rb.Error("ERR No such client");
+        if (n == 0) return rb.Error(FormatError(OpStatus::kNoSuchClient));
         rb.Ok();
       });
 }
@@ -283,8 +279,8 @@ void ClientNoEvict(CommandContext& ctx) {
 
 void ClientPause(CommandContext& ctx) {
   int64_t ms;
-  if (!ParseInt64(ctx.arg(2), &ms)) return ctx.Error("ERR timeout is not an integer or out of range");
-  if (ms < 0) return ctx.Error("ERR timeout is negative");
+  if (!ParseInt64(ctx.arg(2), &ms)) return ctx.Error(OpStatus::kTimeoutNotInteger);
+  if (ms < 0) return ctx.Error(OpStatus::kTimeoutNegative);
   bool all = true;
   if (ctx.argc() == 4) {
     if (EqualsIgnoreCase(ctx.arg(3), "write")) all = false;

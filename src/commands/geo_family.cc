@@ -124,9 +124,7 @@ bool ParseLonLat(CommandContext& ctx, size_t at, double* lon, double* lat) {
     return false;
   }
   if (*lon < kLonMin || *lon > kLonMax || *lat < kLatMin || *lat > kLatMax) {
-    char buf[128];
-    snprintf(buf, sizeof(buf), "ERR invalid longitude,latitude pair %f,%f", *lon, *lat);
-    ctx.Error(buf);
+    ctx.Error(std::string_view(FormatError(OpStatus::kInvalidLonLat, *lon, *lat)).substr(0, 127));  // cut to 127 bytes, as it always was
     return false;
   }
   return true;
@@ -172,7 +170,7 @@ bool ParseUnit(CommandContext& ctx, std::string_view u, double* to_meters) {
   else if (EqualsIgnoreCase(u, "ft")) *to_meters = 0.3048;
   else if (EqualsIgnoreCase(u, "mi")) *to_meters = 1609.34;
   else {
-    ctx.Error("ERR unsupported unit provided. please use M, KM, FT, MI");
+    ctx.Error(OpStatus::kUnsupportedUnit);
     return false;
   }
   return true;
@@ -235,11 +233,11 @@ struct Shape {
 
 bool ParseRadius(CommandContext& ctx, size_t at, Shape* s) {
   if (!ParseDouble(ctx.arg(at), &s->radius)) {
-    ctx.Error("ERR need numeric radius");
+    ctx.Error(OpStatus::kRadiusNotNumeric);
     return false;
   }
   if (s->radius < 0) {
-    ctx.Error("ERR radius cannot be negative");
+    ctx.Error(OpStatus::kRadiusNegative);
     return false;
   }
   return ParseUnit(ctx, ctx.arg(at + 1), &s->to_meters);
@@ -247,15 +245,15 @@ bool ParseRadius(CommandContext& ctx, size_t at, Shape* s) {
 
 bool ParseBox(CommandContext& ctx, size_t at, Shape* s) {
   if (!ParseDouble(ctx.arg(at), &s->width)) {
-    ctx.Error("ERR need numeric width");
+    ctx.Error(OpStatus::kWidthNotNumeric);
     return false;
   }
   if (!ParseDouble(ctx.arg(at + 1), &s->height)) {
-    ctx.Error("ERR need numeric height");
+    ctx.Error(OpStatus::kHeightNotNumeric);
     return false;
   }
   if (s->width < 0 || s->height < 0) {
-    ctx.Error("ERR height or width cannot be negative");
+    ctx.Error(OpStatus::kBoxNegative);
     return false;
   }
   s->box = true;
@@ -265,7 +263,7 @@ bool ParseBox(CommandContext& ctx, size_t at, Shape* s) {
 bool MemberPosition(CommandContext& ctx, ZSetValue* z, std::string_view m, Shape* s) {
   auto score = z ? z->Score(m) : std::nullopt;
   if (!score) {
-    ctx.Error("ERR could not decode requested zset member");
+    ctx.Error(OpStatus::kGeoMemberUndecodable);
     return false;
   }
   Decode(static_cast<uint64_t>(*score), &s->lon, &s->lat);
@@ -313,7 +311,7 @@ void GeoSearchGeneric(CommandContext& ctx, unsigned flags) {
     else if (EqualsIgnoreCase(a, "desc")) sort = -1;
     else if (EqualsIgnoreCase(a, "count") && more(1)) {
       if (!ParseInt64(ctx.arg(base + i + 1), &count)) return ctx.Error(OpStatus::kNotAnInteger);
-      if (count <= 0) return ctx.Error("ERR COUNT must be > 0");
+      if (count <= 0) return ctx.Error(OpStatus::kGeoCountNotPositive);
       ++i;
     } else if ((EqualsIgnoreCase(a, "store") || EqualsIgnoreCase(a, "storedist")) && more(1) &&
                !(flags & kNoStore) && !(flags & kSearch)) {
@@ -344,14 +342,13 @@ void GeoSearchGeneric(CommandContext& ctx, unsigned flags) {
     }
   }
   if (has_store && (withdist || withhash || withcoord))
-    return ctx.Error(std::string("ERR ") + ((flags & kSearchStore) ? "GEOSEARCHSTORE" : "STORE option in GEORADIUS") +
-                     " is not compatible with WITHDIST, WITHHASH and WITHCOORD options");
+    return ctx.Error((flags & kSearchStore) ? OpStatus::kGeoSearchStoreWith : OpStatus::kGeoRadiusStoreWith);
   std::string cmd(ctx.arg(0));
   if ((flags & kSearch) && !(frommember || fromloc))
-    return ctx.Error("ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for " + cmd);
+    return ctx.Error(OpStatus::kGeoNeedsOneFrom, cmd);
   if ((flags & kSearch) && !(byradius || bybox))
-    return ctx.Error("ERR exactly one of BYRADIUS and BYBOX can be specified for " + cmd);
-  if (any && !count) return ctx.Error("ERR the ANY argument requires COUNT argument");
+    return ctx.Error(OpStatus::kGeoNeedsOneBy, cmd);
+  if (any && !count) return ctx.Error(OpStatus::kGeoAnyNeedsCount);
   if (!z) {
     if (has_store) {
       ctx.DbFor(store).Delete(store);

@@ -135,7 +135,7 @@ void HIncrBy(CommandContext& ctx) {
   if (auto cur = h->Get(ctx.arg(2))) {
     if (!ParseInt64(*cur, &value)) {
       DeleteIfEmpty(ctx, ctx.arg(1), h);
-      return ctx.Error("ERR hash value is not an integer");
+      return ctx.Error(OpStatus::kHashValueNotInteger);
     }
   }
   if ((incr < 0 && value < 0 && incr < LLONG_MIN - value) || (incr > 0 && value > 0 && incr > LLONG_MAX - value)) {
@@ -150,13 +150,13 @@ void HIncrBy(CommandContext& ctx) {
 void HIncrByFloat(CommandContext& ctx) {
   long double incr, value = 0;
   if (!ParseLongDouble(ctx.arg(3), &incr)) return ctx.Error(OpStatus::kNotAFloat);
-  if (std::isnan(incr) || std::isinf(incr)) return ctx.Error("ERR value is NaN or Infinity");
+  if (std::isnan(incr) || std::isinf(incr)) return ctx.Error(OpStatus::kValueNanOrInfinity);
   HashValue* h = LookupOrCreate(ctx, ctx.arg(1));
   if (!h) return;
   if (auto cur = h->Get(ctx.arg(2))) {
     if (!ParseLongDouble(*cur, &value)) {
       DeleteIfEmpty(ctx, ctx.arg(1), h);
-      return ctx.Error("ERR hash value is not a float");
+      return ctx.Error(OpStatus::kHashValueNotFloat);
     }
   }
   value += incr;
@@ -184,11 +184,11 @@ void HRandField(CommandContext& ctx) {
   int64_t l;
   if (!ParseInt64(ctx.arg(2), &l)) return ctx.Error(OpStatus::kNotAnInteger);
   if (l < -LLONG_MAX)
-    return ctx.Error("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
+    return ctx.Error(OpStatus::kCountOutOfRange);
   bool withvalues = false;
   if (ctx.argc() == 4 && EqualsIgnoreCase(ctx.arg(3), "withvalues")) withvalues = true;
   else if (ctx.argc() >= 4) return ctx.SyntaxError();
-  if (withvalues && l < -(LLONG_MAX / 2)) return ctx.Error("ERR value is out of range");
+  if (withvalues && l < -(LLONG_MAX / 2)) return ctx.Error(OpStatus::kValueOutOfRange);
   HashValue* h;
   if (!Lookup(ctx, ctx.arg(1), &h)) return;
   if (!h || l == 0) return ctx.rb->EmptyArray();
@@ -242,10 +242,10 @@ void HScan(CommandContext& ctx) {
 // ---- Field expiry (Redis 7.4) ----
 
 // Checks "FIELDS numfields field..." at args[pos]; `numfields_error` is the
-// text for a bad count (it differs between HEXPIRE and HTTL in Redis).
-bool ParseFields(CommandContext& ctx, size_t pos, const char* numfields_error) {
+// error for a bad count (it differs between HEXPIRE and HTTL in Redis).
+bool ParseFields(CommandContext& ctx, size_t pos, OpStatus numfields_error) {
   if (pos >= ctx.argc() || !EqualsIgnoreCase(ctx.arg(pos), "fields")) {
-    ctx.Error("ERR Mandatory argument FIELDS is missing or not at the right position");
+    ctx.Error(OpStatus::kFieldsMissing);
     return false;
   }
   int64_t n;
@@ -254,7 +254,7 @@ bool ParseFields(CommandContext& ctx, size_t pos, const char* numfields_error) {
     return false;
   }
   if (static_cast<uint64_t>(n) != ctx.argc() - pos - 2) {
-    ctx.Error("ERR The `numfields` parameter must match the number of arguments");
+    ctx.Error(OpStatus::kNumFieldsMismatch);
     return false;
   }
   return true;
@@ -268,8 +268,8 @@ void HExpireGeneric(CommandContext& ctx, int64_t unit_ms, bool relative) {
   if (!Lookup(ctx, key, &h, true)) return;
   int64_t when;
   if (!ParseInt64(ctx.arg(2), &when)) return ctx.Error(OpStatus::kNotAnInteger);
-  if (when < 0) return ctx.Error("ERR invalid expire time, must be >= 0");
-  auto expire_error = [&] { ctx.Error("ERR invalid expire time in '" + ctx.spec->name + "' command"); };
+  if (when < 0) return ctx.Error(OpStatus::kExpireNegative);
+  auto expire_error = [&] { ctx.Error(OpStatus::kInvalidExpireTime, ctx.spec->name); };
   if (unit_ms == 1000) {
     if (when > kMaxFieldExpireMs / 1000) return expire_error();
     when *= 1000;
@@ -285,10 +285,10 @@ void HExpireGeneric(CommandContext& ctx, int64_t unit_ms, bool relative) {
     else if (EqualsIgnoreCase(c, "xx")) cond = kXx;
     else if (EqualsIgnoreCase(c, "gt")) cond = kGt;
     else if (EqualsIgnoreCase(c, "lt")) cond = kLt;
-    else return ctx.Error("ERR Mandatory argument FIELDS is missing or not at the right position");
+    else return ctx.Error(OpStatus::kFieldsMissing);
     fields_at = 4;
   }
-  if (!ParseFields(ctx, fields_at, "ERR Parameter `numFields` should be greater than 0")) return;
+  if (!ParseFields(ctx, fields_at, OpStatus::kNumFieldsNotPositive)) return;
   size_t first = fields_at + 2;
   ctx.rb->ArrayHeader(ctx.argc() - first);
   for (size_t i = first; i < ctx.argc(); ++i) {
@@ -323,7 +323,7 @@ void HPExpireAt(CommandContext& ctx) { HExpireGeneric(ctx, 1, false); }
 void HTtlGeneric(CommandContext& ctx, int kind) {
   HashValue* h;
   if (!Lookup(ctx, ctx.arg(1), &h, kind == 4)) return;
-  if (!ParseFields(ctx, 2, "ERR Number of fields must be a positive integer")) return;
+  if (!ParseFields(ctx, 2, OpStatus::kNumFieldsNotPositiveInteger)) return;
   ctx.rb->ArrayHeader(ctx.argc() - 4);
   for (size_t i = 4; i < ctx.argc(); ++i) {
     std::string_view f = ctx.arg(i);

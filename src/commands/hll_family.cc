@@ -19,8 +19,6 @@ namespace larder {
 
 namespace {
 
-constexpr const char* kNotHll = "WRONGTYPE Key is not a valid HyperLogLog string value.";
-constexpr const char* kCorrupt = "INVALIDOBJ Corrupted HLL object detected";
 
 size_t SparseMax(CommandContext& ctx) { return static_cast<size_t>(ctx.engine->config().hll_sparse_max_bytes.load()); }
 
@@ -33,7 +31,7 @@ bool LookupHll(CommandContext& ctx, Entry* e) {
     return false;
   }
   if (!hll::LooksValid(e->value())) {
-    ctx.Error(kNotHll);
+    ctx.Error(OpStatus::kNotHll);
     return false;
   }
   return true;
@@ -72,7 +70,7 @@ void PfAdd(CommandContext& ctx) {
     uint8_t count;
     hll::HashElement(ctx.arg(i), &index, &count);
     hll::Edit r = hll::SetRegister(&v, index, count, SparseMax(ctx));
-    if (r == hll::Edit::kCorrupt) return ctx.Error(kCorrupt);
+    if (r == hll::Edit::kCorrupt) return ctx.Error(OpStatus::kHllCorrupt);
     changed |= r == hll::Edit::kChanged;
   }
   if (changed || !e) {
@@ -88,7 +86,7 @@ void PfCount(CommandContext& ctx) {
     for (size_t i = 1; i < ctx.argc(); ++i) {
       Entry* e = ctx.DbFor(ctx.arg(i)).FindRead(ctx.arg(i));
       if (!LookupHll(ctx, e)) return;
-      if (e && !hll::MergeInto(e->value(), max.get())) return ctx.Error(kCorrupt);
+      if (e && !hll::MergeInto(e->value(), max.get())) return ctx.Error(OpStatus::kHllCorrupt);
     }
     return ctx.rb->Integer(static_cast<int64_t>(hll::CountRaw(*max)));
   }
@@ -97,7 +95,7 @@ void PfCount(CommandContext& ctx) {
   if (!e) return ctx.rb->Integer(0);
   uint64_t card;
   if (!hll::CachedCardinality(e->value(), &card)) {
-    if (!hll::Count(e->value(), &card)) return ctx.Error(kCorrupt);
+    if (!hll::Count(e->value(), &card)) return ctx.Error(OpStatus::kHllCorrupt);
     hll::StoreCardinality(e->mutable_value(), card);  // the cache is part of the value, as in Redis
   }
   ctx.rb->Integer(static_cast<int64_t>(card));
@@ -111,7 +109,7 @@ void PfMerge(CommandContext& ctx) {
     if (!LookupHll(ctx, e)) return;
     if (!e) continue;
     dense |= hll::Encoding(e->value()) == hll::kDense;
-    if (!hll::MergeInto(e->value(), max.get())) return ctx.Error(kCorrupt);
+    if (!hll::MergeInto(e->value(), max.get())) return ctx.Error(OpStatus::kHllCorrupt);
   }
   std::string_view key = ctx.arg(1);
   Db& db = ctx.DbFor(key);
@@ -119,7 +117,7 @@ void PfMerge(CommandContext& ctx) {
   std::string v = e ? std::string(e->value()) : hll::NewEmpty();
   // Like Redis, the result stays sparse unless an input was dense (or it
   // outgrows the sparse limit while registers are written).
-  if (dense && !hll::ToDense(&v)) return ctx.Error(kCorrupt);
+  if (dense && !hll::ToDense(&v)) return ctx.Error(OpStatus::kHllCorrupt);
   for (uint32_t i = 0; i < hll::kRegisters; ++i)
     if (max->r[i]) hll::SetRegister(&v, i, max->r[i], SparseMax(ctx));
   hll::InvalidateCache(v.data());
@@ -132,12 +130,12 @@ void PfDebug(CommandContext& ctx) {
   std::string_view key = ctx.arg(2);
   Db& db = ctx.DbFor(key);
   Entry* e = db.FindWrite(key);
-  if (!e) return ctx.Error("ERR The specified key does not exist");
+  if (!e) return ctx.Error(OpStatus::kPfDebugNoKey);
   if (!LookupHll(ctx, e)) return;
   std::string v(e->value());
   if (EqualsIgnoreCase(sub, "getreg")) {
     if (hll::Encoding(v) == hll::kSparse) {
-      if (!hll::ToDense(&v)) return ctx.Error(kCorrupt);
+      if (!hll::ToDense(&v)) return ctx.Error(OpStatus::kHllCorrupt);
       WriteBack(db, key, e, v);
     }
     const auto* regs = reinterpret_cast<const uint8_t*>(v.data()) + hll::kHeaderSize;
@@ -145,19 +143,19 @@ void PfDebug(CommandContext& ctx) {
     for (uint32_t i = 0; i < hll::kRegisters; ++i) ctx.rb->Integer(hll::DenseGetRegister(regs, i));
   } else if (EqualsIgnoreCase(sub, "decode")) {
     std::string out;
-    if (!hll::DecodeSparse(v, &out)) return ctx.Error("ERR HLL encoding is not sparse");
+    if (!hll::DecodeSparse(v, &out)) return ctx.Error(OpStatus::kHllNotSparse);
     ctx.rb->Bulk(out);
   } else if (EqualsIgnoreCase(sub, "encoding")) {
     ctx.rb->SimpleString(hll::Encoding(v) == hll::kDense ? "dense" : "sparse");
   } else if (EqualsIgnoreCase(sub, "todense")) {
     bool conv = hll::Encoding(v) == hll::kSparse;
     if (conv) {
-      if (!hll::ToDense(&v)) return ctx.Error(kCorrupt);
+      if (!hll::ToDense(&v)) return ctx.Error(OpStatus::kHllCorrupt);
       WriteBack(db, key, e, v);
     }
     ctx.rb->Integer(conv ? 1 : 0);
   } else {
-    ctx.Error("ERR Unknown PFDEBUG subcommand '" + std::string(sub) + "'");
+    ctx.Error(OpStatus::kUnknownPfDebugSubcommand, sub);
   }
 }
 
@@ -178,8 +176,7 @@ void PfSelfTest(CommandContext& ctx) {
     for (uint32_t i = 0; i < hll::kRegisters; ++i) {
       uint8_t got = hll::DenseGetRegister(regs, i);
       if (got != expect[i])
-        return ctx.Error("TESTFAILED Register " + std::to_string(i) + " should be " + std::to_string(expect[i]) +
-                         " but is " + std::to_string(got));
+        return ctx.Error(OpStatus::kHllTestRegister, i, expect[i], got);
     }
   }
   std::fill(regs, regs + hll::kRegisters * 6 / 8, 0);
@@ -196,12 +193,12 @@ void PfSelfTest(CommandContext& ctx) {
     if (j == checkpoint) {
       uint64_t a, b;
       hll::Count(dense, &a);
-      if (!hll::Count(sparse, &b)) return ctx.Error("TESTFAILED sparse representation corrupted");
-      if (a != b) return ctx.Error("TESTFAILED dense/sparse disagree");
+      if (!hll::Count(sparse, &b)) return ctx.Error(OpStatus::kHllTestSparseCorrupt);
+      if (a != b) return ctx.Error(OpStatus::kHllTestDisagree);
       double relerr = 1.04 / std::sqrt(static_cast<double>(hll::kRegisters));
       double maxerr = j == 10 ? 1 : std::ceil(relerr * 6 * static_cast<double>(j));
       if (std::abs(static_cast<double>(j) - static_cast<double>(a)) > maxerr)
-        return ctx.Error("TESTFAILED Too big error. card:" + std::to_string(j));
+        return ctx.Error(OpStatus::kHllTestTooBigError, j);
       checkpoint *= 10;
     }
   }

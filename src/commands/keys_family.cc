@@ -112,7 +112,7 @@ void Copy(CommandContext& ctx) {
     }
   }
   if (dst_db == ctx.db_index && src == dst)
-    return ctx.Error("ERR source and destination objects are the same");
+    return ctx.Error(OpStatus::kSameObject);
   Db& sdb = ctx.DbFor(src);
   Db& ddb = ctx.DbFor(dst, dst_db);
   Entry* e = sdb.FindRead(src);
@@ -135,7 +135,7 @@ void Move(CommandContext& ctx) {
   if (!ParseInt64(ctx.arg(2), &v)) return ctx.Error(OpStatus::kNotAnInteger);
   if (v < 0 || v >= ctx.engine->config().databases.load()) return ctx.Error(OpStatus::kDbIndexOutOfRange);
   dst_db = static_cast<int>(v);
-  if (dst_db == ctx.db_index) return ctx.Error("ERR source and destination objects are the same");
+  if (dst_db == ctx.db_index) return ctx.Error(OpStatus::kSameObject);
   std::string_view key = ctx.arg(1);
   Db& sdb = ctx.DbFor(key);
   Db& ddb = ctx.DbFor(key, dst_db);
@@ -157,15 +157,15 @@ void ExpireGeneric(CommandContext& ctx, int64_t unit_ms, bool relative) {
     else if (EqualsIgnoreCase(o, "xx")) flags |= kXx;
     else if (EqualsIgnoreCase(o, "gt")) flags |= kGt;
     else if (EqualsIgnoreCase(o, "lt")) flags |= kLt;
-    else return ctx.Error("ERR Unsupported option " + std::string(o));
+    else return ctx.Error(OpStatus::kUnsupportedOption, o);
   }
   if ((flags & kNx) && (flags & (kXx | kGt | kLt)))
-    return ctx.Error("ERR NX and XX, GT or LT options at the same time are not compatible");
+    return ctx.Error(OpStatus::kExpireNxAndOthers);
   if ((flags & kGt) && (flags & kLt))
-    return ctx.Error("ERR GT and LT options at the same time are not compatible");
+    return ctx.Error(OpStatus::kExpireGtAndLt);
   int64_t when;
   if (!ParseInt64(ctx.arg(2), &when)) return ctx.Error(OpStatus::kNotAnInteger);
-  auto expire_error = [&] { ctx.Error("ERR invalid expire time in '" + ctx.spec->name + "' command"); };
+  auto expire_error = [&] { ctx.Error(OpStatus::kInvalidExpireTime, ctx.spec->name); };
   if (unit_ms == 1000) {
     if (when > LLONG_MAX / 1000 || when < LLONG_MIN / 1000) return expire_error();
     when *= 1000;
@@ -260,9 +260,7 @@ void ObjectIdletime(CommandContext& ctx) {
   Entry* e = ctx.DbFor(ctx.arg(2)).Find(ctx.arg(2));
   if (!e) return ctx.rb->Null();
   if (IsLfuPolicy(ctx))
-    return ctx.Error(
-        "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when "
-        "switching between policies at runtime LRU and LFU data will take some time to adjust.");
+    return ctx.Error(OpStatus::kLfuSelected);
   ctx.rb->Integer(IdleSeconds(e));
 }
 
@@ -270,9 +268,7 @@ void ObjectFreq(CommandContext& ctx) {
   Entry* e = ctx.DbFor(ctx.arg(2)).Find(ctx.arg(2));
   if (!e) return ctx.rb->Null();
   if (!IsLfuPolicy(ctx))
-    return ctx.Error(
-        "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that "
-        "when switching between policies at runtime LRU and LFU data will take some time to adjust.");
+    return ctx.Error(OpStatus::kLfuNotSelected);
   ctx.rb->Integer(LfuDecayed(e));
 }
 
@@ -433,7 +429,7 @@ void ScanHop(ShardSet* set, std::shared_ptr<ScanState> st) {
 
 void Scan(CommandContext& ctx) {
   uint64_t cursor;
-  if (!ParseUint64(ctx.arg(1), &cursor)) return ctx.Error("ERR invalid cursor");
+  if (!ParseUint64(ctx.arg(1), &cursor)) return ctx.Error(OpStatus::kInvalidCursor);
   auto st = std::make_shared<ScanState>();
   int64_t count = 10;
   for (size_t j = 2; j < ctx.argc(); j += 2) {
@@ -455,7 +451,7 @@ void Scan(CommandContext& ctx) {
   }
   ShardSet& set = ctx.engine->shards();
   int shard = static_cast<int>(cursor & ((1u << kShardBits) - 1));
-  if (shard >= set.size()) return ctx.Error("ERR invalid cursor");
+  if (shard >= set.size()) return ctx.Error(OpStatus::kInvalidCursor);
   st->db = ctx.db_index;
   st->nshards = set.size();
   st->budget = count;
@@ -543,8 +539,8 @@ void FlushAll(CommandContext& ctx) {
 
 void SwapDb(CommandContext& ctx) {
   int64_t a, b;
-  if (!ParseInt64(ctx.arg(1), &a)) return ctx.Error("ERR invalid first DB index");
-  if (!ParseInt64(ctx.arg(2), &b)) return ctx.Error("ERR invalid second DB index");
+  if (!ParseInt64(ctx.arg(1), &a)) return ctx.Error(OpStatus::kInvalidFirstDb);
+  if (!ParseInt64(ctx.arg(2), &b)) return ctx.Error(OpStatus::kInvalidSecondDb);
   int64_t n = ctx.engine->config().databases.load();
   if (a < 0 || a >= n || b < 0 || b >= n) return ctx.Error(OpStatus::kDbIndexOutOfRange);
   ShardSet* set = &ctx.engine->shards();

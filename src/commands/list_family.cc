@@ -58,7 +58,7 @@ void PopGeneric(CommandContext& ctx, bool left) {
   int64_t count = -1;
   if (ctx.argc() > 3) return ctx.ArityError();
   if (ctx.argc() == 3) {
-    if (!ParseInt64(ctx.arg(2), &count) || count < 0) return ctx.Error("ERR value is out of range, must be positive");
+    if (!ParseInt64(ctx.arg(2), &count) || count < 0) return ctx.Error(OpStatus::kValueNotPositive);
   }
   ListValue* l;
   if (!Lookup(ctx, ctx.arg(1), &l, true)) return;
@@ -194,15 +194,13 @@ void LPos(CommandContext& ctx) {
     if (EqualsIgnoreCase(o, "rank") && more) {
       if (!ParseInt64(ctx.arg(++j), &rank)) return ctx.Error(OpStatus::kNotAnInteger);
       if (rank == 0)
-        return ctx.Error(
-            "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use "
-            "negative to start from the end of the list");
+        return ctx.Error(OpStatus::kRankZero);
     } else if (EqualsIgnoreCase(o, "count") && more) {
       if (!ParseInt64(ctx.arg(++j), &count)) return ctx.Error(OpStatus::kNotAnInteger);
-      if (count < 0) return ctx.Error("ERR COUNT can't be negative");
+      if (count < 0) return ctx.Error(OpStatus::kCountNegative);
     } else if (EqualsIgnoreCase(o, "maxlen") && more) {
       if (!ParseInt64(ctx.arg(++j), &maxlen)) return ctx.Error(OpStatus::kNotAnInteger);
-      if (maxlen < 0) return ctx.Error("ERR MAXLEN can't be negative");
+      if (maxlen < 0) return ctx.Error(OpStatus::kMaxlenNegative);
     } else {
       return ctx.SyntaxError();
     }
@@ -397,7 +395,7 @@ std::vector<std::string> PopElements(ListValue* l, bool left, size_t count) {
 bool ParseLMPop(CommandContext& ctx, size_t numkeys_pos, LMPopRequest* req) {
   int64_t n;
   if (!ParseInt64(ctx.arg(numkeys_pos), &n) || n <= 0) {
-    ctx.Error("ERR numkeys should be greater than 0");
+    ctx.Error(OpStatus::kNumkeysNotPositive);
     return false;
   }
   size_t where = numkeys_pos + 1 + static_cast<size_t>(n);
@@ -410,7 +408,7 @@ bool ParseLMPop(CommandContext& ctx, size_t numkeys_pos, LMPopRequest* req) {
     if (EqualsIgnoreCase(ctx.arg(j), "count") && j + 1 < ctx.argc() && !req->has_count) {
       int64_t c;
       if (!ParseInt64(ctx.arg(++j), &c) || c <= 0) {
-        ctx.Error("ERR count should be greater than 0");
+        ctx.Error(OpStatus::kCountNotPositive);
         return false;
       }
       req->count = c;

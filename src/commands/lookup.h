@@ -53,7 +53,7 @@ struct CollectionScanArgs {
 inline bool ParseCollectionScan(CommandContext& ctx, CollectionScanArgs* out) {
   uint64_t cursor;
   if (!ParseUint64(ctx.arg(2), &cursor)) {
-    ctx.Error("ERR invalid cursor");
+    ctx.Error(OpStatus::kInvalidCursor);
     return false;
   }
   for (size_t j = 3; j < ctx.argc(); j += 2) {

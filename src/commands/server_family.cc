@@ -58,11 +58,10 @@ void ConfigSet(CommandContext& ctx) {
   for (size_t i = 2; i + 1 < ctx.argc(); i += 2) {
     std::string name = AsciiLower(ctx.arg(i));
     if (!cfg.Known(name))
-      return ctx.Error("ERR Unknown option or number of arguments for CONFIG SET - '" + std::string(ctx.arg(i)) + "'");
+      return ctx.Error(OpStatus::kConfigSetUnknown, ctx.arg(i));
     for (auto& p : pairs)
       if (p.first == name)
-        return ctx.Error("ERR CONFIG SET failed (possibly related to argument '" + std::string(ctx.arg(i)) +
-                         "') - duplicate parameter");
+        return ctx.Error(OpStatus::kConfigSetDuplicate, ctx.arg(i));
     pairs.emplace_back(name, std::string(ctx.arg(i + 1)));
   }
   std::vector<std::pair<std::string, std::string>> previous;
@@ -74,7 +73,7 @@ void ConfigSet(CommandContext& ctx) {
         std::string ignored;
         cfg.Set(n, v, true, &ignored);
       }
-      return ctx.Error("ERR CONFIG SET failed (possibly related to argument '" + name + "') - " + err);
+      return ctx.Error(OpStatus::kConfigSetFailed, name, err);
     }
     previous.emplace_back(name, old);
   }
@@ -357,13 +356,13 @@ void GetKeysReply(CommandContext& ctx, bool with_flags) {
       if (s.name == want) sub = &s;
     c = sub;
   }
-  if (!c) return ctx.Error("ERR Invalid command specified");
+  if (!c) return ctx.Error(OpStatus::kInvalidCommand);
   bool has_keys = c->get_keys != nullptr;
   for (const auto& k : c->key_specs) has_keys |= !(k.flags & kKsNotKey);
-  if (!has_keys) return ctx.Error("ERR The command has no key arguments");
-  if (!c->ArityOk(argv.size())) return ctx.Error("ERR Invalid number of arguments specified for command");
+  if (!has_keys) return ctx.Error(OpStatus::kNoKeyArguments);
+  if (!c->ArityOk(argv.size())) return ctx.Error(OpStatus::kInvalidCommandArity);
   auto keys = KeysWithFlags(*c, argv);
-  if (keys.empty()) return ctx.Error("ERR Invalid arguments specified for command");
+  if (keys.empty()) return ctx.Error(OpStatus::kInvalidCommandArgs);
   ctx.rb->ArrayHeader(keys.size());
   for (const KeySpecRef& k : keys) {
     if (!with_flags) {
@@ -414,7 +413,7 @@ void SlowlogGet(CommandContext& ctx) {
   int64_t count = 10;
   if (ctx.argc() == 3) {
     if (!ParseInt64(ctx.arg(2), &count) || count < -1)
-      return ctx.Error("ERR count should be greater than or equal to -1");
+      return ctx.Error(OpStatus::kSlowlogCount);
     if (count == -1) count = INT64_MAX;
   }
   Engine* server = ctx.engine;
@@ -535,10 +534,7 @@ void Debug(CommandContext& ctx) {
   int64_t mode = ctx.engine->config().enable_debug_command.load();
   bool local = ctx.client_state().addr.rfind("127.", 0) == 0 || ctx.client_state().addr.rfind("::1", 0) == 0;
   if (mode == 0 || (mode == 2 && !local))
-    return ctx.Error(
-        "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can "
-        "run it from a local connection, otherwise you need to set this option in the configuration file, "
-        "and then restart the server.");
+    return ctx.Error(OpStatus::kDebugNotAllowed);
   std::string sub = AsciiLower(ctx.arg(1));
   if (sub == "sleep" && ctx.argc() == 3) {
     double secs;
@@ -597,20 +593,19 @@ void Debug(CommandContext& ctx) {
     ctx.HelpLines(kLines);
     return;
   }
-  ctx.Error("ERR unknown subcommand or wrong number of arguments for '" + std::string(ctx.arg(1)) +
-            "'. Try DEBUG HELP.");
+  ctx.Error(OpStatus::kDebugUnknownSubcommand, ctx.arg(1));
 }
 
 // ---- CLUSTER, READONLY, READWRITE, ASKING ----
 // Larder has no cluster mode: these answer as a Redis started with
 // cluster-enabled no (after the usual arity and subcommand checks).
 
-void ClusterDisabled(CommandContext& ctx) { ctx.Error("ERR This instance has cluster support disabled"); }
+void ClusterDisabled(CommandContext& ctx) { ctx.Error(OpStatus::kClusterDisabled); }
 
 void Shutdown(CommandContext& ctx) {
   for (size_t i = 1; i < ctx.argc(); ++i) {
     std::string o = AsciiLower(ctx.arg(i));
-    if (o == "abort") return ctx.Error("ERR No shutdown in progress.");
+    if (o == "abort") return ctx.Error(OpStatus::kNoShutdownInProgress);
     if (o != "nosave" && o != "save" && o != "now" && o != "force") return ctx.SyntaxError();
   }
   ctx.engine->RequestShutdown();  // the main thread logs and stops the shards

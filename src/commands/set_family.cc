@@ -101,7 +101,7 @@ void SRandMember(CommandContext& ctx) {
   int64_t l;
   if (!ParseInt64(ctx.arg(2), &l)) return ctx.Error(OpStatus::kNotAnInteger);
   if (l < -LLONG_MAX)
-    return ctx.Error("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
+    return ctx.Error(OpStatus::kCountOutOfRange);
   if (!Lookup(ctx, ctx.arg(1), &s)) return;
   if (!s || l == 0) return ctx.rb->EmptyArray();
   auto all = s->Members();
@@ -121,7 +121,7 @@ void SPop(CommandContext& ctx) {
   if (ctx.argc() > 3) return ctx.SyntaxError();
   int64_t count = -1;
   if (ctx.argc() == 3) {
-    if (!ParseInt64(ctx.arg(2), &count) || count < 0) return ctx.Error("ERR value is out of range, must be positive");
+    if (!ParseInt64(ctx.arg(2), &count) || count < 0) return ctx.Error(OpStatus::kValueNotPositive);
   }
   SetValue* s;
   if (!Lookup(ctx, ctx.arg(1), &s, true)) return;
@@ -224,14 +224,14 @@ void SDiffStore(CommandContext& ctx) { SetOpCommand(ctx, SetOp::kDiff, true); }
 
 void SInterCard(CommandContext& ctx) {
   int64_t numkeys;
-  if (!ParseInt64(ctx.arg(1), &numkeys) || numkeys <= 0) return ctx.Error("ERR numkeys should be greater than 0");
+  if (!ParseInt64(ctx.arg(1), &numkeys) || numkeys <= 0) return ctx.Error(OpStatus::kNumkeysNotPositive);
   if (static_cast<uint64_t>(numkeys) > ctx.argc() - 2)
-    return ctx.Error("ERR Number of keys can't be greater than number of args");
+    return ctx.Error(OpStatus::kNumkeysTooBig);
   size_t limit = 0;
   for (size_t j = 2 + static_cast<size_t>(numkeys); j < ctx.argc(); ++j) {
     if (EqualsIgnoreCase(ctx.arg(j), "limit") && j + 1 < ctx.argc()) {
       int64_t l;
-      if (!ParseInt64(ctx.arg(++j), &l) || l < 0) return ctx.Error("ERR LIMIT can't be negative");
+      if (!ParseInt64(ctx.arg(++j), &l) || l < 0) return ctx.Error(OpStatus::kLimitNegative);
       limit = static_cast<size_t>(l);
     } else {
       return ctx.SyntaxError();

@@ -22,7 +22,7 @@ namespace larder {
 namespace {
 
 void ExpireTimeError(CommandContext& ctx) {
-  ctx.Error("ERR invalid expire time in '" + ctx.spec->name + "' command");
+  ctx.Error(OpStatus::kInvalidExpireTime, ctx.spec->name);
 }
 
 // Checks a string's future length against proto-max-bulk-len.
@@ -307,7 +307,7 @@ void IncrBy(CommandContext& ctx) {
 void DecrBy(CommandContext& ctx) {
   int64_t v;
   if (!ParseInt64(ctx.arg(2), &v)) return ctx.Error(OpStatus::kNotAnInteger);
-  if (v == LLONG_MIN) return ctx.Error("ERR decrement would overflow");
+  if (v == LLONG_MIN) return ctx.Error(OpStatus::kDecrementOverflow);
   IncrDecr(ctx, -v);
 }
 
@@ -416,16 +416,16 @@ void Lcs(CommandContext& ctx) {
   Entry* ea = ctx.DbFor(ctx.arg(1)).FindRead(ctx.arg(1));
   Entry* eb = ctx.DbFor(ctx.arg(2)).FindRead(ctx.arg(2));
   if ((ea && ea->type != ObjType::kString) || (eb && eb->type != ObjType::kString))
-    return ctx.Error("ERR The specified keys must contain string values");
+    return ctx.Error(OpStatus::kLcsNotStrings);
   if (want_idx && want_len)
-    return ctx.Error("ERR If you want both the length and indexes, please just use IDX.");
+    return ctx.Error(OpStatus::kLcsLenAndIdx);
   std::string a = ea ? std::string(ea->value()) : std::string();
   std::string b = eb ? std::string(eb->value()) : std::string();
   uint64_t alen = a.size(), blen = b.size();
   // The DP table is transient memory bounded like any argument.
   if ((alen + 1) * (blen + 1) > static_cast<uint64_t>(ctx.engine->config().proto_max_bulk_len.load()) / 4 ||
       (alen + 1) * (blen + 1) > (1ULL << 32))
-    return ctx.Error("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len");
+    return ctx.Error(OpStatus::kLcsTooBig);
   std::vector<uint32_t> dp((alen + 1) * (blen + 1), 0);
   auto at = [&](uint64_t i, uint64_t j) -> uint32_t& { return dp[i * (blen + 1) + j]; };
   for (uint64_t i = 1; i <= alen; ++i)

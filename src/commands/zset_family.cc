@@ -68,10 +68,10 @@ void ZAddGeneric(CommandContext& ctx, bool zincrby) {
   size_t elements = ctx.argc() - j;
   if (elements % 2 || elements == 0) return ctx.SyntaxError();
   elements /= 2;
-  if (nx && xx) return ctx.Error("ERR XX and NX options at the same time are not compatible");
+  if (nx && xx) return ctx.Error(OpStatus::kZAddXxAndNx);
   if ((gt && nx) || (lt && nx) || (gt && lt))
-    return ctx.Error("ERR GT, LT, and/or NX options at the same time are not compatible");
-  if (incr && elements > 1) return ctx.Error("ERR INCR option supports a single increment-element pair");
+    return ctx.Error(OpStatus::kZAddGtLtAndNx);
+  if (incr && elements > 1) return ctx.Error(OpStatus::kZAddIncrSingle);
   std::vector<double> scores(elements);
   for (size_t e = 0; e < elements; ++e)
     if (!ParseDouble(ctx.arg(j + 2 * e), &scores[e])) return ctx.Error(OpStatus::kNotAFloat);
@@ -96,7 +96,7 @@ void ZAddGeneric(CommandContext& ctx, bool zincrby) {
         score += *cur;
         if (std::isnan(score)) {
           DeleteIfEmpty(ctx, key, z);
-          return ctx.Error("ERR resulting score is not a number (NaN)");
+          return ctx.Error(OpStatus::kScoreNaN);
         }
       }
       if ((lt && score >= *cur) || (gt && score <= *cur)) continue;
@@ -263,7 +263,7 @@ bool CollectRange(CommandContext& ctx, const ZSetValue::View* view, std::string_
   if (r.type == RangeType::kScore) {
     ScoreRange sr;
     if (!ParseScoreBound(lo, &sr.min, &sr.minex) || !ParseScoreBound(hi, &sr.max, &sr.maxex)) {
-      ctx.Error("ERR min or max is not a float");
+      ctx.Error(OpStatus::kMinMaxNotFloat);
       return false;
     }
     if (!z) return true;
@@ -276,7 +276,7 @@ bool CollectRange(CommandContext& ctx, const ZSetValue::View* view, std::string_
   } else {
     LexBound min, max;
     if (!ParseLexBound(lo, &min) || !ParseLexBound(hi, &max)) {
-      ctx.Error("ERR min or max not valid string range item");
+      ctx.Error(OpStatus::kMinMaxNotLex);
       return false;
     }
     if (!z) return true;
@@ -324,11 +324,11 @@ bool ParseRangeOptions(CommandContext& ctx, size_t first, RangeSpec* r, bool sto
     }
   }
   if (r->has_limit && r->type == RangeType::kRank) {
-    ctx.Error("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX");
+    ctx.Error(OpStatus::kLimitNeedsByScoreOrLex);
     return false;
   }
   if (r->withscores && r->type == RangeType::kLex) {
-    ctx.Error("ERR syntax error, WITHSCORES not supported in combination with BYLEX");
+    ctx.Error(OpStatus::kWithScoresByLex);
     return false;
   }
   return true;
@@ -402,7 +402,7 @@ void ZCount(CommandContext& ctx) {
   std::vector<const Item*> items;
   ScoreRange sr;
   if (!ParseScoreBound(ctx.arg(2), &sr.min, &sr.minex) || !ParseScoreBound(ctx.arg(3), &sr.max, &sr.maxex))
-    return ctx.Error("ERR min or max is not a float");
+    return ctx.Error(OpStatus::kMinMaxNotFloat);
   if (!Lookup(ctx, ctx.arg(1), &z)) return;
   if (!z) return ctx.rb->Integer(0);
   auto view = z->Items();
@@ -415,7 +415,7 @@ void ZLexCount(CommandContext& ctx) {
   r.type = RangeType::kLex;
   LexBound a, b;
   if (!ParseLexBound(ctx.arg(2), &a) || !ParseLexBound(ctx.arg(3), &b))
-    return ctx.Error("ERR min or max not valid string range item");
+    return ctx.Error(OpStatus::kMinMaxNotLex);
   ZSetValue* z;
   if (!Lookup(ctx, ctx.arg(1), &z)) return;
   if (!z) return ctx.rb->Integer(0);
@@ -431,11 +431,11 @@ void ZRemRangeGeneric(CommandContext& ctx, RangeType type) {
   if (type == RangeType::kScore) {
     ScoreRange sr;
     if (!ParseScoreBound(ctx.arg(2), &sr.min, &sr.minex) || !ParseScoreBound(ctx.arg(3), &sr.max, &sr.maxex))
-      return ctx.Error("ERR min or max is not a float");
+      return ctx.Error(OpStatus::kMinMaxNotFloat);
   } else if (type == RangeType::kLex) {
     LexBound a, b;
     if (!ParseLexBound(ctx.arg(2), &a) || !ParseLexBound(ctx.arg(3), &b))
-      return ctx.Error("ERR min or max not valid string range item");
+      return ctx.Error(OpStatus::kMinMaxNotLex);
   } else {
     int64_t x;
     if (!ParseInt64(ctx.arg(2), &x) || !ParseInt64(ctx.arg(3), &x)) return ctx.Error(OpStatus::kNotAnInteger);
@@ -476,7 +476,7 @@ void ZPopGeneric(CommandContext& ctx, bool min) {
   int64_t count = 1;
   bool has_count = ctx.argc() == 3;
   if (has_count && (!ParseInt64(ctx.arg(2), &count) || count < 0))
-    return ctx.Error("ERR value is out of range, must be positive");
+    return ctx.Error(OpStatus::kValueNotPositive);
   ZSetValue* z;
   if (!Lookup(ctx, ctx.arg(1), &z, true)) return;
   if (!z || count == 0) return ctx.rb->EmptyArray();
@@ -522,7 +522,7 @@ void BZPopMax(CommandContext& ctx) { BZPopGeneric(ctx, false); }
 // ZMPOP numkeys key... MIN|MAX [COUNT n] from args[pos]; BZMPOP when blocking.
 void ZMPopGeneric(CommandContext& ctx, size_t pos, bool blocking, int64_t timeout) {
   int64_t n;
-  if (!ParseInt64(ctx.arg(pos), &n) || n <= 0) return ctx.Error("ERR numkeys should be greater than 0");
+  if (!ParseInt64(ctx.arg(pos), &n) || n <= 0) return ctx.Error(OpStatus::kNumkeysNotPositive);
   size_t where = pos + 1 + static_cast<size_t>(n);
   if (static_cast<uint64_t>(n) > ctx.argc() || where >= ctx.argc()) return ctx.SyntaxError();
   bool min;
@@ -533,7 +533,7 @@ void ZMPopGeneric(CommandContext& ctx, size_t pos, bool blocking, int64_t timeou
   bool has_count = false;
   for (size_t j = where + 1; j < ctx.argc(); ++j) {
     if (EqualsIgnoreCase(ctx.arg(j), "count") && j + 1 < ctx.argc() && !has_count) {
-      if (!ParseInt64(ctx.arg(++j), &count) || count <= 0) return ctx.Error("ERR count should be greater than 0");
+      if (!ParseInt64(ctx.arg(++j), &count) || count <= 0) return ctx.Error(OpStatus::kCountNotPositive);
       has_count = true;
     } else {
       return ctx.SyntaxError();
@@ -582,11 +582,11 @@ void ZRandMember(CommandContext& ctx) {
   int64_t l;
   if (!ParseInt64(ctx.arg(2), &l)) return ctx.Error(OpStatus::kNotAnInteger);
   if (l < -LLONG_MAX)
-    return ctx.Error("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807");
+    return ctx.Error(OpStatus::kCountOutOfRange);
   bool withscores = false;
   if (ctx.argc() == 4 && EqualsIgnoreCase(ctx.arg(3), "withscores")) withscores = true;
   else if (ctx.argc() >= 4) return ctx.SyntaxError();
-  if (withscores && l < -(LLONG_MAX / 2)) return ctx.Error("ERR value is out of range");
+  if (withscores && l < -(LLONG_MAX / 2)) return ctx.Error(OpStatus::kValueOutOfRange);
   if (!Lookup(ctx, ctx.arg(1), &z)) return;
   if (!z || l == 0) return ctx.rb->EmptyArray();
   auto& rng = ctx.shard->rng();
@@ -642,7 +642,7 @@ void ZSetOpGeneric(CommandContext& ctx, ZOp op, bool store) {
   int64_t numkeys;
   if (!ParseInt64(ctx.arg(pos), &numkeys)) return ctx.Error(OpStatus::kNotAnInteger);
   if (numkeys < 1)
-    return ctx.Error("ERR at least 1 input key is needed for '" + ctx.spec->name + "' command");
+    return ctx.Error(OpStatus::kNeedInputKey, ctx.spec->name);
   if (static_cast<uint64_t>(numkeys) > ctx.argc() - pos - 1) return ctx.SyntaxError();
   std::vector<double> weights(static_cast<size_t>(numkeys), 1.0);
   Agg agg = Agg::kSum;
@@ -652,7 +652,7 @@ void ZSetOpGeneric(CommandContext& ctx, ZOp op, bool store) {
     size_t left = ctx.argc() - j - 1;
     if (op != ZOp::kDiff && EqualsIgnoreCase(o, "weights") && left >= static_cast<size_t>(numkeys)) {
       for (size_t w = 0; w < static_cast<size_t>(numkeys); ++w)
-        if (!ParseDouble(ctx.arg(j + 1 + w), &weights[w])) return ctx.Error("ERR weight value is not a float");
+        if (!ParseDouble(ctx.arg(j + 1 + w), &weights[w])) return ctx.Error(OpStatus::kWeightNotFloat);
       j += static_cast<size_t>(numkeys);
     } else if (op != ZOp::kDiff && EqualsIgnoreCase(o, "aggregate") && left >= 1) {
       std::string_view a = ctx.arg(++j);
@@ -735,12 +735,12 @@ void ZDiffStore(CommandContext& ctx) { ZSetOpGeneric(ctx, ZOp::kDiff, true); }
 void ZInterCard(CommandContext& ctx) {
   int64_t numkeys;
   if (!ParseInt64(ctx.arg(1), &numkeys)) return ctx.Error(OpStatus::kNotAnInteger);
-  if (numkeys < 1) return ctx.Error("ERR at least 1 input key is needed for 'zintercard' command");
+  if (numkeys < 1) return ctx.Error(OpStatus::kNeedInputKey, "zintercard");
   if (static_cast<uint64_t>(numkeys) > ctx.argc() - 2) return ctx.SyntaxError();
   int64_t limit = 0;
   for (size_t j = 2 + static_cast<size_t>(numkeys); j < ctx.argc(); ++j) {
     if (EqualsIgnoreCase(ctx.arg(j), "limit") && j + 1 < ctx.argc()) {
-      if (!ParseInt64(ctx.arg(++j), &limit) || limit < 0) return ctx.Error("ERR LIMIT can't be negative");
+      if (!ParseInt64(ctx.arg(++j), &limit) || limit < 0) return ctx.Error(OpStatus::kLimitNegative);
     } else {
       return ctx.SyntaxError();
     }

@@ -22,6 +22,186 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kSkipped: return "";
     case OpStatus::kOutOfMemory:
       return "OOM command not allowed when used memory > 'maxmemory'.";
+
+    // ---- Dispatch and protocol ----
+    case OpStatus::kUnknownCommand: return "ERR unknown command '{}', with args beginning with: {}";
+    case OpStatus::kWrongArity: return "ERR wrong number of arguments for '{}' command";
+    case OpStatus::kUnknownSubcommand: return "ERR unknown subcommand '{}'. Try {} HELP.";
+    case OpStatus::kInvalidCommandArgs: return "ERR Invalid arguments specified for command";
+    case OpStatus::kClusterDisabled: return "ERR This instance has cluster support disabled";
+    case OpStatus::kNoAuth: return "NOAUTH Authentication required.";
+    case OpStatus::kMaxClients: return "ERR max number of clients reached";
+    case OpStatus::kProtoTooBigInline: return "ERR Protocol error: too big inline request";
+    case OpStatus::kProtoUnbalancedQuotes: return "ERR Protocol error: unbalanced quotes in request";
+    case OpStatus::kProtoTooBigMultibulkCount: return "ERR Protocol error: too big mbulk count string";
+    case OpStatus::kProtoInvalidMultibulkLength: return "ERR Protocol error: invalid multibulk length";
+    case OpStatus::kProtoTooBigBulkCount: return "ERR Protocol error: too big bulk count string";
+    case OpStatus::kProtoExpectedBulk: return "ERR Protocol error: expected '$', got '{}'";
+    case OpStatus::kProtoInvalidBulkLength: return "ERR Protocol error: invalid bulk length";
+
+    // ---- Counts and ranges shared by several families ----
+    case OpStatus::kCountOutOfRange:
+      return "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+    case OpStatus::kValueOutOfRange: return "ERR value is out of range";
+    case OpStatus::kValueNotPositive: return "ERR value is out of range, must be positive";
+    case OpStatus::kNumkeysNotPositive: return "ERR numkeys should be greater than 0";
+    case OpStatus::kCountNotPositive: return "ERR count should be greater than 0";
+    case OpStatus::kLimitNegative: return "ERR LIMIT can't be negative";
+
+    // ---- Connection ----
+    case OpStatus::kWrongPass: return "WRONGPASS invalid username-password pair or user is disabled.";
+    case OpStatus::kAuthWithoutPassword:
+      return "ERR AUTH <password> called without any password configured for the default user. Are you sure your "
+             "configuration is correct?";
+    case OpStatus::kProtoVersionNotInteger: return "ERR Protocol version is not an integer or out of range";
+    case OpStatus::kNoProto: return "NOPROTO unsupported protocol version";
+    case OpStatus::kHelloSyntax: return "ERR Syntax error in HELLO option '{}'";
+    case OpStatus::kHelloNoAuth:
+      return "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH "
+             "<user> <pass> option can be used to authenticate the client and select the RESP protocol version at the "
+             "same time";
+    case OpStatus::kBadClientName: return "ERR Client names cannot contain spaces, newlines or special characters.";
+    case OpStatus::kUnrecognizedOption: return "ERR Unrecognized option '{}'";
+    case OpStatus::kUnknownClientType: return "ERR Unknown client type '{}'";
+    case OpStatus::kInvalidClientId: return "ERR Invalid client ID";
+    case OpStatus::kClientIdNotPositive: return "ERR client-id should be greater than 0";
+    case OpStatus::kNoSuchClient: return "ERR No such client";
+    case OpStatus::kTimeoutNotInteger: return "ERR timeout is not an integer or out of range";
+    case OpStatus::kTimeoutNegative: return "ERR timeout is negative";
+    case OpStatus::kTimeoutNotFloat: return "ERR timeout is not a float or out of range";
+    case OpStatus::kTimeoutOutOfRange: return "ERR timeout is out of range";
+
+    // ---- Keys ----
+    case OpStatus::kSameObject: return "ERR source and destination objects are the same";
+    case OpStatus::kUnsupportedOption: return "ERR Unsupported option {}";
+    case OpStatus::kExpireNxAndOthers: return "ERR NX and XX, GT or LT options at the same time are not compatible";
+    case OpStatus::kExpireGtAndLt: return "ERR GT and LT options at the same time are not compatible";
+    case OpStatus::kInvalidExpireTime: return "ERR invalid expire time in '{}' command";
+    case OpStatus::kLfuSelected:
+      return "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between "
+             "policies at runtime LRU and LFU data will take some time to adjust.";
+    case OpStatus::kLfuNotSelected:
+      return "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when "
+             "switching between policies at runtime LRU and LFU data will take some time to adjust.";
+    case OpStatus::kInvalidCursor: return "ERR invalid cursor";
+    case OpStatus::kInvalidFirstDb: return "ERR invalid first DB index";
+    case OpStatus::kInvalidSecondDb: return "ERR invalid second DB index";
+
+    // ---- Strings ----
+    case OpStatus::kDecrementOverflow: return "ERR decrement would overflow";
+    case OpStatus::kLcsNotStrings: return "ERR The specified keys must contain string values";
+    case OpStatus::kLcsLenAndIdx: return "ERR If you want both the length and indexes, please just use IDX.";
+    case OpStatus::kLcsTooBig: return "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len";
+
+    // ---- Hashes ----
+    case OpStatus::kHashValueNotInteger: return "ERR hash value is not an integer";
+    case OpStatus::kHashValueNotFloat: return "ERR hash value is not a float";
+    case OpStatus::kValueNanOrInfinity: return "ERR value is NaN or Infinity";
+    case OpStatus::kFieldsMissing: return "ERR Mandatory argument FIELDS is missing or not at the right position";
+    case OpStatus::kNumFieldsMismatch: return "ERR The `numfields` parameter must match the number of arguments";
+    case OpStatus::kNumFieldsNotPositive: return "ERR Parameter `numFields` should be greater than 0";
+    case OpStatus::kNumFieldsNotPositiveInteger: return "ERR Number of fields must be a positive integer";
+    case OpStatus::kExpireNegative: return "ERR invalid expire time, must be >= 0";
+
+    // ---- Lists ----
+    case OpStatus::kRankZero:
+      return "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to "
+             "start from the end of the list";
+    case OpStatus::kCountNegative: return "ERR COUNT can't be negative";
+    case OpStatus::kMaxlenNegative: return "ERR MAXLEN can't be negative";
+
+    // ---- Sets ----
+    case OpStatus::kNumkeysTooBig: return "ERR Number of keys can't be greater than number of args";
+
+    // ---- Sorted sets ----
+    case OpStatus::kZAddXxAndNx: return "ERR XX and NX options at the same time are not compatible";
+    case OpStatus::kZAddGtLtAndNx: return "ERR GT, LT, and/or NX options at the same time are not compatible";
+    case OpStatus::kZAddIncrSingle: return "ERR INCR option supports a single increment-element pair";
+    case OpStatus::kScoreNaN: return "ERR resulting score is not a number (NaN)";
+    case OpStatus::kMinMaxNotFloat: return "ERR min or max is not a float";
+    case OpStatus::kMinMaxNotLex: return "ERR min or max not valid string range item";
+    case OpStatus::kLimitNeedsByScoreOrLex:
+      return "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX";
+    case OpStatus::kWithScoresByLex: return "ERR syntax error, WITHSCORES not supported in combination with BYLEX";
+    case OpStatus::kNeedInputKey: return "ERR at least 1 input key is needed for '{}' command";
+    case OpStatus::kWeightNotFloat: return "ERR weight value is not a float";
+
+    // ---- Bitmaps ----
+    case OpStatus::kBitOffsetNotInteger: return "ERR bit offset is not an integer or out of range";
+    case OpStatus::kBitNotInteger: return "ERR bit is not an integer or out of range";
+    case OpStatus::kBitNotZeroOrOne: return "ERR The bit argument must be 1 or 0.";
+    case OpStatus::kBitopNotSingleSource: return "ERR BITOP NOT must be called with a single source key.";
+    case OpStatus::kInvalidOverflowType: return "ERR Invalid OVERFLOW type specified";
+    case OpStatus::kInvalidBitfieldType:
+      return "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
+    case OpStatus::kBitfieldRoOnlyGet: return "ERR BITFIELD_RO only supports the GET subcommand";
+
+    // ---- HyperLogLog ----
+    case OpStatus::kNotHll: return "WRONGTYPE Key is not a valid HyperLogLog string value.";
+    case OpStatus::kHllCorrupt: return "INVALIDOBJ Corrupted HLL object detected";
+    case OpStatus::kPfDebugNoKey: return "ERR The specified key does not exist";
+    case OpStatus::kHllNotSparse: return "ERR HLL encoding is not sparse";
+    case OpStatus::kUnknownPfDebugSubcommand: return "ERR Unknown PFDEBUG subcommand '{}'";
+    case OpStatus::kHllTestRegister: return "TESTFAILED Register {} should be {} but is {}";
+    case OpStatus::kHllTestSparseCorrupt: return "TESTFAILED sparse representation corrupted";
+    case OpStatus::kHllTestDisagree: return "TESTFAILED dense/sparse disagree";
+    case OpStatus::kHllTestTooBigError: return "TESTFAILED Too big error. card:{}";
+
+    // ---- Geo ----
+    case OpStatus::kInvalidLonLat: return "ERR invalid longitude,latitude pair {:f},{:f}";
+    case OpStatus::kUnsupportedUnit: return "ERR unsupported unit provided. please use M, KM, FT, MI";
+    case OpStatus::kRadiusNotNumeric: return "ERR need numeric radius";
+    case OpStatus::kRadiusNegative: return "ERR radius cannot be negative";
+    case OpStatus::kWidthNotNumeric: return "ERR need numeric width";
+    case OpStatus::kHeightNotNumeric: return "ERR need numeric height";
+    case OpStatus::kBoxNegative: return "ERR height or width cannot be negative";
+    case OpStatus::kGeoMemberUndecodable: return "ERR could not decode requested zset member";
+    case OpStatus::kGeoCountNotPositive: return "ERR COUNT must be > 0";
+    case OpStatus::kGeoSearchStoreWith:
+      return "ERR GEOSEARCHSTORE is not compatible with WITHDIST, WITHHASH and WITHCOORD options";
+    case OpStatus::kGeoRadiusStoreWith:
+      return "ERR STORE option in GEORADIUS is not compatible with WITHDIST, WITHHASH and WITHCOORD options";
+    case OpStatus::kGeoNeedsOneFrom: return "ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for {}";
+    case OpStatus::kGeoNeedsOneBy: return "ERR exactly one of BYRADIUS and BYBOX can be specified for {}";
+    case OpStatus::kGeoAnyNeedsCount: return "ERR the ANY argument requires COUNT argument";
+
+    // ---- Server ----
+    case OpStatus::kConfigSetUnknown: return "ERR Unknown option or number of arguments for CONFIG SET - '{}'";
+    case OpStatus::kConfigSetDuplicate:
+      return "ERR CONFIG SET failed (possibly related to argument '{}') - duplicate parameter";
+    case OpStatus::kConfigSetFailed: return "ERR CONFIG SET failed (possibly related to argument '{}') - {}";
+    case OpStatus::kNoConfigFile: return "ERR The server is running without a config file";
+    case OpStatus::kConfigRewriteFailed: return "ERR Rewriting config file: {}";
+    case OpStatus::kConfigRewriteWriteFailed: return "ERR Rewriting config file: write failed";
+    case OpStatus::kInvalidCommand: return "ERR Invalid command specified";
+    case OpStatus::kInvalidCommandArity: return "ERR Invalid number of arguments specified for command";
+    case OpStatus::kNoKeyArguments: return "ERR The command has no key arguments";
+    case OpStatus::kSlowlogCount: return "ERR count should be greater than or equal to -1";
+    case OpStatus::kDebugNotAllowed:
+      return "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it "
+             "from a local connection, otherwise you need to set this option in the configuration file, and then "
+             "restart the server.";
+    case OpStatus::kDebugUnknownSubcommand:
+      return "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.";
+    case OpStatus::kNoShutdownInProgress: return "ERR No shutdown in progress.";
+
+    // ---- Cache (read-through, write-through, write-behind) ----
+    case OpStatus::kInvalidCacheRule: return "ERR invalid cache rule: {}";
+    case OpStatus::kRulePendingWrites:
+      return "ERR the rule still has {} key(s) to write behind; remove it once they are flushed";
+    case OpStatus::kCacheWarmRefused: return "ERR {}";
+    case OpStatus::kLeaseNotPositive: return "ERR lease is not a positive integer (milliseconds)";
+    case OpStatus::kEarlyNegative: return "ERR EARLY is not a non-negative integer (milliseconds)";
+    case OpStatus::kDeadLetterId: return "ERR the dead letter id is a positive integer or ALL";
+    case OpStatus::kWriteBehindDisabled: return "ERR write-behind is not enabled";
+    case OpStatus::kReplayJournalFailed: return "ERR write-behind journal write failed: {}";
+    case OpStatus::kJournalWriteFailed:
+      return "ERR write-behind journal write failed, the change may not reach the database: {}";
+    case OpStatus::kWriteKeyNotAlone:
+      return "ERR a write-through or write-behind key must be written by a command on that key alone";
+    case OpStatus::kSourceRefusedWrite: return "ERR cache source '{}' refused the write to '{}': {}";
+    case OpStatus::kSourceLoadFailed: return "ERR cache source '{}' failed to load '{}': {}";
+    case OpStatus::kStatusCount: break;
   }
   return "ERR internal error";
 }

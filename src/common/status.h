@@ -3,15 +3,24 @@
 //
 // Operations never format RESP: they return an OpStatus (or OpResult<T>) and the
 // command handler turns a failure into a reply with ErrorText().
+//
+// Every error line the server sends comes from this table, the fixed ones and
+// those with a variable part alike: the latter are fmt format strings ("{}"
+// marks the variable part, a literal brace is written "{{" or "}}"), filled
+// with FormatError(). Call sites never spell an error text themselves.
 #pragma once
 
+#include <fmt/format.h>
+
+#include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <utility>
 
 namespace larder {
 
-enum class OpStatus : unsigned char {
+enum class OpStatus : uint16_t {
   kOk,
   kKeyNotFound,      // a normal outcome for most commands (nil reply), an error for some
   kWrongType,
@@ -24,15 +33,179 @@ enum class OpStatus : unsigned char {
   kOutOfRange,       // "index out of range"
   kStringTooLong,    // exceeds proto-max-bulk-len
   kOffsetOutOfRange,
-  kInvalidExpire,    // placeholder; the text needs the command name, see ExpireError()
+  kInvalidExpire,    // without the command name; commands send kInvalidExpireTime
   kDbIndexOutOfRange,
   kSkipped,          // a conditional write (NX/XX/...) did not happen
   kOutOfMemory,
+
+  // ---- Dispatch and protocol ----
+  kUnknownCommand,                // name (cut to 128 bytes), quoted arguments
+  kWrongArity,                    // full command name
+  kUnknownSubcommand,             // subcommand, command in capitals
+  kNoAuth,
+  kMaxClients,
+  kProtoTooBigInline,
+  kProtoUnbalancedQuotes,
+  kProtoTooBigMultibulkCount,
+  kProtoInvalidMultibulkLength,
+  kProtoTooBigBulkCount,
+  kProtoExpectedBulk,             // the byte found
+  kProtoInvalidBulkLength,
+
+  // ---- Counts and ranges shared by several families ----
+  kCountOutOfRange,
+  kValueOutOfRange,
+  kValueNotPositive,
+  kNumkeysNotPositive,
+  kCountNotPositive,
+  kLimitNegative,
+
+  // ---- Connection ----
+  kWrongPass,
+  kAuthWithoutPassword,
+  kProtoVersionNotInteger,
+  kNoProto,
+  kHelloSyntax,
+  kHelloNoAuth,
+  kBadClientName,
+  kUnrecognizedOption,            // CLIENT SETINFO attribute
+  kUnknownClientType,
+  kInvalidClientId,
+  kClientIdNotPositive,
+  kNoSuchClient,
+  kTimeoutNotInteger,
+  kTimeoutNegative,               // also blocking commands
+  kTimeoutNotFloat,               // blocking commands
+  kTimeoutOutOfRange,             // blocking commands
+
+  // ---- Keys ----
+  kSameObject,
+  kUnsupportedOption,
+  kExpireNxAndOthers,
+  kExpireGtAndLt,
+  kInvalidExpireTime,             // command name; also SET/GETEX and HEXPIRE
+  kLfuSelected,
+  kLfuNotSelected,
+  kInvalidCursor,                 // also HSCAN, SSCAN, ZSCAN
+  kInvalidFirstDb,
+  kInvalidSecondDb,
+
+  // ---- Strings ----
+  kDecrementOverflow,
+  kLcsNotStrings,
+  kLcsLenAndIdx,
+  kLcsTooBig,
+
+  // ---- Hashes ----
+  kHashValueNotInteger,
+  kHashValueNotFloat,
+  kValueNanOrInfinity,
+  kFieldsMissing,
+  kNumFieldsMismatch,
+  kNumFieldsNotPositive,          // HEXPIRE family
+  kNumFieldsNotPositiveInteger,   // HTTL family
+  kExpireNegative,
+
+  // ---- Lists ----
+  kRankZero,
+  kCountNegative,
+  kMaxlenNegative,
+
+  // ---- Sets ----
+  kNumkeysTooBig,
+
+  // ---- Sorted sets ----
+  kZAddXxAndNx,
+  kZAddGtLtAndNx,
+  kZAddIncrSingle,
+  kScoreNaN,
+  kMinMaxNotFloat,
+  kMinMaxNotLex,
+  kLimitNeedsByScoreOrLex,
+  kWithScoresByLex,
+  kNeedInputKey,                  // command name
+  kWeightNotFloat,
+
+  // ---- Bitmaps ----
+  kBitOffsetNotInteger,
+  kBitNotInteger,
+  kBitNotZeroOrOne,
+  kBitopNotSingleSource,
+  kInvalidOverflowType,
+  kInvalidBitfieldType,
+  kBitfieldRoOnlyGet,
+
+  // ---- HyperLogLog ----
+  kNotHll,
+  kHllCorrupt,
+  kPfDebugNoKey,
+  kHllNotSparse,
+  kUnknownPfDebugSubcommand,
+  kHllTestRegister,               // index, expected, found
+  kHllTestSparseCorrupt,
+  kHllTestDisagree,
+  kHllTestTooBigError,
+
+  // ---- Geo ----
+  kInvalidLonLat,                 // as printf's %f
+  kUnsupportedUnit,
+  kRadiusNotNumeric,
+  kRadiusNegative,
+  kWidthNotNumeric,
+  kHeightNotNumeric,
+  kBoxNegative,
+  kGeoMemberUndecodable,
+  kGeoCountNotPositive,
+  kGeoSearchStoreWith,
+  kGeoRadiusStoreWith,
+  kGeoNeedsOneFrom,               // command as typed
+  kGeoNeedsOneBy,                 // command as typed
+  kGeoAnyNeedsCount,
+
+  // ---- Server ----
+  kConfigSetUnknown,
+  kConfigSetDuplicate,
+  kConfigSetFailed,               // parameter, why (from Config::Set)
+  kNoConfigFile,
+  kConfigRewriteFailed,           // strerror()
+  kConfigRewriteWriteFailed,
+  kInvalidCommand,                // COMMAND GETKEYS
+  kInvalidCommandArity,
+  kNoKeyArguments,
+  kSlowlogCount,
+  kDebugNotAllowed,
+  kDebugUnknownSubcommand,
+  kNoShutdownInProgress,
+
+  // ---- Cache (read-through, write-through, write-behind) ----
+  kInvalidCacheRule,              // why (from ParseRule or AddRule)
+  kRulePendingWrites,
+  kCacheWarmRefused,              // why (from CacheManager::Warm, which also logs it at start-up)
+  kLeaseNotPositive,
+  kEarlyNegative,
+  kDeadLetterId,
+  kWriteBehindDisabled,
+  kReplayJournalFailed,
+  kJournalWriteFailed,
+  kWriteKeyNotAlone,
+  kSourceRefusedWrite,            // source, key, the database's message
+  kSourceLoadFailed,              // source, key, the database's message
+
+  kInvalidCommandArgs,  // COMMAND GETKEYS: the key specs find no key
+  kClusterDisabled,
+  kStatusCount,  // not a status: the number of them (keep it last)
 };
 
-// Returns the full error line for `s` without the leading '-' and trailing CRLF,
-// e.g. "WRONGTYPE Operation against a key holding the wrong kind of value".
+// Returns the table entry for `s`: the full error line without the leading '-'
+// and trailing CRLF (for kWrongType: WRONGTYPE Operation against a key holding
+// the wrong kind of value). It is a format string: send it through FormatError().
 std::string_view ErrorText(OpStatus s);
+
+// The error line for `s` with its "{}" placeholders replaced by `args`, in
+// order (and "{{" "}}" turned into braces).
+std::string FormatError(OpStatus s, auto&&... args) {
+  return fmt::format(fmt::runtime(ErrorText(s)), args...);
+}
 
 // A value or a status. Small and cheap: used on the hot path instead of exceptions.
 template <typename T>

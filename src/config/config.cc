@@ -14,6 +14,7 @@
 #include "common/glob.h"
 #include "common/log.h"
 #include "common/numbers.h"
+#include "common/status.h"
 #include "common/strings.h"
 #include "resp/parser.h"
 
@@ -489,7 +490,7 @@ bool Config::ApplyArgs(const std::vector<std::string>& args, std::string* err) {
 
 bool Config::Rewrite(std::string* err) {
   if (file_.empty()) {
-    *err = "ERR The server is running without a config file";
+    *err = FormatError(OpStatus::kNoConfigFile);
     return false;
   }
   std::vector<std::string> lines;
@@ -555,18 +556,18 @@ bool Config::Rewrite(std::string* err) {
   {
     std::ofstream out(tmp, std::ios::trunc);
     if (!out) {
-      *err = "ERR Rewriting config file: " + std::string(strerror(errno));
+      *err = FormatError(OpStatus::kConfigRewriteFailed, strerror(errno));
       return false;
     }
     for (const auto& l : lines) out << l << "\n";
     out.flush();
     if (!out) {
-      *err = "ERR Rewriting config file: write failed";
+      *err = FormatError(OpStatus::kConfigRewriteWriteFailed);
       return false;
     }
   }
   if (rename(tmp.c_str(), file_.c_str()) != 0) {
-    *err = "ERR Rewriting config file: " + std::string(strerror(errno));
+    *err = FormatError(OpStatus::kConfigRewriteFailed, strerror(errno));
     return false;
   }
   return true;

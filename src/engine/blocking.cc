@@ -129,16 +129,16 @@ void RequestBlock(CommandContext& ctx, int64_t timeout_ms, std::vector<std::stri
 bool ParseBlockTimeout(CommandContext& ctx, std::string_view arg, int64_t* ms) {
   long double secs;
   if (!ParseLongDouble(arg, &secs) || std::isinf(secs)) {
-    ctx.Error("ERR timeout is not a float or out of range");
+    ctx.Error(OpStatus::kTimeoutNotFloat);
     return false;
   }
   if (secs < 0) {
-    ctx.Error("ERR timeout is negative");
+    ctx.Error(OpStatus::kTimeoutNegative);
     return false;
   }
   long double v = secs * 1000.0L;
   if (v > 9.2e15L) {
-    ctx.Error("ERR timeout is out of range");
+    ctx.Error(OpStatus::kTimeoutOutOfRange);
     return false;
   }
   *ms = static_cast<int64_t>(std::ceil(v));

@@ -221,9 +221,16 @@ struct CommandContext {
   // The client that sent the command (connection and fan-out handlers).
   ClientState& client_state();
 
-  void Error(OpStatus s) { rb->Error(ErrorText(s)); }
+  // Error replies come from the table in common/status.h; `args` fill the
+  // entry's "{}" placeholders. The string_view form is for a line built
+  // elsewhere (already from the table, e.g. one a shard sends back).
+  void Error(OpStatus s) { rb->Error(FormatError(s)); }
+  template <typename... A>
+  void Error(OpStatus s, A&&... args) {
+    rb->Error(FormatError(s, args...));
+  }
   void Error(std::string_view msg) { rb->Error(msg); }
-  void SyntaxError() { rb->Error(ErrorText(OpStatus::kSyntaxError)); }
+  void SyntaxError() { rb->Error(FormatError(OpStatus::kSyntaxError)); }
   void ArityError();
   // A HELP reply: each line as a simple string.
   void HelpLines(std::span<const char* const> lines);

@@ -25,7 +25,7 @@ ReplyTarget CommandContext::Defer() {
 ClientState& CommandContext::client_state() { return client->state(); }
 
 void CommandContext::ArityError() {
-  rb->Error("ERR wrong number of arguments for '" + spec->name + "' command");
+  rb->Error(FormatError(OpStatus::kWrongArity, spec->name));
 }
 
 void CommandContext::HelpLines(std::span<const char* const> lines) {

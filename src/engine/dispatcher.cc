@@ -24,11 +24,7 @@ std::string UnknownCommandError(std::span<const std::string_view> args) {
     list.append(args[i].substr(0, room));
     list.append("' ");
   }
-  std::string msg = "ERR unknown command '";
-  msg.append(args[0].substr(0, 128));
-  msg.append("', with args beginning with: ");
-  msg.append(list);
-  return msg;
+  return FormatError(OpStatus::kUnknownCommand, args[0].substr(0, 128), list);
 }
 
 // A command whose keys live on several shards, with no fan-out of its own:
@@ -142,7 +138,7 @@ DispatchResult Dispatch(Client& client, std::vector<std::string_view>& argv_vec)
     return DispatchResult::kDone;
   }
   if (!spec->subcommands.empty() && argv.size() < 2 && (!spec->handler || !spec->ArityOk(argv.size()))) {
-    client.ReplyError("ERR wrong number of arguments for '" + spec->name + "' command");
+    client.ReplyError(FormatError(OpStatus::kWrongArity, spec->name));
     return DispatchResult::kDone;
   }
   // A container with a handler of its own (COMMAND) runs it when called alone.
@@ -151,14 +147,13 @@ DispatchResult Dispatch(Client& client, std::vector<std::string_view>& argv_vec)
     if (!sub) {
       std::string upper = spec->name;
       for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      client.ReplyError("ERR unknown subcommand '" + std::string(argv[1].substr(0, 128)) + "'. Try " + upper +
-                        " HELP.");
+      client.ReplyError(FormatError(OpStatus::kUnknownSubcommand, argv[1].substr(0, 128), upper));
       return DispatchResult::kDone;
     }
     spec = sub;
   }
   if (!spec->ArityOk(argv.size())) {
-    client.ReplyError("ERR wrong number of arguments for '" + spec->name + "' command");
+    client.ReplyError(FormatError(OpStatus::kWrongArity, spec->name));
     engine.RecordRejected(client.shard(), spec);
     return DispatchResult::kDone;
   }
@@ -166,7 +161,7 @@ DispatchResult Dispatch(Client& client, std::vector<std::string_view>& argv_vec)
     if (engine.config().requirepass().empty()) {
       state.authenticated = true;
     } else {
-      client.ReplyError("NOAUTH Authentication required.");
+      client.ReplyError(FormatError(OpStatus::kNoAuth));
       return DispatchResult::kDone;
     }
   }
@@ -178,7 +173,7 @@ DispatchResult Dispatch(Client& client, std::vector<std::string_view>& argv_vec)
   // maxmemory: refuse commands that may grow memory when over the limit and
   // nothing can be evicted.
   if ((spec->flags & kCmdDenyOom) && !engine.AdmitUnderMaxmemory(*client.shard())) {
-    client.ReplyError("OOM command not allowed when used memory > 'maxmemory'.");
+    client.ReplyError(FormatError(OpStatus::kOutOfMemory));
     engine.RecordRejected(client.shard(), spec);
     return DispatchResult::kDone;
   }
@@ -204,7 +199,7 @@ DispatchResult Dispatch(Client& client, std::vector<std::string_view>& argv_vec)
       cache::ShardCache* sc = cache::CurrentShardCache();
       for (size_t i : keys)
         if (sc && sc->IsWriteKey(argv[i])) {
-          client.ReplyError("ERR a write-through or write-behind key must be written by a command on that key alone");
+          client.ReplyError(FormatError(OpStatus::kWriteKeyNotAlone));
           return DispatchResult::kDone;
         }
     }

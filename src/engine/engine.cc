@@ -110,8 +110,8 @@ void Engine::AfterEvents(Shard& shard) {
 void Engine::AddClient(Shard& shard, int fd, std::string peer, std::string local_addr) {
   total_connections_received.fetch_add(1, std::memory_order_relaxed);
   if (connected_clients.load() >= config_->maxclients.load()) {
-    static const char kMsg[] = "-ERR max number of clients reached\r\n";
-    ssize_t n = write(fd, kMsg, sizeof(kMsg) - 1);
+    static const std::string kMsg = "-" + FormatError(OpStatus::kMaxClients) + "\r\n";
+    ssize_t n = write(fd, kMsg.data(), kMsg.size());
     (void)n;
     close(fd);
     rejected_connections.fetch_add(1, std::memory_order_relaxed);

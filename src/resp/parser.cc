@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common/numbers.h"
+#include "common/status.h"
 
 namespace larder::resp {
 
@@ -28,7 +29,7 @@ void RequestParser::Reset() {
 }
 
 RequestParser::Result RequestParser::Fail(std::string msg) {
-  error_ = "ERR Protocol error: " + std::move(msg);
+  error_ = std::move(msg);
   Reset();
   return Result::kError;
 }
@@ -48,14 +49,14 @@ RequestParser::Result RequestParser::ParseInline(std::string_view buf,
                                                  size_t* consumed) {
   size_t nl = buf.find('\n');
   if (nl == std::string_view::npos) {
-    if (buf.size() > limits_.max_inline_len) return Fail("too big inline request");
+    if (buf.size() > limits_.max_inline_len) return Fail(FormatError(OpStatus::kProtoTooBigInline));
     return Result::kNeedMore;
   }
   std::string_view line = buf.substr(0, nl);
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
   *consumed = nl + 1;
   inline_args_.clear();
-  if (!SplitInlineArgs(line, &inline_args_)) return Fail("unbalanced quotes in request");
+  if (!SplitInlineArgs(line, &inline_args_)) return Fail(FormatError(OpStatus::kProtoUnbalancedQuotes));
   if (inline_args_.empty()) return Result::kEmpty;
   for (const auto& a : inline_args_) args->emplace_back(a);
   return Result::kCommand;
@@ -76,11 +77,11 @@ RequestParser::Result RequestParser::ParseMultiBulk(std::string_view buf,
     pos_ = 0;
     size_t cr;
     if (!read_line(&cr)) {
-      if (buf.size() > kMaxHeaderLine) return Fail("too big mbulk count string");
+      if (buf.size() > kMaxHeaderLine) return Fail(FormatError(OpStatus::kProtoTooBigMultibulkCount));
       return Result::kNeedMore;
     }
     int64_t n;
-    if (!ParseInt64(buf.substr(1, cr - 1), &n) || n > kMaxArgs) return Fail("invalid multibulk length");
+    if (!ParseInt64(buf.substr(1, cr - 1), &n) || n > kMaxArgs) return Fail(FormatError(OpStatus::kProtoInvalidMultibulkLength));
     pos_ = cr + 2;
     if (n <= 0) {
       *consumed = pos_;
@@ -95,16 +96,16 @@ RequestParser::Result RequestParser::ParseMultiBulk(std::string_view buf,
     if (pos_ >= buf.size()) return Result::kNeedMore;
     size_t cr;
     if (!read_line(&cr)) {
-      if (buf.size() - pos_ > kMaxHeaderLine) return Fail("too big bulk count string");
+      if (buf.size() - pos_ > kMaxHeaderLine) return Fail(FormatError(OpStatus::kProtoTooBigBulkCount));
       return Result::kNeedMore;
     }
     if (buf[pos_] != '$') {
-      return Fail(std::string("expected '$', got '") + buf[pos_] + "'");
+      return Fail(FormatError(OpStatus::kProtoExpectedBulk, buf[pos_]));
     }
     int64_t len;
     if (!ParseInt64(buf.substr(pos_ + 1, cr - pos_ - 1), &len) || len < 0 ||
         len > limits_.max_bulk_len) {
-      return Fail("invalid bulk length");
+      return Fail(FormatError(OpStatus::kProtoInvalidBulkLength));
     }
     size_t start = cr + 2;
     size_t need = start + static_cast<size_t>(len) + 2;

@@ -47,7 +47,7 @@ class RequestParser {
   Result ParseInline(std::string_view buf, std::vector<std::string_view>* args, size_t* consumed);
   Result ParseMultiBulk(std::string_view buf, std::vector<std::string_view>* args, size_t* consumed);
   void Reset();
-  Result Fail(std::string msg);
+  Result Fail(std::string msg);  // msg: the whole error line, from the error table
 
   Limits limits_;
   std::string error_;
