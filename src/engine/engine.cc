@@ -131,9 +131,16 @@ void Engine::Deliver(const ReplyTarget& target, std::string reply) {
   // commands, never in the middle of one.
   int shard = target.client_shard;
   shards_->Send(shard, [this, target, reply = std::move(reply)]() mutable {
-    auto& clients = local(target.client_shard).clients;
-    auto it = clients.find(target.client_id);
-    if (it != clients.end()) it->second->OnLateReply(target, std::move(reply));
+    EngineShard& l = local(target.client_shard);
+    auto it = l.clients.find(target.client_id);
+    if (it != l.clients.end()) {
+      it->second->OnLateReply(target, std::move(reply));
+      return;
+    }
+    if (!l.receivers.empty()) {
+      auto r = l.receivers.find(target.client_id);
+      if (r != l.receivers.end()) r->second(target, std::move(reply));
+    }
   });
 }
 

@@ -23,6 +23,7 @@
 
 #include <atomic>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -60,6 +61,10 @@ struct SlowlogEntry {
 // State of one shard that belongs to the engine. Shard thread only.
 struct EngineShard {
   absl::flat_hash_map<uint64_t, std::unique_ptr<Client>> clients;
+  // Receivers of late replies that are not socket clients (in-process
+  // callers: the command test fixture; later scripts, EXEC, replication),
+  // by the client id their ReplyTargets carry.
+  absl::flat_hash_map<uint64_t, std::function<void(const ReplyTarget&, std::string)>> receivers;
   // Closed clients, destroyed at the end of the loop iteration once none of
   // their commands is out on another shard.
   std::vector<uint64_t> to_close;
