@@ -24,6 +24,12 @@ ShardSnapshot TakeShardSnapshot(Engine* server, Shard& shard) {
   s.cmd_stats = l.cmd_stats;
   s.error_stats = l.error_stats;
   s.clients = l.clients.size();
+  for (const auto& w : l.blocked) {
+    if (w->done.load()) continue;
+    ++s.blocked;
+    if (w->deadline_ms) ++s.blocked_timeout;
+  }
+  s.blocked += l.paused.size();
   s.cache_pending = server->cache().shard(shard.id()).pending();
   return s;
 }
@@ -96,11 +102,16 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
   MemoryReport mem = ReadMemory();
   mem.used = server->memory().UsedMemory();
   if (on("clients")) {
+    size_t blocked = 0, in_timeout = 0;
+    for (const auto& s : shards) {
+      blocked += s.blocked;
+      in_timeout += s.blocked_timeout;
+    }
     Section(out, "Clients");
     out += fmt::format(
         "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\n"
-        "client_recent_max_output_buffer:0\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
-        server->connected_clients.load(), cfg.maxclients.load());
+        "client_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:{}\r\n",
+        server->connected_clients.load(), cfg.maxclients.load(), blocked, in_timeout);
   }
   if (on("memory")) {
     Section(out, "Memory");

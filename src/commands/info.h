@@ -17,6 +17,8 @@ struct ShardSnapshot {
   std::vector<CommandStat> cmd_stats;
   std::map<std::string, uint64_t> error_stats;
   size_t clients = 0;
+  size_t blocked = 0;         // clients waiting in a blocking command or held by CLIENT PAUSE
+  size_t blocked_timeout = 0; // of those, blocking with a timeout
   size_t cache_pending = 0;  // read-through loads running
 };
 

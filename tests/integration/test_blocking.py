@@ -132,3 +132,54 @@ def test_pipeline_after_blocking_command_waits(larder, conn):
     assert w.read() == "OK"
     assert w.read() == b"1"
     w.close()
+
+
+def blocked_clients(conn):
+    text = conn.cmd("INFO", "clients").decode()
+    return int(dict(line.split(":", 1) for line in text.split("\r\n") if ":" in line)["blocked_clients"])
+
+
+def test_blocked_clients_are_counted_and_flagged(larder, conn):
+    assert blocked_clients(conn) == 0
+    waiters = [larder.conn() for _ in range(3)]
+    for i, w in enumerate(waiters):
+        w.send_raw(encode("BLPOP", f"q:count{i}", "0"))
+    deadline = time.time() + 30
+    while blocked_clients(conn) < 3 and time.time() < deadline:
+        time.sleep(0.02)
+    assert blocked_clients(conn) == 3
+    lines = [line for line in conn.cmd("CLIENT", "LIST").decode().splitlines() if "cmd=blpop" in line]
+    assert len(lines) == 3 and all(" flags=b " in line for line in lines), lines
+    for i, w in enumerate(waiters):
+        assert conn.cmd("RPUSH", f"q:count{i}", "x") == 1
+        assert w.read() == [f"q:count{i}".encode(), b"x"]
+    deadline = time.time() + 30
+    while blocked_clients(conn) and time.time() < deadline:
+        time.sleep(0.02)
+    assert blocked_clients(conn) == 0
+    assert " flags=N " in conn.cmd("CLIENT", "INFO").decode()
+    for w in waiters:
+        w.close()
+
+
+def test_idle_timeout_spares_blocked_clients(larder, conn):
+    assert conn.cmd("CONFIG", "SET", "timeout", "1") == "OK"
+    try:
+        blocked = larder.conn()
+        blocked.send_raw(encode("BLPOP", "q:timeout", "0"))
+        idle = larder.conn()
+        assert idle.cmd("PING") == "PONG"
+        time.sleep(3.5)  # well past the timeout, and the cron runs every 100 ms
+        # The idle client was closed; the blocked one is still there and served.
+        c = larder.conn()
+        assert c.cmd("RPUSH", "q:timeout", "v") == 1
+        assert blocked.read() == [b"q:timeout", b"v"]
+        try:
+            idle.cmd("PING")
+            raise AssertionError("the idle client should have been closed")
+        except (OSError, ConnectionError, EOFError):
+            pass
+        c.close()
+        blocked.close()
+    finally:
+        larder.conn().cmd("CONFIG", "SET", "timeout", "0")
