@@ -22,3 +22,25 @@ TEST(SlotTest, HashTags) {
 }
 
 }  // namespace larder
+
+namespace {
+// The definition itself: polynomial 0x1021, bit by bit.
+uint16_t ReferenceCrc16(std::string_view data) {
+  uint16_t crc = 0;
+  for (unsigned char c : data) {
+    crc ^= static_cast<uint16_t>(c << 8);
+    for (int i = 0; i < 8; ++i) crc = (crc & 0x8000) ? static_cast<uint16_t>((crc << 1) ^ 0x1021) : static_cast<uint16_t>(crc << 1);
+  }
+  return crc;
+}
+}  // namespace
+
+TEST(SlotTest, SlicedCrcMatchesTheDefinitionAtEveryLength) {
+  std::string s;
+  uint32_t x = 12345;
+  for (int len = 0; len < 200; ++len) {
+    EXPECT_EQ(larder::Crc16(s), ReferenceCrc16(s)) << "length " << len;
+    x = x * 1103515245 + 12345;
+    s.push_back(static_cast<char>(x >> 16));
+  }
+}

@@ -71,6 +71,10 @@ class BlockingRegistry {
 void SignalKeyReady(CommandContext& ctx, std::string_view key);
 // After a command ran on `shard` (every shard of an exclusive operation).
 void ServeBlockedClients(Engine* engine, Shard* shard);
+// The same, for the engine's hot path: only a registry with ready keys costs a call.
+inline void ServeBlockedClients(BlockingRegistry& reg, Engine* engine, Shard* shard) {
+  if (reg.has_ready()) [[unlikely]] reg.ServeReady(engine, shard);
+}
 // Called by a blocking handler that found no data: the caller registers it.
 void RequestBlock(CommandContext& ctx, int64_t timeout_ms, std::vector<std::string> keys);
 // Parses a blocking timeout in seconds (float) into ms (0 = forever); writes

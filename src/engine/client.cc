@@ -76,8 +76,12 @@ void Client::ReplyError(std::string_view message) {
 
 void Client::ProcessInput() {
   if (closed_ || in_process_) return;
+  if (stream_.input().empty()) {  // a batch came home and nothing more was sent
+    FinishOutput();
+    return;
+  }
   in_process_ = true;
-  RefreshCommandTime();
+  // The command time is the loop iteration's (Shard: refreshed as it wakes).
   // Each pass dispatches one batch; a command that must wait for the batch
   // before it (kRetryLater) starts the next pass once the batch completed.
   uint64_t before = stream_.bytes_read();
@@ -136,6 +140,10 @@ void Client::ProcessInput() {
   in_process_ = false;
   if (closed_) return;
   if (stream_.input().empty()) stream_.ShrinkIdleBuffers();
+  FinishOutput();
+}
+
+void Client::FinishOutput() {
   if (closing_ && !pipeline_.waiting()) {
     stream_.CloseAfterFlush();
     return;

@@ -74,6 +74,8 @@ class Client : public net::StreamHandler {
 
  private:
   void ProcessInput();
+  // Sends what the replies so far put in the output (or closes after them).
+  void FinishOutput();
   void AfterBatch();
 
   Engine* engine_;

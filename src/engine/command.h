@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -99,21 +100,18 @@ struct ReplyTarget {
 class KeyPositions {
  public:
   KeyPositions() = default;
-  explicit KeyPositions(std::vector<size_t> v) : n_(v.size()) {
-    if (n_ <= kInline) {
-      for (size_t i = 0; i < n_; ++i) inline_[i] = static_cast<uint32_t>(v[i]);
-    } else {
-      heap_.assign(v.begin(), v.end());
-    }
+  explicit KeyPositions(const std::vector<size_t>& v) {
+    for (size_t i : v) push_back(i);
   }
+  KeyPositions(KeyPositions&&) = default;
+  KeyPositions& operator=(KeyPositions&&) = default;
   void push_back(size_t i) {
     if (n_ < kInline) {
       inline_[n_++] = static_cast<uint32_t>(i);
       return;
     }
-    if (n_ == kInline) heap_.assign(inline_, inline_ + kInline);
-    heap_.push_back(static_cast<uint32_t>(i));
-    ++n_;
+    if (n_ == kInline || n_ == cap_) Grow();
+    heap_[n_++] = static_cast<uint32_t>(i);
   }
   size_t size() const { return n_; }
   bool empty() const { return n_ == 0; }
@@ -124,10 +122,18 @@ class KeyPositions {
 
  private:
   static constexpr size_t kInline = 8;
-  const uint32_t* data() const { return n_ <= kInline ? inline_ : heap_.data(); }
+  const uint32_t* data() const { return n_ <= kInline ? inline_ : heap_.get(); }
+  void Grow() {
+    size_t cap = n_ == kInline ? 2 * kInline : 2 * cap_;
+    std::unique_ptr<uint32_t[]> h(new uint32_t[cap]);
+    for (size_t i = 0; i < n_; ++i) h[i] = data()[i];
+    heap_ = std::move(h);
+    cap_ = cap;
+  }
   uint32_t inline_[kInline];
-  size_t n_ = 0;
-  std::vector<uint32_t> heap_;
+  uint32_t n_ = 0;
+  uint32_t cap_ = 0;
+  std::unique_ptr<uint32_t[]> heap_;
 };
 
 struct CommandSpec {
@@ -163,6 +169,10 @@ struct CommandSpec {
   std::vector<KeySpec> key_specs;
   LegacyRange legacy_range;
   int id = -1;                  // dense index for statistics
+  // The argument index of the only key of a one-key command (GET, SET,
+  // HSET...), 0 for every other command; set by the registry, so that the
+  // routing of most commands needs no key list at all.
+  int single_key = 0;
   const CommandSpec* parent = nullptr;
 
   bool ArityOk(size_t argc) const {

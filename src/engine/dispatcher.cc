@@ -188,7 +188,16 @@ DispatchResult Dispatch(Client& client, std::vector<std::string_view>& argv_vec)
   KeyPositions keys;
   int target = client.shard()->id();
   bool single = true;
-  if (spec->route == Route::kKeys) {
+  if (spec->route == Route::kKeys && spec->single_key) [[likely]] {
+    // One key: no key list (GET, SET, HSET, ...).
+    if (static_cast<size_t>(spec->single_key) < argv.size()) {
+      keys.push_back(static_cast<size_t>(spec->single_key));
+      target = set.ShardOf(argv[spec->single_key]);
+    }
+    if (target != client.shard()->id() && !(spec->flags & kCmdBlocking) &&
+        !pipeline.AddRemote(target, spec, argv, state.db, state.resp))
+      return DispatchResult::kRetryLater;  // the group is full: submit the batch first
+  } else if (spec->route == Route::kKeys) {
     keys = spec->KeyIndexes(argv);
     if (!keys.empty()) {
       target = set.ShardOf(argv[keys[0]]);

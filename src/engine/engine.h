@@ -122,12 +122,26 @@ class Engine {
   void DeliverError(const ReplyTarget& target, std::string_view message, int resp);
 
   // Statistics, on the shard that ran the command.
-  void RecordCommand(Shard* shard, const CommandSpec* spec, int64_t duration_us, bool failed);
+  void RecordCommand(Shard* shard, const CommandSpec* spec, int64_t duration_us, bool failed) {
+    EngineShard& l = *locals_[static_cast<size_t>(shard->id())];
+    CommandStat& st = l.cmd_stats[static_cast<size_t>(spec->id)];
+    ++st.calls;
+    st.usec += static_cast<uint64_t>(duration_us);
+    l.commands_processed.store(l.commands_processed.load(std::memory_order_relaxed) + 1,
+                               std::memory_order_relaxed);
+    if (failed) [[unlikely]] ++st.failed;
+    int64_t threshold = config_->latency_monitor_threshold.load(std::memory_order_relaxed);
+    if (threshold > 0 && duration_us / 1000 >= threshold) [[unlikely]] RecordCommandLatency(spec, duration_us);
+  }
   void RecordRejected(Shard* shard, const CommandSpec* spec);
   // One error reply (errorstats counts each by its first word).
   void RecordError(Shard* shard, std::string_view error_line);
   void MaybeSlowlog(Shard* shard, std::span<const std::string_view> args, int64_t duration_us,
-                    const ClientState* client);
+                    const ClientState* client) {
+    int64_t threshold = config_->slowlog_log_slower_than.load(std::memory_order_relaxed);
+    if (threshold < 0 || duration_us < threshold) [[likely]] return;
+    AddSlowlog(shard, args, duration_us, client);
+  }
   void RecordLatency(const std::string& event, int64_t ms);
 
   // Latency monitor (LATENCY LATEST/HISTORY/RESET); any thread.
@@ -147,14 +161,20 @@ class Engine {
   }
   void Unpause() { pause_until_ms_.store(0); }
   // True if a command with these flags must wait now.
-  bool PausedFor(uint32_t flags) const;
+  bool PausedFor(uint32_t flags) const {
+    return pause_until_ms_.load(std::memory_order_relaxed) != 0 && PausedNow(flags);
+  }
 
   // maxmemory. Before a command that may grow memory: false when it must be
   // refused with the OOM error (over the limit, nothing evictable).
-  bool AdmitUnderMaxmemory(Shard& shard);
+  bool AdmitUnderMaxmemory(Shard& shard) {
+    return config_->maxmemory.load(std::memory_order_relaxed) <= 0 || AdmitOverLimit(shard);
+  }
   // After each command on the shard that ran it: publishes its memory and
   // evicts its share of any excess.
-  void AfterCommand(Shard& shard);
+  void AfterCommand(Shard& shard) {
+    if (config_->maxmemory.load(std::memory_order_relaxed) > 0) [[unlikely]] AccountAndEvict(shard);
+  }
   // Applies maxmemory-policy and the LFU knobs after CONFIG SET / start-up
   // (and appendfsync to the write-behind journal).
   void ApplyEvictionConfig();
@@ -182,6 +202,12 @@ class Engine {
   std::atomic<uint64_t> ops_per_sec{0};
 
  private:
+  void RecordCommandLatency(const CommandSpec* spec, int64_t duration_us);
+  void AddSlowlog(Shard* shard, std::span<const std::string_view> args, int64_t duration_us,
+                  const ClientState* client);
+  bool PausedNow(uint32_t flags) const;
+  bool AdmitOverLimit(Shard& shard);
+  void AccountAndEvict(Shard& shard);
   void Cron(Shard& shard);
   void BlockedTimeoutCron(Shard& shard);
   void OpsSampleCron();

@@ -213,14 +213,14 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
   fx.spec = spec;
   fx.args = call.args;
   fx.db = call.db;
-  fx.keys = spec->KeyIndexes(call.args);
   bool internal = call.mode == Call::Mode::kInternal;
 
   cache::ShardCache* sc = nullptr;
-  if (!internal && !call.exclusive && !call.fan_out && !fx.keys.empty() && engine.cache().active())
-    sc = cache::CurrentShardCache();
+  if (engine.cache().active() && !internal && !call.exclusive && !call.fan_out) [[unlikely]] {
+    if (!fx.keys().empty()) sc = cache::CurrentShardCache();
+  }
   if (sc && call.mode != Call::Mode::kReplay) {
-    switch (BeforeRun(engine, shard, *sc, call, fx.keys)) {
+    switch (BeforeRun(engine, shard, *sc, call, fx.keys())) {
       case CacheStep::kRun: break;
       case CacheStep::kAnswered: return Outcome::kReplied;
       case CacheStep::kDeferred: fx.deferred = true; return Outcome::kDeferred;
@@ -268,7 +268,7 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
     if (sc && fx.key_count() == 1) {
       // Write-behind: the change goes to the journal; the reply waits for it.
       ReplyTarget target;
-      std::string_view key = call.args[fx.keys[0]];
+      std::string_view key = call.args[fx.keys()[0]];
       if (sc->WriteModeOf(key) == cache::ShardCache::WriteMode::kBehind && (target = TargetFor(call)).valid()) {
         std::string reply = out->substr(start);
         Engine* e = &engine;
@@ -290,7 +290,7 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
   // What the command allocated counts against maxmemory at once, and the
   // shard whose keys grew frees its share of any excess.
   engine.AfterCommand(shard);
-  ServeBlockedClients(&engine, &shard);
+  ServeBlockedClients(engine.local(shard.id()).blocking, &engine, &shard);
   if (held) {
     fx.deferred = true;
     return Outcome::kDeferred;

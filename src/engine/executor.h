@@ -90,12 +90,24 @@ struct Effects {
   std::span<const std::string_view> args;
   int db = 0;
   const CommandSpec* spec = nullptr;
-  KeyPositions keys;
 
-  size_t key_count() const { return keys.size(); }
-  KeyRef key(size_t nth) const {
-    return KeyRef{db, args[keys[nth]], !failed && spec->WritesKey(nth)};
+  // The command's key arguments (computed when first asked: most commands
+  // never need the list).
+  const KeyPositions& keys() const {
+    if (!keys_ready_) {
+      keys_ = spec->KeyIndexes(args);
+      keys_ready_ = true;
+    }
+    return keys_;
   }
+  size_t key_count() const { return keys().size(); }
+  KeyRef key(size_t nth) const {
+    return KeyRef{db, args[keys()[nth]], !failed && spec->WritesKey(nth)};
+  }
+
+ private:
+  mutable KeyPositions keys_;
+  mutable bool keys_ready_ = false;
 };
 
 enum class Outcome : uint8_t { kReplied, kDeferred };

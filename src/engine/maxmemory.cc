@@ -68,7 +68,7 @@ size_t Engine::EvictShare(Shard& shard, int64_t over) {
   return freed;
 }
 
-bool Engine::AdmitUnderMaxmemory(Shard& shard) {
+bool Engine::AdmitOverLimit(Shard& shard) {
   int64_t max = config_->maxmemory.load(std::memory_order_relaxed);
   if (max <= 0) return true;
   memory_->PublishThread(shard.id());
@@ -81,7 +81,7 @@ bool Engine::AdmitUnderMaxmemory(Shard& shard) {
   return (IsVolatile(policy) ? memory_->volatile_keys() : memory_->keys()) > 0;
 }
 
-void Engine::AfterCommand(Shard& shard) {
+void Engine::AccountAndEvict(Shard& shard) {
   int64_t max = config_->maxmemory.load(std::memory_order_relaxed);
   if (max <= 0) return;
   memory_->PublishThread(shard.id());

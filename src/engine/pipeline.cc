@@ -33,12 +33,13 @@ void CommandGroup::Clear() {
   cmds.clear();
   out.clear();
   ends.clear();
-  late_count = 0;
-  late_replies.clear();
+  if (late_count) {
+    late_count = 0;
+    late_replies.clear();
+  }
 }
 
 void ExecuteGroup(CommandGroup* g) {
-  RefreshCommandTime();
   Shard& shard = *CurrentShard();
   Engine& engine = *g->engine;
   std::string_view argv[16];
@@ -109,6 +110,7 @@ bool Pipeline::AddRemote(int shard, const CommandSpec* spec, std::span<const std
   }
   CommandGroup& g = *slot;
   if (g.arena.size() + 1024 > kMaxGroupArena && !g.empty()) return false;
+  if (g.cmds.empty()) used_.push_back(shard);
   CommandGroup::Cmd cmd{spec, static_cast<uint32_t>(g.spans.size()), static_cast<uint32_t>(args.size()),
                         static_cast<uint8_t>(db), static_cast<uint8_t>(resp)};
   for (auto a : args) {
@@ -124,14 +126,14 @@ bool Pipeline::Submit(std::string* output) {
   if (slots_.empty() || waiting_) return false;
   ShardSet& set = engine_->shards();
   int self = client_->shard()->id();
-  for (auto& g : groups_) {
-    if (!g || g->empty()) continue;
+  for (int shard : used_) {
+    CommandGroup* g = groups_[static_cast<size_t>(shard)].get();
     g->client_shard = self;
     g->client_id = client_->state().id;
     g->batch = batch_;
     g->origin = &client_->state();
     ++inflight_;
-    set.SendMessage(g->shard, &RunGroup, g.get());
+    set.SendMessage(g->shard, &RunGroup, g);
   }
   if (Complete()) {
     Assemble(output);
@@ -193,14 +195,17 @@ void Pipeline::Assemble(std::string* output) {
     output->append(g.out, begin, g.ends[slot.a] - begin);
   }
   slots_.clear();
-  inline_.clear();
-  if (inline_.capacity() > kKeepBuffer) inline_.shrink_to_fit();
-  late_.clear();
-  for (auto& g : groups_) {
-    if (!g || g->cmds.empty()) continue;
+  if (!inline_.empty()) {
+    inline_.clear();
+    if (inline_.capacity() > kKeepBuffer) inline_.shrink_to_fit();
+  }
+  if (!late_.empty()) late_.clear();
+  for (int shard : used_) {
+    auto& g = groups_[static_cast<size_t>(shard)];
     g->Clear();
     if (g->arena.capacity() > kKeepBuffer || g->out.capacity() > kKeepBuffer) g.reset();
   }
+  used_.clear();
   waiting_ = false;
   ++batch_;
 }

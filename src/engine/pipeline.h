@@ -121,6 +121,7 @@ class Pipeline {
   Engine* engine_;
   Client* client_;
   std::vector<std::unique_ptr<CommandGroup>> groups_;  // by shard id
+  std::vector<int> used_;                              // shards whose group has commands
   std::vector<Slot> slots_;
   std::string inline_;
   size_t inline_start_ = 0;

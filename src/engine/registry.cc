@@ -23,6 +23,10 @@ KeyPositions CommandSpec::KeyIndexes(std::span<const std::string_view> args) con
   if (get_keys) return KeyPositions(get_keys(args));
   KeyPositions out;
   if (first_key <= 0 || step <= 0) return out;
+  if (first_key == last_key) {  // one key: most commands
+    if (static_cast<size_t>(first_key) < args.size()) out.push_back(static_cast<size_t>(first_key));
+    return out;
+  }
   long argc = static_cast<long>(args.size());
   long last = last_key >= 0 ? last_key : argc + last_key;
   if (last >= argc) last = argc - 1;
@@ -90,6 +94,7 @@ void CommandRegistry::Finalize() {
   auto mark = [](CommandSpec& c) {
     if (c.route == Route::kConnection && !(c.flags & kCmdLocalOnly)) c.flags |= kCmdGathers;
     AttachKeySpecs(c);
+    c.single_key = (!c.get_keys && c.first_key > 0 && c.first_key == c.last_key && c.step > 0) ? c.first_key : 0;
   };
   flat_.clear();
   for (auto& c : commands_) {
@@ -127,7 +132,11 @@ const CommandSpec* CommandRegistry::Find(std::string_view name) const {
   for (size_t i = h & mask_;; i = (i + 1) & mask_) {
     const CommandSpec* c = slots_[i];
     if (!c) return nullptr;
-    if (c->name.size() == name.size() && memcmp(c->name.data(), buf, name.size()) == 0) return c;
+    if (c->name.size() != name.size()) continue;
+    const char* n = c->name.data();
+    size_t k = 0;
+    while (k < name.size() && n[k] == buf[k]) ++k;  // short names: no memcmp call
+    if (k == name.size()) return c;
   }
 }
 

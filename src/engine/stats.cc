@@ -12,7 +12,7 @@
 
 namespace larder {
 
-bool Engine::PausedFor(uint32_t flags) const {
+bool Engine::PausedNow(uint32_t flags) const {
   int64_t until = pause_until_ms_.load(std::memory_order_relaxed);
   if (until == 0) return false;
   if (UnixTimeMs() >= until) return false;
@@ -20,16 +20,8 @@ bool Engine::PausedFor(uint32_t flags) const {
   return (flags & kCmdWrite) != 0;
 }
 
-void Engine::RecordCommand(Shard* shard, const CommandSpec* spec, int64_t duration_us, bool failed) {
-  EngineShard& l = local(shard->id());
-  auto& st = l.cmd_stats[static_cast<size_t>(spec->id)];
-  ++st.calls;
-  st.usec += static_cast<uint64_t>(duration_us);
-  l.commands_processed.store(l.commands_processed.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  if (failed) ++st.failed;
-  int64_t threshold = config_->latency_monitor_threshold.load(std::memory_order_relaxed);
-  if (threshold > 0 && duration_us / 1000 >= threshold) [[unlikely]]
-    RecordLatency((spec->flags & kCmdFast) ? "fast-command" : "command", duration_us / 1000);
+void Engine::RecordCommandLatency(const CommandSpec* spec, int64_t duration_us) {
+  RecordLatency((spec->flags & kCmdFast) ? "fast-command" : "command", duration_us / 1000);
 }
 
 void Engine::RecordRejected(Shard* shard, const CommandSpec* spec) {
@@ -45,10 +37,8 @@ void Engine::RecordError(Shard* shard, std::string_view error_line) {
   total_error_replies.fetch_add(1, std::memory_order_relaxed);
 }
 
-void Engine::MaybeSlowlog(Shard* shard, std::span<const std::string_view> args, int64_t duration_us,
-                          const ClientState* client) {
-  int64_t threshold = config_->slowlog_log_slower_than.load(std::memory_order_relaxed);
-  if (threshold < 0 || duration_us < threshold) return;
+void Engine::AddSlowlog(Shard* shard, std::span<const std::string_view> args, int64_t duration_us,
+                        const ClientState* client) {
   SlowlogEntry e;
   e.id = NextSlowlogId();
   e.time_s = UnixTimeMs() / 1000;

@@ -55,6 +55,7 @@ void EventLoop::Remove(int fd) { epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr); }
 void EventLoop::RunEvery(int64_t interval_ms, absl::AnyInvocable<void()> fn) {
   int64_t interval_us = interval_ms * 1000;
   timers_.push_back(Timer{interval_us, MonotonicUs() + interval_us, std::move(fn)});
+  next_due_ = std::min(next_due_, timers_.back().next_us);
 }
 
 void EventLoop::Wake() {
@@ -71,26 +72,31 @@ void EventLoop::Run() {
   running_ = true;
   constexpr int kMaxEvents = 256;
   epoll_event events[kMaxEvents];
+  // One clock read per iteration: `now` is taken after the events, and the
+  // next sleep is computed from it and the earliest timer.
+  int64_t now = MonotonicUs();
+  int64_t& next_due = next_due_;
   while (running_) {
-    int64_t now = MonotonicUs();
     int timeout_ms = -1;
-    for (const Timer& t : timers_) {
-      int64_t wait = std::max<int64_t>(0, (t.next_us - now + 999) / 1000);
-      if (timeout_ms < 0 || wait < timeout_ms) timeout_ms = static_cast<int>(wait);
-    }
+    if (next_due != INT64_MAX) timeout_ms = static_cast<int>(std::max<int64_t>(0, (next_due - now + 999) / 1000));
     sleeping_.store(true, std::memory_order_seq_cst);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (has_pending_ && has_pending_()) timeout_ms = 0;
     int n = epoll_wait(epfd_, events, kMaxEvents, timeout_ms);
     sleeping_.store(false, std::memory_order_relaxed);
     if (n < 0 && errno != EINTR) break;
+    if (on_wake_) on_wake_();
     for (int i = 0; i < n; ++i) static_cast<EventHandler*>(events[i].data.ptr)->OnEvent(events[i].events);
     if (after_events_) after_events_();
     now = MonotonicUs();
-    for (Timer& t : timers_) {
-      if (t.next_us <= now) {
-        t.next_us = now + t.interval_us;
-        t.fn();
+    if (now >= next_due) {
+      next_due = INT64_MAX;
+      for (Timer& t : timers_) {
+        if (t.next_us <= now) {
+          t.next_us = now + t.interval_us;
+          t.fn();
+        }
+        next_due = std::min(next_due, t.next_us);
       }
     }
   }

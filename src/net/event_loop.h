@@ -36,6 +36,10 @@ class EventLoop {
   void RunEvery(int64_t interval_ms, absl::AnyInvocable<void()> fn);
   // Called once per iteration after I/O events, and after a Wake().
   void SetAfterEvents(absl::AnyInvocable<void()> fn) { after_events_ = std::move(fn); }
+  // Called once per iteration as the loop wakes, before any event is
+  // handled (the shard refreshes its command time here: one clock read per
+  // iteration, not one per client or message).
+  void SetOnWake(absl::AnyInvocable<void()> fn) { on_wake_ = std::move(fn); }
 
   // Thread-safe: makes a sleeping loop run its after-events hook. Costs a
   // system call only if the loop is (about to be) asleep in epoll_wait.
@@ -68,7 +72,9 @@ class EventLoop {
   WakeHandler wake_handler_;
   bool running_ = false;
   std::vector<Timer> timers_;
+  int64_t next_due_ = INT64_MAX;  // the earliest timer's next_us
   absl::AnyInvocable<void()> after_events_;
+  absl::AnyInvocable<void()> on_wake_;
   absl::AnyInvocable<bool()> has_pending_;
   std::atomic<bool> sleeping_{false};
 };

@@ -91,6 +91,7 @@ void Stream::OnReadable() {
 
 void Stream::Flush() {
   if (closed_) return;
+  if (out_pos_ == out_.size() && !close_after_flush_) return;  // nothing to send
   bool was_blocked = OutputBlocked();
   while (out_pos_ < out_.size()) {
     ssize_t n = ::write(fd_, out_.data() + out_pos_, out_.size() - out_pos_);

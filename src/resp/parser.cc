@@ -24,7 +24,8 @@ int HexValue(char c) {
 void RequestParser::Reset() {
   expected_args_ = -1;
   pos_ = 0;
-  spans_.clear();
+  if (!spans_.empty()) spans_.clear();
+  partial_ = false;
   pending_bulk_ = 0;
 }
 
@@ -62,66 +63,139 @@ RequestParser::Result RequestParser::ParseInline(std::string_view buf,
   return Result::kCommand;
 }
 
+namespace {
+enum class Num { kOk, kNeedMore, kBad };
+
+// Reads the integer of a "*<n>\r\n" / "$<n>\r\n" line that starts at `p`
+// (after the prefix), with the rules of Redis's string2ll: an optional '-',
+// no leading zeros, no '+', at most 19 digits, then CR (the byte after it is
+// not checked, as in Redis). `*next` is set past the CRLF. One pass, no
+// search for the CR first: this runs for every argument of every command.
+inline Num ReadLineNumber(const char* p, const char* end, int64_t* out, const char** next) {
+  // One or two digits (argument counts, most lengths): straight through.
+  if (end - p >= 4) {
+    unsigned d0 = static_cast<unsigned char>(p[0] - '1');  // 1..9 only: no leading zero
+    unsigned d1 = static_cast<unsigned char>(p[1] - '0');
+    if (d0 < 9 && p[1] == '\r') {
+      *out = d0 + 1;
+      *next = p + 3;
+      return Num::kOk;
+    }
+    if (d0 < 9 && d1 < 10 && p[2] == '\r') {
+      *out = (d0 + 1) * 10 + d1;
+      *next = p + 4;
+      return Num::kOk;
+    }
+  }
+  const char* q = p;
+  bool neg = q < end && *q == '-';
+  if (neg) ++q;
+  const char* digits = q;
+  uint64_t v = 0;
+  while (q < end && static_cast<unsigned char>(*q - '0') < 10 && q - digits < 20) {
+    v = v * 10 + static_cast<uint64_t>(*q - '0');
+    ++q;
+  }
+  if (q >= end) return Num::kNeedMore;
+  if (*q != '\r' || q - digits > 19) {
+    // Garbage before the line's end: an error once the line is complete.
+    const void* cr = memchr(q, '\r', static_cast<size_t>(end - q));
+    if (!cr || static_cast<const char*>(cr) + 1 >= end) return Num::kNeedMore;
+    return Num::kBad;
+  }
+  if (q + 1 >= end) return Num::kNeedMore;  // the LF is not here yet
+  size_t n = static_cast<size_t>(q - digits);
+  if (n == 0 || (digits[0] == '0' && (n > 1 || neg))) return Num::kBad;
+  if (neg) {
+    if (v > static_cast<uint64_t>(INT64_MAX) + 1) return Num::kBad;
+    *out = static_cast<int64_t>(0 - v);
+  } else {
+    if (v > static_cast<uint64_t>(INT64_MAX)) return Num::kBad;
+    *out = static_cast<int64_t>(v);
+  }
+  *next = q + 2;
+  return Num::kOk;
+}
+}  // namespace
+
 RequestParser::Result RequestParser::ParseMultiBulk(std::string_view buf,
                                                     std::vector<std::string_view>* args,
                                                     size_t* consumed) {
-  // Reads a "<prefix><int>\r\n" header line at pos_; returns false if incomplete.
-  auto read_line = [&](size_t* line_end) -> bool {
-    size_t cr = buf.find('\r', pos_);
-    if (cr == std::string_view::npos || cr + 1 >= buf.size()) return false;
-    *line_end = cr;
-    return true;
-  };
-
+  const char* base = buf.data();
+  const char* end = base + buf.size();
   if (expected_args_ < 0) {
-    pos_ = 0;
-    size_t cr;
-    if (!read_line(&cr)) {
-      if (buf.size() > kMaxHeaderLine) return Fail(FormatError(OpStatus::kProtoTooBigMultibulkCount));
-      return Result::kNeedMore;
-    }
     int64_t n;
-    if (!ParseInt64(buf.substr(1, cr - 1), &n) || n > kMaxArgs) return Fail(FormatError(OpStatus::kProtoInvalidMultibulkLength));
-    pos_ = cr + 2;
+    const char* next;
+    switch (ReadLineNumber(base + 1, end, &n, &next)) {
+      case Num::kNeedMore:
+        if (buf.size() > kMaxHeaderLine) return Fail(FormatError(OpStatus::kProtoTooBigMultibulkCount));
+        return Result::kNeedMore;
+      case Num::kBad: return Fail(FormatError(OpStatus::kProtoInvalidMultibulkLength));
+      case Num::kOk: break;
+    }
+    if (n > kMaxArgs) return Fail(FormatError(OpStatus::kProtoInvalidMultibulkLength));
+    pos_ = static_cast<size_t>(next - base);
     if (n <= 0) {
       *consumed = pos_;
       Reset();
       return Result::kEmpty;
     }
     expected_args_ = n;
-    spans_.reserve(static_cast<size_t>(n) < kPreallocArgs ? static_cast<size_t>(n) : kPreallocArgs);
   }
-
-  while (static_cast<int64_t>(spans_.size()) < expected_args_) {
-    if (pos_ >= buf.size()) return Result::kNeedMore;
-    size_t cr;
-    if (!read_line(&cr)) {
-      if (buf.size() - pos_ > kMaxHeaderLine) return Fail(FormatError(OpStatus::kProtoTooBigBulkCount));
-      return Result::kNeedMore;
-    }
-    if (buf[pos_] != '$') {
-      return Fail(FormatError(OpStatus::kProtoExpectedBulk, buf[pos_]));
+  // A command that arrives in parts collects offsets in spans_ (the buffer
+  // may move between calls); one that is all here goes straight to `args`.
+  bool parts = !spans_.empty() || partial_;
+  auto have = [&] { return static_cast<int64_t>(parts ? spans_.size() : args->size()); };
+  while (have() < expected_args_) {
+    if (pos_ >= buf.size()) return Partial(buf, args);
+    const char* line = base + pos_;
+    if (*line != '$') {
+      // As Redis: reported once the line is complete.
+      const void* cr = memchr(line, '\r', buf.size() - pos_);
+      if (!cr || static_cast<const char*>(cr) + 1 >= end) {
+        if (buf.size() - pos_ > kMaxHeaderLine) return Fail(FormatError(OpStatus::kProtoTooBigBulkCount));
+        return Partial(buf, args);
+      }
+      return Fail(FormatError(OpStatus::kProtoExpectedBulk, *line));
     }
     int64_t len;
-    if (!ParseInt64(buf.substr(pos_ + 1, cr - pos_ - 1), &len) || len < 0 ||
-        len > limits_.max_bulk_len) {
-      return Fail(FormatError(OpStatus::kProtoInvalidBulkLength));
+    const char* data;
+    switch (ReadLineNumber(line + 1, end, &len, &data)) {
+      case Num::kNeedMore:
+        if (buf.size() - pos_ > kMaxHeaderLine) return Fail(FormatError(OpStatus::kProtoTooBigBulkCount));
+        return Partial(buf, args);
+      case Num::kBad: return Fail(FormatError(OpStatus::kProtoInvalidBulkLength));
+      case Num::kOk: break;
     }
-    size_t start = cr + 2;
+    if (len < 0 || len > limits_.max_bulk_len) return Fail(FormatError(OpStatus::kProtoInvalidBulkLength));
+    size_t start = static_cast<size_t>(data - base);
     size_t need = start + static_cast<size_t>(len) + 2;
     if (need > buf.size()) {
       pending_bulk_ = need - buf.size();
-      return Result::kNeedMore;
+      return Partial(buf, args);
     }
     pending_bulk_ = 0;
-    spans_.emplace_back(start, static_cast<size_t>(len));
+    if (parts) spans_.emplace_back(start, static_cast<size_t>(len));
+    else args->emplace_back(data, static_cast<size_t>(len));
     pos_ = need;
   }
-
-  for (const auto& [off, len] : spans_) args->emplace_back(buf.data() + off, len);
+  if (parts) {
+    args->clear();
+    for (const auto& [off, len] : spans_) args->emplace_back(base + off, len);
+  }
   *consumed = pos_;
   Reset();
   return Result::kCommand;
+}
+
+RequestParser::Result RequestParser::Partial(std::string_view buf, std::vector<std::string_view>* args) {
+  // The buffer may move before the next call: from now on offsets, not views.
+  if (!partial_) {
+    for (auto a : *args) spans_.emplace_back(static_cast<size_t>(a.data() - buf.data()), a.size());
+    partial_ = true;
+  }
+  args->clear();
+  return Result::kNeedMore;
 }
 
 bool SplitInlineArgs(std::string_view line, std::vector<std::string>* out) {

@@ -47,7 +47,9 @@ class RequestParser {
   Result ParseInline(std::string_view buf, std::vector<std::string_view>* args, size_t* consumed);
   Result ParseMultiBulk(std::string_view buf, std::vector<std::string_view>* args, size_t* consumed);
   void Reset();
-  Result Fail(std::string msg);  // msg: the whole error line, from the error table
+  Result Fail(std::string msg);
+  // Keeps the arguments parsed so far as offsets and asks for more data.
+  Result Partial(std::string_view buf, std::vector<std::string_view>* args);  // msg: the whole error line, from the error table
 
   Limits limits_;
   std::string error_;
@@ -56,6 +58,7 @@ class RequestParser {
   size_t pos_ = 0;               // next byte to parse
   std::vector<std::pair<size_t, size_t>> spans_;  // (offset, length) of args so far
   size_t pending_bulk_ = 0;
+  bool partial_ = false;  // the current command arrived in parts (offsets in spans_)
   std::vector<std::string> inline_args_;  // unescaped inline arguments live here
 };
 

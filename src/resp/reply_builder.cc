@@ -64,10 +64,12 @@ void ReplyBuilder::Bulk(std::string_view s) {
 }
 
 void ReplyBuilder::Null() {
-  out_->append(protocol_ >= 3 ? std::string_view("_\r\n") : std::string_view("$-1\r\n"));
+  if (protocol_ >= 3) out_->append("_\r\n", 3);
+  else out_->append("$-1\r\n", 5);
 }
 void ReplyBuilder::NullArray() {
-  out_->append(protocol_ >= 3 ? std::string_view("_\r\n") : std::string_view("*-1\r\n"));
+  if (protocol_ >= 3) out_->append("_\r\n", 3);
+  else out_->append("*-1\r\n", 5);
 }
 
 void ReplyBuilder::Double(double v) {

@@ -69,6 +69,7 @@ void Shard::Start(absl::AnyInvocable<void()> init) {
   thread_ = std::thread([this, init = std::move(init)]() mutable {
     SetCurrentShard(this);
     RefreshCommandTime();
+    loop_.SetOnWake([] { RefreshCommandTime(); });
     loop_.SetAfterEvents([this] {
       DrainQueue();
       if (after_events_hook_) after_events_hook_();
