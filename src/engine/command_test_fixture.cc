@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -296,6 +297,9 @@ struct CommandTest::Request {
   ReplyTarget target;
   int db = 0;
   int resp = 2;
+  // Set before the fixture delivers a reply Execute gave at once (so it is
+  // seen by whoever takes the reply).
+  std::atomic<bool> immediate{false};
 };
 
 namespace {
@@ -339,17 +343,17 @@ const CommandRegistry* CommandTest::TableFor(RegisterFn fn) {
 }
 
 void CommandTest::SetUp() {
-  Configure(options_);
-  ASSERT_GE(options_.threads, 1);
-  ASSERT_LT(options_.client_shard, options_.threads);
-  InstallCommands(TableFor(register_));
-
   char cwd[4096];
   ASSERT_NE(getcwd(cwd, sizeof(cwd)), nullptr);
   saved_cwd_ = cwd;
   std::string tmpl = (std::filesystem::temp_directory_path() / "larder-cmdtest-XXXXXX").string();
   ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
   temp_dir_ = tmpl;
+
+  Configure(options_);
+  ASSERT_GE(options_.threads, 1);
+  ASSERT_LT(options_.client_shard, options_.threads);
+  InstallCommands(TableFor(register_));
 
   config_ = std::make_unique<Config>();
   config_->threads.store(options_.threads);
@@ -437,17 +441,19 @@ void CommandTest::Start(std::shared_ptr<Request> req) {
   Engine& engine = *engine_;
   ShardSet& set = engine.shards();
   Shard& here = *CurrentShard();
+  auto refuse = [&](std::string_view line) {
+    req->immediate.store(true);
+    engine.DeliverError(req->target, line, req->resp);
+  };
   if (!req->spec) {
     if (req->rejected) engine.RecordRejected(&here, req->rejected);
-    engine.DeliverError(req->target, req->error, req->resp);
-    return;
+    return refuse(req->error);
   }
   const CommandSpec* spec = req->spec;
   std::span<const std::string_view> argv(req->argv);
   if ((spec->flags & kCmdDenyOom) && !engine.AdmitUnderMaxmemory(here)) {
     engine.RecordRejected(&here, spec);
-    engine.DeliverError(req->target, FormatError(OpStatus::kOutOfMemory), req->resp);
-    return;
+    return refuse(FormatError(OpStatus::kOutOfMemory));
   }
   auto run = [req](Engine& e, Shard& shard, bool fan_out) {
     Call call;
@@ -458,7 +464,10 @@ void CommandTest::Start(std::shared_ptr<Request> req) {
     call.target = req->target;
     call.fan_out = fan_out;
     std::string out;
-    if (Execute(e, shard, call, &out) == Outcome::kReplied) e.Deliver(req->target, std::move(out));
+    if (Execute(e, shard, call, &out) == Outcome::kReplied) {
+      req->immediate.store(true);
+      e.Deliver(req->target, std::move(out));
+    }
   };
   if (spec->route == Route::kConnection) return run(engine, here, false);
 
@@ -469,8 +478,7 @@ void CommandTest::Start(std::shared_ptr<Request> req) {
   if (keys.size() > 1 && (spec->flags & kCmdWrite) && engine.cache().active()) {
     cache::ShardCache* sc = cache::CurrentShardCache();
     for (size_t i : keys)
-      if (sc && sc->IsWriteKey(argv[i]))
-        return engine.DeliverError(req->target, FormatError(OpStatus::kWriteKeyNotAlone), req->resp);
+      if (sc && sc->IsWriteKey(argv[i])) return refuse(FormatError(OpStatus::kWriteKeyNotAlone));
   }
   if (spec->flags & kCmdBlocking) {
     auto w = std::make_shared<Waiter>();
@@ -521,7 +529,10 @@ RespValue CommandTest::Wait(uint32_t ticket) {
     }
     bytes = std::move(replies_[ticket]);
     replies_.erase(ticket);
-    inflight_.erase(ticket);
+    if (it != inflight_.end()) {
+      last_deferred_ = !it->second->immediate.load();
+      inflight_.erase(it);
+    }
   }
   RespValue v;
   size_t used = ParseRespValue(bytes, &v);

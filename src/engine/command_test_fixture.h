@@ -160,7 +160,8 @@ class CommandTest : public ::testing::Test {
   explicit CommandTest(RegisterFn register_commands);
   ~CommandTest() override;
 
-  // Override to change the options; called by SetUp before the engine starts.
+  // Override to change the options; called by SetUp before the engine
+  // starts, with temp_dir() made (prepare the files the config names there).
   virtual void Configure(Options& options) {}
 
   void SetUp() override;
@@ -175,6 +176,10 @@ class CommandTest : public ::testing::Test {
   RespValue Wait(uint32_t ticket);
   // The integer reply of a command (a test failure if it is not one).
   int64_t RunInt(std::initializer_list<std::string_view> args);
+  // Whether the reply the last Wait/Run returned came later, through
+  // Engine::Deliver (a load, a gather over shards, an exclusive operation, a
+  // blocking pop, write-through), rather than from Execute at once.
+  bool last_reply_deferred() const { return last_deferred_; }
 
   // The database and protocol the next commands use (what SELECT and HELLO
   // change for a connection).
@@ -211,6 +216,7 @@ class CommandTest : public ::testing::Test {
   uint64_t client_id_ = 0;
   int db_ = 0;
   int resp_ = 2;
+  bool last_deferred_ = false;
 
   std::mutex mu_;
   std::condition_variable cv_;
