@@ -244,6 +244,19 @@ TEST_F(StringFamilyTest, DispatcherChecks) {
   // Case does not matter for the name.
   EXPECT_THAT(Run({"sEt", "k", "v"}), IsOk());
   EXPECT_EQ(Run({"get", "k"}), "v");
+  // The refusals count as a connection's would: errorstats, rejected_calls.
+  EXPECT_THAT(Run({"INCR", "k"}), IsError("ERR value is not an integer"));
+  RespValue errors = Run({"INFO", "errorstats"});
+  EXPECT_THAT(errors.str, ::testing::HasSubstr("errorstat_ERR:count=4\r\n"));
+  std::string stats = Run({"INFO", "commandstats"}).str;
+  auto line = [&](const std::string& name) {
+    size_t at = stats.find("cmdstat_" + name + ":");
+    return at == std::string::npos ? std::string() : stats.substr(at, stats.find("\r\n", at) - at);
+  };
+  EXPECT_THAT(line("get"), ::testing::StartsWith("cmdstat_get:calls=1,"));
+  EXPECT_THAT(line("get"), ::testing::EndsWith("rejected_calls=1,failed_calls=0"));
+  EXPECT_THAT(line("incr"), ::testing::StartsWith("cmdstat_incr:calls=1,"));
+  EXPECT_THAT(line("incr"), ::testing::EndsWith("rejected_calls=0,failed_calls=1"));
 }
 
 TEST_F(StringFamilyTest, Resp3Null) {

@@ -441,7 +441,9 @@ void CommandTest::Start(std::shared_ptr<Request> req) {
   Engine& engine = *engine_;
   ShardSet& set = engine.shards();
   Shard& here = *CurrentShard();
+  // A refusal counts in errorstats, as Client::ReplyError counts it.
   auto refuse = [&](std::string_view line) {
+    engine.RecordError(&here, line);
     req->immediate.store(true);
     engine.DeliverError(req->target, line, req->resp);
   };
