@@ -26,8 +26,12 @@
 // Limits: commands that need a Client object (ctx.client: AUTH, HELLO,
 // SELECT, QUIT, RESET, CLIENT ..., MONITOR, DEBUG) are refused with a test
 // failure; use set_db()/set_resp() for what SELECT and HELLO would change.
+// The list of those is kept by hand (NeedsClient in the .cc): a new handler
+// that touches ctx.client must join it, or its test dereferences null.
 // There is no MULTI, no pub/sub and no pipeline batching (each Run is one
-// command; Send/Wait overlap several).
+// command; Send/Wait overlap several): a command for another shard travels
+// as its own message, not in a CommandGroup (ExecuteGroup), and CLIENT PAUSE
+// and the MONITOR feed are not applied.
 #pragma once
 
 #include <gmock/gmock.h>
