@@ -214,6 +214,10 @@ struct CommandContext {
   Db* scratch = nullptr;
   // Set by Defer(): the reply comes later.
   bool deferred = false;
+  // The reply's place when the call brought one (Call::target): what Defer()
+  // returns for a caller with no Client (the command test fixture; later a
+  // script or EXEC).
+  ReplyTarget target;
 
   size_t argc() const { return args.size(); }
   std::string_view arg(size_t i) const { return args[i]; }
@@ -226,7 +230,8 @@ struct CommandContext {
   // A handler on the client's thread (connection and fan-out commands) that
   // answers later: it writes nothing now and delivers the reply to the
   // returned target with Engine::Deliver() once it has it. The client
-  // runs nothing else meanwhile.
+  // runs nothing else meanwhile. Without a Client the call's own `target`
+  // is the place.
   ReplyTarget Defer();
   // The client that sent the command (connection and fan-out handlers).
   ClientState& client_state();

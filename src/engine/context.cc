@@ -19,6 +19,7 @@ Db& CommandContext::DbFor(std::string_view key, int index) {
 
 ReplyTarget CommandContext::Defer() {
   deferred = true;
+  if (!client) return target;
   return client->pipeline().AddLate();
 }
 

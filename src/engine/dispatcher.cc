@@ -12,30 +12,9 @@
 
 namespace larder {
 
-namespace {
-
-std::string UnknownCommandError(std::span<const std::string_view> args) {
-  // As Redis: quote arguments while the list is under 128 bytes, each cut to
-  // what is left of those 128.
-  std::string list;
-  for (size_t i = 1; i < args.size() && list.size() < 128; ++i) {
-    size_t room = 128 - list.size();
-    list.push_back('\'');
-    list.append(args[i].substr(0, room));
-    list.append("' ");
-  }
-  return FormatError(OpStatus::kUnknownCommand, args[0].substr(0, 128), list);
-}
-
-// A command whose keys live on several shards, with no fan-out of its own:
-// it runs as one exclusive operation, on whichever involved shard arrives
-// last, with all of them parked.
-void StartExclusive(Client& client, const CommandSpec* spec, std::span<const std::string_view> args,
-                    std::vector<int> shards) {
-  Engine* engine = client.engine();
-  ReplyTarget target = client.pipeline().AddLate();
+void StartExclusive(Engine* engine, const CommandSpec* spec, std::span<const std::string_view> args, int db,
+                    int resp, std::vector<int> shards, ReplyTarget target) {
   auto owned = std::make_shared<std::vector<std::string>>(args.begin(), args.end());
-  int db = client.state().db, resp = client.state().resp;
   engine->shards().RunExclusive(
       shards,
       [engine, spec, owned, db, resp, shards, target] {
@@ -55,23 +34,9 @@ void StartExclusive(Client& client, const CommandSpec* spec, std::span<const std
       [] {});
 }
 
-// A blocking command: the first attempt runs where its keys live; finding no
-// data it registers the waiter there in the same step, so no push can slip
-// between. The reply (data, or nil at the timeout) fills a late slot.
-void StartBlocking(Client& client, const CommandSpec* spec, std::span<const std::string_view> args,
-                   std::vector<int> shards) {
-  Engine* engine = client.engine();
+void StartBlocking(Engine* engine, std::shared_ptr<Waiter> w, std::vector<int> shards) {
   std::sort(shards.begin(), shards.end());
   shards.erase(std::unique(shards.begin(), shards.end()), shards.end());
-  auto w = std::make_shared<Waiter>();
-  w->client_shard = client.shard()->id();
-  w->client_id = client.state().id;
-  w->db = client.state().db;
-  w->resp = client.state().resp;
-  w->spec = spec;
-  w->args.assign(args.begin(), args.end());
-  w->target = client.pipeline().AddLate();
-  client.set_blocked(w);
   bool exclusive = shards.size() > 1;
   auto attempt = [engine, w, exclusive, shards] {
     RefreshCommandTime();
@@ -107,6 +72,46 @@ void StartBlocking(Client& client, const CommandSpec* spec, std::span<const std:
   }
 }
 
+namespace {
+
+std::string UnknownCommandError(std::span<const std::string_view> args) {
+  // As Redis: quote arguments while the list is under 128 bytes, each cut to
+  // what is left of those 128.
+  std::string list;
+  for (size_t i = 1; i < args.size() && list.size() < 128; ++i) {
+    size_t room = 128 - list.size();
+    list.push_back('\'');
+    list.append(args[i].substr(0, room));
+    list.append("' ");
+  }
+  return FormatError(OpStatus::kUnknownCommand, args[0].substr(0, 128), list);
+}
+
+// A multi-shard command with no fan-out of its own, for a client: its reply
+// fills a late slot.
+void StartExclusiveFor(Client& client, const CommandSpec* spec, std::span<const std::string_view> args,
+                       std::vector<int> shards) {
+  StartExclusive(client.engine(), spec, args, client.state().db, client.state().resp, std::move(shards),
+                 client.pipeline().AddLate());
+}
+
+// A blocking command for a client: the client holds the waiter (a
+// disconnect abandons it), the reply (data, or nil at the timeout) fills a
+// late slot.
+void StartBlockingFor(Client& client, const CommandSpec* spec, std::span<const std::string_view> args,
+                      std::vector<int> shards) {
+  auto w = std::make_shared<Waiter>();
+  w->client_shard = client.shard()->id();
+  w->client_id = client.state().id;
+  w->db = client.state().db;
+  w->resp = client.state().resp;
+  w->spec = spec;
+  w->args.assign(args.begin(), args.end());
+  w->target = client.pipeline().AddLate();
+  client.set_blocked(w);
+  StartBlocking(client.engine(), std::move(w), std::move(shards));
+}
+
 // Runs a command on the client's thread (a connection command, a fan-out
 // coordinator, or a keyed command whose keys are here).
 DispatchResult RunHere(Client& client, const CommandSpec* spec, std::span<const std::string_view> args,
@@ -128,18 +133,17 @@ DispatchResult RunHere(Client& client, const CommandSpec* spec, std::span<const 
 
 }  // namespace
 
-DispatchResult Dispatch(Client& client, std::vector<std::string_view>& argv_vec) {
-  Engine& engine = *client.engine();
-  ClientState& state = client.state();
-  std::span<const std::string_view> argv(argv_vec.data(), argv_vec.size());
+const CommandSpec* ResolveCommand(std::span<const std::string_view> argv, std::string* error,
+                                  const CommandSpec** rejected) {
+  *rejected = nullptr;
   const CommandSpec* spec = Commands().Find(argv[0]);
   if (!spec) {
-    client.ReplyError(UnknownCommandError(argv));
-    return DispatchResult::kDone;
+    *error = UnknownCommandError(argv);
+    return nullptr;
   }
   if (!spec->subcommands.empty() && argv.size() < 2 && (!spec->handler || !spec->ArityOk(argv.size()))) {
-    client.ReplyError(FormatError(OpStatus::kWrongArity, spec->name));
-    return DispatchResult::kDone;
+    *error = FormatError(OpStatus::kWrongArity, spec->name);
+    return nullptr;
   }
   // A container with a handler of its own (COMMAND) runs it when called alone.
   if (!spec->subcommands.empty() && argv.size() >= 2) {
@@ -147,14 +151,29 @@ DispatchResult Dispatch(Client& client, std::vector<std::string_view>& argv_vec)
     if (!sub) {
       std::string upper = spec->name;
       for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      client.ReplyError(FormatError(OpStatus::kUnknownSubcommand, argv[1].substr(0, 128), upper));
-      return DispatchResult::kDone;
+      *error = FormatError(OpStatus::kUnknownSubcommand, argv[1].substr(0, 128), upper);
+      return nullptr;
     }
     spec = sub;
   }
   if (!spec->ArityOk(argv.size())) {
-    client.ReplyError(FormatError(OpStatus::kWrongArity, spec->name));
-    engine.RecordRejected(client.shard(), spec);
+    *error = FormatError(OpStatus::kWrongArity, spec->name);
+    *rejected = spec;
+    return nullptr;
+  }
+  return spec;
+}
+
+DispatchResult Dispatch(Client& client, std::vector<std::string_view>& argv_vec) {
+  Engine& engine = *client.engine();
+  ClientState& state = client.state();
+  std::span<const std::string_view> argv(argv_vec.data(), argv_vec.size());
+  std::string refused;
+  const CommandSpec* rejected;
+  const CommandSpec* spec = ResolveCommand(argv, &refused, &rejected);
+  if (!spec) {
+    client.ReplyError(refused);
+    if (rejected) engine.RecordRejected(client.shard(), rejected);
     return DispatchResult::kDone;
   }
   if (!state.authenticated && !(spec->flags & kCmdNoAuth)) {
@@ -228,7 +247,7 @@ DispatchResult Dispatch(Client& client, std::vector<std::string_view>& argv_vec)
     std::vector<int> shards;
     for (size_t i : keys) shards.push_back(set.ShardOf(argv[i]));
     if (shards.empty()) shards.push_back(client.shard()->id());
-    StartBlocking(client, spec, argv, std::move(shards));
+    StartBlockingFor(client, spec, argv, std::move(shards));
     return DispatchResult::kStop;
   }
   if (single) {
@@ -241,7 +260,7 @@ DispatchResult Dispatch(Client& client, std::vector<std::string_view>& argv_vec)
   }
   std::vector<int> shards;
   for (size_t i : keys) shards.push_back(set.ShardOf(argv[i]));
-  StartExclusive(client, spec, argv, std::move(shards));
+  StartExclusiveFor(client, spec, argv, std::move(shards));
   return DispatchResult::kStop;
 }
 

@@ -14,12 +14,19 @@
 // here too. Runs on the client's thread.
 #pragma once
 
+#include <memory>
+#include <span>
+#include <string>
 #include <string_view>
 #include <vector>
+
+#include "engine/command.h"
 
 namespace larder {
 
 class Client;
+class Engine;
+struct Waiter;
 
 enum class DispatchResult {
   kDone,        // answered, or its reply has a place in the batch
@@ -29,5 +36,27 @@ enum class DispatchResult {
 };
 
 DispatchResult Dispatch(Client& client, std::vector<std::string_view>& args);
+
+// Dispatch's first checks, for callers without a Client too (the command
+// test fixture): the command a request line names (lookup, subcommand,
+// arity). Null when refused, with the error line in *error; *rejected is the
+// command refused for its arity (it counts in rejected_calls), else null.
+const CommandSpec* ResolveCommand(std::span<const std::string_view> argv, std::string* error,
+                                  const CommandSpec** rejected);
+
+// The routes of a command whose keys are on several shards, and of a
+// blocking command, for a caller whose reply's place is already open
+// (`target`, `w->target`): Dispatch uses them with a client's late slot,
+// callers without a Client with a target of their own (the command test
+// fixture). Run on the caller's shard thread.
+//
+// Exclusive: the command runs once, with every shard in `shards` parked.
+void StartExclusive(Engine* engine, const CommandSpec* spec, std::span<const std::string_view> args, int db,
+                    int resp, std::vector<int> shards, ReplyTarget target);
+// Blocking: the first attempt runs where the keys live (exclusive when
+// they span shards); finding no data it registers the waiter there in the
+// same step, so no push can slip between. `w` carries the command, the
+// caller's shard and id, and the target.
+void StartBlocking(Engine* engine, std::shared_ptr<Waiter> w, std::vector<int> shards);
 
 }  // namespace larder

@@ -235,6 +235,7 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
   ctx.exclusive = call.exclusive;
   ctx.block = call.block;
   ctx.scratch = call.scratch;
+  ctx.target = call.target;
   bool replay = call.mode == Call::Mode::kReplay;
   if (replay) shard.stats().lookups_paused = true;
   int64_t t0 = Ticks();
