@@ -40,17 +40,21 @@ def run_benchmark(port, test, pipeline, requests, clients):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=2, help="larder-server shard threads")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="larder-server shard threads (default: the server's own default for this machine)")
     ap.add_argument("--requests", type=int, default=1_000_000)
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
 
     redis = start_redis()
-    larder = start_larder(threads=args.threads)
+    larder = start_larder(threads=args.threads)  # None: its default
     servers = {"redis": redis, "larder": larder}
+    c = larder.conn()
+    larder_threads = c.cmd("CONFIG", "GET", "threads")[1].decode()
+    c.close()
     print(f"redis-benchmark: {args.requests} requests, {args.clients} clients, 100-byte values, 1M keys; "
-          f"larder --threads {args.threads}; best of {args.rounds} alternating rounds; {os.cpu_count()} cores")
+          f"larder --threads {larder_threads}; best of {args.rounds} alternating rounds; {os.cpu_count()} cores")
     print(f"{'test':<5} {'P':>3} | {'redis rps':>11} {'p50':>6} {'p99':>6} {'cpu s/M':>8} | "
           f"{'larder rps':>11} {'p50':>6} {'p99':>6} {'cpu s/M':>8} | {'rps x':>6} {'cpu x':>6}")
     try:

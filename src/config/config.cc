@@ -1,6 +1,7 @@
 #include "config/config.h"
 
 #include <fmt/format.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +20,26 @@
 #include "resp/parser.h"
 
 namespace larder {
+
+int UsableCores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  int n = static_cast<int>(std::thread::hardware_concurrency());
+  return n > 0 ? n : 1;
+}
+
+int DefaultThreads() {
+  // Measured (docs/benchmarks.md): on two cores or fewer the clients share
+  // the cores with the server, and a second shard costs more in cross-thread
+  // hops and wake-ups than it gains; one shard is cheaper per request than
+  // Redis there. With more cores every core gets a shard.
+  int cores = UsableCores();
+  return cores <= 2 ? 1 : cores;
+}
 
 namespace {
 std::string CurrentDir() {
@@ -84,8 +105,7 @@ Config::Config() {
     Declare(std::move(o));
   };
   const int64_t kIntMax = INT_MAX, kLongMax = LLONG_MAX;
-  int cores = static_cast<int>(std::thread::hardware_concurrency());
-  if (cores < 1) cores = 1;
+  int cores = DefaultThreads();
 
   // Networking and process.
   num("port", T::kInt, 0, 65535, "6379", &port, true);

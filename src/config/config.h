@@ -22,6 +22,11 @@
 
 namespace larder {
 
+// The CPUs this process may run on (its affinity mask), and the default
+// number of shard threads for them.
+int UsableCores();
+int DefaultThreads();
+
 class Config {
  public:
   enum class Type { kBool, kInt, kMemory, kEnum, kString };

@@ -49,7 +49,6 @@ int Server::Run() {
   sigaddset(&set, SIGINT);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);  // inherited by the shard threads
 
-  if (config_->threads.load() <= 0) config_->threads.store(DefaultThreads());
   int nthreads = static_cast<int>(config_->threads.load());
   port_ = static_cast<int>(config_->port.load());
   std::istringstream bind_list(config_->bind());
@@ -126,11 +125,6 @@ int Server::Run() {
   if (!config_->pidfile().empty()) unlink(config_->pidfile().c_str());
   LOG_WARNING("Larder is now ready to exit, bye bye...");
   return 0;
-}
-
-int DefaultThreads() {
-  long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  return cores > 0 ? static_cast<int>(cores) : 1;
 }
 
 }  // namespace larder

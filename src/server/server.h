@@ -35,8 +35,4 @@ class Server {
   int port_ = 0;
 };
 
-// The default for --threads on this machine (see docs/benchmarks.md for the
-// measurements behind it).
-int DefaultThreads();
-
 }  // namespace larder

@@ -79,6 +79,21 @@ class Mailbox {
     return ran;
   }
   bool Empty() const { return popped_ == pushed_.load(std::memory_order_acquire); }
+  // After both threads stopped: hands every message left to `drop` instead
+  // of running it (frees what the messages own).
+  void Discard(void (*drop)(Message)) {
+    uint64_t end = pushed_.load(std::memory_order_acquire);
+    while (popped_ < end) {
+      if (head_idx_ == kChunk) {
+        Chunk* old = head_chunk_;
+        head_chunk_ = head_chunk_->next.load(std::memory_order_acquire);
+        head_idx_ = 0;
+        delete old;
+      }
+      drop(head_chunk_->slots[head_idx_++]);
+      ++popped_;
+    }
+  }
 
  private:
   static constexpr uint32_t kChunk = 128;

@@ -148,6 +148,12 @@ void ShardSet::Stop() {
     sp->Post([sp] { sp->loop().Stop(); });
   }
   for (auto& s : shards_) s->Join();
+  // What shards sent to one that had already stopped is never run: free
+  // the tasks it owns (other messages point at objects their senders own).
+  for (auto& m : mailboxes_)
+    m->Discard([](Message msg) {
+      if (msg.fn == &RunBoxedTask) delete static_cast<Task*>(msg.arg);
+    });
 }
 
 }  // namespace larder

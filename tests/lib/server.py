@@ -84,8 +84,9 @@ class Server:
 
 
 def start_larder(args=(), threads=2, config_text=None):
+    """threads=None leaves the server's own default (it depends on the machine)."""
     extra = list(args)
-    if "--threads" not in extra:
+    if "--threads" not in extra and threads is not None:
         extra += ["--threads", str(threads)]
     return Server(larder_bin(), extra, config_text=config_text)
 
