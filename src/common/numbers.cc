@@ -29,6 +29,17 @@ bool ParseUint64(std::string_view s, uint64_t* out) {
 }
 
 bool ParseInt64(std::string_view s, int64_t* out) {
+  // Short non-negative numbers (counts, indexes, most values): one pass.
+  if (s.size() - 1 < 9 && static_cast<unsigned char>(s[0] - '1') < 9) {
+    int64_t v = 0;
+    for (char c : s) {
+      unsigned d = static_cast<unsigned char>(c - '0');
+      if (d > 9) return false;
+      v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+  }
   if (s.empty()) return false;
   bool neg = s[0] == '-';
   std::string_view digits = neg ? s.substr(1) : s;
