@@ -78,7 +78,11 @@ void ShardCache::StoreWarm(int db_index, const std::string& key, const std::shar
 // ---- ShardCache ----
 
 ShardCache::ShardCache(CacheManager* manager, Host* host, Shard* shard)
-    : manager_(manager), host_(host), shard_(shard), rng_(0x5eed + static_cast<uint64_t>(shard->id())) {}
+    : manager_(manager),
+      host_(host),
+      shard_(shard),
+      rng_(0x5eed + static_cast<uint64_t>(shard->id())),
+      leases_(host, shard->id()) {}
 
 std::shared_ptr<LiveRule> ShardCache::MatchRule(std::string_view key, Params* params) const {
   uint64_t v = manager_->version();
@@ -300,31 +304,6 @@ void ShardCache::Complete(const std::string& id, int db_index, const std::string
   }
   for (auto& w : p.waiters)
     if (w->keys_left > 0 && --w->keys_left == 0) w->resume(nullptr);
-}
-
-const ShardCache::Lease* ShardCache::FindLease(int db, std::string_view key) {
-  auto it = leases_.find(KeyId(db, key));
-  if (it == leases_.end()) return nullptr;
-  if (it->second.until_ms <= CommandTimeMs()) {
-    leases_.erase(it);
-    return nullptr;
-  }
-  return &it->second;
-}
-
-void ShardCache::GrantLease(int db, std::string_view key, Lease lease) { leases_[KeyId(db, key)] = lease; }
-
-void ShardCache::ReleaseClient(int client_shard, uint64_t client_id) {
-  std::vector<std::string> gone;
-  for (const auto& [id, l] : leases_)
-    if (l.client_shard == client_shard && l.client_id == client_id) gone.push_back(id);
-  for (const auto& id : gone) {
-    leases_.erase(id);
-    size_t sep = id.find('\0');
-    int db = std::stoi(id.substr(0, sep));
-    // Each waiter gets nil ("ask again"); the first to ask takes over.
-    host_->WakeWaiters(shard_->id(), db, id.substr(sep + 1));
-  }
 }
 
 }  // namespace larder::cache

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "cache/host.h"
+#include "cache/leases.h"
 #include "cache/manager.h"
 #include "keyspace/db.h"
 
@@ -99,20 +100,8 @@ class ShardCache {
   // journal and the queues in one step.
   void FlushChanges();
 
-  // ---- CACHE FETCH leases: who computes a missing key for the others ----
-  struct Lease {
-    int client_shard;
-    uint64_t client_id;
-    int64_t until_ms;
-  };
-  // The live lease on a key, or null.
-  const Lease* FindLease(int db, std::string_view key);
-  void GrantLease(int db, std::string_view key, Lease lease);
-  bool has_leases() const { return !leases_.empty(); }
-  // A write to the key ends its lease (the value is there now).
-  void EndLease(int db, std::string_view key) { leases_.erase(KeyId(db, key)); }
-  // A client went away: its leases end and their waiters ask again.
-  void ReleaseClient(int client_shard, uint64_t client_id);
+  // ---- CACHE FETCH leases (leases.h) ----
+  Leases& leases() { return leases_; }
 
  private:
   struct Waiter {
@@ -155,7 +144,7 @@ class ShardCache {
   absl::flat_hash_map<std::string, Pending> pending_;
   absl::flat_hash_map<std::string, int64_t> negative_;  // until (ms)
   absl::flat_hash_map<std::string, Fresh> fresh_;
-  absl::flat_hash_map<std::string, Lease> leases_;
+  Leases leases_;
   // Write-through: keys with a write in flight, and the writes queued behind it.
   absl::flat_hash_map<std::string, std::deque<absl::AnyInvocable<void()>>> writes_;
   // Write-behind: releases waiting for the journal, in seq order.

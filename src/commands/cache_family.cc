@@ -103,18 +103,18 @@ void CacheFetch(CommandContext& ctx) {
     else ctx.rb->Null();
   };
   auto grant = [&] {
-    sc->GrantLease(db.index(), key, {client_shard, client_id, now + lease_ms});
+    sc->leases().Grant(db.index(), key, {client_shard, client_id, now + lease_ms});
     ctx.engine->cache().NoteLease();
   };
   if (e) {
-    if (early_ms >= 0 && e->has_expire() && e->expire_ms() - now <= early_ms && !sc->FindLease(db.index(), key)) {
+    if (early_ms >= 0 && e->has_expire() && e->expire_ms() - now <= early_ms && !sc->leases().Find(db.index(), key)) {
       grant();
       return reply("refresh", e);
     }
     return reply("hit", e);
   }
   if (Serving(ctx)) return;  // woken but the key is gone again: keep waiting
-  const cache::ShardCache::Lease* lease = sc->FindLease(db.index(), key);
+  const cache::Leases::Lease* lease = sc->leases().Find(db.index(), key);
   if (!lease || (lease->client_shard == client_shard && lease->client_id == client_id)) {
     grant();
     return reply("compute", nullptr);

@@ -50,7 +50,7 @@ void Client::OnClosed() {
     int self = shard_->id();
     uint64_t id = state_.id;
     for (int i = 0; i < engine_->shards().size(); ++i)
-      engine_->shards().Send(i, [engine, i, self, id] { engine->cache().shard(i).ReleaseClient(self, id); });
+      engine_->shards().Send(i, [engine, i, self, id] { engine->cache().shard(i).leases().ReleaseClient(self, id); });
   }
   if (state_.monitor) engine_->RemoveMonitor(shard_->id(), state_.id);
   engine_->connected_clients.fetch_sub(1);

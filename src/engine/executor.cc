@@ -255,12 +255,12 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
     // Effects of the keys it wrote: blocked clients, leases, write-behind.
     EngineShard& es = engine.local(shard.id());
     cache::ShardCache* lease_cache = engine.cache().active() ? cache::CurrentShardCache() : nullptr;
-    bool leases = lease_cache && lease_cache->has_leases();
+    bool leases = lease_cache && !lease_cache->leases().empty();
     if (!es.blocking.empty() || leases) {
       for (size_t i = 0; i < fx.key_count(); ++i) {
         KeyRef k = fx.key(i);
         if (!k.written) continue;
-        if (leases) lease_cache->EndLease(k.db, k.key);
+        if (leases) lease_cache->leases().End(k.db, k.key);
         // Exclusive operations reach other shards' keys: mark them there.
         EngineShard& owner = call.exclusive ? engine.local(engine.shards().ShardOf(k.key)) : es;
         if (owner.blocking.HasWaiters(k.db, k.key)) owner.blocking.MarkReady(k.db, k.key);
