@@ -298,10 +298,20 @@ void ClientUnpause(CommandContext& ctx) {
 }
 
 void ClientReply(CommandContext& ctx) {
-  // ON is the only mode we keep; OFF/SKIP are accepted for compatibility but
-  // replies are still sent (documented in docs/compatibility.md).
-  if (EqualsIgnoreCase(ctx.arg(2), "on")) return ctx.rb->Ok();
-  if (EqualsIgnoreCase(ctx.arg(2), "off") || EqualsIgnoreCase(ctx.arg(2), "skip")) return;
+  // OFF and SKIP answer nothing; the dispatcher drops the replies that follow.
+  ClientState& c = ctx.client_state();
+  if (EqualsIgnoreCase(ctx.arg(2), "on")) {
+    c.reply_mode = ClientState::ReplyMode::kOn;
+    return ctx.rb->Ok();
+  }
+  if (EqualsIgnoreCase(ctx.arg(2), "off")) {
+    c.reply_mode = ClientState::ReplyMode::kOff;
+    return;
+  }
+  if (EqualsIgnoreCase(ctx.arg(2), "skip")) {
+    if (c.reply_mode != ClientState::ReplyMode::kOff) c.reply_mode = ClientState::ReplyMode::kSkipNext;
+    return;
+  }
   ctx.SyntaxError();
 }
 

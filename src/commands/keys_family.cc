@@ -362,9 +362,7 @@ struct ScanState {
   bool done = false;
   std::vector<std::string> keys;
   // The client to answer.
-  Engine* engine = nullptr;
-  ReplyTarget target;
-  int resp = 2;
+  std::shared_ptr<DeferredReply> reply;
 };
 
 // Runs on shard `s`: walks its table from st.inner and records where the
@@ -414,16 +412,16 @@ void ScanOneShard(ScanState& st, Shard& s) {
 // either answers or starts the hop to the next shard.
 void ScanHop(ShardSet* set, std::shared_ptr<ScanState> st) {
   set->FanOut(
-      {st->shard}, [st](Shard& s) { ScanOneShard(*st, s); },
+      {st->shard}, [st](Shard& s) { st->reply->Timed([&] { ScanOneShard(*st, s); }); },
       [set, st] {
         if (!st->done) return ScanHop(set, st);
         std::string out;
-        resp::ReplyBuilder rb(&out, st->resp);
+        resp::ReplyBuilder rb(&out, st->reply->resp());
         rb.ArrayHeader(2);
         rb.Bulk(std::to_string(st->next));
         rb.ArrayHeader(st->keys.size());
         for (auto& k : st->keys) rb.Bulk(k);
-        st->engine->Deliver(st->target, std::move(out));
+        st->reply->Finish(std::move(out));
       });
 }
 
@@ -458,9 +456,7 @@ void Scan(CommandContext& ctx) {
   st->empty_steps = count > INT64_MAX / 10 ? INT64_MAX : count * 10;
   st->shard = shard;
   st->inner = cursor >> kShardBits;
-  st->engine = ctx.engine;
-  st->resp = ctx.rb->protocol();
-  st->target = ctx.Defer();
+  st->reply = std::make_shared<DeferredReply>(ctx);
   ScanHop(&set, std::move(st));
 }
 

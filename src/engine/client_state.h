@@ -19,6 +19,9 @@ struct ClientState {
   bool authenticated = false;
   bool monitor = false;
   bool no_evict = false;
+  // CLIENT REPLY: on, off, or skip the next command's reply.
+  enum class ReplyMode : uint8_t { kOn, kOff, kSkipNext };
+  ReplyMode reply_mode = ReplyMode::kOn;
   int64_t created_ms = 0;
   int64_t last_interaction_ms = 0;
   const struct CommandSpec* last_cmd = nullptr;  // for CLIENT LIST's cmd=

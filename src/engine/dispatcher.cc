@@ -4,6 +4,7 @@
 
 #include "cache/shard_cache.h"
 #include "common/clock.h"
+#include "common/strings.h"
 #include "engine/blocking.h"
 #include "engine/client.h"
 #include "engine/engine.h"
@@ -164,7 +165,8 @@ const CommandSpec* ResolveCommand(std::span<const std::string_view> argv, std::s
   return spec;
 }
 
-DispatchResult Dispatch(Client& client, std::vector<std::string_view>& argv_vec) {
+// Every check, then the route (Dispatch below adds CLIENT REPLY's muting).
+static DispatchResult DispatchCommand(Client& client, std::vector<std::string_view>& argv_vec) {
   Engine& engine = *client.engine();
   ClientState& state = client.state();
   std::span<const std::string_view> argv(argv_vec.data(), argv_vec.size());
@@ -262,6 +264,26 @@ DispatchResult Dispatch(Client& client, std::vector<std::string_view>& argv_vec)
   for (size_t i : keys) shards.push_back(set.ShardOf(argv[i]));
   StartExclusiveFor(client, spec, argv, std::move(shards));
   return DispatchResult::kStop;
+}
+
+DispatchResult Dispatch(Client& client, std::vector<std::string_view>& argv) {
+  ClientState& state = client.state();
+  if (state.reply_mode == ClientState::ReplyMode::kOn) [[likely]] return DispatchCommand(client, argv);
+  // CLIENT REPLY OFF or SKIP: the command runs, its reply is dropped (CLIENT
+  // REPLY itself decides what it answers).
+  Pipeline& p = client.pipeline();
+  size_t first_slot = p.slot_count();
+  std::string& out = client.stream().output();
+  size_t out_size = out.size();
+  auto mode = state.reply_mode;
+  DispatchResult r = DispatchCommand(client, argv);
+  if (r == DispatchResult::kRetryLater) return r;
+  bool reply_cmd = argv.size() == 3 && EqualsIgnoreCase(argv[0], "client") && EqualsIgnoreCase(argv[1], "reply");
+  if (!reply_cmd) {
+    p.Mute(first_slot, &out, out_size);
+    if (mode == ClientState::ReplyMode::kSkipNext) state.reply_mode = ClientState::ReplyMode::kOn;
+  }
+  return r;
 }
 
 }  // namespace larder

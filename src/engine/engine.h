@@ -134,6 +134,13 @@ class Engine {
     if (threshold > 0 && duration_us / 1000 >= threshold) [[unlikely]] RecordCommandLatency(spec, duration_us);
   }
   void RecordRejected(Shard* shard, const CommandSpec* spec);
+  // Time a deferred command spent on other shards (its call was counted
+  // when it started): commandstats and the latency monitor.
+  void RecordDeferredWork(Shard* shard, const CommandSpec* spec, int64_t duration_us) {
+    local(shard->id()).cmd_stats[static_cast<size_t>(spec->id)].usec += static_cast<uint64_t>(duration_us);
+    int64_t threshold = config_->latency_monitor_threshold.load(std::memory_order_relaxed);
+    if (threshold > 0 && duration_us / 1000 >= threshold) RecordCommandLatency(spec, duration_us);
+  }
   // One error reply (errorstats counts each by its first word).
   void RecordError(Shard* shard, std::string_view error_line);
   void MaybeSlowlog(Shard* shard, std::span<const std::string_view> args, int64_t duration_us,

@@ -287,7 +287,9 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
     }
   }
   engine.RecordCommand(&shard, spec, dt, fx.failed);
-  if (!(spec->flags & kCmdSkipSlowlog)) engine.MaybeSlowlog(&shard, call.args, dt, call.origin);
+  // A command that finishes on other shards is logged when it finishes
+  // (DeferredReply), with the time it took there.
+  if (!(spec->flags & kCmdSkipSlowlog) && !ctx.deferred) engine.MaybeSlowlog(&shard, call.args, dt, call.origin);
   // What the command allocated counts against maxmemory at once, and the
   // shard whose keys grew frees its share of any excess.
   engine.AfterCommand(shard);

@@ -5,36 +5,58 @@
 
 namespace larder {
 
+DeferredReply::DeferredReply(CommandContext& ctx)
+    : engine_(ctx.engine),
+      spec_(ctx.spec),
+      resp_(ctx.rb->protocol()),
+      args_(ctx.args.begin(), ctx.args.end()) {
+  if (ctx.client) {
+    origin_.addr = ctx.client_state().addr;
+    origin_.name = ctx.client_state().name;
+  }
+  target_ = ctx.Defer();
+}
+
+void DeferredReply::Finish(std::string reply) {
+  int64_t us = TicksToUs(work_ticks_.load(std::memory_order_relaxed));
+  Shard* here = CurrentShard();
+  if (here) {
+    engine_->RecordDeferredWork(here, spec_, us);
+    if (!(spec_->flags & kCmdSkipSlowlog)) {
+      std::vector<std::string_view> argv(args_.begin(), args_.end());
+      engine_->MaybeSlowlog(here, argv, us, &origin_);
+    }
+  }
+  engine_->Deliver(target_, std::move(reply));
+}
+
 void GatherFrom(CommandContext& ctx, const std::vector<int>& shards, std::function<void(Shard&)> per_shard,
                 std::function<void(resp::ReplyBuilder&)> reply) {
-  Engine* engine = ctx.engine;
-  int resp = ctx.rb->protocol();
-  ReplyTarget target = ctx.Defer();
-  ctx.engine->shards().FanOut(shards, std::move(per_shard), [reply = std::move(reply), engine, target, resp] {
-    std::string out;
-    resp::ReplyBuilder rb(&out, resp);
-    reply(rb);
-    engine->Deliver(target, std::move(out));
-  });
+  auto done = std::make_shared<DeferredReply>(ctx);
+  ctx.engine->shards().FanOut(
+      shards, [done, per_shard = std::move(per_shard)](Shard& s) { done->Timed([&] { per_shard(s); }); },
+      [done, reply = std::move(reply)] {
+        std::string out;
+        resp::ReplyBuilder rb(&out, done->resp());
+        reply(rb);
+        done->Finish(std::move(out));
+      });
 }
 
 void ExclusiveAll(CommandContext& ctx, std::function<void(resp::ReplyBuilder&)> fn) {
   ShardSet& set = ctx.engine->shards();
   std::vector<int> all(static_cast<size_t>(set.size()));
   for (int i = 0; i < set.size(); ++i) all[static_cast<size_t>(i)] = i;
-  Engine* engine = ctx.engine;
-  int resp = ctx.rb->protocol();
-  ReplyTarget target = ctx.Defer();
+  auto done = std::make_shared<DeferredReply>(ctx);
+  auto out = std::make_shared<std::string>();
   set.RunExclusive(
       all,
-      [fn = std::move(fn), resp, engine, target] {
+      [fn = std::move(fn), done, out] {
         RefreshCommandTime();
-        std::string out;
-        resp::ReplyBuilder rb(&out, resp);
-        fn(rb);
-        engine->Deliver(target, std::move(out));
+        resp::ReplyBuilder rb(out.get(), done->resp());
+        done->Timed([&] { fn(rb); });
       },
-      [] {});
+      [done, out] { done->Finish(std::move(*out)); });
 }
 
 void IntegerSumFanOut(CommandContext& ctx) {

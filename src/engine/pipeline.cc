@@ -170,8 +170,14 @@ bool Pipeline::OnLate(const ReplyTarget& target, std::string reply, std::string*
   return true;
 }
 
+void Pipeline::Mute(size_t first_slot, std::string* output, size_t output_size) {
+  for (size_t i = first_slot; i < slots_.size(); ++i) slots_[i].muted = true;
+  if (output->size() > output_size) output->resize(output_size);
+}
+
 void Pipeline::Assemble(std::string* output) {
   for (const Slot& slot : slots_) {
+    if (slot.muted) [[unlikely]] continue;
     if (slot.group == kInline) {
       output->append(inline_, slot.a, slot.b - slot.a);
       continue;

@@ -107,12 +107,18 @@ class Pipeline {
   bool OnLate(const ReplyTarget& target, std::string reply, std::string* output);
 
   uint32_t batch() const { return batch_; }
+  // CLIENT REPLY OFF/SKIP: the replies of the slots from `first_slot` on
+  // are dropped, and the output is cut back to `output_size` (a reply
+  // written straight to it).
+  size_t slot_count() const { return slots_.size(); }
+  void Mute(size_t first_slot, std::string* output, size_t output_size);
 
  private:
   struct Slot {
     int32_t group;  // >= 0: shard of the group; kInline; kLate
     uint32_t a;     // inline: start in inline_; group: command index; late: index in late_
     uint32_t b;     // inline: end in inline_
+    bool muted = false;  // CLIENT REPLY OFF/SKIP: its reply is dropped
   };
   static constexpr int32_t kInline = -1, kLate = -2;
   bool Complete() const { return inflight_ == 0 && late_pending_ <= 0; }

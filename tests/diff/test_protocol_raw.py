@@ -6,6 +6,17 @@ import socket
 
 import pytest
 
+
+def resp(*cmds):
+    out = b""
+    for cmd in cmds:
+        out += b"*%d\r\n" % len(cmd)
+        for a in cmd:
+            a = a.encode() if isinstance(a, str) else a
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
 CASES = [
     b"*01\r\n$4\r\nPING\r\n",             # leading zero in a count
     b"*-0\r\n*1\r\n$4\r\nPING\r\n",       # minus zero
@@ -28,6 +39,14 @@ CASES = [
     b"*1\r\n$4\r\nPINGxx*1\r\n$4\r\nPING\r\n",  # the bytes after a bulk are not checked
     b"*1\r\nx4\r\nPING\r\n",              # not a bulk
     b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n",
+    # CLIENT REPLY: OFF drops every reply until ON, SKIP only the next one,
+    # whichever shard the keys live on (keys a..h spread over both).
+    resp(["CLIENT", "REPLY", "OFF"], ["SET", "a", "1"], ["SET", "b", "2"], ["GET", "a"], ["MGET", "a", "b", "c"],
+         ["CLIENT", "REPLY", "ON"], ["GET", "b"], ["DEL", "a", "b"]),
+    resp(["CLIENT", "REPLY", "SKIP"], ["SET", "c", "3"], ["GET", "c"], ["CLIENT", "REPLY", "SKIP"], ["INCR", "c"],
+         ["CLIENT", "REPLY", "SKIP"], ["CLIENT", "REPLY", "ON"], ["GET", "c"], ["DEL", "c"]),
+    resp(["CLIENT", "REPLY", "OFF"], ["CLIENT", "REPLY", "SKIP"], ["PING"], ["CLIENT", "REPLY", "ON"], ["PING"]),
+    resp(["CLIENT", "REPLY", "OFF"], ["LPUSH", "d"], ["GET", "e"], ["CLIENT", "REPLY", "ON"], ["ECHO", "x"]),
 ]
 
 

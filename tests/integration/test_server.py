@@ -323,3 +323,34 @@ def test_redis_benchmark_runs(larder):
                         "-c", "20", "-P", "8", "-q"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0
     assert "SET" in r.stdout and "GET" in r.stdout
+
+
+def test_commands_that_finish_on_other_shards_are_timed_where_they_ran():
+    # DEBUG SLEEP parks every shard; KEYS scans each shard. Their time is
+    # spent on the shards, after the client's thread handed them over: the
+    # slow log, the latency monitor and commandstats must still see it.
+    srv = start_larder(["--enable-debug-command", "yes"], threads=2)
+    try:
+        c = srv.conn()
+        assert c.cmd("CONFIG", "SET", "slowlog-log-slower-than", "100000") == "OK"
+        assert c.cmd("CONFIG", "SET", "latency-monitor-threshold", "100") == "OK"
+        assert c.cmd("DEBUG", "SLEEP", "0.2") == "OK"
+        entries = c.cmd("SLOWLOG", "GET")
+        assert len(entries) == 1, entries
+        assert entries[0][3] == [b"DEBUG", b"SLEEP", b"0.2"] and entries[0][2] >= 200000, entries
+        latest = {e[0]: e for e in c.cmd("LATENCY", "LATEST")}
+        assert latest[b"command"][2] >= 200, latest
+        stats = c.cmd("INFO", "commandstats").decode()
+        line = next(x for x in stats.splitlines() if x.startswith("cmdstat_debug:"))
+        assert int(line.split("usec=")[1].split(",")[0]) >= 200000, line
+        # Every command is logged once, however many shards it touched.
+        assert c.cmd("SLOWLOG", "RESET") == "OK"
+        assert c.cmd("CONFIG", "SET", "slowlog-log-slower-than", "0") == "OK"
+        c.cmd("MSET", "a", "1", "b", "2", "c", "3")
+        c.cmd("KEYS", "*")
+        c.cmd("DBSIZE")
+        names = [e[3][0].lower() for e in c.cmd("SLOWLOG", "GET", "-1")]
+        for cmd in (b"mset", b"keys", b"dbsize"):
+            assert names.count(cmd) == 1, names
+    finally:
+        srv.stop()
