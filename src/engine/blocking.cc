@@ -48,11 +48,7 @@ std::string RunForWaiter(Engine* engine, Shard* shard, Waiter& w) {
   req.serving = true;
   req.client_shard = w.client_shard;
   req.client_id = w.client_id;
-  Call call;
-  call.spec = w.spec;
-  call.args = argv;
-  call.db = w.db;
-  call.resp = w.resp;
+  Call call(w.spec, argv, w.db, w.resp);
   call.mode = Call::Mode::kInternal;
   call.block = &req;
   std::string out;

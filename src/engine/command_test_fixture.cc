@@ -458,11 +458,7 @@ void CommandTest::Start(std::shared_ptr<Request> req) {
     return refuse(FormatError(OpStatus::kOutOfMemory));
   }
   auto run = [req](Engine& e, Shard& shard, bool fan_out) {
-    Call call;
-    call.spec = req->spec;
-    call.args = req->argv;
-    call.db = req->db;
-    call.resp = req->resp;
+    Call call(req->spec, req->argv, req->db, req->resp);
     call.target = req->target;
     call.fan_out = fan_out;
     std::string out;

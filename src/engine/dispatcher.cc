@@ -21,11 +21,7 @@ void StartExclusive(Engine* engine, const CommandSpec* spec, std::span<const std
       [engine, spec, owned, db, resp, shards, target] {
         RefreshCommandTime();
         std::vector<std::string_view> argv(owned->begin(), owned->end());
-        Call call;
-        call.spec = spec;
-        call.args = argv;
-        call.db = db;
-        call.resp = resp;
+        Call call(spec, argv, db, resp);
         call.exclusive = true;
         std::string reply;
         Execute(*engine, *CurrentShard(), call, &reply);
@@ -45,11 +41,7 @@ void StartBlocking(Engine* engine, std::shared_ptr<Waiter> w, std::vector<int> s
     BlockRequest req;
     req.client_shard = w->client_shard;
     req.client_id = w->client_id;
-    Call call;
-    call.spec = w->spec;
-    call.args = argv;
-    call.db = w->db;
-    call.resp = w->resp;
+    Call call(w->spec, argv, w->db, w->resp);
     call.exclusive = exclusive;
     call.block = &req;
     std::string out;
@@ -120,11 +112,7 @@ DispatchResult RunHere(Client& client, const CommandSpec* spec, std::span<const 
   Engine& engine = *client.engine();
   Pipeline& p = client.pipeline();
   std::string* out = p.InlineTarget(&client.stream().output());
-  Call call;
-  call.spec = spec;
-  call.args = args;
-  call.db = client.state().db;
-  call.resp = client.state().resp;
+  Call call(spec, args, client.state().db, client.state().resp);
   call.origin = &client.state();
   call.client = &client;
   call.fan_out = fan_out;

@@ -54,11 +54,7 @@ struct Kept {
   // Runs it (in `mode`) and delivers its reply unless it waits again.
   void Run(Call::Mode mode) const {
     std::vector<std::string_view> argv(args.begin(), args.end());
-    Call c;
-    c.spec = spec;
-    c.args = argv;
-    c.db = db;
-    c.resp = resp;
+    Call c(spec, argv, db, resp);
     c.mode = mode;
     c.target = target;
     std::string out;

@@ -52,6 +52,9 @@ struct Call {
     kLoadedWrite,  // a write whose key was loaded for it: it does not wait again
     kInternal,     // a part of another command: no cache, no statistics, no slow log
   };
+  Call() = default;
+  Call(const CommandSpec* s, std::span<const std::string_view> a, int d, int r) : spec(s), args(a), db(d), resp(r) {}
+
   const CommandSpec* spec = nullptr;
   std::span<const std::string_view> args;
   int db = 0;

@@ -56,11 +56,7 @@ void ExecuteGroup(CommandGroup* g) {
       auto [off, len] = g->spans[cmd.first_span + j];
       args[j] = std::string_view(g->arena.data() + off, len);
     }
-    Call call;
-    call.spec = cmd.spec;
-    call.args = std::span<const std::string_view>(args, cmd.argc);
-    call.db = cmd.db;
-    call.resp = cmd.resp;
+    Call call(cmd.spec, std::span<const std::string_view>(args, cmd.argc), cmd.db, cmd.resp);
     call.origin = g->origin;
     call.group = g;
     call.group_index = i;
