@@ -183,6 +183,11 @@ std::string_view ErrorText(OpStatus s) {
              "restart the server.";
     case OpStatus::kDebugUnknownSubcommand:
       return "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.";
+    case OpStatus::kSubcommandSyntax:
+      return "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.";
+    case OpStatus::kFunctionFlushMode: return "ERR FUNCTION FLUSH only supports SYNC|ASYNC option";
+    case OpStatus::kFunctionLibraryNameMissing: return "ERR library name argument was not given";
+    case OpStatus::kUnknownArgument: return "ERR Unknown argument {}";
     case OpStatus::kNoShutdownInProgress: return "ERR No shutdown in progress.";
 
     // ---- Cache (read-through, write-through, write-behind) ----

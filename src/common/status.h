@@ -175,6 +175,10 @@ enum class OpStatus : uint16_t {
   kSlowlogCount,
   kDebugNotAllowed,
   kDebugUnknownSubcommand,
+  kSubcommandSyntax,              // subcommand as typed, command in capitals
+  kFunctionFlushMode,
+  kFunctionLibraryNameMissing,
+  kUnknownArgument,               // the argument as typed (FUNCTION LIST)
   kNoShutdownInProgress,
 
   // ---- Cache (read-through, write-through, write-behind) ----
