@@ -188,6 +188,9 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kFunctionFlushMode: return "ERR FUNCTION FLUSH only supports SYNC|ASYNC option";
     case OpStatus::kFunctionLibraryNameMissing: return "ERR library name argument was not given";
     case OpStatus::kUnknownArgument: return "ERR Unknown argument {}";
+    case OpStatus::kNoSuchUser: return "ERR No such user '{}'";
+    case OpStatus::kUnblockReason: return "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR";
+    case OpStatus::kUnblocked: return "UNBLOCKED client unblocked via CLIENT UNBLOCK";
     case OpStatus::kNoShutdownInProgress: return "ERR No shutdown in progress.";
 
     // ---- Cache (read-through, write-through, write-behind) ----

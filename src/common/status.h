@@ -179,6 +179,9 @@ enum class OpStatus : uint16_t {
   kFunctionFlushMode,
   kFunctionLibraryNameMissing,
   kUnknownArgument,               // the argument as typed (FUNCTION LIST)
+  kNoSuchUser,                    // CLIENT KILL USER
+  kUnblockReason,
+  kUnblocked,                     // sent to the client CLIENT UNBLOCK ... ERROR unblocks
   kNoShutdownInProgress,
 
   // ---- Cache (read-through, write-through, write-behind) ----
