@@ -17,6 +17,9 @@
 #include "common/log.h"
 #include "common/numbers.h"
 #include "commands/info.h"
+#include "common/sha1.h"
+#include "keyspace/digest.h"
+#include "keyspace/objects.h"
 
 namespace larder {
 
@@ -530,13 +533,188 @@ void Monitor(CommandContext& ctx) {
 
 // ---- DEBUG, SHUTDOWN ----
 
+// ---- DEBUG helpers ----
+
+// DEBUG OBJECT <key>: Redis's line; the encoding is OBJECT ENCODING's.
+void DebugObject(CommandContext& ctx) {
+  std::string key(ctx.arg(2));
+  int db = ctx.db_index;
+  int owner = ctx.engine->shards().ShardOf(key);
+  auto out = std::make_shared<std::string>();
+  auto found = std::make_shared<bool>(false);
+  GatherFrom(
+      ctx, {owner},
+      [key, db, out, found](Shard& s) {
+        Entry* e = s.db(db).Find(key);
+        if (!e) return;
+        *found = true;
+        *out = fmt::format("Value at:{} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+                           static_cast<const void*>(e), ObjectEncodingName(e), e->val_len,
+                           (e->access / kLruTicksPerSecond) & ((1u << 24) - 1), IdleSeconds(e));
+      },
+      [out, found](resp::ReplyBuilder& rb) {
+        if (*found) rb.SimpleString(*out);
+        else rb.Error(ErrorText(OpStatus::kNoSuchKey));
+      });
+}
+
+// DEBUG DIGEST: every shard digests its part of each database; the parts
+// combine by xor (keys are unordered), the database indexes in order.
+void DebugDigest(CommandContext& ctx) {
+  struct Part {
+    std::vector<Digest> dbs;
+    std::vector<char> non_empty;
+  };
+  GatherAll<Part>(
+      ctx,
+      [](Shard& s) {
+        Part p;
+        int n = static_cast<int>(s.dbs().size());
+        p.dbs.assign(static_cast<size_t>(n), Digest{});
+        p.non_empty.assign(static_cast<size_t>(n), 0);
+        for (int i = 0; i < n; ++i) {
+          Table& t = s.db(i).table();
+          if (t.size() == 0) continue;
+          p.non_empty[static_cast<size_t>(i)] = 1;
+          Digest& d = p.dbs[static_cast<size_t>(i)];
+          // As Redis, keys whose TTL has passed but are not yet deleted count.
+          t.ForEach([&d](Entry* e) { XorInto(&d, KeyContribution(e)); });
+        }
+        return p;
+      },
+      [](std::vector<Part>& parts, resp::ReplyBuilder& rb) {
+        size_t n = parts.empty() ? 0 : parts[0].dbs.size();
+        std::vector<Digest> dbs(n, Digest{});
+        std::unique_ptr<bool[]> non_empty(new bool[n]());
+        for (auto& p : parts)
+          for (size_t i = 0; i < n; ++i) {
+            XorInto(&dbs[i], p.dbs[i]);
+            non_empty[i] = non_empty[i] || p.non_empty[i];
+          }
+        rb.SimpleString(HexDigest(DatasetDigest(dbs.data(), non_empty.get(), static_cast<int>(n))));
+      });
+}
+
+// DEBUG DIGEST-VALUE key...: each key's value digest, from its own shard
+// (logically expired keys included, as Redis).
+void DebugDigestValue(CommandContext& ctx) {
+  auto keys = std::make_shared<std::vector<std::string>>(ctx.args.begin() + 2, ctx.args.end());
+  auto out = std::make_shared<std::vector<Digest>>(keys->size(), Digest{});
+  ShardSet& set = ctx.engine->shards();
+  std::vector<int> owners;
+  for (const auto& k : *keys) {
+    int s = set.ShardOf(k);
+    if (std::find(owners.begin(), owners.end(), s) == owners.end()) owners.push_back(s);
+  }
+  int db = ctx.db_index;
+  ShardSet* sp = &set;
+  GatherFrom(
+      ctx, owners,
+      [keys, out, db, sp](Shard& s) {
+        for (size_t i = 0; i < keys->size(); ++i) {
+          if (sp->ShardOf((*keys)[i]) != s.id()) continue;
+          if (Entry* e = s.db(db).table().Find((*keys)[i])) MixValueDigest(e, &(*out)[i]);
+        }
+      },
+      [out](resp::ReplyBuilder& rb) {
+        rb.ArrayHeader(out->size());
+        for (const Digest& d : *out) rb.SimpleString(HexDigest(d));
+      });
+}
+
+// DEBUG PROTOCOL <type>: one test value of each reply type, as Redis 7.0
+// sends it in RESP2 and RESP3.
+void DebugProtocol(CommandContext& ctx) {
+  std::string_view name = ctx.arg(2);
+  resp::ReplyBuilder& rb = *ctx.rb;
+  bool resp3 = rb.protocol() >= 3;
+  if (EqualsIgnoreCase(name, "string")) return rb.Bulk("Hello World");
+  if (EqualsIgnoreCase(name, "integer")) return rb.Integer(12345);
+  if (EqualsIgnoreCase(name, "double")) return rb.Double(3.141);
+  if (EqualsIgnoreCase(name, "bignum")) {
+    constexpr std::string_view kBig = "1234567999999999999999999999999999999";
+    if (resp3) return rb.Raw(fmt::format("({}\r\n", kBig));
+    return rb.Bulk(kBig);
+  }
+  if (EqualsIgnoreCase(name, "null")) return rb.Null();
+  if (EqualsIgnoreCase(name, "array") || EqualsIgnoreCase(name, "set")) {
+    if (EqualsIgnoreCase(name, "set")) rb.SetHeader(3);
+    else rb.ArrayHeader(3);
+    for (int j = 0; j < 3; ++j) rb.Integer(j);
+    return;
+  }
+  if (EqualsIgnoreCase(name, "map")) {
+    rb.MapHeader(3);
+    for (int j = 0; j < 3; ++j) {
+      rb.Integer(j);
+      rb.Bool(j == 1);
+    }
+    return;
+  }
+  if (EqualsIgnoreCase(name, "attrib")) {
+    if (resp3) {
+      rb.Raw("|1\r\n");
+      rb.Bulk("key-popularity");
+      rb.ArrayHeader(2);
+      rb.Bulk("key:123");
+      rb.Integer(90);
+    }
+    // An attribute is not a reply: a real one follows it.
+    return rb.Bulk("Some real reply following the attribute");
+  }
+  if (EqualsIgnoreCase(name, "push")) {
+    if (!resp3) return ctx.Error(OpStatus::kResp2NotSupported);
+    rb.PushHeader(2);
+    rb.Bulk("server-cpu-usage");
+    rb.Integer(42);
+    return rb.Bulk("Some real reply following the push reply");
+  }
+  if (EqualsIgnoreCase(name, "true")) return rb.Bool(true);
+  if (EqualsIgnoreCase(name, "false")) return rb.Bool(false);
+  if (EqualsIgnoreCase(name, "verbatim")) return rb.Verbatim("This is a verbatim\nstring");
+  ctx.Error(OpStatus::kDebugProtocolType);
+}
+
+// Redis's getPositiveLongFromObjectOrReply: a long >= 0.
+bool ParsePositiveLong(std::string_view s, int64_t* out) { return ParseInt64(s, out) && *out >= 0; }
+
+// DEBUG POPULATE count [prefix] [size]: string keys prefix:0..count-1 with
+// values "value:<n>" (cut or zero-padded to `size` bytes when given); keys
+// that exist are left alone. Each shard creates its own keys.
+void DebugPopulate(CommandContext& ctx) {
+  int64_t count, size = 0;
+  if (!ParsePositiveLong(ctx.arg(2), &count)) return ctx.Error(OpStatus::kValueNotPositive);
+  if (ctx.argc() == 5 && !ParsePositiveLong(ctx.arg(4), &size)) return ctx.Error(OpStatus::kValueNotPositive);
+  std::string prefix = ctx.argc() >= 4 ? std::string(ctx.arg(3)) : "key";
+  int db = ctx.db_index;
+  ShardSet* set = &ctx.engine->shards();
+  GatherAll<int>(
+      ctx,
+      [=](Shard& s) {
+        Db& d = s.db(db);
+        std::string key, value;
+        for (int64_t j = 0; j < count; ++j) {
+          // Redis formats the name into a 128-byte buffer.
+          key = fmt::format("{}:{}", prefix, j);
+          if (key.size() > 127) key.resize(127);
+          if (set->ShardOf(key) != s.id() || d.Find(key)) continue;
+          value = fmt::format("value:{}", j);
+          if (size > 0) value.resize(static_cast<size_t>(size), '\0');
+          d.SetString(key, value, Db::kNoExpire, value.size() <= 44 ? StrEncoding::kEmbstr : StrEncoding::kRaw);
+        }
+        return 0;
+      },
+      [](std::vector<int>&, resp::ReplyBuilder& rb) { rb.Ok(); });
+}
+
 void Debug(CommandContext& ctx) {
   int64_t mode = ctx.engine->config().enable_debug_command.load();
   bool local = ctx.client_state().addr.rfind("127.", 0) == 0 || ctx.client_state().addr.rfind("::1", 0) == 0;
   if (mode == 0 || (mode == 2 && !local))
     return ctx.Error(OpStatus::kDebugNotAllowed);
   std::string sub = AsciiLower(ctx.arg(1));
-  if (sub == "sleep" && ctx.argc() == 3) {
+  size_t argc = ctx.argc();
+  if (sub == "sleep" && argc == 3) {
     double secs;
     if (!ParseDouble(ctx.arg(2), &secs)) return ctx.Error(OpStatus::kNotAFloat);
     int64_t us = static_cast<int64_t>(secs * 1e6);
@@ -546,46 +724,49 @@ void Debug(CommandContext& ctx) {
       rb.Ok();
     });
   }
-  if (sub == "error" && ctx.argc() == 3) {
+  if (sub == "error" && argc == 3) {
     // As Redis: the text is the whole error line (newlines become spaces),
     // sent as raw bytes, so it is not counted in the error statistics.
     // A builder of its own, with no error sink: the executor never hears of it.
     resp::ReplyBuilder raw(ctx.rb->buffer(), ctx.rb->protocol());
     return raw.Error(ctx.arg(2));
   }
-  if (sub == "set-active-expire" && ctx.argc() == 3) {
+  if (sub == "set-active-expire" && argc == 3) {
     Shard::active_expire_enabled.store(ctx.arg(2) != "0");
     return ctx.rb->Ok();
   }
-  if (sub == "object" && ctx.argc() == 3) {
-    std::string key(ctx.arg(2));
-    int db = ctx.db_index;
-    int owner = ctx.engine->shards().ShardOf(key);
-    auto out = std::make_shared<std::string>();
-    auto found = std::make_shared<bool>(false);
-    GatherFrom(
-        ctx, {owner},
-        [key, db, out, found](Shard& s) {
-          Entry* e = s.db(db).Find(key);
-          if (!e) return;
-          *found = true;
-          static const char* kEnc[] = {"raw", "embstr", "int"};
-          *out = fmt::format("Value at:{} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
-                             static_cast<const void*>(e), kEnc[e->encoding % 3], e->val_len,
-                             (e->access / kLruTicksPerSecond) & ((1u << 24) - 1), IdleSeconds(e));
-        },
-        [out, found](resp::ReplyBuilder& rb) {
-          if (*found) rb.SimpleString(*out);
-          else rb.Error(ErrorText(OpStatus::kNoSuchKey));
-        });
-    return;
+  if (sub == "object" && argc == 3) return DebugObject(ctx);
+  if (sub == "digest" && argc == 2) return DebugDigest(ctx);
+  if (sub == "digest-value" && argc >= 2) return DebugDigestValue(ctx);
+  if (sub == "protocol" && argc == 3) return DebugProtocol(ctx);
+  if (sub == "populate" && argc >= 3 && argc <= 5) return DebugPopulate(ctx);
+  if (sub == "log" && argc == 3) {
+    LOG_WARNING("DEBUG LOG: {}", ctx.arg(2));
+    return ctx.rb->Ok();
+  }
+  if (sub == "change-repl-id" && argc == 2) {
+    LOG_NOTICE("Changing replication IDs after receiving DEBUG change-repl-id");
+    ChangeMasterReplId();
+    return ctx.rb->Ok();
   }
   if (sub == "help") {
     static const char* kLines[] = {
         "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CHANGE-REPL-ID", "    Change the replication IDs of the instance.",
+        "    Dangerous: should be used only for testing the replication subsystem.",
+        "DIGEST", "    Output a hex signature representing the current DB content.",
+        "DIGEST-VALUE <key> [<key> ...]", "    Output a hex signature of the values of all the specified keys.",
         "ERROR <string>", "    Return a Redis protocol error with <string> as message. Useful for clients",
         "    unit tests to simulate Redis errors.",
+        "LOG <message>", "    Write <message> to the server log.",
         "OBJECT <key>", "    Show low level info about `key` and associated value.",
+        "POPULATE <count> [<prefix>] [<size>]",
+        "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+        "    it is used instead of the 'key' prefix. These are not propagated to",
+        "    replicas. Cluster slots are not respected so keys not belonging to the",
+        "    current node can be created in cluster mode.",
+        "PROTOCOL <type>", "    Reply with a test value of the specified type. <type> can be: string,",
+        "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,", "    true, false.",
         "SET-ACTIVE-EXPIRE <0|1>", "    Setting it to 0 disables expiring keys in background when they are not",
         "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the", "    default.",
         "SLEEP <seconds>", "    Stop the server for <seconds>. Decimals allowed.",

@@ -175,6 +175,8 @@ enum class OpStatus : uint16_t {
   kSlowlogCount,
   kDebugNotAllowed,
   kDebugUnknownSubcommand,
+  kDebugProtocolType,
+  kResp2NotSupported,             // DEBUG PROTOCOL push
   kSubcommandSyntax,              // subcommand as typed, command in capitals
   kFunctionFlushMode,
   kFunctionLibraryNameMissing,

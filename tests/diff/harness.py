@@ -105,6 +105,8 @@ def _mask_id(reply):
     if isinstance(reply, list) and b"id" in reply:
         reply = list(reply)
         reply[reply.index(b"id") + 1] = "<id>"
+    if isinstance(reply, dict) and "map" in reply:  # RESP3
+        reply = {"map": [(k, "<id>" if k == b"id" else v) for k, v in reply["map"]]}
     return reply
 
 
