@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <thread>
 
@@ -412,6 +413,39 @@ void Time(CommandContext& ctx) {
 
 void LastSave(CommandContext& ctx) { ctx.rb->Integer(ctx.engine->start_time_ms() / 1000); }
 
+// The slow log is kept per shard (each keeps its newest slowlog-max-len);
+// these merge the shards' logs by id into the server's newest entries. As
+// Redis logs a command after it ran, SLOWLOG GET never shows itself and the
+// entry of SLOWLOG RESET is the first of the new log: the client's own
+// shard is read (or reset) at once, before this command is logged there;
+// from the others only entries logged before the command started count.
+
+// This shard's entries now, and the other shards' older than `before`.
+std::vector<SlowlogEntry> SlowlogPart(Engine* server, Shard& s, uint64_t before) {
+  std::vector<SlowlogEntry> out;
+  for (const auto& e : server->local(s.id()).slowlog)
+    if (e.id < before) out.push_back(e);
+  return out;
+}
+
+void GatherSlowlog(CommandContext& ctx, std::function<void(std::vector<SlowlogEntry>&, resp::ReplyBuilder&)> reply) {
+  Engine* server = ctx.engine;
+  uint64_t before = server->PeekSlowlogId();
+  int self = ctx.shard->id();
+  auto own = std::make_shared<std::vector<SlowlogEntry>>(SlowlogPart(server, *ctx.shard, before));
+  GatherAll<std::vector<SlowlogEntry>>(
+      ctx,
+      [server, before, self, own](Shard& s) {
+        return s.id() == self ? std::move(*own) : SlowlogPart(server, s, before);
+      },
+      [reply = std::move(reply)](std::vector<std::vector<SlowlogEntry>>& parts, resp::ReplyBuilder& rb) {
+        std::vector<SlowlogEntry> all;
+        for (auto& p : parts) all.insert(all.end(), std::make_move_iterator(p.begin()), std::make_move_iterator(p.end()));
+        std::sort(all.begin(), all.end(), [](auto& a, auto& b) { return a.id > b.id; });
+        reply(all, rb);
+      });
+}
+
 void SlowlogGet(CommandContext& ctx) {
   int64_t count = 10;
   if (ctx.argc() == 3) {
@@ -419,50 +453,40 @@ void SlowlogGet(CommandContext& ctx) {
       return ctx.Error(OpStatus::kSlowlogCount);
     if (count == -1) count = INT64_MAX;
   }
-  Engine* server = ctx.engine;
-  GatherAll<std::vector<SlowlogEntry>>(
-      ctx,
-      [server](Shard& s) {
-        auto& log = server->local(s.id()).slowlog;
-        return std::vector<SlowlogEntry>(log.begin(), log.end());
-      },
-      [count](auto& parts, resp::ReplyBuilder& rb) {
-        std::vector<SlowlogEntry> all;
-        for (auto& p : parts) all.insert(all.end(), p.begin(), p.end());
-        std::sort(all.begin(), all.end(), [](auto& a, auto& b) { return a.id > b.id; });
-        if (static_cast<int64_t>(all.size()) > count) all.resize(static_cast<size_t>(count));
-        rb.ArrayHeader(all.size());
-        for (auto& e : all) {
-          rb.ArrayHeader(6);
-          rb.Integer(static_cast<int64_t>(e.id));
-          rb.Integer(e.time_s);
-          rb.Integer(e.duration_us);
-          rb.ArrayHeader(e.args.size());
-          for (auto& a : e.args) rb.Bulk(a);
-          rb.Bulk(e.addr);
-          rb.Bulk(e.name);
-        }
-      });
+  count = std::min(count, ctx.engine->config().slowlog_max_len.load());
+  GatherSlowlog(ctx, [count](std::vector<SlowlogEntry>& all, resp::ReplyBuilder& rb) {
+    if (static_cast<int64_t>(all.size()) > count) all.resize(static_cast<size_t>(std::max<int64_t>(count, 0)));
+    rb.ArrayHeader(all.size());
+    for (auto& e : all) {
+      rb.ArrayHeader(6);
+      rb.Integer(static_cast<int64_t>(e.id));
+      rb.Integer(e.time_s);
+      rb.Integer(e.duration_us);
+      rb.ArrayHeader(e.args.size());
+      for (auto& a : e.args) rb.Bulk(a);
+      rb.Bulk(e.addr);
+      rb.Bulk(e.name);
+    }
+  });
 }
 
 void SlowlogLen(CommandContext& ctx) {
-  Engine* server = ctx.engine;
   int64_t max = ctx.engine->config().slowlog_max_len.load();
-  GatherAll<int64_t>(
-      ctx, [server](Shard& s) { return static_cast<int64_t>(server->local(s.id()).slowlog.size()); },
-      [max](std::vector<int64_t>& v, resp::ReplyBuilder& rb) {
-        int64_t n = 0;
-        for (auto x : v) n += x;
-        rb.Integer(std::min(n, max));
-      });
+  GatherSlowlog(ctx, [max](std::vector<SlowlogEntry>& all, resp::ReplyBuilder& rb) {
+    rb.Integer(std::min(static_cast<int64_t>(all.size()), max));
+  });
 }
 
 void SlowlogReset(CommandContext& ctx) {
   Engine* server = ctx.engine;
+  uint64_t before = server->PeekSlowlogId();
+  int self = ctx.shard->id();
+  server->local(self).slowlog.clear();
   GatherAll<int>(
       ctx,
-      [server](Shard& s) {
-        server->local(s.id()).slowlog.clear();
+      [server, before, self](Shard& s) {
+        if (s.id() != self)
+          std::erase_if(server->local(s.id()).slowlog, [before](const SlowlogEntry& e) { return e.id < before; });
         return 0;
       },
       [](std::vector<int>&, resp::ReplyBuilder& rb) { rb.Ok(); });
@@ -507,6 +531,204 @@ void LatencyReset(CommandContext& ctx) {
   for (size_t i = 2; i < ctx.argc(); ++i) events.emplace_back(ctx.arg(i));
   ctx.rb->Integer(static_cast<int64_t>(ctx.engine->LatencyReset(events)));
 }
+
+// Redis's lookupCommandBySds: "name" or "container|sub", any case.
+const CommandSpec* FindCommandByFullName(std::string_view name) {
+  size_t bar = name.find('|');
+  if (bar == std::string_view::npos) return Commands().Find(name);
+  if (name.find('|', bar + 1) != std::string_view::npos) return nullptr;
+  const CommandSpec* base = Commands().Find(name.substr(0, bar));
+  if (!base || base->subcommands.empty()) return nullptr;
+  return Commands().FindSub(*base, name.substr(bar + 1));
+}
+
+using LatencyCounts = std::array<uint64_t, kLatencyBuckets>;
+
+// One command's entry of LATENCY HISTOGRAM, if it has calls: its name, the
+// call count and the cumulative count at each step that has calls.
+bool ReplyLatencyHistogram(resp::ReplyBuilder& rb, const CommandSpec& c, const std::vector<LatencyCounts>& all) {
+  if (c.id < 0 || static_cast<size_t>(c.id) >= all.size()) return false;
+  const LatencyCounts& h = all[static_cast<size_t>(c.id)];
+  uint64_t total = 0;
+  int steps = 0;
+  for (uint64_t n : h) {
+    total += n;
+    steps += n > 0;
+  }
+  if (total == 0) return false;
+  rb.Bulk(c.name);
+  rb.MapHeader(2);
+  rb.Bulk("calls");
+  rb.Integer(static_cast<int64_t>(total));
+  rb.Bulk("histogram_usec");
+  rb.MapHeader(static_cast<size_t>(steps));
+  uint64_t cumulative = 0;
+  for (int k = 0; k < kLatencyBuckets; ++k) {
+    if (h[static_cast<size_t>(k)] == 0) continue;
+    cumulative += h[static_cast<size_t>(k)];
+    rb.Integer(LatencyBucketUsec(k));
+    rb.Integer(static_cast<int64_t>(cumulative));
+  }
+  return true;
+}
+
+// LATENCY HISTOGRAM [command ...]: the per-command latency distributions
+// (summed over the shards), for every command that ran or for the ones
+// named (a container names its subcommands; unknown names are skipped).
+void LatencyHistogram(CommandContext& ctx) {
+  std::vector<const CommandSpec*> wanted;
+  bool all_commands = ctx.argc() == 2;
+  for (size_t i = 2; i < ctx.argc(); ++i)
+    if (const CommandSpec* c = FindCommandByFullName(ctx.arg(i))) wanted.push_back(c);
+  Engine* server = ctx.engine;
+  auto counts = [server](int shard) {
+    const auto& stats = server->local(shard).cmd_stats;
+    std::vector<LatencyCounts> out(stats.size());
+    for (size_t i = 0; i < stats.size(); ++i)
+      std::copy(std::begin(stats[i].latency), std::end(stats[i].latency), out[i].begin());
+    return out;
+  };
+  // This shard's counts now, before this command itself is counted (Redis
+  // records a command after it ran).
+  int self = ctx.shard->id();
+  auto own = std::make_shared<std::vector<LatencyCounts>>(counts(self));
+  GatherAll<std::vector<LatencyCounts>>(
+      ctx,
+      [counts, self, own](Shard& s) { return s.id() == self ? std::move(*own) : counts(s.id()); },
+      [all_commands, wanted](std::vector<std::vector<LatencyCounts>>& parts, resp::ReplyBuilder& rb) {
+        std::vector<LatencyCounts> sum;
+        for (auto& p : parts) {
+          if (sum.size() < p.size()) sum.resize(p.size(), LatencyCounts{});
+          for (size_t i = 0; i < p.size(); ++i)
+            for (int k = 0; k < kLatencyBuckets; ++k) sum[i][static_cast<size_t>(k)] += p[i][static_cast<size_t>(k)];
+        }
+        std::vector<const CommandSpec*> list;
+        auto add_with_subcommands = [&](const CommandSpec& c) {
+          list.push_back(&c);
+          for (const auto& s : c.subcommands) list.push_back(&s);
+        };
+        if (all_commands) {
+          for (const auto& c : Commands().top()) add_with_subcommands(c);
+        } else {
+          for (const CommandSpec* c : wanted) add_with_subcommands(*c);
+        }
+        std::string body;
+        resp::ReplyBuilder inner(&body, rb.protocol());
+        size_t n = 0;
+        for (const CommandSpec* c : list) n += ReplyLatencyHistogram(inner, *c, sum);
+        rb.MapHeader(n);
+        rb.Raw(body);
+      });
+}
+
+// LATENCY DOCTOR: Redis's report on the latency monitor's events, with the
+// advice that applies to the events Larder records.
+std::string LatencyReport(Engine* server) {
+  auto events = server->LatencySnapshot();
+  int64_t threshold = server->config().latency_monitor_threshold.load();
+  if (events.empty() && threshold == 0)
+    return "I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this Redis instance. You may use "
+           "\"CONFIG SET latency-monitor-threshold <milliseconds>.\" in order to enable it. If we weren't in a deep "
+           "space mission I'd suggest to take a look at https://redis.io/topics/latency-monitor.\n";
+  std::string report;
+  bool slowlog_enabled = false, slowlog_tuning = false, slowlog_inspect = false, scheduler = false, hz = false,
+       large_objects = false, mass_eviction = false;
+  int advices = 0, n = 0;
+  int64_t now = UnixTimeMs() / 1000;
+  int64_t slower_than = server->config().slowlog_log_slower_than.load();
+  for (const auto& [name, ev] : events) {
+    if (ev.history.empty()) continue;
+    if (++n == 1)
+      report += "Dave, I have observed latency spikes in this Redis instance. You don't mind talking about it, do "
+                "you Dave?\n\n";
+    int64_t sum = 0, oldest = 0;
+    for (const auto& smp : ev.history) {
+      sum += smp.ms;
+      if (oldest == 0 || smp.time_s < oldest) oldest = smp.time_s;
+    }
+    int64_t samples = static_cast<int64_t>(ev.history.size());
+    int64_t avg = sum / samples;
+    int64_t period = now - oldest;
+    if (period <= 0) period = 1;
+    int64_t dev = 0;
+    for (const auto& smp : ev.history) dev += std::abs(avg - smp.ms);
+    int64_t mad = dev / samples;
+    report += fmt::format(
+        "{}. {}: {} latency spikes (average {}ms, mean deviation {}ms, period {:.2f} sec). Worst all time event "
+        "{}ms.",
+        n, name, samples, avg, mad, static_cast<double>(period) / static_cast<double>(samples), ev.max_ms);
+    if (name == "command") {
+      if (slower_than < 0) {
+        slowlog_enabled = true;
+        ++advices;
+      } else if (slower_than / 1000 > threshold) {
+        slowlog_tuning = true;
+        ++advices;
+      }
+      slowlog_inspect = large_objects = true;
+      advices += 2;
+    } else if (name == "fast-command") {
+      scheduler = true;
+      ++advices;
+    } else if (name == "expire-cycle") {
+      hz = large_objects = true;
+      advices += 2;
+    } else if (name == "eviction-del") {
+      large_objects = true;
+      ++advices;
+    } else if (name == "eviction-cycle") {
+      mass_eviction = true;
+      ++advices;
+    }
+    report += "\n";
+  }
+  if (n == 0 && advices == 0)
+    return report + "Dave, no latency spike was observed during the lifetime of this Redis instance, not in the "
+                    "slightest bit. I honestly think you ought to sit down calmly, take a stress pill, and think "
+                    "things over.\n";
+  if (advices == 0)
+    return report + "\nWhile there are latency events logged, I'm not able to suggest any easy fix. Please use the "
+                    "Redis community to get some help, providing this report in your help request.\n";
+  report += "\nI have a few advices for you:\n\n";
+  if (slowlog_enabled)
+    report += fmt::format(
+        "- There are latency issues with potentially slow commands you are using. Try to enable the Slow Log Redis "
+        "feature using the command 'CONFIG SET slowlog-log-slower-than {}'. If the Slow log is disabled Redis is "
+        "not able to log slow commands execution for you.\n",
+        threshold * 1000);
+  if (slowlog_tuning)
+    report += fmt::format(
+        "- Your current Slow Log configuration only logs events that are slower than your configured latency "
+        "monitor threshold. Please use 'CONFIG SET slowlog-log-slower-than {}'.\n",
+        threshold * 1000);
+  if (slowlog_inspect)
+    report += "- Check your Slow Log to understand what are the commands you are running which are too slow to "
+              "execute. Please check https://redis.io/commands/slowlog for more information.\n";
+  if (scheduler)
+    report += "- The system is slow to execute Redis code paths not containing system calls. This usually means "
+              "the system does not provide Redis CPU time to run for long periods. You should try to:\n"
+              "  1) Lower the system load.\n"
+              "  2) Use a computer / VM just for Redis if you are running other software in the same system.\n"
+              "  3) Check if you have a \"noisy neighbour\" problem.\n"
+              "  4) Check with 'redis-cli --intrinsic-latency 100' what is the intrinsic latency in your system.\n"
+              "  5) Check if the problem is allocator-related by recompiling Redis with MALLOC=libc, if you are "
+              "using Jemalloc. However this may create fragmentation problems.\n";
+  if (hz && server->config().hz.load() < 100)
+    report += "- In order to make the Redis keys expiring process more incremental, try to set the 'hz' "
+              "configuration parameter to 100 using 'CONFIG SET hz 100'.\n";
+  if (large_objects)
+    report += "- Deleting, expiring or evicting (because of maxmemory policy) large objects is a blocking "
+              "operation. If you have very large objects that are often deleted, expired, or evicted, try to "
+              "fragment those objects into multiple smaller objects.\n";
+  if (mass_eviction)
+    report += "- Sudden changes to the 'maxmemory' setting via 'CONFIG SET', or allocation of large objects via "
+              "sets or sorted sets intersections, STORE option of SORT, Redis Cluster large keys migrations "
+              "(RESTORE command), may create sudden memory pressure forcing the server to block trying to evict "
+              "keys. \n";
+  return report;
+}
+
+void LatencyDoctor(CommandContext& ctx) { ctx.rb->Verbatim(LatencyReport(ctx.engine)); }
 
 void LatencyHelp(CommandContext& ctx) {
   static const char* kLines[] = {
@@ -969,6 +1191,8 @@ void RegisterServerFamily(CommandRegistry* r) {
   latency.subcommands.push_back(make("latency|latest", 2, A | NS | L | S, LatencyLatest, "@admin @slow @dangerous", "Returns the latest latency samples for all events."));
   latency.subcommands.push_back(make("latency|history", 3, A | NS | L | S, LatencyHistory, "@admin @slow @dangerous", "Returns timestamp-latency samples for an event."));
   latency.subcommands.push_back(make("latency|reset", -2, A | NS | L | S, LatencyReset, "@admin @slow @dangerous", "Resets the latency data for one or more events."));
+  latency.subcommands.push_back(make("latency|doctor", 2, A | NS | L | S, LatencyDoctor, "@admin @slow @dangerous", "Return a human readable latency analysis report."));
+  latency.subcommands.push_back(make("latency|histogram", -2, A | NS | L | S | G, LatencyHistogram, "@admin @slow @dangerous", "Return the cumulative distribution of latencies of a subset of commands or all."));
   latency.subcommands.push_back(make("latency|help", 2, L | S, LatencyHelp, "@slow", "Returns helpful text about the different subcommands."));
   r->Add(std::move(latency));
 }

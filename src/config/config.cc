@@ -122,7 +122,7 @@ Config::Config() {
   num("slowlog-log-slower-than", T::kInt, -1, kLongMax, "10000", &slowlog_log_slower_than);
   num("slowlog-max-len", T::kInt, 0, kLongMax, "128", &slowlog_max_len);
   num("latency-monitor-threshold", T::kInt, 0, kLongMax, "0", &latency_monitor_threshold);
-  boolean("latency-tracking", "yes");
+  boolean("latency-tracking", "yes", &latency_tracking);
   str("notify-keyspace-events", "");
 
   // Memory (enforced by the eviction module).

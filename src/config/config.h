@@ -87,6 +87,7 @@ class Config {
   std::atomic<int64_t> slowlog_log_slower_than{10000};
   std::atomic<int64_t> slowlog_max_len{128};
   std::atomic<int64_t> latency_monitor_threshold{0};
+  std::atomic<int64_t> latency_tracking{1};
   std::atomic<int64_t> hz{10};
   std::atomic<int64_t> maxmemory{0};
   std::atomic<int64_t> maxmemory_policy{0};

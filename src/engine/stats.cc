@@ -27,6 +27,7 @@ void Engine::RecordCommand(Shard* shard, const CommandSpec* spec, int64_t durati
   st.usec += static_cast<uint64_t>(duration_us);
   l.commands_processed.store(l.commands_processed.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   if (failed) ++st.failed;
+  if (config_->latency_tracking.load(std::memory_order_relaxed)) ++st.latency[LatencyBucket(duration_us)];
   int64_t threshold = config_->latency_monitor_threshold.load(std::memory_order_relaxed);
   if (threshold > 0 && duration_us / 1000 >= threshold) [[unlikely]]
     RecordLatency((spec->flags & kCmdFast) ? "fast-command" : "command", duration_us / 1000);
@@ -159,15 +160,23 @@ void Engine::ResetStats() {
   total_connections_received.store(0);
   rejected_connections.store(0);
   total_error_replies.store(0);
+  auto reset = [this](Shard& s) {
+    auto& l = local(s.id());
+    for (auto& st : l.cmd_stats) st = CommandStat{};
+    l.error_stats.clear();
+    l.commands_processed.store(0);
+    l.net_input_bytes.store(0);
+    l.net_output_bytes.store(0);
+    s.stats() = KeyspaceStats{};
+  };
+  // The calling shard resets at once, so that the command that asked
+  // (CONFIG RESETSTAT) is counted afterwards, as in Redis; the others after
+  // what this shard sent them before.
+  Shard* self = CurrentShard();
+  if (self) reset(*self);
   shards_->FanOutAll(
-      [this](Shard& s) {
-        auto& l = local(s.id());
-        for (auto& st : l.cmd_stats) st = CommandStat{};
-        l.error_stats.clear();
-        l.commands_processed.store(0);
-        l.net_input_bytes.store(0);
-        l.net_output_bytes.store(0);
-        s.stats() = KeyspaceStats{};
+      [self, reset](Shard& s) {
+        if (&s != self) reset(s);
       },
       [] {});
 }
