@@ -284,18 +284,35 @@ void CommandDocs(CommandContext& ctx) {
   }
 }
 
+// COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN glob]:
+// every command and subcommand that passes the filter (Larder has no
+// modules, so MODULE matches nothing).
+bool HasAclCategory(const CommandSpec& c, std::string_view category) {
+  for (const auto& w : Words(c.acl_categories))
+    if (w.size() == category.size() + 1 && w[0] == '@' && EqualsIgnoreCase(std::string_view(w).substr(1), category))
+      return true;
+  return false;
+}
+
 void CommandList(CommandContext& ctx) {
-  std::string pattern;
-  bool has_pattern = false;
-  if (ctx.argc() == 5 && EqualsIgnoreCase(ctx.arg(2), "filterby") && EqualsIgnoreCase(ctx.arg(3), "pattern")) {
-    pattern = ctx.arg(4);
-    has_pattern = true;
+  enum class Filter { kNone, kModule, kAclCat, kPattern } filter = Filter::kNone;
+  std::string_view arg;
+  if (ctx.argc() == 5 && EqualsIgnoreCase(ctx.arg(2), "filterby")) {
+    std::string_view type = ctx.arg(3);
+    if (EqualsIgnoreCase(type, "module")) filter = Filter::kModule;
+    else if (EqualsIgnoreCase(type, "aclcat")) filter = Filter::kAclCat;
+    else if (EqualsIgnoreCase(type, "pattern")) filter = Filter::kPattern;
+    else return ctx.SyntaxError();
+    arg = ctx.arg(4);
   } else if (ctx.argc() != 2) {
     return ctx.SyntaxError();
   }
   std::vector<std::string> names;
-  for (const CommandSpec* c : Commands().all())
-    if (!has_pattern || GlobMatch(pattern, c->name, true)) names.push_back(c->name);
+  for (const CommandSpec* c : Commands().all()) {
+    bool keep = filter == Filter::kNone || (filter == Filter::kPattern && GlobMatch(arg, c->name, true)) ||
+                (filter == Filter::kAclCat && HasAclCategory(*c, arg));
+    if (keep) names.push_back(c->name);
+  }
   ctx.rb->ArrayHeader(names.size());
   for (auto& n : names) ctx.rb->Bulk(n);
 }
