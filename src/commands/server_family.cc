@@ -54,32 +54,56 @@ void ConfigGet(CommandContext& ctx) {
   }
 }
 
+// As Redis's configSetCommand: the names first (in order, the first unknown,
+// immutable or repeated one fails the command), then every value is set
+// (a bad one restores the earlier ones), then the changed values that need
+// it are applied (port, bind); a failed apply restores every old value and
+// applies them again.
 void ConfigSet(CommandContext& ctx) {
   if (ctx.argc() % 2 != 0) return ctx.ArityError();
   Config& cfg = ctx.engine->config();
-  // Validate every pair first so that a failure changes nothing.
-  std::vector<std::pair<std::string, std::string>> pairs;
+  struct Pair {
+    std::string name;   // canonical
+    std::string_view typed, value;
+  };
+  std::vector<Pair> pairs;
   for (size_t i = 2; i + 1 < ctx.argc(); i += 2) {
-    std::string name = AsciiLower(ctx.arg(i));
-    if (!cfg.Known(name))
-      return ctx.Error(OpStatus::kConfigSetUnknown, ctx.arg(i));
+    if (!cfg.Known(ctx.arg(i))) return ctx.Error(OpStatus::kConfigSetUnknown, ctx.arg(i));
+    std::string name = cfg.CanonicalName(ctx.arg(i));
+    if (!cfg.Settable(name)) return ctx.Error(OpStatus::kConfigSetFailed, ctx.arg(i), "can't set immutable config");
     for (auto& p : pairs)
-      if (p.first == name)
-        return ctx.Error(OpStatus::kConfigSetDuplicate, ctx.arg(i));
-    pairs.emplace_back(name, std::string(ctx.arg(i + 1)));
+      if (p.name == name) return ctx.Error(OpStatus::kConfigSetDuplicate, ctx.arg(i));
+    pairs.push_back(Pair{name, ctx.arg(i), ctx.arg(i + 1)});
   }
   std::vector<std::pair<std::string, std::string>> previous;
-  for (auto& [name, value] : pairs) {
+  auto restore = [&] {
+    for (auto& [n, v] : previous) {
+      std::string ignored;
+      cfg.Set(n, v, true, &ignored);
+    }
+  };
+  std::vector<std::string> changed;
+  for (auto& [name, typed, value] : pairs) {
     std::string err;
     std::string old = *cfg.Get(name);
     if (!cfg.Set(name, value, false, &err)) {
-      for (auto& [n, v] : previous) {
-        std::string ignored;
-        cfg.Set(n, v, true, &ignored);
-      }
-      return ctx.Error(OpStatus::kConfigSetFailed, name, err);
+      restore();
+      return ctx.Error(OpStatus::kConfigSetFailed, AsciiLower(typed), err);
     }
     previous.emplace_back(name, old);
+    if (*cfg.Get(name) != old && cfg.HasApplyHook(name)) changed.push_back(name);
+  }
+  for (size_t i = 0; i < changed.size(); ++i) {
+    std::string err;
+    if (cfg.Apply(changed[i], &err)) continue;
+    LOG_WARNING("Failed applying new configuration. Possibly related to new {} setting. Restoring previous settings.",
+                changed[i]);
+    restore();
+    for (size_t j = 0; j < i; ++j) {
+      std::string ignored;
+      cfg.Apply(changed[j], &ignored);
+    }
+    return ctx.Error(OpStatus::kConfigSetFailed, changed[i], err);
   }
   ctx.engine->ApplyEvictionConfig();
   ctx.rb->Ok();

@@ -190,8 +190,8 @@ class Engine {
 
   int64_t start_time_ms() const { return start_time_ms_; }
   const std::string& run_id() const { return run_id_; }
-  int listening_port() const { return port_; }
-  void set_listening_port(int port) { port_ = port; }
+  int listening_port() const { return port_.load(std::memory_order_relaxed); }
+  void set_listening_port(int port) { port_.store(port, std::memory_order_relaxed); }  // CONFIG SET port: any thread
   // SHUTDOWN: the main thread (server/server.cc) watches this.
   void RequestShutdown() { shutdown_.store(true); }
   bool shutdown_requested() const { return shutdown_.load(); }
@@ -226,7 +226,7 @@ class Engine {
   std::atomic<bool> pause_all_{false};
   int64_t start_time_ms_;
   std::string run_id_;
-  int port_ = 0;
+  std::atomic<int> port_{0};
 
   std::mutex latency_mu_;
   std::map<std::string, LatencyEvent> latency_;

@@ -1,8 +1,12 @@
-"""The slow log, LATENCY HISTOGRAM and DOCTOR: replies with timings and
-client addresses, which a differential case cannot compare."""
+"""The slow log, LATENCY HISTOGRAM and DOCTOR, and CONFIG SET port/bind:
+replies with timings, client addresses or listening sockets, which a
+differential case cannot compare."""
+import socket
+import time
+
 import pytest
-from resp import Error
-from server import start_larder
+from resp import Conn, Error
+from server import free_port, start_larder, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +110,67 @@ def test_latency_doctor(conn):
     conn.cmd("CONFIG", "SET", "latency-monitor-threshold", "100")
     assert conn.cmd("LATENCY", "DOCTOR").startswith(b"Dave, no latency spike was observed")
     conn.cmd("CONFIG", "SET", "latency-monitor-threshold", "0")
+
+
+def test_config_set_port_listens_again(larder):
+    c = larder.conn()
+    # A port in use: refused with Redis's error, nothing changed.
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    used = busy.getsockname()[1]
+    assert c.cmd("CONFIG", "SET", "maxmemory", "10000001", "port", str(used), "client-query-buffer-limit", "10m") == \
+        Error("ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port. "
+              "Check server logs.")
+    busy.close()
+    assert c.cmd("CONFIG", "GET", "maxmemory") == [b"maxmemory", b"0"]
+    assert c.cmd("CONFIG", "GET", "port") == [b"port", str(larder.port).encode()]
+    assert Conn(larder.port).cmd("PING") == "PONG"
+    # The same value changes nothing.
+    assert c.cmd("CONFIG", "SET", "port", str(larder.port), "bind", "* -::*") == "OK"
+    # A new port: the server listens there (every shard), not on the old one;
+    # open connections stay.
+    new = free_port()
+    assert c.cmd("CONFIG", "SET", "port", str(new)) == "OK"
+    assert wait_until(lambda: _connects(new))
+    assert wait_until(lambda: not _connects(larder.port))
+    conns = [Conn(new) for _ in range(8)]
+    assert all(x.cmd("PING") == "PONG" for x in conns)
+    assert c.cmd("CONFIG", "GET", "port") == [b"port", str(new).encode()]
+    assert f"tcp_port:{new}" in c.cmd("INFO", "server").decode()
+    # bind: an address that cannot be bound is refused, nothing changes.
+    assert c.cmd("CONFIG", "SET", "bind", "192.0.2.1") == \
+        Error("ERR CONFIG SET failed (possibly related to argument 'bind') - Failed to bind to specified addresses.")
+    assert c.cmd("CONFIG", "GET", "bind") == [b"bind", b"* -::*"]
+    assert c.cmd("CONFIG", "SET", "bind", "127.0.0.1") == "OK"
+    assert Conn(new).cmd("PING") == "PONG"
+    # Back to the start.
+    assert c.cmd("CONFIG", "SET", "bind", "* -::*", "port", str(larder.port)) == "OK"
+    assert wait_until(lambda: _connects(larder.port))
+    assert c.cmd("PING") == "PONG"
+    for x in conns:
+        x.close()
+    c.close()
+
+
+def _connects(port):
+    try:
+        x = Conn(port, timeout=2)
+        ok = x.cmd("PING") == "PONG"
+        x.close()
+        return ok
+    except OSError:
+        return False
+
+
+def test_maxmemory_clients_only_zero(conn):
+    err = conn.cmd("CONFIG", "SET", "maxmemory-clients", "10mb")
+    assert isinstance(err, Error) and "maxmemory-clients" in err.msg and "only 0" in err.msg
+    assert conn.cmd("CONFIG", "SET", "maxmemory-clients", "5%").msg == err.msg
+    assert conn.cmd("CONFIG", "GET", "maxmemory-clients") == [b"maxmemory-clients", b"0"]
+    assert conn.cmd("CONFIG", "SET", "maxmemory-clients", "0") == "OK"
+
+
+def test_maxmemory_clients_refused_at_startup(tmp_path):
+    with pytest.raises(RuntimeError, match="maxmemory-clients"):
+        start_larder(args=["--maxmemory-clients", "1gb"])
