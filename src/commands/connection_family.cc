@@ -4,6 +4,7 @@
 
 #include "engine/multi_shard.h"
 #include "commands/families.h"
+#include "engine/blocking.h"
 #include "engine/client.h"
 #include "engine/command.h"
 #include "common/strings.h"
@@ -210,26 +211,38 @@ void ClientKill(CommandContext& ctx) {
     uint64_t id = 0;
     bool skipme = true;
     bool has_any = false;
+    bool none = false;  // a TYPE no client has
   };
   Filter f;
   bool old_style = ctx.argc() == 3;
+  bool normal_type = true;  // TYPE normal or no TYPE: every Larder client is normal
   if (old_style) {
     f.addr = ctx.arg(2);
     f.skipme = false;
   } else {
-    if ((ctx.argc() - 2) % 2 != 0) return ctx.SyntaxError();
-    for (size_t j = 2; j + 1 < ctx.argc(); j += 2) {
-      std::string_view k = ctx.arg(j), v = ctx.arg(j + 1);
+    // As Redis: option by option, each error as it is met.
+    for (size_t j = 2; j < ctx.argc(); j += 2) {
+      std::string_view k = ctx.arg(j);
+      if (j + 1 >= ctx.argc()) return ctx.SyntaxError();
+      std::string_view v = ctx.arg(j + 1);
       if (EqualsIgnoreCase(k, "id")) {
-        if (!ParseUint64(v, &f.id) || f.id == 0) return ctx.Error(OpStatus::kClientIdNotPositive);
+        if (!ParseUint64(v, &f.id) || f.id == 0 || f.id > static_cast<uint64_t>(INT64_MAX))
+          return ctx.Error(OpStatus::kClientIdNotPositive);
       } else if (EqualsIgnoreCase(k, "addr")) {
         f.addr = v;
       } else if (EqualsIgnoreCase(k, "laddr")) {
         f.laddr = v;
       } else if (EqualsIgnoreCase(k, "user")) {
+        // The default user is the only one.
+        if (v != "default") return ctx.Error(OpStatus::kNoSuchUser, v);
         f.user = v;
       } else if (EqualsIgnoreCase(k, "type")) {
-        // All our clients are "normal".
+        if (EqualsIgnoreCase(v, "normal")) normal_type = true;
+        else if (EqualsIgnoreCase(v, "master") || EqualsIgnoreCase(v, "replica") || EqualsIgnoreCase(v, "slave") ||
+                 EqualsIgnoreCase(v, "pubsub"))
+          normal_type = false;  // no replicas or pub/sub clients yet
+        else
+          return ctx.Error(OpStatus::kUnknownClientType, v);
       } else if (EqualsIgnoreCase(k, "skipme")) {
         if (EqualsIgnoreCase(v, "yes")) f.skipme = true;
         else if (EqualsIgnoreCase(v, "no")) f.skipme = false;
@@ -240,6 +253,7 @@ void ClientKill(CommandContext& ctx) {
       f.has_any = true;
     }
   }
+  f.none = !normal_type;
   Engine* server = ctx.engine;
   uint64_t me = Client(ctx).id;
   GatherAll<int64_t>(
@@ -247,7 +261,7 @@ void ClientKill(CommandContext& ctx) {
       [server, f, me](Shard& s) {
         int64_t killed = 0;
         for (auto& [id, conn] : server->local(s.id()).clients) {
-          if (conn->closed()) continue;
+          if (conn->closed() || f.none) continue;
           const ClientState& c = conn->state();
           if (f.id && c.id != f.id) continue;
           if (!f.addr.empty() && c.addr != f.addr) continue;
@@ -315,6 +329,44 @@ void ClientReply(CommandContext& ctx) {
   ctx.SyntaxError();
 }
 
+// CLIENT UNBLOCK <id> [TIMEOUT|ERROR]: ends a blocking command of another
+// client as if it timed out (a nil reply), or with an UNBLOCKED error.
+// Clients held by CLIENT PAUSE are not unblocked (as in Redis).
+void ClientUnblock(CommandContext& ctx) {
+  if (ctx.argc() > 4) return ctx.Error(OpStatus::kSubcommandSyntax, ctx.arg(1), "CLIENT");
+  bool error = false;
+  if (ctx.argc() == 4) {
+    if (EqualsIgnoreCase(ctx.arg(3), "error")) error = true;
+    else if (!EqualsIgnoreCase(ctx.arg(3), "timeout")) return ctx.Error(OpStatus::kUnblockReason);
+  }
+  int64_t id;
+  if (!ParseInt64(ctx.arg(2), &id)) return ctx.Error(OpStatus::kNotAnInteger);
+  Engine* server = ctx.engine;
+  GatherAll<int64_t>(
+      ctx,
+      [server, id, error](Shard& s) -> int64_t {
+        for (const auto& w : server->local(s.id()).blocked) {
+          if (static_cast<int64_t>(w->client_id) != id || w->done.load()) continue;
+          if (w->done.exchange(true)) continue;  // served or timed out meanwhile
+          AbandonWaiter(server, w);
+          if (error) {
+            std::string line = FormatError(OpStatus::kUnblocked);
+            server->RecordError(&s, line);
+            server->DeliverError(w->target, line, w->resp);
+          } else {
+            server->Deliver(w->target, w->resp >= 3 ? "_\r\n" : "*-1\r\n");
+          }
+          return 1;
+        }
+        return 0;
+      },
+      [](std::vector<int64_t>& v, resp::ReplyBuilder& rb) {
+        int64_t n = 0;
+        for (auto x : v) n += x;
+        rb.Integer(n > 0 ? 1 : 0);
+      });
+}
+
 void ClientHelp(CommandContext& ctx) {
   static const char* kLines[] = {
       "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -333,6 +385,7 @@ void ClientHelp(CommandContext& ctx) {
       "LIST [options ...]", "    Return information about client connections. Options:",
       "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)", "      Return clients of specified type.",
       "UNPAUSE", "    Stop the current client pause, resuming traffic.",
+      "UNBLOCK <clientid> [TIMEOUT|ERROR]", "    Unblock the specified blocked client.",
       "PAUSE <timeout> [WRITE|ALL]", "    Suspend all, or just write, clients for <timeout> milliseconds.",
       "REPLY (ON|OFF|SKIP)", "    Control the replies sent to the current connection.",
       "SETNAME <name>", "    Assign the name <name> to the current connection.",
@@ -376,6 +429,8 @@ void RegisterConnectionFamily(CommandRegistry* r) {
   sub("client|no-evict", 3, kCmdAdmin | base | LO, ClientNoEvict, "@admin @slow @dangerous @connection", "Sets the client eviction mode of the connection.");
   sub("client|pause", -3, kCmdAdmin | base, ClientPause, "@admin @slow @dangerous @connection", "Suspends commands processing.");
   sub("client|unpause", 2, kCmdAdmin | base, ClientUnpause, "@admin @slow @dangerous @connection", "Resumes processing commands from paused clients.");
+  sub("client|unblock", -3, kCmdAdmin | base | kCmdGathers, ClientUnblock, "@admin @slow @dangerous @connection",
+      "Unblock a client blocked in a blocking command from a different connection");
   sub("client|reply", 3, base | LO, ClientReply, "@slow @connection", "Instructs the server whether to reply to commands.");
   sub("client|help", 2, L | S | LO, ClientHelp, "@slow @connection", "Returns helpful text about the different subcommands.");
   r->Add(std::move(client));

@@ -2,10 +2,11 @@
 // (26 bits of latitude interleaved with 26 of longitude), as in Redis, so
 // GEOADD'ed keys are ordinary sorted sets and ZRANGE etc. see the same scores.
 //
-// Searches (GEOSEARCH, GEORADIUS...) test every member of the set against the
-// shape, where Redis first narrows to the geohash cells around it; the results
-// are the same set. Without ASC/DESC/COUNT their order is unspecified (Redis
-// returns them in its cell-walk order, Larder in score order).
+// Searches (GEOSEARCH, GEORADIUS...) walk the geohash cells around the
+// centre as Redis does (the centre's cell at a precision fit for the shape,
+// then its eight neighbours, each a score range of the set), so they find
+// the same members in the same order: without ASC/DESC/COUNT the results
+// come in that walk order, and ANY stops where Redis stops.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -270,6 +271,123 @@ bool MemberPosition(CommandContext& ctx, ZSetValue* z, std::string_view m, Shape
   return true;
 }
 
+// ---- The search area, as Redis computes it (geohash_helper.c) ----
+
+// A geohash cell: `step` bits of latitude (even bits) and of longitude (odd).
+struct Cell {
+  uint64_t bits = 0;
+  int step = 0;
+  bool zero() const { return bits == 0 && step == 0; }
+};
+
+struct Area {
+  double lat_min, lat_max, lon_min, lon_max;
+};
+
+constexpr double kMercatorMax = 20037726.37;
+double DegToRad(double d) { return d * (M_PI / 180.0); }
+double RadToDeg(double r) { return r / (M_PI / 180.0); }
+
+Cell EncodeCell(double lon, double lat, int step) {
+  double lat_off = (lat - kLatMin) / (kLatMax - kLatMin) * static_cast<double>(1ULL << step);
+  double lon_off = (lon - kLonMin) / (kLonMax - kLonMin) * static_cast<double>(1ULL << step);
+  return Cell{Spread(static_cast<uint32_t>(lat_off)) | (Spread(static_cast<uint32_t>(lon_off)) << 1), step};
+}
+
+Area CellArea(const Cell& c) {
+  uint32_t ilat = Squash(c.bits), ilon = Squash(c.bits >> 1);
+  double div = static_cast<double>(1ULL << c.step);
+  return Area{kLatMin + (ilat * 1.0 / div) * (kLatMax - kLatMin), kLatMin + ((ilat + 1) * 1.0 / div) * (kLatMax - kLatMin),
+              kLonMin + (ilon * 1.0 / div) * (kLonMax - kLonMin), kLonMin + ((ilon + 1) * 1.0 / div) * (kLonMax - kLonMin)};
+}
+
+// The neighbour `dx` cells east (longitude, odd bits) and `dy` north
+// (latitude, even bits), wrapping around, as Redis moves a geohash.
+Cell Move(Cell c, int dx, int dy) {
+  const uint64_t kOdd = 0xaaaaaaaaaaaaaaaaULL, kEven = 0x5555555555555555ULL;
+  int shift = 64 - c.step * 2;
+  auto step_bits = [&](uint64_t v, uint64_t filler, uint64_t keep, int d) {
+    if (d > 0) v += filler + 1;
+    else if (d < 0) v = (v | filler) - (filler + 1);
+    return v & keep;
+  };
+  uint64_t x = c.bits & kOdd, y = c.bits & kEven;
+  if (dx) x = step_bits(x, kEven >> shift, kOdd >> shift, dx);
+  if (dy) y = step_bits(y, kOdd >> shift, kEven >> shift, dy);
+  c.bits = x | y;
+  return c;
+}
+
+int EstimateSteps(double range_meters, double lat) {
+  if (range_meters == 0) return 26;
+  int step = 1;
+  while (range_meters < kMercatorMax) {
+    range_meters *= 2;
+    ++step;
+  }
+  step -= 2;
+  if (lat > 66 || lat < -66) {
+    --step;
+    if (lat > 80 || lat < -80) --step;
+  }
+  return std::clamp(step, 1, 26);
+}
+
+struct ScoreRange {
+  double min, max;  // min <= score < max
+};
+
+// The score ranges to scan for a search: the cell of the centre at a
+// precision fit for the shape, then its north, south, east, west,
+// north-east, north-west, south-east and south-west neighbours, leaving out
+// those the shape cannot reach (and a neighbour equal to the one before).
+std::vector<ScoreRange> SearchBoxes(const Shape& shape) {
+  double half_h = shape.to_meters * (shape.box ? shape.height / 2 : shape.radius);
+  double half_w = shape.to_meters * (shape.box ? shape.width / 2 : shape.radius);
+  double lat_delta = RadToDeg(half_h / kEarthRadiusMeters);
+  double lon_delta_top = RadToDeg(half_w / kEarthRadiusMeters / std::cos(DegToRad(shape.lat + lat_delta)));
+  double lon_delta_bottom = RadToDeg(half_w / kEarthRadiusMeters / std::cos(DegToRad(shape.lat - lat_delta)));
+  bool south = shape.lat < 0;
+  double min_lon = shape.lon - (south ? lon_delta_bottom : lon_delta_top);
+  double max_lon = shape.lon + (south ? lon_delta_bottom : lon_delta_top);
+  double min_lat = shape.lat - lat_delta, max_lat = shape.lat + lat_delta;
+
+  double radius = shape.box ? std::sqrt((shape.width / 2) * (shape.width / 2) + (shape.height / 2) * (shape.height / 2))
+                            : shape.radius;
+  int steps = EstimateSteps(radius * shape.to_meters, shape.lat);
+  Cell centre = EncodeCell(shape.lon, shape.lat, steps);
+  // A neighbour too close to the shape's edge: one step coarser.
+  if (steps > 1 && (CellArea(Move(centre, 0, 1)).lat_max < max_lat || CellArea(Move(centre, 0, -1)).lat_min > min_lat ||
+                    CellArea(Move(centre, 1, 0)).lon_max < max_lon || CellArea(Move(centre, -1, 0)).lon_min > min_lon)) {
+    --steps;
+    centre = EncodeCell(shape.lon, shape.lat, steps);
+  }
+  Area area = CellArea(centre);
+  enum { kN = 1, kS, kE, kW, kNE, kNW, kSE, kSW };
+  Cell cells[9] = {centre,
+                   Move(centre, 0, 1),   Move(centre, 0, -1),  Move(centre, 1, 0),  Move(centre, -1, 0),
+                   Move(centre, 1, 1),   Move(centre, -1, 1),  Move(centre, 1, -1), Move(centre, -1, -1)};
+  if (steps >= 2) {
+    if (area.lat_min < min_lat) cells[kS] = cells[kSW] = cells[kSE] = Cell{};
+    if (area.lat_max > max_lat) cells[kN] = cells[kNE] = cells[kNW] = Cell{};
+    if (area.lon_min < min_lon) cells[kW] = cells[kSW] = cells[kNW] = Cell{};
+    if (area.lon_max > max_lon) cells[kE] = cells[kSE] = cells[kNE] = Cell{};
+  }
+  std::vector<ScoreRange> out;
+  int last = 0;
+  for (int i = 0; i < 9; ++i) {
+    if (cells[i].zero()) continue;
+    // As Redis: huge radiuses make neighbours repeat; skip one equal to the
+    // last scanned (never compared with the centre).
+    if (last && cells[i].bits == cells[last].bits && cells[i].step == cells[last].step) continue;
+    int shift = 52 - cells[i].step * 2;
+    out.push_back(ScoreRange{static_cast<double>(cells[i].bits << shift),
+                             static_cast<double>((cells[i].bits + 1) << shift)});
+    last = i;
+  }
+  return out;
+}
+
 struct Hit {
   std::string member;
   double dist;  // meters
@@ -360,25 +478,30 @@ void GeoSearchGeneric(CommandContext& ctx, unsigned flags) {
 
   std::vector<Hit> hits;
   auto view = z->Items();
-  for (const auto& it : view.items()) {
-    // Only scores that are geohashes can be inside a shape (Redis searches
-    // score ranges of geohash cells, so it never meets the others).
-    // (A point on the maximum latitude encodes one bit past 52, as in Redis.)
-    if (!(it.score >= 0 && it.score < static_cast<double>(1ULL << 54))) continue;
-    double lon, lat;
-    Decode(static_cast<uint64_t>(it.score), &lon, &lat);
-    double dist;
-    if (shape.box) {
-      if (kEarthRadiusMeters * std::fabs(Radians(lat) - Radians(shape.lat)) > shape.height * shape.to_meters / 2)
-        continue;
-      if (Distance(lon, lat, shape.lon, lat) > shape.width * shape.to_meters / 2) continue;
-      dist = Distance(shape.lon, shape.lat, lon, lat);
-    } else {
-      dist = Distance(shape.lon, shape.lat, lon, lat);
-      if (dist > shape.radius * shape.to_meters) continue;
+  const auto& items = view.items();
+  // Redis's walk: the geohash cell around the centre and its neighbours, in
+  // its order, each one's score range in ascending order.
+  size_t limit = any ? static_cast<size_t>(count) : 0;
+  for (const ScoreRange& box : SearchBoxes(shape)) {
+    if (limit && hits.size() >= limit) break;
+    auto it = std::lower_bound(items.begin(), items.end(), box.min,
+                               [](const ZSetValue::Item& a, double v) { return a.score < v; });
+    for (; it != items.end() && it->score < box.max; ++it) {
+      double lon, lat;
+      Decode(static_cast<uint64_t>(it->score), &lon, &lat);
+      double dist;
+      if (shape.box) {
+        if (kEarthRadiusMeters * std::fabs(Radians(lat) - Radians(shape.lat)) > shape.height * shape.to_meters / 2)
+          continue;
+        if (Distance(lon, lat, shape.lon, lat) > shape.width * shape.to_meters / 2) continue;
+        dist = Distance(shape.lon, shape.lat, lon, lat);
+      } else {
+        dist = Distance(shape.lon, shape.lat, lon, lat);
+        if (dist > shape.radius * shape.to_meters) continue;
+      }
+      hits.push_back(Hit{it->member, dist, it->score, lon, lat});
+      if (limit && hits.size() >= limit) break;
     }
-    hits.push_back(Hit{it.member, dist, it.score, lon, lat});
-    if (any && static_cast<int64_t>(hits.size()) >= count) break;
   }
   if (sort)
     std::stable_sort(hits.begin(), hits.end(),

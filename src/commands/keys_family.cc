@@ -233,12 +233,7 @@ bool IsLfuPolicy(CommandContext&) { return IsLfu(CurrentPolicy()); }
 void ObjectEncoding(CommandContext& ctx) {
   Entry* e = ctx.DbFor(ctx.arg(2)).Find(ctx.arg(2));
   if (!e) return ctx.rb->Null();
-  if (e->type != ObjType::kString) return ctx.rb->Bulk(ObjectEncodingName(e));
-  switch (static_cast<StrEncoding>(e->encoding)) {
-    case StrEncoding::kInt: return ctx.rb->Bulk("int");
-    case StrEncoding::kEmbstr: return ctx.rb->Bulk("embstr");
-    case StrEncoding::kRaw: return ctx.rb->Bulk("raw");
-  }
+  ctx.rb->Bulk(ObjectEncodingName(e));
 }
 
 void ObjectRefcount(CommandContext& ctx) {

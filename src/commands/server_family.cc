@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <thread>
 
@@ -17,6 +18,9 @@
 #include "common/log.h"
 #include "common/numbers.h"
 #include "commands/info.h"
+#include "common/sha1.h"
+#include "keyspace/digest.h"
+#include "keyspace/objects.h"
 
 namespace larder {
 
@@ -50,32 +54,56 @@ void ConfigGet(CommandContext& ctx) {
   }
 }
 
+// As Redis's configSetCommand: the names first (in order, the first unknown,
+// immutable or repeated one fails the command), then every value is set
+// (a bad one restores the earlier ones), then the changed values that need
+// it are applied (port, bind); a failed apply restores every old value and
+// applies them again.
 void ConfigSet(CommandContext& ctx) {
   if (ctx.argc() % 2 != 0) return ctx.ArityError();
   Config& cfg = ctx.engine->config();
-  // Validate every pair first so that a failure changes nothing.
-  std::vector<std::pair<std::string, std::string>> pairs;
+  struct Pair {
+    std::string name;   // canonical
+    std::string_view typed, value;
+  };
+  std::vector<Pair> pairs;
   for (size_t i = 2; i + 1 < ctx.argc(); i += 2) {
-    std::string name = AsciiLower(ctx.arg(i));
-    if (!cfg.Known(name))
-      return ctx.Error(OpStatus::kConfigSetUnknown, ctx.arg(i));
+    if (!cfg.Known(ctx.arg(i))) return ctx.Error(OpStatus::kConfigSetUnknown, ctx.arg(i));
+    std::string name = cfg.CanonicalName(ctx.arg(i));
+    if (!cfg.Settable(name)) return ctx.Error(OpStatus::kConfigSetFailed, ctx.arg(i), "can't set immutable config");
     for (auto& p : pairs)
-      if (p.first == name)
-        return ctx.Error(OpStatus::kConfigSetDuplicate, ctx.arg(i));
-    pairs.emplace_back(name, std::string(ctx.arg(i + 1)));
+      if (p.name == name) return ctx.Error(OpStatus::kConfigSetDuplicate, ctx.arg(i));
+    pairs.push_back(Pair{name, ctx.arg(i), ctx.arg(i + 1)});
   }
   std::vector<std::pair<std::string, std::string>> previous;
-  for (auto& [name, value] : pairs) {
+  auto restore = [&] {
+    for (auto& [n, v] : previous) {
+      std::string ignored;
+      cfg.Set(n, v, true, &ignored);
+    }
+  };
+  std::vector<std::string> changed;
+  for (auto& [name, typed, value] : pairs) {
     std::string err;
     std::string old = *cfg.Get(name);
     if (!cfg.Set(name, value, false, &err)) {
-      for (auto& [n, v] : previous) {
-        std::string ignored;
-        cfg.Set(n, v, true, &ignored);
-      }
-      return ctx.Error(OpStatus::kConfigSetFailed, name, err);
+      restore();
+      return ctx.Error(OpStatus::kConfigSetFailed, AsciiLower(typed), err);
     }
     previous.emplace_back(name, old);
+    if (*cfg.Get(name) != old && cfg.HasApplyHook(name)) changed.push_back(name);
+  }
+  for (size_t i = 0; i < changed.size(); ++i) {
+    std::string err;
+    if (cfg.Apply(changed[i], &err)) continue;
+    LOG_WARNING("Failed applying new configuration. Possibly related to new {} setting. Restoring previous settings.",
+                changed[i]);
+    restore();
+    for (size_t j = 0; j < i; ++j) {
+      std::string ignored;
+      cfg.Apply(changed[j], &ignored);
+    }
+    return ctx.Error(OpStatus::kConfigSetFailed, changed[i], err);
   }
   ctx.engine->ApplyEvictionConfig();
   ctx.rb->Ok();
@@ -280,18 +308,35 @@ void CommandDocs(CommandContext& ctx) {
   }
 }
 
+// COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN glob]:
+// every command and subcommand that passes the filter (Larder has no
+// modules, so MODULE matches nothing).
+bool HasAclCategory(const CommandSpec& c, std::string_view category) {
+  for (const auto& w : Words(c.acl_categories))
+    if (w.size() == category.size() + 1 && w[0] == '@' && EqualsIgnoreCase(std::string_view(w).substr(1), category))
+      return true;
+  return false;
+}
+
 void CommandList(CommandContext& ctx) {
-  std::string pattern;
-  bool has_pattern = false;
-  if (ctx.argc() == 5 && EqualsIgnoreCase(ctx.arg(2), "filterby") && EqualsIgnoreCase(ctx.arg(3), "pattern")) {
-    pattern = ctx.arg(4);
-    has_pattern = true;
+  enum class Filter { kNone, kModule, kAclCat, kPattern } filter = Filter::kNone;
+  std::string_view arg;
+  if (ctx.argc() == 5 && EqualsIgnoreCase(ctx.arg(2), "filterby")) {
+    std::string_view type = ctx.arg(3);
+    if (EqualsIgnoreCase(type, "module")) filter = Filter::kModule;
+    else if (EqualsIgnoreCase(type, "aclcat")) filter = Filter::kAclCat;
+    else if (EqualsIgnoreCase(type, "pattern")) filter = Filter::kPattern;
+    else return ctx.SyntaxError();
+    arg = ctx.arg(4);
   } else if (ctx.argc() != 2) {
     return ctx.SyntaxError();
   }
   std::vector<std::string> names;
-  for (const CommandSpec* c : Commands().all())
-    if (!has_pattern || GlobMatch(pattern, c->name, true)) names.push_back(c->name);
+  for (const CommandSpec* c : Commands().all()) {
+    bool keep = filter == Filter::kNone || (filter == Filter::kPattern && GlobMatch(arg, c->name, true)) ||
+                (filter == Filter::kAclCat && HasAclCategory(*c, arg));
+    if (keep) names.push_back(c->name);
+  }
   ctx.rb->ArrayHeader(names.size());
   for (auto& n : names) ctx.rb->Bulk(n);
 }
@@ -409,6 +454,39 @@ void Time(CommandContext& ctx) {
 
 void LastSave(CommandContext& ctx) { ctx.rb->Integer(ctx.engine->start_time_ms() / 1000); }
 
+// The slow log is kept per shard (each keeps its newest slowlog-max-len);
+// these merge the shards' logs by id into the server's newest entries. As
+// Redis logs a command after it ran, SLOWLOG GET never shows itself and the
+// entry of SLOWLOG RESET is the first of the new log: the client's own
+// shard is read (or reset) at once, before this command is logged there;
+// from the others only entries logged before the command started count.
+
+// This shard's entries now, and the other shards' older than `before`.
+std::vector<SlowlogEntry> SlowlogPart(Engine* server, Shard& s, uint64_t before) {
+  std::vector<SlowlogEntry> out;
+  for (const auto& e : server->local(s.id()).slowlog)
+    if (e.id < before) out.push_back(e);
+  return out;
+}
+
+void GatherSlowlog(CommandContext& ctx, std::function<void(std::vector<SlowlogEntry>&, resp::ReplyBuilder&)> reply) {
+  Engine* server = ctx.engine;
+  uint64_t before = server->PeekSlowlogId();
+  int self = ctx.shard->id();
+  auto own = std::make_shared<std::vector<SlowlogEntry>>(SlowlogPart(server, *ctx.shard, before));
+  GatherAll<std::vector<SlowlogEntry>>(
+      ctx,
+      [server, before, self, own](Shard& s) {
+        return s.id() == self ? std::move(*own) : SlowlogPart(server, s, before);
+      },
+      [reply = std::move(reply)](std::vector<std::vector<SlowlogEntry>>& parts, resp::ReplyBuilder& rb) {
+        std::vector<SlowlogEntry> all;
+        for (auto& p : parts) all.insert(all.end(), std::make_move_iterator(p.begin()), std::make_move_iterator(p.end()));
+        std::sort(all.begin(), all.end(), [](auto& a, auto& b) { return a.id > b.id; });
+        reply(all, rb);
+      });
+}
+
 void SlowlogGet(CommandContext& ctx) {
   int64_t count = 10;
   if (ctx.argc() == 3) {
@@ -416,50 +494,40 @@ void SlowlogGet(CommandContext& ctx) {
       return ctx.Error(OpStatus::kSlowlogCount);
     if (count == -1) count = INT64_MAX;
   }
-  Engine* server = ctx.engine;
-  GatherAll<std::vector<SlowlogEntry>>(
-      ctx,
-      [server](Shard& s) {
-        auto& log = server->local(s.id()).slowlog;
-        return std::vector<SlowlogEntry>(log.begin(), log.end());
-      },
-      [count](auto& parts, resp::ReplyBuilder& rb) {
-        std::vector<SlowlogEntry> all;
-        for (auto& p : parts) all.insert(all.end(), p.begin(), p.end());
-        std::sort(all.begin(), all.end(), [](auto& a, auto& b) { return a.id > b.id; });
-        if (static_cast<int64_t>(all.size()) > count) all.resize(static_cast<size_t>(count));
-        rb.ArrayHeader(all.size());
-        for (auto& e : all) {
-          rb.ArrayHeader(6);
-          rb.Integer(static_cast<int64_t>(e.id));
-          rb.Integer(e.time_s);
-          rb.Integer(e.duration_us);
-          rb.ArrayHeader(e.args.size());
-          for (auto& a : e.args) rb.Bulk(a);
-          rb.Bulk(e.addr);
-          rb.Bulk(e.name);
-        }
-      });
+  count = std::min(count, ctx.engine->config().slowlog_max_len.load());
+  GatherSlowlog(ctx, [count](std::vector<SlowlogEntry>& all, resp::ReplyBuilder& rb) {
+    if (static_cast<int64_t>(all.size()) > count) all.resize(static_cast<size_t>(std::max<int64_t>(count, 0)));
+    rb.ArrayHeader(all.size());
+    for (auto& e : all) {
+      rb.ArrayHeader(6);
+      rb.Integer(static_cast<int64_t>(e.id));
+      rb.Integer(e.time_s);
+      rb.Integer(e.duration_us);
+      rb.ArrayHeader(e.args.size());
+      for (auto& a : e.args) rb.Bulk(a);
+      rb.Bulk(e.addr);
+      rb.Bulk(e.name);
+    }
+  });
 }
 
 void SlowlogLen(CommandContext& ctx) {
-  Engine* server = ctx.engine;
   int64_t max = ctx.engine->config().slowlog_max_len.load();
-  GatherAll<int64_t>(
-      ctx, [server](Shard& s) { return static_cast<int64_t>(server->local(s.id()).slowlog.size()); },
-      [max](std::vector<int64_t>& v, resp::ReplyBuilder& rb) {
-        int64_t n = 0;
-        for (auto x : v) n += x;
-        rb.Integer(std::min(n, max));
-      });
+  GatherSlowlog(ctx, [max](std::vector<SlowlogEntry>& all, resp::ReplyBuilder& rb) {
+    rb.Integer(std::min(static_cast<int64_t>(all.size()), max));
+  });
 }
 
 void SlowlogReset(CommandContext& ctx) {
   Engine* server = ctx.engine;
+  uint64_t before = server->PeekSlowlogId();
+  int self = ctx.shard->id();
+  server->local(self).slowlog.clear();
   GatherAll<int>(
       ctx,
-      [server](Shard& s) {
-        server->local(s.id()).slowlog.clear();
+      [server, before, self](Shard& s) {
+        if (s.id() != self)
+          std::erase_if(server->local(s.id()).slowlog, [before](const SlowlogEntry& e) { return e.id < before; });
         return 0;
       },
       [](std::vector<int>&, resp::ReplyBuilder& rb) { rb.Ok(); });
@@ -505,6 +573,204 @@ void LatencyReset(CommandContext& ctx) {
   ctx.rb->Integer(static_cast<int64_t>(ctx.engine->LatencyReset(events)));
 }
 
+// Redis's lookupCommandBySds: "name" or "container|sub", any case.
+const CommandSpec* FindCommandByFullName(std::string_view name) {
+  size_t bar = name.find('|');
+  if (bar == std::string_view::npos) return Commands().Find(name);
+  if (name.find('|', bar + 1) != std::string_view::npos) return nullptr;
+  const CommandSpec* base = Commands().Find(name.substr(0, bar));
+  if (!base || base->subcommands.empty()) return nullptr;
+  return Commands().FindSub(*base, name.substr(bar + 1));
+}
+
+using LatencyCounts = std::array<uint64_t, kLatencyBuckets>;
+
+// One command's entry of LATENCY HISTOGRAM, if it has calls: its name, the
+// call count and the cumulative count at each step that has calls.
+bool ReplyLatencyHistogram(resp::ReplyBuilder& rb, const CommandSpec& c, const std::vector<LatencyCounts>& all) {
+  if (c.id < 0 || static_cast<size_t>(c.id) >= all.size()) return false;
+  const LatencyCounts& h = all[static_cast<size_t>(c.id)];
+  uint64_t total = 0;
+  int steps = 0;
+  for (uint64_t n : h) {
+    total += n;
+    steps += n > 0;
+  }
+  if (total == 0) return false;
+  rb.Bulk(c.name);
+  rb.MapHeader(2);
+  rb.Bulk("calls");
+  rb.Integer(static_cast<int64_t>(total));
+  rb.Bulk("histogram_usec");
+  rb.MapHeader(static_cast<size_t>(steps));
+  uint64_t cumulative = 0;
+  for (int k = 0; k < kLatencyBuckets; ++k) {
+    if (h[static_cast<size_t>(k)] == 0) continue;
+    cumulative += h[static_cast<size_t>(k)];
+    rb.Integer(LatencyBucketUsec(k));
+    rb.Integer(static_cast<int64_t>(cumulative));
+  }
+  return true;
+}
+
+// LATENCY HISTOGRAM [command ...]: the per-command latency distributions
+// (summed over the shards), for every command that ran or for the ones
+// named (a container names its subcommands; unknown names are skipped).
+void LatencyHistogram(CommandContext& ctx) {
+  std::vector<const CommandSpec*> wanted;
+  bool all_commands = ctx.argc() == 2;
+  for (size_t i = 2; i < ctx.argc(); ++i)
+    if (const CommandSpec* c = FindCommandByFullName(ctx.arg(i))) wanted.push_back(c);
+  Engine* server = ctx.engine;
+  auto counts = [server](int shard) {
+    const auto& stats = server->local(shard).cmd_stats;
+    std::vector<LatencyCounts> out(stats.size());
+    for (size_t i = 0; i < stats.size(); ++i)
+      std::copy(std::begin(stats[i].latency), std::end(stats[i].latency), out[i].begin());
+    return out;
+  };
+  // This shard's counts now, before this command itself is counted (Redis
+  // records a command after it ran).
+  int self = ctx.shard->id();
+  auto own = std::make_shared<std::vector<LatencyCounts>>(counts(self));
+  GatherAll<std::vector<LatencyCounts>>(
+      ctx,
+      [counts, self, own](Shard& s) { return s.id() == self ? std::move(*own) : counts(s.id()); },
+      [all_commands, wanted](std::vector<std::vector<LatencyCounts>>& parts, resp::ReplyBuilder& rb) {
+        std::vector<LatencyCounts> sum;
+        for (auto& p : parts) {
+          if (sum.size() < p.size()) sum.resize(p.size(), LatencyCounts{});
+          for (size_t i = 0; i < p.size(); ++i)
+            for (int k = 0; k < kLatencyBuckets; ++k) sum[i][static_cast<size_t>(k)] += p[i][static_cast<size_t>(k)];
+        }
+        std::vector<const CommandSpec*> list;
+        auto add_with_subcommands = [&](const CommandSpec& c) {
+          list.push_back(&c);
+          for (const auto& s : c.subcommands) list.push_back(&s);
+        };
+        if (all_commands) {
+          for (const auto& c : Commands().top()) add_with_subcommands(c);
+        } else {
+          for (const CommandSpec* c : wanted) add_with_subcommands(*c);
+        }
+        std::string body;
+        resp::ReplyBuilder inner(&body, rb.protocol());
+        size_t n = 0;
+        for (const CommandSpec* c : list) n += ReplyLatencyHistogram(inner, *c, sum);
+        rb.MapHeader(n);
+        rb.Raw(body);
+      });
+}
+
+// LATENCY DOCTOR: Redis's report on the latency monitor's events, with the
+// advice that applies to the events Larder records.
+std::string LatencyReport(Engine* server) {
+  auto events = server->LatencySnapshot();
+  int64_t threshold = server->config().latency_monitor_threshold.load();
+  if (events.empty() && threshold == 0)
+    return "I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this Redis instance. You may use "
+           "\"CONFIG SET latency-monitor-threshold <milliseconds>.\" in order to enable it. If we weren't in a deep "
+           "space mission I'd suggest to take a look at https://redis.io/topics/latency-monitor.\n";
+  std::string report;
+  bool slowlog_enabled = false, slowlog_tuning = false, slowlog_inspect = false, scheduler = false, hz = false,
+       large_objects = false, mass_eviction = false;
+  int advices = 0, n = 0;
+  int64_t now = UnixTimeMs() / 1000;
+  int64_t slower_than = server->config().slowlog_log_slower_than.load();
+  for (const auto& [name, ev] : events) {
+    if (ev.history.empty()) continue;
+    if (++n == 1)
+      report += "Dave, I have observed latency spikes in this Redis instance. You don't mind talking about it, do "
+                "you Dave?\n\n";
+    int64_t sum = 0, oldest = 0;
+    for (const auto& smp : ev.history) {
+      sum += smp.ms;
+      if (oldest == 0 || smp.time_s < oldest) oldest = smp.time_s;
+    }
+    int64_t samples = static_cast<int64_t>(ev.history.size());
+    int64_t avg = sum / samples;
+    int64_t period = now - oldest;
+    if (period <= 0) period = 1;
+    int64_t dev = 0;
+    for (const auto& smp : ev.history) dev += std::abs(avg - smp.ms);
+    int64_t mad = dev / samples;
+    report += fmt::format(
+        "{}. {}: {} latency spikes (average {}ms, mean deviation {}ms, period {:.2f} sec). Worst all time event "
+        "{}ms.",
+        n, name, samples, avg, mad, static_cast<double>(period) / static_cast<double>(samples), ev.max_ms);
+    if (name == "command") {
+      if (slower_than < 0) {
+        slowlog_enabled = true;
+        ++advices;
+      } else if (slower_than / 1000 > threshold) {
+        slowlog_tuning = true;
+        ++advices;
+      }
+      slowlog_inspect = large_objects = true;
+      advices += 2;
+    } else if (name == "fast-command") {
+      scheduler = true;
+      ++advices;
+    } else if (name == "expire-cycle") {
+      hz = large_objects = true;
+      advices += 2;
+    } else if (name == "eviction-del") {
+      large_objects = true;
+      ++advices;
+    } else if (name == "eviction-cycle") {
+      mass_eviction = true;
+      ++advices;
+    }
+    report += "\n";
+  }
+  if (n == 0 && advices == 0)
+    return report + "Dave, no latency spike was observed during the lifetime of this Redis instance, not in the "
+                    "slightest bit. I honestly think you ought to sit down calmly, take a stress pill, and think "
+                    "things over.\n";
+  if (advices == 0)
+    return report + "\nWhile there are latency events logged, I'm not able to suggest any easy fix. Please use the "
+                    "Redis community to get some help, providing this report in your help request.\n";
+  report += "\nI have a few advices for you:\n\n";
+  if (slowlog_enabled)
+    report += fmt::format(
+        "- There are latency issues with potentially slow commands you are using. Try to enable the Slow Log Redis "
+        "feature using the command 'CONFIG SET slowlog-log-slower-than {}'. If the Slow log is disabled Redis is "
+        "not able to log slow commands execution for you.\n",
+        threshold * 1000);
+  if (slowlog_tuning)
+    report += fmt::format(
+        "- Your current Slow Log configuration only logs events that are slower than your configured latency "
+        "monitor threshold. Please use 'CONFIG SET slowlog-log-slower-than {}'.\n",
+        threshold * 1000);
+  if (slowlog_inspect)
+    report += "- Check your Slow Log to understand what are the commands you are running which are too slow to "
+              "execute. Please check https://redis.io/commands/slowlog for more information.\n";
+  if (scheduler)
+    report += "- The system is slow to execute Redis code paths not containing system calls. This usually means "
+              "the system does not provide Redis CPU time to run for long periods. You should try to:\n"
+              "  1) Lower the system load.\n"
+              "  2) Use a computer / VM just for Redis if you are running other software in the same system.\n"
+              "  3) Check if you have a \"noisy neighbour\" problem.\n"
+              "  4) Check with 'redis-cli --intrinsic-latency 100' what is the intrinsic latency in your system.\n"
+              "  5) Check if the problem is allocator-related by recompiling Redis with MALLOC=libc, if you are "
+              "using Jemalloc. However this may create fragmentation problems.\n";
+  if (hz && server->config().hz.load() < 100)
+    report += "- In order to make the Redis keys expiring process more incremental, try to set the 'hz' "
+              "configuration parameter to 100 using 'CONFIG SET hz 100'.\n";
+  if (large_objects)
+    report += "- Deleting, expiring or evicting (because of maxmemory policy) large objects is a blocking "
+              "operation. If you have very large objects that are often deleted, expired, or evicted, try to "
+              "fragment those objects into multiple smaller objects.\n";
+  if (mass_eviction)
+    report += "- Sudden changes to the 'maxmemory' setting via 'CONFIG SET', or allocation of large objects via "
+              "sets or sorted sets intersections, STORE option of SORT, Redis Cluster large keys migrations "
+              "(RESTORE command), may create sudden memory pressure forcing the server to block trying to evict "
+              "keys. \n";
+  return report;
+}
+
+void LatencyDoctor(CommandContext& ctx) { ctx.rb->Verbatim(LatencyReport(ctx.engine)); }
+
 void LatencyHelp(CommandContext& ctx) {
   static const char* kLines[] = {
       "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -530,13 +796,188 @@ void Monitor(CommandContext& ctx) {
 
 // ---- DEBUG, SHUTDOWN ----
 
+// ---- DEBUG helpers ----
+
+// DEBUG OBJECT <key>: Redis's line; the encoding is OBJECT ENCODING's.
+void DebugObject(CommandContext& ctx) {
+  std::string key(ctx.arg(2));
+  int db = ctx.db_index;
+  int owner = ctx.engine->shards().ShardOf(key);
+  auto out = std::make_shared<std::string>();
+  auto found = std::make_shared<bool>(false);
+  GatherFrom(
+      ctx, {owner},
+      [key, db, out, found](Shard& s) {
+        Entry* e = s.db(db).Find(key);
+        if (!e) return;
+        *found = true;
+        *out = fmt::format("Value at:{} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+                           static_cast<const void*>(e), ObjectEncodingName(e), e->val_len,
+                           (e->access / kLruTicksPerSecond) & ((1u << 24) - 1), IdleSeconds(e));
+      },
+      [out, found](resp::ReplyBuilder& rb) {
+        if (*found) rb.SimpleString(*out);
+        else rb.Error(ErrorText(OpStatus::kNoSuchKey));
+      });
+}
+
+// DEBUG DIGEST: every shard digests its part of each database; the parts
+// combine by xor (keys are unordered), the database indexes in order.
+void DebugDigest(CommandContext& ctx) {
+  struct Part {
+    std::vector<Digest> dbs;
+    std::vector<char> non_empty;
+  };
+  GatherAll<Part>(
+      ctx,
+      [](Shard& s) {
+        Part p;
+        int n = static_cast<int>(s.dbs().size());
+        p.dbs.assign(static_cast<size_t>(n), Digest{});
+        p.non_empty.assign(static_cast<size_t>(n), 0);
+        for (int i = 0; i < n; ++i) {
+          Table& t = s.db(i).table();
+          if (t.size() == 0) continue;
+          p.non_empty[static_cast<size_t>(i)] = 1;
+          Digest& d = p.dbs[static_cast<size_t>(i)];
+          // As Redis, keys whose TTL has passed but are not yet deleted count.
+          t.ForEach([&d](Entry* e) { XorInto(&d, KeyContribution(e)); });
+        }
+        return p;
+      },
+      [](std::vector<Part>& parts, resp::ReplyBuilder& rb) {
+        size_t n = parts.empty() ? 0 : parts[0].dbs.size();
+        std::vector<Digest> dbs(n, Digest{});
+        std::unique_ptr<bool[]> non_empty(new bool[n]());
+        for (auto& p : parts)
+          for (size_t i = 0; i < n; ++i) {
+            XorInto(&dbs[i], p.dbs[i]);
+            non_empty[i] = non_empty[i] || p.non_empty[i];
+          }
+        rb.SimpleString(HexDigest(DatasetDigest(dbs.data(), non_empty.get(), static_cast<int>(n))));
+      });
+}
+
+// DEBUG DIGEST-VALUE key...: each key's value digest, from its own shard
+// (logically expired keys included, as Redis).
+void DebugDigestValue(CommandContext& ctx) {
+  auto keys = std::make_shared<std::vector<std::string>>(ctx.args.begin() + 2, ctx.args.end());
+  auto out = std::make_shared<std::vector<Digest>>(keys->size(), Digest{});
+  ShardSet& set = ctx.engine->shards();
+  std::vector<int> owners;
+  for (const auto& k : *keys) {
+    int s = set.ShardOf(k);
+    if (std::find(owners.begin(), owners.end(), s) == owners.end()) owners.push_back(s);
+  }
+  int db = ctx.db_index;
+  ShardSet* sp = &set;
+  GatherFrom(
+      ctx, owners,
+      [keys, out, db, sp](Shard& s) {
+        for (size_t i = 0; i < keys->size(); ++i) {
+          if (sp->ShardOf((*keys)[i]) != s.id()) continue;
+          if (Entry* e = s.db(db).table().Find((*keys)[i])) MixValueDigest(e, &(*out)[i]);
+        }
+      },
+      [out](resp::ReplyBuilder& rb) {
+        rb.ArrayHeader(out->size());
+        for (const Digest& d : *out) rb.SimpleString(HexDigest(d));
+      });
+}
+
+// DEBUG PROTOCOL <type>: one test value of each reply type, as Redis 7.0
+// sends it in RESP2 and RESP3.
+void DebugProtocol(CommandContext& ctx) {
+  std::string_view name = ctx.arg(2);
+  resp::ReplyBuilder& rb = *ctx.rb;
+  bool resp3 = rb.protocol() >= 3;
+  if (EqualsIgnoreCase(name, "string")) return rb.Bulk("Hello World");
+  if (EqualsIgnoreCase(name, "integer")) return rb.Integer(12345);
+  if (EqualsIgnoreCase(name, "double")) return rb.Double(3.141);
+  if (EqualsIgnoreCase(name, "bignum")) {
+    constexpr std::string_view kBig = "1234567999999999999999999999999999999";
+    if (resp3) return rb.Raw(fmt::format("({}\r\n", kBig));
+    return rb.Bulk(kBig);
+  }
+  if (EqualsIgnoreCase(name, "null")) return rb.Null();
+  if (EqualsIgnoreCase(name, "array") || EqualsIgnoreCase(name, "set")) {
+    if (EqualsIgnoreCase(name, "set")) rb.SetHeader(3);
+    else rb.ArrayHeader(3);
+    for (int j = 0; j < 3; ++j) rb.Integer(j);
+    return;
+  }
+  if (EqualsIgnoreCase(name, "map")) {
+    rb.MapHeader(3);
+    for (int j = 0; j < 3; ++j) {
+      rb.Integer(j);
+      rb.Bool(j == 1);
+    }
+    return;
+  }
+  if (EqualsIgnoreCase(name, "attrib")) {
+    if (resp3) {
+      rb.Raw("|1\r\n");
+      rb.Bulk("key-popularity");
+      rb.ArrayHeader(2);
+      rb.Bulk("key:123");
+      rb.Integer(90);
+    }
+    // An attribute is not a reply: a real one follows it.
+    return rb.Bulk("Some real reply following the attribute");
+  }
+  if (EqualsIgnoreCase(name, "push")) {
+    if (!resp3) return ctx.Error(OpStatus::kResp2NotSupported);
+    rb.PushHeader(2);
+    rb.Bulk("server-cpu-usage");
+    rb.Integer(42);
+    return rb.Bulk("Some real reply following the push reply");
+  }
+  if (EqualsIgnoreCase(name, "true")) return rb.Bool(true);
+  if (EqualsIgnoreCase(name, "false")) return rb.Bool(false);
+  if (EqualsIgnoreCase(name, "verbatim")) return rb.Verbatim("This is a verbatim\nstring");
+  ctx.Error(OpStatus::kDebugProtocolType);
+}
+
+// Redis's getPositiveLongFromObjectOrReply: a long >= 0.
+bool ParsePositiveLong(std::string_view s, int64_t* out) { return ParseInt64(s, out) && *out >= 0; }
+
+// DEBUG POPULATE count [prefix] [size]: string keys prefix:0..count-1 with
+// values "value:<n>" (cut or zero-padded to `size` bytes when given); keys
+// that exist are left alone. Each shard creates its own keys.
+void DebugPopulate(CommandContext& ctx) {
+  int64_t count, size = 0;
+  if (!ParsePositiveLong(ctx.arg(2), &count)) return ctx.Error(OpStatus::kValueNotPositive);
+  if (ctx.argc() == 5 && !ParsePositiveLong(ctx.arg(4), &size)) return ctx.Error(OpStatus::kValueNotPositive);
+  std::string prefix = ctx.argc() >= 4 ? std::string(ctx.arg(3)) : "key";
+  int db = ctx.db_index;
+  ShardSet* set = &ctx.engine->shards();
+  GatherAll<int>(
+      ctx,
+      [=](Shard& s) {
+        Db& d = s.db(db);
+        std::string key, value;
+        for (int64_t j = 0; j < count; ++j) {
+          // Redis formats the name into a 128-byte buffer.
+          key = fmt::format("{}:{}", prefix, j);
+          if (key.size() > 127) key.resize(127);
+          if (set->ShardOf(key) != s.id() || d.Find(key)) continue;
+          value = fmt::format("value:{}", j);
+          if (size > 0) value.resize(static_cast<size_t>(size), '\0');
+          d.SetString(key, value, Db::kNoExpire, value.size() <= 44 ? StrEncoding::kEmbstr : StrEncoding::kRaw);
+        }
+        return 0;
+      },
+      [](std::vector<int>&, resp::ReplyBuilder& rb) { rb.Ok(); });
+}
+
 void Debug(CommandContext& ctx) {
   int64_t mode = ctx.engine->config().enable_debug_command.load();
   bool local = ctx.client_state().addr.rfind("127.", 0) == 0 || ctx.client_state().addr.rfind("::1", 0) == 0;
   if (mode == 0 || (mode == 2 && !local))
     return ctx.Error(OpStatus::kDebugNotAllowed);
   std::string sub = AsciiLower(ctx.arg(1));
-  if (sub == "sleep" && ctx.argc() == 3) {
+  size_t argc = ctx.argc();
+  if (sub == "sleep" && argc == 3) {
     double secs;
     if (!ParseDouble(ctx.arg(2), &secs)) return ctx.Error(OpStatus::kNotAFloat);
     int64_t us = static_cast<int64_t>(secs * 1e6);
@@ -546,46 +987,49 @@ void Debug(CommandContext& ctx) {
       rb.Ok();
     });
   }
-  if (sub == "error" && ctx.argc() == 3) {
+  if (sub == "error" && argc == 3) {
     // As Redis: the text is the whole error line (newlines become spaces),
     // sent as raw bytes, so it is not counted in the error statistics.
     // A builder of its own, with no error sink: the executor never hears of it.
     resp::ReplyBuilder raw(ctx.rb->buffer(), ctx.rb->protocol());
     return raw.Error(ctx.arg(2));
   }
-  if (sub == "set-active-expire" && ctx.argc() == 3) {
+  if (sub == "set-active-expire" && argc == 3) {
     Shard::active_expire_enabled.store(ctx.arg(2) != "0");
     return ctx.rb->Ok();
   }
-  if (sub == "object" && ctx.argc() == 3) {
-    std::string key(ctx.arg(2));
-    int db = ctx.db_index;
-    int owner = ctx.engine->shards().ShardOf(key);
-    auto out = std::make_shared<std::string>();
-    auto found = std::make_shared<bool>(false);
-    GatherFrom(
-        ctx, {owner},
-        [key, db, out, found](Shard& s) {
-          Entry* e = s.db(db).Find(key);
-          if (!e) return;
-          *found = true;
-          static const char* kEnc[] = {"raw", "embstr", "int"};
-          *out = fmt::format("Value at:{} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
-                             static_cast<const void*>(e), kEnc[e->encoding % 3], e->val_len,
-                             (e->access / kLruTicksPerSecond) & ((1u << 24) - 1), IdleSeconds(e));
-        },
-        [out, found](resp::ReplyBuilder& rb) {
-          if (*found) rb.SimpleString(*out);
-          else rb.Error(ErrorText(OpStatus::kNoSuchKey));
-        });
-    return;
+  if (sub == "object" && argc == 3) return DebugObject(ctx);
+  if (sub == "digest" && argc == 2) return DebugDigest(ctx);
+  if (sub == "digest-value" && argc >= 2) return DebugDigestValue(ctx);
+  if (sub == "protocol" && argc == 3) return DebugProtocol(ctx);
+  if (sub == "populate" && argc >= 3 && argc <= 5) return DebugPopulate(ctx);
+  if (sub == "log" && argc == 3) {
+    LOG_WARNING("DEBUG LOG: {}", ctx.arg(2));
+    return ctx.rb->Ok();
+  }
+  if (sub == "change-repl-id" && argc == 2) {
+    LOG_NOTICE("Changing replication IDs after receiving DEBUG change-repl-id");
+    ChangeMasterReplId();
+    return ctx.rb->Ok();
   }
   if (sub == "help") {
     static const char* kLines[] = {
         "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "CHANGE-REPL-ID", "    Change the replication IDs of the instance.",
+        "    Dangerous: should be used only for testing the replication subsystem.",
+        "DIGEST", "    Output a hex signature representing the current DB content.",
+        "DIGEST-VALUE <key> [<key> ...]", "    Output a hex signature of the values of all the specified keys.",
         "ERROR <string>", "    Return a Redis protocol error with <string> as message. Useful for clients",
         "    unit tests to simulate Redis errors.",
+        "LOG <message>", "    Write <message> to the server log.",
         "OBJECT <key>", "    Show low level info about `key` and associated value.",
+        "POPULATE <count> [<prefix>] [<size>]",
+        "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+        "    it is used instead of the 'key' prefix. These are not propagated to",
+        "    replicas. Cluster slots are not respected so keys not belonging to the",
+        "    current node can be created in cluster mode.",
+        "PROTOCOL <type>", "    Reply with a test value of the specified type. <type> can be: string,",
+        "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,", "    true, false.",
         "SET-ACTIVE-EXPIRE <0|1>", "    Setting it to 0 disables expiring keys in background when they are not",
         "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the", "    default.",
         "SLEEP <seconds>", "    Stop the server for <seconds>. Decimals allowed.",
@@ -594,6 +1038,58 @@ void Debug(CommandContext& ctx) {
     return;
   }
   ctx.Error(OpStatus::kDebugUnknownSubcommand, ctx.arg(1));
+}
+
+// ---- FUNCTION ----
+// Larder runs no scripts yet, so it has no libraries: FLUSH leaves the
+// (empty) set empty and LIST finds nothing. The other subcommands are not
+// registered and answer as unknown subcommands.
+
+void FunctionFlush(CommandContext& ctx) {
+  if (ctx.argc() > 3) return ctx.Error(OpStatus::kSubcommandSyntax, ctx.arg(1), "FUNCTION");
+  if (ctx.argc() == 3 && !EqualsIgnoreCase(ctx.arg(2), "sync") && !EqualsIgnoreCase(ctx.arg(2), "async"))
+    return ctx.Error(OpStatus::kFunctionFlushMode);
+  ctx.rb->Ok();
+}
+
+void FunctionList(CommandContext& ctx) {
+  bool with_code = false, library = false;
+  for (size_t i = 2; i < ctx.argc(); ++i) {
+    if (!with_code && EqualsIgnoreCase(ctx.arg(i), "withcode")) {
+      with_code = true;
+      continue;
+    }
+    if (!library && EqualsIgnoreCase(ctx.arg(i), "libraryname")) {
+      if (i + 1 >= ctx.argc()) return ctx.Error(OpStatus::kFunctionLibraryNameMissing);
+      library = true;
+      ++i;
+      continue;
+    }
+    return ctx.Error(OpStatus::kUnknownArgument, ctx.arg(i));
+  }
+  ctx.rb->ArrayHeader(0);
+}
+
+void FunctionHelp(CommandContext& ctx) {
+  static const char* kLines[] = {
+      "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+      "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+      "    Return general information on all the libraries:",
+      "    * Library name",
+      "    * The engine used to run the Library",
+      "    * Library description",
+      "    * Functions list",
+      "    * Library code (if WITHCODE is given)",
+      "    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
+      "FLUSH [ASYNC|SYNC]",
+      "    Delete all the libraries.",
+      "    When called without the optional mode argument, the behavior is determined by the",
+      "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+      "    * ASYNC: Asynchronously flush the libraries.",
+      "    * SYNC: Synchronously flush the libraries.",
+      "HELP",
+      "    Prints this help."};
+  ctx.HelpLines(kLines);
 }
 
 // ---- CLUSTER, READONLY, READWRITE, ASKING ----
@@ -708,6 +1204,23 @@ void RegisterServerFamily(CommandRegistry* r) {
                        "3.0.0"));
   }
 
+  {
+    auto fn = [&](const char* name, int arity, uint32_t flags, Handler h, const char* acl, const char* summary) {
+      CommandSpec spec = make(name, arity, flags | kCmdLocalOnly, h, acl, summary);
+      spec.group = "scripting";
+      spec.since = "7.0.0";
+      return spec;
+    };
+    CommandSpec function = fn("function", -2, 0, nullptr, "@slow", "A container for function commands");
+    function.subcommands.push_back(
+        fn("function|flush", -2, kCmdWrite | NS, FunctionFlush, "@write @slow @scripting", "Deleting all functions"));
+    function.subcommands.push_back(fn("function|list", -2, NS, FunctionList, "@slow @scripting",
+                                      "List information about all the functions"));
+    function.subcommands.push_back(fn("function|help", 2, L | S, FunctionHelp, "@slow @scripting",
+                                      "Show helpful text about the different subcommands"));
+    r->Add(std::move(function));
+  }
+
   CommandSpec slowlog = make("slowlog", -2, 0, nullptr, "@slow", "A container for slow log commands.");
   slowlog.subcommands.push_back(make("slowlog|get", -2, A | L | S | G, SlowlogGet, "@admin @slow @dangerous", "Returns the slow log's entries."));
   slowlog.subcommands.push_back(make("slowlog|len", 2, A | L | S | G, SlowlogLen, "@admin @slow @dangerous", "Returns the number of entries in the slow log."));
@@ -719,6 +1232,8 @@ void RegisterServerFamily(CommandRegistry* r) {
   latency.subcommands.push_back(make("latency|latest", 2, A | NS | L | S, LatencyLatest, "@admin @slow @dangerous", "Returns the latest latency samples for all events."));
   latency.subcommands.push_back(make("latency|history", 3, A | NS | L | S, LatencyHistory, "@admin @slow @dangerous", "Returns timestamp-latency samples for an event."));
   latency.subcommands.push_back(make("latency|reset", -2, A | NS | L | S, LatencyReset, "@admin @slow @dangerous", "Resets the latency data for one or more events."));
+  latency.subcommands.push_back(make("latency|doctor", 2, A | NS | L | S, LatencyDoctor, "@admin @slow @dangerous", "Return a human readable latency analysis report."));
+  latency.subcommands.push_back(make("latency|histogram", -2, A | NS | L | S | G, LatencyHistogram, "@admin @slow @dangerous", "Return the cumulative distribution of latencies of a subset of commands or all."));
   latency.subcommands.push_back(make("latency|help", 2, L | S, LatencyHelp, "@slow", "Returns helpful text about the different subcommands."));
   r->Add(std::move(latency));
 }

@@ -183,6 +183,18 @@ std::string_view ErrorText(OpStatus s) {
              "restart the server.";
     case OpStatus::kDebugUnknownSubcommand:
       return "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.";
+    case OpStatus::kDebugProtocolType:
+      return "ERR Wrong protocol type name. Please use one of the following: "
+             "string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false";
+    case OpStatus::kResp2NotSupported: return "ERR RESP2 is not supported by this command";
+    case OpStatus::kSubcommandSyntax:
+      return "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.";
+    case OpStatus::kFunctionFlushMode: return "ERR FUNCTION FLUSH only supports SYNC|ASYNC option";
+    case OpStatus::kFunctionLibraryNameMissing: return "ERR library name argument was not given";
+    case OpStatus::kUnknownArgument: return "ERR Unknown argument {}";
+    case OpStatus::kNoSuchUser: return "ERR No such user '{}'";
+    case OpStatus::kUnblockReason: return "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR";
+    case OpStatus::kUnblocked: return "UNBLOCKED client unblocked via CLIENT UNBLOCK";
     case OpStatus::kNoShutdownInProgress: return "ERR No shutdown in progress.";
 
     // ---- Cache (read-through, write-through, write-behind) ----

@@ -175,6 +175,15 @@ enum class OpStatus : uint16_t {
   kSlowlogCount,
   kDebugNotAllowed,
   kDebugUnknownSubcommand,
+  kDebugProtocolType,
+  kResp2NotSupported,             // DEBUG PROTOCOL push
+  kSubcommandSyntax,              // subcommand as typed, command in capitals
+  kFunctionFlushMode,
+  kFunctionLibraryNameMissing,
+  kUnknownArgument,               // the argument as typed (FUNCTION LIST)
+  kNoSuchUser,                    // CLIENT KILL USER
+  kUnblockReason,
+  kUnblocked,                     // sent to the client CLIENT UNBLOCK ... ERROR unblocks
   kNoShutdownInProgress,
 
   // ---- Cache (read-through, write-through, write-behind) ----

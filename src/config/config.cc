@@ -108,6 +108,8 @@ Config::Config() {
   int cores = DefaultThreads();
 
   // Networking and process.
+  // port and bind are immutable until the server installs their apply hooks
+  // (listening again), which makes them settable at runtime.
   num("port", T::kInt, 0, 65535, "6379", &port, true);
   str("bind", "* -::*", true);
   num("tcp-backlog", T::kInt, 0, kIntMax, "511", &tcp_backlog, true);
@@ -142,7 +144,7 @@ Config::Config() {
   num("slowlog-log-slower-than", T::kInt, -1, kLongMax, "10000", &slowlog_log_slower_than);
   num("slowlog-max-len", T::kInt, 0, kLongMax, "128", &slowlog_max_len);
   num("latency-monitor-threshold", T::kInt, 0, kLongMax, "0", &latency_monitor_threshold);
-  boolean("latency-tracking", "yes");
+  boolean("latency-tracking", "yes", &latency_tracking);
   str("notify-keyspace-events", "");
 
   // Memory (enforced by the eviction module).
@@ -152,6 +154,15 @@ Config::Config() {
       "volatile-random", "volatile-ttl", "allkeys-s3fifo", "volatile-s3fifo"},
      "noeviction", &maxmemory_policy);
   num("maxmemory-samples", T::kInt, 1, kIntMax, "5", &maxmemory_samples);
+  // Client eviction: Larder does not account clients' memory, so it cannot
+  // evict them; the option takes Redis's values (and errors) but only 0,
+  // "off", is accepted.
+  num("maxmemory-clients", T::kMemoryPercent, 0, kLongMax, "0", nullptr);
+  checked("maxmemory-clients", [](int64_t v, std::string* err) {
+    if (v == 0) return true;
+    *err = "Larder does not evict clients (maxmemory-clients), only 0 is accepted";
+    return false;
+  });
   num("maxmemory-eviction-tenacity", T::kInt, 0, 100, "10", &maxmemory_eviction_tenacity);
   num("lfu-log-factor", T::kInt, 0, kIntMax, "10", &lfu_log_factor);
   num("lfu-decay-time", T::kInt, 0, kIntMax, "1", &lfu_decay_time);
@@ -188,6 +199,10 @@ Config::Config() {
       {"zset-max-ziplist-entries"});
   num("zset-max-listpack-value", T::kInt, 0, kLongMax, "64", &zset_max_listpack_value, false,
       {"zset-max-ziplist-value"});
+  // Lists are not packed into nodes (see keyspace/list_value.h): these are
+  // accepted with Redis's defaults and ranges and have no effect.
+  num("list-max-listpack-size", T::kInt, INT_MIN, kIntMax, "-2", nullptr, false, {"list-max-ziplist-size"});
+  num("list-compress-depth", T::kInt, 0, kIntMax, "0", nullptr);
   num("hll-sparse-max-bytes", T::kMemory, 0, kLongMax, "3000", &hll_sparse_max_bytes);
 
   // Read-through: the channel PostgreSQL sources LISTEN on for keys to drop.
@@ -220,6 +235,40 @@ const Config::Option* Config::FindOption(std::string_view name) const {
 }
 
 bool Config::Known(std::string_view name) const { return FindOption(name) != nullptr; }
+
+bool Config::Settable(std::string_view name) const {
+  std::lock_guard lock(mu_);
+  const Option* o = FindOption(name);
+  return o && (!o->immutable || o->apply);
+}
+
+std::string Config::CanonicalName(std::string_view name) const {
+  const Option* o = FindOption(name);
+  return o ? o->name : AsciiLower(name);
+}
+
+void Config::SetApplyHook(std::string_view name, std::function<bool(std::string* err)> hook) {
+  std::lock_guard lock(mu_);
+  if (Option* o = FindOption(name)) o->apply = std::move(hook);
+}
+
+bool Config::HasApplyHook(std::string_view name) const {
+  std::lock_guard lock(mu_);
+  const Option* o = FindOption(name);
+  return o && o->apply;
+}
+
+bool Config::Apply(std::string_view name, std::string* err) {
+  std::function<bool(std::string*)> hook;
+  {
+    std::lock_guard lock(mu_);
+    const Option* o = FindOption(name);
+    if (!o || !o->apply) return true;
+    hook = o->apply;
+  }
+  // Outside the lock: the hook reads the configuration itself.
+  return hook(err);
+}
 
 bool Config::ParseMemory(std::string_view s, int64_t* out, bool* overflow) {
   // Redis memtoull: digits then an optional unit (k, kb, m, mb, g, gb; any case).
@@ -269,7 +318,7 @@ bool Config::Set(std::string_view name, std::string_view value, bool startup, st
     *err = "Bad directive or wrong number of arguments";
     return false;
   }
-  if (o->immutable && !startup) {
+  if (o->immutable && !startup && !o->apply) {
     *err = "can't set immutable config";
     return false;
   }
@@ -307,6 +356,32 @@ bool Config::Set(std::string_view name, std::string_view value, bool startup, st
       }
       if (iv < o->min || iv > o->max) {
         *err = fmt::format("argument must be between {} and {} inclusive", o->min, o->max);
+        return false;
+      }
+      text = std::to_string(iv);
+      break;
+    }
+    case Type::kMemoryPercent: {
+      // Redis's memory-or-percent values: "<n>%" (n at most 100), else a
+      // memory value.
+      const char* kBad = "argument must be a memory or percent value";
+      if (!value.empty() && value.back() == '%') {
+        std::string_view digits = value.substr(0, value.size() - 1);
+        if (!ParseInt64(digits, &iv) || iv < 0) {
+          *err = kBad;
+          return false;
+        }
+        if (iv > 100) {
+          *err = "percentage argument must be less or equal to 100";
+          return false;
+        }
+        text = iv == 0 ? "0" : std::to_string(iv) + "%";
+        iv = -iv;
+        break;
+      }
+      bool overflow;
+      if (!ParseMemory(value, &iv, &overflow) || iv < o->min || iv > o->max) {
+        *err = kBad;
         return false;
       }
       text = std::to_string(iv);

@@ -29,7 +29,9 @@ int DefaultThreads();
 
 class Config {
  public:
-  enum class Type { kBool, kInt, kMemory, kEnum, kString };
+  // kMemoryPercent: a memory value or "<n>%" (maxmemory-clients), kept as
+  // the bytes or as -n.
+  enum class Type { kBool, kInt, kMemory, kMemoryPercent, kEnum, kString };
   struct Option {
     std::string name;
     Type type;
@@ -43,6 +45,10 @@ class Config {
     // Refuses a parsed value with Redis's reason (activedefrag yes), at
     // start-up and in CONFIG SET alike.
     bool (*check)(int64_t value, std::string* err) = nullptr;
+    // Makes a new value take effect (port, bind: listen again); installed
+    // by the server once it runs. An option with one is settable at runtime
+    // even if it is immutable otherwise.
+    std::function<bool(std::string* err)> apply;
   };
 
   Config();
@@ -58,6 +64,15 @@ class Config {
   bool Set(std::string_view name, std::string_view value, bool startup, std::string* err);
   // Whether `name` (or an alias) is a known option.
   bool Known(std::string_view name) const;
+  // Whether CONFIG SET may change it (known, and mutable or with an apply hook).
+  bool Settable(std::string_view name) const;
+  // The option's canonical name (for an alias, the name it stands for).
+  std::string CanonicalName(std::string_view name) const;
+  // Installs the apply hook of an option (see Option::apply).
+  void SetApplyHook(std::string_view name, std::function<bool(std::string* err)> hook);
+  // Runs the option's apply hook, if any: false and the reason if it fails.
+  bool Apply(std::string_view name, std::string* err);
+  bool HasApplyHook(std::string_view name) const;
   std::optional<std::string> Get(std::string_view name) const;
   // (name, value) pairs whose name or alias matches the glob pattern.
   std::vector<std::pair<std::string, std::string>> Match(std::string_view pattern) const;
@@ -92,6 +107,7 @@ class Config {
   std::atomic<int64_t> slowlog_log_slower_than{10000};
   std::atomic<int64_t> slowlog_max_len{128};
   std::atomic<int64_t> latency_monitor_threshold{0};
+  std::atomic<int64_t> latency_tracking{1};
   std::atomic<int64_t> hz{10};
   std::atomic<int64_t> maxmemory{0};
   std::atomic<int64_t> maxmemory_policy{0};

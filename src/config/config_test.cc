@@ -58,3 +58,55 @@ TEST(ConfigTest, RewriteKeepsComments) {
 }
 
 }  // namespace larder
+
+namespace larder {
+
+TEST(ConfigTest, MaxmemoryClientsTakesRedisValuesButOnlyZero) {
+  Config c;
+  std::string err;
+  EXPECT_EQ(*c.Get("maxmemory-clients"), "0");
+  EXPECT_FALSE(c.Set("maxmemory-clients", "200%", false, &err));
+  EXPECT_EQ(err, "percentage argument must be less or equal to 100");
+  EXPECT_FALSE(c.Set("maxmemory-clients", "abc", false, &err));
+  EXPECT_EQ(err, "argument must be a memory or percent value");
+  EXPECT_FALSE(c.Set("maxmemory-clients", "-1%", false, &err));
+  EXPECT_EQ(err, "argument must be a memory or percent value");
+  EXPECT_FALSE(c.Set("maxmemory-clients", "10%", false, &err));
+  EXPECT_NE(err.find("only 0"), std::string::npos) << err;
+  EXPECT_FALSE(c.Set("maxmemory-clients", "1mb", true, &err));  // at start-up too
+  EXPECT_TRUE(c.Set("maxmemory-clients", "0", false, &err));
+  EXPECT_TRUE(c.Set("maxmemory-clients", "0%", false, &err));
+  EXPECT_EQ(*c.Get("maxmemory-clients"), "0");
+}
+
+TEST(ConfigTest, ApplyHookMakesAnImmutableOptionSettable) {
+  Config c;
+  std::string err;
+  EXPECT_FALSE(c.Settable("port"));
+  int applied = 0;
+  c.SetApplyHook("port", [&](std::string*) {
+    ++applied;
+    return true;
+  });
+  EXPECT_TRUE(c.Settable("port"));
+  EXPECT_TRUE(c.Set("port", "1234", false, &err)) << err;
+  EXPECT_TRUE(c.Apply("port", &err));
+  EXPECT_EQ(applied, 1);
+  c.SetApplyHook("port", nullptr);
+  EXPECT_FALSE(c.Settable("port"));
+  EXPECT_FALSE(c.Settable("daemonize"));
+  EXPECT_TRUE(c.Settable("maxmemory"));
+}
+
+TEST(ConfigTest, ListKnobsAndAliases) {
+  Config c;
+  std::string err;
+  EXPECT_EQ(*c.Get("list-max-listpack-size"), "-2");
+  EXPECT_TRUE(c.Set("list-max-ziplist-size", "5", false, &err));
+  EXPECT_EQ(*c.Get("list-max-listpack-size"), "5");
+  EXPECT_EQ(c.CanonicalName("LIST-MAX-ZIPLIST-SIZE"), "list-max-listpack-size");
+  EXPECT_FALSE(c.Set("list-compress-depth", "-1", false, &err));
+  EXPECT_EQ(err, "argument must be between 0 and 2147483647 inclusive");
+}
+
+}  // namespace larder

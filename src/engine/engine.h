@@ -22,6 +22,7 @@
 #include <absl/container/flat_hash_map.h>
 
 #include <atomic>
+#include <bit>
 #include <deque>
 #include <functional>
 #include <map>
@@ -43,11 +44,28 @@ namespace larder {
 class Client;
 class EngineCacheHost;
 
+// LATENCY HISTOGRAM. Redis records each command's duration in an HDR
+// histogram (nanoseconds, 2 significant digits, 1 ns to 1 s) and reports it
+// at the power-of-two steps 1024 ns, 2048 ns...; Larder counts the calls
+// per step directly. Step k takes the durations d (in us) with
+// 1000 * d < 129 * 2^(k+3), the values the HDR histogram counts at or
+// below its step's value 2^(10+k); Redis names it by that value's upper
+// equivalent in us, (129 * 2^(k+3) - 1) / 1000: 1, 2, 4, 8, 16, 33, 66...
+constexpr int kLatencyBuckets = 21;  // up to 1 s (Redis's highest trackable value)
+inline int LatencyBucket(int64_t duration_us) {
+  uint64_t ns = duration_us <= 0 ? 1 : static_cast<uint64_t>(duration_us) * 1000;
+  if (ns > 1000000000) ns = 1000000000;
+  int k = std::bit_width(ns / 129) - 3;
+  return k < 0 ? 0 : k;
+}
+inline int64_t LatencyBucketUsec(int k) { return ((int64_t{129} << (k + 3)) - 1) / 1000; }
+
 struct CommandStat {
   uint64_t calls = 0;
   uint64_t usec = 0;
   uint64_t rejected = 0;
   uint64_t failed = 0;
+  uint64_t latency[kLatencyBuckets] = {};  // calls per LATENCY HISTOGRAM step
 };
 
 struct SlowlogEntry {
@@ -130,6 +148,7 @@ class Engine {
     l.commands_processed.store(l.commands_processed.load(std::memory_order_relaxed) + 1,
                                std::memory_order_relaxed);
     if (failed) [[unlikely]] ++st.failed;
+    if (config_->latency_tracking.load(std::memory_order_relaxed)) ++st.latency[LatencyBucket(duration_us)];
     int64_t threshold = config_->latency_monitor_threshold.load(std::memory_order_relaxed);
     if (threshold > 0 && duration_us / 1000 >= threshold) [[unlikely]] RecordCommandLatency(spec, duration_us);
   }
@@ -191,12 +210,16 @@ class Engine {
 
   uint64_t NextClientId() { return next_client_id_.fetch_add(1); }
   uint64_t NextSlowlogId() { return next_slowlog_id_.fetch_add(1); }
+  // The id the next slow log entry will get: SLOWLOG GET/LEN/RESET leave out
+  // the entries other shards log after they started (Redis logs a command
+  // only after it ran).
+  uint64_t PeekSlowlogId() const { return next_slowlog_id_.load(); }
   void ResetStats();
 
   int64_t start_time_ms() const { return start_time_ms_; }
   const std::string& run_id() const { return run_id_; }
-  int listening_port() const { return port_; }
-  void set_listening_port(int port) { port_ = port; }
+  int listening_port() const { return port_.load(std::memory_order_relaxed); }
+  void set_listening_port(int port) { port_.store(port, std::memory_order_relaxed); }  // CONFIG SET port: any thread
   // SHUTDOWN: the main thread (server/server.cc) watches this.
   void RequestShutdown() { shutdown_.store(true); }
   bool shutdown_requested() const { return shutdown_.load(); }
@@ -237,7 +260,7 @@ class Engine {
   std::atomic<bool> pause_all_{false};
   int64_t start_time_ms_;
   std::string run_id_;
-  int port_ = 0;
+  std::atomic<int> port_{0};
 
   std::mutex latency_mu_;
   std::map<std::string, LatencyEvent> latency_;

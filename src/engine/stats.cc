@@ -149,15 +149,23 @@ void Engine::ResetStats() {
   total_connections_received.store(0);
   rejected_connections.store(0);
   total_error_replies.store(0);
+  auto reset = [this](Shard& s) {
+    auto& l = local(s.id());
+    for (auto& st : l.cmd_stats) st = CommandStat{};
+    l.error_stats.clear();
+    l.commands_processed.store(0);
+    l.net_input_bytes.store(0);
+    l.net_output_bytes.store(0);
+    s.stats() = KeyspaceStats{};
+  };
+  // The calling shard resets at once, so that the command that asked
+  // (CONFIG RESETSTAT) is counted afterwards, as in Redis; the others after
+  // what this shard sent them before.
+  Shard* self = CurrentShard();
+  if (self) reset(*self);
   shards_->FanOutAll(
-      [this](Shard& s) {
-        auto& l = local(s.id());
-        for (auto& st : l.cmd_stats) st = CommandStat{};
-        l.error_stats.clear();
-        l.commands_processed.store(0);
-        l.net_input_bytes.store(0);
-        l.net_output_bytes.store(0);
-        s.stats() = KeyspaceStats{};
+      [self, reset](Shard& s) {
+        if (&s != self) reset(s);
       },
       [] {});
 }

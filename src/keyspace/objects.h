@@ -9,9 +9,16 @@
 
 namespace larder {
 
-// OBJECT ENCODING's answer for a collection entry.
+// OBJECT ENCODING's answer (also DEBUG OBJECT's encoding field).
 inline const char* ObjectEncodingName(const Entry* e) {
   switch (e->type) {
+    case ObjType::kString:
+      switch (static_cast<StrEncoding>(e->encoding)) {
+        case StrEncoding::kInt: return "int";
+        case StrEncoding::kEmbstr: return "embstr";
+        case StrEncoding::kRaw: return "raw";
+      }
+      return "raw";
     case ObjType::kHash: return ObjectOf<HashValue>(e)->encoding();
     case ObjType::kSet: return ObjectOf<SetValue>(e)->encoding();
     case ObjType::kList: return ObjectOf<ListValue>(e)->encoding();

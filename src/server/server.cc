@@ -33,12 +33,83 @@ void Server::SetupShard(Shard& shard) {
     if (nfd >= 0) fds.push_back(nfd);
     else LOG_WARNING("Shard {} could not open a listener on {}:{}: {}", shard.id(), addr, port_, err);
   }
+  listeners_[static_cast<size_t>(shard.id())] =
+      std::make_unique<net::Listener>(&shard.loop(), std::move(fds), AcceptorFor(shard));
+}
+
+net::Listener::OnAccept Server::AcceptorFor(Shard& shard) {
   Engine* engine = engine_.get();
   Shard* sp = &shard;
-  listeners_[static_cast<size_t>(shard.id())] = std::make_unique<net::Listener>(
-      &shard.loop(), std::move(fds), [engine, sp](int fd, std::string peer, std::string local) {
-        engine->AddClient(*sp, fd, std::move(peer), std::move(local));
-      });
+  return [engine, sp](int fd, std::string peer, std::string local) {
+    engine->AddClient(*sp, fd, std::move(peer), std::move(local));
+  };
+}
+
+namespace {
+// The addresses of a bind value ("* -::*": '-' marks one that may fail).
+std::vector<std::pair<std::string, bool>> BindAddresses(const std::string& bind) {
+  std::vector<std::pair<std::string, bool>> out;
+  std::istringstream in(bind.empty() ? std::string("* -::*") : bind);
+  std::string addr;
+  while (in >> addr) {
+    bool optional = addr[0] == '-';
+    if (optional) addr = addr.substr(1);
+    if (addr == "*") addr = "0.0.0.0";
+    if (addr == "::*") addr = "::";
+    out.emplace_back(addr, optional);
+  }
+  return out;
+}
+}  // namespace
+
+bool Server::Relisten(int port, const std::string& bind, const char* failure, std::string* err) {
+  std::lock_guard lock(relisten_mu_);
+  auto addrs = BindAddresses(bind);
+  if (addrs.size() > 16) {
+    *err = "Too many bind addresses specified.";
+    return false;
+  }
+  int n = engine_->shards().size();
+  std::vector<std::vector<int>> fds(static_cast<size_t>(n));
+  auto close_all = [&] {
+    for (auto& v : fds)
+      for (int fd : v) close(fd);
+  };
+  if (port != 0) {
+    int backlog = static_cast<int>(config_->tcp_backlog.load());
+    for (const auto& [addr, optional] : addrs) {
+      for (int i = 0; i < n; ++i) {
+        std::string why;
+        int fd = net::OpenListener(addr, port, backlog, &why);
+        if (fd >= 0) {
+          fds[static_cast<size_t>(i)].push_back(fd);
+          continue;
+        }
+        if (optional && i == 0) break;  // this address is skipped on every shard
+        LOG_WARNING("Could not create server TCP listening socket {}:{}: {}", addr, port, why);
+        close_all();
+        *err = failure;
+        return false;
+      }
+    }
+    if (fds[0].empty()) {
+      LOG_WARNING("Failed listening on port {} (tcp)", port);
+      *err = failure;
+      return false;
+    }
+  }
+  for (int i = 0; i < n; ++i) {
+    Shard& shard = engine_->shards().shard(i);
+    auto mine = std::make_shared<std::vector<int>>(std::move(fds[static_cast<size_t>(i)]));
+    shard.Post([this, i, &shard, mine] {
+      listeners_[static_cast<size_t>(i)] =
+          std::make_unique<net::Listener>(&shard.loop(), std::move(*mine), AcceptorFor(shard));
+    });
+  }
+  port_ = port;
+  engine_->set_listening_port(port);
+  LOG_NOTICE("Listening on port {} (bind {}).", port, bind);
+  return true;
 }
 
 int Server::Run() {
@@ -105,6 +176,15 @@ int Server::Run() {
 
   engine_->shards().Start([this](Shard& s) { SetupShard(s); });
   engine_->Started();
+  // From now on CONFIG SET port / bind listen again.
+  config_->SetApplyHook("port", [this](std::string* err) {
+    return Relisten(static_cast<int>(config_->port.load()), config_->bind(),
+                    "Unable to listen on this port. Check server logs.", err);
+  });
+  config_->SetApplyHook("bind", [this](std::string* err) {
+    return Relisten(static_cast<int>(config_->port.load()), config_->bind(), "Failed to bind to specified addresses.",
+                    err);
+  });
   LOG_NOTICE("Ready to accept connections tcp");
 
   // The main thread waits for a signal or a SHUTDOWN command.
@@ -117,6 +197,8 @@ int Server::Run() {
     }
   }
   LOG_WARNING("User requested shutdown...");
+  config_->SetApplyHook("port", nullptr);
+  config_->SetApplyHook("bind", nullptr);
   // Close every client and listener on its own thread, then stop the loops.
   for (int i = 0; i < engine_->shards().size(); ++i)
     engine_->shards().shard(i).Post([this, i] { listeners_[static_cast<size_t>(i)].reset(); });

@@ -9,6 +9,8 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
+#include <string>
 #include <vector>
 
 #include "config/config.h"
@@ -27,12 +29,20 @@ class Server {
 
  private:
   void SetupShard(Shard& shard);
+  // CONFIG SET port / bind: opens listening sockets on `port` for every
+  // bind address on every shard and then swaps them in for the old ones,
+  // each on its shard's thread (connections already open stay). If a
+  // required address cannot be bound, nothing changes and `err` says why.
+  // Port 0 stops listening, as in Redis.
+  bool Relisten(int port, const std::string& bind, const char* failure, std::string* err);
+  net::Listener::OnAccept AcceptorFor(Shard& shard);
 
   Config* config_;
   std::unique_ptr<Engine> engine_;
   std::vector<int> listen_fds_;                         // shard 0's sockets, opened at start-up
   std::vector<std::unique_ptr<net::Listener>> listeners_;  // by shard; each touched on its thread
   int port_ = 0;
+  std::mutex relisten_mu_;
 };
 
 }  // namespace larder

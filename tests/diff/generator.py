@@ -311,14 +311,15 @@ GEO = [
     (2, lambda r, g: [b"GEOHASH", _geokey(g), _member(g), _member(g)]),
     (1, lambda r, g: [b"ZREM", _geokey(g), _member(g)]),
     (2, lambda r, g: [b"GEOSEARCH", _geokey(g)]
-     + r.choice([[b"FROMMEMBER", _member(g)], [b"FROMLONLAT", _coord(g, 170), _coord(g, 70)]])
-     # Radii of up to a few hundred km, centres away from the poles and the
-     # antimeridian: for large shapes, and near those lines, Redis's geohash
-     # cell walk misses members that are inside the shape (Larder returns
-     # them; see docs/compatibility.md).
-     + r.choice([[b"BYRADIUS", r.choice([b"50", b"200", b"500"]), b"km"],
-                 [b"BYBOX", r.choice([b"100", b"400"]), r.choice([b"100", b"400"]), b"km"]])
-     + r.choice([[], [b"ASC"], [b"DESC", b"WITHDIST"], [b"COUNT", b"2", b"WITHCOORD"], [b"WITHHASH"]])),
+     + r.choice([[b"FROMMEMBER", _member(g)], [b"FROMLONLAT", _coord(g, 170), _coord(g, 70)],
+                 [b"FROMLONLAT", _coord(g, 180), _coord(g, 85)]])
+     # Larder walks Redis's geohash cells, so every shape finds what Redis
+     # finds, in the same order: large shapes, near the poles and the
+     # antimeridian included (where that walk misses some members inside).
+     + r.choice([[b"BYRADIUS", r.choice([b"50", b"200", b"500", b"3000", b"12000"]), b"km"],
+                 [b"BYBOX", r.choice([b"100", b"400", b"5000"]), r.choice([b"100", b"400", b"9000"]), b"km"]])
+     + r.choice([[], [], [b"ASC"], [b"DESC", b"WITHDIST"], [b"COUNT", b"2", b"WITHCOORD"], [b"WITHHASH"],
+                 [b"COUNT", b"2", b"ANY"], [b"COUNT", b"1", b"ANY", b"WITHDIST"]])),
     (1, lambda r, g: [b"GEORADIUS", _geokey(g), _coord(g, 170), _coord(g, 70), b"300", b"km", b"ASC", b"WITHDIST"]),
     (1, lambda r, g: [b"GEOSEARCHSTORE", _geokey(g), _geokey(g), b"FROMLONLAT", b"0", b"0", b"BYRADIUS", b"500", b"km"]
      + r.choice([[], [b"STOREDIST"]])),

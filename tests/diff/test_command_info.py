@@ -22,8 +22,10 @@ KNOWN = {
 }
 
 # Subcommands not implemented (or, for client|setinfo, from Redis 7.2).
+# FUNCTION has only FLUSH, LIST and HELP until scripting comes.
 MISSING_SUBCOMMANDS = {b"client|caching", b"client|getredir", b"client|tracking", b"client|trackinginfo",
-                       b"client|unblock", b"latency|doctor", b"latency|graph", b"latency|histogram"}
+                       b"latency|graph", b"function|delete", b"function|dump",
+                       b"function|kill", b"function|load", b"function|restore", b"function|stats"}
 EXTRA_SUBCOMMANDS = {b"client|setinfo"}
 
 FIELDS = ["name", "arity", "flags", "first", "last", "step", "acl", "tips", "key_specs", "subcommands"]

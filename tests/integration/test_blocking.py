@@ -183,3 +183,37 @@ def test_idle_timeout_spares_blocked_clients(larder, conn):
         blocked.close()
     finally:
         larder.conn().cmd("CONFIG", "SET", "timeout", "0")
+
+
+def test_client_unblock(larder, conn):
+    # Clients on both shards: CLIENT UNBLOCK finds each on its own thread.
+    for mode, want in [((), None), (("TIMEOUT",), None),
+                       (("ERROR",), Error("UNBLOCKED client unblocked via CLIENT UNBLOCK"))]:
+        waiters = [larder.conn() for _ in range(4)]
+        for i, w in enumerate(waiters):
+            w.cmd("HELLO", "2")
+            w.send_raw(encode("BLMOVE", "q:unblock{t}", "dst{t}", "LEFT", "LEFT", "0"))
+            wait_blocked(conn, i + 1)
+        ids = [int(line.split()[0][3:]) for line in conn.cmd("CLIENT", "LIST").decode().splitlines()
+               if "cmd=blmove" in line]
+        assert len(ids) == 4
+        for i in ids:
+            assert conn.cmd("CLIENT", "UNBLOCK", str(i), *mode) == 1
+            assert conn.cmd("CLIENT", "UNBLOCK", str(i), *mode) == 0  # no longer blocked
+        for w in waiters:
+            assert w.read() == want
+            assert w.cmd("PING") == "PONG"
+            w.close()
+    # Nothing was left registered: a push is not taken by a ghost.
+    conn.cmd("RPUSH", "q:unblock{t}", "x")
+    assert conn.cmd("LRANGE", "q:unblock{t}", "0", "-1") == [b"x"]
+    r3 = larder.conn()
+    r3.cmd("HELLO", "3")
+    r3.send_raw(encode("BRPOP", "q:unblock3", "0"))
+    wait_blocked(conn, 1)
+    rid = [int(line.split()[0][3:]) for line in conn.cmd("CLIENT", "LIST").decode().splitlines()
+           if "cmd=brpop" in line][0]
+    assert conn.cmd("CLIENT", "UNBLOCK", str(rid)) == 1
+    assert r3.read() is None
+    r3.close()
+    assert conn.cmd("CLIENT", "UNBLOCK", str(conn.cmd("CLIENT", "ID"))) == 0
