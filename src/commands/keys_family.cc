@@ -535,12 +535,21 @@ void SwapDb(CommandContext& ctx) {
   int64_t n = ctx.engine->config().databases.load();
   if (a < 0 || a >= n || b < 0 || b >= n) return ctx.Error(OpStatus::kDbIndexOutOfRange);
   ShardSet* set = &ctx.engine->shards();
-  ExclusiveAll(ctx, [set, a, b](resp::ReplyBuilder& rb) {
+  Engine* engine = ctx.engine;
+  ExclusiveAll(ctx, [set, engine, a, b](resp::ReplyBuilder& rb) {
     for (int i = 0; i < set->size(); ++i) {
       Shard& sh = set->shard(i);
       sh.db(static_cast<int>(a)).SwapContents(sh.db(static_cast<int>(b)));
       // S3-FIFO queues name keys by database: requeue this shard's keys.
       if (CurrentAccessMode() == AccessMode::kFifo) sh.evictor().Rebuild(sh.dbs());
+      // Clients blocked on a key that the swap brought in are served (Redis's
+      // scanDatabaseForReadyKeys); every shard is parked, so this is safe here.
+      BlockingRegistry& reg = engine->local(i).blocking;
+      if (!reg.empty()) {
+        reg.MarkReadyIn(static_cast<int>(a), sh.db(static_cast<int>(a)));
+        reg.MarkReadyIn(static_cast<int>(b), sh.db(static_cast<int>(b)));
+        ServeBlockedClients(engine, &sh);
+      }
     }
     rb.Ok();
   });

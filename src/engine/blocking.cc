@@ -20,6 +20,11 @@ bool BlockingRegistry::HasWaiters(int db, std::string_view key) const {
 
 void BlockingRegistry::MarkReady(int db, std::string_view key) { ready_.emplace_back(db, std::string(key)); }
 
+void BlockingRegistry::MarkReadyIn(int db, Db& d) {
+  for (const auto& [k, q] : waiting_)
+    if (k.first == db && d.Find(k.second)) ready_.push_back(k);
+}
+
 void BlockingRegistry::Prune(int db, const std::string& key) {
   auto it = waiting_.find(Key(db, key));
   if (it == waiting_.end()) return;

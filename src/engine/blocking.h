@@ -49,6 +49,9 @@ class BlockingRegistry {
   void Add(int db, std::string_view key, std::shared_ptr<Waiter> w);
   bool HasWaiters(int db, std::string_view key) const;
   void MarkReady(int db, std::string_view key);
+  // SWAPDB: every key of database `db` that clients wait on and that now
+  // exists in `d` is ready.
+  void MarkReadyIn(int db, Db& d);
   // Drops claimed waiters of one key (after a timeout or a disconnect).
   void Prune(int db, const std::string& key);
   bool has_ready() const { return !ready_.empty(); }

@@ -17,7 +17,9 @@ bool Engine::PausedNow(uint32_t flags) const {
   if (until == 0) return false;
   if (UnixTimeMs() >= until) return false;
   if (pause_all_.load()) return true;
-  return (flags & kCmdWrite) != 0;
+  // CLIENT PAUSE WRITE holds what may change data or be propagated, as
+  // Redis 7.0 does (PFCOUNT may write its cache, PUBLISH is replicated).
+  return (flags & (kCmdWrite | kCmdMayReplicate)) != 0;
 }
 
 void Engine::RecordCommandLatency(const CommandSpec* spec, int64_t duration_us) {

@@ -217,3 +217,35 @@ def test_client_unblock(larder, conn):
     assert r3.read() is None
     r3.close()
     assert conn.cmd("CLIENT", "UNBLOCK", str(conn.cmd("CLIENT", "ID"))) == 0
+
+
+def test_swapdb_serves_clients_blocked_on_a_key_it_brings_in(larder, conn):
+    assert conn.cmd("SELECT", "1") == "OK"
+    assert conn.cmd("RPUSH", "k:swap", "hello") == 1
+    waiter = larder.conn()
+    assert waiter.cmd("SELECT", "9") == "OK"
+    waiter.send_raw(encode("BRPOP", "k:swap", "0"))
+    deadline = time.time() + 30
+    while blocked_clients(conn) < 1 and time.time() < deadline:
+        time.sleep(0.02)
+    assert conn.cmd("SWAPDB", "1", "9") == "OK"
+    assert waiter.read() == [b"k:swap", b"hello"]
+    assert conn.cmd("SELECT", "9") == "OK"
+    assert conn.cmd("EXISTS", "k:swap") == 0
+    conn.cmd("SELECT", "0")
+    waiter.close()
+
+
+def test_client_pause_write_holds_commands_that_may_replicate(larder, conn):
+    assert conn.cmd("PFADD", "hll:pause", "a") == 1
+    assert conn.cmd("CLIENT", "PAUSE", "100000", "WRITE") == "OK"
+    try:
+        other = larder.conn()
+        assert other.cmd("GET", "x") is None  # reads go on
+        other.send_raw(encode("PFCOUNT", "hll:pause"))  # may write its cache: held
+        time.sleep(0.3)
+        assert blocked_clients(conn) >= 1
+    finally:
+        assert conn.cmd("CLIENT", "UNPAUSE") == "OK"
+    assert other.read() == 1
+    other.close()
