@@ -99,6 +99,7 @@ void Client::ProcessInput() {
   for (;;) {
     bool retry = false;
     size_t count = 0;
+    batch_bytes_ = 0;
     while (!pipeline_.waiting() && !closing_ && !paused_ && !closed_) {
       if (stream_.OutputBlocked()) break;
       std::string_view data = stream_.input().Readable();
@@ -126,6 +127,7 @@ void Client::ProcessInput() {
         break;
       }
       stream_.input().Consume(consumed);
+      batch_bytes_ += consumed;
       if (d == DispatchResult::kStop && pipeline_.open()) break;  // runs alone: wait for it
       if (++count >= kMaxBatchCommands && pipeline_.open()) {
         retry = true;
@@ -191,12 +193,14 @@ std::string Client::ClientListLine() const {
   if (flags.empty()) flags = "N";
   const net::Stream& s = stream_;
   auto& in = const_cast<net::Stream&>(s).input();
+  // Redis counts the commands being executed as still in the query buffer.
+  size_t qbuf = in.size() + (in_process_ || pipeline_.waiting() ? batch_bytes_ : 0);
   return fmt::format(
       "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 "
       "multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} "
       "tot-mem={} events={} cmd={} user=default redir=-1 resp={}",
       state_.id, state_.addr, state_.laddr, state_.fd, state_.name, (now - state_.created_ms) / 1000,
-      (now - state_.last_interaction_ms) / 1000, flags, state_.db, in.size(), in.capacity() - in.size(),
+      (now - state_.last_interaction_ms) / 1000, flags, state_.db, qbuf, in.capacity() - in.size(),
       in.capacity(), s.pending_output(), in.capacity() + s.output_capacity(), s.wants_write() ? "rw" : "r",
       state_.last_cmd ? std::string_view(state_.last_cmd->name) : std::string_view("NULL"), state_.resp);
 }

@@ -84,6 +84,7 @@ class Client : public net::StreamHandler {
   net::Stream stream_;
   resp::RequestParser parser_;
   std::vector<std::string_view> args_;
+  size_t batch_bytes_ = 0;  // input consumed by the batch now running
   Pipeline pipeline_;
   std::shared_ptr<Waiter> blocked_;
   bool closed_ = false;

@@ -247,6 +247,21 @@ def test_client_list_kill_and_names(larder):
     a.close()
 
 
+def test_client_list_counts_the_running_command_as_query_buffer(larder):
+    # Redis reports the command being executed as still in the query buffer
+    # (its Tcl suite checks qbuf=26 for CLIENT LIST sent alone).
+    c = larder.conn()
+    me = [l for l in c.cmd("CLIENT", "LIST").decode().splitlines() if "cmd=client|list" in l]
+    assert len(me) == 1
+    assert " qbuf=%d " % len(encode("CLIENT", "LIST")) in me[0]
+    other = larder.conn()
+    other.cmd("PING")
+    idle = [l for l in c.cmd("CLIENT", "LIST").decode().splitlines() if "cmd=ping" in l]
+    assert len(idle) == 1 and " qbuf=0 " in idle[0]
+    c.close()
+    other.close()
+
+
 def test_client_pause_holds_writes(larder):
     a = larder.conn()
     b = larder.conn()
