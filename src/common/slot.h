@@ -14,4 +14,12 @@ constexpr uint32_t kNumSlots = 16384;
 uint16_t Crc16(std::string_view data);
 uint32_t KeySlot(std::string_view key);
 
+// For tests: the portable table version, and whether Crc16 uses the CPU's
+// carry-less multiplication instead.
+namespace slot_internal {
+uint16_t Crc16WithTables(std::string_view data);
+uint32_t KeySlotWithTables(std::string_view key);
+bool UsesCarrylessMultiply();
+}  // namespace slot_internal
+
 }  // namespace larder

@@ -53,6 +53,7 @@ class EngineCacheHost;
 // equivalent in us, (129 * 2^(k+3) - 1) / 1000: 1, 2, 4, 8, 16, 33, 66...
 constexpr int kLatencyBuckets = 21;  // up to 1 s (Redis's highest trackable value)
 inline int LatencyBucket(int64_t duration_us) {
+  if (duration_us <= 1) return 0;  // most commands: step 0 takes 0 and 1 us
   uint64_t ns = duration_us <= 0 ? 1 : static_cast<uint64_t>(duration_us) * 1000;
   if (ns > 1000000000) ns = 1000000000;
   int k = std::bit_width(ns / 129) - 3;
@@ -150,7 +151,7 @@ class Engine {
     if (failed) [[unlikely]] ++st.failed;
     if (config_->latency_tracking.load(std::memory_order_relaxed)) ++st.latency[LatencyBucket(duration_us)];
     int64_t threshold = config_->latency_monitor_threshold.load(std::memory_order_relaxed);
-    if (threshold > 0 && duration_us / 1000 >= threshold) [[unlikely]] RecordCommandLatency(spec, duration_us);
+    if (threshold > 0 && duration_us >= threshold * 1000) [[unlikely]] RecordCommandLatency(spec, duration_us);
   }
   void RecordRejected(Shard* shard, const CommandSpec* spec);
   // Time a deferred command spent on other shards (its call was counted

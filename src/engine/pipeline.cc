@@ -42,16 +42,11 @@ void CommandGroup::Clear() {
 void ExecuteGroup(CommandGroup* g) {
   Shard& shard = *CurrentShard();
   Engine& engine = *g->engine;
-  std::string_view argv[16];
-  std::vector<std::string_view> big;
   g->ends.reserve(g->cmds.size());
   for (uint32_t i = 0; i < g->cmds.size(); ++i) {
     const CommandGroup::Cmd& cmd = g->cmds[i];
-    std::string_view* args = argv;
-    if (cmd.argc > 16) {
-      big.resize(cmd.argc);
-      args = big.data();
-    }
+    if (g->argv.size() < cmd.argc) g->argv.resize(cmd.argc);
+    std::string_view* args = g->argv.data();
     for (uint32_t j = 0; j < cmd.argc; ++j) {
       auto [off, len] = g->spans[cmd.first_span + j];
       args[j] = std::string_view(g->arena.data() + off, len);

@@ -63,6 +63,7 @@ struct CommandGroup {
   std::vector<Cmd> cmds;
   std::string out;             // replies, back to back
   std::vector<uint32_t> ends;  // end offset of each command's reply in `out`
+  std::vector<std::string_view> argv;  // ExecuteGroup's arguments of one command (kept: no zeroing per command)
   // Commands whose reply comes later (their slice of `out` is empty), and
   // those replies once delivered (on the client's thread).
   uint32_t late_count = 0;

@@ -15,7 +15,7 @@ MAXMEMORY = 64 * 1024 * 1024
 
 
 def key_slot(key):
-    """Redis Cluster's slot (CRC16/XMODEM mod 16384); Larder's shard is slot % threads."""
+    """Redis Cluster's slot (CRC16/XMODEM mod 16384); Larder's shard is slot * threads // 16384."""
     crc = 0
     for b in key:
         crc ^= b << 8
@@ -30,7 +30,7 @@ def keys_per_shard(c, shards):
     while True:
         cursor, keys = c.cmd("SCAN", cursor, "COUNT", "1000")
         for k in keys:
-            counts[key_slot(k) % shards] += 1
+            counts[key_slot(k) * shards // 16384] += 1
         if cursor in (b"0", "0", 0):
             return counts
 
