@@ -8,9 +8,10 @@ from server import start_larder  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def larder():
-    """One larder-server with 2 shard threads for the whole module."""
-    s = start_larder(threads=2)
+def larder(request):
+    """One larder-server with 2 shard threads for the whole module; a module
+    that needs more command-line arguments sets LARDER_ARGS."""
+    s = start_larder(args=getattr(request.module, "LARDER_ARGS", ()), threads=2)
     yield s
     s.stop()
 

@@ -4,24 +4,10 @@ addresses and clocks (OBJECT), reply types the test client does not parse
 spread over the shards (POPULATE, DIGEST)."""
 import re
 
-import pytest
 from resp import Conn, Error, encode
 from server import start_larder
 
-
-@pytest.fixture(scope="module")
-def larder():
-    s = start_larder(args=["--enable-debug-command", "yes"], threads=2)
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def conn(larder):
-    c = larder.conn()
-    c.cmd("FLUSHALL")
-    yield c
-    c.close()
+LARDER_ARGS = ["--enable-debug-command", "yes"]  # for conftest's larder fixture
 
 
 def raw(conn, *args):
@@ -130,7 +116,7 @@ def test_debug_digest_is_independent_of_the_shard_layout(larder, conn):
     conn.cmd("HSET", "h", "f", "v")
     conn.cmd("SELECT", "0")
     two = conn.cmd("DEBUG", "DIGEST")
-    single = start_larder(args=["--enable-debug-command", "yes"], threads=1)
+    single = start_larder(args=LARDER_ARGS, threads=1)
     try:
         c = single.conn()
         c.cmd("DEBUG", "POPULATE", "200")

@@ -8,12 +8,7 @@ import pytest
 from resp import Conn, Error
 from server import free_port, start_larder, wait_until
 
-
-@pytest.fixture(scope="module")
-def larder():
-    s = start_larder(args=["--enable-debug-command", "yes"], threads=2)
-    yield s
-    s.stop()
+LARDER_ARGS = ["--enable-debug-command", "yes"]  # for conftest's larder fixture
 
 
 @pytest.fixture
