@@ -38,28 +38,6 @@ ShardSnapshot TakeShardSnapshot(Engine* server, Shard& shard) {
 
 namespace {
 
-std::mutex replid_mu;
-std::string replid;  // empty: the run id
-
-}  // namespace
-
-std::string MasterReplId(Engine* server) {
-  std::lock_guard lock(replid_mu);
-  return replid.empty() ? server->run_id() : replid;
-}
-
-void ChangeMasterReplId() {
-  static const char kHex[] = "0123456789abcdef";
-  std::random_device rd;
-  std::mt19937_64 rng(rd());
-  std::string id;
-  for (int i = 0; i < 40; ++i) id.push_back(kHex[rng() % 16]);
-  std::lock_guard lock(replid_mu);
-  replid = std::move(id);
-}
-
-namespace {
-
 void Section(std::string& out, const char* title) {
   if (!out.empty()) out += "\r\n";
   out += fmt::format("# {}\r\n", title);
@@ -199,7 +177,7 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
         "master_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\n"
         "second_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:1048576\r\n"
         "repl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
-        MasterReplId(server));
+        server->master_replid());
   }
   if (on("cpu")) {
     rusage self, children;

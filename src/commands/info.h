@@ -24,9 +24,6 @@ struct ShardSnapshot {
 
 ShardSnapshot TakeShardSnapshot(Engine* server, Shard& shard);
 
-// master_replid: the run id until DEBUG CHANGE-REPL-ID draws a new one.
-std::string MasterReplId(Engine* server);
-void ChangeMasterReplId();
 
 // `sections`: lower-case names as given to INFO (empty = default set).
 std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,

@@ -1009,7 +1009,7 @@ void Debug(CommandContext& ctx) {
   }
   if (sub == "change-repl-id" && argc == 2) {
     LOG_NOTICE("Changing replication IDs after receiving DEBUG change-repl-id");
-    ChangeMasterReplId();
+    ctx.engine->ChangeReplId();
     return ctx.rb->Ok();
   }
   if (sub == "help") {

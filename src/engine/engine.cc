@@ -14,10 +14,27 @@ namespace larder {
 
 Engine::Engine(Config* config) : config_(config) {
   start_time_ms_ = UnixTimeMs();
+  run_id_ = RandomHexId();
+}
+
+std::string RandomHexId() {
+  static const char kHex[] = "0123456789abcdef";
   std::random_device rd;
   std::mt19937_64 rng(rd());
-  static const char kHex[] = "0123456789abcdef";
-  for (int i = 0; i < 40; ++i) run_id_.push_back(kHex[rng() % 16]);
+  std::string id;
+  for (int i = 0; i < 40; ++i) id.push_back(kHex[rng() % 16]);
+  return id;
+}
+
+std::string Engine::master_replid() const {
+  std::lock_guard lock(replid_mu_);
+  return replid_.empty() ? run_id_ : replid_;
+}
+
+void Engine::ChangeReplId() {
+  std::string id = RandomHexId();
+  std::lock_guard lock(replid_mu_);
+  replid_ = std::move(id);
 }
 
 Engine::~Engine() {

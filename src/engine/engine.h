@@ -61,6 +61,9 @@ inline int LatencyBucket(int64_t duration_us) {
 }
 inline int64_t LatencyBucketUsec(int k) { return ((int64_t{129} << (k + 3)) - 1) / 1000; }
 
+// 40 random hex digits: run ids, replication ids.
+std::string RandomHexId();
+
 struct CommandStat {
   uint64_t calls = 0;
   uint64_t usec = 0;
@@ -219,6 +222,9 @@ class Engine {
 
   int64_t start_time_ms() const { return start_time_ms_; }
   const std::string& run_id() const { return run_id_; }
+  // INFO's master_replid: the run id until DEBUG CHANGE-REPL-ID draws a new one.
+  std::string master_replid() const;
+  void ChangeReplId();
   int listening_port() const { return port_.load(std::memory_order_relaxed); }
   void set_listening_port(int port) { port_.store(port, std::memory_order_relaxed); }  // CONFIG SET port: any thread
   // SHUTDOWN: the main thread (server/server.cc) watches this.
@@ -261,6 +267,8 @@ class Engine {
   std::atomic<bool> pause_all_{false};
   int64_t start_time_ms_;
   std::string run_id_;
+  mutable std::mutex replid_mu_;
+  std::string replid_;  // empty: the run id
   std::atomic<int> port_{0};
 
   std::mutex latency_mu_;

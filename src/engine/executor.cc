@@ -249,17 +249,22 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
   bool held = false;
   if ((spec->flags & kCmdWrite) && !fx.failed && !call.fan_out) {
     // Effects of the keys it wrote: blocked clients, leases, write-behind.
-    EngineShard& es = engine.local(shard.id());
-    cache::ShardCache* lease_cache = engine.cache().active() ? cache::CurrentShardCache() : nullptr;
-    bool leases = lease_cache && !lease_cache->leases().empty();
-    if (!es.blocking.empty() || leases) {
+    // An exclusive operation (its shards all parked) writes keys of other
+    // shards too: their owners' waiters and leases are the ones to look at.
+    cache::ShardCache* here = engine.cache().active() ? cache::CurrentShardCache() : nullptr;
+    bool caching = here != nullptr;
+    bool look = call.exclusive || !engine.local(shard.id()).blocking.empty() || (caching && !here->leases().empty());
+    if (look) {
       for (size_t i = 0; i < fx.key_count(); ++i) {
         KeyRef k = fx.key(i);
         if (!k.written) continue;
-        if (leases) lease_cache->leases().End(k.db, k.key);
-        // Exclusive operations reach other shards' keys: mark them there.
-        EngineShard& owner = call.exclusive ? engine.local(engine.shards().ShardOf(k.key)) : es;
-        if (owner.blocking.HasWaiters(k.db, k.key)) owner.blocking.MarkReady(k.db, k.key);
+        int owner = call.exclusive ? engine.shards().ShardOf(k.key) : shard.id();
+        if (caching) {
+          cache::ShardCache& c = call.exclusive ? engine.cache().shard(owner) : *here;
+          if (!c.leases().empty()) c.leases().End(k.db, k.key);
+        }
+        BlockingRegistry& reg = engine.local(owner).blocking;
+        if (reg.HasWaiters(k.db, k.key)) reg.MarkReady(k.db, k.key);
       }
     }
     if (sc && fx.key_count() == 1) {

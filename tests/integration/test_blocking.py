@@ -4,6 +4,7 @@ clients that disconnect while blocked (no element is lost)."""
 import time
 
 from resp import Error, encode
+from slots import shard_of
 
 
 def wait_blocked(conn, n, timeout=30):
@@ -249,3 +250,23 @@ def test_client_pause_write_holds_commands_that_may_replicate(larder, conn):
         assert conn.cmd("CLIENT", "UNPAUSE") == "OK"
     assert other.read() == 1
     other.close()
+
+
+def test_a_write_across_shards_wakes_a_client_blocked_on_another_shard(larder):
+    # RENAME, COPY and MSET run on whichever of their shards arrives last; the
+    # key they write may live on another one, with the client waiting there.
+    waiter = larder.conn()
+    c = larder.conn()
+    pairs = [(f"src{i}", f"dst{i}") for i in range(40) if shard_of(f"src{i}", 2) != shard_of(f"dst{i}", 2)]
+    assert len(pairs) >= 8
+    for src, dst in pairs[:8]:
+        for how in ("RENAME", "COPY"):
+            c.cmd("DEL", src, dst)
+            c.cmd("RPUSH", src, "x")
+            waiter.send_raw(encode("BLPOP", dst, "0"))
+            wait_blocked(c, 1)
+            assert c.cmd(how, src, dst) in ("OK", 1)
+            waiter.sock.settimeout(30)
+            assert waiter.read() == [dst.encode(), b"x"], (how, src, dst)
+    waiter.close()
+    c.close()

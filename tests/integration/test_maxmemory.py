@@ -10,18 +10,9 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
 from maxmemory_flood import flood  # noqa: E402
 from server import start_larder  # noqa: E402
+from slots import shard_of  # noqa: E402
 
 MAXMEMORY = 64 * 1024 * 1024
-
-
-def key_slot(key):
-    """Redis Cluster's slot (CRC16/XMODEM mod 16384); Larder's shard is slot * threads // 16384."""
-    crc = 0
-    for b in key:
-        crc ^= b << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
-    return crc % 16384
 
 
 def keys_per_shard(c, shards):
@@ -30,7 +21,7 @@ def keys_per_shard(c, shards):
     while True:
         cursor, keys = c.cmd("SCAN", cursor, "COUNT", "1000")
         for k in keys:
-            counts[key_slot(k) * shards // 16384] += 1
+            counts[shard_of(k, shards)] += 1
         if cursor in (b"0", "0", 0):
             return counts
 
