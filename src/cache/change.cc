@@ -1,23 +1,11 @@
 // Change: a key's state after a write, and its record encoding.
 #include "cache/write_behind.h"
 
-#include <algorithm>
-#include <cerrno>
-#include <chrono>
-#include <cstring>
-#include <future>
-#include <map>
-
-#include "cache/manager.h"
 #include "cache/record.h"
-#include "common/clock.h"
-#include "common/log.h"
-#include "keyspace/memory_budget.h"
 
 namespace larder::cache {
 
 using namespace record;  // NOLINT: this module's own helpers
-
 
 std::string KeyId(int db, std::string_view key) {
   std::string id = std::to_string(db);

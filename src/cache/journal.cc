@@ -4,11 +4,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <cstring>
-#include <future>
-#include <map>
 
-#include "cache/manager.h"
 #include "cache/record.h"
 #include "common/clock.h"
 #include "common/log.h"

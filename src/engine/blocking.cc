@@ -113,8 +113,7 @@ void SignalKeyReady(CommandContext& ctx, std::string_view key) {
 }
 
 void ServeBlockedClients(Engine* engine, Shard* shard) {
-  BlockingRegistry& reg = engine->local(shard->id()).blocking;
-  if (reg.has_ready()) reg.ServeReady(engine, shard);
+  ServeBlockedClients(engine->local(shard->id()).blocking, engine, shard);
 }
 
 void RequestBlock(CommandContext& ctx, int64_t timeout_ms, std::vector<std::string> keys) {

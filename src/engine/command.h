@@ -186,7 +186,6 @@ struct CommandSpec {
     return writes == Writes::kAll || (writes == Writes::kFirst ? nth == 0 : nth == 1);
   }
   // The full name as errors and statistics print it ("config|get").
-  const std::string& full_name() const { return name; }
 };
 
 // Everything a handler may touch. The reply builder writes into the buffer
@@ -214,6 +213,8 @@ struct CommandContext {
   Db* scratch = nullptr;
   // Set by Defer(): the reply comes later.
   bool deferred = false;
+  // Set by DeferredReply: its Finish times the command (LATENCY HISTOGRAM).
+  bool timed_later = false;
   // The reply's place when the call brought one (Call::target): what Defer()
   // returns for a caller with no Client (the command test fixture; later a
   // script or EXEC).

@@ -54,7 +54,7 @@ class EngineCacheHost;
 constexpr int kLatencyBuckets = 21;  // up to 1 s (Redis's highest trackable value)
 inline int LatencyBucket(int64_t duration_us) {
   if (duration_us <= 1) return 0;  // most commands: step 0 takes 0 and 1 us
-  uint64_t ns = duration_us <= 0 ? 1 : static_cast<uint64_t>(duration_us) * 1000;
+  uint64_t ns = static_cast<uint64_t>(duration_us) * 1000;
   if (ns > 1000000000) ns = 1000000000;
   int k = std::bit_width(ns / 129) - 3;
   return k < 0 ? 0 : k;
@@ -144,7 +144,9 @@ class Engine {
   void DeliverError(const ReplyTarget& target, std::string_view message, int resp);
 
   // Statistics, on the shard that ran the command.
-  void RecordCommand(Shard* shard, const CommandSpec* spec, int64_t duration_us, bool failed) {
+  // `histogram`: false for a command whose time is only known when it
+  // finishes on other shards (RecordDeferredWork puts it in its step then).
+  void RecordCommand(Shard* shard, const CommandSpec* spec, int64_t duration_us, bool failed, bool histogram = true) {
     EngineShard& l = *locals_[static_cast<size_t>(shard->id())];
     CommandStat& st = l.cmd_stats[static_cast<size_t>(spec->id)];
     ++st.calls;
@@ -152,15 +154,17 @@ class Engine {
     l.commands_processed.store(l.commands_processed.load(std::memory_order_relaxed) + 1,
                                std::memory_order_relaxed);
     if (failed) [[unlikely]] ++st.failed;
-    if (config_->latency_tracking.load(std::memory_order_relaxed)) ++st.latency[LatencyBucket(duration_us)];
+    if (histogram && config_->latency_tracking.load(std::memory_order_relaxed)) ++st.latency[LatencyBucket(duration_us)];
     int64_t threshold = config_->latency_monitor_threshold.load(std::memory_order_relaxed);
     if (threshold > 0 && duration_us >= threshold * 1000) [[unlikely]] RecordCommandLatency(spec, duration_us);
   }
   void RecordRejected(Shard* shard, const CommandSpec* spec);
   // Time a deferred command spent on other shards (its call was counted
-  // when it started): commandstats and the latency monitor.
+  // when it started): commandstats, LATENCY HISTOGRAM and the latency monitor.
   void RecordDeferredWork(Shard* shard, const CommandSpec* spec, int64_t duration_us) {
-    local(shard->id()).cmd_stats[static_cast<size_t>(spec->id)].usec += static_cast<uint64_t>(duration_us);
+    CommandStat& st = local(shard->id()).cmd_stats[static_cast<size_t>(spec->id)];
+    st.usec += static_cast<uint64_t>(duration_us);
+    if (config_->latency_tracking.load(std::memory_order_relaxed)) ++st.latency[LatencyBucket(duration_us)];
     int64_t threshold = config_->latency_monitor_threshold.load(std::memory_order_relaxed);
     if (threshold > 0 && duration_us / 1000 >= threshold) RecordCommandLatency(spec, duration_us);
   }

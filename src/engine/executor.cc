@@ -287,7 +287,7 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
       }
     }
   }
-  engine.RecordCommand(&shard, spec, dt, fx.failed);
+  engine.RecordCommand(&shard, spec, dt, fx.failed, !ctx.timed_later);
   // A command that finishes on other shards is logged when it finishes
   // (DeferredReply), with the time it took there.
   if (!(spec->flags & kCmdSkipSlowlog) && !ctx.deferred) engine.MaybeSlowlog(&shard, call.args, dt, call.origin);

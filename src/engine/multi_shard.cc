@@ -15,6 +15,7 @@ DeferredReply::DeferredReply(CommandContext& ctx)
     origin_.name = ctx.client_state().name;
   }
   target_ = ctx.Defer();
+  ctx.timed_later = true;
 }
 
 void DeferredReply::Finish(std::string reply) {

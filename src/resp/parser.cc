@@ -11,7 +11,6 @@ namespace larder::resp {
 namespace {
 constexpr size_t kMaxHeaderLine = 64 * 1024;  // as Redis: longer "*N"/"$N" lines are an error
 constexpr int64_t kMaxArgs = 2147483647;  // INT_MAX, as Redis
-constexpr size_t kPreallocArgs = 1024;              // never trust the announced count
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';

@@ -25,7 +25,6 @@ class ReplyBuilder {
 
   int protocol() const { return protocol_; }
   std::string* buffer() { return out_; }
-  ErrorSink* error_sink() const { return sink_; }
   // The value of the last Integer() written (fan-out parts are summed).
   int64_t last_integer() const { return last_integer_; }
 

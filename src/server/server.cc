@@ -122,13 +122,7 @@ int Server::Run() {
 
   int nthreads = static_cast<int>(config_->threads.load());
   port_ = static_cast<int>(config_->port.load());
-  std::istringstream bind_list(config_->bind());
-  std::string addr;
-  while (bind_list >> addr) {
-    bool optional = addr[0] == '-';
-    if (optional) addr = addr.substr(1);
-    if (addr == "*") addr = "0.0.0.0";
-    if (addr == "::*") addr = "::";
+  for (const auto& [addr, optional] : BindAddresses(config_->bind())) {
     std::string err;
     int fd = net::OpenListener(addr, port_, static_cast<int>(config_->tcp_backlog.load()), &err);
     if (fd < 0) {
