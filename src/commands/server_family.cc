@@ -287,7 +287,7 @@ void CommandInfo(CommandContext& ctx) {
   if (ctx.argc() == 2) return Command(ctx);
   ctx.rb->ArrayHeader(ctx.argc() - 2);
   for (size_t i = 2; i < ctx.argc(); ++i) {
-    const CommandSpec* c = Commands().Find(ctx.arg(i));
+    const CommandSpec* c = Commands().FindByFullName(ctx.arg(i));
     if (c) ReplyCommandInfo(*ctx.rb, *c);
     else ctx.rb->NullArray();
   }
@@ -299,7 +299,7 @@ void CommandDocs(CommandContext& ctx) {
     for (const auto& c : Commands().top()) list.push_back(&c);
   } else {
     for (size_t i = 2; i < ctx.argc(); ++i)
-      if (const CommandSpec* c = Commands().Find(ctx.arg(i))) list.push_back(c);
+      if (const CommandSpec* c = Commands().FindByFullName(ctx.arg(i))) list.push_back(c);
   }
   ctx.rb->MapHeader(list.size());
   for (const CommandSpec* c : list) {
@@ -574,15 +574,6 @@ void LatencyReset(CommandContext& ctx) {
 }
 
 // Redis's lookupCommandBySds: "name" or "container|sub", any case.
-const CommandSpec* FindCommandByFullName(std::string_view name) {
-  size_t bar = name.find('|');
-  if (bar == std::string_view::npos) return Commands().Find(name);
-  if (name.find('|', bar + 1) != std::string_view::npos) return nullptr;
-  const CommandSpec* base = Commands().Find(name.substr(0, bar));
-  if (!base || base->subcommands.empty()) return nullptr;
-  return Commands().FindSub(*base, name.substr(bar + 1));
-}
-
 using LatencyCounts = std::array<uint64_t, kLatencyBuckets>;
 
 // One command's entry of LATENCY HISTOGRAM, if it has calls: its name, the
@@ -620,7 +611,7 @@ void LatencyHistogram(CommandContext& ctx) {
   std::vector<const CommandSpec*> wanted;
   bool all_commands = ctx.argc() == 2;
   for (size_t i = 2; i < ctx.argc(); ++i)
-    if (const CommandSpec* c = FindCommandByFullName(ctx.arg(i))) wanted.push_back(c);
+    if (const CommandSpec* c = Commands().FindByFullName(ctx.arg(i))) wanted.push_back(c);
   Engine* server = ctx.engine;
   auto counts = [server](int shard) {
     const auto& stats = server->local(shard).cmd_stats;

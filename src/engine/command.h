@@ -266,6 +266,8 @@ class CommandRegistry {
   const CommandSpec* Find(std::string_view name) const;
   // A subcommand of `parent` ("config" + "get"), case-insensitive; null if none.
   const CommandSpec* FindSub(const CommandSpec& parent, std::string_view sub) const;
+  // A command or "container|subcommand" (COMMAND INFO/DOCS, LATENCY HISTOGRAM).
+  const CommandSpec* FindByFullName(std::string_view name) const;
   const std::vector<const CommandSpec*>& all() const { return flat_; }  // every command and subcommand
   const std::vector<CommandSpec>& top() const { return commands_; }
   size_t count() const { return commands_.size(); }

@@ -140,6 +140,15 @@ const CommandSpec* CommandRegistry::Find(std::string_view name) const {
   }
 }
 
+const CommandSpec* CommandRegistry::FindByFullName(std::string_view name) const {
+  size_t bar = name.find('|');
+  if (bar == std::string_view::npos) return Find(name);
+  if (name.find('|', bar + 1) != std::string_view::npos) return nullptr;
+  const CommandSpec* base = Find(name.substr(0, bar));
+  if (!base || base->subcommands.empty()) return nullptr;
+  return FindSub(*base, name.substr(bar + 1));
+}
+
 const CommandSpec* CommandRegistry::FindSub(const CommandSpec& parent, std::string_view sub) const {
   size_t plen = parent.name.size();
   for (const auto& s : parent.subcommands) {

@@ -12,7 +12,8 @@
 //    shards, FLUSHALL...). They are enqueued under one global lock, so all
 //    shards see all multi-shard work in the same order and can never wait
 //    for each other in a cycle; each runs after whatever its sender sent to
-//    the same shards before. RunExclusive parks every involved shard at the
+//    the same shards before (a message sent after it may run before it:
+//    senders that need that order wait for its reply, as a pipeline does). RunExclusive parks every involved shard at the
 //    same point; the last to arrive runs the operation with all of them
 //    stopped, then releases them.
 #pragma once

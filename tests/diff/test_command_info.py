@@ -70,6 +70,19 @@ def test_command_info_matches_redis(differ):
     assert not unexpected, "\n".join(map(repr, unexpected))
 
 
+def test_subcommands_by_full_name(differ):
+    # COMMAND INFO and DOCS take "container|subcommand", as in Redis 7.
+    for name in ("config|get", "client|list", "object|encoding", "CONFIG|SET", "config|nosuch", "get|x"):
+        a = differ.redis.cmd("COMMAND", "INFO", name)[0]
+        b = differ.larder.cmd("COMMAND", "INFO", name)[0]
+        assert (a is None) == (b is None), name
+        if a is not None:
+            assert a[:3] == b[:3], name  # name, arity, flags
+        docs_a = differ.redis.cmd("COMMAND", "DOCS", name)
+        docs_b = differ.larder.cmd("COMMAND", "DOCS", name)
+        assert docs_a[::2] == docs_b[::2], name
+
+
 def test_movable_keys_commands(differ):
     # Commands whose key positions come from their arguments declare
     # movablekeys, as Redis does; the others do not.
