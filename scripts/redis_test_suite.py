@@ -58,7 +58,7 @@ def start_server(binary, threads, work):
     data = tempfile.mkdtemp(dir=work, prefix="dir-")
     log = open(os.path.join(work, "server.log"), "a")
     proc = subprocess.Popen([binary, "--port", str(port), "--threads", str(threads), "--dir", data,
-                             "--enable-debug-command", "yes"], stdout=log, stderr=subprocess.STDOUT)
+                             "--enable-debug-command", "yes", "--enable-protected-configs", "yes"], stdout=log, stderr=subprocess.STDOUT)
     for _ in range(100):
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()

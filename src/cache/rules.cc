@@ -5,6 +5,7 @@
 
 #include "common/numbers.h"
 #include "common/strings.h"
+#include "resp/parser.h"
 
 namespace larder::cache {
 
@@ -187,24 +188,6 @@ std::string SqlToNumbered(std::string_view sql, const std::vector<std::string>& 
   return out;
 }
 
-std::string QuoteConfigWord(std::string_view w) {
-  bool plain = !w.empty() && std::all_of(w.begin(), w.end(), [](char c) {
-    return std::isgraph(static_cast<unsigned char>(c)) && c != '"' && c != '\'' && c != '\\';
-  });
-  if (plain) return std::string(w);
-  std::string out = "\"";
-  for (char c : w) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out.push_back(c);
-  }
-  out.push_back('"');
-  return out;
-}
-
 namespace {
 bool ParseBool(std::string_view v, bool* out) {
   if (EqualsIgnoreCase(v, "yes")) *out = true;
@@ -325,7 +308,7 @@ bool ParseRule(const std::vector<std::string>& args, Rule* rule, std::string* er
 
 std::string Rule::ToLine() const {
   static const char* kKinds[] = {"string", "hash", "json"};
-  std::string out = QuoteConfigWord(pattern.text()) + " source " + QuoteConfigWord(source) + " as " +
+  std::string out = resp::QuoteInlineArg(pattern.text()) + " source " + resp::QuoteInlineArg(source) + " as " +
                     kKinds[static_cast<int>(kind)] + " ttl " + FormatDuration(ttl_ms);
   out += " jitter " + std::to_string(jitter_pct);
   out += " negative-ttl " + FormatDuration(negative_ttl_ms);
@@ -337,9 +320,9 @@ std::string Rule::ToLine() const {
   if (write_through) out += " write through";
   if (write_behind)
     out += " write behind write-delay " + FormatDuration(write_delay_ms) + " write-batch " + std::to_string(write_batch);
-  if (writes()) out += " store " + QuoteConfigWord(store_sql);
-  if (writes() && !delete_sql.empty()) out += " delete " + QuoteConfigWord(delete_sql);
-  out += " load " + QuoteConfigWord(load_sql);
+  if (writes()) out += " store " + resp::QuoteInlineArg(store_sql);
+  if (writes() && !delete_sql.empty()) out += " delete " + resp::QuoteInlineArg(delete_sql);
+  out += " load " + resp::QuoteInlineArg(load_sql);
   return out;
 }
 

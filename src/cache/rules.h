@@ -104,7 +104,4 @@ struct SourceSpec {
 
 bool ParseSource(const std::vector<std::string>& args, SourceSpec* out, std::string* err);
 
-// Quotes a word for a config line when it needs it (as redis.conf does).
-std::string QuoteConfigWord(std::string_view w);
-
 }  // namespace larder::cache

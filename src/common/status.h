@@ -44,6 +44,7 @@ enum class OpStatus : uint16_t {
   kUnknownSubcommand,             // subcommand, command in capitals
   kNoAuth,
   kMaxClients,
+  kProtectedMode,
   kProtoTooBigInline,
   kProtoUnbalancedQuotes,
   kProtoTooBigMultibulkCount,

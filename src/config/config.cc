@@ -96,6 +96,8 @@ Config::Config() {
   auto checked = [&](std::string name, bool (*check)(int64_t, std::string*)) {
     options_[by_name_.at(name)].check = check;
   };
+  auto protect = [&](std::string name) { options_[by_name_.at(name)].protected_config = true; };
+  auto words = [&](std::string name) { options_[by_name_.at(name)].words = true; };
   auto str = [&](std::string name, std::string def, bool immutable = false) {
     Option o;
     o.name = std::move(name);
@@ -112,21 +114,32 @@ Config::Config() {
   // (listening again), which makes them settable at runtime.
   num("port", T::kInt, 0, 65535, "6379", &port, true);
   str("bind", "* -::*", true);
+  words("bind");
   num("tcp-backlog", T::kInt, 0, kIntMax, "511", &tcp_backlog, true);
   num("tcp-keepalive", T::kInt, 0, kIntMax, "300", nullptr);
-  boolean("protected-mode", "yes");
+  // Without a password for the default user only loopback clients are
+  // served (Engine::AddClient).
+  boolean("protected-mode", "yes", &protected_mode);
   num("timeout", T::kInt, 0, kIntMax, "0", &timeout);
   num("maxclients", T::kInt, 1, kIntMax, "10000", &maxclients);
   boolean("daemonize", "no", &daemonize, true);
   str("pidfile", "", true);
   str("dir", CurrentDir());
+  protect("dir");  // the journal, the dead letters and every file written go there
   str("logfile", "", true);
   en("loglevel", {"debug", "verbose", "notice", "warning"}, "notice", &loglevel);
   num("databases", T::kInt, 1, kIntMax, "16", &databases, true);
   num("threads", T::kInt, 1, 256, std::to_string(cores), &threads, true);
   num("io-threads", T::kInt, 1, 128, "1", nullptr, true);
   str("requirepass", "");
+  // Protected actions: only in the config file or on the command line may
+  // they be allowed, to everyone or to loopback clients ("local").
   en("enable-debug-command", {"no", "yes", "local"}, "no", &enable_debug_command, true);
+  en("enable-module-command", {"no", "yes", "local"}, "no", &enable_module_command, true);
+  en("enable-protected-configs", {"no", "yes", "local"}, "no", &enable_protected_configs, true);
+  // CACHE RULE ADD/DEL run SQL on a source's connection: loopback clients
+  // only, unless the file says otherwise.
+  en("enable-cache-rule-command", {"no", "yes", "local"}, "local", &enable_cache_rule_command, true);
   boolean("always-show-logo", "no");
   num("hz", T::kInt, 1, 500, "10", &hz);
   boolean("dynamic-hz", "yes");
@@ -139,6 +152,7 @@ Config::Config() {
       &client_query_buffer_limit);
   str("client-output-buffer-limit",
       "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60");
+  words("client-output-buffer-limit");
 
   // Observability.
   num("slowlog-log-slower-than", T::kInt, -1, kLongMax, "10000", &slowlog_log_slower_than);
@@ -210,7 +224,15 @@ Config::Config() {
 
   // Persistence (accepted now, used by the persistence module).
   str("save", "3600 1 300 100 60 10000");
+  words("save");
   str("dbfilename", "dump.rdb");
+  protect("dbfilename");
+  options_[by_name_.at("dbfilename")].check_text = [](std::string_view v, std::string* err) {
+    if (v.find('/') == std::string_view::npos) return true;
+    *err = "dbfilename can't be a path, just a filename";
+    return false;
+  };
+  str("appenddirname", "appendonlydir", true);
   boolean("appendonly", "no");
   en("appendfsync", {"always", "everysec", "no"}, "everysec");
   str("appendfilename", "appendonly.aof", true);
@@ -240,6 +262,12 @@ bool Config::Settable(std::string_view name) const {
   std::lock_guard lock(mu_);
   const Option* o = FindOption(name);
   return o && (!o->immutable || o->apply);
+}
+
+bool Config::Protected(std::string_view name) const {
+  std::lock_guard lock(mu_);
+  const Option* o = FindOption(name);
+  return o && o->protected_config;
 }
 
 std::string Config::CanonicalName(std::string_view name) const {
@@ -320,6 +348,12 @@ bool Config::Set(std::string_view name, std::string_view value, bool startup, st
   }
   if (o->immutable && !startup && !o->apply) {
     *err = "can't set immutable config";
+    return false;
+  }
+  // A value must survive CONFIG REWRITE and the next start's reading of the
+  // file: no line breaks, no NUL.
+  if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) {
+    *err = "argument must not contain line breaks or NUL bytes";
     return false;
   }
   int64_t iv = 0;
@@ -421,6 +455,7 @@ bool Config::Set(std::string_view name, std::string_view value, bool startup, st
       break;
   }
   if (o->check && !o->check(iv, err)) return false;
+  if (o->check_text && !o->check_text(text, err)) return false;
   if (o->name == "loglevel") SetLogLevel(static_cast<LogLevel>(iv));
   if (o->int_target) o->int_target->store(iv);
   o->text = std::move(text);
@@ -471,7 +506,10 @@ bool Config::LoadFile(const std::string& path, std::string* err) {
     *err = fmt::format("Fatal error, can't open config file '{}': No such file or directory", path);
     return false;
   }
-  file_ = path;
+  // The absolute path, resolved now: a `dir` line (or CONFIG SET dir) moves
+  // the working directory, and CONFIG REWRITE must still write this file.
+  file_ = path.empty() || path[0] == '/' ? path : CurrentDir() + "/" + path;
+  const std::string self = file_;
   std::string line;
   int line_no = 0;
   while (std::getline(in, line)) {
@@ -493,7 +531,7 @@ bool Config::LoadFile(const std::string& path, std::string* err) {
         *err = sub_err.empty() ? FatalConfigError(line_no, trimmed, "Bad directive or wrong number of arguments") : sub_err;
         return false;
       }
-      file_ = path;
+      file_ = self;
       continue;
     }
     if (name == "cache-warm") {
@@ -583,6 +621,17 @@ bool Config::ApplyArgs(const std::vector<std::string>& args, std::string* err) {
   return true;
 }
 
+// One option as CONFIG REWRITE writes it: every word quoted and escaped
+// where it needs it, so that reading the file back gives the same value.
+static std::string ConfigLine(const Config::Option& o) {
+  std::string line = o.name;
+  if (!o.words) return line + " " + (o.text.empty() ? "\"\"" : resp::QuoteInlineArg(o.text));
+  std::vector<std::string> words;
+  if (!resp::SplitInlineArgs(o.text, &words) || words.empty()) return line + " \"\"";
+  for (const auto& w : words) line += " " + resp::QuoteInlineArg(w);
+  return line;
+}
+
 bool Config::Rewrite(std::string* err) {
   if (file_.empty()) {
     *err = FormatError(OpStatus::kNoConfigFile);
@@ -600,7 +649,7 @@ bool Config::Rewrite(std::string* err) {
   // of them stood (or at the end).
   std::vector<std::string> cache_lines;
   for (const auto& s : cache_sources_)
-    cache_lines.push_back("cache-source " + cache::QuoteConfigWord(s.name) + " " + cache::QuoteConfigWord(s.uri));
+    cache_lines.push_back("cache-source " + resp::QuoteInlineArg(s.name) + " " + resp::QuoteInlineArg(s.uri));
   for (const auto& r : cache_rules_) cache_lines.push_back("cache-rule " + r.ToLine());
   bool cache_placed = false;
   std::vector<std::string> kept;
@@ -627,7 +676,7 @@ bool Config::Rewrite(std::string* err) {
       line = "# " + line;  // a duplicate; the first occurrence holds the value
       continue;
     }
-    line = o->name + " " + (o->text.empty() ? "\"\"" : o->text);
+    line = ConfigLine(*o);
     written.insert(o->name);
   }
   bool header = false;
@@ -644,7 +693,7 @@ bool Config::Rewrite(std::string* err) {
       lines.push_back("# Generated by CONFIG REWRITE");
       header = true;
     }
-    lines.push_back(o->name + " " + (o->text.empty() ? "\"\"" : o->text));
+    lines.push_back(ConfigLine(*o));
     written.insert(name);
   }
   std::string tmp = file_ + ".tmp";

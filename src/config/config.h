@@ -27,6 +27,12 @@ namespace larder {
 int UsableCores();
 int DefaultThreads();
 
+// A protected action's setting (enable-debug-command and the like: 0 no,
+// 1 yes, 2 local) allows it for a client, loopback or not.
+inline bool AllowProtectedAction(int64_t mode, bool loopback_client) {
+  return mode == 1 || (mode == 2 && loopback_client);
+}
+
 class Config {
  public:
   // kMemoryPercent: a memory value or "<n>%" (maxmemory-clients), kept as
@@ -39,12 +45,20 @@ class Config {
     std::vector<std::string> enum_values;
     std::string default_value;
     bool immutable = false;            // set at start-up only
+    // CONFIG SET only where enable-protected-configs allows it (paths the
+    // server writes to: dir, dbfilename, ...), as Redis's PROTECTED_CONFIG.
+    bool protected_config = false;
     std::atomic<int64_t>* int_target = nullptr;  // kBool/kInt/kMemory/kEnum (enum index)
     std::string text;                  // current value as CONFIG GET prints it
     std::vector<std::string> aliases;
     // Refuses a parsed value with Redis's reason (activedefrag yes), at
     // start-up and in CONFIG SET alike.
     bool (*check)(int64_t value, std::string* err) = nullptr;
+    // The same for a string value (dbfilename must be a file name).
+    bool (*check_text)(std::string_view value, std::string* err) = nullptr;
+    // A list of words (bind, save, client-output-buffer-limit): CONFIG
+    // REWRITE writes the words, each quoted if it needs it, not one string.
+    bool words = false;
     // Makes a new value take effect (port, bind: listen again); installed
     // by the server once it runs. An option with one is settable at runtime
     // even if it is immutable otherwise.
@@ -66,6 +80,8 @@ class Config {
   bool Known(std::string_view name) const;
   // Whether CONFIG SET may change it (known, and mutable or with an apply hook).
   bool Settable(std::string_view name) const;
+  // Whether it is a protected config (see Option::protected_config).
+  bool Protected(std::string_view name) const;
   // The option's canonical name (for an alias, the name it stands for).
   std::string CanonicalName(std::string_view name) const;
   // Installs the apply hook of an option (see Option::apply).
@@ -116,7 +132,13 @@ class Config {
   std::atomic<int64_t> lfu_log_factor{10};
   std::atomic<int64_t> lfu_decay_time{1};
   std::atomic<int64_t> loglevel{2};
+  // The protected actions (no|yes|local): DEBUG, MODULE, CONFIG SET of a
+  // protected config, CACHE RULE ADD/DEL.
   std::atomic<int64_t> enable_debug_command{0};  // 0 no, 1 yes, 2 local
+  std::atomic<int64_t> enable_module_command{0};
+  std::atomic<int64_t> enable_protected_configs{0};
+  std::atomic<int64_t> enable_cache_rule_command{2};
+  std::atomic<int64_t> protected_mode{1};
   std::atomic<int64_t> daemonize{0};
   std::atomic<int64_t> tcp_backlog{511};
   std::atomic<int64_t> hash_max_listpack_entries{128};

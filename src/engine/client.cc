@@ -10,6 +10,13 @@
 
 namespace larder {
 
+bool IsLoopbackPeer(std::string_view addr) {
+  // As Redis: exactly 127.0.0.1 or ::1 ("ip:port").
+  size_t colon = addr.rfind(':');
+  std::string_view host = colon == std::string_view::npos ? addr : addr.substr(0, colon);
+  return host == "127.0.0.1" || host == "::1";
+}
+
 namespace {
 // At most this many commands in one batch: a huge pipeline is served in
 // parts, and other clients get their turn in between.
@@ -25,6 +32,7 @@ Client::Client(Engine* engine, Shard* shard, int fd, std::string peer, std::stri
   state_.fd = fd;
   state_.addr = std::move(peer);
   state_.laddr = std::move(local);
+  state_.loopback = IsLoopbackPeer(state_.addr);
   state_.created_ms = UnixTimeMs();
   state_.last_interaction_ms = state_.created_ms;
   state_.authenticated = engine->config().requirepass().empty();

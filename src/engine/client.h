@@ -26,6 +26,9 @@ class Engine;
 class Shard;
 struct Waiter;
 
+// A peer address ("ip:port") on the loopback interface, as Redis counts it.
+bool IsLoopbackPeer(std::string_view addr);
+
 class Client : public net::StreamHandler {
  public:
   Client(Engine* engine, Shard* shard, int fd, std::string peer, std::string local);

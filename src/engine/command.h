@@ -236,6 +236,9 @@ struct CommandContext {
   ReplyTarget Defer();
   // The client that sent the command (connection and fan-out handlers).
   ClientState& client_state();
+  // Whether a protected action set to "local" is allowed: a loopback
+  // client, or an in-process caller (no client).
+  bool from_loopback() const;
 
   // Error replies come from the table in common/status.h; `args` fill the
   // entry's "{}" placeholders. The string_view form is for a line built

@@ -24,6 +24,7 @@ ReplyTarget CommandContext::Defer() {
 }
 
 ClientState& CommandContext::client_state() { return client->state(); }
+bool CommandContext::from_loopback() const { return !client || client->state().loopback; }
 
 void CommandContext::ArityError() {
   rb->Error(FormatError(OpStatus::kWrongArity, spec->name));

@@ -134,6 +134,17 @@ void Engine::AddClient(Shard& shard, int fd, std::string peer, std::string local
     rejected_connections.fetch_add(1, std::memory_order_relaxed);
     return;
   }
+  // Protected mode: with no password for the default user, only loopback
+  // clients are served; others get Redis's explanation and are closed.
+  if (config_->protected_mode.load() && DefaultUserHasNoPassword() && !IsLoopbackPeer(peer)) {
+    static const std::string kMsg = "-" + FormatError(OpStatus::kProtectedMode) + "\r\n";
+    ssize_t n = write(fd, kMsg.data(), kMsg.size());
+    (void)n;
+    close(fd);
+    rejected_connections.fetch_add(1, std::memory_order_relaxed);
+    LOG_VERBOSE("Refused {} (protected mode)", peer);
+    return;
+  }
   connected_clients.fetch_add(1);
   auto client = std::make_unique<Client>(this, &shard, fd, std::move(peer), std::move(local_addr));
   Client* raw = client.get();

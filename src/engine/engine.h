@@ -135,6 +135,8 @@ class Engine {
 
   // A new connection accepted on `shard` (its thread): the client starts.
   void AddClient(Shard& shard, int fd, std::string peer, std::string local);
+  // Protected mode applies while the default user needs no password.
+  bool DefaultUserHasNoPassword() const { return config_->requirepass().empty(); }
 
   // Delivers a reply that comes later (a command that waited for other
   // shards, a load, the journal, a blocking pop) to its place in the

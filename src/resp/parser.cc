@@ -1,5 +1,6 @@
 #include "resp/parser.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
 
@@ -262,6 +263,36 @@ bool SplitInlineArgs(std::string_view line, std::vector<std::string>* out) {
     }
     out->push_back(std::move(cur));
   }
+}
+
+std::string QuoteInlineArg(std::string_view w) {
+  bool plain = !w.empty() && std::all_of(w.begin(), w.end(), [](char c) {
+    return std::isgraph(static_cast<unsigned char>(c)) && c != '"' && c != '\'' && c != '\\';
+  });
+  if (plain) return std::string(w);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (char c : w) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == ' ' || std::isgraph(u)) {
+      out.push_back(c);
+    } else {
+      out += "\\x";
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 15]);
+    }
+  }
+  out.push_back('"');
+  return out;
 }
 
 }  // namespace larder::resp

@@ -65,5 +65,10 @@ class RequestParser {
 // Splits an inline request line as Redis's sdssplitargs does (quotes, \x escapes).
 // Returns false on unbalanced quotes.
 bool SplitInlineArgs(std::string_view line, std::vector<std::string>* out);
+// The inverse of SplitInlineArgs for one word: as is when it needs no
+// quotes, else in double quotes with quotes, backslashes and every byte
+// that is not printable escaped (\n, \r, \t, \xHH), so any value survives a
+// config line.
+std::string QuoteInlineArg(std::string_view w);
 
 }  // namespace larder::resp
