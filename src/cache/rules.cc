@@ -5,7 +5,6 @@
 
 #include "common/numbers.h"
 #include "common/strings.h"
-#include "resp/parser.h"
 
 namespace larder::cache {
 
@@ -308,7 +307,7 @@ bool ParseRule(const std::vector<std::string>& args, Rule* rule, std::string* er
 
 std::string Rule::ToLine() const {
   static const char* kKinds[] = {"string", "hash", "json"};
-  std::string out = resp::QuoteInlineArg(pattern.text()) + " source " + resp::QuoteInlineArg(source) + " as " +
+  std::string out = QuoteConfigWord(pattern.text()) + " source " + QuoteConfigWord(source) + " as " +
                     kKinds[static_cast<int>(kind)] + " ttl " + FormatDuration(ttl_ms);
   out += " jitter " + std::to_string(jitter_pct);
   out += " negative-ttl " + FormatDuration(negative_ttl_ms);
@@ -320,18 +319,19 @@ std::string Rule::ToLine() const {
   if (write_through) out += " write through";
   if (write_behind)
     out += " write behind write-delay " + FormatDuration(write_delay_ms) + " write-batch " + std::to_string(write_batch);
-  if (writes()) out += " store " + resp::QuoteInlineArg(store_sql);
-  if (writes() && !delete_sql.empty()) out += " delete " + resp::QuoteInlineArg(delete_sql);
-  out += " load " + resp::QuoteInlineArg(load_sql);
+  if (writes()) out += " store " + QuoteConfigWord(store_sql);
+  if (writes() && !delete_sql.empty()) out += " delete " + QuoteConfigWord(delete_sql);
+  out += " load " + QuoteConfigWord(load_sql);
   return out;
 }
 
 bool ParseSource(const std::vector<std::string>& args, SourceSpec* out, std::string* err) {
-  if (args.size() != 2) {
-    *err = "cache-source takes a name and a URI";
+  if (args.size() != 2 && !(args.size() == 3 && EqualsIgnoreCase(args[2], "read-only"))) {
+    *err = "cache-source takes a name, a URI and optionally read-only";
     return false;
   }
   SourceSpec s{args[0], args[1]};
+  s.read_only = args.size() == 3;
   bool pg = s.uri.rfind("postgresql://", 0) == 0 || s.uri.rfind("postgres://", 0) == 0;
   if (!pg && !s.is_sqlite()) {
     *err = "the URI must start with postgresql:// or sqlite:";
@@ -342,6 +342,37 @@ bool ParseSource(const std::vector<std::string>& args, SourceSpec* out, std::str
     return false;
   }
   *out = std::move(s);
+  return true;
+}
+
+std::string SourceSpec::RedactedUri() const {
+  if (is_sqlite()) return uri;
+  std::string out = uri;
+  // postgresql://user:password@host/...
+  size_t scheme = out.find("://");
+  size_t at = out.find('@', scheme == std::string::npos ? 0 : scheme + 3);
+  if (scheme != std::string::npos && at != std::string::npos) {
+    size_t colon = out.find(':', scheme + 3);
+    if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
+  }
+  // ...?password=secret&...
+  for (size_t p = out.find("password="); p != std::string::npos; p = out.find("password=", p + 1)) {
+    size_t start = p + 9;
+    size_t end = out.find('&', start);
+    out.replace(start, (end == std::string::npos ? out.size() : end) - start, "***");
+  }
+  return out;
+}
+
+std::string SourceSpec::ConfigWords() const {
+  return QuoteConfigWord(uri) + (read_only ? " read-only" : "");
+}
+
+bool RuleFitsSource(const Rule& rule, const SourceSpec& source, std::string* err) {
+  if (rule.writes() && source.read_only) {
+    *err = "cache source '" + source.name + "' is read-only: a rule on it cannot write through or behind";
+    return false;
+  }
   return true;
 }
 

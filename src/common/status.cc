@@ -50,6 +50,8 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kProtoTooBigBulkCount: return "ERR Protocol error: too big bulk count string";
     case OpStatus::kProtoExpectedBulk: return "ERR Protocol error: expected '$', got '{}'";
     case OpStatus::kProtoInvalidBulkLength: return "ERR Protocol error: invalid bulk length";
+    case OpStatus::kProtoUnauthenticatedMultibulk: return "ERR Protocol error: unauthenticated multibulk length";
+    case OpStatus::kProtoUnauthenticatedBulk: return "ERR Protocol error: unauthenticated bulk length";
 
     // ---- Counts and ranges shared by several families ----
     case OpStatus::kCountOutOfRange:
@@ -210,6 +212,10 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kNoShutdownInProgress: return "ERR No shutdown in progress.";
 
     // ---- Cache (read-through, write-through, write-behind) ----
+    case OpStatus::kCacheRuleNotAllowed:
+      return "ERR CACHE RULE and CACHE WARM are not allowed. If the enable-cache-rule-command option is set to "
+             "\"local\", you can run them from a local connection, otherwise you need to set this option in the "
+             "configuration file, and then restart the server.";
     case OpStatus::kInvalidCacheRule: return "ERR invalid cache rule: {}";
     case OpStatus::kRulePendingWrites:
       return "ERR the rule still has {} key(s) to write behind; remove it once they are flushed";

@@ -168,6 +168,9 @@ Config::Config() {
       "volatile-random", "volatile-ttl", "allkeys-s3fifo", "volatile-s3fifo"},
      "noeviction", &maxmemory_policy);
   num("maxmemory-samples", T::kInt, 1, kIntMax, "5", &maxmemory_samples);
+  // jemalloc returns freed memory to the system from a thread of its own
+  // (a closed client's buffers leave RSS even when nothing else happens).
+  boolean("jemalloc-bg-thread", "yes", &jemalloc_bg_thread);
   // Client eviction: Larder does not account clients' memory, so it cannot
   // evict them; the option takes Redis's values (and errors) but only 0,
   // "off", is accepted.
@@ -438,6 +441,7 @@ bool Config::Set(std::string_view name, std::string_view value, bool startup, st
       break;
     }
     case Type::kString:
+      if (o->name == "client-output-buffer-limit" && !SetOutputLimits(value, &text, err)) return false;
       if (o->name == "dir" && !startup) {
         if (chdir(text.c_str()) != 0) {
           *err = std::string(strerror(errno));
@@ -461,6 +465,55 @@ bool Config::Set(std::string_view name, std::string_view value, bool startup, st
   o->text = std::move(text);
   if (std::find(set_at_runtime_.begin(), set_at_runtime_.end(), o->name) == set_at_runtime_.end())
     set_at_runtime_.push_back(o->name);
+  return true;
+}
+
+// As Redis: "<class> <hard> <soft> <soft seconds>" groups, all checked
+// before any is taken; classes not named keep their limits. `text` becomes
+// all three classes, as CONFIG GET prints them.
+bool Config::SetOutputLimits(std::string_view value, std::string* text, std::string* err) {
+  std::vector<std::string> words;
+  resp::SplitInlineArgs(value, &words);
+  if (words.size() % 4 != 0) {
+    *err = "Wrong number of arguments in buffer limit configuration.";
+    return false;
+  }
+  struct Parsed {
+    int cls;
+    int64_t hard, soft, seconds;
+  };
+  std::vector<Parsed> parsed;
+  for (size_t i = 0; i < words.size(); i += 4) {
+    std::string cls = AsciiLower(words[i]);
+    int c = cls == "normal" ? kNormalClient
+            : cls == "slave" || cls == "replica" ? kReplicaClient
+            : cls == "pubsub" ? kPubsubClient
+                              : -1;
+    if (c < 0) {
+      *err = "Invalid client class specified in buffer limit configuration.";
+      return false;
+    }
+    Parsed p{c, 0, 0, 0};
+    bool overflow;
+    if (!ParseMemory(words[i + 1], &p.hard, &overflow) || !ParseMemory(words[i + 2], &p.soft, &overflow) ||
+        !ParseInt64(words[i + 3], &p.seconds) || p.seconds < 0) {
+      *err = "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+      return false;
+    }
+    parsed.push_back(p);
+  }
+  for (const auto& p : parsed) {
+    output_limits[p.cls].hard.store(p.hard);
+    output_limits[p.cls].soft.store(p.soft);
+    output_limits[p.cls].soft_seconds.store(p.seconds);
+  }
+  static const char* const kNames[] = {"normal", "slave", "pubsub"};
+  text->clear();
+  for (int c = 0; c < kClientClasses; ++c) {
+    if (c) text->push_back(' ');
+    *text += fmt::format("{} {} {} {}", kNames[c], output_limits[c].hard.load(), output_limits[c].soft.load(),
+                         output_limits[c].soft_seconds.load());
+  }
   return true;
 }
 
@@ -534,6 +587,14 @@ bool Config::LoadFile(const std::string& path, std::string* err) {
       file_ = self;
       continue;
     }
+    if (name == "rename-command") {
+      if (args.size() != 3) {
+        *err = FatalConfigError(line_no, trimmed, "Bad directive or wrong number of arguments");
+        return false;
+      }
+      renamed_commands_.emplace_back(args[1], args[2]);
+      continue;
+    }
     if (name == "cache-warm") {
       bool known = false;
       if (args.size() == 3)
@@ -561,10 +622,11 @@ bool Config::LoadFile(const std::string& path, std::string* err) {
       } else {
         cache::Rule rule;
         if (cache::ParseRule(rest, &rule, &why)) {
-          bool known = false;
-          for (const auto& s : cache_sources_) known |= s.name == rule.source;
-          if (!known) why = "unknown cache source '" + rule.source + "' (declare it with cache-source first)";
-          else cache_rules_.push_back(std::move(rule));
+          const cache::SourceSpec* src = nullptr;
+          for (const auto& s : cache_sources_)
+            if (s.name == rule.source) src = &s;
+          if (!src) why = "unknown cache source '" + rule.source + "' (declare it with cache-source first)";
+          else if (cache::RuleFitsSource(rule, *src, &why)) cache_rules_.push_back(std::move(rule));
         }
       }
       if (!why.empty()) {
@@ -607,6 +669,11 @@ bool Config::ApplyArgs(const std::vector<std::string>& args, std::string* err) {
       value += args[j];
     }
     std::string why;
+    if (AsciiLower(name) == "rename-command" && (j - i == 2 || j - i == 3)) {
+      renamed_commands_.emplace_back(args[i + 1], j - i == 3 ? args[i + 2] : "");
+      i = j;
+      continue;
+    }
     if (!FindOption(name)) {
       *err = FatalConfigError(0, name + " " + value, "Bad directive or wrong number of arguments");
       return false;
@@ -625,10 +692,10 @@ bool Config::ApplyArgs(const std::vector<std::string>& args, std::string* err) {
 // where it needs it, so that reading the file back gives the same value.
 static std::string ConfigLine(const Config::Option& o) {
   std::string line = o.name;
-  if (!o.words) return line + " " + (o.text.empty() ? "\"\"" : resp::QuoteInlineArg(o.text));
+  if (!o.words) return line + " " + (o.text.empty() ? "\"\"" : QuoteConfigWord(o.text));
   std::vector<std::string> words;
   if (!resp::SplitInlineArgs(o.text, &words) || words.empty()) return line + " \"\"";
-  for (const auto& w : words) line += " " + resp::QuoteInlineArg(w);
+  for (const auto& w : words) line += " " + QuoteConfigWord(w);
   return line;
 }
 
@@ -649,7 +716,7 @@ bool Config::Rewrite(std::string* err) {
   // of them stood (or at the end).
   std::vector<std::string> cache_lines;
   for (const auto& s : cache_sources_)
-    cache_lines.push_back("cache-source " + resp::QuoteInlineArg(s.name) + " " + resp::QuoteInlineArg(s.uri));
+    cache_lines.push_back("cache-source " + QuoteConfigWord(s.name) + " " + s.ConfigWords());
   for (const auto& r : cache_rules_) cache_lines.push_back("cache-rule " + r.ToLine());
   bool cache_placed = false;
   std::vector<std::string> kept;

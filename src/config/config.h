@@ -95,6 +95,8 @@ class Config {
   // CONFIG REWRITE: rewrites the loaded file in place, keeping comments and
   // unknown lines, updating changed options, appending new ones.
   bool Rewrite(std::string* err);
+  // client-output-buffer-limit's parser (see config.cc).
+  bool SetOutputLimits(std::string_view value, std::string* text, std::string* err);
   const std::string& file() const { return file_; }
 
   // cache-source / cache-rule directives, in file order (checked when read;
@@ -104,6 +106,9 @@ class Config {
   const std::vector<cache::Rule>& cache_rules() const { return cache_rules_; }
   // cache-warm <pattern> <query>: warming runs started with the server.
   const std::vector<std::pair<std::string, std::string>>& cache_warms() const { return cache_warms_; }
+  // rename-command <command> <new name or "">, in file order (applied to
+  // the command table at start-up).
+  const std::vector<std::pair<std::string, std::string>>& renamed_commands() const { return renamed_commands_; }
   void SetCacheDirectives(std::vector<cache::SourceSpec> sources, std::vector<cache::Rule> rules);
 
   std::string requirepass() const;
@@ -139,6 +144,14 @@ class Config {
   std::atomic<int64_t> enable_protected_configs{0};
   std::atomic<int64_t> enable_cache_rule_command{2};
   std::atomic<int64_t> protected_mode{1};
+  std::atomic<int64_t> jemalloc_bg_thread{1};
+  // client-output-buffer-limit, by class: hard and soft bytes (0: none)
+  // and how long the soft limit may be exceeded.
+  enum ClientClass { kNormalClient = 0, kReplicaClient = 1, kPubsubClient = 2, kClientClasses = 3 };
+  struct OutputLimit {
+    std::atomic<int64_t> hard{0}, soft{0}, soft_seconds{0};
+  };
+  OutputLimit output_limits[kClientClasses];
   std::atomic<int64_t> daemonize{0};
   std::atomic<int64_t> tcp_backlog{511};
   std::atomic<int64_t> hash_max_listpack_entries{128};
@@ -164,6 +177,7 @@ class Config {
   std::vector<cache::SourceSpec> cache_sources_;
   std::vector<cache::Rule> cache_rules_;
   std::vector<std::pair<std::string, std::string>> cache_warms_;
+  std::vector<std::pair<std::string, std::string>> renamed_commands_;
   bool cache_changed_ = false;
 };
 

@@ -276,6 +276,10 @@ class CommandRegistry {
   size_t count() const { return commands_.size(); }
 
   void Add(CommandSpec spec);
+  // rename-command: clients call `from` by the name `to` from now on, or
+  // not at all when `to` is empty (its statistics keep the real name, as
+  // Redis). Before Finalize(); false with the reason if it cannot.
+  bool Rename(std::string_view from, std::string_view to, std::string* err);
   // Sorts the table, numbers the commands and builds the index; call once
   // after the last Add().
   void Finalize();
@@ -283,9 +287,15 @@ class CommandRegistry {
  private:
   std::vector<CommandSpec> commands_;
   std::vector<const CommandSpec*> flat_;
-  // Open addressing over folded names (power-of-two size, linear probing).
-  std::vector<const CommandSpec*> slots_;
+  // Open addressing over folded names (power-of-two size, linear probing):
+  // the name clients use (the command's own unless renamed) and the command.
+  struct Slot {
+    std::string name;
+    const CommandSpec* spec = nullptr;
+  };
+  std::vector<Slot> slots_;
   size_t mask_ = 0;
+  std::vector<std::pair<std::string, std::string>> renames_;  // (real name, name clients use or "")
 };
 
 // The process-wide table. The families fill it (commands/families.h,

@@ -198,6 +198,9 @@ void Engine::Cron(Shard& shard) {
   EngineShard& l = local(shard.id());
   int64_t now = UnixTimeMs();
   int64_t timeout = config_->timeout.load(std::memory_order_relaxed);
+  // A soft output limit outlasted while the client sends nothing.
+  if (config_->output_limits[Config::kNormalClient].soft.load(std::memory_order_relaxed) > 0)
+    for (auto& [id, client] : l.clients) client->CloseIfOverOutputLimit(now);
   if (timeout > 0) {
     for (auto& [id, client] : l.clients) {
       // As Redis: MONITOR clients and blocked clients never time out.

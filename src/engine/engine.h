@@ -240,6 +240,7 @@ class Engine {
   std::atomic<int64_t> connected_clients{0};
   std::atomic<uint64_t> total_connections_received{0};
   std::atomic<uint64_t> rejected_connections{0};
+  std::atomic<uint64_t> output_limit_disconnections{0};  // client-output-buffer-limit
   std::atomic<uint64_t> total_error_replies{0};
   // instantaneous_ops_per_sec: samples taken by shard 0's cron.
   std::atomic<uint64_t> ops_per_sec{0};

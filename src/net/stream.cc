@@ -30,7 +30,7 @@ Stream::~Stream() {
 void Stream::UpdateInterest() {
   if (closed_) return;
   uint32_t want = 0;
-  if (!no_read_ && !OutputBlocked()) want |= kRead;
+  if (!no_read_ && !OutputBlocked() && !InputFull()) want |= kRead;
   if (pending_output()) want |= kWrite;
   if (want == interest_) return;
   if (interest_ == 0) loop_->Add(fd_, want, this);
@@ -73,6 +73,7 @@ void Stream::OnReadable() {
         return;
       }
       if (in_.Writable() > 0) break;  // short read: the socket is drained
+      if (InputFull()) break;
       continue;
     }
     if (n == 0) {
@@ -86,6 +87,7 @@ void Stream::OnReadable() {
   }
   if (total == 0) return;
   bytes_read_ += total;
+  if (InputFull()) UpdateInterest();  // the handler's Rearm() resumes reading
   handler_->OnInput();
 }
 

@@ -44,6 +44,11 @@ class Stream : public EventHandler {
  public:
   // Bytes of unsent output above which reading and parsing pause.
   static constexpr size_t kOutputPause = 64 * 1024 * 1024;
+  // Bytes of unparsed input above which reading pauses (unless a large
+  // argument is still arriving): a client whose commands wait cannot make
+  // the server buffer everything it sends. The owner calls Rearm() once it
+  // has consumed input.
+  static constexpr size_t kInputPause = 8 * 1024 * 1024;
 
   Stream(EventLoop* loop, int fd, StreamHandler* handler);
   ~Stream() override;
@@ -76,6 +81,8 @@ class Stream : public EventHandler {
   void Close();
 
   void set_max_input(size_t bytes) { max_input_ = bytes; }
+  // Reading resumes if it had paused for input or output (see kInputPause).
+  void Rearm() { UpdateInterest(); }
   // A lower bound of the bytes the owner still needs for the current request
   // (one large bulk): the next read asks for that much at once.
   void set_read_hint(size_t bytes) { read_hint_ = bytes; }
@@ -92,6 +99,7 @@ class Stream : public EventHandler {
   static constexpr uint32_t kRead = 1, kWrite = 4;  // EPOLLIN, EPOLLOUT
   void OnReadable();
   void UpdateInterest();
+  bool InputFull() const { return in_.size() >= kInputPause && read_hint_ == 0; }
 
   EventLoop* loop_;
   int fd_;

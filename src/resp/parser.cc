@@ -12,6 +12,8 @@ namespace larder::resp {
 namespace {
 constexpr size_t kMaxHeaderLine = 64 * 1024;  // as Redis: longer "*N"/"$N" lines are an error
 constexpr int64_t kMaxArgs = 2147483647;  // INT_MAX, as Redis
+constexpr int64_t kMaxUnauthenticatedArgs = 10;
+constexpr int64_t kMaxUnauthenticatedBulk = 16384;
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -134,6 +136,8 @@ RequestParser::Result RequestParser::ParseMultiBulk(std::string_view buf,
       case Num::kOk: break;
     }
     if (n > kMaxArgs) return Fail(FormatError(OpStatus::kProtoInvalidMultibulkLength));
+    if (n > kMaxUnauthenticatedArgs && unauthenticated_) [[unlikely]]
+      return Fail(FormatError(OpStatus::kProtoUnauthenticatedMultibulk));
     pos_ = static_cast<size_t>(next - base);
     if (n <= 0) {
       *consumed = pos_;
@@ -168,6 +172,8 @@ RequestParser::Result RequestParser::ParseMultiBulk(std::string_view buf,
       case Num::kOk: break;
     }
     if (len < 0 || len > limits_.max_bulk_len) return Fail(FormatError(OpStatus::kProtoInvalidBulkLength));
+    if (len > kMaxUnauthenticatedBulk && unauthenticated_) [[unlikely]]
+      return Fail(FormatError(OpStatus::kProtoUnauthenticatedBulk));
     size_t start = static_cast<size_t>(data - base);
     size_t need = start + static_cast<size_t>(len) + 2;
     if (need > buf.size()) {
@@ -263,36 +269,6 @@ bool SplitInlineArgs(std::string_view line, std::vector<std::string>* out) {
     }
     out->push_back(std::move(cur));
   }
-}
-
-std::string QuoteInlineArg(std::string_view w) {
-  bool plain = !w.empty() && std::all_of(w.begin(), w.end(), [](char c) {
-    return std::isgraph(static_cast<unsigned char>(c)) && c != '"' && c != '\'' && c != '\\';
-  });
-  if (plain) return std::string(w);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out = "\"";
-  for (char c : w) {
-    auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c == ' ' || std::isgraph(u)) {
-      out.push_back(c);
-    } else {
-      out += "\\x";
-      out.push_back(kHex[u >> 4]);
-      out.push_back(kHex[u & 15]);
-    }
-  }
-  out.push_back('"');
-  return out;
 }
 
 }  // namespace larder::resp

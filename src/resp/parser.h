@@ -29,6 +29,11 @@ class RequestParser {
     size_t max_inline_len = 64 * 1024;           // PROTO_INLINE_MAX_SIZE
   };
 
+  // A client that must still authenticate may send at most 10 arguments of
+  // at most 16 KB each (as Redis): a stranger cannot make the server buffer
+  // a huge command. Set before each command is parsed.
+  void set_unauthenticated(bool on) { unauthenticated_ = on; }
+
   void set_limits(const Limits& limits) { limits_ = limits; }
 
   // Parses from the start of `buf` (which must begin where the previous command
@@ -52,6 +57,7 @@ class RequestParser {
   Result Partial(std::string_view buf, std::vector<std::string_view>* args);  // msg: the whole error line, from the error table
 
   Limits limits_;
+  bool unauthenticated_ = false;
   std::string error_;
   // State of a partially received multi-bulk command, as offsets into buf.
   int64_t expected_args_ = -1;   // -1: header not parsed yet
@@ -65,10 +71,5 @@ class RequestParser {
 // Splits an inline request line as Redis's sdssplitargs does (quotes, \x escapes).
 // Returns false on unbalanced quotes.
 bool SplitInlineArgs(std::string_view line, std::vector<std::string>* out);
-// The inverse of SplitInlineArgs for one word: as is when it needs no
-// quotes, else in double quotes with quotes, backslashes and every byte
-// that is not printable escaped (\n, \r, \t, \xHH), so any value survives a
-// config line.
-std::string QuoteInlineArg(std::string_view w);
 
 }  // namespace larder::resp

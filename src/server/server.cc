@@ -9,6 +9,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "engine/command.h"
+#include "keyspace/memory.h"
 
 namespace larder {
 
@@ -140,12 +141,20 @@ int Server::Run() {
   }
 
   // The command table, built once before any thread reads it.
-  static CommandRegistry* commands = [] {
+  static CommandRegistry* commands = nullptr;
+  if (!commands) {
     auto* r = new CommandRegistry();
     RegisterFamilies(r);
+    for (const auto& [from, to] : config_->renamed_commands()) {
+      std::string why;
+      if (!r->Rename(from, to, &why)) {
+        LOG_WARNING("\n*** FATAL CONFIG FILE ERROR ***\n>>> 'rename-command {} {}'\n{}", from, to, why);
+        return 1;
+      }
+    }
     r->Finalize();
-    return r;
-  }();
+    commands = r;
+  }
   InstallCommands(commands);
   engine_ = std::make_unique<Engine>(config_);
   engine_->set_listening_port(port_);
@@ -179,6 +188,11 @@ int Server::Run() {
     return Relisten(static_cast<int>(config_->port.load()), config_->bind(), "Failed to bind to specified addresses.",
                     err);
   });
+  SetAllocatorBackgroundThread(config_->jemalloc_bg_thread.load() != 0);
+  config_->SetApplyHook("jemalloc-bg-thread", [this](std::string*) {
+    SetAllocatorBackgroundThread(config_->jemalloc_bg_thread.load() != 0);
+    return true;
+  });
   LOG_NOTICE("Ready to accept connections tcp");
 
   // The main thread waits for a signal or a SHUTDOWN command.
@@ -193,6 +207,7 @@ int Server::Run() {
   LOG_WARNING("User requested shutdown...");
   config_->SetApplyHook("port", nullptr);
   config_->SetApplyHook("bind", nullptr);
+  config_->SetApplyHook("jemalloc-bg-thread", nullptr);
   // Close every client and listener on its own thread, then stop the loops.
   for (int i = 0; i < engine_->shards().size(); ++i)
     engine_->shards().shard(i).Post([this, i] { listeners_[static_cast<size_t>(i)].reset(); });

@@ -238,3 +238,28 @@ def test_config_rewrite_writes_the_file_it_was_started_with_after_dir_moves(tmp_
         proc.terminate()
         proc.wait(timeout=20)
         log.close()
+
+
+def test_rename_command_in_the_config_file_as_redis():
+    s = start_larder(config_text='rename-command CONFIG "ADMINCFG"\nrename-command FLUSHALL ""\n')
+    try:
+        c = s.conn()
+        assert "unknown command 'CONFIG'" in error_of(c, "CONFIG", "GET", "maxclients")
+        assert c.cmd("ADMINCFG", "GET", "maxclients") == [b"maxclients", b"10000"]
+        assert "unknown command 'FLUSHALL'" in error_of(c, "FLUSHALL")
+        assert c.cmd("SET", "k", "v") == "OK"
+    finally:
+        s.stop()
+    s = start_larder(["--rename-command", "DEBUG", ""])
+    try:
+        assert "unknown command 'DEBUG'" in error_of(s.conn(), "DEBUG", "SLEEP", "0")
+    finally:
+        s.stop()
+    for bad, why in (('rename-command NOSUCHCMD x\n', "No such command in rename-command"),
+                     ('rename-command GET SET\n', "Target command name already exists")):
+        try:
+            start_larder(config_text=bad)
+        except RuntimeError as e:
+            assert why in str(e)
+        else:
+            raise AssertionError(f"started with {bad!r}")
