@@ -265,6 +265,15 @@ void Client::AppendOutput(std::string_view s) {
   stream_.Flush();
 }
 
+Client::Memory Client::MemoryUsage() const {
+  Memory m;
+  auto& stream = const_cast<net::Stream&>(stream_);
+  m.input = stream.input().capacity();
+  m.output = stream.pending_output();
+  m.total = m.input + stream.output_capacity() + pipeline_.BufferBytes();
+  return m;
+}
+
 std::string Client::ClientListLine() const {
   int64_t now = UnixTimeMs();
   std::string flags;

@@ -68,6 +68,12 @@ class Client : public net::StreamHandler {
   void ReplyError(std::string_view message);
 
   std::string ClientListLine() const;
+  // The memory of its buffers: input, unsent output, and the total with
+  // the buffers' spare room and the batch's groups.
+  struct Memory {
+    size_t input = 0, output = 0, total = 0;
+  };
+  Memory MemoryUsage() const;
 
   // client-output-buffer-limit: true (and the connection closed, its
   // replies dropped) when the unsent output is over the client's hard

@@ -231,3 +231,21 @@ def test_many_slow_consumers_are_disconnected_and_memory_returns():
     finally:
         stop.set()
         s.stop()
+
+
+def test_clients_buffers_are_counted_in_info_memory():
+    s = start_larder()
+    try:
+        c = s.conn()
+        c.cmd("SET", "big", "x" * 50000)
+        slow = socket.create_connection(("127.0.0.1", s.port))
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.sendall(encode("GET", "big") * 400)  # ~20 MB of replies, never read
+        assert wait_until(lambda: int(info_field(c, "memory", "mem_clients_normal")) > 10_000_000)
+        assert int(info_field(c, "clients", "client_recent_max_output_buffer")) > 10_000_000
+        # used_memory counts them too (maxmemory sees them).
+        assert int(info_field(c, "memory", "used_memory")) > 10_000_000
+        slow.close()
+        assert wait_until(lambda: int(info_field(c, "memory", "mem_clients_normal")) < 1_000_000)
+    finally:
+        s.stop()
