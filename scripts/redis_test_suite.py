@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
-"""Runs units of Redis 7.0.15's own Tcl test suite in external mode against
-larder-server and prints, per unit, what passed and what failed.
+"""Runs units of Redis 7.0.15's own Tcl test suite against larder-server and
+prints, per unit, what passed and what failed: in external mode (one
+larder-server the script starts), or with --own-servers, where the suite
+starts larder-server itself for each start_server block, with the block's
+overrides (units tagged external:skip, such as unit/auth, run only so).
 
 Get the suite outside the repository (it is never committed):
     add deb-src to the Types: line of /etc/apt/sources.list.d/debian.sources
@@ -47,6 +50,35 @@ def prepare_suite(suite, work):
     return copy
 
 
+# default.conf lines for replication and AOF settings Larder does not have
+# (a server given them would refuse to start).
+UNKNOWN_DEFAULTS = ("slave-serve-stale-data", "no-appendfsync-on-rewrite", "repl-diskless-sync-delay",
+                    "propagation-error-behavior")
+
+
+def prepare_own_servers(copy, binary, threads):
+    """--own-servers: the suite starts its servers itself (units tagged
+    external:skip run too). src/redis-server becomes larder-server (with
+    --threads), redis-cli and redis-benchmark Debian's, and default.conf
+    loses the lines for settings Larder does not have."""
+    src = os.path.join(copy, "src")
+    os.makedirs(src, exist_ok=True)
+    wrapper = os.path.join(src, "redis-server")
+    if os.path.lexists(wrapper):
+        os.remove(wrapper)
+    with open(wrapper, "w") as f:
+        f.write(f'#!/bin/sh\nexec {os.path.abspath(binary)} "$@" --threads {threads}\n')
+    os.chmod(wrapper, 0o755)
+    for tool in ("redis-cli", "redis-benchmark", "redis-check-aof", "redis-check-rdb"):
+        dst = os.path.join(src, tool)
+        if shutil.which(tool) and not os.path.lexists(dst):
+            os.symlink(shutil.which(tool), dst)
+    conf = os.path.join(copy, "tests", "assets", "default.conf")
+    lines = open(conf).read().splitlines()
+    kept = [l for l in lines if not l.split() or l.split()[0] not in UNKNOWN_DEFAULTS]
+    open(conf, "w").write("\n".join(kept) + "\n")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -69,9 +101,10 @@ def start_server(binary, threads, work):
     sys.exit("larder-server did not start")
 
 
-def run_once(suite, unit, port, skips, log_path):
-    cmd = ["./runtest", "--host", "127.0.0.1", "--port", str(port), "--tags", "-slow", "--single", unit,
-           "--ignore-encoding", "--timeout", "120"]
+def run_once(suite, unit, port, skips, log_path, extra=()):
+    target = ["--host", "127.0.0.1", "--port", str(port)] if port else ["--clients", "1"]
+    cmd = ["./runtest", *target, "--tags", "-slow", "--single", unit, "--ignore-encoding", "--timeout", "120",
+           *extra]
     for s in skips:
         cmd += ["--skiptest", s]
     with open(log_path, "w") as f:
@@ -106,15 +139,19 @@ def parse(text):
 def run_unit(suite, unit, args):
     skips, raised_tests = [], []
     for it in range(1, args.max_runs + 1):
-        proc, port, data = start_server(args.binary, args.threads, args.work)
         log_path = os.path.join(args.work, unit.replace("/", "_") + f".run{it}.log")
-        try:
-            rc, text = run_once(suite, unit, port, skips, log_path)
-        finally:
-            crashed = proc.poll() is not None
-            proc.terminate()
-            proc.wait()
-            shutil.rmtree(data, ignore_errors=True)
+        if args.own_servers:
+            rc, text = run_once(suite, unit, None, skips, log_path)
+            crashed = False
+        else:
+            proc, port, data = start_server(args.binary, args.threads, args.work)
+            try:
+                rc, text = run_once(suite, unit, port, skips, log_path)
+            finally:
+                crashed = proc.poll() is not None
+                proc.terminate()
+                proc.wait()
+                shutil.rmtree(data, ignore_errors=True)
         ok, ignored, errors, raised = parse(text)
         if crashed:
             raised_tests.append(("(server exited)", raised[1] if raised else f"rc={rc}"))
@@ -137,11 +174,15 @@ def main():
     p.add_argument("--threads", type=int, default=2, help="shard threads (2 exercises the cross-shard paths)")
     p.add_argument("--work", default=None, help="folder for the suite copy, logs and results")
     p.add_argument("--max-runs", type=int, default=60)
+    p.add_argument("--own-servers", action="store_true",
+                   help="let the suite start larder-server itself (runs the units tagged external:skip)")
     p.add_argument("units", nargs="+")
     args = p.parse_args()
     args.work = os.path.abspath(args.work or tempfile.mkdtemp(prefix="larder-tcl-"))
     os.makedirs(args.work, exist_ok=True)
     suite = prepare_suite(os.path.abspath(args.suite), args.work)
+    if args.own_servers:
+        prepare_own_servers(suite, args.binary, args.threads)
     results = []
     for unit in args.units:
         r = run_unit(suite, unit, args)

@@ -116,6 +116,17 @@ Config::Config() {
   str("bind", "* -::*", true);
   words("bind");
   num("tcp-backlog", T::kInt, 0, kIntMax, "511", &tcp_backlog, true);
+  // A Unix-domain socket beside the TCP ones (its clients count as local).
+  str("unixsocket", "", true);
+  str("unixsocketperm", "0", true);
+  options_[by_name_.at("unixsocketperm")].check_text = [](std::string_view v, std::string* err) {
+    char* end = nullptr;
+    std::string text(v);
+    long perm = strtol(text.c_str(), &end, 8);
+    if (!text.empty() && *end == '\0' && perm >= 0 && perm <= 0777) return true;
+    *err = "argument must be an octal number between 0 and 777";
+    return false;
+  };
   num("tcp-keepalive", T::kInt, 0, kIntMax, "300", nullptr);
   // Without a password for the default user only loopback clients are
   // served (Engine::AddClient).
@@ -132,6 +143,7 @@ Config::Config() {
   num("threads", T::kInt, 1, 256, std::to_string(cores), &threads, true);
   num("io-threads", T::kInt, 1, 128, "1", nullptr, true);
   str("requirepass", "");
+  options_[by_name_.at("requirepass")].binary_safe = true;
   // Protected actions: only in the config file or on the command line may
   // they be allowed, to everyone or to loopback clients ("local").
   en("enable-debug-command", {"no", "yes", "local"}, "no", &enable_debug_command, true);
@@ -140,7 +152,7 @@ Config::Config() {
   // CACHE RULE ADD/DEL run SQL on a source's connection: loopback clients
   // only, unless the file says otherwise.
   en("enable-cache-rule-command", {"no", "yes", "local"}, "local", &enable_cache_rule_command, true);
-  boolean("always-show-logo", "no");
+  boolean("always-show-logo", "no", &always_show_logo, true);
   num("hz", T::kInt, 1, 500, "10", &hz);
   boolean("dynamic-hz", "yes");
   boolean("activerehashing", "yes");
@@ -354,8 +366,9 @@ bool Config::Set(std::string_view name, std::string_view value, bool startup, st
     return false;
   }
   // A value must survive CONFIG REWRITE and the next start's reading of the
-  // file: no line breaks, no NUL.
-  if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) {
+  // file: no line breaks, no NUL, except where any bytes are a value (the
+  // rewrite escapes them there).
+  if (!o->binary_safe && value.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) {
     *err = "argument must not contain line breaks or NUL bytes";
     return false;
   }

@@ -59,6 +59,9 @@ class Config {
     // A list of words (bind, save, client-output-buffer-limit): CONFIG
     // REWRITE writes the words, each quoted if it needs it, not one string.
     bool words = false;
+    // Any bytes (requirepass, as Redis's binary-safe settings): CONFIG
+    // REWRITE escapes line breaks and NULs. Every other setting refuses them.
+    bool binary_safe = false;
     // Makes a new value take effect (port, bind: listen again); installed
     // by the server once it runs. An option with one is settable at runtime
     // even if it is immutable otherwise.
@@ -145,6 +148,7 @@ class Config {
   std::atomic<int64_t> enable_cache_rule_command{2};
   std::atomic<int64_t> protected_mode{1};
   std::atomic<int64_t> jemalloc_bg_thread{1};
+  std::atomic<int64_t> always_show_logo{0};
   // client-output-buffer-limit, by class: hard and soft bytes (0: none)
   // and how long the soft limit may be exceeded.
   enum ClientClass { kNormalClient = 0, kReplicaClient = 1, kPubsubClient = 2, kClientClasses = 3 };

@@ -13,7 +13,8 @@
 namespace larder {
 
 bool IsLoopbackPeer(std::string_view addr) {
-  // As Redis: exactly 127.0.0.1 or ::1 ("ip:port").
+  // As Redis: a Unix socket ("/path:0"), or exactly 127.0.0.1 or ::1 ("ip:port").
+  if (!addr.empty() && addr[0] == '/') return true;
   size_t colon = addr.rfind(':');
   std::string_view host = colon == std::string_view::npos ? addr : addr.substr(0, colon);
   return host == "127.0.0.1" || host == "::1";
@@ -226,6 +227,10 @@ bool Client::CloseIfOverOutputLimit(int64_t now_ms) {
 
 void Client::FinishOutput() {
   if (CloseIfOverOutputLimit(CommandTimeMs())) return;
+  // While a batch is out and more commands wait in the input, the replies
+  // so far wait too (up to a point), as Redis writes only once it has run
+  // what one read brought: an output limit sees the whole pipeline's replies.
+  if (pipeline_.waiting() && !stream_.input().empty() && stream_.pending_output() < kHoldOutput) return;
   if (closing_ && !pipeline_.waiting()) {
     stream_.CloseAfterFlush();
     return;

@@ -98,6 +98,7 @@ class Client : public net::StreamHandler {
   // How much unsent output stops parsing more commands.
   size_t OutputStop() const;
   static constexpr size_t kUnauthenticatedOutput = 1024;
+  static constexpr size_t kHoldOutput = 1024 * 1024;
   // Sizes the next batch from the reply bytes of the last one.
   void AdaptBatchLimit();
 

@@ -236,6 +236,12 @@ struct CommandContext {
   ReplyTarget Defer();
   // The client that sent the command (connection and fan-out handlers).
   ClientState& client_state();
+  // A reply that grows with a count the client chose (HRANDFIELD -N, ...)
+  // stops once the buffer, with `more` bytes still to come, passes the
+  // client-output-buffer-limit hard limit: the client is then disconnected
+  // without it (Redis stops such a command when the client is to be
+  // closed). `more` must not exceed what the rest adds to the reply.
+  bool ReplyOverLimit(size_t more = 0) const;
   // Whether a protected action set to "local" is allowed: a loopback
   // client, or an in-process caller (no client).
   bool from_loopback() const;

@@ -36,6 +36,8 @@ void Server::SetupShard(Shard& shard) {
   }
   listeners_[static_cast<size_t>(shard.id())] =
       std::make_unique<net::Listener>(&shard.loop(), std::move(fds), AcceptorFor(shard));
+  if (shard.id() == 0 && unix_fd_ >= 0)
+    unix_listener_ = std::make_unique<net::Listener>(&shard.loop(), std::vector<int>{unix_fd_}, AcceptorFor(shard));
 }
 
 net::Listener::OnAccept Server::AcceptorFor(Shard& shard) {
@@ -135,7 +137,17 @@ int Server::Run() {
     if (port_ == 0) port_ = net::BoundPort(fd);
     listen_fds_.push_back(fd);
   }
-  if (listen_fds_.empty()) {
+  std::string unix_path = *config_->Get("unixsocket");
+  if (!unix_path.empty()) {
+    std::string err;
+    int perm = static_cast<int>(strtol(config_->Get("unixsocketperm")->c_str(), nullptr, 8));
+    unix_fd_ = net::OpenUnixListener(unix_path, perm, static_cast<int>(config_->tcp_backlog.load()), &err);
+    if (unix_fd_ < 0) {
+      LOG_WARNING("Failed opening Unix socket: {}", err);
+      return 1;
+    }
+  }
+  if (listen_fds_.empty() && unix_fd_ < 0) {
     LOG_WARNING("Failed listening on port {} (tcp), aborting.", port_);
     return 1;
   }
@@ -168,7 +180,14 @@ int Server::Run() {
   LOG_NOTICE("Larder {} (Redis 7.0 compatible), {} threads, pid={}", "0.1.0", nthreads, getpid());
   if (!config_->file().empty()) LOG_NOTICE("Configuration loaded from {}", config_->file());
   else LOG_NOTICE("No config file specified, using the default config.");
-  LOG_NOTICE("Running mode=standalone, port={}.", port_);
+  // always-show-logo (or a terminal): the banner, with the lines Redis's
+  // logo has that tools read (mode, port, PID).
+  if (config_->always_show_logo.load() || isatty(STDOUT_FILENO)) {
+    LOG_NOTICE("\n    Larder {} (Redis 7.0 compatible)\n    Running in standalone mode\n    Port: {}\n    PID: {}\n",
+               "0.1.0", port_, getpid());
+  } else {
+    LOG_NOTICE("Running mode=standalone, port={}.", port_);
+  }
 
   if (!config_->pidfile().empty()) {
     if (FILE* f = fopen(config_->pidfile().c_str(), "w")) {
@@ -194,6 +213,7 @@ int Server::Run() {
     return true;
   });
   LOG_NOTICE("Ready to accept connections tcp");
+  if (unix_fd_ >= 0) LOG_NOTICE("Ready to accept connections unix");
 
   // The main thread waits for a signal or a SHUTDOWN command.
   timespec tick{0, 100 * 1000 * 1000};
@@ -210,10 +230,14 @@ int Server::Run() {
   config_->SetApplyHook("jemalloc-bg-thread", nullptr);
   // Close every client and listener on its own thread, then stop the loops.
   for (int i = 0; i < engine_->shards().size(); ++i)
-    engine_->shards().shard(i).Post([this, i] { listeners_[static_cast<size_t>(i)].reset(); });
+    engine_->shards().shard(i).Post([this, i] {
+      listeners_[static_cast<size_t>(i)].reset();
+      if (i == 0) unix_listener_.reset();
+    });
   engine_->Shutdown();
   engine_->shards().Stop();
   if (!config_->pidfile().empty()) unlink(config_->pidfile().c_str());
+  if (unix_fd_ >= 0) unlink(config_->Get("unixsocket")->c_str());
   LOG_WARNING("Larder is now ready to exit, bye bye...");
   return 0;
 }

@@ -41,6 +41,8 @@ class Server {
   std::unique_ptr<Engine> engine_;
   std::vector<int> listen_fds_;                         // shard 0's sockets, opened at start-up
   std::vector<std::unique_ptr<net::Listener>> listeners_;  // by shard; each touched on its thread
+  int unix_fd_ = -1;                                    // unixsocket, accepted by shard 0
+  std::unique_ptr<net::Listener> unix_listener_;        // (on shard 0's thread)
   int port_ = 0;
   std::mutex relisten_mu_;
 };

@@ -249,3 +249,22 @@ def test_clients_buffers_are_counted_in_info_memory():
         assert wait_until(lambda: int(info_field(c, "memory", "mem_clients_normal")) < 1_000_000)
     finally:
         s.stop()
+
+
+def test_a_huge_random_count_stops_at_the_limit_instead_of_filling_memory():
+    s = start_larder(["--client-output-buffer-limit", "normal 1mb 0 0"])
+    try:
+        c = s.conn()
+        c.cmd("HSET", "h", "a", "b")
+        c.cmd("SADD", "s", "a")
+        c.cmd("ZADD", "z", "1", "a")
+        base = rss_bytes(s.proc.pid)
+        for cmd in (("HRANDFIELD", "h", "-999999999"), ("SRANDMEMBER", "s", "-999999999"),
+                    ("ZRANDMEMBER", "z", "-999999999"), ("HRANDFIELD", "h", "-999999999", "WITHVALUES")):
+            got, closed = raw_exchange(s.port, encode(*cmd))
+            assert closed and got == b"", cmd
+        assert rss_bytes(s.proc.pid) < base + 256 * 1024 * 1024
+        assert info_field(c, "stats", "client_output_buffer_limit_disconnections") == "4"
+        assert c.cmd("PING") == "PONG"
+    finally:
+        s.stop()
