@@ -655,6 +655,7 @@ bool Config::LoadFile(const std::string& path, std::string* err) {
     }
     std::string value = args[1];
     for (size_t i = 2; i < args.size(); ++i) value += " " + args[i];
+    value = StartupValue(name, value);
     std::string why;
     if (!Set(name, value, true, &why)) {
       *err = FatalConfigError(line_no, trimmed, why);
@@ -663,6 +664,17 @@ bool Config::LoadFile(const std::string& path, std::string* err) {
   }
   set_at_runtime_.clear();
   return true;
+}
+
+// As Redis reads `save` at start-up: the first occurrence (file or command
+// line) replaces the default, later ones add their points, "" clears them.
+std::string Config::StartupValue(std::string_view name, const std::string& value) {
+  if (AsciiLower(name) != "save") return value;
+  bool first = !save_seen_;
+  save_seen_ = true;
+  if (first || value.empty()) return value;
+  std::string current = *Get("save");
+  return current.empty() ? value : current + " " + value;
 }
 
 bool Config::ApplyArgs(const std::vector<std::string>& args, std::string* err) {
@@ -691,7 +703,7 @@ bool Config::ApplyArgs(const std::vector<std::string>& args, std::string* err) {
       *err = FatalConfigError(0, name + " " + value, "Bad directive or wrong number of arguments");
       return false;
     }
-    if (!Set(name, value, true, &why)) {
+    if (!Set(name, StartupValue(name, value), true, &why)) {
       *err = FatalConfigError(0, name + " " + value, why);
       return false;
     }

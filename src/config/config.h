@@ -98,6 +98,7 @@ class Config {
   // CONFIG REWRITE: rewrites the loaded file in place, keeping comments and
   // unknown lines, updating changed options, appending new ones.
   bool Rewrite(std::string* err);
+  std::string StartupValue(std::string_view name, const std::string& value);
   // client-output-buffer-limit's parser (see config.cc).
   bool SetOutputLimits(std::string_view value, std::string* text, std::string* err);
   const std::string& file() const { return file_; }
@@ -182,6 +183,7 @@ class Config {
   std::vector<cache::Rule> cache_rules_;
   std::vector<std::pair<std::string, std::string>> cache_warms_;
   std::vector<std::pair<std::string, std::string>> renamed_commands_;
+  bool save_seen_ = false;  // a `save` was read at start-up (StartupValue)
   bool cache_changed_ = false;
 };
 
