@@ -126,6 +126,11 @@ Config::Config() {
   num("threads", T::kInt, 1, 256, std::to_string(cores), &threads, true);
   num("io-threads", T::kInt, 1, 128, "1", nullptr, true);
   str("requirepass", "");
+  // ACL. aclfile is a path the server reads and writes (ACL LOAD/SAVE): a
+  // protected setting, fixed at start-up like Redis's PROTECTED_CONFIG ones.
+  str("aclfile", "", true);
+  en("acl-pubsub-default", {"allchannels", "resetchannels"}, "resetchannels", &acl_pubsub_default);
+  num("acllog-max-len", T::kInt, 0, kLongMax, "128", &acllog_max_len);
   en("enable-debug-command", {"no", "yes", "local"}, "no", &enable_debug_command, true);
   boolean("always-show-logo", "no");
   num("hz", T::kInt, 1, 500, "10", &hz);
@@ -447,6 +452,17 @@ std::vector<std::pair<std::string, std::string>> Config::Match(std::string_view 
 }
 
 std::string Config::requirepass() const { return *Get("requirepass"); }
+std::string Config::aclfile() const { return *Get("aclfile"); }
+
+bool Config::AddUserLine(std::vector<std::string> words, std::string* why) {
+  for (const auto& l : user_lines_)
+    if (l[0] == words[0]) {
+      *why = fmt::format("Error in user declaration '{}': {}", words[0], ErrorText(OpStatus::kAclDuplicateUser));
+      return false;
+    }
+  user_lines_.push_back(std::move(words));
+  return true;
+}
 std::string Config::dir() const { return *Get("dir"); }
 std::string Config::bind() const { return *Get("bind"); }
 std::string Config::logfile() const { return *Get("logfile"); }
@@ -494,6 +510,14 @@ bool Config::LoadFile(const std::string& path, std::string* err) {
         return false;
       }
       file_ = path;
+      continue;
+    }
+    if (name == "user") {
+      std::string why = "Bad directive or wrong number of arguments";
+      if (args.size() < 2 || !AddUserLine(std::vector<std::string>(args.begin() + 1, args.end()), &why)) {
+        *err = FatalConfigError(line_no, trimmed, why);
+        return false;
+      }
       continue;
     }
     if (name == "cache-warm") {
@@ -569,6 +593,16 @@ bool Config::ApplyArgs(const std::vector<std::string>& args, std::string* err) {
       value += args[j];
     }
     std::string why;
+    if (name == "user") {
+      std::vector<std::string> words(args.begin() + static_cast<long>(i) + 1, args.begin() + static_cast<long>(j));
+      why = "Bad directive or wrong number of arguments";
+      if (words.empty() || !AddUserLine(std::move(words), &why)) {
+        *err = FatalConfigError(0, name + " " + value, why);
+        return false;
+      }
+      i = j;
+      continue;
+    }
     if (!FindOption(name)) {
       *err = FatalConfigError(0, name + " " + value, "Bad directive or wrong number of arguments");
       return false;

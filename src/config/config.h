@@ -90,7 +90,13 @@ class Config {
   const std::vector<std::pair<std::string, std::string>>& cache_warms() const { return cache_warms_; }
   void SetCacheDirectives(std::vector<cache::SourceSpec> sources, std::vector<cache::Rule> rules);
 
+  // `user <name> <rules...>` lines (file and --user), in order, each
+  // without the word "user"; the engine builds the users from them. A
+  // name given twice is refused when read.
+  const std::vector<std::vector<std::string>>& user_lines() const { return user_lines_; }
+
   std::string requirepass() const;
+  std::string aclfile() const;
   std::string dir() const;
   std::string bind() const;
   std::string logfile() const;
@@ -125,6 +131,8 @@ class Config {
   std::atomic<int64_t> zset_max_listpack_entries{128};
   std::atomic<int64_t> zset_max_listpack_value{64};
   std::atomic<int64_t> hll_sparse_max_bytes{3000};
+  std::atomic<int64_t> acllog_max_len{128};
+  std::atomic<int64_t> acl_pubsub_default{1};  // 0 allchannels, 1 resetchannels
 
  private:
   Option* FindOption(std::string_view name);
@@ -143,6 +151,8 @@ class Config {
   std::vector<cache::Rule> cache_rules_;
   std::vector<std::pair<std::string, std::string>> cache_warms_;
   bool cache_changed_ = false;
+  std::vector<std::vector<std::string>> user_lines_;
+  bool AddUserLine(std::vector<std::string> words, std::string* why);
 };
 
 }  // namespace larder
