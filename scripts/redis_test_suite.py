@@ -13,7 +13,11 @@ A test that raises (an unknown command, a config Larder lacks) stops a Tcl
 unit there. So each unit runs on a fresh server, and every test that raised
 is added to --skiptest and the unit run again, until it completes: the final
 run's passes, its assertion failures, and the tests skipped that way are the
-result. To name the test that raised, the suite is copied to --work and its
+result. With --spawn the suite starts the servers itself, as it does
+against redis-server (a shim at src/redis-server in the copy runs
+larder-server, without the few directives of the suite's default.conf it
+does not know): the tests tagged external:skip (ACL, auth, anything with
+config overrides) run too. To name the test that raised, the suite is copied to --work and its
 test_helper.tcl made to print the "testing" message each test sends (one
 line, nothing else changed). Not part of CI: it needs the suite and takes
 about 15 minutes for the units issue 11 names.
@@ -21,6 +25,7 @@ about 15 minutes for the units issue 11 names.
 import argparse
 import json
 import os
+import random
 import re
 import shutil
 import socket
@@ -32,6 +37,32 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 TESTING_HOOK = "} elseif {$status eq {testing}} {"
+
+
+SHIM = """#!/usr/bin/env python3
+# Written by scripts/redis_test_suite.py --spawn: the suite starts
+# src/redis-server <conf> [args]; run larder-server instead, without the
+# directives of default.conf (and the harness) that it does not know.
+import os, sys
+DROP = {"repl-diskless-sync-delay", "slave-serve-stale-data", "no-appendfsync-on-rewrite",
+        "enable-protected-configs", "enable-module-command", "propagation-error-behavior", "unixsocket"}
+args = sys.argv[1:]
+if args and not args[0].startswith("--"):
+    lines = open(args[0]).read().splitlines()
+    keep = [l for l in lines if not l.split() or l.split()[0].lower() not in DROP]
+    open(args[0] + ".larder", "w").write("\\n".join(keep) + "\\n")
+    args[0] += ".larder"
+print(f"larder shim PID: {os.getpid()}", flush=True)  # the suite waits for " PID: <pid>"
+os.execv(BINARY, [BINARY] + args + ["--threads", "THREADS"])
+"""
+
+
+def write_shim(copy, binary, threads):
+    os.makedirs(os.path.join(copy, "src"), exist_ok=True)
+    path = os.path.join(copy, "src", "redis-server")
+    with open(path, "w") as f:
+        f.write(SHIM.replace("BINARY", repr(os.path.abspath(binary)), 2).replace("THREADS", str(threads)))
+    os.chmod(path, 0o755)
 
 
 def prepare_suite(suite, work):
@@ -70,8 +101,13 @@ def start_server(binary, threads, work):
 
 
 def run_once(suite, unit, port, skips, log_path):
-    cmd = ["./runtest", "--host", "127.0.0.1", "--port", str(port), "--tags", "-slow", "--single", unit,
-           "--ignore-encoding", "--timeout", "120"]
+    # Spawning, the suite's ports start at a random base, so that other runs
+    # of the suite on the machine do not collide with this one (the suite
+    # needs each port and port + 10000 free, below 65536).
+    where = ["--host", "127.0.0.1", "--port", str(port)] if port else [
+        "--baseport", str(random.randrange(22000, 50000, 1000))]
+    cmd = ["./runtest"] + where + [
+        "--tags", "-slow", "--single", unit, "--ignore-encoding", "--timeout", "120"]
     for s in skips:
         cmd += ["--skiptest", s]
     with open(log_path, "w") as f:
@@ -106,15 +142,19 @@ def parse(text):
 def run_unit(suite, unit, args):
     skips, raised_tests = [], []
     for it in range(1, args.max_runs + 1):
-        proc, port, data = start_server(args.binary, args.threads, args.work)
         log_path = os.path.join(args.work, unit.replace("/", "_") + f".run{it}.log")
-        try:
-            rc, text = run_once(suite, unit, port, skips, log_path)
-        finally:
-            crashed = proc.poll() is not None
-            proc.terminate()
-            proc.wait()
-            shutil.rmtree(data, ignore_errors=True)
+        if args.spawn:
+            rc, text = run_once(suite, unit, None, skips, log_path)
+            crashed = False
+        else:
+            proc, port, data = start_server(args.binary, args.threads, args.work)
+            try:
+                rc, text = run_once(suite, unit, port, skips, log_path)
+            finally:
+                crashed = proc.poll() is not None
+                proc.terminate()
+                proc.wait()
+                shutil.rmtree(data, ignore_errors=True)
         ok, ignored, errors, raised = parse(text)
         if crashed:
             raised_tests.append(("(server exited)", raised[1] if raised else f"rc={rc}"))
@@ -137,11 +177,15 @@ def main():
     p.add_argument("--threads", type=int, default=2, help="shard threads (2 exercises the cross-shard paths)")
     p.add_argument("--work", default=None, help="folder for the suite copy, logs and results")
     p.add_argument("--max-runs", type=int, default=60)
+    p.add_argument("--spawn", action="store_true",
+                   help="let the suite start larder-server itself (runs the external:skip tests too)")
     p.add_argument("units", nargs="+")
     args = p.parse_args()
     args.work = os.path.abspath(args.work or tempfile.mkdtemp(prefix="larder-tcl-"))
     os.makedirs(args.work, exist_ok=True)
     suite = prepare_suite(os.path.abspath(args.suite), args.work)
+    if args.spawn:
+        write_shim(suite, args.binary, args.threads)
     results = []
     for unit in args.units:
         r = run_unit(suite, unit, args)

@@ -51,6 +51,8 @@ enum class OpStatus : uint16_t {
   kProtoTooBigBulkCount,
   kProtoExpectedBulk,             // the byte found
   kProtoInvalidBulkLength,
+  kProtoUnauthMultibulk,
+  kProtoUnauthBulk,
 
   // ---- Counts and ranges shared by several families ----
   kCountOutOfRange,

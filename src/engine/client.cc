@@ -95,6 +95,7 @@ void Client::ProcessInput() {
   }
   resp::RequestParser::Limits limits;
   limits.max_bulk_len = engine_->config().proto_max_bulk_len.load(std::memory_order_relaxed);
+  limits.unauthenticated = !state_.authenticated && !engine_->users().default_open();
   parser_.set_limits(limits);  // CONFIG SET applies to connected clients too
   stream_.set_max_input(
       static_cast<size_t>(engine_->config().client_query_buffer_limit.load(std::memory_order_relaxed)));
@@ -106,6 +107,10 @@ void Client::ProcessInput() {
       if (stream_.OutputBlocked()) break;
       std::string_view data = stream_.input().Readable();
       if (data.empty()) break;
+      if (limits.unauthenticated && state_.authenticated) [[unlikely]] {  // AUTH just ran
+        limits.unauthenticated = false;
+        parser_.set_limits(limits);
+      }
       size_t consumed = 0;
       auto r = parser_.Parse(data, &args_, &consumed);
       if (r == resp::RequestParser::Result::kNeedMore) {

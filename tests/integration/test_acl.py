@@ -301,3 +301,23 @@ def test_aclfile_load_and_save():
         admin.close()
     finally:
         s.stop()
+
+
+def test_unauthenticated_clients_have_small_request_limits(larder, admin):
+    admin.cmd("CONFIG", "SET", "requirepass", "pw")
+    try:
+        c = larder.conn()
+        c.send_raw(b"*100\r\n")
+        assert c.read() == Error("ERR Protocol error: unauthenticated multibulk length")
+        c2 = larder.conn()
+        c2.send_raw(b"*1\r\n$100000000\r\n")
+        assert c2.read() == Error("ERR Protocol error: unauthenticated bulk length")
+        # Once authenticated (in the same pipeline too) the usual limits apply.
+        c3 = larder.conn()
+        big = "x" * 20000
+        assert c3.pipeline([("AUTH", "pw"), ("SET", "k", big), ("STRLEN", "k")]) == ["OK", "OK", 20000]
+        for x in (c, c2, c3):
+            x.close()
+    finally:
+        admin.cmd("AUTH", "pw")
+        admin.cmd("CONFIG", "SET", "requirepass", "")
