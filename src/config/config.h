@@ -95,6 +95,10 @@ class Config {
   // name given twice is refused when read.
   const std::vector<std::vector<std::string>>& user_lines() const { return user_lines_; }
 
+  // CONFIG REWRITE asks it for the `user` lines to write (the engine's
+  // users as they are now; none when an aclfile holds them).
+  void SetUserLinesProvider(std::function<std::vector<std::string>()> provider);
+
   std::string requirepass() const;
   std::string aclfile() const;
   std::string dir() const;
@@ -152,6 +156,7 @@ class Config {
   std::vector<std::pair<std::string, std::string>> cache_warms_;
   bool cache_changed_ = false;
   std::vector<std::vector<std::string>> user_lines_;
+  std::function<std::vector<std::string>()> user_lines_provider_;
   bool AddUserLine(std::vector<std::string> words, std::string* why);
 };
 

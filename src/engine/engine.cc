@@ -41,6 +41,7 @@ void Engine::ChangeReplId() {
 
 Engine::~Engine() {
   config_->SetApplyHook("requirepass", nullptr);
+  config_->SetUserLinesProvider(nullptr);
   cache_.reset();  // its threads publish to the memory budget
   MemoryBudget::SetCurrent(nullptr);
 }
@@ -103,6 +104,12 @@ bool Engine::InitUsers(std::string* err) {
   config_->SetApplyHook("requirepass", [users, config](std::string*) {
     ApplyRequirepass(*users, config->requirepass());
     return true;
+  });
+  config_->SetUserLinesProvider([users, config] {
+    std::vector<std::string> lines;
+    if (!config->aclfile().empty()) return lines;
+    for (const auto& u : users->All()) lines.push_back("user " + u->name + " " + acl::DescribeUser(*u, users->table()));
+    return lines;
   });
   return true;
 }

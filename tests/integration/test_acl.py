@@ -321,3 +321,17 @@ def test_unauthenticated_clients_have_small_request_limits(larder, admin):
     finally:
         admin.cmd("AUTH", "pw")
         admin.cmd("CONFIG", "SET", "requirepass", "")
+
+
+def test_config_rewrite_writes_the_users():
+    s = start_larder(config_text="user default on nopass ~* &* +@all -flushdb\n")
+    try:
+        c = s.conn()
+        assert c.cmd("ACL", "SETUSER", "eve", "on", ">pw", "~e*", "+get") == "OK"
+        assert c.cmd("CONFIG", "REWRITE") == "OK"
+        text = open(s.config_path).read()
+        lines = [l for l in text.splitlines() if l.startswith("user ")]
+        assert lines[0] == "user default on nopass sanitize-payload ~* &* +@all -flushdb"
+        assert lines[1].startswith("user eve on #") and lines[1].endswith(" ~e* resetchannels -@all +get")
+    finally:
+        s.stop()
