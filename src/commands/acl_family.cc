@@ -57,9 +57,7 @@ void AclSetUser(CommandContext& ctx) {
   std::vector<std::string> args(ctx.args.begin() + 3, ctx.args.end());
   std::vector<std::string> rules;
   size_t bad = 0;
-  // Redis names the argument at the opening's index counted from the
-  // command's own first word ("ACL"), not from the rules: kept as it is.
-  if (!acl::MergeSelectorArgs(args, &rules, &bad)) return ctx.Error(OpStatus::kAclUnmatchedParen, ctx.arg(bad));
+  if (!acl::MergeSelectorArgs(args, &rules, &bad)) return ctx.Error(OpStatus::kAclUnmatchedParen, ctx.arg(bad + 3));
   // All rules apply to a copy; the user changes only if every one is valid.
   std::shared_ptr<const acl::User> current = users.Find(name);
   acl::User u = current ? *current : acl::User::Create(std::string(name), users.table(), ctx.engine->acl_pubsub_all());

@@ -115,7 +115,7 @@ def test_selectors(larder, admin):
     assert [s["keys"] for s in sels] == [b"~write::*", b"~read::*"]
     assert [s["commands"] for s in sels] == [b"-@all +@write", b"-@all +@read"]
     assert admin.cmd("ACL", "SETUSER", "sel", "(+get") == Error(
-        "ERR Unmatched parenthesis in acl selector starting at 'ACL'.")
+        "ERR Unmatched parenthesis in acl selector starting at '(+get'.")
     assert admin.cmd("ACL", "SETUSER", "sel", "(&* &fail)") == Error(
         "ERR Error in ACL SETUSER modifier '(&* &fail)': Adding a pattern after the * pattern (or the "
         "'allchannels' flag) is not valid and does not have any effect. Try 'resetchannels' to start with an "
