@@ -158,6 +158,13 @@ void Client::FinishOutput() {
     return;
   }
   stream_.Flush();
+  // As Redis, a client that still has to authenticate may not leave more
+  // than 1 KB of replies unread: it is closed.
+  if (!state_.authenticated && stream_.pending_output() > 1024 && !engine_->users().default_open()) [[unlikely]] {
+    LOG_VERBOSE("Closing unauthenticated client over the output limit: id={} addr={}", state_.id, state_.addr);
+    Close();
+    return;
+  }
   uint64_t written = stream_.bytes_written();
   if (written != state_.output_bytes) {
     auto& nob = engine_->local(shard_->id()).net_output_bytes;

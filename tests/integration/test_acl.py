@@ -335,3 +335,18 @@ def test_config_rewrite_writes_the_users():
         assert lines[1].startswith("user eve on #") and lines[1].endswith(" ~e* resetchannels -@all +get")
     finally:
         s.stop()
+
+
+def test_unauthenticated_output_is_limited(larder, admin):
+    admin.cmd("CONFIG", "SET", "requirepass", "pw")
+    try:
+        c = larder.conn()
+        c.sock.settimeout(30)
+        # Never read the NOAUTH replies: the server closes the connection
+        # once more than 1 KB of them wait (the socket buffers take the rest).
+        with pytest.raises(OSError):
+            for _ in range(2000):
+                c.send_raw(b"SET x 5\r\n" * 1000)
+    finally:
+        admin.cmd("AUTH", "pw")
+        admin.cmd("CONFIG", "SET", "requirepass", "")
