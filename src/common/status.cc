@@ -38,8 +38,6 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kProtoTooBigBulkCount: return "ERR Protocol error: too big bulk count string";
     case OpStatus::kProtoExpectedBulk: return "ERR Protocol error: expected '$', got '{}'";
     case OpStatus::kProtoInvalidBulkLength: return "ERR Protocol error: invalid bulk length";
-    case OpStatus::kProtoUnauthMultibulk: return "ERR Protocol error: unauthenticated multibulk length";
-    case OpStatus::kProtoUnauthBulk: return "ERR Protocol error: unauthenticated bulk length";
 
     // ---- Counts and ranges shared by several families ----
     case OpStatus::kCountOutOfRange:

@@ -51,8 +51,6 @@ enum class OpStatus : uint16_t {
   kProtoTooBigBulkCount,
   kProtoExpectedBulk,             // the byte found
   kProtoInvalidBulkLength,
-  kProtoUnauthMultibulk,
-  kProtoUnauthBulk,
 
   // ---- Counts and ranges shared by several families ----
   kCountOutOfRange,

@@ -95,7 +95,6 @@ void Client::ProcessInput() {
   }
   resp::RequestParser::Limits limits;
   limits.max_bulk_len = engine_->config().proto_max_bulk_len.load(std::memory_order_relaxed);
-  limits.unauthenticated = !state_.authenticated && !engine_->users().default_open();
   parser_.set_limits(limits);  // CONFIG SET applies to connected clients too
   stream_.set_max_input(
       static_cast<size_t>(engine_->config().client_query_buffer_limit.load(std::memory_order_relaxed)));
@@ -107,10 +106,6 @@ void Client::ProcessInput() {
       if (stream_.OutputBlocked()) break;
       std::string_view data = stream_.input().Readable();
       if (data.empty()) break;
-      if (limits.unauthenticated && state_.authenticated) [[unlikely]] {  // AUTH just ran
-        limits.unauthenticated = false;
-        parser_.set_limits(limits);
-      }
       size_t consumed = 0;
       auto r = parser_.Parse(data, &args_, &consumed);
       if (r == resp::RequestParser::Result::kNeedMore) {
@@ -158,13 +153,6 @@ void Client::FinishOutput() {
     return;
   }
   stream_.Flush();
-  // As Redis, a client that still has to authenticate may not leave more
-  // than 1 KB of replies unread: it is closed.
-  if (!state_.authenticated && stream_.pending_output() > 1024 && !engine_->users().default_open()) [[unlikely]] {
-    LOG_VERBOSE("Closing unauthenticated client over the output limit: id={} addr={}", state_.id, state_.addr);
-    Close();
-    return;
-  }
   uint64_t written = stream_.bytes_written();
   if (written != state_.output_bytes) {
     auto& nob = engine_->local(shard_->id()).net_output_bytes;

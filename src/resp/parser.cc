@@ -133,7 +133,6 @@ RequestParser::Result RequestParser::ParseMultiBulk(std::string_view buf,
       case Num::kOk: break;
     }
     if (n > kMaxArgs) return Fail(FormatError(OpStatus::kProtoInvalidMultibulkLength));
-    if (n > 10 && limits_.unauthenticated) return Fail(FormatError(OpStatus::kProtoUnauthMultibulk));
     pos_ = static_cast<size_t>(next - base);
     if (n <= 0) {
       *consumed = pos_;
@@ -168,7 +167,6 @@ RequestParser::Result RequestParser::ParseMultiBulk(std::string_view buf,
       case Num::kOk: break;
     }
     if (len < 0 || len > limits_.max_bulk_len) return Fail(FormatError(OpStatus::kProtoInvalidBulkLength));
-    if (len > 16384 && limits_.unauthenticated) return Fail(FormatError(OpStatus::kProtoUnauthBulk));
     size_t start = static_cast<size_t>(data - base);
     size_t need = start + static_cast<size_t>(len) + 2;
     if (need > buf.size()) {

@@ -27,9 +27,6 @@ class RequestParser {
   struct Limits {
     int64_t max_bulk_len = 512LL * 1024 * 1024;  // proto-max-bulk-len
     size_t max_inline_len = 64 * 1024;           // PROTO_INLINE_MAX_SIZE
-    // A client that still has to authenticate: at most 10 arguments of at
-    // most 16 KiB each (Redis's limits before AUTH).
-    bool unauthenticated = false;
   };
 
   void set_limits(const Limits& limits) { limits_ = limits; }

@@ -1,8 +1,6 @@
 // larder-server [/path/to/larder.conf] [--option value ...]
 // Called exactly as redis-server is: an optional config file in redis.conf
 // syntax, then options that override it.
-#include <limits.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -34,10 +32,6 @@ int main(int argc, char** argv) {
   std::string err;
   size_t first_opt = 0;
   if (!args.empty() && args[0].rfind("--", 0) != 0) {
-    // As Redis, the file is remembered by its absolute path: `dir` changes
-    // the working directory, and CONFIG REWRITE must still find it.
-    char resolved[PATH_MAX];
-    if (realpath(args[0].c_str(), resolved)) args[0] = resolved;
     if (!config.LoadFile(args[0], &err)) {
       fprintf(stderr, "%s\n", err.c_str());
       return 1;
