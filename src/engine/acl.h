@@ -58,11 +58,14 @@ class CommandTable {
   const CommandSpec* spec(size_t id) const { return specs_[id]; }
   uint32_t categories(size_t id) const { return categories_[id]; }
   // A command or "container|subcommand", case-insensitive; null if none (as
-  // Redis's strict lookup: "get|x" is none, "config|get|x" is none).
+  // Redis's strict lookup: "get|x" is none, "config|get|x" is none). By the
+  // commands' own names: rules are about commands, whatever a
+  // rename-command makes clients call them.
   const CommandSpec* Lookup(std::string_view name) const;
 
  private:
   const CommandRegistry* registry_;
+  std::map<std::string, const CommandSpec*, std::less<>> by_name_;  // every full name
   std::vector<const CommandSpec*> specs_;
   std::vector<uint32_t> categories_;
 };

@@ -39,16 +39,13 @@ CommandTable::CommandTable(const CommandRegistry& registry) : registry_(&registr
     }
     specs_[id] = c;
     categories_[id] = ParseCategories(c->acl_categories);
+    by_name_[c->name] = c;
   }
 }
 
 const CommandSpec* CommandTable::Lookup(std::string_view name) const {
-  size_t bar = name.find('|');
-  if (bar == std::string_view::npos) return registry_->Find(name);
-  if (name.find('|', bar + 1) != std::string_view::npos) return nullptr;
-  const CommandSpec* base = registry_->Find(name.substr(0, bar));
-  if (!base || base->subcommands.empty()) return nullptr;
-  return registry_->FindSub(*base, name.substr(bar + 1));
+  auto it = by_name_.find(AsciiLower(name));
+  return it == by_name_.end() ? nullptr : it->second;
 }
 
 void Selector::SetAllowed(size_t id, bool on) {
