@@ -5,7 +5,7 @@
 #                           reference, redis-tools, pytest, redis-py, clang for the fuzzer)
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config libabsl-dev libfmt-dev libjemalloc-dev libxxhash-dev libsqlite3-dev libpq-dev
-      sqlite3)
+      libssl-dev sqlite3)
 if [ "${1:-test}" = "test" ]; then
   PKGS+=(libgtest-dev libgmock-dev redis-server redis-tools python3 python3-pytest python3-redis
          clang libclang-rt-14-dev postgresql)
