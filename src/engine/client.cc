@@ -229,10 +229,11 @@ bool Client::CloseIfOverOutputLimit(int64_t now_ms) {
 
 void Client::FinishOutput() {
   if (CloseIfOverOutputLimit(CommandTimeMs())) return;
-  // While a batch is out and more commands wait in the input, the replies
-  // so far wait too (up to a point), as Redis writes only once it has run
-  // what one read brought: an output limit sees the whole pipeline's replies.
-  if (pipeline_.waiting() && !stream_.input().empty() && stream_.pending_output() < kHoldOutput) return;
+  // While a batch's groups are out on other shards (microseconds), the
+  // replies before them wait too (up to a point), as Redis writes only once
+  // it has run what one read brought: an output limit sees the whole
+  // pipeline's replies. (A blocked command or a load does not hold them.)
+  if (pipeline_.inflight() > 0 && stream_.pending_output() < kHoldOutput) return;
   if (closing_ && !pipeline_.waiting()) {
     stream_.CloseAfterFlush();
     return;
