@@ -124,12 +124,16 @@ void Engine::AfterEvents(Shard& shard) {
   });
 }
 
-void Engine::AddClient(Shard& shard, int fd, std::string peer, std::string local_addr) {
+void Engine::AddClient(Shard& shard, int fd, std::string peer, std::string local_addr,
+                       std::unique_ptr<net::TlsSession> tls) {
   total_connections_received.fetch_add(1, std::memory_order_relaxed);
   if (connected_clients.load() >= config_->maxclients.load()) {
     static const std::string kMsg = "-" + FormatError(OpStatus::kMaxClients) + "\r\n";
-    ssize_t n = write(fd, kMsg.data(), kMsg.size());
-    (void)n;
+    // Over TLS nothing can be said before a handshake: the connection just closes.
+    if (!tls) {
+      ssize_t n = write(fd, kMsg.data(), kMsg.size());
+      (void)n;
+    }
     close(fd);
     rejected_connections.fetch_add(1, std::memory_order_relaxed);
     return;
@@ -137,6 +141,7 @@ void Engine::AddClient(Shard& shard, int fd, std::string peer, std::string local
   connected_clients.fetch_add(1);
   auto client = std::make_unique<Client>(this, &shard, fd, std::move(peer), std::move(local_addr));
   Client* raw = client.get();
+  if (tls) raw->stream().AttachTls(std::move(tls));
   LOG_VERBOSE("Accepted {}", raw->state().addr);
   local(shard.id()).clients.emplace(raw->state().id, std::move(client));
   raw->Start();

@@ -37,6 +37,7 @@
 #include "engine/blocking.h"
 #include "engine/command.h"
 #include "keyspace/memory_budget.h"
+#include "net/tls.h"
 #include "shard/shard_set.h"
 
 namespace larder {
@@ -134,7 +135,9 @@ class Engine {
   cache::CacheManager& cache() { return *cache_; }
 
   // A new connection accepted on `shard` (its thread): the client starts.
-  void AddClient(Shard& shard, int fd, std::string peer, std::string local);
+  // `tls`: the connection's TLS session (a TLS port), else null.
+  void AddClient(Shard& shard, int fd, std::string peer, std::string local,
+                 std::unique_ptr<net::TlsSession> tls = nullptr);
 
   // Delivers a reply that comes later (a command that waited for other
   // shards, a load, the journal, a blocking pop) to its place in the
