@@ -310,6 +310,7 @@ ssize_t TlsSession::Write(const char* buf, size_t n) {
 }
 
 void TlsSession::Shutdown() {
+  NoteHandshake();  // on the loop's thread, whose list it is on
   if (shut_) return;
   shut_ = true;
   if (handshake_done_ && SSL_is_init_finished(ssl_)) SSL_shutdown(ssl_);  // close_notify, not awaited

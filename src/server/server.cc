@@ -281,7 +281,7 @@ int Server::Run() {
   });
   for (const char* name : kTlsContextOptions)
     config_->SetApplyHook(name, [this](std::string* err) { return ApplyTlsSetting(err); });
-  LOG_NOTICE("Ready to accept connections tcp");
+  if (!plain_.fds.empty()) LOG_NOTICE("Ready to accept connections tcp");
   if (tls_.port != 0) LOG_NOTICE("Ready to accept connections tls");
 
   // The main thread waits for a signal or a SHUTDOWN command.
