@@ -104,6 +104,7 @@ class Stream : public EventHandler {
   static constexpr uint32_t kRead = 1, kWrite = 4;  // EPOLLIN, EPOLLOUT
   void OnReadable();
   void UpdateInterest();
+  void SetInterest(uint32_t want);  // registers a changed interest with the loop
 
   EventLoop* loop_;
   int fd_;
