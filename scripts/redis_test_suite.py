@@ -17,13 +17,29 @@ result. To name the test that raised, the suite is copied to --work and its
 test_helper.tcl made to print the "testing" message each test sends (one
 line, nothing else changed). Not part of CI: it needs the suite and takes
 about 15 minutes for the units issue 11 names.
+
+--tls runs the units over TLS, as Redis's own `./runtest --tls`: the copy
+gets the certificates Redis's utils/gen-test-certs.sh makes (in its
+tests/tls/, never in --suite itself), larder-server serves only a tls-port
+(port 0) with them, and runtest gets --tls (its clients then connect with
+tests/tls/client.crt). It needs the tcl-tls package.
+
+--spawn lets runtest start its servers itself, as it does for redis-server,
+so the units tagged external:skip run too (auth, limits, obuf-limits,
+querybuf...). The copy's src/redis-server becomes a wrapper (written here)
+that drops the lines of runtest's generated config that larder-server does
+not know (repl-*, unixsocket, tls-replication/tls-cluster yes, the
+tls-client-* files...), prints the " PID: <pid>" line runtest waits for and
+execs larder-server --threads N with the rest.
 """
 import argparse
 import json
+import random
 import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -34,8 +50,12 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 TESTING_HOOK = "} elseif {$status eq {testing}} {"
 
 
-def prepare_suite(suite, work):
+def prepare_suite(suite, work, tls=False):
     copy = os.path.join(work, "suite")
+    if tls and not os.path.exists(os.path.join(copy, "tests", "tls", "redis.dh")):
+        prepare_suite(suite, work)
+        print("making the TLS test certificates (utils/gen-test-certs.sh)...", flush=True)
+        subprocess.run(["bash", "utils/gen-test-certs.sh"], cwd=copy, check=True, capture_output=True)
     if not os.path.exists(copy):
         shutil.copytree(suite, copy, symlinks=True)
         helper = os.path.join(copy, "tests", "test_helper.tcl")
@@ -53,25 +73,120 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_server(binary, threads, work):
+WRAPPER = """#!/usr/bin/env python3
+# Written by larder's scripts/redis_test_suite.py --spawn: runs larder-server
+# with the directives of runtest's config that it knows.
+import os, sys
+known = set(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "larder-known-options")).read().split())
+conf, rest = sys.argv[1], sys.argv[2:]
+kept = []
+for line in open(conf):
+    words = line.split()
+    if not words or words[0].startswith("#"):
+        continue
+    name = words[0].lower()
+    if name not in known or (name in ("tls-replication", "tls-cluster") and words[1:] == ["yes"]):
+        continue
+    kept.append(line.rstrip("\\n"))
+with open(conf + ".larder", "w") as f:
+    f.write("\\n".join(kept) + "\\n")
+print(f"larder-server wrapper PID: {os.getpid()}", flush=True)
+os.execv(BINARY, [BINARY, conf + ".larder", "--threads", "THREADS"] + rest)
+"""
+
+
+def install_wrapper(suite, binary, threads, work):
+    """The copy's src/redis-server runs larder-server (see --spawn)."""
+    port = free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--threads", "1", "--dir", work],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(100):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=2) as c:
+                    c.sendall(b"CONFIG GET *\r\n")
+                    data = b""
+                    c.settimeout(2)
+                    while True:
+                        try:
+                            chunk = c.recv(1 << 16)
+                        except socket.timeout:
+                            break
+                        if not chunk:
+                            break
+                        data += chunk
+                break
+            except OSError:
+                time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait()
+    lines = data.decode().split("\r\n")
+    values = [lines[i + 1] for i, l in enumerate(lines) if l.startswith("$")]
+    names = values[0::2]
+    src = os.path.join(suite, "src")
+    os.makedirs(src, exist_ok=True)
+    open(os.path.join(src, "larder-known-options"), "w").write("\n".join(names) + "\n")
+    path = os.path.join(src, "redis-server")
+    if os.path.exists(path) and not os.path.islink(path):
+        os.rename(path, path + ".orig")
+    elif os.path.islink(path):
+        os.unlink(path)
+    text = WRAPPER.replace("BINARY", repr(os.path.abspath(binary))).replace("THREADS", str(threads))
+    open(path, "w").write(text)
+    os.chmod(path, 0o755)
+
+
+def tls_ready(suite, port):
+    """Whether a TLS handshake and PING succeed with the suite's client certificate."""
+    d = os.path.join(suite, "tests", "tls")
+    ctx = ssl.create_default_context(cafile=os.path.join(d, "ca.crt"))
+    ctx.check_hostname = False
+    ctx.load_cert_chain(os.path.join(d, "client.crt"), os.path.join(d, "client.key"))
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as raw:
+        with ctx.wrap_socket(raw) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+
+
+def start_server(binary, threads, work, suite=None, tls=False):
     port = free_port()
     data = tempfile.mkdtemp(dir=work, prefix="dir-")
     log = open(os.path.join(work, "server.log"), "a")
-    proc = subprocess.Popen([binary, "--port", str(port), "--threads", str(threads), "--dir", data,
-                             "--enable-debug-command", "yes"], stdout=log, stderr=subprocess.STDOUT)
+    args = [binary, "--port", str(port), "--threads", str(threads), "--dir", data, "--enable-debug-command", "yes"]
+    if tls:
+        d = os.path.join(suite, "tests", "tls")
+        # As the suite's own servers under --tls (tests/support/server.tcl),
+        # less tls-replication/tls-cluster, which Larder has not.
+        args += ["--port", "0", "--tls-port", str(port), "--tls-cert-file", os.path.join(d, "server.crt"),
+                 "--tls-key-file", os.path.join(d, "server.key"), "--tls-ca-cert-file", os.path.join(d, "ca.crt"),
+                 "--tls-dh-params-file", os.path.join(d, "redis.dh")]
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
     for _ in range(100):
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, port, data
-        except OSError:
-            time.sleep(0.1)
+            if tls:
+                if tls_ready(suite, port):
+                    return proc, port, data
+            else:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return proc, port, data
+        except (OSError, ssl.SSLError):
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
     proc.kill()
     sys.exit("larder-server did not start")
 
 
-def run_once(suite, unit, port, skips, log_path):
-    cmd = ["./runtest", "--host", "127.0.0.1", "--port", str(port), "--tags", "-slow", "--single", unit,
-           "--ignore-encoding", "--timeout", "120"]
+def run_once(suite, unit, port, skips, log_path, tls=False):
+    where = ["--host", "127.0.0.1", "--port", str(port)] if port else []  # port None: runtest spawns
+    cmd = ["./runtest"] + where + ["--tags", "-slow", "--single", unit, "--ignore-encoding", "--timeout", "120"] + \
+        (["--tls"] if tls else [])
+    # runtest's own ports (its test server, the servers some tests start):
+    # away from the default, which another run on this machine may hold, and
+    # below the ephemeral range (outgoing connections hold ports there).
+    cmd += ["--baseport", str(random.randrange(22000, 31000, 100))]
     for s in skips:
         cmd += ["--skiptest", s]
     with open(log_path, "w") as f:
@@ -106,15 +221,18 @@ def parse(text):
 def run_unit(suite, unit, args):
     skips, raised_tests = [], []
     for it in range(1, args.max_runs + 1):
-        proc, port, data = start_server(args.binary, args.threads, args.work)
+        proc, port, data = None, None, None
+        if not args.spawn:
+            proc, port, data = start_server(args.binary, args.threads, args.work, suite, args.tls)
         log_path = os.path.join(args.work, unit.replace("/", "_") + f".run{it}.log")
         try:
-            rc, text = run_once(suite, unit, port, skips, log_path)
+            rc, text = run_once(suite, unit, port, skips, log_path, args.tls)
         finally:
-            crashed = proc.poll() is not None
-            proc.terminate()
-            proc.wait()
-            shutil.rmtree(data, ignore_errors=True)
+            crashed = proc is not None and proc.poll() is not None
+            if proc is not None:
+                proc.terminate()
+                proc.wait()
+                shutil.rmtree(data, ignore_errors=True)
         ok, ignored, errors, raised = parse(text)
         if crashed:
             raised_tests.append(("(server exited)", raised[1] if raised else f"rc={rc}"))
@@ -137,11 +255,16 @@ def main():
     p.add_argument("--threads", type=int, default=2, help="shard threads (2 exercises the cross-shard paths)")
     p.add_argument("--work", default=None, help="folder for the suite copy, logs and results")
     p.add_argument("--max-runs", type=int, default=60)
+    p.add_argument("--tls", action="store_true", help="serve and test over TLS only (runtest --tls)")
+    p.add_argument("--spawn", action="store_true",
+                   help="runtest starts larder-server itself (units tagged external:skip run too)")
     p.add_argument("units", nargs="+")
     args = p.parse_args()
     args.work = os.path.abspath(args.work or tempfile.mkdtemp(prefix="larder-tcl-"))
     os.makedirs(args.work, exist_ok=True)
-    suite = prepare_suite(os.path.abspath(args.suite), args.work)
+    suite = prepare_suite(os.path.abspath(args.suite), args.work, args.tls)
+    if args.spawn:
+        install_wrapper(suite, args.binary, args.threads, args.work)
     results = []
     for unit in args.units:
         r = run_unit(suite, unit, args)
