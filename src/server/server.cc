@@ -265,8 +265,9 @@ int Server::Run() {
                     "Unable to listen on this port. Check server logs.", err);
   });
   config_->SetApplyHook("tls-port", [this](std::string* err) {
+    // Turning TLS on reads the files again: they were not checked while it was off.
     std::string why;
-    if (config_->tls_port.load() != 0 && !CurrentTlsContext() && !ConfigureTls(&why)) {
+    if (config_->tls_port.load() != 0 && (tls_.port == 0 || !CurrentTlsContext()) && !ConfigureTls(&why)) {
       LOG_WARNING("{}", why);
       *err = "Unable to update TLS configuration. Check server logs.";
       return false;

@@ -331,6 +331,11 @@ def test_config_set_tls_port_starts_and_stops_tls(certs):
         assert c.cmd("CONFIG", "SET", "tls-port", "0") == "OK"
         assert wait_until(lambda: refused(tls_port, client_context(certs)))
         assert t.cmd("PING") == "PONG"  # open connections stay, as with port
+        # Off again, a bad file is taken unread; turning TLS on reads it.
+        assert c.cmd("CONFIG", "SET", "tls-cert-file", "/nonexistent") == "OK"
+        r = c.cmd("CONFIG", "SET", "tls-port", str(tls_port))
+        assert isinstance(r, Error) and "Unable to update TLS configuration" in r.msg
+        assert c.cmd("CONFIG", "GET", "tls-port") == [b"tls-port", b"0"]
         t.close()
         c.close()
     finally:
