@@ -196,6 +196,20 @@ def test_redis_py_over_tls(srv, certs):
         c.close()
 
 
+def test_output_back_pressure_over_tls(srv, certs):
+    # 100 GETs of 1 MB sent at once: the replies pass the 64 MB pause limit,
+    # the server stops parsing, and resumes as the client drains them
+    # through many partial TLS writes.
+    c = TlsConn(srv.tls_port, client_context(certs), timeout=120)
+    value = b"v" * (1 << 20)
+    assert c.cmd("SET", "bp", value) == "OK"
+    c.send_raw(encode("GET", "bp") * 100 + encode("PING"))
+    for _ in range(100):
+        assert c.read() == value
+    assert c.read() == "PONG"
+    c.close()
+
+
 @pytest.mark.skipif(not shutil.which("node"), reason="node is not installed")
 def test_ioredis_over_tls(srv, certs):
     if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "ioredis")):
