@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
-"""Runs units of Redis 7.0.15's own Tcl test suite in external mode against
-larder-server and prints, per unit, what passed and what failed.
+"""Runs units of Redis 7.0.15's own Tcl test suite against larder-server and
+prints, per unit, what passed and what failed: in external mode (one
+larder-server the script starts), or with --own-servers, where the suite
+starts larder-server itself for each start_server block, with the block's
+overrides (units tagged external:skip, such as unit/auth, run only so).
 
 Get the suite outside the repository (it is never committed):
     add deb-src to the Types: line of /etc/apt/sources.list.d/debian.sources
@@ -20,22 +23,17 @@ about 15 minutes for the units issue 11 names.
 
 --tls runs the units over TLS, as Redis's own `./runtest --tls`: the copy
 gets the certificates Redis's utils/gen-test-certs.sh makes (in its
-tests/tls/, never in --suite itself), larder-server serves only a tls-port
-(port 0) with them, and runtest gets --tls (its clients then connect with
-tests/tls/client.crt). It needs the tcl-tls package.
-
---spawn lets runtest start its servers itself, as it does for redis-server,
-so the units tagged external:skip run too (auth, limits, obuf-limits,
-querybuf...). The copy's src/redis-server becomes a wrapper (written here)
-that drops the lines of runtest's generated config that larder-server does
-not know (repl-*, unixsocket, tls-replication/tls-cluster yes, the
-tls-client-* files...), prints the " PID: <pid>" line runtest waits for and
-execs larder-server --threads N with the rest.
+tests/tls/, never in --suite itself) and runtest gets --tls (its clients then
+present tests/tls/client.crt). In external mode larder-server serves only a
+tls-port (port 0) with them; with --own-servers the copy's
+tests/support/server.tcl stops asking for tls-replication, tls-cluster and
+the tls-client-* files (Larder has no replication, cluster bus or outgoing
+connections). It needs the tcl-tls package.
 """
 import argparse
 import json
-import random
 import os
+import random
 import re
 import shutil
 import socket
@@ -67,74 +65,50 @@ def prepare_suite(suite, work, tls=False):
     return copy
 
 
+# default.conf lines for replication and AOF settings Larder does not have
+# (a server given them would refuse to start).
+UNKNOWN_DEFAULTS = ("slave-serve-stale-data", "no-appendfsync-on-rewrite", "repl-diskless-sync-delay",
+                    "propagation-error-behavior")
+
+
+# What tests/support/server.tcl adds to a server's config under --tls that
+# Larder does not take (no replication, cluster bus or outgoing connections).
+TLS_SERVER_LINES = ('dict set config "tls-client-cert-file"', 'dict set config "tls-client-key-file"',
+                    'dict set config "tls-cluster" "yes"', 'dict set config "tls-replication" "yes"')
+
+
+def prepare_own_servers(copy, binary, threads, tls=False):
+    """--own-servers: the suite starts its servers itself (units tagged
+    external:skip run too). src/redis-server becomes larder-server (with
+    --threads), redis-cli and redis-benchmark Debian's, and default.conf
+    loses the lines for settings Larder does not have."""
+    src = os.path.join(copy, "src")
+    os.makedirs(src, exist_ok=True)
+    wrapper = os.path.join(src, "redis-server")
+    if os.path.lexists(wrapper):
+        os.remove(wrapper)
+    with open(wrapper, "w") as f:
+        f.write(f'#!/bin/sh\nexec {os.path.abspath(binary)} "$@" --threads {threads}\n')
+    os.chmod(wrapper, 0o755)
+    for tool in ("redis-cli", "redis-benchmark", "redis-check-aof", "redis-check-rdb"):
+        dst = os.path.join(src, tool)
+        if shutil.which(tool) and not os.path.lexists(dst):
+            os.symlink(shutil.which(tool), dst)
+    conf = os.path.join(copy, "tests", "assets", "default.conf")
+    lines = open(conf).read().splitlines()
+    kept = [l for l in lines if not l.split() or l.split()[0] not in UNKNOWN_DEFAULTS]
+    open(conf, "w").write("\n".join(kept) + "\n")
+    if tls:
+        path = os.path.join(copy, "tests", "support", "server.tcl")
+        lines = open(path).read().splitlines()
+        kept = [l for l in lines if not any(l.strip().startswith(t) for t in TLS_SERVER_LINES)]
+        open(path, "w").write("\n".join(kept) + "\n")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-WRAPPER = """#!/usr/bin/env python3
-# Written by larder's scripts/redis_test_suite.py --spawn: runs larder-server
-# with the directives of runtest's config that it knows.
-import os, sys
-known = set(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "larder-known-options")).read().split())
-conf, rest = sys.argv[1], sys.argv[2:]
-kept = []
-for line in open(conf):
-    words = line.split()
-    if not words or words[0].startswith("#"):
-        continue
-    name = words[0].lower()
-    if name not in known or (name in ("tls-replication", "tls-cluster") and words[1:] == ["yes"]):
-        continue
-    kept.append(line.rstrip("\\n"))
-with open(conf + ".larder", "w") as f:
-    f.write("\\n".join(kept) + "\\n")
-print(f"larder-server wrapper PID: {os.getpid()}", flush=True)
-os.execv(BINARY, [BINARY, conf + ".larder", "--threads", "THREADS"] + rest)
-"""
-
-
-def install_wrapper(suite, binary, threads, work):
-    """The copy's src/redis-server runs larder-server (see --spawn)."""
-    port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--threads", "1", "--dir", work],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    try:
-        for _ in range(100):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=2) as c:
-                    c.sendall(b"CONFIG GET *\r\n")
-                    data = b""
-                    c.settimeout(2)
-                    while True:
-                        try:
-                            chunk = c.recv(1 << 16)
-                        except socket.timeout:
-                            break
-                        if not chunk:
-                            break
-                        data += chunk
-                break
-            except OSError:
-                time.sleep(0.1)
-    finally:
-        proc.terminate()
-        proc.wait()
-    lines = data.decode().split("\r\n")
-    values = [lines[i + 1] for i, l in enumerate(lines) if l.startswith("$")]
-    names = values[0::2]
-    src = os.path.join(suite, "src")
-    os.makedirs(src, exist_ok=True)
-    open(os.path.join(src, "larder-known-options"), "w").write("\n".join(names) + "\n")
-    path = os.path.join(src, "redis-server")
-    if os.path.exists(path) and not os.path.islink(path):
-        os.rename(path, path + ".orig")
-    elif os.path.islink(path):
-        os.unlink(path)
-    text = WRAPPER.replace("BINARY", repr(os.path.abspath(binary))).replace("THREADS", str(threads))
-    open(path, "w").write(text)
-    os.chmod(path, 0o755)
 
 
 def tls_ready(suite, port):
@@ -153,7 +127,8 @@ def start_server(binary, threads, work, suite=None, tls=False):
     port = free_port()
     data = tempfile.mkdtemp(dir=work, prefix="dir-")
     log = open(os.path.join(work, "server.log"), "a")
-    args = [binary, "--port", str(port), "--threads", str(threads), "--dir", data, "--enable-debug-command", "yes"]
+    args = [binary, "--port", str(port), "--threads", str(threads), "--dir", data, "--enable-debug-command", "yes",
+            "--enable-protected-configs", "yes"]
     if tls:
         d = os.path.join(suite, "tests", "tls")
         # As the suite's own servers under --tls (tests/support/server.tcl),
@@ -179,13 +154,13 @@ def start_server(binary, threads, work, suite=None, tls=False):
     sys.exit("larder-server did not start")
 
 
-def run_once(suite, unit, port, skips, log_path, tls=False):
-    where = ["--host", "127.0.0.1", "--port", str(port)] if port else []  # port None: runtest spawns
-    cmd = ["./runtest"] + where + ["--tags", "-slow", "--single", unit, "--ignore-encoding", "--timeout", "120"] + \
-        (["--tls"] if tls else [])
-    # runtest's own ports (its test server, the servers some tests start):
-    # away from the default, which another run on this machine may hold, and
-    # below the ephemeral range (outgoing connections hold ports there).
+def run_once(suite, unit, port, skips, log_path, extra=()):
+    target = ["--host", "127.0.0.1", "--port", str(port)] if port else ["--clients", "1"]
+    cmd = ["./runtest", *target, "--tags", "-slow", "--single", unit, "--ignore-encoding", "--timeout", "120",
+           *extra]
+    # runtest's own ports (its test server, the servers it starts): away from
+    # the default, which another run on this machine may hold, and below the
+    # ephemeral range (outgoing connections hold ports there).
     cmd += ["--baseport", str(random.randrange(22000, 31000, 100))]
     for s in skips:
         cmd += ["--skiptest", s]
@@ -221,15 +196,17 @@ def parse(text):
 def run_unit(suite, unit, args):
     skips, raised_tests = [], []
     for it in range(1, args.max_runs + 1):
-        proc, port, data = None, None, None
-        if not args.spawn:
-            proc, port, data = start_server(args.binary, args.threads, args.work, suite, args.tls)
         log_path = os.path.join(args.work, unit.replace("/", "_") + f".run{it}.log")
-        try:
-            rc, text = run_once(suite, unit, port, skips, log_path, args.tls)
-        finally:
-            crashed = proc is not None and proc.poll() is not None
-            if proc is not None:
+        extra = ["--tls"] if args.tls else []
+        if args.own_servers:
+            rc, text = run_once(suite, unit, None, skips, log_path, extra)
+            crashed = False
+        else:
+            proc, port, data = start_server(args.binary, args.threads, args.work, suite, args.tls)
+            try:
+                rc, text = run_once(suite, unit, port, skips, log_path, extra)
+            finally:
+                crashed = proc.poll() is not None
                 proc.terminate()
                 proc.wait()
                 shutil.rmtree(data, ignore_errors=True)
@@ -255,16 +232,16 @@ def main():
     p.add_argument("--threads", type=int, default=2, help="shard threads (2 exercises the cross-shard paths)")
     p.add_argument("--work", default=None, help="folder for the suite copy, logs and results")
     p.add_argument("--max-runs", type=int, default=60)
-    p.add_argument("--tls", action="store_true", help="serve and test over TLS only (runtest --tls)")
-    p.add_argument("--spawn", action="store_true",
-                   help="runtest starts larder-server itself (units tagged external:skip run too)")
+    p.add_argument("--own-servers", action="store_true",
+                   help="let the suite start larder-server itself (runs the units tagged external:skip)")
+    p.add_argument("--tls", action="store_true", help="serve and test over TLS (runtest --tls)")
     p.add_argument("units", nargs="+")
     args = p.parse_args()
     args.work = os.path.abspath(args.work or tempfile.mkdtemp(prefix="larder-tcl-"))
     os.makedirs(args.work, exist_ok=True)
     suite = prepare_suite(os.path.abspath(args.suite), args.work, args.tls)
-    if args.spawn:
-        install_wrapper(suite, args.binary, args.threads, args.work)
+    if args.own_servers:
+        prepare_own_servers(suite, args.binary, args.threads, args.tls)
     results = []
     for unit in args.units:
         r = run_unit(suite, unit, args)

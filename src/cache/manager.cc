@@ -80,6 +80,7 @@ bool CacheManager::AddRule(const Rule& rule, std::string* err) {
     *err = "unknown cache source '" + rule.source + "' (declare it with cache-source first)";
     return false;
   }
+  if (!RuleFitsSource(rule, src->spec(), err)) return false;
   std::lock_guard lock(mu_);
   auto next = std::make_shared<std::vector<std::shared_ptr<LiveRule>>>(*rules_);
   for (const auto& r : *next)

@@ -187,24 +187,6 @@ std::string SqlToNumbered(std::string_view sql, const std::vector<std::string>& 
   return out;
 }
 
-std::string QuoteConfigWord(std::string_view w) {
-  bool plain = !w.empty() && std::all_of(w.begin(), w.end(), [](char c) {
-    return std::isgraph(static_cast<unsigned char>(c)) && c != '"' && c != '\'' && c != '\\';
-  });
-  if (plain) return std::string(w);
-  std::string out = "\"";
-  for (char c : w) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    if (c == '\n') {
-      out += "\\n";
-      continue;
-    }
-    out.push_back(c);
-  }
-  out.push_back('"');
-  return out;
-}
-
 namespace {
 bool ParseBool(std::string_view v, bool* out) {
   if (EqualsIgnoreCase(v, "yes")) *out = true;
@@ -344,11 +326,12 @@ std::string Rule::ToLine() const {
 }
 
 bool ParseSource(const std::vector<std::string>& args, SourceSpec* out, std::string* err) {
-  if (args.size() != 2) {
-    *err = "cache-source takes a name and a URI";
+  if (args.size() != 2 && !(args.size() == 3 && EqualsIgnoreCase(args[2], "read-only"))) {
+    *err = "cache-source takes a name, a URI and optionally read-only";
     return false;
   }
   SourceSpec s{args[0], args[1]};
+  s.read_only = args.size() == 3;
   bool pg = s.uri.rfind("postgresql://", 0) == 0 || s.uri.rfind("postgres://", 0) == 0;
   if (!pg && !s.is_sqlite()) {
     *err = "the URI must start with postgresql:// or sqlite:";
@@ -359,6 +342,37 @@ bool ParseSource(const std::vector<std::string>& args, SourceSpec* out, std::str
     return false;
   }
   *out = std::move(s);
+  return true;
+}
+
+std::string SourceSpec::RedactedUri() const {
+  if (is_sqlite()) return uri;
+  std::string out = uri;
+  // postgresql://user:password@host/...
+  size_t scheme = out.find("://");
+  size_t at = out.find('@', scheme == std::string::npos ? 0 : scheme + 3);
+  if (scheme != std::string::npos && at != std::string::npos) {
+    size_t colon = out.find(':', scheme + 3);
+    if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
+  }
+  // ...?password=secret&...
+  for (size_t p = out.find("password="); p != std::string::npos; p = out.find("password=", p + 1)) {
+    size_t start = p + 9;
+    size_t end = out.find('&', start);
+    out.replace(start, (end == std::string::npos ? out.size() : end) - start, "***");
+  }
+  return out;
+}
+
+std::string SourceSpec::ConfigWords() const {
+  return QuoteConfigWord(uri) + (read_only ? " read-only" : "");
+}
+
+bool RuleFitsSource(const Rule& rule, const SourceSpec& source, std::string* err) {
+  if (rule.writes() && source.read_only) {
+    *err = "cache source '" + source.name + "' is read-only: a rule on it cannot write through or behind";
+    return false;
+  }
   return true;
 }
 

@@ -98,13 +98,22 @@ std::string SqlToNumbered(std::string_view sql, const std::vector<std::string>& 
 struct SourceSpec {
   std::string name;
   std::string uri;  // "postgresql://..." / "postgres://..." or "sqlite:path"
+  // Declared `read-only`: no rule on it may write (SQLite opens the file
+  // read-only; PostgreSQL sessions default to read-only transactions).
+  bool read_only = false;
   bool is_sqlite() const { return uri.rfind("sqlite:", 0) == 0; }
   std::string sqlite_path() const { return uri.substr(7); }
+  // The URI as it may be shown (CACHE SOURCES, logs): the password of a
+  // postgresql:// URI (user:password@ or password=...) replaced by "***".
+  std::string RedactedUri() const;
+  // The words of its config line after the name.
+  std::string ConfigWords() const;
 };
 
-bool ParseSource(const std::vector<std::string>& args, SourceSpec* out, std::string* err);
+// A rule may use the source: a rule that writes needs a source that is
+// not read-only.
+bool RuleFitsSource(const Rule& rule, const SourceSpec& source, std::string* err);
 
-// Quotes a word for a config line when it needs it (as redis.conf does).
-std::string QuoteConfigWord(std::string_view w);
+bool ParseSource(const std::vector<std::string>& args, SourceSpec* out, std::string* err);
 
 }  // namespace larder::cache

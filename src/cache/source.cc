@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include <cctype>
 #include <map>
 
 #include "common/clock.h"
@@ -168,7 +169,7 @@ class SqliteConn : public Source::Conn {
 
   QueryResult Run(const std::string& sql, const Params& params, int64_t timeout_ms) override {
     QueryResult r;
-    sqlite3_stmt* st = Prepare(sql, &r);
+    sqlite3_stmt* st = Prepare(sql, Mode::kRead, &r);
     if (!st) return r;
     for (const auto& [name, value] : params) {
       int idx = sqlite3_bind_parameter_index(st, (":" + name).c_str());
@@ -201,7 +202,7 @@ class SqliteConn : public Source::Conn {
 
   std::string RunStream(const std::string& sql, size_t batch, const BatchFn& on_batch) override {
     QueryResult r;
-    sqlite3_stmt* st = Prepare(sql, &r);
+    sqlite3_stmt* st = Prepare(sql, Mode::kRead, &r);
     if (!st) return r.error;
     deadline_us_ = INT64_MAX;
     RowBatch b;
@@ -241,11 +242,12 @@ class SqliteConn : public Source::Conn {
       sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
       return e;
     };
+    mode_ = Mode::kWrite;  // the authorizer lets BEGIN and the declared statements through
     int rc = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
     if (rc != SQLITE_OK) return fail(rc);
     for (const auto& stmt : stmts) {
       QueryResult r;
-      sqlite3_stmt* st = Prepare(stmt.sql, &r);
+      sqlite3_stmt* st = Prepare(stmt.sql, Mode::kWrite, &r);
       if (!st) {
         e.error = r.error;
         sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -271,24 +273,60 @@ class SqliteConn : public Source::Conn {
   // Cancels a statement that runs past its deadline.
   static int Progress(void* self) { return MonotonicUs() > static_cast<SqliteConn*>(self)->deadline_us_ ? 1 : 0; }
   void InstallTimeout() { sqlite3_progress_handler(db_, 1000, &SqliteConn::Progress, this); }
+  void InstallAuthorizer() { sqlite3_set_authorizer(db_, &SqliteConn::Authorize, this); }
 
  private:
-  sqlite3_stmt* Prepare(const std::string& sql, QueryResult* r) {
-    auto it = stmts_.find(sql);
+  // What a statement may do. A load or a warming query (kRead) may only
+  // read: no write, no ATTACH, no PRAGMA, no VACUUM, no transaction
+  // control. A rule's declared store/delete statements (kWrite) may write
+  // the source's database, but never attach another file.
+  enum class Mode { kRead, kWrite };
+  static int Authorize(void* self, int action, const char*, const char*, const char*, const char*) {
+    switch (action) {
+      case SQLITE_SELECT:
+      case SQLITE_READ:
+      case SQLITE_FUNCTION:
+      case SQLITE_RECURSIVE:
+        return SQLITE_OK;
+      case SQLITE_ATTACH:
+      case SQLITE_DETACH:
+      case SQLITE_PRAGMA:
+        return SQLITE_DENY;
+      default:
+        return static_cast<SqliteConn*>(self)->mode_ == Mode::kWrite ? SQLITE_OK : SQLITE_DENY;
+    }
+  }
+
+  sqlite3_stmt* Prepare(const std::string& sql, Mode mode, QueryResult* r) {
+    mode_ = mode;
+    // A statement prepared for one mode is never reused for the other.
+    std::string key = (mode == Mode::kRead ? "r" : "w") + sql;
+    auto it = stmts_.find(key);
     if (it != stmts_.end()) return it->second;
     sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db_, sql.c_str(), static_cast<int>(sql.size()), &st, nullptr) != SQLITE_OK) {
+    const char* tail = nullptr;
+    auto refuse = [&](std::string why) -> sqlite3_stmt* {
+      if (st) sqlite3_finalize(st);
       r->status = QueryResult::kError;
-      r->error = sqlite3_errmsg(db_);
+      r->error = std::move(why);
       return nullptr;
-    }
-    stmts_.emplace(sql, st);
+    };
+    if (sqlite3_prepare_v2(db_, sql.c_str(), static_cast<int>(sql.size()), &st, &tail) != SQLITE_OK)
+      return refuse(sqlite3_errmsg(db_));
+    // One statement: nothing may follow it but blanks and semicolons.
+    for (const char* p = tail; p && *p; ++p)
+      if (!std::isspace(static_cast<unsigned char>(*p)) && *p != ';')
+        return refuse("a cache rule's SQL must be a single statement");
+    if (!st) return refuse("a cache rule's SQL must be a statement");
+    if (mode == Mode::kRead && !sqlite3_stmt_readonly(st)) return refuse("a load must be a read-only statement");
+    stmts_.emplace(std::move(key), st);
     return st;
   }
 
   sqlite3* db_;
   std::map<std::string, sqlite3_stmt*> stmts_;
   int64_t deadline_us_ = 0;
+  Mode mode_ = Mode::kRead;
 };
 
 class SqliteSource : public Source {
@@ -298,7 +336,8 @@ class SqliteSource : public Source {
  protected:
   std::unique_ptr<Conn> Connect(std::string* err) override {
     sqlite3* db = nullptr;
-    int rc = sqlite3_open_v2(spec_.sqlite_path().c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
+    int mode = spec_.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+    int rc = sqlite3_open_v2(spec_.sqlite_path().c_str(), &db, mode | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
       *err = "cannot open " + spec_.sqlite_path() + ": " + (db ? sqlite3_errmsg(db) : "out of memory");
       sqlite3_close(db);
@@ -308,6 +347,7 @@ class SqliteSource : public Source {
     sqlite3_extended_result_codes(db, 1);
     auto c = std::make_unique<SqliteConn>(db);
     c->InstallTimeout();
+    c->InstallAuthorizer();
     return c;
   }
 };
@@ -336,8 +376,12 @@ class PgConn : public Source::Conn {
     std::string numbered = SqlToNumbered(sql, names);
     std::vector<const char*> values;
     for (const auto& p : params) values.push_back(p.second.c_str());
+    // A load runs in a transaction of its own that cannot write, whatever
+    // the statement says (one statement: the extended protocol takes no more).
+    PQclear(PQexec(c_, "BEGIN READ ONLY"));
     PGresult* res = PQexecParams(c_, numbered.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
                                  nullptr, nullptr, 0);
+    PQclear(PQexec(c_, "COMMIT"));
     ExecStatusType st = PQresultStatus(res);
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
       if (st == PGRES_TUPLES_OK && PQntuples(res) > 0) {
@@ -367,7 +411,13 @@ class PgConn : public Source::Conn {
       PQclear(PQexec(c_, "SET statement_timeout = 0"));
       timeout_ms_ = 0;
     }
-    if (!PQsendQuery(c_, sql.c_str()) || !PQsetSingleRowMode(c_)) return PQerrorMessage(c_);
+    // As a load: one statement (PQsendQueryParams), in a read-only transaction.
+    PQclear(PQexec(c_, "BEGIN READ ONLY"));
+    if (!PQsendQueryParams(c_, sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) || !PQsetSingleRowMode(c_)) {
+      std::string e = PQerrorMessage(c_);
+      PQclear(PQexec(c_, "ROLLBACK"));
+      return e;
+    }
     RowBatch b;
     std::shared_ptr<std::vector<std::string>> cols;
     std::string err;
@@ -397,7 +447,8 @@ class PgConn : public Source::Conn {
       PQclear(res);
     }
     if (err.empty() && !stop && !b.rows.empty()) on_batch(std::move(b));
-    if (PQstatus(c_) != CONNECTION_OK) err = std::string("connection lost: ") + PQerrorMessage(c_);
+    if (PQstatus(c_) != CONNECTION_OK) return std::string("connection lost: ") + PQerrorMessage(c_);
+    PQclear(PQexec(c_, "COMMIT"));
     return err;
   }
 
@@ -468,6 +519,7 @@ class PgSource : public Source {
   std::unique_ptr<Conn> Connect(std::string* err) override {
     PGconn* c = ConnectPostgres(spec_.uri, err);
     if (!c) return nullptr;
+    if (spec_.read_only) PQclear(PQexec(c, "SET default_transaction_read_only = on"));
     return std::make_unique<PgConn>(c);
   }
 };

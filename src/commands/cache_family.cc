@@ -41,11 +41,20 @@ void CacheSources(CommandContext& ctx) {
   for (const auto& s : specs) {
     ctx.rb->ArrayHeader(2);
     ctx.rb->Bulk(s.name);
-    ctx.rb->Bulk(s.uri);
+    ctx.rb->Bulk(s.RedactedUri());
   }
 }
 
+// CACHE RULE ADD/DEL and CACHE WARM run SQL on a source's connection:
+// allowed as enable-cache-rule-command says (loopback clients by default).
+bool CacheRuleCommandAllowed(CommandContext& ctx) {
+  if (AllowProtectedAction(ctx.engine->config().enable_cache_rule_command.load(), ctx.from_loopback())) return true;
+  ctx.Error(OpStatus::kCacheRuleNotAllowed);
+  return false;
+}
+
 void CacheRule(CommandContext& ctx) {
+  if (!CacheRuleCommandAllowed(ctx)) return;
   std::string_view op = ctx.arg(2);
   if (EqualsIgnoreCase(op, "add")) {
     if (ctx.argc() < 4) return ctx.ArityError();
@@ -126,6 +135,7 @@ void CacheFetch(CommandContext& ctx) {
 // (placeholders as columns, then the value columns); runs in the background,
 // progress in INFO cache.
 void CacheWarm(CommandContext& ctx) {
+  if (!CacheRuleCommandAllowed(ctx)) return;
   std::string err;
   if (!ctx.engine->cache().Warm(ctx.arg(2), std::string(ctx.arg(3)), &err))
     return ctx.Error(OpStatus::kCacheWarmRefused, err);

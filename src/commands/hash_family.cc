@@ -198,7 +198,11 @@ void HRandField(CommandContext& ctx) {
   auto& rng = ctx.shard->rng();
   std::vector<size_t> picks;
   if (l < 0) {
-    for (uint64_t i = 0; i < static_cast<uint64_t>(-l); ++i) picks.push_back(rng() % all.size());
+    for (uint64_t i = 0; i < static_cast<uint64_t>(-l); ++i) {
+      // (each pick adds at least 7 bytes to the reply: 4 is an underestimate)
+      if ((i & 1023) == 0 && ctx.ReplyOverLimit(picks.size() * 4)) break;
+      picks.push_back(rng() % all.size());
+    }
   } else if (static_cast<uint64_t>(l) >= all.size()) {
     for (size_t i = 0; i < all.size(); ++i) picks.push_back(i);
   } else {

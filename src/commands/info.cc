@@ -26,6 +26,12 @@ ShardSnapshot TakeShardSnapshot(Engine* server, Shard& shard) {
   s.cmd_stats = l.cmd_stats;
   s.error_stats = l.error_stats;
   s.clients = l.clients.size();
+  for (const auto& [id, client] : l.clients) {
+    Client::Memory m = client->MemoryUsage();
+    s.client_memory += m.total;
+    s.max_client_input = std::max(s.max_client_input, m.input);
+    s.max_client_output = std::max(s.max_client_output, m.output);
+  }
   for (const auto& w : l.blocked) {
     if (w->done.load()) continue;
     ++s.blocked;
@@ -103,19 +109,25 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
   MemoryReport mem = ReadMemory();
   mem.used = server->memory().UsedMemory();
   if (on("clients")) {
-    size_t blocked = 0, in_timeout = 0;
+    size_t blocked = 0, in_timeout = 0, max_in = 0, max_out = 0;
     for (const auto& s : shards) {
       blocked += s.blocked;
       in_timeout += s.blocked_timeout;
+      max_in = std::max(max_in, s.max_client_input);
+      max_out = std::max(max_out, s.max_client_output);
     }
     Section(out, "Clients");
     out += fmt::format(
-        "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\n"
-        "client_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:{}\r\n",
-        server->connected_clients.load(), cfg.maxclients.load(), blocked, in_timeout);
+        "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{}\r\n"
+        "client_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\n"
+        "clients_in_timeout_table:{}\r\n",
+        server->connected_clients.load(), cfg.maxclients.load(), max_in, max_out, blocked, in_timeout);
   }
   if (on("memory")) {
     Section(out, "Memory");
+    // (counted in used_memory too: every allocation is)
+    size_t client_memory = 0;
+    for (const auto& s : shards) client_memory += s.client_memory;
     size_t peak = std::max<size_t>(mem.used, static_cast<size_t>(server->memory().peak()));
     size_t startup = std::min(mem.used, server->memory_startup());
     size_t dataset = mem.used - startup;
@@ -134,6 +146,7 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
         "maxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\n"
         "allocator_frag_ratio:{:.2f}\r\nallocator_frag_bytes:{}\r\n"
         "mem_fragmentation_ratio:{:.2f}\r\nmem_fragmentation_bytes:{}\r\nmem_allocator:{}\r\n"
+        "mem_clients_slaves:0\r\nmem_clients_normal:{}\r\n"
         "lazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
         mem.used, HumanBytes(mem.used), mem.rss, HumanBytes(mem.rss), peak, HumanBytes(peak),
         peak ? 100.0 * static_cast<double>(mem.used) / static_cast<double>(peak) : 0.0, startup, startup, dataset,
@@ -142,7 +155,7 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
         HumanBytes(TotalSystemMemory()), maxmem, HumanBytes(static_cast<size_t>(maxmem)),
         kPolicyNames[std::clamp<int64_t>(cfg.maxmemory_policy.load(), 0, 9)], alloc_frag,
         static_cast<int64_t>(mem.allocator_active) - static_cast<int64_t>(mem.allocator_allocated), frag,
-        static_cast<int64_t>(mem.rss) - static_cast<int64_t>(mem.used), AllocatorName());
+        static_cast<int64_t>(mem.rss) - static_cast<int64_t>(mem.used), AllocatorName(), client_memory);
   }
   if (on("persistence")) {
     Section(out, "Persistence");
@@ -165,10 +178,12 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
         "expired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\n"
         "expire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:0\r\n"
         "keyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\n"
-        "latest_fork_usec:0\r\ntotal_forks:0\r\ntotal_error_replies:{}\r\n",
+        "latest_fork_usec:0\r\ntotal_forks:0\r\ntotal_error_replies:{}\r\n"
+        "client_output_buffer_limit_disconnections:{}\r\n",
         server->total_connections_received.load(), total_commands, server->ops_per_sec.load(), in, outb,
         server->rejected_connections.load(), ks.expired_keys, ks.expire_cycle_cpu_us / 1000,
-        ks.evicted_keys, ks.keyspace_hits, ks.keyspace_misses, server->total_error_replies.load());
+        ks.evicted_keys, ks.keyspace_hits, ks.keyspace_misses, server->total_error_replies.load(),
+        server->output_limit_disconnections.load());
   }
   if (on("replication")) {
     Section(out, "Replication");

@@ -20,6 +20,10 @@ struct ShardSnapshot {
   size_t blocked = 0;         // clients waiting in a blocking command or held by CLIENT PAUSE
   size_t blocked_timeout = 0; // of those, blocking with a timeout
   size_t cache_pending = 0;  // read-through loads running
+  // Clients' buffers (input, output, batch groups): mem_clients_normal and
+  // the largest input and output buffer of one client.
+  size_t client_memory = 0;
+  size_t max_client_input = 0, max_client_output = 0;
 };
 
 ShardSnapshot TakeShardSnapshot(Engine* server, Shard& shard);

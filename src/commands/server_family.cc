@@ -71,6 +71,9 @@ void ConfigSet(CommandContext& ctx) {
     if (!cfg.Known(ctx.arg(i))) return ctx.Error(OpStatus::kConfigSetUnknown, ctx.arg(i));
     std::string name = cfg.CanonicalName(ctx.arg(i));
     if (!cfg.Settable(name)) return ctx.Error(OpStatus::kConfigSetFailed, ctx.arg(i), "can't set immutable config");
+    if (cfg.Protected(name) &&
+        !AllowProtectedAction(cfg.enable_protected_configs.load(), ctx.from_loopback()))
+      return ctx.Error(OpStatus::kConfigSetFailed, ctx.arg(i), "can't set protected config");
     for (auto& p : pairs)
       if (p.name == name) return ctx.Error(OpStatus::kConfigSetDuplicate, ctx.arg(i));
     pairs.push_back(Pair{name, ctx.arg(i), ctx.arg(i + 1)});
@@ -963,9 +966,7 @@ void DebugPopulate(CommandContext& ctx) {
 
 void Debug(CommandContext& ctx) {
   int64_t mode = ctx.engine->config().enable_debug_command.load();
-  bool local = ctx.client_state().addr.rfind("127.", 0) == 0 || ctx.client_state().addr.rfind("::1", 0) == 0;
-  if (mode == 0 || (mode == 2 && !local))
-    return ctx.Error(OpStatus::kDebugNotAllowed);
+  if (!AllowProtectedAction(mode, ctx.from_loopback())) return ctx.Error(OpStatus::kDebugNotAllowed);
   std::string sub = AsciiLower(ctx.arg(1));
   size_t argc = ctx.argc();
   if (sub == "sleep" && argc == 3) {

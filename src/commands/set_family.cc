@@ -108,7 +108,10 @@ void SRandMember(CommandContext& ctx) {
   auto& rng = ctx.shard->rng();
   if (l < 0) {
     ctx.rb->ArrayHeader(static_cast<size_t>(-l));
-    for (int64_t i = 0; i < -l; ++i) ctx.rb->Bulk(all[rng() % all.size()]);
+    for (int64_t i = 0; i < -l; ++i) {
+      if ((i & 1023) == 0 && ctx.ReplyOverLimit()) return;  // the client goes (see ReplyOverLimit)
+      ctx.rb->Bulk(all[rng() % all.size()]);
+    }
     return;
   }
   size_t n = std::min<size_t>(static_cast<size_t>(l), all.size());

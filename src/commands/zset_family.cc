@@ -594,7 +594,11 @@ void ZRandMember(CommandContext& ctx) {
   auto view = z->Items();
   const auto& items = view.items();
   if (l < 0) {
-    for (int64_t i = 0; i < -l; ++i) picks.push_back(&items[rng() % items.size()]);
+    for (int64_t i = 0; i < -l; ++i) {
+      // (each pick adds at least 7 bytes to the reply: 4 is an underestimate)
+      if ((i & 1023) == 0 && ctx.ReplyOverLimit(picks.size() * 4)) break;
+      picks.push_back(&items[rng() % items.size()]);
+    }
   } else if (static_cast<uint64_t>(l) >= items.size()) {
     for (const auto& i : items) picks.push_back(&i);
   } else {

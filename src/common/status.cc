@@ -31,6 +31,18 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kClusterDisabled: return "ERR This instance has cluster support disabled";
     case OpStatus::kNoAuth: return "NOAUTH Authentication required.";
     case OpStatus::kMaxClients: return "ERR max number of clients reached";
+    case OpStatus::kProtectedMode:
+      return "DENIED Redis is running in protected mode because protected mode is enabled and no password is set for "
+             "the default user. In this mode connections are only accepted from the loopback interface. If you want "
+             "to connect from external computers to Redis you may adopt one of the following solutions: 1) Just "
+             "disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface "
+             "by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not "
+             "publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) "
+             "Alternatively you can just disable the protected mode by editing the Redis configuration file, and "
+             "setting the protected mode option to 'no', and then restarting the server. 3) If you started the "
+             "server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an "
+             "authentication password for the default user. NOTE: You only need to do one of the above things in "
+             "order for the server to start accepting connections from the outside.";
     case OpStatus::kProtoTooBigInline: return "ERR Protocol error: too big inline request";
     case OpStatus::kProtoUnbalancedQuotes: return "ERR Protocol error: unbalanced quotes in request";
     case OpStatus::kProtoTooBigMultibulkCount: return "ERR Protocol error: too big mbulk count string";
@@ -38,6 +50,8 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kProtoTooBigBulkCount: return "ERR Protocol error: too big bulk count string";
     case OpStatus::kProtoExpectedBulk: return "ERR Protocol error: expected '$', got '{}'";
     case OpStatus::kProtoInvalidBulkLength: return "ERR Protocol error: invalid bulk length";
+    case OpStatus::kProtoUnauthenticatedMultibulk: return "ERR Protocol error: unauthenticated multibulk length";
+    case OpStatus::kProtoUnauthenticatedBulk: return "ERR Protocol error: unauthenticated bulk length";
 
     // ---- Counts and ranges shared by several families ----
     case OpStatus::kCountOutOfRange:
@@ -198,6 +212,10 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kNoShutdownInProgress: return "ERR No shutdown in progress.";
 
     // ---- Cache (read-through, write-through, write-behind) ----
+    case OpStatus::kCacheRuleNotAllowed:
+      return "ERR CACHE RULE and CACHE WARM are not allowed. If the enable-cache-rule-command option is set to "
+             "\"local\", you can run them from a local connection, otherwise you need to set this option in the "
+             "configuration file, and then restart the server.";
     case OpStatus::kInvalidCacheRule: return "ERR invalid cache rule: {}";
     case OpStatus::kRulePendingWrites:
       return "ERR the rule still has {} key(s) to write behind; remove it once they are flushed";

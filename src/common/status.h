@@ -44,6 +44,7 @@ enum class OpStatus : uint16_t {
   kUnknownSubcommand,             // subcommand, command in capitals
   kNoAuth,
   kMaxClients,
+  kProtectedMode,
   kProtoTooBigInline,
   kProtoUnbalancedQuotes,
   kProtoTooBigMultibulkCount,
@@ -51,6 +52,8 @@ enum class OpStatus : uint16_t {
   kProtoTooBigBulkCount,
   kProtoExpectedBulk,             // the byte found
   kProtoInvalidBulkLength,
+  kProtoUnauthenticatedMultibulk,
+  kProtoUnauthenticatedBulk,
 
   // ---- Counts and ranges shared by several families ----
   kCountOutOfRange,
@@ -187,6 +190,7 @@ enum class OpStatus : uint16_t {
   kNoShutdownInProgress,
 
   // ---- Cache (read-through, write-through, write-behind) ----
+  kCacheRuleNotAllowed,
   kInvalidCacheRule,              // why (from ParseRule or AddRule)
   kRulePendingWrites,
   kCacheWarmRefused,              // why (from CacheManager::Warm, which also logs it at start-up)

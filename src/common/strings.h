@@ -1,6 +1,7 @@
 // Small string helpers shared by the command families.
 #pragma once
 
+#include <algorithm>
 #include <cctype>
 #include <string>
 #include <string_view>
@@ -18,6 +19,40 @@ inline bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 inline std::string AsciiLower(std::string_view s) {
   std::string out(s);
   for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// One word for a config line (the inverse of the inline-command splitter,
+// resp::SplitInlineArgs): as is when it needs no quotes, else in double
+// quotes with quotes, backslashes and every byte that is not printable
+// escaped (\n, \r, \t, \xHH), so that any value survives the file.
+inline std::string QuoteConfigWord(std::string_view w) {
+  bool plain = !w.empty() && std::all_of(w.begin(), w.end(), [](char c) {
+    return std::isgraph(static_cast<unsigned char>(c)) && c != '"' && c != '\'' && c != '\\';
+  });
+  if (plain) return std::string(w);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (char c : w) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c == ' ' || std::isgraph(u)) {
+      out.push_back(c);
+    } else {
+      out += "\\x";
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 15]);
+    }
+  }
+  out.push_back('"');
   return out;
 }
 

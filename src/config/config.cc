@@ -96,6 +96,8 @@ Config::Config() {
   auto checked = [&](std::string name, bool (*check)(int64_t, std::string*)) {
     options_[by_name_.at(name)].check = check;
   };
+  auto protect = [&](std::string name) { options_[by_name_.at(name)].protected_config = true; };
+  auto words = [&](std::string name) { options_[by_name_.at(name)].words = true; };
   auto str = [&](std::string name, std::string def, bool immutable = false) {
     Option o;
     o.name = std::move(name);
@@ -112,22 +114,45 @@ Config::Config() {
   // (listening again), which makes them settable at runtime.
   num("port", T::kInt, 0, 65535, "6379", &port, true);
   str("bind", "* -::*", true);
+  words("bind");
   num("tcp-backlog", T::kInt, 0, kIntMax, "511", &tcp_backlog, true);
+  // A Unix-domain socket beside the TCP ones (its clients count as local).
+  str("unixsocket", "", true);
+  str("unixsocketperm", "0", true);
+  options_[by_name_.at("unixsocketperm")].check_text = [](std::string_view v, std::string* err) {
+    char* end = nullptr;
+    std::string text(v);
+    long perm = strtol(text.c_str(), &end, 8);
+    if (!text.empty() && *end == '\0' && perm >= 0 && perm <= 0777) return true;
+    *err = "argument must be an octal number between 0 and 777";
+    return false;
+  };
   num("tcp-keepalive", T::kInt, 0, kIntMax, "300", nullptr);
-  boolean("protected-mode", "yes");
+  // Without a password for the default user only loopback clients are
+  // served (Engine::AddClient).
+  boolean("protected-mode", "yes", &protected_mode);
   num("timeout", T::kInt, 0, kIntMax, "0", &timeout);
   num("maxclients", T::kInt, 1, kIntMax, "10000", &maxclients);
   boolean("daemonize", "no", &daemonize, true);
   str("pidfile", "", true);
   str("dir", CurrentDir());
+  protect("dir");  // the journal, the dead letters and every file written go there
   str("logfile", "", true);
   en("loglevel", {"debug", "verbose", "notice", "warning"}, "notice", &loglevel);
   num("databases", T::kInt, 1, kIntMax, "16", &databases, true);
   num("threads", T::kInt, 1, 256, std::to_string(cores), &threads, true);
   num("io-threads", T::kInt, 1, 128, "1", nullptr, true);
   str("requirepass", "");
+  options_[by_name_.at("requirepass")].binary_safe = true;
+  // Protected actions: only in the config file or on the command line may
+  // they be allowed, to everyone or to loopback clients ("local").
   en("enable-debug-command", {"no", "yes", "local"}, "no", &enable_debug_command, true);
-  boolean("always-show-logo", "no");
+  en("enable-module-command", {"no", "yes", "local"}, "no", &enable_module_command, true);
+  en("enable-protected-configs", {"no", "yes", "local"}, "no", &enable_protected_configs, true);
+  // CACHE RULE ADD/DEL run SQL on a source's connection: loopback clients
+  // only, unless the file says otherwise.
+  en("enable-cache-rule-command", {"no", "yes", "local"}, "local", &enable_cache_rule_command, true);
+  boolean("always-show-logo", "no", &always_show_logo, true);
   num("hz", T::kInt, 1, 500, "10", &hz);
   boolean("dynamic-hz", "yes");
   boolean("activerehashing", "yes");
@@ -168,6 +193,7 @@ Config::Config() {
       &client_query_buffer_limit);
   str("client-output-buffer-limit",
       "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60");
+  words("client-output-buffer-limit");
 
   // Observability.
   num("slowlog-log-slower-than", T::kInt, -1, kLongMax, "10000", &slowlog_log_slower_than);
@@ -183,6 +209,9 @@ Config::Config() {
       "volatile-random", "volatile-ttl", "allkeys-s3fifo", "volatile-s3fifo"},
      "noeviction", &maxmemory_policy);
   num("maxmemory-samples", T::kInt, 1, kIntMax, "5", &maxmemory_samples);
+  // jemalloc returns freed memory to the system from a thread of its own
+  // (a closed client's buffers leave RSS even when nothing else happens).
+  boolean("jemalloc-bg-thread", "yes", &jemalloc_bg_thread);
   // Client eviction: Larder does not account clients' memory, so it cannot
   // evict them; the option takes Redis's values (and errors) but only 0,
   // "off", is accepted.
@@ -239,7 +268,15 @@ Config::Config() {
 
   // Persistence (accepted now, used by the persistence module).
   str("save", "3600 1 300 100 60 10000");
+  words("save");
   str("dbfilename", "dump.rdb");
+  protect("dbfilename");
+  options_[by_name_.at("dbfilename")].check_text = [](std::string_view v, std::string* err) {
+    if (v.find('/') == std::string_view::npos) return true;
+    *err = "dbfilename can't be a path, just a filename";
+    return false;
+  };
+  str("appenddirname", "appendonlydir", true);
   boolean("appendonly", "no");
   en("appendfsync", {"always", "everysec", "no"}, "everysec");
   str("appendfilename", "appendonly.aof", true);
@@ -269,6 +306,12 @@ bool Config::Settable(std::string_view name) const {
   std::lock_guard lock(mu_);
   const Option* o = FindOption(name);
   return o && (!o->immutable || o->apply);
+}
+
+bool Config::Protected(std::string_view name) const {
+  std::lock_guard lock(mu_);
+  const Option* o = FindOption(name);
+  return o && o->protected_config;
 }
 
 std::string Config::CanonicalName(std::string_view name) const {
@@ -349,6 +392,13 @@ bool Config::Set(std::string_view name, std::string_view value, bool startup, st
   }
   if (o->immutable && !startup && !o->apply) {
     *err = "can't set immutable config";
+    return false;
+  }
+  // A value must survive CONFIG REWRITE and the next start's reading of the
+  // file: no line breaks, no NUL, except where any bytes are a value (the
+  // rewrite escapes them there).
+  if (!o->binary_safe && value.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) {
+    *err = "argument must not contain line breaks or NUL bytes";
     return false;
   }
   int64_t iv = 0;
@@ -433,6 +483,7 @@ bool Config::Set(std::string_view name, std::string_view value, bool startup, st
       break;
     }
     case Type::kString:
+      if (o->name == "client-output-buffer-limit" && !SetOutputLimits(value, &text, err)) return false;
       if (o->name == "dir" && !startup) {
         if (chdir(text.c_str()) != 0) {
           *err = std::string(strerror(errno));
@@ -450,11 +501,61 @@ bool Config::Set(std::string_view name, std::string_view value, bool startup, st
       break;
   }
   if (o->check && !o->check(iv, err)) return false;
+  if (o->check_text && !o->check_text(text, err)) return false;
   if (o->name == "loglevel") SetLogLevel(static_cast<LogLevel>(iv));
   if (o->int_target) o->int_target->store(iv);
   o->text = std::move(text);
   if (std::find(set_at_runtime_.begin(), set_at_runtime_.end(), o->name) == set_at_runtime_.end())
     set_at_runtime_.push_back(o->name);
+  return true;
+}
+
+// As Redis: "<class> <hard> <soft> <soft seconds>" groups, all checked
+// before any is taken; classes not named keep their limits. `text` becomes
+// all three classes, as CONFIG GET prints them.
+bool Config::SetOutputLimits(std::string_view value, std::string* text, std::string* err) {
+  std::vector<std::string> words;
+  resp::SplitInlineArgs(value, &words);
+  if (words.size() % 4 != 0) {
+    *err = "Wrong number of arguments in buffer limit configuration.";
+    return false;
+  }
+  struct Parsed {
+    int cls;
+    int64_t hard, soft, seconds;
+  };
+  std::vector<Parsed> parsed;
+  for (size_t i = 0; i < words.size(); i += 4) {
+    std::string cls = AsciiLower(words[i]);
+    int c = cls == "normal" ? kNormalClient
+            : cls == "slave" || cls == "replica" ? kReplicaClient
+            : cls == "pubsub" ? kPubsubClient
+                              : -1;
+    if (c < 0) {
+      *err = "Invalid client class specified in buffer limit configuration.";
+      return false;
+    }
+    Parsed p{c, 0, 0, 0};
+    bool overflow;
+    if (!ParseMemory(words[i + 1], &p.hard, &overflow) || !ParseMemory(words[i + 2], &p.soft, &overflow) ||
+        !ParseInt64(words[i + 3], &p.seconds) || p.seconds < 0) {
+      *err = "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+      return false;
+    }
+    parsed.push_back(p);
+  }
+  for (const auto& p : parsed) {
+    output_limits[p.cls].hard.store(p.hard);
+    output_limits[p.cls].soft.store(p.soft);
+    output_limits[p.cls].soft_seconds.store(p.seconds);
+  }
+  static const char* const kNames[] = {"normal", "slave", "pubsub"};
+  text->clear();
+  for (int c = 0; c < kClientClasses; ++c) {
+    if (c) text->push_back(' ');
+    *text += fmt::format("{} {} {} {}", kNames[c], output_limits[c].hard.load(), output_limits[c].soft.load(),
+                         output_limits[c].soft_seconds.load());
+  }
   return true;
 }
 
@@ -500,7 +601,10 @@ bool Config::LoadFile(const std::string& path, std::string* err) {
     *err = fmt::format("Fatal error, can't open config file '{}': No such file or directory", path);
     return false;
   }
-  file_ = path;
+  // The absolute path, resolved now: a `dir` line (or CONFIG SET dir) moves
+  // the working directory, and CONFIG REWRITE must still write this file.
+  file_ = path.empty() || path[0] == '/' ? path : CurrentDir() + "/" + path;
+  const std::string self = file_;
   std::string line;
   int line_no = 0;
   while (std::getline(in, line)) {
@@ -522,7 +626,15 @@ bool Config::LoadFile(const std::string& path, std::string* err) {
         *err = sub_err.empty() ? FatalConfigError(line_no, trimmed, "Bad directive or wrong number of arguments") : sub_err;
         return false;
       }
-      file_ = path;
+      file_ = self;
+      continue;
+    }
+    if (name == "rename-command") {
+      if (args.size() != 3) {
+        *err = FatalConfigError(line_no, trimmed, "Bad directive or wrong number of arguments");
+        return false;
+      }
+      renamed_commands_.emplace_back(args[1], args[2]);
       continue;
     }
     if (name == "cache-warm") {
@@ -552,10 +664,11 @@ bool Config::LoadFile(const std::string& path, std::string* err) {
       } else {
         cache::Rule rule;
         if (cache::ParseRule(rest, &rule, &why)) {
-          bool known = false;
-          for (const auto& s : cache_sources_) known |= s.name == rule.source;
-          if (!known) why = "unknown cache source '" + rule.source + "' (declare it with cache-source first)";
-          else cache_rules_.push_back(std::move(rule));
+          const cache::SourceSpec* src = nullptr;
+          for (const auto& s : cache_sources_)
+            if (s.name == rule.source) src = &s;
+          if (!src) why = "unknown cache source '" + rule.source + "' (declare it with cache-source first)";
+          else if (cache::RuleFitsSource(rule, *src, &why)) cache_rules_.push_back(std::move(rule));
         }
       }
       if (!why.empty()) {
@@ -598,6 +711,11 @@ bool Config::ApplyArgs(const std::vector<std::string>& args, std::string* err) {
       value += args[j];
     }
     std::string why;
+    if (AsciiLower(name) == "rename-command" && (j - i == 2 || j - i == 3)) {
+      renamed_commands_.emplace_back(args[i + 1], j - i == 3 ? args[i + 2] : "");
+      i = j;
+      continue;
+    }
     if (!FindOption(name)) {
       *err = FatalConfigError(0, name + " " + value, "Bad directive or wrong number of arguments");
       return false;
@@ -610,6 +728,17 @@ bool Config::ApplyArgs(const std::vector<std::string>& args, std::string* err) {
   }
   set_at_runtime_.clear();
   return true;
+}
+
+// One option as CONFIG REWRITE writes it: every word quoted and escaped
+// where it needs it, so that reading the file back gives the same value.
+static std::string ConfigLine(const Config::Option& o) {
+  std::string line = o.name;
+  if (!o.words) return line + " " + (o.text.empty() ? "\"\"" : QuoteConfigWord(o.text));
+  std::vector<std::string> words;
+  if (!resp::SplitInlineArgs(o.text, &words) || words.empty()) return line + " \"\"";
+  for (const auto& w : words) line += " " + QuoteConfigWord(w);
+  return line;
 }
 
 bool Config::Rewrite(std::string* err) {
@@ -629,7 +758,7 @@ bool Config::Rewrite(std::string* err) {
   // of them stood (or at the end).
   std::vector<std::string> cache_lines;
   for (const auto& s : cache_sources_)
-    cache_lines.push_back("cache-source " + cache::QuoteConfigWord(s.name) + " " + cache::QuoteConfigWord(s.uri));
+    cache_lines.push_back("cache-source " + QuoteConfigWord(s.name) + " " + s.ConfigWords());
   for (const auto& r : cache_rules_) cache_lines.push_back("cache-rule " + r.ToLine());
   bool cache_placed = false;
   std::vector<std::string> kept;
@@ -656,7 +785,7 @@ bool Config::Rewrite(std::string* err) {
       line = "# " + line;  // a duplicate; the first occurrence holds the value
       continue;
     }
-    line = o->name + " " + (o->text.empty() ? "\"\"" : o->text);
+    line = ConfigLine(*o);
     written.insert(o->name);
   }
   bool header = false;
@@ -673,7 +802,7 @@ bool Config::Rewrite(std::string* err) {
       lines.push_back("# Generated by CONFIG REWRITE");
       header = true;
     }
-    lines.push_back(o->name + " " + (o->text.empty() ? "\"\"" : o->text));
+    lines.push_back(ConfigLine(*o));
     written.insert(name);
   }
   std::string tmp = file_ + ".tmp";

@@ -27,6 +27,12 @@ namespace larder {
 int UsableCores();
 int DefaultThreads();
 
+// A protected action's setting (enable-debug-command and the like: 0 no,
+// 1 yes, 2 local) allows it for a client, loopback or not.
+inline bool AllowProtectedAction(int64_t mode, bool loopback_client) {
+  return mode == 1 || (mode == 2 && loopback_client);
+}
+
 class Config {
  public:
   // kMemoryPercent: a memory value or "<n>%" (maxmemory-clients), kept as
@@ -39,12 +45,23 @@ class Config {
     std::vector<std::string> enum_values;
     std::string default_value;
     bool immutable = false;            // set at start-up only
+    // CONFIG SET only where enable-protected-configs allows it (paths the
+    // server writes to: dir, dbfilename, ...), as Redis's PROTECTED_CONFIG.
+    bool protected_config = false;
     std::atomic<int64_t>* int_target = nullptr;  // kBool/kInt/kMemory/kEnum (enum index)
     std::string text;                  // current value as CONFIG GET prints it
     std::vector<std::string> aliases;
     // Refuses a parsed value with Redis's reason (activedefrag yes), at
     // start-up and in CONFIG SET alike.
     bool (*check)(int64_t value, std::string* err) = nullptr;
+    // The same for a string value (dbfilename must be a file name).
+    bool (*check_text)(std::string_view value, std::string* err) = nullptr;
+    // A list of words (bind, save, client-output-buffer-limit): CONFIG
+    // REWRITE writes the words, each quoted if it needs it, not one string.
+    bool words = false;
+    // Any bytes (requirepass, as Redis's binary-safe settings): CONFIG
+    // REWRITE escapes line breaks and NULs. Every other setting refuses them.
+    bool binary_safe = false;
     // Makes a new value take effect (port, bind: listen again); installed
     // by the server once it runs. An option with one is settable at runtime
     // even if it is immutable otherwise.
@@ -66,6 +83,8 @@ class Config {
   bool Known(std::string_view name) const;
   // Whether CONFIG SET may change it (known, and mutable or with an apply hook).
   bool Settable(std::string_view name) const;
+  // Whether it is a protected config (see Option::protected_config).
+  bool Protected(std::string_view name) const;
   // The option's canonical name (for an alias, the name it stands for).
   std::string CanonicalName(std::string_view name) const;
   // Installs the apply hook of an option (see Option::apply).
@@ -79,6 +98,8 @@ class Config {
   // CONFIG REWRITE: rewrites the loaded file in place, keeping comments and
   // unknown lines, updating changed options, appending new ones.
   bool Rewrite(std::string* err);
+  // client-output-buffer-limit's parser (see config.cc).
+  bool SetOutputLimits(std::string_view value, std::string* text, std::string* err);
   const std::string& file() const { return file_; }
 
   // cache-source / cache-rule directives, in file order (checked when read;
@@ -88,6 +109,9 @@ class Config {
   const std::vector<cache::Rule>& cache_rules() const { return cache_rules_; }
   // cache-warm <pattern> <query>: warming runs started with the server.
   const std::vector<std::pair<std::string, std::string>>& cache_warms() const { return cache_warms_; }
+  // rename-command <command> <new name or "">, in file order (applied to
+  // the command table at start-up).
+  const std::vector<std::pair<std::string, std::string>>& renamed_commands() const { return renamed_commands_; }
   void SetCacheDirectives(std::vector<cache::SourceSpec> sources, std::vector<cache::Rule> rules);
 
   std::string requirepass() const;
@@ -118,7 +142,22 @@ class Config {
   std::atomic<int64_t> lfu_log_factor{10};
   std::atomic<int64_t> lfu_decay_time{1};
   std::atomic<int64_t> loglevel{2};
+  // The protected actions (no|yes|local): DEBUG, MODULE, CONFIG SET of a
+  // protected config, CACHE RULE ADD/DEL.
   std::atomic<int64_t> enable_debug_command{0};  // 0 no, 1 yes, 2 local
+  std::atomic<int64_t> enable_module_command{0};
+  std::atomic<int64_t> enable_protected_configs{0};
+  std::atomic<int64_t> enable_cache_rule_command{2};
+  std::atomic<int64_t> protected_mode{1};
+  std::atomic<int64_t> jemalloc_bg_thread{1};
+  std::atomic<int64_t> always_show_logo{0};
+  // client-output-buffer-limit, by class: hard and soft bytes (0: none)
+  // and how long the soft limit may be exceeded.
+  enum ClientClass { kNormalClient = 0, kReplicaClient = 1, kPubsubClient = 2, kClientClasses = 3 };
+  struct OutputLimit {
+    std::atomic<int64_t> hard{0}, soft{0}, soft_seconds{0};
+  };
+  OutputLimit output_limits[kClientClasses];
   std::atomic<int64_t> daemonize{0};
   std::atomic<int64_t> tcp_backlog{511};
   std::atomic<int64_t> hash_max_listpack_entries{128};
@@ -144,6 +183,7 @@ class Config {
   std::vector<cache::SourceSpec> cache_sources_;
   std::vector<cache::Rule> cache_rules_;
   std::vector<std::pair<std::string, std::string>> cache_warms_;
+  std::vector<std::pair<std::string, std::string>> renamed_commands_;
   bool cache_changed_ = false;
 };
 

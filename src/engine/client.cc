@@ -1,5 +1,7 @@
 #include "engine/client.h"
 
+#include <algorithm>
+
 #include "cache/shard_cache.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -10,11 +12,34 @@
 
 namespace larder {
 
+bool IsLoopbackPeer(std::string_view addr) {
+  // As Redis: a Unix socket ("/path:0"), or exactly 127.0.0.1 or ::1 ("ip:port").
+  if (!addr.empty() && addr[0] == '/') return true;
+  size_t colon = addr.rfind(':');
+  std::string_view host = colon == std::string_view::npos ? addr : addr.substr(0, colon);
+  return host == "127.0.0.1" || host == "::1";
+}
+
 namespace {
 // At most this many commands in one batch: a huge pipeline is served in
 // parts, and other clients get their turn in between.
 constexpr size_t kMaxBatchCommands = 4096;
+// A batch's replies on other shards are only seen once it comes back: the
+// batch is cut so that they come to about this much (from the size of the
+// replies so far; a new client starts with short batches).
+constexpr uint64_t kBatchReplyBudget = 4 * 1024 * 1024;
 }  // namespace
+
+void Client::AdaptBatchLimit() {
+  uint64_t appended = stream_.bytes_written() + stream_.pending_output();
+  if (batch_commands_ > 0) {
+    uint64_t per_command = (appended - batch_start_appended_) / batch_commands_;
+    batch_limit_ = per_command == 0 ? kMaxBatchCommands
+                                    : std::clamp<size_t>(kBatchReplyBudget / per_command, 1, kMaxBatchCommands);
+  }
+  batch_start_appended_ = appended;
+  batch_commands_ = 0;
+}
 
 Client::Client(Engine* engine, Shard* shard, int fd, std::string peer, std::string local)
     : engine_(engine),
@@ -25,6 +50,7 @@ Client::Client(Engine* engine, Shard* shard, int fd, std::string peer, std::stri
   state_.fd = fd;
   state_.addr = std::move(peer);
   state_.laddr = std::move(local);
+  state_.loopback = IsLoopbackPeer(state_.addr);
   state_.created_ms = UnixTimeMs();
   state_.last_interaction_ms = state_.created_ms;
   state_.authenticated = engine->config().requirepass().empty();
@@ -100,10 +126,13 @@ void Client::ProcessInput() {
     bool retry = false;
     size_t count = 0;
     batch_bytes_ = 0;
+    size_t output_stop = OutputStop();
+    if (!pipeline_.waiting()) AdaptBatchLimit();  // (more input while a batch is out: not yet)
     while (!pipeline_.waiting() && !closing_ && !paused_ && !closed_) {
-      if (stream_.OutputBlocked()) break;
+      if (stream_.pending_output() > output_stop) break;
       std::string_view data = stream_.input().Readable();
       if (data.empty()) break;
+      parser_.set_unauthenticated(!state_.authenticated);  // AUTH may be the command before
       size_t consumed = 0;
       auto r = parser_.Parse(data, &args_, &consumed);
       if (r == resp::RequestParser::Result::kNeedMore) {
@@ -128,8 +157,9 @@ void Client::ProcessInput() {
       }
       stream_.input().Consume(consumed);
       batch_bytes_ += consumed;
+      ++batch_commands_;
       if (d == DispatchResult::kStop && pipeline_.open()) break;  // runs alone: wait for it
-      if (++count >= kMaxBatchCommands && pipeline_.open()) {
+      if (++count >= batch_limit_ && pipeline_.open()) {
         retry = true;
         break;
       }
@@ -142,10 +172,65 @@ void Client::ProcessInput() {
   in_process_ = false;
   if (closed_) return;
   if (stream_.input().empty()) stream_.ShrinkIdleBuffers();
+  stream_.set_read_hint(parser_.pending_bulk_bytes());
+  stream_.Rearm();
   FinishOutput();
 }
 
+size_t Client::OutputStop() const {
+  // Parsing stops at back-pressure, or sooner where the client's limit is
+  // lower: the replies so far are then checked against it (FinishOutput).
+  if (AuthRequired()) return kUnauthenticatedOutput;
+  int64_t hard = engine_->config().output_limits[Config::kNormalClient].hard.load(std::memory_order_relaxed);
+  size_t stop = net::Stream::kOutputPause;
+  if (hard > 0 && static_cast<size_t>(hard) < stop) stop = static_cast<size_t>(hard);
+  return stop;
+}
+
+bool Client::AuthRequired() const {
+  return !state_.authenticated && !engine_->DefaultUserHasNoPassword();
+}
+
+bool Client::OverOutputLimit(int64_t now_ms) {
+  size_t used = stream_.pending_output();
+  if (used == 0) {
+    soft_limit_since_ms_ = 0;
+    return false;
+  }
+  // A client that has not authenticated gets 1 KB of replies, as in Redis.
+  if (used > kUnauthenticatedOutput && AuthRequired()) return true;
+  // MONITOR clients are normal clients here, as in Redis; pub/sub
+  // subscribers will be the pubsub class.
+  const auto& limit = engine_->config().output_limits[Config::kNormalClient];
+  int64_t hard = limit.hard.load(std::memory_order_relaxed);
+  int64_t soft = limit.soft.load(std::memory_order_relaxed);
+  if (hard > 0 && used >= static_cast<size_t>(hard)) return true;
+  if (soft > 0 && used >= static_cast<size_t>(soft)) {
+    if (soft_limit_since_ms_ == 0) {
+      soft_limit_since_ms_ = now_ms;
+      return false;
+    }
+    return now_ms - soft_limit_since_ms_ > limit.soft_seconds.load(std::memory_order_relaxed) * 1000;
+  }
+  soft_limit_since_ms_ = 0;
+  return false;
+}
+
+bool Client::CloseIfOverOutputLimit(int64_t now_ms) {
+  if (closed_ || !OverOutputLimit(now_ms)) return false;
+  LOG_WARNING("Client {} closed for overcoming of output buffer limits.", ClientListLine());
+  engine_->output_limit_disconnections.fetch_add(1, std::memory_order_relaxed);
+  // The replies are dropped, not sent: the connection goes now.
+  stream_.Close();
+  return true;
+}
+
 void Client::FinishOutput() {
+  if (CloseIfOverOutputLimit(CommandTimeMs())) return;
+  // While a batch is out and more commands wait in the input, the replies
+  // so far wait too (up to a point), as Redis writes only once it has run
+  // what one read brought: an output limit sees the whole pipeline's replies.
+  if (pipeline_.waiting() && !stream_.input().empty() && stream_.pending_output() < kHoldOutput) return;
   if (closing_ && !pipeline_.waiting()) {
     stream_.CloseAfterFlush();
     return;
@@ -181,7 +266,17 @@ void Client::OnLateReply(const ReplyTarget& target, std::string reply) {
 void Client::AppendOutput(std::string_view s) {
   if (closed_) return;
   stream_.output().append(s);
+  if (CloseIfOverOutputLimit(UnixTimeMs())) return;
   stream_.Flush();
+}
+
+Client::Memory Client::MemoryUsage() const {
+  Memory m;
+  auto& stream = const_cast<net::Stream&>(stream_);
+  m.input = stream.input().capacity();
+  m.output = stream.pending_output();
+  m.total = m.input + stream.output_capacity() + pipeline_.BufferBytes();
+  return m;
 }
 
 std::string Client::ClientListLine() const {

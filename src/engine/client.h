@@ -26,6 +26,9 @@ class Engine;
 class Shard;
 struct Waiter;
 
+// A peer address ("ip:port") on the loopback interface, as Redis counts it.
+bool IsLoopbackPeer(std::string_view addr);
+
 class Client : public net::StreamHandler {
  public:
   Client(Engine* engine, Shard* shard, int fd, std::string peer, std::string local);
@@ -65,6 +68,20 @@ class Client : public net::StreamHandler {
   void ReplyError(std::string_view message);
 
   std::string ClientListLine() const;
+  // The memory of its buffers: input, unsent output, and the total with
+  // the buffers' spare room and the batch's groups.
+  struct Memory {
+    size_t input = 0, output = 0, total = 0;
+  };
+  Memory MemoryUsage() const;
+
+  // client-output-buffer-limit: true (and the connection closed, its
+  // replies dropped) when the unsent output is over the client's hard
+  // limit, or over the soft one for longer than allowed. Also run by the
+  // cron, for a soft limit outlasted while nothing happens.
+  bool CloseIfOverOutputLimit(int64_t now_ms);
+  // Must this client still authenticate (the default user has a password)?
+  bool AuthRequired() const;
 
   // net::StreamHandler
   void OnInput() override { ProcessInput(); }
@@ -77,6 +94,13 @@ class Client : public net::StreamHandler {
   // Sends what the replies so far put in the output (or closes after them).
   void FinishOutput();
   void AfterBatch();
+  bool OverOutputLimit(int64_t now_ms);
+  // How much unsent output stops parsing more commands.
+  size_t OutputStop() const;
+  static constexpr size_t kUnauthenticatedOutput = 1024;
+  static constexpr size_t kHoldOutput = 1024 * 1024;
+  // Sizes the next batch from the reply bytes of the last one.
+  void AdaptBatchLimit();
 
   Engine* engine_;
   Shard* shard_;
@@ -91,6 +115,10 @@ class Client : public net::StreamHandler {
   bool closing_ = false;
   bool paused_ = false;
   bool in_process_ = false;
+  int64_t soft_limit_since_ms_ = 0;  // over the soft output limit since then
+  size_t batch_limit_ = 32;          // commands per batch (see AdaptBatchLimit)
+  size_t batch_commands_ = 0;        // commands of the batch being measured
+  uint64_t batch_start_appended_ = 0;
 };
 
 }  // namespace larder

@@ -13,6 +13,7 @@ struct ClientState {
   int fd = -1;
   std::string addr;    // "ip:port" of the peer
   std::string laddr;   // "ip:port" of our socket
+  bool loopback = false;  // from 127.0.0.1 or ::1 (protected mode, "local" settings)
   std::string name;
   int db = 0;
   int resp = 2;

@@ -236,6 +236,15 @@ struct CommandContext {
   ReplyTarget Defer();
   // The client that sent the command (connection and fan-out handlers).
   ClientState& client_state();
+  // A reply that grows with a count the client chose (HRANDFIELD -N, ...)
+  // stops once the buffer, with `more` bytes still to come, passes the
+  // client-output-buffer-limit hard limit: the client is then disconnected
+  // without it (Redis stops such a command when the client is to be
+  // closed). `more` must not exceed what the rest adds to the reply.
+  bool ReplyOverLimit(size_t more = 0) const;
+  // Whether a protected action set to "local" is allowed: a loopback
+  // client, or an in-process caller (no client).
+  bool from_loopback() const;
 
   // Error replies come from the table in common/status.h; `args` fill the
   // entry's "{}" placeholders. The string_view form is for a line built
@@ -273,6 +282,10 @@ class CommandRegistry {
   size_t count() const { return commands_.size(); }
 
   void Add(CommandSpec spec);
+  // rename-command: clients call `from` by the name `to` from now on, or
+  // not at all when `to` is empty (its statistics keep the real name, as
+  // Redis). Before Finalize(); false with the reason if it cannot.
+  bool Rename(std::string_view from, std::string_view to, std::string* err);
   // Sorts the table, numbers the commands and builds the index; call once
   // after the last Add().
   void Finalize();
@@ -280,9 +293,15 @@ class CommandRegistry {
  private:
   std::vector<CommandSpec> commands_;
   std::vector<const CommandSpec*> flat_;
-  // Open addressing over folded names (power-of-two size, linear probing).
-  std::vector<const CommandSpec*> slots_;
+  // Open addressing over folded names (power-of-two size, linear probing):
+  // the name clients use (the command's own unless renamed) and the command.
+  struct Slot {
+    std::string name;
+    const CommandSpec* spec = nullptr;
+  };
+  std::vector<Slot> slots_;
   size_t mask_ = 0;
+  std::vector<std::pair<std::string, std::string>> renames_;  // (real name, name clients use or "")
 };
 
 // The process-wide table. The families fill it (commands/families.h,

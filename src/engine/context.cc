@@ -24,6 +24,11 @@ ReplyTarget CommandContext::Defer() {
 }
 
 ClientState& CommandContext::client_state() { return client->state(); }
+bool CommandContext::from_loopback() const { return !client || client->state().loopback; }
+bool CommandContext::ReplyOverLimit(size_t more) const {
+  int64_t hard = engine->config().output_limits[Config::kNormalClient].hard.load(std::memory_order_relaxed);
+  return hard > 0 && rb->buffer()->size() + more >= static_cast<size_t>(hard);
+}
 
 void CommandContext::ArityError() {
   rb->Error(FormatError(OpStatus::kWrongArity, spec->name));

@@ -138,6 +138,19 @@ void Engine::AddClient(Shard& shard, int fd, std::string peer, std::string local
     rejected_connections.fetch_add(1, std::memory_order_relaxed);
     return;
   }
+  // Protected mode: with no password for the default user, only loopback
+  // clients are served; others get Redis's explanation and are closed.
+  if (config_->protected_mode.load() && DefaultUserHasNoPassword() && !IsLoopbackPeer(peer)) {
+    static const std::string kMsg = "-" + FormatError(OpStatus::kProtectedMode) + "\r\n";
+    if (!tls) {  // over TLS, as with maxclients: closed without a word
+      ssize_t n = write(fd, kMsg.data(), kMsg.size());
+      (void)n;
+    }
+    close(fd);
+    rejected_connections.fetch_add(1, std::memory_order_relaxed);
+    LOG_VERBOSE("Refused {} (protected mode)", peer);
+    return;
+  }
   connected_clients.fetch_add(1);
   auto client = std::make_unique<Client>(this, &shard, fd, std::move(peer), std::move(local_addr));
   Client* raw = client.get();
@@ -192,6 +205,9 @@ void Engine::Cron(Shard& shard) {
   EngineShard& l = local(shard.id());
   int64_t now = UnixTimeMs();
   int64_t timeout = config_->timeout.load(std::memory_order_relaxed);
+  // A soft output limit outlasted while the client sends nothing.
+  if (config_->output_limits[Config::kNormalClient].soft.load(std::memory_order_relaxed) > 0)
+    for (auto& [id, client] : l.clients) client->CloseIfOverOutputLimit(now);
   if (timeout > 0) {
     for (auto& [id, client] : l.clients) {
       // As Redis: MONITOR clients and blocked clients never time out.

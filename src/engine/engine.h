@@ -138,6 +138,8 @@ class Engine {
   // `tls`: the connection's TLS session (a TLS port), else null.
   void AddClient(Shard& shard, int fd, std::string peer, std::string local,
                  std::unique_ptr<net::TlsSession> tls = nullptr);
+  // Protected mode applies while the default user needs no password.
+  bool DefaultUserHasNoPassword() const { return config_->requirepass().empty(); }
 
   // Delivers a reply that comes later (a command that waited for other
   // shards, a load, the journal, a blocking pop) to its place in the
@@ -241,6 +243,7 @@ class Engine {
   std::atomic<int64_t> connected_clients{0};
   std::atomic<uint64_t> total_connections_received{0};
   std::atomic<uint64_t> rejected_connections{0};
+  std::atomic<uint64_t> output_limit_disconnections{0};  // client-output-buffer-limit
   std::atomic<uint64_t> total_error_replies{0};
   // instantaneous_ops_per_sec: samples taken by shard 0's cron.
   std::atomic<uint64_t> ops_per_sec{0};

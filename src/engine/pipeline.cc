@@ -113,6 +113,15 @@ bool Pipeline::AddRemote(int shard, const CommandSpec* spec, std::span<const std
   return true;
 }
 
+size_t Pipeline::BufferBytes() const {
+  size_t n = inline_.capacity();
+  for (const auto& l : late_) n += l.capacity();
+  if (inflight_ == 0)
+    for (const auto& g : groups_)
+      if (g) n += g->arena.capacity() + g->out.capacity();
+  return n;
+}
+
 bool Pipeline::Submit(std::string* output) {
   if (slots_.empty() || waiting_) return false;
   ShardSet& set = engine_->shards();

@@ -112,6 +112,9 @@ class Pipeline {
   // are dropped, and the output is cut back to `output_size` (a reply
   // written straight to it).
   size_t slot_count() const { return slots_.size(); }
+  // The memory its buffers hold (the groups' only while none is out on
+  // another shard: that shard may be writing them).
+  size_t BufferBytes() const;
   void Mute(size_t first_slot, std::string* output, size_t output_size);
 
  private:

@@ -2,6 +2,7 @@
 #include <cstring>
 
 #include "common/numbers.h"
+#include "common/strings.h"
 #include "engine/command.h"
 
 namespace larder {
@@ -110,13 +111,46 @@ void CommandRegistry::Finalize() {
   }
   size_t size = 16;
   while (size < commands_.size() * 4) size *= 2;
-  slots_.assign(size, nullptr);
+  slots_.assign(size, Slot{});
   mask_ = size - 1;
   for (const auto& c : commands_) {
-    size_t i = NameHash(c.name.data(), c.name.size()) & mask_;
-    while (slots_[i]) i = (i + 1) & mask_;
-    slots_[i] = &c;
+    std::string name = c.name;
+    for (const auto& [from, to] : renames_)
+      if (from == c.name) name = to;
+    if (name.empty()) continue;  // renamed to "": no client can call it
+    size_t i = NameHash(name.data(), name.size()) & mask_;
+    while (slots_[i].spec) i = (i + 1) & mask_;
+    slots_[i] = Slot{std::move(name), &c};
   }
+}
+
+bool CommandRegistry::Rename(std::string_view from, std::string_view to, std::string* err) {
+  std::string real = AsciiLower(from), now = AsciiLower(to);
+  bool known = false;
+  for (const auto& c : commands_) known |= c.name == real;
+  for (const auto& [f, t] : renames_) known &= f != real;
+  if (!known) {
+    *err = "No such command in rename-command";
+    return false;
+  }
+  if (!now.empty()) {
+    for (const auto& c : commands_) {
+      std::string current = c.name;
+      for (const auto& [f, t] : renames_)
+        if (f == c.name) current = t;
+      if (current == now) {
+        *err = "Target command name already exists";
+        return false;
+      }
+    }
+    for (const auto& [f, t] : renames_)
+      if (t == now) {
+        *err = "Target command name already exists";
+        return false;
+      }
+  }
+  renames_.emplace_back(std::move(real), std::move(now));
+  return true;
 }
 
 const CommandSpec* CommandRegistry::Find(std::string_view name) const {
@@ -130,13 +164,13 @@ const CommandSpec* CommandRegistry::Find(std::string_view name) const {
     h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
   }
   for (size_t i = h & mask_;; i = (i + 1) & mask_) {
-    const CommandSpec* c = slots_[i];
-    if (!c) return nullptr;
-    if (c->name.size() != name.size()) continue;
-    const char* n = c->name.data();
+    const Slot& slot = slots_[i];
+    if (!slot.spec) return nullptr;
+    if (slot.name.size() != name.size()) continue;
+    const char* n = slot.name.data();
     size_t k = 0;
     while (k < name.size() && n[k] == buf[k]) ++k;  // short names: no memcmp call
-    if (k == name.size()) return c;
+    if (k == name.size()) return slot.spec;
   }
 }
 

@@ -150,6 +150,7 @@ void Engine::ResetStats() {
   memory_->ResetPeak();
   total_connections_received.store(0);
   rejected_connections.store(0);
+  output_limit_disconnections.store(0);
   total_error_replies.store(0);
   auto reset = [this](Shard& s) {
     auto& l = local(s.id());

@@ -95,6 +95,15 @@ void PurgeAllocator() {
 #endif
 }
 
+bool SetAllocatorBackgroundThread(bool on) {
+#ifdef LARDER_JEMALLOC
+  return mallctl("background_thread", nullptr, nullptr, &on, sizeof(on)) == 0;
+#else
+  (void)on;
+  return false;
+#endif
+}
+
 std::string HumanBytes(size_t n) {
   double d = static_cast<double>(n);
   if (n < 1024) return fmt::format("{}B", n);

@@ -25,6 +25,10 @@ std::string AllocatorName();
 size_t TotalSystemMemory();
 // Returns memory the allocator holds but does not use to the OS.
 void PurgeAllocator();
+// jemalloc's background purging thread (jemalloc-bg-thread): freed memory
+// goes back to the system even while the server is idle. False where the
+// allocator has none.
+bool SetAllocatorBackgroundThread(bool on);
 // Bytes formatted as Redis's *_human fields ("1.00M").
 std::string HumanBytes(size_t n);
 

@@ -5,6 +5,8 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -26,6 +28,8 @@ std::string FormatAddr(const sockaddr_storage& ss) {
     auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
     inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
     port = ntohs(a->sin6_port);
+  } else if (ss.ss_family == AF_UNIX) {
+    return std::string(reinterpret_cast<const sockaddr_un*>(&ss)->sun_path) + ":0";
   }
   return std::string(host) + ":" + std::to_string(port);
 }
@@ -65,6 +69,29 @@ int OpenListener(const std::string& addr, int port, int backlog, std::string* er
     rc = bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
   }
   if (rc != 0 || listen(fd, backlog) != 0) {
+    *err = strerror(errno);
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int OpenUnixListener(const std::string& path, int perm, int backlog, std::string* err) {
+  sockaddr_un sa{};
+  if (path.empty() || path.size() >= sizeof(sa.sun_path)) {
+    *err = "Invalid unix socket path";
+    return -1;
+  }
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *err = strerror(errno);
+    return -1;
+  }
+  sa.sun_family = AF_UNIX;
+  memcpy(sa.sun_path, path.data(), path.size());
+  unlink(path.c_str());
+  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 || (perm && chmod(path.c_str(), perm) != 0) ||
+      listen(fd, backlog) != 0) {
     *err = strerror(errno);
     close(fd);
     return -1;
@@ -112,6 +139,12 @@ void Listener::Accept(int lfd) {
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) LOG_WARNING("Accepting client connection: {}", strerror(errno));
       return;
+    }
+    if (ss.ss_family == AF_UNIX) {
+      // The peer of a Unix socket has no name: both ends show the path.
+      std::string path = SocketAddress(fd, true);
+      on_accept_(fd, path, path);
+      continue;
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

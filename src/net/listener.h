@@ -16,9 +16,14 @@ namespace larder::net {
 // Opens a non-blocking listening socket on addr:port ("0.0.0.0", "::", a
 // literal address) with SO_REUSEPORT; -1 and the reason on failure.
 int OpenListener(const std::string& addr, int port, int backlog, std::string* err);
+// Opens a non-blocking Unix-domain listening socket at `path` (a stale
+// socket file there is removed first), with permissions `perm` (0: the
+// umask's); -1 and the reason on failure.
+int OpenUnixListener(const std::string& path, int perm, int backlog, std::string* err);
 // The port a socket is bound to (after binding to port 0).
 int BoundPort(int fd);
-// "ip:port" of a socket's own end (local) or its peer's.
+// "ip:port" of a socket's own end (local) or its peer's; "path:0" for a
+// Unix-domain socket (both ends, as Redis shows them).
 std::string SocketAddress(int fd, bool local);
 
 // Accepts on a set of listening sockets of one event loop.

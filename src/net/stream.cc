@@ -32,7 +32,7 @@ Stream::~Stream() {
 void Stream::UpdateInterest() {
   if (closed_) return;
   uint32_t want = 0;
-  if (!no_read_ && !OutputBlocked()) want |= kRead;
+  if (!no_read_ && !OutputBlocked() && !InputFull()) want |= kRead;
   if (pending_output()) want |= kWrite;
   if (tls_) [[unlikely]] want = tls_->AdjustInterest(want);
   if (want == interest_) return;
@@ -85,6 +85,7 @@ void Stream::OnReadable() {
         return;
       }
       if (in_.Writable() > 0) break;  // short read: the socket is drained
+      if (InputFull()) break;
       continue;
     }
     if (n == 0) {
@@ -98,6 +99,7 @@ void Stream::OnReadable() {
   }
   if (total == 0) return;
   bytes_read_ += total;
+  if (InputFull()) UpdateInterest();  // the handler's Rearm() resumes reading
   handler_->OnInput();
 }
 

@@ -52,6 +52,11 @@ class Stream : public EventHandler {
  public:
   // Bytes of unsent output above which reading and parsing pause.
   static constexpr size_t kOutputPause = 64 * 1024 * 1024;
+  // Bytes of unparsed input above which reading pauses (unless a large
+  // argument is still arriving): a client whose commands wait cannot make
+  // the server buffer everything it sends. The owner calls Rearm() once it
+  // has consumed input.
+  static constexpr size_t kInputPause = 8 * 1024 * 1024;
 
   Stream(EventLoop* loop, int fd, StreamHandler* handler);
   ~Stream() override;
@@ -87,6 +92,8 @@ class Stream : public EventHandler {
   void Close();
 
   void set_max_input(size_t bytes) { max_input_ = bytes; }
+  // Reading resumes if it had paused for input or output (see kInputPause).
+  void Rearm() { UpdateInterest(); }
   // A lower bound of the bytes the owner still needs for the current request
   // (one large bulk): the next read asks for that much at once.
   void set_read_hint(size_t bytes) { read_hint_ = bytes; }
@@ -105,6 +112,7 @@ class Stream : public EventHandler {
   void OnReadable();
   void UpdateInterest();
   void SetInterest(uint32_t want);  // registers a changed interest with the loop
+  bool InputFull() const { return in_.size() >= kInputPause && read_hint_ == 0; }
 
   EventLoop* loop_;
   int fd_;

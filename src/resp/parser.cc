@@ -1,5 +1,6 @@
 #include "resp/parser.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
 
@@ -11,6 +12,8 @@ namespace larder::resp {
 namespace {
 constexpr size_t kMaxHeaderLine = 64 * 1024;  // as Redis: longer "*N"/"$N" lines are an error
 constexpr int64_t kMaxArgs = 2147483647;  // INT_MAX, as Redis
+constexpr int64_t kMaxUnauthenticatedArgs = 10;
+constexpr int64_t kMaxUnauthenticatedBulk = 16384;
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -133,6 +136,8 @@ RequestParser::Result RequestParser::ParseMultiBulk(std::string_view buf,
       case Num::kOk: break;
     }
     if (n > kMaxArgs) return Fail(FormatError(OpStatus::kProtoInvalidMultibulkLength));
+    if (n > kMaxUnauthenticatedArgs && unauthenticated_) [[unlikely]]
+      return Fail(FormatError(OpStatus::kProtoUnauthenticatedMultibulk));
     pos_ = static_cast<size_t>(next - base);
     if (n <= 0) {
       *consumed = pos_;
@@ -167,6 +172,8 @@ RequestParser::Result RequestParser::ParseMultiBulk(std::string_view buf,
       case Num::kOk: break;
     }
     if (len < 0 || len > limits_.max_bulk_len) return Fail(FormatError(OpStatus::kProtoInvalidBulkLength));
+    if (len > kMaxUnauthenticatedBulk && unauthenticated_) [[unlikely]]
+      return Fail(FormatError(OpStatus::kProtoUnauthenticatedBulk));
     size_t start = static_cast<size_t>(data - base);
     size_t need = start + static_cast<size_t>(len) + 2;
     if (need > buf.size()) {

@@ -29,6 +29,11 @@ class RequestParser {
     size_t max_inline_len = 64 * 1024;           // PROTO_INLINE_MAX_SIZE
   };
 
+  // A client that must still authenticate may send at most 10 arguments of
+  // at most 16 KB each (as Redis): a stranger cannot make the server buffer
+  // a huge command. Set before each command is parsed.
+  void set_unauthenticated(bool on) { unauthenticated_ = on; }
+
   void set_limits(const Limits& limits) { limits_ = limits; }
 
   // Parses from the start of `buf` (which must begin where the previous command
@@ -52,6 +57,7 @@ class RequestParser {
   Result Partial(std::string_view buf, std::vector<std::string_view>* args);  // msg: the whole error line, from the error table
 
   Limits limits_;
+  bool unauthenticated_ = false;
   std::string error_;
   // State of a partially received multi-bulk command, as offsets into buf.
   int64_t expected_args_ = -1;   // -1: header not parsed yet

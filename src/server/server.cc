@@ -9,6 +9,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "engine/command.h"
+#include "keyspace/memory.h"
 
 namespace larder {
 
@@ -41,6 +42,9 @@ void Server::SetupShardListeners(Shard& shard, Listeners& l) {
   }
   l.shards[static_cast<size_t>(shard.id())] =
       std::make_unique<net::Listener>(&shard.loop(), std::move(fds), AcceptorFor(shard, l.tls));
+  if (!l.tls && shard.id() == 0 && unix_fd_ >= 0)
+    unix_listener_ =
+        std::make_unique<net::Listener>(&shard.loop(), std::vector<int>{unix_fd_}, AcceptorFor(shard, false));
 }
 
 net::Listener::OnAccept Server::AcceptorFor(Shard& shard, bool tls) {
@@ -130,7 +134,7 @@ constexpr const char* kTlsContextOptions[] = {
     "tls-session-cache-timeout"};
 }  // namespace
 
-bool Server::OpenStartupListeners(Listeners& l) {
+bool Server::OpenStartupListeners(Listeners& l, bool may_be_empty) {
   const char* kind = l.tls ? "TLS" : "TCP";
   for (const auto& [addr, optional] : BindAddresses(config_->bind())) {
     std::string err;
@@ -144,7 +148,7 @@ bool Server::OpenStartupListeners(Listeners& l) {
     if (l.port == 0) l.port = net::BoundPort(fd);
     l.fds.push_back(fd);
   }
-  if (l.fds.empty()) {
+  if (l.fds.empty() && !may_be_empty) {
     LOG_WARNING("Failed listening on port {} ({}), aborting.", l.port, kind);
     return false;
   }
@@ -221,18 +225,36 @@ int Server::Run() {
       return 1;
     }
   }
+  std::string unix_path = *config_->Get("unixsocket");
+  if (!unix_path.empty()) {
+    std::string err;
+    int perm = static_cast<int>(strtol(config_->Get("unixsocketperm")->c_str(), nullptr, 8));
+    unix_fd_ = net::OpenUnixListener(unix_path, perm, static_cast<int>(config_->tcp_backlog.load()), &err);
+    if (unix_fd_ < 0) {
+      LOG_WARNING("Failed opening Unix socket: {}", err);
+      return 1;
+    }
+  }
   // "port 0" with a TLS port serves TLS only, as in Redis; without one it
-  // binds a free port (tests).
-  if ((plain_.port != 0 || tls_.port == 0) && !OpenStartupListeners(plain_)) return 1;
-  if (tls_.port != 0 && !OpenStartupListeners(tls_)) return 1;
+  // binds a free port (tests). With a Unix socket, no TCP address may bind.
+  if ((plain_.port != 0 || tls_.port == 0) && !OpenStartupListeners(plain_, unix_fd_ >= 0)) return 1;
+  if (tls_.port != 0 && !OpenStartupListeners(tls_, false)) return 1;
 
   // The command table, built once before any thread reads it.
-  static CommandRegistry* commands = [] {
+  static CommandRegistry* commands = nullptr;
+  if (!commands) {
     auto* r = new CommandRegistry();
     RegisterFamilies(r);
+    for (const auto& [from, to] : config_->renamed_commands()) {
+      std::string why;
+      if (!r->Rename(from, to, &why)) {
+        LOG_WARNING("\n*** FATAL CONFIG FILE ERROR ***\n>>> 'rename-command {} {}'\n{}", from, to, why);
+        return 1;
+      }
+    }
     r->Finalize();
-    return r;
-  }();
+    commands = r;
+  }
   InstallCommands(commands);
   engine_ = std::make_unique<Engine>(config_);
   PublishPort();
@@ -247,7 +269,15 @@ int Server::Run() {
   LOG_NOTICE("Larder {} (Redis 7.0 compatible), {} threads, pid={}", "0.1.0", nthreads, getpid());
   if (!config_->file().empty()) LOG_NOTICE("Configuration loaded from {}", config_->file());
   else LOG_NOTICE("No config file specified, using the default config.");
-  LOG_NOTICE("Running mode=standalone, port={}.", plain_.port ? plain_.port : tls_.port);
+  // always-show-logo (or a terminal): the banner, with the lines Redis's
+  // logo has that tools read (mode, port, PID).
+  int shown_port = plain_.port ? plain_.port : tls_.port;
+  if (config_->always_show_logo.load() || isatty(STDOUT_FILENO)) {
+    LOG_NOTICE("\n    Larder {} (Redis 7.0 compatible)\n    Running in standalone mode\n    Port: {}\n    PID: {}\n",
+               "0.1.0", shown_port, getpid());
+  } else {
+    LOG_NOTICE("Running mode=standalone, port={}.", shown_port);
+  }
 
   if (!config_->pidfile().empty()) {
     if (FILE* f = fopen(config_->pidfile().c_str(), "w")) {
@@ -282,8 +312,14 @@ int Server::Run() {
   });
   for (const char* name : kTlsContextOptions)
     config_->SetApplyHook(name, [this](std::string* err) { return ApplyTlsSetting(err); });
+  SetAllocatorBackgroundThread(config_->jemalloc_bg_thread.load() != 0);
+  config_->SetApplyHook("jemalloc-bg-thread", [this](std::string*) {
+    SetAllocatorBackgroundThread(config_->jemalloc_bg_thread.load() != 0);
+    return true;
+  });
   if (!plain_.fds.empty()) LOG_NOTICE("Ready to accept connections tcp");
   if (tls_.port != 0) LOG_NOTICE("Ready to accept connections tls");
+  if (unix_fd_ >= 0) LOG_NOTICE("Ready to accept connections unix");
 
   // The main thread waits for a signal or a SHUTDOWN command.
   timespec tick{0, 100 * 1000 * 1000};
@@ -295,17 +331,19 @@ int Server::Run() {
     }
   }
   LOG_WARNING("User requested shutdown...");
-  for (const char* name : {"port", "tls-port", "bind"}) config_->SetApplyHook(name, nullptr);
+  for (const char* name : {"port", "tls-port", "bind", "jemalloc-bg-thread"}) config_->SetApplyHook(name, nullptr);
   for (const char* name : kTlsContextOptions) config_->SetApplyHook(name, nullptr);
   // Close every client and listener on its own thread, then stop the loops.
   for (int i = 0; i < engine_->shards().size(); ++i)
     engine_->shards().shard(i).Post([this, i] {
       plain_.shards[static_cast<size_t>(i)].reset();
       tls_.shards[static_cast<size_t>(i)].reset();
+      if (i == 0) unix_listener_.reset();
     });
   engine_->Shutdown();
   engine_->shards().Stop();
   if (!config_->pidfile().empty()) unlink(config_->pidfile().c_str());
+  if (unix_fd_ >= 0) unlink(config_->Get("unixsocket")->c_str());
   LOG_WARNING("Larder is now ready to exit, bye bye...");
   return 0;
 }

@@ -39,8 +39,8 @@ class Server {
   void SetupShard(Shard& shard);
   void SetupShardListeners(Shard& shard, Listeners& l);
   // Opens the start-up sockets of `l` on every bind address: false (logged)
-  // if a required one fails.
-  bool OpenStartupListeners(Listeners& l);
+  // if a required one fails, or none bound and `may_be_empty` is false.
+  bool OpenStartupListeners(Listeners& l, bool may_be_empty);
   // CONFIG SET port / tls-port / bind: opens listening sockets on `port`
   // for every bind address on every shard and then swaps them in for the
   // old ones, each on its shard's thread (connections already open stay).
@@ -61,6 +61,8 @@ class Server {
   Config* config_;
   std::unique_ptr<Engine> engine_;
   Listeners plain_, tls_;
+  int unix_fd_ = -1;                                    // unixsocket, accepted by shard 0
+  std::unique_ptr<net::Listener> unix_listener_;        // (on shard 0's thread)
   std::mutex relisten_mu_;
   std::mutex tls_mu_;  // guards tls_context_ (read by every shard's accepts)
   std::shared_ptr<net::TlsContext> tls_context_;

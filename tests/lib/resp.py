@@ -40,8 +40,11 @@ def encode(*args):
 
 
 class Conn:
-    def __init__(self, port, host="127.0.0.1", timeout=30):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port, host="127.0.0.1", timeout=30, source=None):
+        # source: the local address to connect from ("127.0.0.2" is a peer
+        # that Redis's protected mode does not count as local).
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
 
