@@ -5,6 +5,12 @@ checks that the server still answers. Run it against the sanitizer build:
 
   LARDER_SANITIZE=1 ./scripts/test.sh          # builds build-asan/
   python3 fuzz/socket_fuzz.py --seconds 180 --bin build-asan/larder-server
+  python3 fuzz/socket_fuzz.py --seconds 180 --bin build-asan/larder-server --auth
+
+--auth: the server has a password and ACL users, and most connections never
+authenticate (the pre-auth paths: length limits, the 1 KB reply cap, AUTH and
+HELLO with odd arguments); the others AUTH as a random user first, rightly or
+wrongly, and then send what the plain run sends.
 """
 import argparse
 import os
@@ -52,14 +58,39 @@ def random_frame(rng):
     return b"".join(encode(b"SET", b"p%d" % i, b"v") for i in range(rng.randint(1, 50)))
 
 
+PASSWORD = b"fuzz-pw"
+USERS = [(b"default", PASSWORD), (b"alice", b"alice-pw"), (b"bob", b"bob-pw"), (b"nobody", b"x")]
+AUTH_ARGS = [(b"AUTH",), (b"AUTH", PASSWORD), (b"AUTH", b"wrong"), (b"AUTH", b"a", b"b", b"c"),
+             (b"HELLO", b"3", b"AUTH", b"alice", b"alice-pw"), (b"HELLO", b"3", b"AUTH", b"alice"),
+             (b"HELLO", b"2", b"AUTH", b"default", b"wrong", b"SETNAME", b"x"), (b"HELLO", b"9"),
+             (b"ACL", b"WHOAMI"), (b"ACL", b"SETUSER", b"eve", b"on", b">p", b"+@all"), (b"QUIT",)]
+
+
+def auth_frame(rng):
+    """What a client that has not authenticated sends."""
+    if rng.random() < 0.4:
+        return encode(*rng.choice(AUTH_ARGS))
+    if rng.random() < 0.3:
+        user, pw = rng.choice(USERS)
+        return encode(b"AUTH", user, pw if rng.random() < 0.7 else pw + b"!")
+    return random_frame(rng)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--bin", default=os.path.join("build", "larder-server"))
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--auth", action="store_true", help="a password and ACL users: the pre-auth paths")
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    srv = Server(args.bin, ["--threads", "2"])
+    extra = []
+    if args.auth:
+        extra = ["--requirepass", PASSWORD.decode()]
+        if os.environ.get("FUZZ_ACL_USERS", "1") == "1":
+            extra += ["--user", "alice on >alice-pw ~a:* +@read +@write -@dangerous",
+                      "--user", "bob on >bob-pw %R~b:* +get +set"]
+    srv = Server(args.bin, ["--threads", "2"] + extra)
     sent = 0
     try:
         deadline = time.time() + args.seconds
@@ -67,8 +98,11 @@ def main():
             s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
             s.settimeout(0.02)
             try:
+                if args.auth and rng.random() < 0.3:
+                    user, pw = rng.choice(USERS)
+                    s.sendall(encode(b"AUTH", user, pw))
                 for _ in range(rng.randint(1, 20)):
-                    s.sendall(random_frame(rng))
+                    s.sendall(auth_frame(rng) if args.auth else random_frame(rng))
                     sent += 1
                     try:
                         s.recv(1 << 16)
@@ -80,6 +114,8 @@ def main():
             if srv.proc.poll() is not None:
                 raise SystemExit(f"server died: {srv.read_log()[-3000:]}")
         c = Conn(srv.port)
+        if args.auth:
+            assert c.cmd("AUTH", PASSWORD.decode()) == "OK"
         assert c.cmd("PING") == "PONG"
         c.close()
     finally:

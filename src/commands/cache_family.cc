@@ -239,8 +239,11 @@ void CacheHelp(CommandContext& ctx) {
 }  // namespace
 
 void RegisterCacheFamily(CommandRegistry* r) {
-  auto sub = [](const char* name, int arity, uint32_t flags, Handler h, const char* summary) {
-    CommandSpec s = MakeCommand(name, arity, flags | kCmdLocalOnly, 0, 0, 0, h, "@admin @slow", summary, "cache");
+  // Changing rules, warming and replaying dead letters write to the
+  // database behind the cache: @admin @dangerous, kept from ordinary users.
+  auto sub = [](const char* name, int arity, uint32_t flags, Handler h, const char* summary,
+                const char* acl = "@admin @slow") {
+    CommandSpec s = MakeCommand(name, arity, flags | kCmdLocalOnly, 0, 0, 0, h, acl, summary, "cache");
     s.route = Route::kConnection;
     s.since = "0.1.0";
     return s;
@@ -250,16 +253,19 @@ void RegisterCacheFamily(CommandRegistry* r) {
   c.since = "0.1.0";
   c.subcommands.push_back(sub("cache|rules", 2, 0, CacheRules, "Lists the read-through rules."));
   c.subcommands.push_back(sub("cache|sources", 2, 0, CacheSources, "Lists the cache sources."));
-  c.subcommands.push_back(sub("cache|rule", -3, kCmdAdmin, CacheRule, "Adds or removes a read-through rule."));
+  c.subcommands.push_back(sub("cache|rule", -3, kCmdAdmin, CacheRule, "Adds or removes a read-through rule.",
+                              "@admin @slow @dangerous"));
   {
     CommandSpec f = MakeCommand("cache|fetch", -4, kCmdWrite | kCmdBlocking | kCmdFast, 2, 2, 1, CacheFetch,
                                 "@write @string @blocking", "Gets a key, or the lease to compute it.", "cache");
     f.since = "0.1.0";
     c.subcommands.push_back(std::move(f));
   }
-  c.subcommands.push_back(sub("cache|warm", 4, kCmdAdmin, CacheWarm, "Preloads a rule's keys from a query."));
+  c.subcommands.push_back(sub("cache|warm", 4, kCmdAdmin, CacheWarm, "Preloads a rule's keys from a query.",
+                              "@admin @slow @dangerous"));
   c.subcommands.push_back(
-      sub("cache|deadletter", -3, kCmdAdmin, CacheDeadLetter, "Lists, replays or drops refused write-behind changes."));
+      sub("cache|deadletter", -3, kCmdAdmin, CacheDeadLetter, "Lists, replays or drops refused write-behind changes.",
+          "@admin @slow @dangerous"));
   c.subcommands.push_back(sub("cache|help", 2, kCmdLoading | kCmdStale, CacheHelp, "Shows the CACHE subcommands."));
   r->Add(std::move(c));
 }

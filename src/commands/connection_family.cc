@@ -4,7 +4,10 @@
 
 #include "engine/multi_shard.h"
 #include "commands/families.h"
+#include "engine/acl.h"
 #include "engine/blocking.h"
+#include "engine/dispatcher.h"
+#include "engine/engine.h"
 #include "engine/client.h"
 #include "engine/command.h"
 #include "common/strings.h"
@@ -26,26 +29,34 @@ void Ping(CommandContext& ctx) {
 
 void Echo(CommandContext& ctx) { ctx.rb->Bulk(ctx.arg(1)); }
 
-// Checks a password against requirepass (the default user). Returns true
-// when accepted; writes the error otherwise.
-bool CheckPassword(CommandContext& ctx, std::string_view user, std::string_view pass) {
-  std::string required = ctx.engine->config().requirepass();
-  if (user != "default" || (!required.empty() && pass != required)) {
+// AUTH and HELLO ... AUTH: the user must exist, be on, and know one of its
+// passwords (or be nopass). On success the connection is that user's; a
+// failure is logged (ACL LOG, reason "auth") and answered WRONGPASS.
+bool Authenticate(CommandContext& ctx, std::string_view user, std::string_view pass) {
+  acl::Users& users = ctx.engine->users();
+  std::shared_ptr<const acl::User> u = users.Find(user);
+  if (!u || !u->enabled || !u->PasswordMatches(pass)) {
+    LogAclDenial(*ctx.client, acl::Denial::kAuth, std::string(ctx.arg(0)), std::string(user));
     ctx.Error(OpStatus::kWrongPass);
     return false;
   }
+  ClientState& c = Client(ctx);
+  c.authenticated = true;
+  c.user = std::move(u);
+  c.acl_epoch = 0;  // the next command takes the user's current rules
+  c.acl_fast = 0;
   return true;
 }
 
 void Auth(CommandContext& ctx) {
   if (ctx.argc() > 3) return ctx.SyntaxError();
-  std::string required = ctx.engine->config().requirepass();
-  if (ctx.argc() == 2 && required.empty())
-    return ctx.Error(OpStatus::kAuthWithoutPassword);
+  if (ctx.argc() == 2) {
+    std::shared_ptr<const acl::User> def = ctx.engine->users().Default();
+    if (def->nopass) return ctx.Error(OpStatus::kAuthWithoutPassword);
+  }
   std::string_view user = ctx.argc() == 3 ? ctx.arg(1) : "default";
   std::string_view pass = ctx.argc() == 3 ? ctx.arg(2) : ctx.arg(1);
-  if (!CheckPassword(ctx, user, pass)) return;
-  Client(ctx).authenticated = true;
+  if (!Authenticate(ctx, user, pass)) return;
   ctx.rb->Ok();
 }
 
@@ -65,8 +76,7 @@ void Hello(CommandContext& ctx) {
   for (; j < ctx.argc(); ++j) {
     size_t more = ctx.argc() - j - 1;
     if (EqualsIgnoreCase(ctx.arg(j), "auth") && more >= 2) {
-      if (!CheckPassword(ctx, ctx.arg(j + 1), ctx.arg(j + 2))) return;
-      c.authenticated = true;
+      if (!Authenticate(ctx, ctx.arg(j + 1), ctx.arg(j + 2))) return;
       j += 2;
     } else if (EqualsIgnoreCase(ctx.arg(j), "setname") && more >= 1) {
       setname = ctx.arg(j + 1);
@@ -126,7 +136,10 @@ void Reset(CommandContext& ctx) {
   c.resp = 2;
   c.name.clear();
   c.no_evict = false;
-  c.authenticated = ctx.engine->config().requirepass().empty();
+  c.authenticated = ctx.engine->users().default_open();
+  c.user = ctx.engine->users().Default();
+  c.acl_epoch = 0;
+  c.acl_fast = 0;
   ctx.rb->SimpleString("RESET");
 }
 
@@ -233,8 +246,7 @@ void ClientKill(CommandContext& ctx) {
       } else if (EqualsIgnoreCase(k, "laddr")) {
         f.laddr = v;
       } else if (EqualsIgnoreCase(k, "user")) {
-        // The default user is the only one.
-        if (v != "default") return ctx.Error(OpStatus::kNoSuchUser, v);
+        if (!ctx.engine->users().Find(v)) return ctx.Error(OpStatus::kNoSuchUser, v);
         f.user = v;
       } else if (EqualsIgnoreCase(k, "type")) {
         if (EqualsIgnoreCase(v, "normal")) normal_type = true;
@@ -266,7 +278,7 @@ void ClientKill(CommandContext& ctx) {
           if (f.id && c.id != f.id) continue;
           if (!f.addr.empty() && c.addr != f.addr) continue;
           if (!f.laddr.empty() && c.laddr != f.laddr) continue;
-          if (!f.user.empty() && f.user != "default") continue;
+          if (!f.user.empty() && (c.user ? std::string_view(c.user->name) : "default") != f.user) continue;
           if (f.skipme && c.id == me) continue;
           // The caller itself is closed after its reply is written.
           if (c.id == me) conn->CloseAfterReply();

@@ -20,6 +20,7 @@ void RegisterHllFamily(CommandRegistry* r);
 void RegisterMemoryFamily(CommandRegistry* r);
 void RegisterCacheFamily(CommandRegistry* r);
 void RegisterServerFamily(CommandRegistry* r);
+void RegisterAclFamily(CommandRegistry* r);
 
 // All of the above, in this order.
 inline void RegisterFamilies(CommandRegistry* r) {
@@ -36,6 +37,7 @@ inline void RegisterFamilies(CommandRegistry* r) {
   RegisterMemoryFamily(r);
   RegisterCacheFamily(r);
   RegisterServerFamily(r);
+  RegisterAclFamily(r);
 }
 
 }  // namespace larder

@@ -39,6 +39,9 @@ ShardSnapshot TakeShardSnapshot(Engine* server, Shard& shard) {
   }
   s.blocked += l.paused.size();
   s.cache_pending = server->cache().shard(shard.id()).pending();
+  // used_memory as of now on this thread (a client just closed), not as of
+  // its last cron.
+  server->memory().PublishThread(shard.id());
   return s;
 }
 

@@ -344,55 +344,6 @@ void CommandList(CommandContext& ctx) {
   for (auto& n : names) ctx.rb->Bulk(n);
 }
 
-// Redis's native key functions for the commands whose key specs cannot give
-// the flags (variable_flags): SET (setGetKeys) and BITFIELD (bitfieldGetKeys).
-bool NativeKeyFlags(const CommandSpec& c, std::span<const std::string_view> argv, std::vector<KeySpecRef>* out) {
-  if (c.name == "set") {
-    uint32_t flags = kKsOW | kKsUpdate;
-    for (size_t i = 3; i < argv.size(); ++i)
-      if (EqualsIgnoreCase(argv[i], "get")) flags = kKsRW | kKsAccess | kKsUpdate;
-    out->push_back({1, flags});
-    return true;
-  }
-  if (c.name == "bitfield") {
-    bool readonly = true;
-    for (size_t i = 2; i < argv.size(); ++i) {
-      size_t rest = argv.size() - i - 1;
-      if (EqualsIgnoreCase(argv[i], "get") && rest >= 2) {
-        i += 2;
-      } else if ((EqualsIgnoreCase(argv[i], "set") || EqualsIgnoreCase(argv[i], "incrby")) && rest >= 3) {
-        readonly = false;
-        break;
-      } else if (EqualsIgnoreCase(argv[i], "overflow") && rest >= 1) {
-        i += 1;
-      } else {
-        readonly = false;  // a syntax error: assume it writes, as Redis does
-        break;
-      }
-    }
-    out->push_back({1, readonly ? kKsRO | kKsAccess : kKsRW | kKsAccess | kKsUpdate});
-    return true;
-  }
-  return false;
-}
-
-// Redis's getKeysFromCommandWithSpecs: the key specs when they can be
-// followed and their flags are reliable, else the command's key function.
-std::vector<KeySpecRef> KeysWithFlags(const CommandSpec& c, std::span<const std::string_view> argv) {
-  std::vector<KeySpecRef> keys;
-  bool any_key = false, variable = false;
-  for (const auto& k : c.key_specs) {
-    any_key |= !(k.flags & kKsNotKey);
-    variable |= (k.flags & kKsVariableFlags) != 0;
-  }
-  if (any_key && !variable && KeysFromSpecs(c.key_specs, c.arity, argv, &keys)) return keys;
-  keys.clear();
-  if (NativeKeyFlags(c, argv, &keys)) return keys;
-  if (c.get_keys)
-    for (size_t i : c.get_keys(argv)) keys.push_back({i, 0});
-  return keys;
-}
-
 // COMMAND GETKEYS / GETKEYSANDFLAGS <command line> (Redis's commandGetKeys).
 void GetKeysReply(CommandContext& ctx, bool with_flags) {
   std::vector<std::string_view> argv(ctx.args.begin() + 2, ctx.args.end());

@@ -231,6 +231,57 @@ std::string_view ErrorText(OpStatus s) {
       return "ERR a write-through or write-behind key must be written by a command on that key alone";
     case OpStatus::kSourceRefusedWrite: return "ERR cache source '{}' refused the write to '{}': {}";
     case OpStatus::kSourceLoadFailed: return "ERR cache source '{}' failed to load '{}': {}";
+
+    // ---- ACL ----
+    case OpStatus::kAclUnknownCommand: return "Unknown command or category name in ACL";
+    case OpStatus::kAclSyntaxError: return "Syntax error";
+    case OpStatus::kAclKeyAfterAll:
+      return "Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not have any "
+             "effect. Try 'resetkeys' to start with an empty list of patterns";
+    case OpStatus::kAclChannelAfterAll:
+      return "Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid and does not have any "
+             "effect. Try 'resetchannels' to start with an empty list of channels";
+    case OpStatus::kAclNoSuchPassword: return "The password you are trying to remove from the user does not exist";
+    case OpStatus::kAclBadHash:
+      return "The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters";
+    case OpStatus::kAclDuplicateUser:
+      return "Duplicate user found. A user can only be defined once in config files";
+    case OpStatus::kAclFirstArgOfSub: return "Allowing first-arg of a subcommand is not supported";
+    case OpStatus::kAclSetUserModifier: return "ERR Error in ACL SETUSER modifier '{}': {}";
+    case OpStatus::kAclUsernameSpaces: return "ERR Usernames can't contain spaces or null characters";
+    case OpStatus::kAclUnmatchedParen: return "ERR Unmatched parenthesis in acl selector starting at '{}'.";
+    case OpStatus::kAclDefaultUndeletable: return "ERR The 'default' user cannot be removed";
+    case OpStatus::kAclNoAclFile:
+      return "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the "
+             "ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) "
+             "in order to store users in the Redis configuration.";
+    case OpStatus::kAclSaveFailed:
+      return "ERR There was an error trying to save the ACLs. Please check the server logs for more information";
+    case OpStatus::kAclLoadFailed: return "ERR {}";
+    case OpStatus::kAclUnknownCategory: return "ERR Unknown category '{}'";
+    case OpStatus::kAclGenpassBits:
+      return "ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up "
+             "to 4096";
+    case OpStatus::kAclDryRunNoUser: return "ERR User '{}' not found";
+    case OpStatus::kAclDryRunNoCommand: return "ERR Command '{}' not found";
+    case OpStatus::kNoPermCommand: return "NOPERM this user has no permissions to run the '{}' command";
+    case OpStatus::kNoPermKey:
+      return "NOPERM this user has no permissions to access one of the keys used as arguments";
+    case OpStatus::kNoPermChannel:
+      return "NOPERM this user has no permissions to access one of the channels used as arguments";
+    case OpStatus::kAclDryRunCommand: return "This user has no permissions to run the '{}' command";
+    case OpStatus::kAclDryRunKey: return "This user has no permissions to access the '{}' key";
+    case OpStatus::kAclDryRunChannel: return "This user has no permissions to access the '{}' channel";
+    case OpStatus::kAclFileOpen: return "Error loading ACLs, opening file '{}': {}";
+    case OpStatus::kAclFileQuotes: return "{}:{}: unbalanced quotes in acl line. ";
+    case OpStatus::kAclFileNoUser: return "{}:{} should start with user keyword followed by the username. ";
+    case OpStatus::kAclFileBadName: return "'{}:{}: username '{}' contains invalid characters. ";
+    case OpStatus::kAclFileDuplicate: return "WARNING: Duplicate user '{}' found on line {}. ";
+    case OpStatus::kAclFileParen: return "{}:{}: Unmatched parenthesis in selector definition.";
+    case OpStatus::kAclFileUnknown: return "{}:{}: Error in applying operation '{}': {}. ";
+    case OpStatus::kAclFileRule: return "{}:{}: {}. ";
+    case OpStatus::kAclFileNothingChanged:
+      return "WARNING: ACL errors detected, no change to the previously active ACL rules was performed";
     case OpStatus::kStatusCount: break;
   }
   return "ERR internal error";

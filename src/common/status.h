@@ -204,6 +204,47 @@ enum class OpStatus : uint16_t {
   kSourceRefusedWrite,            // source, key, the database's message
   kSourceLoadFailed,              // source, key, the database's message
 
+  // ---- ACL ----
+  // Why a rule is refused: the reason alone, filled into kAclSetUserModifier
+  // (and the ACL LOAD and start-up messages).
+  kAclUnknownCommand,
+  kAclSyntaxError,
+  kAclKeyAfterAll,
+  kAclChannelAfterAll,
+  kAclNoSuchPassword,
+  kAclBadHash,
+  kAclDuplicateUser,
+  kAclFirstArgOfSub,
+  // Error lines.
+  kAclSetUserModifier,            // the rule, the reason
+  kAclUsernameSpaces,
+  kAclUnmatchedParen,             // the argument
+  kAclDefaultUndeletable,
+  kAclNoAclFile,
+  kAclSaveFailed,
+  kAclLoadFailed,                 // the problems found
+  kAclUnknownCategory,            // the category (cut to 128 bytes)
+  kAclGenpassBits,
+  kAclDryRunNoUser,               // user
+  kAclDryRunNoCommand,            // command as typed
+  kNoPermCommand,                 // full command name
+  kNoPermKey,
+  kNoPermChannel,
+  // ACL DRYRUN's replies for a denial (bulk strings, not errors).
+  kAclDryRunCommand,              // full command name
+  kAclDryRunKey,                  // key
+  kAclDryRunChannel,              // channel
+  // Pieces of ACL LOAD's error line, one per problem found.
+  kAclFileOpen,                   // file, strerror
+  kAclFileQuotes,                 // file, line
+  kAclFileNoUser,                 // file, line
+  kAclFileBadName,                // file, line, user
+  kAclFileDuplicate,              // user, line
+  kAclFileParen,                  // file, line
+  kAclFileUnknown,                // file, line, rule, reason
+  kAclFileRule,                   // file, line, reason
+  kAclFileNothingChanged,
+
   kInvalidCommandArgs,  // COMMAND GETKEYS: the key specs find no key
   kClusterDisabled,
   kStatusCount,  // not a status: the number of them (keep it last)
@@ -213,6 +254,13 @@ enum class OpStatus : uint16_t {
 // and trailing CRLF (for kWrongType: WRONGTYPE Operation against a key holding
 // the wrong kind of value). It is a format string: send it through FormatError().
 std::string_view ErrorText(OpStatus s);
+
+// Whether the entry is a piece of a line rather than a whole error line
+// (ACL rule reasons, ACL DRYRUN's replies, parts of ACL LOAD's report).
+inline bool IsTextFragment(OpStatus s) {
+  return (s >= OpStatus::kAclUnknownCommand && s <= OpStatus::kAclFirstArgOfSub) ||
+         (s >= OpStatus::kAclDryRunCommand && s <= OpStatus::kAclFileNothingChanged);
+}
 
 // The error line for `s` with its "{}" placeholders replaced by `args`, in
 // order (and "{{" "}}" turned into braces).

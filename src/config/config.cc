@@ -144,6 +144,11 @@ Config::Config() {
   num("io-threads", T::kInt, 1, 128, "1", nullptr, true);
   str("requirepass", "");
   options_[by_name_.at("requirepass")].binary_safe = true;
+  // ACL. aclfile is a path the server reads and writes (ACL LOAD/SAVE): a
+  // protected setting, fixed at start-up like Redis's PROTECTED_CONFIG ones.
+  str("aclfile", "", true);
+  en("acl-pubsub-default", {"allchannels", "resetchannels"}, "resetchannels", &acl_pubsub_default);
+  num("acllog-max-len", T::kInt, 0, kLongMax, "128", &acllog_max_len);
   // Protected actions: only in the config file or on the command line may
   // they be allowed, to everyone or to loopback clients ("local").
   en("enable-debug-command", {"no", "yes", "local"}, "no", &enable_debug_command, true);
@@ -322,6 +327,11 @@ std::string Config::CanonicalName(std::string_view name) const {
 void Config::SetApplyHook(std::string_view name, std::function<bool(std::string* err)> hook) {
   std::lock_guard lock(mu_);
   if (Option* o = FindOption(name)) o->apply = std::move(hook);
+}
+
+void Config::SetUserLinesProvider(std::function<std::vector<std::string>()> provider) {
+  std::lock_guard lock(mu_);
+  user_lines_provider_ = std::move(provider);
 }
 
 bool Config::HasApplyHook(std::string_view name) const {
@@ -577,6 +587,17 @@ std::vector<std::pair<std::string, std::string>> Config::Match(std::string_view 
 }
 
 std::string Config::requirepass() const { return *Get("requirepass"); }
+std::string Config::aclfile() const { return *Get("aclfile"); }
+
+bool Config::AddUserLine(std::vector<std::string> words, std::string* why) {
+  for (const auto& l : user_lines_)
+    if (l[0] == words[0]) {
+      *why = fmt::format("Error in user declaration '{}': {}", words[0], ErrorText(OpStatus::kAclDuplicateUser));
+      return false;
+    }
+  user_lines_.push_back(std::move(words));
+  return true;
+}
 std::string Config::dir() const { return *Get("dir"); }
 std::string Config::bind() const { return *Get("bind"); }
 std::string Config::logfile() const { return *Get("logfile"); }
@@ -637,6 +658,14 @@ bool Config::LoadFile(const std::string& path, std::string* err) {
       renamed_commands_.emplace_back(args[1], args[2]);
       continue;
     }
+    if (name == "user") {
+      std::string why = "Bad directive or wrong number of arguments";
+      if (args.size() < 2 || !AddUserLine(std::vector<std::string>(args.begin() + 1, args.end()), &why)) {
+        *err = FatalConfigError(line_no, trimmed, why);
+        return false;
+      }
+      continue;
+    }
     if (name == "cache-warm") {
       bool known = false;
       if (args.size() == 3)
@@ -684,6 +713,7 @@ bool Config::LoadFile(const std::string& path, std::string* err) {
     }
     std::string value = args[1];
     for (size_t i = 2; i < args.size(); ++i) value += " " + args[i];
+    value = StartupValue(name, value);
     std::string why;
     if (!Set(name, value, true, &why)) {
       *err = FatalConfigError(line_no, trimmed, why);
@@ -692,6 +722,17 @@ bool Config::LoadFile(const std::string& path, std::string* err) {
   }
   set_at_runtime_.clear();
   return true;
+}
+
+// As Redis reads `save` at start-up: the first occurrence (file or command
+// line) replaces the default, later ones add their points, "" clears them.
+std::string Config::StartupValue(std::string_view name, const std::string& value) {
+  if (AsciiLower(name) != "save") return value;
+  bool first = !save_seen_;
+  save_seen_ = true;
+  if (first || value.empty()) return value;
+  std::string current = *Get("save");
+  return current.empty() ? value : current + " " + value;
 }
 
 bool Config::ApplyArgs(const std::vector<std::string>& args, std::string* err) {
@@ -716,11 +757,27 @@ bool Config::ApplyArgs(const std::vector<std::string>& args, std::string* err) {
       i = j;
       continue;
     }
+    if (name == "user") {
+      std::vector<std::string> words(args.begin() + static_cast<long>(i) + 1, args.begin() + static_cast<long>(j));
+      // --user "alice on >pw ~a:*" (one argument) reads as the line would.
+      if (words.size() == 1 && words[0].find(' ') != std::string::npos) {
+        std::string line = words[0];
+        words.clear();
+        resp::SplitInlineArgs(line, &words);
+      }
+      why = "Bad directive or wrong number of arguments";
+      if (words.empty() || !AddUserLine(std::move(words), &why)) {
+        *err = FatalConfigError(0, name + " " + value, why);
+        return false;
+      }
+      i = j;
+      continue;
+    }
     if (!FindOption(name)) {
       *err = FatalConfigError(0, name + " " + value, "Bad directive or wrong number of arguments");
       return false;
     }
-    if (!Set(name, value, true, &why)) {
+    if (!Set(name, StartupValue(name, value), true, &why)) {
       *err = FatalConfigError(0, name + " " + value, why);
       return false;
     }
@@ -752,6 +809,22 @@ bool Config::Rewrite(std::string* err) {
     std::string line;
     while (std::getline(in, line)) lines.push_back(line);
   }
+  // `user` lines: the users as they are now replace the file's (none when
+  // an aclfile holds them), as Redis's CONFIG REWRITE does.
+  std::vector<std::string> user_lines;
+  bool rewrite_users = false;
+  {
+    std::function<std::vector<std::string>()> provider;
+    {
+      std::lock_guard lock(mu_);
+      provider = user_lines_provider_;
+    }
+    if (provider) {
+      user_lines = provider();
+      rewrite_users = true;
+    }
+  }
+  bool users_placed = false;
   std::lock_guard lock(mu_);
   std::set<std::string> written;
   // Cache directives: the current ones replace the file's, where the first
@@ -769,6 +842,11 @@ bool Config::Rewrite(std::string* err) {
         !args.empty() && (AsciiLower(args[0]) == "cache-source" || AsciiLower(args[0]) == "cache-rule")) {
       if (!cache_placed) kept.insert(kept.end(), cache_lines.begin(), cache_lines.end());
       cache_placed = true;
+      continue;
+    }
+    if (rewrite_users && !args.empty() && AsciiLower(args[0]) == "user") {
+      if (!users_placed) kept.insert(kept.end(), user_lines.begin(), user_lines.end());
+      users_placed = true;
       continue;
     }
     kept.push_back(line);
@@ -793,6 +871,11 @@ bool Config::Rewrite(std::string* err) {
     lines.push_back("# Generated by CONFIG REWRITE");
     header = true;
     lines.insert(lines.end(), cache_lines.begin(), cache_lines.end());
+  }
+  if (!users_placed && !user_lines.empty()) {
+    if (!header) lines.push_back("# Generated by CONFIG REWRITE");
+    header = true;
+    lines.insert(lines.end(), user_lines.begin(), user_lines.end());
   }
   for (const auto& name : set_at_runtime_) {
     if (written.count(name)) continue;

@@ -98,6 +98,7 @@ class Config {
   // CONFIG REWRITE: rewrites the loaded file in place, keeping comments and
   // unknown lines, updating changed options, appending new ones.
   bool Rewrite(std::string* err);
+  std::string StartupValue(std::string_view name, const std::string& value);
   // client-output-buffer-limit's parser (see config.cc).
   bool SetOutputLimits(std::string_view value, std::string* text, std::string* err);
   const std::string& file() const { return file_; }
@@ -114,7 +115,17 @@ class Config {
   const std::vector<std::pair<std::string, std::string>>& renamed_commands() const { return renamed_commands_; }
   void SetCacheDirectives(std::vector<cache::SourceSpec> sources, std::vector<cache::Rule> rules);
 
+  // `user <name> <rules...>` lines (file and --user), in order, each
+  // without the word "user"; the engine builds the users from them. A
+  // name given twice is refused when read.
+  const std::vector<std::vector<std::string>>& user_lines() const { return user_lines_; }
+
+  // CONFIG REWRITE asks it for the `user` lines to write (the engine's
+  // users as they are now; none when an aclfile holds them).
+  void SetUserLinesProvider(std::function<std::vector<std::string>()> provider);
+
   std::string requirepass() const;
+  std::string aclfile() const;
   std::string dir() const;
   std::string bind() const;
   std::string logfile() const;
@@ -166,6 +177,8 @@ class Config {
   std::atomic<int64_t> zset_max_listpack_entries{128};
   std::atomic<int64_t> zset_max_listpack_value{64};
   std::atomic<int64_t> hll_sparse_max_bytes{3000};
+  std::atomic<int64_t> acllog_max_len{128};
+  std::atomic<int64_t> acl_pubsub_default{1};  // 0 allchannels, 1 resetchannels
 
  private:
   Option* FindOption(std::string_view name);
@@ -184,7 +197,11 @@ class Config {
   std::vector<cache::Rule> cache_rules_;
   std::vector<std::pair<std::string, std::string>> cache_warms_;
   std::vector<std::pair<std::string, std::string>> renamed_commands_;
+  bool save_seen_ = false;  // a `save` was read at start-up (StartupValue)
   bool cache_changed_ = false;
+  std::vector<std::vector<std::string>> user_lines_;
+  std::function<std::vector<std::string>()> user_lines_provider_;
+  bool AddUserLine(std::vector<std::string> words, std::string* why);
 };
 
 }  // namespace larder

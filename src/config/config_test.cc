@@ -109,4 +109,24 @@ TEST(ConfigTest, ListKnobsAndAliases) {
   EXPECT_EQ(err, "argument must be between 0 and 2147483647 inclusive");
 }
 
+TEST(ConfigTest, UserLinesAndAclSettings) {
+  std::string path = testing::TempDir() + "/larder_users.conf";
+  {
+    std::ofstream f(path);
+    f << "user alice on >pw ~a* +@all\nuser default on nopass ~* +@all\n";
+  }
+  Config c;
+  std::string err;
+  ASSERT_TRUE(c.LoadFile(path, &err)) << err;
+  ASSERT_TRUE(c.ApplyArgs({"--user", "bob", "on", "nopass", "--acllog-max-len", "5"}, &err)) << err;
+  ASSERT_EQ(c.user_lines().size(), 3u);
+  EXPECT_EQ(c.user_lines()[0], (std::vector<std::string>{"alice", "on", ">pw", "~a*", "+@all"}));
+  EXPECT_EQ(c.user_lines()[2], (std::vector<std::string>{"bob", "on", "nopass"}));
+  EXPECT_EQ(c.acllog_max_len.load(), 5);
+  EXPECT_EQ(*c.Get("acl-pubsub-default"), "resetchannels");
+  EXPECT_FALSE(c.Set("aclfile", "/tmp/x.acl", false, &err));  // fixed at start-up
+  EXPECT_FALSE(c.ApplyArgs({"--user", "bob", "off"}, &err));
+  EXPECT_NE(err.find("Error in user declaration 'bob': Duplicate user found"), std::string::npos) << err;
+}
+
 }  // namespace larder

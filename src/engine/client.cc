@@ -5,6 +5,7 @@
 #include "cache/shard_cache.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "engine/acl.h"
 #include "engine/blocking.h"
 #include "engine/dispatcher.h"
 #include "engine/engine.h"
@@ -53,7 +54,8 @@ Client::Client(Engine* engine, Shard* shard, int fd, std::string peer, std::stri
   state_.loopback = IsLoopbackPeer(state_.addr);
   state_.created_ms = UnixTimeMs();
   state_.last_interaction_ms = state_.created_ms;
-  state_.authenticated = engine->config().requirepass().empty();
+  state_.authenticated = engine->users().default_open();
+  state_.user = engine->users().Default();
 }
 
 Client::~Client() {
@@ -132,7 +134,7 @@ void Client::ProcessInput() {
       if (stream_.pending_output() > output_stop) break;
       std::string_view data = stream_.input().Readable();
       if (data.empty()) break;
-      parser_.set_unauthenticated(!state_.authenticated);  // AUTH may be the command before
+      parser_.set_unauthenticated(AuthRequired());  // AUTH may be the command before
       size_t consumed = 0;
       auto r = parser_.Parse(data, &args_, &consumed);
       if (r == resp::RequestParser::Result::kNeedMore) {
@@ -188,7 +190,7 @@ size_t Client::OutputStop() const {
 }
 
 bool Client::AuthRequired() const {
-  return !state_.authenticated && !engine_->DefaultUserHasNoPassword();
+  return !state_.authenticated && !engine_->users().default_open();
 }
 
 bool Client::OverOutputLimit(int64_t now_ms) {
@@ -293,11 +295,12 @@ std::string Client::ClientListLine() const {
   return fmt::format(
       "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 "
       "multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} "
-      "tot-mem={} events={} cmd={} user=default redir=-1 resp={}",
+      "tot-mem={} events={} cmd={} user={} redir=-1 resp={}",
       state_.id, state_.addr, state_.laddr, state_.fd, state_.name, (now - state_.created_ms) / 1000,
       (now - state_.last_interaction_ms) / 1000, flags, state_.db, qbuf, in.capacity() - in.size(),
       in.capacity(), s.pending_output(), in.capacity() + s.output_capacity(), s.wants_write() ? "rw" : "r",
-      state_.last_cmd ? std::string_view(state_.last_cmd->name) : std::string_view("NULL"), state_.resp);
+      state_.last_cmd ? std::string_view(state_.last_cmd->name) : std::string_view("NULL"),
+      state_.user ? std::string_view(state_.user->name) : std::string_view("default"), state_.resp);
 }
 
 }  // namespace larder

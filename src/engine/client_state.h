@@ -4,9 +4,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace larder {
+
+namespace acl {
+struct User;
+}
 
 struct ClientState {
   uint64_t id = 0;
@@ -18,6 +23,13 @@ struct ClientState {
   int db = 0;
   int resp = 2;
   bool authenticated = false;
+  // The ACL user (the default one until AUTH) as it was at `acl_epoch`;
+  // Dispatch takes it again by name when the users changed since.
+  // `acl_fast` is acl_epoch when that user may run everything, else 0: the
+  // whole check of a command is then acl_fast == the store's epoch.
+  std::shared_ptr<const acl::User> user;
+  uint64_t acl_epoch = 0;
+  uint64_t acl_fast = 0;
   bool monitor = false;
   bool no_evict = false;
   // CLIENT REPLY: on, off, or skip the next command's reply.

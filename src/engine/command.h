@@ -310,6 +310,11 @@ class CommandRegistry {
 const CommandRegistry& Commands();
 void InstallCommands(const CommandRegistry* table);
 
+// The keys of a command line with their key spec flags (Redis's
+// getKeysFromCommandWithSpecs): COMMAND GETKEYSANDFLAGS and the ACL key
+// check read them.
+std::vector<KeySpecRef> KeysWithFlags(const CommandSpec& c, std::span<const std::string_view> argv);
+
 // Keys of "numkeys key [key ...]" commands: numkeys at args[pos].
 std::vector<size_t> NumKeysAt(std::span<const std::string_view> args, size_t pos);
 

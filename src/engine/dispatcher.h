@@ -1,7 +1,7 @@
 // Dispatch(): every check a command passes once before it runs, and where it
 // runs — Redis's processCommand().
 //
-//   lookup (command, then subcommand) → arity → authentication → CLIENT
+//   lookup (command, then subcommand) → arity → authentication → ACL → CLIENT
 //   PAUSE → maxmemory (deny-oom commands) → MONITOR feed → route:
 //     connection command         → Execute on the client's thread
 //     one shard, this one        → Execute inline
@@ -10,7 +10,7 @@
 //     several shards             → fan-out coordinator, or an exclusive
 //                                  operation over the shards involved
 //
-// Later checks (ACL, cluster redirects, MULTI queueing, pub/sub mode) sit
+// Later checks (cluster redirects, MULTI queueing, pub/sub mode) sit
 // here too. Runs on the client's thread.
 #pragma once
 
@@ -36,6 +36,13 @@ enum class DispatchResult {
 };
 
 DispatchResult Dispatch(Client& client, std::vector<std::string_view>& args);
+
+namespace acl {
+enum class Denial : uint8_t;
+}
+// Adds an ACL LOG entry for a refusal to `client` (a command, key or
+// channel its user may not use, or a failed AUTH as `username`).
+void LogAclDenial(Client& client, acl::Denial reason, std::string object, std::string username);
 
 // Dispatch's first checks, for callers without a Client too (the command
 // test fixture): the command a request line names (lookup, subcommand,

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <random>
 
 #include "cache/shard_cache.h"
@@ -38,8 +40,78 @@ void Engine::ChangeReplId() {
 }
 
 Engine::~Engine() {
+  config_->SetApplyHook("requirepass", nullptr);
+  config_->SetUserLinesProvider(nullptr);
   cache_.reset();  // its threads publish to the memory budget
   MemoryBudget::SetCurrent(nullptr);
+}
+
+namespace {
+// requirepass is the default user's password (Redis's
+// ACLUpdateDefaultUserPassword): set, it replaces every password; empty,
+// the user is nopass.
+void ApplyRequirepass(acl::Users& users, const std::string& pass) {
+  std::shared_ptr<const acl::User> current = users.Default();
+  acl::User u = *current;
+  acl::ApplyUserRule(u, "resetpass", users.table(), false);
+  acl::ApplyUserRule(u, pass.empty() ? "nopass" : ">" + pass, users.table(), false);
+  users.Put(std::move(u));
+}
+}  // namespace
+
+// As Redis's ACLLoadUsersAtStartup: requirepass first, then either the
+// `user` lines or the aclfile (not both), each refusing to start on error.
+bool Engine::InitUsers(std::string* err) {
+  acl_table_ = std::make_unique<acl::CommandTable>(Commands());
+  users_ = std::make_unique<acl::Users>(acl_table_.get());
+  std::string pass = config_->requirepass();
+  if (!pass.empty()) ApplyRequirepass(*users_, pass);
+  std::string aclfile = config_->aclfile();
+  const auto& lines = config_->user_lines();
+  if (!aclfile.empty() && !lines.empty()) {
+    *err = "Configuring Redis with users defined in redis.conf and at the same setting an ACL file path is invalid. "
+           "This setup is very likely to lead to configuration errors and security holes, please define either an "
+           "ACL file or declare users directly in your redis.conf, but not both.";
+    return false;
+  }
+  for (const auto& words : lines) {
+    if (std::any_of(words[0].begin(), words[0].end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)) || !c; })) {
+      *err = "Spaces not allowed in ACL usernames";
+      return false;
+    }
+    std::shared_ptr<const acl::User> base = words[0] == "default" ? users_->Default() : nullptr;
+    acl::User u;
+    std::string bad;
+    OpStatus st = acl::BuildUser(words, base.get(), *acl_table_, acl_pubsub_all(), &u, &bad);
+    if (st != OpStatus::kOk) {
+      *err = fmt::format("Error loading ACL rule '{}' for the user named '{}': {}", bad, words[0], ErrorText(st));
+      return false;
+    }
+    if (!u.enabled)
+      LOG_NOTICE("The user '{}' is disabled (there is no 'on' modifier in the user description). Make sure this is "
+                 "not a configuration error.", words[0]);
+    users_->Put(std::move(u));
+  }
+  if (!aclfile.empty()) {
+    std::string errors = acl::LoadFile(aclfile, users_.get(), acl_pubsub_all());
+    if (!errors.empty()) {
+      *err = "Aborting Redis startup because of ACL errors: " + errors;
+      return false;
+    }
+  }
+  acl::Users* users = users_.get();
+  Config* config = config_;
+  config_->SetApplyHook("requirepass", [users, config](std::string*) {
+    ApplyRequirepass(*users, config->requirepass());
+    return true;
+  });
+  config_->SetUserLinesProvider([users, config] {
+    std::vector<std::string> lines;
+    if (!config->aclfile().empty()) return lines;
+    for (const auto& u : users->All()) lines.push_back("user " + u->name + " " + acl::DescribeUser(*u, users->table()));
+    return lines;
+  });
+  return true;
 }
 
 bool Engine::Init(std::string* err) {
@@ -50,6 +122,7 @@ bool Engine::Init(std::string* err) {
   memory_ = std::make_unique<MemoryBudget>(nthreads);
   MemoryBudget::SetCurrent(memory_.get());
   ApplyEvictionConfig();
+  if (!InitUsers(err)) return false;
   cache_host_ = std::make_unique<EngineCacheHost>(this);
   cache_ = std::make_unique<cache::CacheManager>();
   std::vector<Shard*> shard_ptrs;
@@ -122,6 +195,11 @@ void Engine::AfterEvents(Shard& shard) {
     l.clients.erase(it);
     return true;
   });
+}
+
+bool Engine::DefaultUserHasNoPassword() const {
+  auto user = users_->Default();
+  return !user || user->nopass;
 }
 
 void Engine::AddClient(Shard& shard, int fd, std::string peer, std::string local_addr,

@@ -34,6 +34,7 @@
 
 #include "cache/manager.h"
 #include "config/config.h"
+#include "engine/acl.h"
 #include "engine/blocking.h"
 #include "engine/command.h"
 #include "keyspace/memory_budget.h"
@@ -132,6 +133,9 @@ class Engine {
   EngineShard& local(int shard) { return *locals_[static_cast<size_t>(shard)]; }
   EngineShard& local() { return local(CurrentShard()->id()); }
   MemoryBudget& memory() { return *memory_; }
+  // ACL users (built in Init from requirepass, user lines or the aclfile).
+  acl::Users& users() { return *users_; }
+  bool acl_pubsub_all() const { return config_->acl_pubsub_default.load(std::memory_order_relaxed) == 0; }
   cache::CacheManager& cache() { return *cache_; }
 
   // A new connection accepted on `shard` (its thread): the client starts.
@@ -139,7 +143,7 @@ class Engine {
   void AddClient(Shard& shard, int fd, std::string peer, std::string local,
                  std::unique_ptr<net::TlsSession> tls = nullptr);
   // Protected mode applies while the default user needs no password.
-  bool DefaultUserHasNoPassword() const { return config_->requirepass().empty(); }
+  bool DefaultUserHasNoPassword() const;
 
   // Delivers a reply that comes later (a command that waited for other
   // shards, a load, the journal, a blocking pop) to its place in the
@@ -261,11 +265,14 @@ class Engine {
   void EvictionCron(Shard& shard);
   size_t EvictShare(Shard& shard, int64_t over);
   void AfterEvents(Shard& shard);
+  bool InitUsers(std::string* err);
 
   Config* config_;
   std::unique_ptr<ShardSet> shards_;
   std::vector<std::unique_ptr<EngineShard>> locals_;
   std::unique_ptr<MemoryBudget> memory_;
+  std::unique_ptr<acl::CommandTable> acl_table_;
+  std::unique_ptr<acl::Users> users_;
   std::unique_ptr<EngineCacheHost> cache_host_;
   std::unique_ptr<cache::CacheManager> cache_;
   size_t memory_startup_ = 0;

@@ -27,6 +27,13 @@ def info_field(conn, section, name):
     return None
 
 
+def jemalloc(conn):
+    """RSS bounds hold for the release build's allocator (jemalloc, with its
+    background thread); the sanitizer build's allocator keeps freed memory in
+    quarantine, so there only the disconnections are checked."""
+    return info_field(conn, "memory", "mem_allocator").startswith("jemalloc")
+
+
 def raw_exchange(port, data, wait=10):
     """Sends `data`, then reads until the server closes (or `wait` passes);
     returns what came back and whether the connection was closed."""
@@ -160,7 +167,8 @@ def test_monitor_that_never_reads_is_closed_at_its_limit():
                 break
         assert wait_until(lambda: info_field(c, "stats", "client_output_buffer_limit_disconnections") == "1")
         assert info_field(c, "clients", "connected_clients") == "1"
-        assert rss_bytes(s.proc.pid) < base + 64 * 1024 * 1024
+        if jemalloc(c):
+            assert rss_bytes(s.proc.pid) < base + 64 * 1024 * 1024
         mon.close()
     finally:
         s.stop()
@@ -220,13 +228,14 @@ def test_many_slow_consumers_are_disconnected_and_memory_returns():
             peak = max(peak, rss_bytes(s.proc.pid))
             time.sleep(0.05)
         assert info_field(c, "stats", "client_output_buffer_limit_disconnections") == "16"
-        assert peak < 1500 * 1024 * 1024, f"peak RSS {peak >> 20} MB"
+        if jemalloc(c):
+            assert peak < 1500 * 1024 * 1024, f"peak RSS {peak >> 20} MB"
         stop.set()
         for t in threads:
             t.join()
         assert wait_until(lambda: info_field(c, "clients", "connected_clients") == "1")
         # jemalloc's background thread returns the buffers to the system.
-        assert wait_until(lambda: rss_bytes(s.proc.pid) < baseline + 100 * 1024 * 1024, timeout=90), \
+        assert not jemalloc(c) or wait_until(lambda: rss_bytes(s.proc.pid) < baseline + 100 * 1024 * 1024, timeout=90), \
             f"RSS {rss_bytes(s.proc.pid) >> 20} MB after the clients closed, baseline {baseline >> 20} MB"
     finally:
         stop.set()
@@ -263,7 +272,8 @@ def test_a_huge_random_count_stops_at_the_limit_instead_of_filling_memory():
                     ("ZRANDMEMBER", "z", "-999999999"), ("HRANDFIELD", "h", "-999999999", "WITHVALUES")):
             got, closed = raw_exchange(s.port, encode(*cmd))
             assert closed and got == b"", cmd
-        assert rss_bytes(s.proc.pid) < base + 256 * 1024 * 1024
+        if jemalloc(c):
+            assert rss_bytes(s.proc.pid) < base + 256 * 1024 * 1024
         assert info_field(c, "stats", "client_output_buffer_limit_disconnections") == "4"
         assert c.cmd("PING") == "PONG"
     finally:

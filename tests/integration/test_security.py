@@ -25,6 +25,13 @@ def error_of(conn, *args):
     return str(reply)
 
 
+def rewritten(conn, server):
+    """CONFIG REWRITE, then the config file's text."""
+    assert conn.cmd("CONFIG", "REWRITE") == "OK"
+    with open(server.config_path) as f:
+        return f.read()
+
+
 def own_non_loopback_address():
     """An address of this machine outside 127.0.0.0/8, or None."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -176,14 +183,11 @@ def test_config_set_refuses_values_that_cannot_round_trip():
             assert "line breaks or NUL" in error_of(c, "CONFIG", "SET", "dbfilename", bad)
         # A password may hold any bytes (as in Redis): the rewrite escapes them.
         assert c.cmd("CONFIG", "SET", "requirepass", "pw\nenable-debug-command yes") == "OK"
-        assert c.cmd("CONFIG", "REWRITE") == "OK"
-        with open(s.config_path) as f:
-            text = f.read()
+        text = rewritten(c, s)
         assert not any(line.startswith("enable-debug-command") for line in text.splitlines())
-        config_copy = text
     finally:
         s.stop()
-    d = start_larder(config_text=config_copy)
+    d = start_larder(config_text=text)
     try:
         c = d.conn()
         assert c.cmd("AUTH", "pw\nenable-debug-command yes") == "OK"
@@ -200,15 +204,12 @@ def test_config_rewrite_quotes_every_value_and_reads_it_back():
         assert c.cmd("CONFIG", "SET", "requirepass", tricky) == "OK"
         assert c.cmd("AUTH", tricky) == "OK"
         assert c.cmd("CONFIG", "SET", "save", "100 10 60 5") == "OK"
-        assert c.cmd("CONFIG", "REWRITE") == "OK"
-        with open(s.config_path) as f:
-            text = f.read()
+        text = rewritten(c, s)
         assert "save 100 10 60 5" in text
-        config_copy = text
     finally:
         s.stop()
     # The rewritten file gives the same values to the next start.
-    d = start_larder(config_text=config_copy)
+    d = start_larder(config_text=text)
     try:
         c = d.conn()
         assert c.cmd("AUTH", tricky) == "OK"
