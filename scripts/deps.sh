@@ -2,13 +2,15 @@
 # Installs the Debian packages Larder needs, only those missing.
 #   scripts/deps.sh build   what building larder-server needs
 #   scripts/deps.sh test    that, plus the test tools (redis-server as the
-#                           reference, redis-tools, pytest, redis-py, clang for the fuzzer)
+#                           reference, redis-tools, pytest, redis-py, clang for the fuzzer,
+#                           tcl-tls for Redis's Tcl suite with --tls) and, where
+#                           node and npm exist, ioredis for tests/clients/node
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config libabsl-dev libfmt-dev libjemalloc-dev libxxhash-dev libsqlite3-dev libpq-dev
       libssl-dev sqlite3)
 if [ "${1:-test}" = "test" ]; then
   PKGS+=(libgtest-dev libgmock-dev redis-server redis-tools python3 python3-pytest python3-redis
-         clang libclang-rt-14-dev postgresql)
+         clang libclang-rt-14-dev postgresql tcl-tls)
 fi
 missing=()
 for p in "${PKGS[@]}"; do
@@ -20,4 +22,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if [ "${1:-test}" = "test" ]; then
+  if command -v node >/dev/null && command -v npm >/dev/null; then
+    (cd "$(dirname "$0")/../tests/clients/node" && npm install --no-audit --no-fund --silent)
+  else
+    echo "node/npm not found: skipping tests/clients/node (the ioredis TLS test will be skipped)"
+  fi
 fi

@@ -20,13 +20,24 @@ result. To name the test that raised, the suite is copied to --work and its
 test_helper.tcl made to print the "testing" message each test sends (one
 line, nothing else changed). Not part of CI: it needs the suite and takes
 about 15 minutes for the units issue 11 names.
+
+--tls runs the units over TLS, as Redis's own `./runtest --tls`: the copy
+gets the certificates Redis's utils/gen-test-certs.sh makes (in its
+tests/tls/, never in --suite itself) and runtest gets --tls (its clients then
+present tests/tls/client.crt). In external mode larder-server serves only a
+tls-port (port 0) with them; with --own-servers the copy's
+tests/support/server.tcl stops asking for tls-replication, tls-cluster and
+the tls-client-* files (Larder has no replication, cluster bus or outgoing
+connections). It needs the tcl-tls package.
 """
 import argparse
 import json
 import os
+import random
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -37,8 +48,12 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 TESTING_HOOK = "} elseif {$status eq {testing}} {"
 
 
-def prepare_suite(suite, work):
+def prepare_suite(suite, work, tls=False):
     copy = os.path.join(work, "suite")
+    if tls and not os.path.exists(os.path.join(copy, "tests", "tls", "redis.dh")):
+        prepare_suite(suite, work)
+        print("making the TLS test certificates (utils/gen-test-certs.sh)...", flush=True)
+        subprocess.run(["bash", "utils/gen-test-certs.sh"], cwd=copy, check=True, capture_output=True)
     if not os.path.exists(copy):
         shutil.copytree(suite, copy, symlinks=True)
         helper = os.path.join(copy, "tests", "test_helper.tcl")
@@ -56,7 +71,13 @@ UNKNOWN_DEFAULTS = ("slave-serve-stale-data", "no-appendfsync-on-rewrite", "repl
                     "propagation-error-behavior")
 
 
-def prepare_own_servers(copy, binary, threads):
+# What tests/support/server.tcl adds to a server's config under --tls that
+# Larder does not take (no replication, cluster bus or outgoing connections).
+TLS_SERVER_LINES = ('dict set config "tls-client-cert-file"', 'dict set config "tls-client-key-file"',
+                    'dict set config "tls-cluster" "yes"', 'dict set config "tls-replication" "yes"')
+
+
+def prepare_own_servers(copy, binary, threads, tls=False):
     """--own-servers: the suite starts its servers itself (units tagged
     external:skip run too). src/redis-server becomes larder-server (with
     --threads), redis-cli and redis-benchmark Debian's, and default.conf
@@ -77,6 +98,11 @@ def prepare_own_servers(copy, binary, threads):
     lines = open(conf).read().splitlines()
     kept = [l for l in lines if not l.split() or l.split()[0] not in UNKNOWN_DEFAULTS]
     open(conf, "w").write("\n".join(kept) + "\n")
+    if tls:
+        path = os.path.join(copy, "tests", "support", "server.tcl")
+        lines = open(path).read().splitlines()
+        kept = [l for l in lines if not any(l.strip().startswith(t) for t in TLS_SERVER_LINES)]
+        open(path, "w").write("\n".join(kept) + "\n")
 
 
 def free_port():
@@ -85,18 +111,45 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_server(binary, threads, work):
+def tls_ready(suite, port):
+    """Whether a TLS handshake and PING succeed with the suite's client certificate."""
+    d = os.path.join(suite, "tests", "tls")
+    ctx = ssl.create_default_context(cafile=os.path.join(d, "ca.crt"))
+    ctx.check_hostname = False
+    ctx.load_cert_chain(os.path.join(d, "client.crt"), os.path.join(d, "client.key"))
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as raw:
+        with ctx.wrap_socket(raw) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+
+
+def start_server(binary, threads, work, suite=None, tls=False):
     port = free_port()
     data = tempfile.mkdtemp(dir=work, prefix="dir-")
     log = open(os.path.join(work, "server.log"), "a")
-    proc = subprocess.Popen([binary, "--port", str(port), "--threads", str(threads), "--dir", data,
-                             "--enable-debug-command", "yes", "--enable-protected-configs", "yes"], stdout=log, stderr=subprocess.STDOUT)
+    args = [binary, "--port", str(port), "--threads", str(threads), "--dir", data, "--enable-debug-command", "yes",
+            "--enable-protected-configs", "yes"]
+    if tls:
+        d = os.path.join(suite, "tests", "tls")
+        # As the suite's own servers under --tls (tests/support/server.tcl),
+        # less tls-replication/tls-cluster, which Larder has not.
+        args += ["--port", "0", "--tls-port", str(port), "--tls-cert-file", os.path.join(d, "server.crt"),
+                 "--tls-key-file", os.path.join(d, "server.key"), "--tls-ca-cert-file", os.path.join(d, "ca.crt"),
+                 "--tls-dh-params-file", os.path.join(d, "redis.dh")]
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
     for _ in range(100):
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, port, data
-        except OSError:
-            time.sleep(0.1)
+            if tls:
+                if tls_ready(suite, port):
+                    return proc, port, data
+            else:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return proc, port, data
+        except (OSError, ssl.SSLError):
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
     proc.kill()
     sys.exit("larder-server did not start")
 
@@ -105,6 +158,10 @@ def run_once(suite, unit, port, skips, log_path, extra=()):
     target = ["--host", "127.0.0.1", "--port", str(port)] if port else ["--clients", "1"]
     cmd = ["./runtest", *target, "--tags", "-slow", "--single", unit, "--ignore-encoding", "--timeout", "120",
            *extra]
+    # runtest's own ports (its test server, the servers it starts): away from
+    # the default, which another run on this machine may hold, and below the
+    # ephemeral range (outgoing connections hold ports there).
+    cmd += ["--baseport", str(random.randrange(22000, 31000, 100))]
     for s in skips:
         cmd += ["--skiptest", s]
     with open(log_path, "w") as f:
@@ -140,13 +197,14 @@ def run_unit(suite, unit, args):
     skips, raised_tests = [], []
     for it in range(1, args.max_runs + 1):
         log_path = os.path.join(args.work, unit.replace("/", "_") + f".run{it}.log")
+        extra = ["--tls"] if args.tls else []
         if args.own_servers:
-            rc, text = run_once(suite, unit, None, skips, log_path)
+            rc, text = run_once(suite, unit, None, skips, log_path, extra)
             crashed = False
         else:
-            proc, port, data = start_server(args.binary, args.threads, args.work)
+            proc, port, data = start_server(args.binary, args.threads, args.work, suite, args.tls)
             try:
-                rc, text = run_once(suite, unit, port, skips, log_path)
+                rc, text = run_once(suite, unit, port, skips, log_path, extra)
             finally:
                 crashed = proc.poll() is not None
                 proc.terminate()
@@ -176,13 +234,14 @@ def main():
     p.add_argument("--max-runs", type=int, default=60)
     p.add_argument("--own-servers", action="store_true",
                    help="let the suite start larder-server itself (runs the units tagged external:skip)")
+    p.add_argument("--tls", action="store_true", help="serve and test over TLS (runtest --tls)")
     p.add_argument("units", nargs="+")
     args = p.parse_args()
     args.work = os.path.abspath(args.work or tempfile.mkdtemp(prefix="larder-tcl-"))
     os.makedirs(args.work, exist_ok=True)
-    suite = prepare_suite(os.path.abspath(args.suite), args.work)
+    suite = prepare_suite(os.path.abspath(args.suite), args.work, args.tls)
     if args.own_servers:
-        prepare_own_servers(suite, args.binary, args.threads)
+        prepare_own_servers(suite, args.binary, args.threads, args.tls)
     results = []
     for unit in args.units:
         r = run_unit(suite, unit, args)

@@ -163,6 +163,35 @@ Config::Config() {
   boolean("activerehashing", "yes");
   num("active-expire-effort", T::kInt, 1, 10, "1", nullptr);
 
+  // TLS (net/tls.h), as Redis's tls-* options. tls-port, like port, is
+  // immutable until the server installs its apply hook; the server also
+  // hooks every option the TLS context is built from (a CONFIG SET of one
+  // builds a new context, or is refused and the old one kept).
+  // tls-auth-clients is read at each accept, as in Redis.
+  num("tls-port", T::kInt, 0, 65535, "0", &tls_port, true);
+  for (const char* name : {"tls-cert-file", "tls-key-file", "tls-key-file-pass", "tls-ca-cert-file", "tls-ca-cert-dir",
+                           "tls-dh-params-file", "tls-protocols", "tls-ciphers", "tls-ciphersuites"})
+    str(name, "");
+  boolean("tls-prefer-server-ciphers", "no");
+  boolean("tls-session-caching", "yes");
+  num("tls-session-cache-size", T::kInt, 0, kIntMax, "20480", nullptr);
+  num("tls-session-cache-timeout", T::kInt, 0, kIntMax, "300", nullptr);
+  en("tls-auth-clients", {"no", "yes", "optional"}, "yes", &tls_auth_clients);
+  // Larder has neither replication nor a cluster bus: TLS for them cannot
+  // be honoured, so only "no" is accepted.
+  boolean("tls-replication", "no");
+  checked("tls-replication", [](int64_t on, std::string* err) {
+    if (!on) return true;
+    *err = "Larder has no replication, tls-replication cannot be enabled";
+    return false;
+  });
+  boolean("tls-cluster", "no");
+  checked("tls-cluster", [](int64_t on, std::string* err) {
+    if (!on) return true;
+    *err = "Larder has no cluster bus, tls-cluster cannot be enabled";
+    return false;
+  });
+
   // Protocol limits.
   num("proto-max-bulk-len", T::kMemory, 1024 * 1024, kLongMax, "536870912", &proto_max_bulk_len);
   num("client-query-buffer-limit", T::kMemory, 1024 * 1024, kLongMax, "1073741824",

@@ -133,6 +133,8 @@ class Config {
 
   // Hot values, read lock-free by any thread.
   std::atomic<int64_t> port{6379};
+  std::atomic<int64_t> tls_port{0};
+  std::atomic<int64_t> tls_auth_clients{1};  // 0 no, 1 yes, 2 optional
   std::atomic<int64_t> threads{0};
   std::atomic<int64_t> databases{16};
   std::atomic<int64_t> maxclients{10000};

@@ -202,12 +202,16 @@ bool Engine::DefaultUserHasNoPassword() const {
   return !user || user->nopass;
 }
 
-void Engine::AddClient(Shard& shard, int fd, std::string peer, std::string local_addr) {
+void Engine::AddClient(Shard& shard, int fd, std::string peer, std::string local_addr,
+                       std::unique_ptr<net::TlsSession> tls) {
   total_connections_received.fetch_add(1, std::memory_order_relaxed);
   if (connected_clients.load() >= config_->maxclients.load()) {
     static const std::string kMsg = "-" + FormatError(OpStatus::kMaxClients) + "\r\n";
-    ssize_t n = write(fd, kMsg.data(), kMsg.size());
-    (void)n;
+    // Over TLS nothing can be said before a handshake: the connection just closes.
+    if (!tls) {
+      ssize_t n = write(fd, kMsg.data(), kMsg.size());
+      (void)n;
+    }
     close(fd);
     rejected_connections.fetch_add(1, std::memory_order_relaxed);
     return;
@@ -216,8 +220,10 @@ void Engine::AddClient(Shard& shard, int fd, std::string peer, std::string local
   // clients are served; others get Redis's explanation and are closed.
   if (config_->protected_mode.load() && DefaultUserHasNoPassword() && !IsLoopbackPeer(peer)) {
     static const std::string kMsg = "-" + FormatError(OpStatus::kProtectedMode) + "\r\n";
-    ssize_t n = write(fd, kMsg.data(), kMsg.size());
-    (void)n;
+    if (!tls) {  // over TLS, as with maxclients: closed without a word
+      ssize_t n = write(fd, kMsg.data(), kMsg.size());
+      (void)n;
+    }
     close(fd);
     rejected_connections.fetch_add(1, std::memory_order_relaxed);
     LOG_VERBOSE("Refused {} (protected mode)", peer);
@@ -226,6 +232,7 @@ void Engine::AddClient(Shard& shard, int fd, std::string peer, std::string local
   connected_clients.fetch_add(1);
   auto client = std::make_unique<Client>(this, &shard, fd, std::move(peer), std::move(local_addr));
   Client* raw = client.get();
+  if (tls) raw->stream().AttachTls(std::move(tls));
   LOG_VERBOSE("Accepted {}", raw->state().addr);
   local(shard.id()).clients.emplace(raw->state().id, std::move(client));
   raw->Start();

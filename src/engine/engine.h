@@ -38,6 +38,7 @@
 #include "engine/blocking.h"
 #include "engine/command.h"
 #include "keyspace/memory_budget.h"
+#include "net/tls.h"
 #include "shard/shard_set.h"
 
 namespace larder {
@@ -138,7 +139,9 @@ class Engine {
   cache::CacheManager& cache() { return *cache_; }
 
   // A new connection accepted on `shard` (its thread): the client starts.
-  void AddClient(Shard& shard, int fd, std::string peer, std::string local);
+  // `tls`: the connection's TLS session (a TLS port), else null.
+  void AddClient(Shard& shard, int fd, std::string peer, std::string local,
+                 std::unique_ptr<net::TlsSession> tls = nullptr);
   // Protected mode applies while the default user needs no password.
   bool DefaultUserHasNoPassword() const;
 

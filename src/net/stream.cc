@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "net/tls.h"
+
 namespace larder::net {
 
 namespace {
@@ -32,10 +34,17 @@ void Stream::UpdateInterest() {
   uint32_t want = 0;
   if (!no_read_ && !OutputBlocked() && !InputFull()) want |= kRead;
   if (pending_output()) want |= kWrite;
+  if (tls_) [[unlikely]] want = tls_->AdjustInterest(want);
   if (want == interest_) return;
-  if (interest_ == 0) loop_->Add(fd_, want, this);
+  SetInterest(want);
+}
+
+void Stream::SetInterest(uint32_t want) {
+  // A TLS session takes the events and hands them on (net/tls.h).
+  EventHandler* to = tls_ ? static_cast<EventHandler*>(tls_.get()) : this;
+  if (interest_ == 0) loop_->Add(fd_, want, to);
   else if (want == 0) loop_->Remove(fd_);
-  else loop_->Modify(fd_, want, this);
+  else loop_->Modify(fd_, want, to);
   interest_ = want;
 }
 
@@ -44,6 +53,7 @@ void Stream::Close() {
   closed_ = true;
   if (interest_) loop_->Remove(fd_);
   interest_ = 0;
+  if (tls_) tls_->Shutdown();
   ::close(fd_);
   handler_->OnClosed();
 }
@@ -63,7 +73,9 @@ void Stream::OnReadable() {
     // A big bulk is announced: read it in large chunks.
     size_t want = std::max(kReadChunk, std::min<size_t>(read_hint_, 1 << 20));
     char* dst = in_.Reserve(want);
-    ssize_t n = ::read(fd_, dst, in_.Writable());
+    ssize_t n;
+    if (tls_) [[unlikely]] n = tls_->Read(dst, in_.Writable());
+    else n = ::read(fd_, dst, in_.Writable());
     if (n > 0) {
       in_.Commit(static_cast<size_t>(n));
       total += static_cast<size_t>(n);
@@ -96,7 +108,9 @@ void Stream::Flush() {
   if (out_pos_ == out_.size() && !close_after_flush_) return;  // nothing to send
   bool was_blocked = OutputBlocked();
   while (out_pos_ < out_.size()) {
-    ssize_t n = ::write(fd_, out_.data() + out_pos_, out_.size() - out_pos_);
+    ssize_t n;
+    if (tls_) [[unlikely]] n = tls_->Write(out_.data() + out_pos_, out_.size() - out_pos_);
+    else n = ::write(fd_, out_.data() + out_pos_, out_.size() - out_pos_);
     if (n > 0) {
       out_pos_ += static_cast<size_t>(n);
       bytes_written_ += static_cast<uint64_t>(n);
@@ -121,6 +135,11 @@ void Stream::Flush() {
   }
   UpdateInterest();
   if (was_blocked && !OutputBlocked()) handler_->OnOutputDrained();
+}
+
+void Stream::AttachTls(std::unique_ptr<TlsSession> session) {
+  tls_ = std::move(session);
+  tls_->stream_ = this;
 }
 
 void Stream::ShrinkIdleBuffers() { in_.ShrinkIfIdle(kKeepBuffer); }

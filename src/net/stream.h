@@ -13,11 +13,17 @@
 // Once the output drains below the limit, reading resumes and the owner gets
 // OnOutputDrained() to continue with buffered input.
 //
+// TLS (net/tls.h): AttachTls before Start puts a TlsSession between the
+// stream and the socket; reads and writes then go through OpenSSL and the
+// session registers with the loop in the stream's place. Everything else
+// (buffers, back-pressure, the handler's calls) is the same.
+//
 // Lives on one event loop's thread; every method must be called there.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -25,6 +31,8 @@
 #include "net/event_loop.h"
 
 namespace larder::net {
+
+class TlsSession;
 
 class StreamHandler {
  public:
@@ -55,6 +63,9 @@ class Stream : public EventHandler {
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 
+  // Serves this connection over TLS (before Start()).
+  void AttachTls(std::unique_ptr<TlsSession> session);
+  bool tls() const { return tls_ != nullptr; }
   void Start() { UpdateInterest(); }
   void OnEvent(uint32_t events) override;
 
@@ -96,9 +107,11 @@ class Stream : public EventHandler {
   void ShrinkIdleBuffers();
 
  private:
+  friend class TlsSession;  // calls OnEvent with the events it translated, and UpdateInterest
   static constexpr uint32_t kRead = 1, kWrite = 4;  // EPOLLIN, EPOLLOUT
   void OnReadable();
   void UpdateInterest();
+  void SetInterest(uint32_t want);  // registers a changed interest with the loop
   bool InputFull() const { return in_.size() >= kInputPause && read_hint_ == 0; }
 
   EventLoop* loop_;
@@ -115,6 +128,7 @@ class Stream : public EventHandler {
   size_t read_hint_ = 0;
   uint64_t bytes_read_ = 0;
   uint64_t bytes_written_ = 0;
+  std::unique_ptr<TlsSession> tls_;  // null for a plain connection
 };
 
 }  // namespace larder::net
