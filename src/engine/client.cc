@@ -33,7 +33,9 @@ constexpr uint64_t kBatchReplyBudget = 4 * 1024 * 1024;
 
 void Client::AdaptBatchLimit() {
   uint64_t appended = stream_.bytes_written() + stream_.pending_output();
-  if (batch_commands_ > 0) {
+  // (One command at a time, no pipeline: nothing to size; a pipeline that
+  // follows starts from the limit as it stands.)
+  if (batch_commands_ > 1) {
     uint64_t per_command = (appended - batch_start_appended_) / batch_commands_;
     batch_limit_ = per_command == 0 ? kMaxBatchCommands
                                     : std::clamp<size_t>(kBatchReplyBudget / per_command, 1, kMaxBatchCommands);

@@ -99,7 +99,10 @@ void Stream::OnReadable() {
   }
   if (total == 0) return;
   bytes_read_ += total;
-  if (InputFull()) UpdateInterest();  // the handler's Rearm() resumes reading
+  if (InputFull()) {  // the handler's Rearm() resumes reading
+    input_paused_ = true;
+    UpdateInterest();
+  }
   handler_->OnInput();
 }
 

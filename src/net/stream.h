@@ -93,7 +93,14 @@ class Stream : public EventHandler {
 
   void set_max_input(size_t bytes) { max_input_ = bytes; }
   // Reading resumes if it had paused for input or output (see kInputPause).
-  void Rearm() { UpdateInterest(); }
+  // (Only a stream that paused for input does anything here: no epoll call
+  // on the request path otherwise.)
+  void Rearm() {
+    if (input_paused_ && !InputFull()) {
+      input_paused_ = false;
+      UpdateInterest();
+    }
+  }
   // A lower bound of the bytes the owner still needs for the current request
   // (one large bulk): the next read asks for that much at once.
   void set_read_hint(size_t bytes) { read_hint_ = bytes; }
@@ -124,6 +131,7 @@ class Stream : public EventHandler {
   bool closed_ = false;
   bool no_read_ = false;
   bool close_after_flush_ = false;
+  bool input_paused_ = false;  // reading stopped for InputFull (Rearm resumes it)
   size_t max_input_ = SIZE_MAX;
   size_t read_hint_ = 0;
   uint64_t bytes_read_ = 0;
