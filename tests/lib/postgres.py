@@ -26,7 +26,9 @@ def _as_postgres(cmd, **kw):
 
 
 class Postgres:
-    def __init__(self):
+    def __init__(self, extra_options=""):
+        """extra_options: more `-c name=value` for the server (ssl=on ...)."""
+        self.extra_options = extra_options
         self.dir = tempfile.mkdtemp(prefix="larder-pg-")
         self.data = os.path.join(self.dir, "data")
         self.port = free_port()
@@ -42,7 +44,7 @@ class Postgres:
     def start(self):
         _as_postgres([pg_bin("pg_ctl"), "-D", self.data, "-l", os.path.join(self.dir, "log"), "-w", "-o",
                       f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                      f"-c max_connections=200", "start"])
+                      f"-c max_connections=200 {self.extra_options}", "start"])
 
     def stop_server(self):
         _as_postgres([pg_bin("pg_ctl"), "-D", self.data, "-m", "immediate", "-w", "stop"])
