@@ -88,7 +88,12 @@ def prepare_own_servers(copy, binary, threads, tls=False):
     if os.path.lexists(wrapper):
         os.remove(wrapper)
     with open(wrapper, "w") as f:
-        f.write(f'#!/bin/sh\nexec {os.path.abspath(binary)} "$@" --threads {threads}\n')
+        # The thread count goes into the suite's config file (or first, when
+        # there is none), so that the suite's own arguments stay as the test
+        # wrote them: `--port` alone last, or values right after the file.
+        b = os.path.abspath(binary)
+        f.write(f'#!/bin/sh\nif [ -n "$1" ] && [ "${{1#-}}" = "$1" ]; then echo "threads {threads}" >> "$1"; '
+                f'exec {b} "$@"; fi\nexec {b} --threads {threads} "$@"\n')
     os.chmod(wrapper, 0o755)
     for tool in ("redis-cli", "redis-benchmark", "redis-check-aof", "redis-check-rdb"):
         dst = os.path.join(src, tool)

@@ -616,6 +616,104 @@ void Config::SetCacheDirectives(std::vector<cache::SourceSpec> sources, std::vec
   cache_rules_ = std::move(rules);
 }
 
+// One directive (a config file's line, or one the command line makes).
+bool Config::ApplyLine(const std::string& trimmed, int line_no, std::string* err) {
+  std::vector<std::string> args;
+  if (!resp::SplitInlineArgs(trimmed.substr(trimmed.find_first_not_of(" \t")), &args)) {
+    *err = FatalConfigError(line_no, trimmed, "Unbalanced quotes in configuration line");
+    return false;
+  }
+  if (args.empty()) return true;
+  std::string name = AsciiLower(args[0]);
+  if (name == "include") {
+    std::string sub_err, keep = file_;  // (CONFIG REWRITE writes the main file)
+    bool ok = args.size() == 2 && LoadFile(args[1], &sub_err);
+    file_ = keep;
+    if (!ok) {
+      *err = sub_err.empty() ? FatalConfigError(line_no, trimmed, "Bad directive or wrong number of arguments") : sub_err;
+      return false;
+    }
+    return true;
+  }
+  if (name == "rename-command") {
+    if (args.size() != 3) {
+      *err = FatalConfigError(line_no, trimmed, "Bad directive or wrong number of arguments");
+      return false;
+    }
+    renamed_commands_.emplace_back(args[1], args[2]);
+    return true;
+  }
+  if (name == "user") {
+    std::string why = "Bad directive or wrong number of arguments";
+    std::vector<std::string> words(args.begin() + 1, args.end());
+    // --user "alice on >pw ~a:*" (one argument) reads as the file's line would.
+    if (words.size() == 1 && words[0].find(' ') != std::string::npos) {
+      std::string all = words[0];
+      words.clear();
+      resp::SplitInlineArgs(all, &words);
+    }
+    if (words.empty() || !AddUserLine(std::move(words), &why)) {
+      *err = FatalConfigError(line_no, trimmed, why);
+      return false;
+    }
+    return true;
+  }
+  if (name == "cache-warm") {
+    bool known = false;
+    if (args.size() == 3)
+      for (const auto& r : cache_rules_) known |= r.pattern.text() == args[1];
+    if (!known) {
+      *err = FatalConfigError(line_no, trimmed,
+                              args.size() != 3 ? "cache-warm takes a rule's pattern and a query"
+                                               : "cache-warm names no cache rule declared before it");
+      return false;
+    }
+    cache_warms_.emplace_back(args[1], args[2]);
+    return true;
+  }
+  if (name == "cache-source" || name == "cache-rule") {
+    std::vector<std::string> rest(args.begin() + 1, args.end());
+    std::string why;
+    if (name == "cache-source") {
+      cache::SourceSpec spec;
+      bool dup = false;
+      if (cache::ParseSource(rest, &spec, &why)) {
+        for (const auto& s : cache_sources_) dup |= s.name == spec.name;
+        if (dup) why = "cache source '" + spec.name + "' is declared twice";
+        else cache_sources_.push_back(std::move(spec));
+      }
+    } else {
+      cache::Rule rule;
+      if (cache::ParseRule(rest, &rule, &why)) {
+        const cache::SourceSpec* src = nullptr;
+        for (const auto& s : cache_sources_)
+          if (s.name == rule.source) src = &s;
+        if (!src) why = "unknown cache source '" + rule.source + "' (declare it with cache-source first)";
+        else if (cache::RuleFitsSource(rule, *src, &why)) cache_rules_.push_back(std::move(rule));
+      }
+    }
+    if (!why.empty()) {
+      *err = FatalConfigError(line_no, trimmed, why);
+      return false;
+    }
+    return true;
+  }
+  const Option* o = FindOption(name);
+  if (!o || args.size() < 2 || (o->type != Type::kString && args.size() != 2)) {
+    *err = FatalConfigError(line_no, trimmed, "Bad directive or wrong number of arguments");
+    return false;
+  }
+  std::string value = args[1];
+  for (size_t i = 2; i < args.size(); ++i) value += " " + args[i];
+  value = StartupValue(name, value);
+  std::string why;
+  if (!Set(name, value, true, &why)) {
+    *err = FatalConfigError(line_no, trimmed, why);
+    return false;
+  }
+  return true;
+}
+
 bool Config::LoadFile(const std::string& path, std::string* err) {
   std::ifstream in(path);
   if (!in) {
@@ -625,7 +723,6 @@ bool Config::LoadFile(const std::string& path, std::string* err) {
   // The absolute path, resolved now: a `dir` line (or CONFIG SET dir) moves
   // the working directory, and CONFIG REWRITE must still write this file.
   file_ = path.empty() || path[0] == '/' ? path : CurrentDir() + "/" + path;
-  const std::string self = file_;
   std::string line;
   int line_no = 0;
   while (std::getline(in, line)) {
@@ -634,91 +731,7 @@ bool Config::LoadFile(const std::string& path, std::string* err) {
     while (!trimmed.empty() && std::isspace(static_cast<unsigned char>(trimmed.back()))) trimmed.pop_back();
     size_t start = trimmed.find_first_not_of(" \t");
     if (start == std::string::npos || trimmed[start] == '#') continue;
-    std::vector<std::string> args;
-    if (!resp::SplitInlineArgs(trimmed.substr(start), &args)) {
-      *err = FatalConfigError(line_no, trimmed, "Unbalanced quotes in configuration line");
-      return false;
-    }
-    if (args.empty()) continue;
-    std::string name = AsciiLower(args[0]);
-    if (name == "include") {
-      std::string sub_err;
-      if (args.size() != 2 || !LoadFile(args[1], &sub_err)) {
-        *err = sub_err.empty() ? FatalConfigError(line_no, trimmed, "Bad directive or wrong number of arguments") : sub_err;
-        return false;
-      }
-      file_ = self;
-      continue;
-    }
-    if (name == "rename-command") {
-      if (args.size() != 3) {
-        *err = FatalConfigError(line_no, trimmed, "Bad directive or wrong number of arguments");
-        return false;
-      }
-      renamed_commands_.emplace_back(args[1], args[2]);
-      continue;
-    }
-    if (name == "user") {
-      std::string why = "Bad directive or wrong number of arguments";
-      if (args.size() < 2 || !AddUserLine(std::vector<std::string>(args.begin() + 1, args.end()), &why)) {
-        *err = FatalConfigError(line_no, trimmed, why);
-        return false;
-      }
-      continue;
-    }
-    if (name == "cache-warm") {
-      bool known = false;
-      if (args.size() == 3)
-        for (const auto& r : cache_rules_) known |= r.pattern.text() == args[1];
-      if (!known) {
-        *err = FatalConfigError(line_no, trimmed,
-                                args.size() != 3 ? "cache-warm takes a rule's pattern and a query"
-                                                 : "cache-warm names no cache rule declared before it");
-        return false;
-      }
-      cache_warms_.emplace_back(args[1], args[2]);
-      continue;
-    }
-    if (name == "cache-source" || name == "cache-rule") {
-      std::vector<std::string> rest(args.begin() + 1, args.end());
-      std::string why;
-      if (name == "cache-source") {
-        cache::SourceSpec spec;
-        bool dup = false;
-        if (cache::ParseSource(rest, &spec, &why)) {
-          for (const auto& s : cache_sources_) dup |= s.name == spec.name;
-          if (dup) why = "cache source '" + spec.name + "' is declared twice";
-          else cache_sources_.push_back(std::move(spec));
-        }
-      } else {
-        cache::Rule rule;
-        if (cache::ParseRule(rest, &rule, &why)) {
-          const cache::SourceSpec* src = nullptr;
-          for (const auto& s : cache_sources_)
-            if (s.name == rule.source) src = &s;
-          if (!src) why = "unknown cache source '" + rule.source + "' (declare it with cache-source first)";
-          else if (cache::RuleFitsSource(rule, *src, &why)) cache_rules_.push_back(std::move(rule));
-        }
-      }
-      if (!why.empty()) {
-        *err = FatalConfigError(line_no, trimmed, why);
-        return false;
-      }
-      continue;
-    }
-    const Option* o = FindOption(name);
-    if (!o || args.size() < 2 || (o->type != Type::kString && args.size() != 2)) {
-      *err = FatalConfigError(line_no, trimmed, "Bad directive or wrong number of arguments");
-      return false;
-    }
-    std::string value = args[1];
-    for (size_t i = 2; i < args.size(); ++i) value += " " + args[i];
-    value = StartupValue(name, value);
-    std::string why;
-    if (!Set(name, value, true, &why)) {
-      *err = FatalConfigError(line_no, trimmed, why);
-      return false;
-    }
+    if (!ApplyLine(trimmed, line_no, err)) return false;
   }
   set_at_runtime_.clear();
   return true;
@@ -735,53 +748,41 @@ std::string Config::StartupValue(std::string_view name, const std::string& value
   return current.empty() ? value : current + " " + value;
 }
 
+// Word for word as Redis turns its command line into config lines: "--name"
+// starts a line; the arguments after it, each quoted, are its values, even
+// one starting with "--" when the name has had none yet ("--logfile
+// --my--log"); an argument holding spaces ("--maxmemory 700mb") is a whole
+// line; "--save" with nothing after it is `save ""`. The lines are then read
+// as the file's are.
 bool Config::ApplyArgs(const std::vector<std::string>& args, std::string* err) {
-  // "--port 7000 --save 900 1 --appendonly yes": an option takes the words up
-  // to the next "--name".
-  size_t i = 0;
-  while (i < args.size()) {
-    if (args[i].rfind("--", 0) != 0) {
-      *err = fmt::format("Invalid argument '{}': options start with --", args[i]);
-      return false;
-    }
-    std::string name = args[i].substr(2);
-    std::string value;
-    size_t j = i + 1;
-    for (; j < args.size() && args[j].rfind("--", 0) != 0; ++j) {
-      if (!value.empty()) value += " ";
-      value += args[j];
-    }
-    std::string why;
-    if (AsciiLower(name) == "rename-command" && (j - i == 2 || j - i == 3)) {
-      renamed_commands_.emplace_back(args[i + 1], j - i == 3 ? args[i + 2] : "");
-      i = j;
+  auto quoted = [](std::string_view w) {
+    std::string q = QuoteConfigWord(w);
+    return q.front() == '"' ? q : "\"" + q + "\"";
+  };
+  std::vector<std::string> lines;
+  bool has_value = true;  // the line's name has had its value (or came with it)
+  for (size_t j = 0; j < args.size(); ++j) {
+    const std::string& a = args[j];
+    bool next_is_option = j + 1 < args.size() && args[j + 1].rfind("--", 0) == 0;
+    if (has_value && a.rfind("--", 0) == 0) {
+      lines.push_back(a.substr(2) + " ");
+      std::vector<std::string> words;
+      resp::SplitInlineArgs(a, &words);
+      has_value = words.size() != 1;
+      if (!has_value && EqualsIgnoreCase(a, "--save") && (next_is_option || j + 1 == args.size())) {
+        lines.back() += "\"\"";
+        has_value = true;
+      }
       continue;
     }
-    if (name == "user") {
-      std::vector<std::string> words(args.begin() + static_cast<long>(i) + 1, args.begin() + static_cast<long>(j));
-      // --user "alice on >pw ~a:*" (one argument) reads as the line would.
-      if (words.size() == 1 && words[0].find(' ') != std::string::npos) {
-        std::string line = words[0];
-        words.clear();
-        resp::SplitInlineArgs(line, &words);
-      }
-      why = "Bad directive or wrong number of arguments";
-      if (words.empty() || !AddUserLine(std::move(words), &why)) {
-        *err = FatalConfigError(0, name + " " + value, why);
-        return false;
-      }
-      i = j;
-      continue;
-    }
-    if (!FindOption(name)) {
-      *err = FatalConfigError(0, name + " " + value, "Bad directive or wrong number of arguments");
-      return false;
-    }
-    if (!Set(name, StartupValue(name, value), true, &why)) {
-      *err = FatalConfigError(0, name + " " + value, why);
-      return false;
-    }
-    i = j;
+    if (lines.empty()) lines.emplace_back();
+    lines.back() += quoted(a) + " ";
+    has_value = true;
+  }
+  for (auto& line : lines) {
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    if (!ApplyLine(line, 0, err)) return false;
   }
   set_at_runtime_.clear();
   return true;

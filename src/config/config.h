@@ -99,6 +99,7 @@ class Config {
   // unknown lines, updating changed options, appending new ones.
   bool Rewrite(std::string* err);
   std::string StartupValue(std::string_view name, const std::string& value);
+  bool ApplyLine(const std::string& trimmed, int line_no, std::string* err);
   // client-output-buffer-limit's parser (see config.cc).
   bool SetOutputLimits(std::string_view value, std::string* text, std::string* err);
   const std::string& file() const { return file_; }

@@ -129,4 +129,25 @@ TEST(ConfigTest, UserLinesAndAclSettings) {
   EXPECT_NE(err.find("Error in user declaration 'bob': Duplicate user found"), std::string::npos) << err;
 }
 
+TEST(ConfigTest, CommandLineReadsAsRedisDoes) {
+  auto apply = [](std::vector<std::string> args, std::string* err) {
+    Config c;
+    bool ok = c.ApplyArgs(args, err);
+    return std::make_pair(ok, ok ? *c.Get("maxmemory") + "|" + *c.Get("save") + "|" + *c.Get("loglevel") : "");
+  };
+  std::string err;
+  // An argument holding spaces is a whole line; values may start with "--"
+  // while the option has none yet; "--save" alone is save "".
+  EXPECT_EQ(apply({"--maxmemory 700mb", "--loglevel verbose"}, &err).second, "734003200|3600 1 300 100 60 10000|verbose");
+  EXPECT_EQ(apply({"--save", "--loglevel", "verbose"}, &err).second, "0||verbose");
+  EXPECT_EQ(apply({"--loglevel", "verbose", "--save"}, &err).second, "0||verbose");
+  EXPECT_EQ(apply({"loglevel", "verbose"}, &err).second, "0|3600 1 300 100 60 10000|verbose");
+  EXPECT_FALSE(apply({"--port", "6379", "6380"}, &err).first);
+  EXPECT_NE(err.find("'port \"6379\" \"6380\"'"), std::string::npos) << err;
+  EXPECT_FALSE(apply({"--port", "--bla", "--loglevel", "verbose"}, &err).first);
+  EXPECT_NE(err.find("'port \"--bla\"'"), std::string::npos) << err;
+  EXPECT_FALSE(apply({"--port"}, &err).first);
+  EXPECT_NE(err.find("'port'"), std::string::npos) << err;
+}
+
 }  // namespace larder
