@@ -10,7 +10,7 @@ PKGS=(build-essential cmake pkg-config libabsl-dev libfmt-dev libjemalloc-dev li
       libssl-dev sqlite3)
 if [ "${1:-test}" = "test" ]; then
   PKGS+=(libgtest-dev libgmock-dev redis-server redis-tools python3 python3-pytest python3-redis
-         clang libclang-rt-14-dev postgresql tcl-tls)
+         clang libclang-rt-14-dev postgresql tcl-tls openssl)
 fi
 missing=()
 for p in "${PKGS[@]}"; do
@@ -24,6 +24,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 if [ "${1:-test}" = "test" ]; then
+  # ioredis (the TLS test's Node client): Debian's node and npm where the
+  # machine has no node of its own (a NodeSource node brings its npm).
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null || true
+  fi
   if command -v node >/dev/null && command -v npm >/dev/null; then
     (cd "$(dirname "$0")/../tests/clients/node" && npm install --no-audit --no-fund --silent)
   else
