@@ -205,29 +205,23 @@ bool Engine::DefaultUserHasNoPassword() const {
 void Engine::AddClient(Shard& shard, int fd, std::string peer, std::string local_addr,
                        std::unique_ptr<net::TlsSession> tls) {
   total_connections_received.fetch_add(1, std::memory_order_relaxed);
-  if (connected_clients.load() >= config_->maxclients.load()) {
-    static const std::string kMsg = "-" + FormatError(OpStatus::kMaxClients) + "\r\n";
-    // Over TLS nothing can be said before a handshake: the connection just closes.
+  // A refused connection gets Redis's error line and is closed (over TLS
+  // nothing can be said before a handshake: it just closes).
+  auto refuse = [&](OpStatus why) {
     if (!tls) {
-      ssize_t n = write(fd, kMsg.data(), kMsg.size());
+      std::string line = "-" + FormatError(why) + "\r\n";
+      ssize_t n = write(fd, line.data(), line.size());
       (void)n;
     }
     close(fd);
     rejected_connections.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
+  };
+  if (connected_clients.load() >= config_->maxclients.load()) return refuse(OpStatus::kMaxClients);
   // Protected mode: with no password for the default user, only loopback
-  // clients are served; others get Redis's explanation and are closed.
+  // clients are served; others get Redis's explanation.
   if (config_->protected_mode.load() && DefaultUserHasNoPassword() && !IsLoopbackPeer(peer)) {
-    static const std::string kMsg = "-" + FormatError(OpStatus::kProtectedMode) + "\r\n";
-    if (!tls) {  // over TLS, as with maxclients: closed without a word
-      ssize_t n = write(fd, kMsg.data(), kMsg.size());
-      (void)n;
-    }
-    close(fd);
-    rejected_connections.fetch_add(1, std::memory_order_relaxed);
     LOG_VERBOSE("Refused {} (protected mode)", peer);
-    return;
+    return refuse(OpStatus::kProtectedMode);
   }
   connected_clients.fetch_add(1);
   auto client = std::make_unique<Client>(this, &shard, fd, std::move(peer), std::move(local_addr));
