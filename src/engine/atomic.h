@@ -1,0 +1,112 @@
+// Atomic units: several commands that no other client observes in part, as
+// one step — a transaction's EXEC and a script (EVAL, FCALL).
+//
+// A unit runs with the shards of its keys *held*: a unit whose keys are all
+// on one shard runs on that shard's thread (the other shards go on); one
+// whose keys span shards runs as an exclusive operation (ShardSet::
+// RunExclusive) with each of those shards parked; one that needs the whole
+// server (connection commands, commands without keys, a script that reaches
+// keys it did not declare on a shard it does not hold) holds every shard.
+//
+// Inside, `AtomicScope::Call` runs one command line through Execute (in
+// Mode::kAtomic: no read-through wait, no write-behind hold, statistics and
+// the slow log as for any call) on the shard that owns its keys; work that
+// would go to other shards (a fan-out, an exclusive operation) runs inline
+// because those shards are held too. What follows from the writes (blocked
+// clients served, eviction) happens once, when the unit ends.
+//
+//   EXEC:  Dispatch (client's thread) → RunAtomic(shards of the queued keys)
+//          → on the holding thread: each queued command via scope.Call →
+//          the array of replies delivered to the client's late slot
+//   EVAL:  routed like any keyed command by its declared keys → the handler
+//          runs on the keys' shard (or exclusive) → AtomicScope::Here(ctx)
+//          → redis.call → scope.Call; a key on a shard not held →
+//          kNotHeld → the script stops, its writes are undone, and it runs
+//          again holding every shard (RunAtomic with no shard list)
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/command.h"
+#include "engine/executor.h"
+
+namespace larder {
+
+class Client;
+class Engine;
+
+class AtomicScope {
+ public:
+  enum class CallResult : uint8_t {
+    kOk,       // ran; its reply is in *out
+    kNotHeld,  // a key lives on a shard this unit does not hold: nothing ran
+  };
+
+  // A scope over what the running handler already holds: its own shard, or
+  // with ctx.exclusive the shards of its keys. For a script's handler.
+  static std::unique_ptr<AtomicScope> Here(CommandContext& ctx);
+
+  ~AtomicScope();
+  AtomicScope(const AtomicScope&) = delete;
+  AtomicScope& operator=(const AtomicScope&) = delete;
+
+  Engine& engine() const { return *engine_; }
+  bool Holds(int shard) const;
+  bool holds_all() const { return all_; }
+  // The client whose unit this is, when its shard is held and it is known
+  // (EXEC); connection commands run against it. Null for a script.
+  Client* client() const { return client_; }
+
+  // Runs one command line now and appends its reply (RESP `resp`) to *out.
+  // `spec` is the resolved command (or subcommand) for argv. `origin`
+  // names the client for the slow log. fx, if given, gets the effects.
+  CallResult Call(const CommandSpec* spec, std::span<const std::string_view> argv, int db, int resp,
+                  std::string* out, Effects* fx = nullptr);
+
+  // Undo: from now on the scope keeps the state before the unit of every key
+  // a write command is about to change; Rollback() puts them back (a script
+  // that must run again holding more shards). Off by default (EXEC needs
+  // none: its keys are known before it starts).
+  void EnableUndo() { undo_enabled_ = true; }
+  void Rollback();
+  // Whether any write command ran (successfully or not) in this unit.
+  bool wrote() const { return wrote_; }
+
+  // The keys written so far, for what follows the unit (blocked clients,
+  // WATCH). Called by RunAtomic and by a handler that used Here().
+  void Finish();
+
+  struct Undo;  // one key's state before the unit (atomic.cc)
+
+ private:
+  friend void RunAtomic(Engine*, std::vector<int>, Client*, std::function<bool(AtomicScope&, std::string*)>,
+                        ReplyTarget);
+  AtomicScope(Engine* engine, std::vector<int> held, bool all, Client* client);
+  // The shard that owns argv's keys, or -1 (no keys), or -2 (not held).
+  int OwnerOf(const CommandSpec* spec, std::span<const std::string_view> argv, KeyPositions* keys) const;
+
+  Engine* engine_;
+  std::vector<int> held_;  // sorted
+  bool all_;
+  Client* client_;
+  bool undo_enabled_ = false;
+  bool wrote_ = false;
+  std::vector<Undo> undo_;
+  std::vector<int> touched_;  // shards whose keys were written
+  std::string capture_;       // replies of work that finishes "later" inline
+};
+
+// Runs `body` as one atomic unit holding `shards` (empty: every shard) and
+// delivers what it wrote to `target`. `body` returns true when done, false to
+// run again holding every shard (its scope's writes are rolled back first).
+// `client` (may be null) is the client of an EXEC; it must live on a held
+// shard. Call from a shard thread.
+void RunAtomic(Engine* engine, std::vector<int> shards, Client* client,
+               std::function<bool(AtomicScope&, std::string* out)> body, ReplyTarget target);
+
+}  // namespace larder
