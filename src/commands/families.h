@@ -21,6 +21,7 @@ void RegisterMemoryFamily(CommandRegistry* r);
 void RegisterCacheFamily(CommandRegistry* r);
 void RegisterServerFamily(CommandRegistry* r);
 void RegisterAclFamily(CommandRegistry* r);
+void RegisterTransactionFamily(CommandRegistry* r);
 
 // All of the above, in this order.
 inline void RegisterFamilies(CommandRegistry* r) {
@@ -38,6 +39,7 @@ inline void RegisterFamilies(CommandRegistry* r) {
   RegisterCacheFamily(r);
   RegisterServerFamily(r);
   RegisterAclFamily(r);
+  RegisterTransactionFamily(r);
 }
 
 }  // namespace larder

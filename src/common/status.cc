@@ -232,6 +232,21 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kSourceRefusedWrite: return "ERR cache source '{}' refused the write to '{}': {}";
     case OpStatus::kSourceLoadFailed: return "ERR cache source '{}' failed to load '{}': {}";
 
+    // ---- transactions ----
+    case OpStatus::kExecWithoutMulti: return "ERR EXEC without MULTI";
+    case OpStatus::kDiscardWithoutMulti: return "ERR DISCARD without MULTI";
+    case OpStatus::kMultiNested: return "ERR MULTI calls can not be nested";
+    case OpStatus::kWatchInMulti: return "ERR WATCH inside MULTI is not allowed";
+    case OpStatus::kExecAbort: return "EXECABORT Transaction discarded because of previous errors.";
+    case OpStatus::kExecAbortBecause: return "EXECABORT Transaction discarded because of: {}";
+    case OpStatus::kNotAllowedInMulti: return "ERR Command not allowed inside a transaction";
+    case OpStatus::kNotInAtomicUnit: return "ERR '{}' cannot run inside a transaction or a script";
+    case OpStatus::kAtomicWriteRuleKey:
+      return "ERR '{}' is a write-through or write-behind key: write it outside MULTI/EXEC and scripts, where its "
+             "rule writes it to the database";
+    case OpStatus::kMultiQueueLimit:
+      return "ERR the commands queued in this transaction are over client-query-buffer-limit";
+
     // ---- ACL ----
     case OpStatus::kAclUnknownCommand: return "Unknown command or category name in ACL";
     case OpStatus::kAclSyntaxError: return "Syntax error";

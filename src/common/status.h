@@ -204,6 +204,18 @@ enum class OpStatus : uint16_t {
   kSourceRefusedWrite,            // source, key, the database's message
   kSourceLoadFailed,              // source, key, the database's message
 
+  // ---- transactions ----
+  kExecWithoutMulti,
+  kDiscardWithoutMulti,
+  kMultiNested,
+  kWatchInMulti,
+  kExecAbort,
+  kExecAbortBecause,              // the refusal's error line
+  kNotAllowedInMulti,
+  kNotInAtomicUnit,               // command
+  kAtomicWriteRuleKey,            // key
+  kMultiQueueLimit,
+
   // ---- ACL ----
   // Why a rule is refused: the reason alone, filled into kAclSetUserModifier
   // (and the ACL LOAD and start-up messages).

@@ -62,6 +62,9 @@ enum CmdFlag : uint32_t {
   // Internal: a connection command that only touches the client's own state
   // and replies at once, so it may run in the middle of a pipelined batch.
   kCmdLocalOnly = 1u << 21,
+  // Runs even between MULTI and EXEC instead of being queued (EXEC, DISCARD,
+  // MULTI, WATCH, QUIT, RESET: Redis's list in processCommand).
+  kCmdNotQueued = 1u << 22,
 };
 
 enum class Route : uint8_t {
@@ -92,7 +95,10 @@ struct ReplyTarget {
   uint32_t batch = 0;     // the client's batch the reply belongs to
   int32_t group = -1;     // >= 0: command `index` of the batch's group for that shard
   uint32_t index = 0;     // else: the client's late slot `index`
-  bool valid() const { return client_shard >= 0; }
+  // Inside an atomic unit (engine/atomic.h): the reply is appended here, at
+  // once, while that unit runs (dropped after).
+  std::string* capture = nullptr;
+  bool valid() const { return client_shard >= 0 || capture; }
 };
 
 // The key arguments of one command line, as argument indexes. Up to eight
@@ -234,6 +240,8 @@ struct CommandContext {
   // runs nothing else meanwhile. Without a Client the call's own `target`
   // is the place.
   ReplyTarget Defer();
+  // The call being run (Defer: a late slot in its group, when it has one).
+  const struct Call* call = nullptr;
   // The client that sent the command (connection and fan-out handlers).
   ClientState& client_state();
   // A reply that grows with a count the client chose (HRANDFIELD -N, ...)

@@ -10,6 +10,7 @@
 #include "engine/client.h"
 #include "engine/engine.h"
 #include "engine/executor.h"
+#include "engine/transaction.h"
 #include "shard/shard.h"
 
 namespace larder {
@@ -208,9 +209,14 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
   std::string refused;
   const CommandSpec* rejected;
   const CommandSpec* spec = ResolveCommand(argv, &refused, &rejected);
+  // A refusal between MULTI and EXEC also makes EXEC answer EXECABORT.
+  auto flag_multi = [&state] {
+    if (state.multi) [[unlikely]] state.multi->error = true;
+  };
   if (!spec) {
     client.ReplyError(refused);
     if (rejected) engine.RecordRejected(client.shard(), rejected);
+    flag_multi();
     return DispatchResult::kDone;
   }
   if (!state.authenticated && !(spec->flags & kCmdNoAuth)) {
@@ -218,25 +224,49 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
       state.authenticated = true;
     } else {
       client.ReplyError(FormatError(OpStatus::kNoAuth));
+      flag_multi();
       return DispatchResult::kDone;
     }
   }
+  uint32_t flags = spec->flags;
+  if (state.multi) [[unlikely]] {
+    if (flags & kCmdNoMulti) {
+      client.ReplyError(FormatError(OpStatus::kNotAllowedInMulti));
+      engine.RecordRejected(client.shard(), spec);
+      flag_multi();
+      return DispatchResult::kDone;
+    }
+    // EXEC is admitted (paused, refused under OOM) by what it will run.
+    if (spec->name == "exec") flags |= state.multi->flags & (kCmdDenyOom | kCmdWrite | kCmdMayReplicate);
+  }
   // ACL: one compare when the client's user may run everything.
   if (state.acl_fast != engine.users().epoch()) [[unlikely]] {
-    if (!AclAllows(client, spec, argv)) return DispatchResult::kDone;
+    if (!AclAllows(client, spec, argv)) {
+      flag_multi();
+      return DispatchResult::kDone;
+    }
   }
-  if (engine.PausedFor(spec->flags)) [[unlikely]] {
+  if (engine.PausedFor(flags)) [[unlikely]] {
     client.Pause();
     engine.local(client.shard()->id()).paused.push_back(state.id);
     return DispatchResult::kRetryLater;
   }
   // maxmemory: refuse commands that may grow memory when over the limit and
-  // nothing can be evicted.
-  if ((spec->flags & kCmdDenyOom) && !engine.AdmitUnderMaxmemory(*client.shard())) {
-    client.ReplyError(FormatError(OpStatus::kOutOfMemory));
+  // nothing can be evicted; between MULTI and EXEC, any command but those
+  // that end the transaction (queueing takes memory too).
+  bool oom_check = (flags & kCmdDenyOom) || (state.multi && !(flags & kCmdNotQueued));
+  if (oom_check && !engine.AdmitUnderMaxmemory(*client.shard())) {
+    std::string error = FormatError(OpStatus::kOutOfMemory);
+    if (state.multi && spec->name == "exec") {  // EXEC refused: the transaction ends (Redis's execCommandAbort)
+      error = FormatError(OpStatus::kExecAbortBecause, error);
+      DiscardTransaction(&engine, state);
+    }
+    client.ReplyError(error);
     engine.RecordRejected(client.shard(), spec);
+    flag_multi();
     return DispatchResult::kDone;
   }
+  if (state.multi && !(flags & kCmdNotQueued)) [[unlikely]] return QueueCommand(client, spec, argv);
   Pipeline& pipeline = client.pipeline();
   bool barrier = (spec->route == Route::kConnection && (spec->flags & kCmdGathers)) ||
                  (spec->flags & kCmdBlocking);

@@ -51,6 +51,9 @@ struct Call {
     kReplay,       // its keys were loaded: no read-through check, no lookup statistics
     kLoadedWrite,  // a write whose key was loaded for it: it does not wait again
     kInternal,     // a part of another command: no cache, no statistics, no slow log
+    kAtomic,       // a command of an atomic unit (EXEC, a script's call: engine/atomic.h):
+                   // no cache step, statistics and slow log as usual; blocked
+                   // clients are served and memory evicted when the unit ends
   };
   Call() = default;
   Call(const CommandSpec* s, std::span<const std::string_view> a, int d, int r) : spec(s), args(a), db(d), resp(r) {}
