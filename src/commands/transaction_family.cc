@@ -133,9 +133,15 @@ void Exec(CommandContext& ctx) {
   bool client_held = std::binary_search(shards.begin(), shards.end(), me);
   uint64_t client_id = st.id;
   int db = st.db, resp = st.resp;
+  auto origin = std::make_shared<ClientState>();  // for the slow log and MONITOR
+  origin->addr = st.addr;
+  origin->name = st.name;
+  std::vector<std::string> exec_argv(ctx.args.begin(), ctx.args.end());
 
-  auto body = [engine, m, watch, me, client_id, client_held, db, resp](AtomicScope& scope,
-                                                                      std::string* out) mutable {
+  auto body = [engine, m, watch, me, client_id, client_held, db, resp, origin, exec_argv](
+                  AtomicScope& scope, std::string* out) mutable {
+    scope.set_origin(origin.get());
+    scope.set_monitor_name(origin->addr);
     Client* client = nullptr;
     if (client_held) {  // the client's thread is held: it is there, or it has gone
       auto& clients = engine->local(me).clients;
@@ -143,9 +149,15 @@ void Exec(CommandContext& ctx) {
       if (it != clients.end()) client = it->second.get();
       scope.set_client(client);
     }
+    auto feed_exec = [&] {
+      if (!engine->has_monitors()) return;
+      std::vector<std::string_view> argv(exec_argv.begin(), exec_argv.end());
+      engine->FeedMonitors(db, origin->addr, argv);
+    };
     resp::ReplyBuilder head(out, resp);
     if (watch && watch->Failed(CommandTimeMs())) {
       head.NullArray();
+      feed_exec();
       return true;
     }
     head.ArrayHeader(m->cmds.size());
@@ -157,6 +169,7 @@ void Exec(CommandContext& ctx) {
         resp = client->state().resp;
       }
     }
+    feed_exec();
     return true;
   };
   if (shards.size() == 1 && shards[0] == me) {

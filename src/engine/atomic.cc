@@ -118,7 +118,9 @@ AtomicScope::CallResult AtomicScope::Call(const CommandSpec* spec, std::span<con
   c.mode = larder::Call::Mode::kAtomic;
   c.exclusive = held_.size() > 1;
   if (spec->route == Route::kConnection) c.client = client_;
-  if (client_) c.origin = &client_->state();
+  c.origin = origin_ ? origin_ : client_ ? &client_->state() : nullptr;
+  if (engine_->has_monitors() && !(spec->flags & (kCmdSkipMonitor | kCmdAdmin)))
+    engine_->FeedMonitors(db, monitor_name_, argv);
   c.target.capture = &capture_;
   Effects local;
   Effects& fx = fx_out ? *fx_out : local;

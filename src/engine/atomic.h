@@ -39,6 +39,7 @@ namespace larder {
 
 class Client;
 class Engine;
+struct ClientState;
 
 class AtomicScope {
  public:
@@ -65,6 +66,11 @@ class AtomicScope {
   Client* client() const { return client_; }
   // EXEC: the client, found again once its shard is held (it may have gone).
   void set_client(Client* c) { client_ = c; }
+  // Who the unit's commands are from, for the slow log (EXEC: the client's
+  // address and name), and how MONITOR names them ("lua" for a script, as
+  // Redis; the client's address for EXEC).
+  void set_origin(const ClientState* origin) { origin_ = origin; }
+  void set_monitor_name(std::string name) { monitor_name_ = std::move(name); }
 
   // Runs one command line now and appends its reply (RESP `resp`) to *out.
   // `spec` is the resolved command (or subcommand) for argv. `origin`
@@ -106,6 +112,8 @@ class AtomicScope {
   std::vector<int> touched_;  // shards whose keys were written
   std::string capture_;       // replies of work that finishes "later" inline
   std::vector<char> mask_;    // held, by shard id (ShardSet::SetHeld)
+  const ClientState* origin_ = nullptr;
+  std::string monitor_name_ = "lua";
   AtomicScope* outer_ = nullptr;  // the unit this one runs inside (a script in EXEC)
   const std::vector<char>* prev_held_ = nullptr;
   std::string* prev_capture_ = nullptr;

@@ -306,7 +306,11 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
         !pipeline.AddRemote(target, spec, argv, state.db, state.resp))
       return DispatchResult::kRetryLater;  // the group is full: submit the batch first
   }
-  if (engine.has_monitors() && !(spec->flags & kCmdSkipMonitor)) engine.FeedMonitors(state.db, state.addr, argv);
+  // (EXEC is fed after the commands it ran, as Redis feeds each command
+  // once it has run.)
+  if (engine.has_monitors() && !(spec->flags & kCmdSkipMonitor) &&
+      !(state.multi && !state.multi->error && spec->name == "exec"))
+    engine.FeedMonitors(state.db, state.addr, argv);
   state.last_cmd = spec;
   ++state.commands;
 
