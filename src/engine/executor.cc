@@ -230,6 +230,7 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
   ctx.client = call.client;
   ctx.exclusive = call.exclusive;
   ctx.block = call.block;
+  ctx.user = call.user ? call.user : (call.origin ? call.origin->user.get() : nullptr);
   ctx.scratch = call.scratch;
   ctx.target = call.target;
   bool replay = call.mode == Call::Mode::kReplay;
