@@ -236,7 +236,9 @@ int CompareItems(const Item& a, const Item& b, const SortOptions& o) {
 }
 
 // A numeric score as Redis reads it (strtod: leading spaces, hex and "inf"
-// accepted, trailing bytes, NaN and overflow refused; a NUL byte ends it).
+// accepted, trailing bytes, NaN and out-of-range values refused; a NUL byte
+// ends it). errno is cleared first, which Redis 7.0 does not do
+// (docs/compatibility.md, SORT).
 bool ParseScore(const std::string& s, double* out) {
   char* end;
   errno = 0;
@@ -257,8 +259,8 @@ void SortGeneric(CommandContext& ctx, bool readonly) {
   const auto* zset = e && e->type == ObjType::kZSet ? ObjectOf<ZSetValue>(e) : nullptr;
 
   // A set has no order of its own: stored, its unsorted result is sorted
-  // ALPHA so that it does not depend on the hash table (as Redis, which
-  // does the same for scripts).
+  // ALPHA so that it does not depend on the hash table. Redis does the same
+  // inside a script; that case joins here once scripts exist.
   if (o.dontsort && set && o.store) {
     o.dontsort = false;
     o.alpha = true;
