@@ -140,6 +140,11 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kNeedInputKey: return "ERR at least 1 input key is needed for '{}' command";
     case OpStatus::kWeightNotFloat: return "ERR weight value is not a float";
 
+    // ---- SORT ----
+    case OpStatus::kSortNotDouble: return "ERR One or more scores can't be converted into double";
+    case OpStatus::kSortByDenied: return "ERR BY option of SORT denied due to insufficient ACL permissions.";
+    case OpStatus::kSortGetDenied: return "ERR GET option of SORT denied due to insufficient ACL permissions.";
+
     // ---- Bitmaps ----
     case OpStatus::kBitOffsetNotInteger: return "ERR bit offset is not an integer or out of range";
     case OpStatus::kBitNotInteger: return "ERR bit is not an integer or out of range";

@@ -129,6 +129,11 @@ enum class OpStatus : uint16_t {
   kNeedInputKey,                  // command name
   kWeightNotFloat,
 
+  // ---- SORT ----
+  kSortNotDouble,
+  kSortByDenied,   // BY or GET patterns for a user that cannot read every key
+  kSortGetDenied,
+
   // ---- Bitmaps ----
   kBitOffsetNotInteger,
   kBitNotInteger,

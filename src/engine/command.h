@@ -29,6 +29,9 @@ namespace larder {
 
 class Shard;
 class Engine;
+namespace acl {
+struct User;
+}
 class Client;
 struct ClientState;
 
@@ -157,6 +160,12 @@ struct CommandSpec {
   // ZUNION, LMPOP): returns the key indexes, or none if the arguments are
   // malformed (the handler then reports the error).
   std::vector<size_t> (*get_keys)(std::span<const std::string_view> args) = nullptr;
+  // For commands that may reach keys no key argument names (SORT's BY and
+  // GET patterns): true when this command line may, and then it runs as one
+  // exclusive operation over every shard, reaching each key through
+  // ctx.DbFor(). Left null, or false, it is routed by its key arguments. A
+  // command with it is never routed as a one-key command (single_key 0).
+  bool (*needs_all_shards)(std::span<const std::string_view> args) = nullptr;
   // Which of a write command's keys it writes (the others it only reads):
   // all of them (SET, MSET, RENAME, LMOVE), only the first (the destination
   // of SINTERSTORE, ZUNIONSTORE, BITOP, PFMERGE...) or only the second
@@ -215,6 +224,9 @@ struct CommandContext {
   bool exclusive = false;
   // Non-null for blocking commands (see engine/blocking.h).
   BlockRequest* block = nullptr;
+  // The ACL user the command runs as, for a handler whose behaviour depends
+  // on it (SORT's BY and GET); null for an internal call (no restriction).
+  const acl::User* user = nullptr;
   // Write-through: the command runs against this copy of its key first.
   Db* scratch = nullptr;
   // Set by Defer(): the reply comes later.

@@ -16,15 +16,16 @@
 namespace larder {
 
 void StartExclusive(Engine* engine, const CommandSpec* spec, std::span<const std::string_view> args, int db,
-                    int resp, std::vector<int> shards, ReplyTarget target) {
+                    int resp, std::vector<int> shards, ReplyTarget target, std::shared_ptr<const acl::User> user) {
   auto owned = std::make_shared<std::vector<std::string>>(args.begin(), args.end());
   engine->shards().RunExclusive(
       shards,
-      [engine, spec, owned, db, resp, shards, target] {
+      [engine, spec, owned, db, resp, shards, target, user = std::move(user)] {
         RefreshCommandTime();
         std::vector<std::string_view> argv(owned->begin(), owned->end());
         Call call(spec, argv, db, resp);
         call.exclusive = true;
+        call.user = user.get();
         std::string reply;
         Execute(*engine, *CurrentShard(), call, &reply);
         for (int id : shards) ServeBlockedClients(engine, &engine->shards().shard(id));
@@ -87,7 +88,7 @@ std::string UnknownCommandError(std::span<const std::string_view> args) {
 void StartExclusiveFor(Client& client, const CommandSpec* spec, std::span<const std::string_view> args,
                        std::vector<int> shards) {
   StartExclusive(client.engine(), spec, args, client.state().db, client.state().resp, std::move(shards),
-                 client.pipeline().AddLate());
+                 client.pipeline().AddLate(), client.state().user);
 }
 
 // A blocking command for a client: the client holds the waiter (a
@@ -278,6 +279,7 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
   KeyPositions keys;
   int target = client.shard()->id();
   bool single = true;
+  bool all_shards = false;
   if (spec->route == Route::kKeys && spec->single_key) [[likely]] {
     // One key: no key list (GET, SET, HSET, ...).
     if (static_cast<size_t>(spec->single_key) < argv.size()) {
@@ -292,6 +294,11 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
     if (!keys.empty()) {
       target = set.ShardOf(argv[keys[0]]);
       for (size_t i = 1; i < keys.size() && single; ++i) single = set.ShardOf(argv[keys[i]]) == target;
+    }
+    // Keys no argument names (SORT ... BY pattern) may be on any shard.
+    if (spec->needs_all_shards && set.size() > 1 && spec->needs_all_shards(argv)) [[unlikely]] {
+      single = false;
+      all_shards = true;
     }
     if (!single && !barrier && pipeline.open()) return DispatchResult::kRetryLater;
     if (keys.size() > 1 && (spec->flags & kCmdWrite) && engine.cache().active()) {
@@ -329,12 +336,16 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
     if (target == client.shard()->id()) RunHere(client, spec, argv, false);
     return DispatchResult::kDone;  // (a remote one joined its group above)
   }
-  if (spec->fan_out) {
+  if (spec->fan_out && !all_shards) {
     RunHere(client, spec, argv, true);
     return DispatchResult::kStop;
   }
   std::vector<int> shards;
-  for (size_t i : keys) shards.push_back(set.ShardOf(argv[i]));
+  if (all_shards) {
+    for (int i = 0; i < set.size(); ++i) shards.push_back(i);
+  } else {
+    for (size_t i : keys) shards.push_back(set.ShardOf(argv[i]));
+  }
   StartExclusiveFor(client, spec, argv, std::move(shards));
   return DispatchResult::kStop;
 }

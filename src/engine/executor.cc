@@ -156,7 +156,9 @@ CacheStep BeforeRun(Engine& engine, Shard& shard, cache::ShardCache& sc, const C
     });
     return CacheStep::kDeferred;
   }
-  if (!(spec->flags & kCmdWrite) || keys.size() != 1) return CacheStep::kRun;
+  // A write command's only key that it does not write (SORT without STORE)
+  // needs no write rule either.
+  if (!(spec->flags & kCmdWrite) || keys.size() != 1 || !spec->WritesKey(0)) return CacheStep::kRun;
   std::string_view key = call.args[keys[0]];
   auto mode = sc.WriteModeOf(key);
   if (mode == cache::ShardCache::WriteMode::kNone) return CacheStep::kRun;
@@ -231,6 +233,7 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
   ctx.client = call.client;
   ctx.exclusive = call.exclusive;
   ctx.block = call.block;
+  ctx.user = call.user ? call.user : (call.origin ? call.origin->user.get() : nullptr);
   ctx.scratch = call.scratch;
   ctx.target = call.target;
   ctx.call = &call;

@@ -73,6 +73,9 @@ struct Call {
   uint32_t group_index = 0;
   // A run that already has its reply's place (a replay, a queued write).
   ReplyTarget target;
+  // The ACL user it runs as when no `origin` says (an exclusive operation
+  // keeps its client's user); null with no origin: no restriction.
+  const acl::User* user = nullptr;
   // Handler context options.
   bool exclusive = false;
   BlockRequest* block = nullptr;
