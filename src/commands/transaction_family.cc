@@ -117,6 +117,7 @@ void Exec(CommandContext& ctx) {
     }
     if (IsScript(q.spec)) all = true;
     std::vector<std::string_view> argv(q.args.begin(), q.args.end());
+    if (q.spec->needs_all_shards && q.spec->needs_all_shards(argv)) all = true;
     KeyPositions keys = q.spec->KeyIndexes(argv);
     if (keys.empty()) all = true;
     for (size_t i : keys) shards.push_back(set.ShardOf(argv[i]));
@@ -136,6 +137,7 @@ void Exec(CommandContext& ctx) {
   auto origin = std::make_shared<ClientState>();  // for the slow log and MONITOR
   origin->addr = st.addr;
   origin->name = st.name;
+  origin->user = st.user;  // SORT's BY/GET check runs as the client
   std::vector<std::string> exec_argv(ctx.args.begin(), ctx.args.end());
 
   auto body = [engine, m, watch, me, client_id, client_held, db, resp, origin, exec_argv](
