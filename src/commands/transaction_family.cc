@@ -7,6 +7,7 @@
 
 #include "commands/families.h"
 #include "common/clock.h"
+#include "engine/acl.h"
 #include "engine/atomic.h"
 #include "engine/client.h"
 #include "engine/client_state.h"
@@ -139,8 +140,11 @@ void Exec(CommandContext& ctx) {
   origin->name = st.name;
   origin->user = st.user;  // SORT's BY/GET check runs as the client
   std::vector<std::string> exec_argv(ctx.args.begin(), ctx.args.end());
+  // ACL: each command is checked again as it runs, in case the rules
+  // changed since it was queued (not needed for a user that may run all).
+  bool acl_all = st.acl_fast == engine->users().epoch();
 
-  auto body = [engine, m, watch, me, client_id, client_held, db, resp, origin, exec_argv](
+  auto body = [engine, m, watch, me, client_id, client_held, db, resp, origin, exec_argv, acl_all](
                   AtomicScope& scope, std::string* out) mutable {
     scope.set_origin(origin.get());
     scope.set_monitor_name(origin->addr);
@@ -165,6 +169,17 @@ void Exec(CommandContext& ctx) {
     head.ArrayHeader(m->cmds.size());
     for (const auto& q : m->cmds) {
       std::vector<std::string_view> argv(q.args.begin(), q.args.end());
+      if (!acl_all && origin->user) {
+        acl::CheckResult r = acl::Check(*origin->user, *q.spec, argv);
+        if (!r.ok()) {
+          OpStatus why = r.denial == acl::Denial::kCommand ? OpStatus::kExecAclNoCommand
+                         : r.denial == acl::Denial::kKey   ? OpStatus::kExecAclNoKey
+                                                           : OpStatus::kExecAclNoChannel;
+          resp::ReplyBuilder rb(out, resp);
+          rb.Error(FormatError(OpStatus::kExecAclChanged, FormatError(why)));
+          continue;
+        }
+      }
       scope.Call(q.spec, argv, db, resp, out);
       if (client) {  // SELECT, HELLO inside the transaction
         db = client->state().db;
