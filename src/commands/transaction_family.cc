@@ -161,7 +161,16 @@ void Exec(CommandContext& ctx) {
       engine->FeedMonitors(db, origin->addr, argv);
     };
     resp::ReplyBuilder head(out, resp);
-    if (watch && watch->Failed(CommandTimeMs())) {
+    bool failed = watch && watch->Failed(CommandTimeMs());
+    if (watch) {
+      // Unwatched in the same step as the check, here where every watched
+      // key's shard is held (a message could overtake the unit and let a
+      // write slip between unwatching and the check).
+      std::vector<char> done(static_cast<size_t>(engine->shards().size()), 0);
+      for (const WatchedKey& k : watch->keys)
+        if (!done[static_cast<size_t>(k.shard)]++) engine->local(k.shard).watches.Remove(watch.get());
+    }
+    if (failed) {
       head.NullArray();
       feed_exec();
       return true;
@@ -195,9 +204,6 @@ void Exec(CommandContext& ctx) {
     ReplyTarget target = ctx.Defer();
     RunAtomic(engine, std::move(shards), nullptr, body, target);
   }
-  // The registrations go once the unit has run (messages to held shards
-  // wait behind it).
-  ReleaseWatch(engine, std::move(watch));
 }
 
 }  // namespace
