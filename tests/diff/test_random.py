@@ -57,3 +57,20 @@ def test_random_hyperloglog(differ):
     # With the string commands: an HLL is a string (APPEND or SETRANGE on one
     # makes it invalid, which PFADD/PFCOUNT must then report as Redis does).
     run_random(differ, ("hll", "string", "keys"), seed_offset=7)
+
+
+# Every type family inside MULTI/EXEC blocks and one-command scripts. The
+# wrappers draw from the families named beside them.
+ALL_TYPES = ("string", "keys", "expiry", "hash", "set", "list", "zset", "bitmap", "geo", "hll")
+
+
+def test_random_transactions(differ):
+    run_random(differ, ("multi",) + ALL_TYPES, seed_offset=8)
+
+
+def test_random_scripts(differ):
+    run_random(differ, ("eval",) + ALL_TYPES, seed_offset=9)
+
+
+def test_random_scripts_in_transactions(differ):
+    run_random(differ, ("multi", "eval") + ALL_TYPES, seed_offset=10)
