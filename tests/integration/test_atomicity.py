@@ -128,6 +128,31 @@ def script_transfers(srv, seed, ops, stats):
     c.close()
 
 
+def mset_transfers(srv, seed, ops, stats):
+    """The only writer of its run: it knows every balance, and moves an amount
+    with one MSET of the two new values (one command, atomic in Redis)."""
+    c, rng = client(srv), random.Random(seed)
+    balances = dict(zip(KEYS, (int(v) for v in c.mget(KEYS))))
+    for _ in range(ops):
+        a, b = pick_pair(rng)
+        amount = rng.randint(1, 50)
+        balances[a] -= amount
+        balances[b] += amount
+        c.mset({a: balances[a], b: balances[b]})
+        stats["multi_ok"] += 1
+    c.close()
+
+
+def mget_reader(srv, seed, reads, stats, bad):
+    c = client(srv)
+    for _ in range(reads):
+        values = c.mget(KEYS)
+        stats["reads"] += 1
+        if sum(int(v) for v in values) != TOTAL:
+            bad.append(("MGET", values))
+    c.close()
+
+
 def multi_reader(srv, seed, reads, stats, bad):
     c = client(srv)
     for _ in range(reads):
@@ -163,7 +188,7 @@ def run_threads(srv, workers):
     def wrap(fn, seed, n):
         local = dict.fromkeys(stats, 0)
         try:
-            if fn in (multi_reader, script_reader):
+            if fn in READERS:
                 fn(srv, seed, n, local, bad)
             else:
                 fn(srv, seed, n, local)
@@ -177,7 +202,7 @@ def run_threads(srv, workers):
     for fn, count in workers:
         for _ in range(count):
             seed += 1
-            n = READS if fn in (multi_reader, script_reader) else OPS
+            n = READS if fn in READERS else OPS
             threads.append(threading.Thread(target=wrap, args=(fn, seed, n)))
     for t in threads:
         t.start()
@@ -186,6 +211,9 @@ def run_threads(srv, workers):
     assert not any(t.is_alive() for t in threads), "a client thread hung"
     assert errors == []
     return stats, bad
+
+
+READERS = (multi_reader, script_reader, mget_reader)
 
 
 def final_total(srv):
@@ -199,8 +227,17 @@ def test_keys_span_the_shards():
     assert sorted({shard_of(k, SHARDS) for k in KEYS}) == list(range(SHARDS))
 
 
+def test_mset_and_mget_are_atomic_across_shards(seeded):
+    """No transaction at all: one MSET writer, MGET readers. Redis runs every
+    command alone, so a multi-key MGET never sees half of an MSET."""
+    stats, bad = run_threads(seeded, [(mset_transfers, 1), (mget_reader, 2)])
+    assert bad[:3] == []
+    assert final_total(seeded) == TOTAL
+
+
 def test_watch_and_multi_transfers_keep_the_total(seeded):
-    stats, bad = run_threads(seeded, [(watch_transfers, 3), (multi_transfers, 2), (multi_reader, 2)])
+    stats, bad = run_threads(seeded, [(watch_transfers, 3), (multi_transfers, 2), (multi_reader, 1),
+                                      (mget_reader, 1)])
     assert bad == []
     assert final_total(seeded) == TOTAL
     assert stats["watch_ok"] == 3 * OPS and stats["multi_ok"] == 2 * OPS
