@@ -418,3 +418,18 @@ def test_ioredis_multi_and_define_command(srv):
     assert got["evalsDuringFallback"] == 1  # EVALSHA met NOSCRIPT; ioredis sent EVAL
     assert got["scriptExists"] == [1]
     assert got["inMulti"] == [[None, "OK"], [None, 1], [None, 0]]
+
+
+def test_node_redlock_over_two_shards(srv):
+    if not shutil.which("node"):
+        pytest.skip("node is not installed (scripts/deps.sh installs Debian's nodejs)")
+    if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "redlock")):
+        pytest.skip("redlock is not installed: run scripts/deps.sh test (npm install in tests/clients/node)")
+    a, b = spread_keys("node:redlock:", 2)
+    out = subprocess.run(["node", os.path.join(NODE_DIR, "redlock_client.js"), str(srv.port), a, b],
+                         capture_output=True, text=True, timeout=120, cwd=NODE_DIR)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got == {"values": [True, True], "rivalLocked": False, "rivalError": "LockError",
+                   "pttlAfterExtend": True, "afterUnlock": 0, "nextAcquired": True,
+                   "staleUnlock": "LockError", "stillHeld": True, "end": 0}
