@@ -53,6 +53,12 @@ def accounts(shards=SHARDS, n=ACCOUNTS):
     return out
 
 
+def keys_on(shard, n, prefix, shards=SHARDS):
+    """n key names starting with `prefix` that all live on `shard`."""
+    out = [f"{prefix}{i}" for i in range(100000) if shard_of(f"{prefix}{i}", shards) == shard]
+    return out[:n]
+
+
 KEYS = accounts()
 TOTAL = START * ACCOUNTS
 
@@ -264,3 +270,130 @@ def test_everything_at_once(seeded):
                                       (multi_reader, 1), (script_reader, 1)])
     assert bad == []
     assert final_total(seeded) == TOTAL
+
+
+# --- what a unit's writes wake, and scripts that reach undeclared keys -------
+# Larder runs a unit holding the shards of its keys; a script that reaches a
+# key on a shard it does not hold is undone and run again holding every shard
+# (src/engine/atomic.h). Nothing of the first try may show: not its writes,
+# not a blocked client served from them, not a counter bumped twice.
+
+@pytest.fixture
+def r(srv):
+    c = redis.Redis(port=srv.port, socket_timeout=60)
+    c.flushall()
+    yield c
+    c.close()
+
+
+def blpop_in_thread(srv, key):
+    """Starts BLPOP key 0 on its own connection; returns (thread, result list)."""
+    got = []
+    c = redis.Redis(port=srv.port, socket_timeout=120)
+
+    def run():
+        got.append(c.blpop(key, 0))
+        c.close()
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t, got
+
+
+def blocked(r):
+    return r.info("clients")["blocked_clients"]
+
+
+def wait_blocked(r, n):
+    from server import wait_until
+    assert wait_until(lambda: blocked(r) >= n, timeout=30)
+
+
+def test_exec_serves_blocked_clients_after_the_whole_block(srv, r):
+    (q,) = KEYS[:1]
+    before = blocked(r)  # a waiter left by an earlier failure is not ours
+    t, got = blpop_in_thread(srv, q)
+    wait_blocked(r, before + 1)
+    # Pushed and popped inside one EXEC: the waiter must not see the element.
+    p = r.pipeline()
+    p.rpush(q, "inside").lpop(q)
+    assert p.execute() == [1, b"inside"]
+    assert blocked(r) == before + 1 and got == []
+    # Pushed twice, popped once: the waiter gets what is left after EXEC.
+    p = r.pipeline()
+    p.rpush(q, "a", "b").lpop(q)
+    assert p.execute() == [2, b"a"]
+    t.join(60)
+    assert got == [(q.encode(), b"b")]
+    assert r.llen(q) == 0
+
+
+def test_script_serves_blocked_clients_once(srv, r):
+    q, other_shard = KEYS[0], KEYS[1]
+    assert shard_of(q, SHARDS) != shard_of(other_shard, SHARDS)
+    before = blocked(r)
+    t, got = blpop_in_thread(srv, q)
+    wait_blocked(r, before + 1)
+    # Pushes onto the declared key, then reaches an undeclared key on another
+    # shard: in Larder the first try is undone and the script runs again.
+    script = ("redis.call('rpush', KEYS[1], 'x') redis.call('incr', ARGV[1]) "
+              "return redis.call('lrange', KEYS[1], 0, -1)")
+    assert r.eval(script, 1, q, other_shard) == [b"x"]
+    t.join(60)
+    assert got == [(q.encode(), b"x")]
+    assert r.get(other_shard) == b"1" and r.llen(q) == 0
+
+
+def test_script_on_undeclared_keys_runs_once(r):
+    a, b, c = KEYS[0], KEYS[1], KEYS[2]  # three shards
+    script = ("local out = {} for _, k in ipairs(ARGV) do out[#out + 1] = redis.call('incr', k) end "
+              "return out")
+    # No declared key at all, then one declared and the others not.
+    assert r.eval(script, 0, a, b, c) == [1, 1, 1]
+    assert r.eval(script, 1, a, a, b, c) == [2, 2, 2]
+    assert r.mget(a, b, c) == [b"2", b"2", b"2"]
+
+
+def test_script_undo_restores_every_type(r):
+    """Writes of every kind to declared keys, then an undeclared key on another
+    shard: what the script leaves must be what one run leaves."""
+    # Declared keys on shards 0 and 1, the undeclared one on shard 2.
+    s, h, z = keys_on(0, 3, "undo:")
+    l, st = keys_on(1, 2, "undo:")
+    (far,) = keys_on(2, 1, "undo:")
+    r.sadd(s, "keep")
+    r.hset(h, "f", "old")
+    r.zadd(z, {"m": 1})
+    r.rpush(l, "first")
+    r.set(st, "old", ex=1000)
+    script = """
+    redis.call('sadd', KEYS[1], 'new'); redis.call('srem', KEYS[1], 'keep')
+    redis.call('hset', KEYS[2], 'f', 'new', 'g', 'added')
+    redis.call('zincrby', KEYS[3], 5, 'm')
+    redis.call('lpop', KEYS[4]); redis.call('rpush', KEYS[4], 'second')
+    redis.call('set', KEYS[5], 'new')
+    redis.call('incr', ARGV[1])
+    return 'done'
+    """
+    keys = [s, h, z, l, st]
+    assert r.eval(script, 5, *keys, far) == b"done"
+    assert r.smembers(s) == {b"new"}
+    assert r.hgetall(h) == {b"f": b"new", b"g": b"added"}
+    assert r.zscore(z, "m") == 6
+    assert r.lrange(l, 0, -1) == [b"second"]
+    assert r.get(st) == b"new" and r.ttl(st) == -1
+    assert r.get(far) == b"1"
+
+
+def test_script_error_keeps_earlier_writes(r):
+    a, b = KEYS[0], KEYS[1]
+    r.set(b, "text")
+    with pytest.raises(redis.exceptions.ResponseError, match="not an integer"):
+        r.eval("redis.call('set', KEYS[1], 'written') return redis.call('incr', KEYS[2])", 2, a, b)
+    # No rollback on an error (Redis): the SET before it stays.
+    assert r.get(a) == b"written"
+    # The same when the failing key was not declared (another shard).
+    r.delete(a)
+    with pytest.raises(redis.exceptions.ResponseError, match="not an integer"):
+        r.eval("redis.call('set', KEYS[1], 'again') return redis.call('incr', ARGV[1])", 1, a, b)
+    assert r.get(a) == b"again"
