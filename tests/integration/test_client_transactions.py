@@ -223,6 +223,49 @@ def test_watch_sees_creation_deletion_expire_and_flush(r, other):
     assert attempt(lambda: r.set(a, "1"), lambda: other.set(b, "x"), a)
 
 
+def test_watch_and_expiry(r, other):
+    """Redis 7: a watched key that expires after WATCH aborts EXEC, whether
+    something touched it (lazy expiry from another client) or not; one that
+    had already expired when WATCH ran does not."""
+    a, b = spread_keys("wexp:", 2)
+
+    def server_ms():
+        sec, usec = r.time()
+        return sec * 1000 + usec // 1000
+
+    def exec_runs(key):
+        with r.pipeline() as pipe:
+            pipe.watch(key)
+            yield
+            pipe.multi()
+            pipe.set(b, "x")
+            try:
+                pipe.execute()
+                yield True
+            except WatchError:
+                yield False
+
+    # Expired and read by another client (its lazy expiry deletes it).
+    r.set(a, "v", px=300)
+    run = exec_runs(a)
+    next(run)
+    assert wait_until(lambda: other.exists(a) == 0)
+    assert next(run) is False
+    # Expired with nobody touching it: wait on the server's clock only (TIME).
+    r.set(a, "v", px=300)
+    deadline = r.execute_command("PEXPIRETIME", a)
+    run = exec_runs(a)
+    next(run)
+    assert wait_until(lambda: server_ms() > deadline + 20)
+    assert next(run) is False
+    # Already expired at WATCH time: nothing to abort for.
+    r.set(a, "v", px=100)
+    assert wait_until(lambda: r.exists(a) == 0)
+    run = exec_runs(a)
+    next(run)
+    assert next(run) is True
+
+
 def test_unwatch_and_reset(r, other):
     (a,) = spread_keys("unwatch:", 1)
     r.set(a, "1")
