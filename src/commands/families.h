@@ -14,6 +14,7 @@ void RegisterHashFamily(CommandRegistry* r);
 void RegisterSetFamily(CommandRegistry* r);
 void RegisterListFamily(CommandRegistry* r);
 void RegisterZSetFamily(CommandRegistry* r);
+void RegisterSortFamily(CommandRegistry* r);
 void RegisterBitmapFamily(CommandRegistry* r);
 void RegisterGeoFamily(CommandRegistry* r);
 void RegisterHllFamily(CommandRegistry* r);
@@ -21,6 +22,7 @@ void RegisterMemoryFamily(CommandRegistry* r);
 void RegisterCacheFamily(CommandRegistry* r);
 void RegisterServerFamily(CommandRegistry* r);
 void RegisterAclFamily(CommandRegistry* r);
+void RegisterTransactionFamily(CommandRegistry* r);
 
 // All of the above, in this order.
 inline void RegisterFamilies(CommandRegistry* r) {
@@ -31,6 +33,7 @@ inline void RegisterFamilies(CommandRegistry* r) {
   RegisterSetFamily(r);
   RegisterListFamily(r);
   RegisterZSetFamily(r);
+  RegisterSortFamily(r);
   RegisterBitmapFamily(r);
   RegisterGeoFamily(r);
   RegisterHllFamily(r);
@@ -38,6 +41,7 @@ inline void RegisterFamilies(CommandRegistry* r) {
   RegisterCacheFamily(r);
   RegisterServerFamily(r);
   RegisterAclFamily(r);
+  RegisterTransactionFamily(r);
 }
 
 }  // namespace larder

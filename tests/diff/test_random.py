@@ -59,18 +59,28 @@ def test_random_hyperloglog(differ):
     run_random(differ, ("hll", "string", "keys"), seed_offset=7)
 
 
+def test_random_sort(differ):
+    # With lists, sets and hashes: the sources and the keys the BY/GET
+    # patterns name change under SORT, and STORE writes lists that the list
+    # commands read (the sort family makes its own sorted sets). No string
+    # family: an overflowing INCRBYFLOAT can leave errno at ERANGE in Redis,
+    # which its SORT then reads (sort.redis explains).
+    run_random(differ, ("sort", "list", "set", "hash", "keys"), seed_offset=8)
+
+
 # Every type family inside MULTI/EXEC blocks and one-command scripts. The
 # wrappers draw from the families named beside them.
+# (No sort: see test_random_sort.)
 ALL_TYPES = ("string", "keys", "expiry", "hash", "set", "list", "zset", "bitmap", "geo", "hll")
 
 
 def test_random_transactions(differ):
-    run_random(differ, ("multi",) + ALL_TYPES, seed_offset=8)
+    run_random(differ, ("multi",) + ALL_TYPES, seed_offset=9)
 
 
 def test_random_scripts(differ):
-    run_random(differ, ("eval",) + ALL_TYPES, seed_offset=9)
+    run_random(differ, ("eval",) + ALL_TYPES, seed_offset=10)
 
 
 def test_random_scripts_in_transactions(differ):
-    run_random(differ, ("multi", "eval") + ALL_TYPES, seed_offset=10)
+    run_random(differ, ("multi", "eval") + ALL_TYPES, seed_offset=11)
