@@ -258,6 +258,47 @@ def test_watch_detects_every_conflict(seeded):
     assert stats["watch_ok"] == 6 * OPS
 
 
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_watch_counter_loses_no_increment(srv, shard):
+    """The smallest form of the above: two clients increment one counter with
+    WATCH, GET, MULTI, SET, EXEC until each has had OPS EXECs succeed; the
+    counter must then be exactly 2 * OPS. Once per shard of the counter."""
+    (counter,) = keys_on(shard, 1, "counter:")
+    c = client(srv)
+    c.set(counter, 0)
+
+    errors = []
+
+    def incr():
+        cc = client(srv)
+        try:
+            with cc.pipeline() as pipe:
+                done = 0
+                while done < OPS:
+                    try:
+                        pipe.watch(counter)
+                        v = int(pipe.get(counter))
+                        pipe.multi()
+                        pipe.set(counter, v + 1)
+                        pipe.execute()
+                        done += 1
+                    except WatchError:
+                        pass
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(repr(e))
+        finally:
+            cc.close()
+
+    threads = [threading.Thread(target=incr) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(JOIN_S)
+    assert not any(t.is_alive() for t in threads) and errors == []
+    assert int(c.get(counter)) == 2 * OPS
+    c.close()
+
+
 def test_script_transfers_keep_the_total(seeded):
     stats, bad = run_threads(seeded, [(script_transfers, 3), (script_reader, 1), (multi_reader, 1)])
     assert bad == []
