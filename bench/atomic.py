@@ -82,18 +82,19 @@ def main():
     got = c.cmd("CONFIG", "GET", "threads")
     larder_threads = got[1].decode() if isinstance(got, list) and len(got) == 2 else "(redis-server)"
     c.close()
-    sha = None
-    for s in servers.values():
-        c = s.conn()
-        got = c.cmd("SCRIPT", "LOAD", SCRIPT)
-        c.close()
-        if not isinstance(got, bytes):
-            raise SystemExit(f"SCRIPT LOAD failed on {s.cmdline[0]}: {got!r}")
-        sha = got.decode()
     payloads = {k: blocks(k) for k in ("multi-spread", "multi-tagged", "sets")}
     tests = ["evalsha", "multi-spread", "multi-tagged", "sets"]
     if args.only:
         tests = [t for t in tests if t in args.only.split(",")]
+    sha = None
+    if "evalsha" in tests:
+        for s in servers.values():
+            c = s.conn()
+            got = c.cmd("SCRIPT", "LOAD", SCRIPT)
+            c.close()
+            if not isinstance(got, bytes):
+                raise SystemExit(f"SCRIPT LOAD failed on {s.cmdline[0]}: {got!r}")
+            sha = got.decode()
     print(f"bench/atomic.py: {args.clients} clients; EVALSHA {args.requests} requests (redis-benchmark), "
           f"MULTI/SETs {args.transactions} per round (benchlib.fixed_reply_load); larder --threads "
           f"{larder_threads}; best of {args.rounds} alternating rounds; {os.cpu_count()} cores")
