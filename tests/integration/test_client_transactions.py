@@ -437,16 +437,19 @@ def test_script_error_inside_exec(r):
 
 # --- ioredis ---------------------------------------------------------------
 
-def test_ioredis_multi_and_define_command(srv):
+def run_node(srv, script, *args):
     if not shutil.which("node"):
         pytest.skip("node is not installed (scripts/deps.sh installs Debian's nodejs)")
     if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "ioredis")):
         pytest.skip("ioredis is not installed: run scripts/deps.sh test (npm install in tests/clients/node)")
-    keys = spread_keys("node:tx:", 4)
-    out = subprocess.run(["node", os.path.join(NODE_DIR, "transactions_client.js"), str(srv.port), *keys],
+    out = subprocess.run(["node", os.path.join(NODE_DIR, script), str(srv.port), *args],
                          capture_output=True, text=True, timeout=120, cwd=NODE_DIR)
     assert out.returncode == 0, out.stderr
-    got = json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_ioredis_multi(srv):
+    got = run_node(srv, "transactions_client.js", *spread_keys("node:tx:", 4), "multi")
     assert got["exec"] == [[None, "OK"], [None, 6], [None, ["x", "y"]], [None, "6"]]
     assert got["runtimeError"][0] == [None, "OK"]
     assert "not an integer" in got["runtimeError"][1][0]
@@ -456,6 +459,10 @@ def test_ioredis_multi_and_define_command(srv):
     assert got["watchAborted"] is None
     assert got["watchRetried"] == [[None, "OK"]]
     assert got["watchValue"] == "from-second-attempt"
+
+
+def test_ioredis_define_command(srv):
+    got = run_node(srv, "transactions_client.js", *spread_keys("node:script:", 4), "scripts")
     assert got["release"] == [0, 1, 0]
     assert got["afterFlush"] == 1
     assert got["evalsDuringFallback"] == 1  # EVALSHA met NOSCRIPT; ioredis sent EVAL
@@ -464,15 +471,9 @@ def test_ioredis_multi_and_define_command(srv):
 
 
 def test_node_redlock_over_two_shards(srv):
-    if not shutil.which("node"):
-        pytest.skip("node is not installed (scripts/deps.sh installs Debian's nodejs)")
     if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "redlock")):
         pytest.skip("redlock is not installed: run scripts/deps.sh test (npm install in tests/clients/node)")
-    a, b = spread_keys("node:redlock:", 2)
-    out = subprocess.run(["node", os.path.join(NODE_DIR, "redlock_client.js"), str(srv.port), a, b],
-                         capture_output=True, text=True, timeout=120, cwd=NODE_DIR)
-    assert out.returncode == 0, out.stderr
-    got = json.loads(out.stdout.strip().splitlines()[-1])
+    got = run_node(srv, "redlock_client.js", *spread_keys("node:redlock:", 2))
     assert got == {"values": [True, True], "rivalLocked": False, "rivalError": "LockError",
                    "pttlAfterExtend": True, "afterUnlock": 0, "nextAcquired": True,
                    "staleUnlock": "LockError", "stillHeld": True, "end": 0}

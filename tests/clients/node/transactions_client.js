@@ -1,6 +1,6 @@
 // ioredis transactions and scripts against a running server:
-//   node transactions_client.js PORT KEY1 KEY2 KEY3 KEY4
-// (keys the caller placed on different shards). Prints one JSON line with
+//   node transactions_client.js PORT KEY1 KEY2 KEY3 KEY4 [multi|scripts]
+// (keys the caller placed on different shards; both parts by default). Prints one JSON line with
 // what it saw; exits non-zero on any unexpected failure.
 // Run by tests/integration/test_client_transactions.py.
 const Redis = require("ioredis");
@@ -12,7 +12,7 @@ const RELEASE =
 const pairs = (res) => res.map(([e, v]) => (e ? [String(e.message)] : [null, v]));
 
 async function main() {
-  const [port, k1, k2, k3, k4] = process.argv.slice(2);
+  const [port, k1, k2, k3, k4, part] = process.argv.slice(2);
   const opts = { host: "127.0.0.1", port: Number(port), maxRetriesPerRequest: 0,
                  retryStrategy: () => null, lazyConnect: true };
   const r = new Redis(opts);
@@ -21,7 +21,14 @@ async function main() {
   await other.connect();
   await r.flushall();
   const out = {};
+  if (part !== "scripts") await multiPart(r, other, out, k1, k2, k3, k4);
+  if (part !== "multi") await scriptPart(r, out, k1, k2, k3, k4);
+  console.log(JSON.stringify(out));
+  r.disconnect();
+  other.disconnect();
+}
 
+async function multiPart(r, other, out, k1, k2, k3, k4) {
   out.exec = pairs(await r.multi().set(k1, "5").incr(k1).rpush(k2, "x", "y").lrange(k2, 0, -1)
     .get(k1).exec());
   // rpush's reply is 2, lrange's the list; fix the shape the test expects.
@@ -46,7 +53,9 @@ async function main() {
   await r.watch(k4);
   out.watchRetried = pairs(await r.multi().set(k4, "from-second-attempt").exec());
   out.watchValue = await r.get(k4);
+}
 
+async function scriptPart(r, out, k1, k2, k3, k4) {
   // defineCommand: EVALSHA, falling back to EVAL on NOSCRIPT.
   r.defineCommand("casRelease", { numberOfKeys: 1, lua: RELEASE });
   await r.set(k1, "tok");
@@ -67,10 +76,6 @@ async function main() {
   // The defined command inside multi().
   await r.set(k3, "t3");
   out.inMulti = pairs(await r.multi().set(k4, "t4").casRelease(k3, "t3").casRelease(k4, "wrong").exec());
-
-  console.log(JSON.stringify(out));
-  r.disconnect();
-  other.disconnect();
 }
 
 main().catch((e) => {
