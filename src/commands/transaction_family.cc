@@ -7,6 +7,7 @@
 
 #include "commands/families.h"
 #include "common/clock.h"
+#include "engine/acl.h"
 #include "engine/atomic.h"
 #include "engine/client.h"
 #include "engine/client_state.h"
@@ -117,6 +118,7 @@ void Exec(CommandContext& ctx) {
     }
     if (IsScript(q.spec)) all = true;
     std::vector<std::string_view> argv(q.args.begin(), q.args.end());
+    if (q.spec->needs_all_shards && q.spec->needs_all_shards(argv)) all = true;
     KeyPositions keys = q.spec->KeyIndexes(argv);
     if (keys.empty()) all = true;
     for (size_t i : keys) shards.push_back(set.ShardOf(argv[i]));
@@ -136,9 +138,13 @@ void Exec(CommandContext& ctx) {
   auto origin = std::make_shared<ClientState>();  // for the slow log and MONITOR
   origin->addr = st.addr;
   origin->name = st.name;
+  origin->user = st.user;  // SORT's BY/GET check runs as the client
   std::vector<std::string> exec_argv(ctx.args.begin(), ctx.args.end());
+  // ACL: each command is checked again as it runs, in case the rules
+  // changed since it was queued (not needed for a user that may run all).
+  bool acl_all = st.acl_fast == engine->users().epoch();
 
-  auto body = [engine, m, watch, me, client_id, client_held, db, resp, origin, exec_argv](
+  auto body = [engine, m, watch, me, client_id, client_held, db, resp, origin, exec_argv, acl_all](
                   AtomicScope& scope, std::string* out) mutable {
     scope.set_origin(origin.get());
     scope.set_monitor_name(origin->addr);
@@ -155,7 +161,16 @@ void Exec(CommandContext& ctx) {
       engine->FeedMonitors(db, origin->addr, argv);
     };
     resp::ReplyBuilder head(out, resp);
-    if (watch && watch->Failed(CommandTimeMs())) {
+    bool failed = watch && watch->Failed(CommandTimeMs());
+    if (watch) {
+      // Unwatched in the same step as the check, here where every watched
+      // key's shard is held (a message could overtake the unit and let a
+      // write slip between unwatching and the check).
+      std::vector<char> done(static_cast<size_t>(engine->shards().size()), 0);
+      for (const WatchedKey& k : watch->keys)
+        if (!done[static_cast<size_t>(k.shard)]++) engine->local(k.shard).watches.Remove(watch.get());
+    }
+    if (failed) {
       head.NullArray();
       feed_exec();
       return true;
@@ -163,6 +178,17 @@ void Exec(CommandContext& ctx) {
     head.ArrayHeader(m->cmds.size());
     for (const auto& q : m->cmds) {
       std::vector<std::string_view> argv(q.args.begin(), q.args.end());
+      if (!acl_all && origin->user) {
+        acl::CheckResult r = acl::Check(*origin->user, *q.spec, argv);
+        if (!r.ok()) {
+          OpStatus why = r.denial == acl::Denial::kCommand ? OpStatus::kExecAclNoCommand
+                         : r.denial == acl::Denial::kKey   ? OpStatus::kExecAclNoKey
+                                                           : OpStatus::kExecAclNoChannel;
+          resp::ReplyBuilder rb(out, resp);
+          rb.Error(FormatError(OpStatus::kExecAclChanged, FormatError(why)));
+          continue;
+        }
+      }
       scope.Call(q.spec, argv, db, resp, out);
       if (client) {  // SELECT, HELLO inside the transaction
         db = client->state().db;
@@ -178,9 +204,6 @@ void Exec(CommandContext& ctx) {
     ReplyTarget target = ctx.Defer();
     RunAtomic(engine, std::move(shards), nullptr, body, target);
   }
-  // The registrations go once the unit has run (messages to held shards
-  // wait behind it).
-  ReleaseWatch(engine, std::move(watch));
 }
 
 }  // namespace

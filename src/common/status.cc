@@ -249,6 +249,12 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kAtomicWriteRuleKey:
       return "ERR '{}' is a write-through or write-behind key: write it outside MULTI/EXEC and scripts, where its "
              "rule writes it to the database";
+    case OpStatus::kExecAclChanged:
+      return "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. "
+             "This command is no longer allowed for the following reason: {}";
+    case OpStatus::kExecAclNoCommand: return "no permission to execute the command or subcommand";
+    case OpStatus::kExecAclNoKey: return "no permission to touch the specified keys";
+    case OpStatus::kExecAclNoChannel: return "no permission to access one of the channels used as arguments";
     case OpStatus::kMultiQueueLimit:
       return "ERR the commands queued in this transaction are over client-query-buffer-limit";
 

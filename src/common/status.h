@@ -220,6 +220,10 @@ enum class OpStatus : uint16_t {
   kNotInAtomicUnit,               // command
   kAtomicWriteRuleKey,            // key
   kMultiQueueLimit,
+  kExecAclChanged,                // the reason, one of the three below
+  kExecAclNoCommand,
+  kExecAclNoKey,
+  kExecAclNoChannel,
 
   // ---- ACL ----
   // Why a rule is refused: the reason alone, filled into kAclSetUserModifier

@@ -54,7 +54,9 @@ AtomicScope::~AtomicScope() {
 std::unique_ptr<AtomicScope> AtomicScope::Here(CommandContext& ctx) {
   if (tl_scope) {  // inside EXEC: the same shards
     AtomicScope* o = tl_scope;
-    return std::unique_ptr<AtomicScope>(new AtomicScope(ctx.engine, o->held_, o->all_, nullptr));
+    std::unique_ptr<AtomicScope> s(new AtomicScope(ctx.engine, o->held_, o->all_, nullptr));
+    s->user_ = ctx.user;
+    return s;
   }
   std::vector<int> held;
   ShardSet& set = ctx.engine->shards();
@@ -62,7 +64,9 @@ std::unique_ptr<AtomicScope> AtomicScope::Here(CommandContext& ctx) {
     for (size_t i : ctx.spec->KeyIndexes(ctx.args)) held.push_back(set.ShardOf(ctx.args[i]));
   }
   if (held.empty() || !ctx.exclusive) held = {ctx.shard->id()};
-  return std::unique_ptr<AtomicScope>(new AtomicScope(ctx.engine, std::move(held), false, nullptr));
+  std::unique_ptr<AtomicScope> s(new AtomicScope(ctx.engine, std::move(held), false, nullptr));
+  s->user_ = ctx.user;
+  return s;
 }
 
 bool AtomicScope::Holds(int shard) const { return mask_[static_cast<size_t>(shard)] != 0; }
@@ -70,6 +74,8 @@ bool AtomicScope::Holds(int shard) const { return mask_[static_cast<size_t>(shar
 int AtomicScope::OwnerOf(const CommandSpec* spec, std::span<const std::string_view> argv,
                          KeyPositions* keys) const {
   if (spec->route != Route::kKeys) return -1;
+  // SORT BY/GET patterns may name keys on any shard.
+  if (spec->needs_all_shards && !all_ && spec->needs_all_shards(argv)) return -2;
   *keys = spec->KeyIndexes(argv);
   if (keys->empty()) return -1;
   ShardSet& set = engine_->shards();
@@ -119,6 +125,7 @@ AtomicScope::CallResult AtomicScope::Call(const CommandSpec* spec, std::span<con
   c.exclusive = held_.size() > 1;
   if (spec->route == Route::kConnection) c.client = client_;
   c.origin = origin_ ? origin_ : client_ ? &client_->state() : nullptr;
+  c.user = user_;
   if (engine_->has_monitors() && !(spec->flags & (kCmdSkipMonitor | kCmdAdmin)))
     engine_->FeedMonitors(db, monitor_name_, argv);
   c.target.capture = &capture_;

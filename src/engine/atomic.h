@@ -40,6 +40,9 @@ namespace larder {
 class Client;
 class Engine;
 struct ClientState;
+namespace acl {
+struct User;
+}
 
 class AtomicScope {
  public:
@@ -113,6 +116,7 @@ class AtomicScope {
   std::string capture_;       // replies of work that finishes "later" inline
   std::vector<char> mask_;    // held, by shard id (ShardSet::SetHeld)
   const ClientState* origin_ = nullptr;
+  const acl::User* user_ = nullptr;  // a script's caller (its handler's ctx.user)
   std::string monitor_name_ = "lua";
   AtomicScope* outer_ = nullptr;  // the unit this one runs inside (a script in EXEC)
   const std::vector<char>* prev_held_ = nullptr;

@@ -10,6 +10,7 @@
 #include "engine/dispatcher.h"
 #include "engine/engine.h"
 #include "engine/transaction.h"
+#include "engine/watch.h"
 #include "shard/shard.h"
 
 namespace larder {
@@ -298,6 +299,8 @@ std::string Client::ClientListLine() const {
   if (state_.monitor) flags += "O";
   if (blocked_) flags += "b";
   if (state_.no_evict) flags += "e";
+  if (state_.multi) flags += "x";
+  if (state_.watch && state_.watch->dirty.load(std::memory_order_relaxed)) flags += "d";
   if (flags.empty()) flags = "N";
   const net::Stream& s = stream_;
   auto& in = const_cast<net::Stream&>(s).input();
@@ -305,11 +308,12 @@ std::string Client::ClientListLine() const {
   size_t qbuf = in.size() + (in_process_ || pipeline_.waiting() ? batch_bytes_ : 0);
   return fmt::format(
       "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 "
-      "multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl=0 oll=0 omem={} "
+      "multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem={} rbs={} rbp=0 obl=0 oll=0 omem={} "
       "tot-mem={} events={} cmd={} user={} redir=-1 resp={}",
       state_.id, state_.addr, state_.laddr, state_.fd, state_.name, (now - state_.created_ms) / 1000,
-      (now - state_.last_interaction_ms) / 1000, flags, state_.db, qbuf, in.capacity() - in.size(),
-      in.capacity(), s.pending_output(), in.capacity() + s.output_capacity(), s.wants_write() ? "rw" : "r",
+      (now - state_.last_interaction_ms) / 1000, flags, state_.db,
+      state_.multi ? static_cast<int64_t>(state_.multi->cmds.size()) : -1, qbuf, in.capacity() - in.size(),
+      state_.multi ? state_.multi->bytes : 0, in.capacity(), s.pending_output(), in.capacity() + s.output_capacity(), s.wants_write() ? "rw" : "r",
       state_.last_cmd ? std::string_view(state_.last_cmd->name) : std::string_view("NULL"),
       state_.user ? std::string_view(state_.user->name) : std::string_view("default"), state_.resp);
 }

@@ -324,3 +324,23 @@ def test_concurrent_transfers_keep_the_total(larder, c):
     assert not any(t.is_alive() for t in threads)
     assert errors == []
     assert sum(int(v) for v in c.cmd("MGET", *accounts)) == total
+
+
+def test_acl_is_checked_again_at_exec(larder, c):
+    admin = larder.conn()
+    try:
+        admin.cmd("ACL", "SETUSER", "txuser", "on", ">pw", "~*", "+@all")
+        u = larder.conn()
+        assert u.cmd("AUTH", "txuser", "pw") == "OK"
+        u.cmd("MULTI")
+        u.cmd("SET", A0, "1")
+        u.cmd("GET", A0)
+        admin.cmd("ACL", "SETUSER", "txuser", "-set")
+        r = u.cmd("EXEC")
+        assert str(r[0]).startswith("NOPERM ACLs rules changed between the moment the transaction was accumulated")
+        assert str(r[0]).endswith("no permission to execute the command or subcommand")
+        assert r[1] is None
+        u.close()
+    finally:
+        admin.cmd("ACL", "DELUSER", "txuser")
+        admin.close()
