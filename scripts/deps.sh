@@ -4,7 +4,7 @@
 #   scripts/deps.sh test    that, plus the test tools (redis-server as the
 #                           reference, redis-tools, pytest, redis-py, clang for the fuzzer,
 #                           tcl-tls for Redis's Tcl suite with --tls) and, where
-#                           node and npm exist, ioredis for tests/clients/node
+#                           node and npm exist, ioredis and redlock for tests/clients/node
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config libabsl-dev libfmt-dev libjemalloc-dev libxxhash-dev libsqlite3-dev libpq-dev
       libssl-dev sqlite3)
@@ -24,7 +24,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 if [ "${1:-test}" = "test" ]; then
-  # ioredis (the TLS test's Node client): Debian's node and npm where the
+  # ioredis and redlock (the TLS and transaction tests' Node clients): Debian's node and npm where the
   # machine has no node of its own (a NodeSource node brings its npm).
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     SUDO=""
@@ -33,7 +33,7 @@ if [ "${1:-test}" = "test" ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null || true
   fi
   if command -v node >/dev/null && command -v npm >/dev/null; then
-    (cd "$(dirname "$0")/../tests/clients/node" && npm install --no-audit --no-fund --silent)
+    (cd "$(dirname "$0")/../tests/clients/node" && npm install --no-audit --no-fund --silent)  # ioredis, redlock
   else
     echo "node/npm not found: skipping tests/clients/node (the ioredis TLS test will be skipped)"
   fi

@@ -7,6 +7,7 @@ wrong types and overwrites) that mixes plain names with {hash tags}, so at
 ...) add their own generators to FAMILIES.
 """
 import random
+import re
 
 VALUES = [b"", b"0", b"1", b"-1", b"42", b"9999", b"10000", b"123456789", b"9223372036854775807",
           b"-9223372036854775808", b"3.14", b"-0.5", b"1e3", b"abc", b"hello world", b"x" * 45,
@@ -423,16 +424,115 @@ SORT = [
     (0.5, lambda r, g: [b"LRANGE", _sort_dst(g), b"0", b"-1"]),
 ]
 
+class Block(list):
+    """What a maker returns for several commands that belong together (a
+    MULTI ... EXEC block): commands() yields them one by one, in order."""
+
+
+# Collection scans are followed to their end by the harness (its cursor walk
+# needs the command alone on the connection), so they stay out of blocks.
+NOT_INSIDE = {b"HSCAN", b"SSCAN", b"ZSCAN", b"SCAN"}
+
+
+def _inner(g, makers, weights):
+    while True:
+        args = g.rng.choices(makers, weights)[0](g.rng, g)
+        if args[0].upper() not in NOT_INSIDE:
+            return args
+
+
+# The key pool's names (Gen.keys, _hllkey, _geokey): how eval_wrap tells a
+# command's keys from its other arguments.
+_KEY_NAME = re.compile(rb"^(k\d+|\{t\d+\}:\d+|hll:\d+|geo:\d+)$")
+
+
+def eval_wrap(args, rng):
+    """The command `args` as a one-line script: EVAL "return
+    redis.pcall('NAME', KEYS[1], ARGV[1], ...)" with its keys declared (so
+    Larder can route it as it would the command) and every other argument in
+    ARGV. A quarter use redis.call, whose errors are raised and come back
+    with the script's name. The name (and a container command's subcommand)
+    is a literal, so the harness can compare the reply as that command's."""
+    name, rest = args[0], list(args[1:])
+    words = [name]
+    if name.upper() in (b"OBJECT", b"MEMORY", b"CONFIG") and rest:
+        words.append(rest.pop(0))
+    keys, argv, refs = [], [], []
+    for a in rest:
+        a = a.encode() if isinstance(a, str) else a
+        if _KEY_NAME.match(a):
+            if a not in keys:
+                keys.append(a)
+            refs.append(f"KEYS[{keys.index(a) + 1}]")
+        else:
+            argv.append(a)
+            refs.append(f"ARGV[{len(argv)}]")
+    call = "redis.call" if rng.random() < 0.25 else "redis.pcall"
+    body = ", ".join([f"'{w.decode()}'" for w in words] + refs)
+    return [b"EVAL", f"return {call}({body})".encode(), str(len(keys)).encode()] + keys + argv
+
+
+def _eval_maker(rng, g):
+    return eval_wrap(_inner(g, g.plain_makers, g.plain_weights), rng)
+
+
+def _multi_block(rng, g):
+    """MULTI, one to six commands from the run's other families (EVAL among
+    them when "eval" is in the run), EXEC (DISCARD now and then). Sometimes
+    WATCH first, with commands between it and MULTI that may write the
+    watched keys (then EXEC answers nil: one connection's own writes count);
+    sometimes a queue-time error (EXECABORT), a nested MULTI or a WATCH
+    inside (errors that do not abort)."""
+    inner = lambda: _inner(g, g.inner_makers, g.inner_weights)  # noqa: E731
+    out = Block()
+    if rng.random() < 0.3:
+        out.append([b"WATCH"] + _multi(g, rng.randint(1, 2)))
+        out += [inner() for _ in range(rng.randint(0, 2))]
+    body = [inner() for _ in range(rng.randint(1, 6))]
+    extra = rng.random()
+    if extra < 0.04:
+        body.insert(rng.randint(0, len(body)), [b"NOSUCHCMD", g.key()])
+    elif extra < 0.08:
+        body.insert(rng.randint(0, len(body)), rng.choice([[b"GET"], [b"SET", g.key()], [b"HSET", g.key(), b"f"]]))
+    elif extra < 0.11:
+        body.insert(rng.randint(0, len(body)), [b"MULTI"])
+    elif extra < 0.14:
+        body.insert(rng.randint(0, len(body)), [b"WATCH", g.key()])
+    out += [[b"MULTI"]] + body + [[b"DISCARD"] if rng.random() < 0.08 else [b"EXEC"]]
+    if rng.random() < 0.05:
+        out.append([b"UNWATCH"])
+    return out
+
+
+# Families that wrap the others: their makers draw from the families of the
+# same run (Gen.inner_*), so name them beside the families to wrap. Their
+# weight is a share of the draws (0.25: about one draw in four when alone
+# with the plain families), whatever the plain families weigh together.
+EVAL = [(0.25, _eval_maker)]
+MULTI = [(0.2, _multi_block)]
+WRAPPERS = ("eval", "multi")
+
 FAMILIES = {"string": STRING, "keys": KEYS, "expiry": EXPIRY, "hash": HASH, "set": SET, "list": LIST,
-            "zset": ZSET, "bitmap": BITMAP, "geo": GEO, "hll": HLL, "sort": SORT}
+            "zset": ZSET, "bitmap": BITMAP, "geo": GEO, "hll": HLL, "sort": SORT,
+            "eval": EVAL, "multi": MULTI}
 
 
 def commands(seed, count, families=("string", "keys", "expiry")):
-    """Yields `count` random commands drawn from the given families."""
+    """Yields `count` random commands drawn from the given families (a block
+    counts as one draw and yields all its commands)."""
     g = Gen(seed)
-    table = [item for f in families for item in FAMILIES[f]]
+    plain = [item for f in families if f not in WRAPPERS for item in FAMILIES[f]]
+    inner = plain + (EVAL if "eval" in families else [])
+    g.plain_weights, g.plain_makers = [w for w, _ in plain], [m for _, m in plain]
+    g.inner_weights, g.inner_makers = [w for w, _ in inner], [m for _, m in inner]
+    plain_total = sum(g.plain_weights)
+    table = [(w * plain_total if f in WRAPPERS else w, m) for f in families for w, m in FAMILIES[f]]
     weights = [w for w, _ in table]
     makers = [m for _, m in table]
     for _ in range(count):
         maker = g.rng.choices(makers, weights)[0]
-        yield maker(g.rng, g)
+        out = maker(g.rng, g)
+        if isinstance(out, Block):
+            yield from out
+        else:
+            yield out

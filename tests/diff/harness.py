@@ -5,6 +5,7 @@ A few replies cannot be identical by nature and are normalised, each for a
 stated reason (see NORMALISE below). Everything else is compared exactly.
 """
 import os
+import re
 import shlex
 import sys
 
@@ -160,6 +161,32 @@ def command_name(args):
     return name
 
 
+# The command a generated script runs (generator.eval_wrap): its first
+# redis.call or redis.pcall, with the subcommand when it is a literal.
+_SCRIPT_CALL = re.compile(r"redis\.p?call\('([^']+)'(?:, '([^']+)')?")
+
+
+def script_inner(args):
+    """For EVAL of a one-command script, that command's name words (so the
+    reply is compared as that command's would be); else None."""
+    if command_name(args) not in ("eval", "eval_ro") or len(args) < 2:
+        return None
+    text = args[1] if isinstance(args[1], str) else args[1].decode(errors="replace")
+    m = _SCRIPT_CALL.search(text)
+    if not m:
+        return None
+    return [m.group(1)] + ([m.group(2)] if m.group(2) else [])
+
+
+def comparer(args):
+    """How the replies to `args` are compared: a function, or None for exact."""
+    inner = script_inner(args)
+    name = command_name(inner) if inner else command_name(args)
+    if name.startswith("geosearch") or name.startswith("georadius"):
+        return _geo_search(args)
+    return NORMALISE.get(name)
+
+
 class Mismatch(AssertionError):
     pass
 
@@ -172,6 +199,10 @@ class Differ:
         self.larder = larder.conn()
         self.count = 0
         self.history = []
+        # Between MULTI and EXEC: the commands Redis answered QUEUED, so that
+        # EXEC's array is compared element by element as each command's
+        # own reply would be (TTL inside EXEC is as clock-dependent as outside).
+        self.queued = None
 
     def close(self):
         self.redis.close()
@@ -183,11 +214,31 @@ class Differ:
         if len(self.history) > 30:
             self.history.pop(0)
         name = command_name(args)
-        cmp = _geo_search(args) if name.startswith("geosearch") or name.startswith("georadius") else NORMALISE.get(name)
-        same = cmp(a, b) if cmp else a == b
+        if name == "exec" and self.queued is not None:
+            queued, self.queued = self.queued, None
+            same = self.same_exec(queued, a, b)
+        else:
+            cmp = comparer(args)
+            same = cmp(a, b) if cmp else a == b
+            if name == "multi" and a == "OK":
+                self.queued = []
+            elif name == "discard":
+                self.queued = None
+            elif self.queued is not None and a == "QUEUED":
+                self.queued.append(args)
         if not same:
             recent = "\n".join("  " + " ".join(map(str, h)) for h in self.history[-30:])
             raise Mismatch(f"reply differs for {args!r}\n  redis:  {a!r}\n  larder: {b!r}\nlast commands:\n{recent}")
+
+    @staticmethod
+    def same_exec(queued, a, b):
+        if not (isinstance(a, list) and isinstance(b, list) and len(a) == len(b) == len(queued)):
+            return a == b  # nil (WATCH), EXECABORT, or a count that differs
+        for args, x, y in zip(queued, a, b):
+            cmp = comparer(args)
+            if not (cmp(x, y) if cmp else x == y):
+                return False
+        return True
 
     @staticmethod
     def complete_scan(conn, args, reply):
@@ -301,6 +352,10 @@ def split_args(line):
 
 
 def start_pair(threads=2):
+    """With LARDER_TEST_TARGET=redis both are redis-servers: a check of the
+    cases and the generator themselves (they must agree with Redis itself)."""
     redis = start_redis(COMMON_ARGS)
+    if os.environ.get("LARDER_TEST_TARGET") == "redis":
+        return redis, start_redis(COMMON_ARGS)
     larder = start_larder(COMMON_ARGS, threads=threads)
     return redis, larder

@@ -66,3 +66,21 @@ def test_random_sort(differ):
     # family: an overflowing INCRBYFLOAT can leave errno at ERANGE in Redis,
     # which its SORT then reads (sort.redis explains).
     run_random(differ, ("sort", "list", "set", "hash", "keys"), seed_offset=8)
+
+
+# Every type family inside MULTI/EXEC blocks and one-command scripts. The
+# wrappers draw from the families named beside them.
+# (No sort: see test_random_sort.)
+ALL_TYPES = ("string", "keys", "expiry", "hash", "set", "list", "zset", "bitmap", "geo", "hll")
+
+
+def test_random_transactions(differ):
+    run_random(differ, ("multi",) + ALL_TYPES, seed_offset=9)
+
+
+def test_random_scripts(differ):
+    run_random(differ, ("eval",) + ALL_TYPES, seed_offset=10)
+
+
+def test_random_scripts_in_transactions(differ):
+    run_random(differ, ("multi", "eval") + ALL_TYPES, seed_offset=11)

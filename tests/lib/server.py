@@ -98,6 +98,20 @@ def start_redis(args=()):
     return Server(program, ["--save", "", "--appendonly", "no"] + list(args))
 
 
+def start_target(args=(), threads=2):
+    """The server a client-level test runs against: larder-server with
+    `threads` shards, or Debian's redis-server when LARDER_TEST_TARGET=redis
+    (to check that the test itself is right: it must pass there first).
+    `args` are options both servers accept."""
+    if os.environ.get("LARDER_TEST_TARGET", "larder") == "redis":
+        return start_redis(args)
+    return start_larder(args, threads=threads)
+
+
+def target_is_redis():
+    return os.environ.get("LARDER_TEST_TARGET", "larder") == "redis"
+
+
 def wait_until(pred, timeout=30, interval=0.05):
     """Polls `pred` until it is true or `timeout` seconds pass; returns its
     last value. Tests wait with generous bounds: these machines are noisy."""
