@@ -21,6 +21,8 @@ void RegisterMemoryFamily(CommandRegistry* r);
 void RegisterCacheFamily(CommandRegistry* r);
 void RegisterServerFamily(CommandRegistry* r);
 void RegisterAclFamily(CommandRegistry* r);
+void RegisterScriptFamily(CommandRegistry* r);
+void RegisterFunctionFamily(CommandRegistry* r);
 
 // All of the above, in this order.
 inline void RegisterFamilies(CommandRegistry* r) {
@@ -38,6 +40,8 @@ inline void RegisterFamilies(CommandRegistry* r) {
   RegisterCacheFamily(r);
   RegisterServerFamily(r);
   RegisterAclFamily(r);
+  RegisterScriptFamily(r);
+  RegisterFunctionFamily(r);
 }
 
 }  // namespace larder
