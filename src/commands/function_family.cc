@@ -216,6 +216,7 @@ bool ParseDump(std::string_view p, std::vector<std::string_view>* codes) {
 
 void FunctionRestore(CommandContext& ctx) {
   enum class Policy { kAppend, kReplace, kFlush } policy = Policy::kAppend;
+  if (ctx.argc() > 4) return ctx.Error(OpStatus::kSubcommandSyntax, ctx.arg(1), "FUNCTION");
   if (ctx.argc() == 4) {
     if (EqualsIgnoreCase(ctx.arg(3), "append")) policy = Policy::kAppend;
     else if (EqualsIgnoreCase(ctx.arg(3), "replace")) policy = Policy::kReplace;
@@ -258,7 +259,21 @@ void FunctionStats(CommandContext& ctx) {
   resp::ReplyBuilder& rb = *ctx.rb;
   rb.MapHeader(2);
   rb.Bulk("running_script");
-  rb.Null();
+  std::string name;
+  std::vector<std::string> command;
+  int64_t duration_ms;
+  if (BusyScriptInfo(&name, &command, &duration_ms)) {
+    rb.MapHeader(3);
+    rb.Bulk("name");
+    rb.Bulk(name);
+    rb.Bulk("command");
+    rb.ArrayHeader(command.size());
+    for (const auto& a : command) rb.Bulk(a);
+    rb.Bulk("duration_ms");
+    rb.Integer(duration_ms);
+  } else {
+    rb.Null();
+  }
   rb.Bulk("engines");
   rb.MapHeader(1);
   rb.Bulk("LUA");
@@ -337,6 +352,7 @@ void FcallGeneric(CommandContext& ctx, bool read_only) {
   run->name = std::string(ctx.arg(1));
   run->keys.assign(ctx.args.begin() + 3, ctx.args.begin() + 3 + static_cast<long>(numkeys));
   run->args.assign(ctx.args.begin() + 3 + static_cast<long>(numkeys), ctx.args.end());
+  run->command.assign(ctx.args.begin(), ctx.args.end());
   RunScript(ctx, std::move(run));
 }
 

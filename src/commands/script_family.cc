@@ -21,24 +21,30 @@ namespace larder {
 
 namespace {
 
-// The script running now (one at a time per shard thread; SCRIPT KILL
-// reaches it from any thread).
+// A script that runs. Once it has run past busy-reply-threshold it is
+// published as the busy script: the engine answers BUSY, SCRIPT KILL /
+// FUNCTION KILL / FUNCTION STATS (any thread) reach it here, and its shard's
+// loop answers its other connections from the instruction hook.
 struct Running {
-  std::mutex mu;
-  bool active = false;
   bool is_function = false;
-  bool wrote = false;
+  std::string name;
+  std::vector<std::string> command;
+  int64_t start_ms = 0;
+  bool busy = false;  // published (this thread only)
+  std::atomic<bool> wrote{false};
   std::atomic<bool> kill{false};
 };
-Running& TheRunning() {
-  static Running r;
-  return r;
+std::mutex g_busy_mu;
+Running* g_busy = nullptr;  // under g_busy_mu
+
+bool DeprecatedApi(Engine* engine) {
+  return engine->config().lua_enable_deprecated_api.load(std::memory_order_relaxed) != 0;
 }
 
 class ScriptHost : public script::Host {
  public:
-  ScriptHost(AtomicScope& scope, Engine* engine, int db, const ScriptRun& run)
-      : scope_(scope), engine_(engine), db_(db), run_(run) {}
+  ScriptHost(AtomicScope& scope, Engine* engine, int db, const ScriptRun& run, Running* running)
+      : scope_(scope), engine_(engine), db_(db), run_(run), running_(running) {}
 
   Outcome Call(std::span<const std::string_view> argv, int resp, std::string* out) override {
     Shard* shard = CurrentShard();
@@ -49,7 +55,8 @@ class ScriptHost : public script::Host {
       if (rejected) engine_->RecordRejected(shard, rejected);
       return Refuse(shard, nullptr, rejected ? OpStatus::kScriptWrongArity : OpStatus::kScriptUnknownCommand, out);
     }
-    if (spec->flags & kCmdNoScript) return Refuse(shard, spec, OpStatus::kScriptCommandNotAllowed, out);
+    if ((spec->flags & kCmdNoScript) && !script::DenyScriptsDisabled().load(std::memory_order_relaxed))
+      return Refuse(shard, spec, OpStatus::kScriptCommandNotAllowed, out);
     bool writes = spec->flags & kCmdWrite;
     if (writes && (run_.read_only || (run_.flags & script::kFlagNoWrites)))
       return Refuse(shard, spec, OpStatus::kScriptWriteInRo, out);
@@ -60,10 +67,7 @@ class ScriptHost : public script::Host {
     out->clear();
     AtomicScope::CallResult r = scope_.Call(spec, argv, db_, resp, out);
     if (r == AtomicScope::CallResult::kNotHeld) return Outcome::kAbort;
-    if (writes) {
-      std::lock_guard lock(TheRunning().mu);
-      TheRunning().wrote = true;
-    }
+    if (writes) running_->wrote.store(true, std::memory_order_relaxed);
     return Outcome::kReply;
   }
 
@@ -73,8 +77,29 @@ class ScriptHost : public script::Host {
     return ResolveCommand(argv, &error, &rejected) ? 1 : -1;
   }
 
+  // From the instruction hook: past the threshold the script becomes the
+  // busy one and the shard's other connections are served (with BUSY);
+  // false once it is killed.
   bool Continue(std::string* reason) override {
-    if (!TheRunning().kill.load(std::memory_order_relaxed)) return true;
+    if (!running_->busy) {
+      int64_t limit = engine_->config().busy_reply_threshold.load(std::memory_order_relaxed);
+      if (limit > 0 && UnixTimeMs() - running_->start_ms >= limit) {
+        std::lock_guard lock(g_busy_mu);
+        if (!g_busy) {
+          g_busy = running_;
+          running_->busy = true;
+          engine_->busy_script.store(run_.is_function ? 2 : 1, std::memory_order_relaxed);
+          LOG_WARNING("Slow script detected: still in execution after {} milliseconds. You can try killing the "
+                      "script using the {} command. Script name is: {}.",
+                      UnixTimeMs() - running_->start_ms, run_.is_function ? "FUNCTION KILL" : "SCRIPT KILL",
+                      run_.name);
+        }
+      }
+    }
+    if (running_->busy) {
+      if (Shard* shard = CurrentShard()) shard->loop().PollOnce(0);
+    }
+    if (!running_->kill.load(std::memory_order_relaxed)) return true;
     *reason = FormatError(run_.is_function ? OpStatus::kFunctionKilled : OpStatus::kScriptKilled);
     return false;
   }
@@ -117,6 +142,7 @@ class ScriptHost : public script::Host {
   Engine* engine_;
   int db_;
   const ScriptRun& run_;
+  Running* running_;
 };
 
 // One run in `scope`; false when it reached a shard not held (nothing
@@ -125,7 +151,7 @@ bool RunIn(AtomicScope& scope, Engine* engine, int db, const ScriptRun& run, res
   script::Runtime* rt;
   std::string error;
   if (run.is_function) {
-    rt = script::LocalFunctions(false, &error);
+    rt = script::LocalFunctions(DeprecatedApi(engine), &error);
     if (!rt) {
       rb->Error(error);
       return true;
@@ -135,7 +161,7 @@ bool RunIn(AtomicScope& scope, Engine* engine, int db, const ScriptRun& run, res
       return true;
     }
   } else {
-    rt = &script::LocalEval(false);
+    rt = &script::LocalEval(DeprecatedApi(engine));
     if (!rt->HasScript(run.name) && !rt->CompileScript(run.name, run.body, &error)) {
       rb->Error(error);
       return true;
@@ -143,20 +169,17 @@ bool RunIn(AtomicScope& scope, Engine* engine, int db, const ScriptRun& run, res
   }
   std::vector<std::string_view> keys(run.keys.begin(), run.keys.end());
   std::vector<std::string_view> args(run.args.begin(), run.args.end());
-  ScriptHost host(scope, engine, db, run);
-  Running& running = TheRunning();
-  {
-    std::lock_guard lock(running.mu);
-    running.active = true;
-    running.is_function = run.is_function;
-    running.wrote = false;
-    running.kill.store(false);
-  }
+  Running running;
+  running.is_function = run.is_function;
+  running.name = run.name;
+  running.command = run.command;
+  running.start_ms = UnixTimeMs();
+  ScriptHost host(scope, engine, db, run, &running);
   bool done = rt->Run(run.name, run.name, keys, args, host, rb);
-  {
-    std::lock_guard lock(running.mu);
-    running.active = false;
-    running.kill.store(false);
+  if (running.busy) {
+    std::lock_guard lock(g_busy_mu);
+    g_busy = nullptr;
+    engine->busy_script.store(0, std::memory_order_relaxed);
   }
   return done;
 }
@@ -209,13 +232,22 @@ bool ParseNumKeys(CommandContext& ctx, size_t* numkeys, bool fcall) {
 }
 
 std::string KillRunningScript(bool function) {
-  Running& r = TheRunning();
-  std::lock_guard lock(r.mu);
-  if (!r.active) return FormatError(OpStatus::kNotBusy);
-  if (r.is_function != function) return FormatError(OpStatus::kNotBusy);
-  if (r.wrote) return FormatError(OpStatus::kUnkillable);
-  r.kill.store(true);
+  std::lock_guard lock(g_busy_mu);
+  if (!g_busy) return FormatError(OpStatus::kNotBusy);
+  if (g_busy->is_function != function)
+    return FormatError(g_busy->is_function ? OpStatus::kBusyFunction : OpStatus::kBusyScript);
+  if (g_busy->wrote.load(std::memory_order_relaxed)) return FormatError(OpStatus::kUnkillable);
+  g_busy->kill.store(true);
   return "";
+}
+
+bool BusyScriptInfo(std::string* name, std::vector<std::string>* command, int64_t* duration_ms) {
+  std::lock_guard lock(g_busy_mu);
+  if (!g_busy) return false;
+  *name = g_busy->name;
+  *command = g_busy->command;
+  *duration_ms = UnixTimeMs() - g_busy->start_ms;
+  return true;
 }
 
 size_t ScriptMemoryHere(bool functions) {
@@ -246,7 +278,7 @@ void EvalGeneric(CommandContext& ctx, bool by_sha, bool read_only) {
     if (!script::ParseShebang(body, &run->flags, &skip, &error)) return ctx.Error(error);
     // Compiled here first: a body that does not compile is not cached.
     std::string sha = HexDigest(Sha1::Of(body));
-    script::Runtime& rt = script::LocalEval(false);
+    script::Runtime& rt = script::LocalEval(DeprecatedApi(ctx.engine));
     if (!rt.HasScript(sha) && !rt.CompileScript(sha, body.substr(skip), &error)) return ctx.Error(error);
     script::Scripts().Add(body, run->flags, skip);
     std::optional<script::ScriptCache::Entry> e = script::Scripts().Find(sha);
@@ -263,6 +295,7 @@ void EvalGeneric(CommandContext& ctx, bool by_sha, bool read_only) {
   }
   run->keys.assign(ctx.args.begin() + 3, ctx.args.begin() + 3 + static_cast<long>(numkeys));
   run->args.assign(ctx.args.begin() + 3 + static_cast<long>(numkeys), ctx.args.end());
+  run->command.assign(ctx.args.begin(), ctx.args.end());
   RunScript(ctx, std::move(run));
 }
 
@@ -278,7 +311,7 @@ void ScriptLoad(CommandContext& ctx) {
   std::string error;
   if (!script::ParseShebang(body, &flags, &skip, &error)) return ctx.Error(error);
   std::string sha = HexDigest(Sha1::Of(body));
-  script::Runtime& rt = script::LocalEval(false);
+  script::Runtime& rt = script::LocalEval(DeprecatedApi(ctx.engine));
   if (!rt.HasScript(sha) && !rt.CompileScript(sha, body.substr(skip), &error)) return ctx.Error(error);
   script::Scripts().Add(body, flags, skip);
   ctx.rb->Bulk(sha);

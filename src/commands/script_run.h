@@ -30,6 +30,7 @@ struct ScriptRun {
   std::string body;               // EVAL: the chunk (shebang line cut)
   std::vector<std::string> keys;  // copied: a rerun outlives the handler's views
   std::vector<std::string> args;
+  std::vector<std::string> command;  // the whole command line (FUNCTION STATS)
   std::shared_ptr<std::atomic<bool>> needs_all;  // EVAL: remembered per sha
 };
 
@@ -43,6 +44,9 @@ bool ParseNumKeys(CommandContext& ctx, size_t* numkeys, bool fcall);
 // SCRIPT KILL / FUNCTION KILL, from any thread: asks the running script
 // to stop. Returns the reply line ("" for OK).
 std::string KillRunningScript(bool function);
+
+// The busy script (past busy-reply-threshold), for FUNCTION STATS: false if none.
+bool BusyScriptInfo(std::string* name, std::vector<std::string>* command, int64_t* duration_ms);
 
 // INFO: the memory of the interpreters of the calling shard thread.
 size_t ScriptMemoryHere(bool functions);

@@ -21,6 +21,7 @@
 #include "common/sha1.h"
 #include "keyspace/digest.h"
 #include "keyspace/objects.h"
+#include "script/store.h"
 
 namespace larder {
 
@@ -936,6 +937,10 @@ void Debug(CommandContext& ctx) {
     // A builder of its own, with no error sink: the executor never hears of it.
     resp::ReplyBuilder raw(ctx.rb->buffer(), ctx.rb->protocol());
     return raw.Error(ctx.arg(2));
+  }
+  if (sub == "set-disable-deny-scripts" && argc == 3) {
+    script::DenyScriptsDisabled().store(ctx.arg(2) != "0");
+    return ctx.rb->Ok();
   }
   if (sub == "set-active-expire" && argc == 3) {
     Shard::active_expire_enabled.store(ctx.arg(2) != "0");

@@ -221,6 +221,15 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
       return DispatchResult::kDone;
     }
   }
+  // A script running past busy-reply-threshold: only SCRIPT KILL and the
+  // like get through.
+  if (int busy = engine.busy_script.load(std::memory_order_relaxed)) [[unlikely]] {
+    if (!(spec->flags & kCmdAllowBusy)) {
+      client.ReplyError(FormatError(busy == 2 ? OpStatus::kBusyFunction : OpStatus::kBusyScript));
+      engine.RecordRejected(client.shard(), spec);
+      return DispatchResult::kDone;
+    }
+  }
   // ACL: one compare when the client's user may run everything.
   if (state.acl_fast != engine.users().epoch()) [[unlikely]] {
     if (!AclAllows(client, spec, argv)) return DispatchResult::kDone;

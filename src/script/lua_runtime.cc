@@ -11,7 +11,7 @@
 // RESP → Lua (what redis.call returns), in the script's protocol (setresp):
 //   integer → number; bulk → string; null bulk / null array → false;
 //   status → {ok=s}; error → {err=s}; array → table; RESP3 only: map →
-//   {k=v}, set → {m=true}, null → nil, double → {double=n}, boolean →
+//   {map={k=v}}, set → {set={m=true}}, null → nil, double → {double=n}, boolean →
 //   boolean, big number → {big_number=s}, verbatim → {verbatim_string=
 //   {format=f, string=s}}; attributes are skipped.
 //
@@ -344,12 +344,18 @@ class ReplyReader {
           return true;
         }
         lua_newtable(L_);
-        for (int64_t i = 0; i < n; ++i) {
-          if (t == '~') {
+        if (t == '~') {  // {set = {member = true, ...}}
+          lua_newtable(L_);
+          for (int64_t i = 0; i < n; ++i) {
             if (!Read()) return false;
             lua_pushboolean(L_, 1);
             lua_settable(L_, -3);
-          } else {
+          }
+          lua_setfield(L_, -2, "set");
+          return true;
+        }
+        for (int64_t i = 0; i < n; ++i) {
+          {
             lua_pushnumber(L_, static_cast<lua_Number>(i + 1));
             if (!Read()) return false;
             lua_settable(L_, -3);
@@ -360,11 +366,13 @@ class ReplyReader {
       case '%': {
         int64_t n = 0;
         std::from_chars(line.data(), line.data() + line.size(), n);
+        lua_newtable(L_);  // {map = {key = value, ...}}
         lua_newtable(L_);
         for (int64_t i = 0; i < n; ++i) {
           if (!Read() || !Read()) return false;
           lua_settable(L_, -3);
         }
+        lua_setfield(L_, -2, "map");
         return true;
       }
       case '|': {  // attributes: read and drop, then the real reply
@@ -950,6 +958,19 @@ int SafeToHex(lua_State* L) {
   return lua_gettop(L);
 }
 
+// unpack(t [, i [, j]]) with the count computed without overflow (Lua
+// 5.1's own wraps around for ranges near the int limits and crashes).
+int SafeUnpack(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  int64_t i = luaL_optinteger(L, 2, 1);
+  int64_t e = lua_isnoneornil(L, 3) ? static_cast<int64_t>(lua_objlen(L, 1)) : luaL_checkinteger(L, 3);
+  if (i > e) return 0;
+  int64_t n = e - i + 1;
+  if (n >= INT32_MAX || !lua_checkstack(L, static_cast<int>(n))) return luaL_error(L, "too many results to unpack");
+  for (int64_t k = i; k <= e; ++k) lua_rawgeti(L, 1, static_cast<int>(k));
+  return static_cast<int>(n);
+}
+
 // Opens a library and makes it the global `name` (some modules only
 // return their table).
 void OpenLib(lua_State* L, const char* name, lua_CFunction f) {
@@ -1011,6 +1032,8 @@ Runtime::Runtime(Kind kind, bool deprecated_api) : kind_(kind), st_(std::make_un
   lua_setglobal(L, "rawset");
   lua_pushcfunction(L, SafeLoadstring);
   lua_setglobal(L, "loadstring");
+  lua_pushcfunction(L, SafeUnpack);
+  lua_setglobal(L, "unpack");
 
   PushRedisTable(L);
   if (kind == Kind::kFunction) {

@@ -70,6 +70,11 @@ const Library* Libraries::LibraryOf(const Set& set, std::string_view function, c
   return nullptr;
 }
 
+std::atomic<bool>& DenyScriptsDisabled() {
+  static std::atomic<bool> off{false};
+  return off;
+}
+
 ScriptCache& Scripts() {
   static ScriptCache cache;
   return cache;

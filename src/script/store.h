@@ -85,6 +85,9 @@ class Libraries {
   std::atomic<uint64_t> version_{0};
 };
 
+// DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may call no-script commands.
+std::atomic<bool>& DenyScriptsDisabled();
+
 // The process-wide store.
 ScriptCache& Scripts();
 Libraries& Functions();
