@@ -99,7 +99,8 @@ class ScriptHost : public script::Host {
     if (running_->busy) {
       if (Shard* shard = CurrentShard()) shard->loop().PollOnce(0);
     }
-    if (!running_->kill.load(std::memory_order_relaxed)) return true;
+    // SHUTDOWN (allowed while busy) ends the script so the shard can stop.
+    if (!running_->kill.load(std::memory_order_relaxed) && !engine_->shutdown_requested()) return true;
     *reason = FormatError(run_.is_function ? OpStatus::kFunctionKilled : OpStatus::kScriptKilled);
     return false;
   }

@@ -610,8 +610,12 @@ bool ArgsOf(lua_State* L, std::vector<std::string>* out) {
   return true;
 }
 
+void Hook(lua_State* L, lua_Debug*);
+
+// Ends the run: raises now, and (the hook at every instruction) again
+// after any pcall that catches it, until the run is out.
 [[noreturn]] void RaiseAbort(lua_State* L, Runtime::State* st) {
-  lua_sethook(L, nullptr, 0, 0);
+  lua_sethook(L, Hook, LUA_MASKCOUNT, 1);
   PushReplyError(L, st->abort_error.empty() ? "ERR script stopped" : st->abort_error, false);
   RaiseTable(L);
 }
@@ -633,9 +637,7 @@ int GenericCall(lua_State* L, bool raise) {
   Host::Outcome o = st->host->Call(argv, st->resp, &out);
   if (o == Host::Outcome::kAbort || st->aborted) {
     st->aborted = true;
-    // Uncatchable from here on: every instruction raises.
-    lua_sethook(L, [](lua_State* l, lua_Debug*) { RaiseAbort(l, StateOf(l)); }, LUA_MASKCOUNT, 1);
-    RaiseAbort(L, st);
+    RaiseAbort(L, st);  // uncatchable from here on
   }
   lua_settop(L, 0);
   if (o == Host::Outcome::kError) {
