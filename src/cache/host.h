@@ -35,6 +35,10 @@ class Host {
   virtual HashLimits hash_limits() const = 0;
   // On shard `shard`'s thread: the clients blocked on `key` get a nil reply.
   virtual void WakeWaiters(int shard, int db, std::string_view key) = 0;
+  // On shard `shard`'s thread (or with it parked): the cache changed `key`
+  // by itself (a load stored it, an invalidation or a vanished row deleted
+  // it, a write-through result replaced it). WATCH counts it as changed.
+  virtual void KeyChanged(int shard, int db, std::string_view key) = 0;
 };
 
 // A command waiting for its keys to load runs again: `error` is null when

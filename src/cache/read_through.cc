@@ -60,7 +60,7 @@ void ShardCache::Invalidate(int db_index, const std::string& key) {
   std::string id = KeyId(db_index, key);
   negative_.erase(id);
   fresh_.erase(id);
-  shard_->db(db_index).Delete(key);
+  if (shard_->db(db_index).Delete(key)) host_->KeyChanged(shard_->id(), db_index, key);
 }
 
 void ShardCache::StoreWarm(int db_index, const std::string& key, const std::shared_ptr<LiveRule>& rule,
@@ -249,6 +249,7 @@ bool ShardCache::Store(Db& db, const std::string& key, const LiveRule& live, con
     }
   }
   e->flags |= Entry::kCached;
+  host_->KeyChanged(shard_->id(), db.index(), key);
   return true;
 }
 
@@ -300,7 +301,10 @@ void ShardCache::Complete(const std::string& id, int db_index, const std::string
     if (live.rule.negative_ttl_ms > 0) negative_[id] = CommandTimeMs() + live.rule.negative_ttl_ms;
     fresh_.erase(id);
     Entry* e = db.table().Find(key);
-    if (e && (e->flags & Entry::kCached)) db.Delete(key);  // the row is gone
+    if (e && (e->flags & Entry::kCached)) {  // the row is gone
+      db.Delete(key);
+      host_->KeyChanged(shard_->id(), db_index, key);
+    }
   }
   for (auto& w : p.waiters)
     if (w->keys_left > 0 && --w->keys_left == 0) w->resume(nullptr);

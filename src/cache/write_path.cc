@@ -56,12 +56,14 @@ bool ShardCache::StartWriteThrough(int db_index, std::string_view key_view, Entr
   if (!rule || !rule->rule.write_through) {  // the rule went away meanwhile: the cache alone
     real.Delete(key);
     if (result) real.Add(result);
+    host_->KeyChanged(shard_->id(), db_index, key);
     return false;
   }
   const std::string& sql = result ? rule->rule.store_sql : rule->rule.delete_sql;
   if (sql.empty()) {  // a delete with no delete statement: the cache alone
     if (result) FreeEntry(result);
     real.Delete(key);
+    host_->KeyChanged(shard_->id(), db_index, key);
     return false;
   }
   Statement st{sql, {}};
@@ -104,6 +106,7 @@ void ShardCache::CompleteWrite(const std::string& id, int db_index, std::string 
       result->flags &= static_cast<uint8_t>(~Entry::kCached);
       real.Add(result);
     }
+    host_->KeyChanged(shard_->id(), db_index, key);
     fresh_.erase(id);
     negative_.erase(id);
     done(nullptr, r.micros);

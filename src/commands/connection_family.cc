@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/numbers.h"
 #include "engine/client_state.h"
+#include "engine/transaction.h"
 
 namespace larder {
 
@@ -132,6 +133,7 @@ void Reset(CommandContext& ctx) {
     ctx.engine->RemoveMonitor(ctx.shard->id(), c.id);
     c.monitor = false;
   }
+  DiscardTransaction(ctx.engine, c);
   c.db = 0;
   c.resp = 2;
   c.name.clear();
@@ -423,8 +425,8 @@ void RegisterConnectionFamily(CommandRegistry* r) {
   r->Add(make("hello", -1, LO | NS | L | S | kCmdSkipMonitor | kCmdSkipSlowlog | F | NA | kCmdAllowBusy, Hello,
               "@fast @connection", "Handshakes with the Redis server."));
   r->Add(make("select", 2, L | S | F | LO, Select, "@fast @connection", "Changes the selected database."));
-  r->Add(make("quit", -1, kCmdAllowBusy | NS | L | S | F | NA | LO, Quit, "@fast @connection", "Closes the connection."));
-  r->Add(make("reset", 1, NS | L | S | F | NA | kCmdAllowBusy | LO, Reset, "@fast @connection", "Resets the connection."));
+  r->Add(make("quit", -1, kCmdAllowBusy | NS | L | S | F | NA | LO | kCmdNotQueued, Quit, "@fast @connection", "Closes the connection."));
+  r->Add(make("reset", 1, NS | L | S | F | NA | kCmdAllowBusy | LO | kCmdNotQueued, Reset, "@fast @connection", "Resets the connection."));
 
   CommandSpec client = make("client", -2, 0, nullptr, "@slow", "A container for client connection commands.");
   auto sub = [&](const char* name, int arity, uint32_t flags, Handler h, const char* acl, const char* summary) {

@@ -14,6 +14,7 @@ void RegisterHashFamily(CommandRegistry* r);
 void RegisterSetFamily(CommandRegistry* r);
 void RegisterListFamily(CommandRegistry* r);
 void RegisterZSetFamily(CommandRegistry* r);
+void RegisterSortFamily(CommandRegistry* r);
 void RegisterBitmapFamily(CommandRegistry* r);
 void RegisterGeoFamily(CommandRegistry* r);
 void RegisterHllFamily(CommandRegistry* r);
@@ -21,6 +22,7 @@ void RegisterMemoryFamily(CommandRegistry* r);
 void RegisterCacheFamily(CommandRegistry* r);
 void RegisterServerFamily(CommandRegistry* r);
 void RegisterAclFamily(CommandRegistry* r);
+void RegisterTransactionFamily(CommandRegistry* r);
 void RegisterScriptFamily(CommandRegistry* r);
 void RegisterFunctionFamily(CommandRegistry* r);
 
@@ -33,6 +35,7 @@ inline void RegisterFamilies(CommandRegistry* r) {
   RegisterSetFamily(r);
   RegisterListFamily(r);
   RegisterZSetFamily(r);
+  RegisterSortFamily(r);
   RegisterBitmapFamily(r);
   RegisterGeoFamily(r);
   RegisterHllFamily(r);
@@ -40,6 +43,7 @@ inline void RegisterFamilies(CommandRegistry* r) {
   RegisterCacheFamily(r);
   RegisterServerFamily(r);
   RegisterAclFamily(r);
+  RegisterTransactionFamily(r);
   RegisterScriptFamily(r);
   RegisterFunctionFamily(r);
 }

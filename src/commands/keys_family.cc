@@ -512,8 +512,13 @@ void FlushDb(CommandContext& ctx) {
   if (!ParseFlushMode(ctx, 1)) return;
   int db = ctx.db_index;
   ShardSet* set = &ctx.engine->shards();
-  ExclusiveAll(ctx, [set, db](resp::ReplyBuilder& rb) {
-    for (int i = 0; i < set->size(); ++i) set->shard(i).db(db).Clear();
+  Engine* engine = ctx.engine;
+  ExclusiveAll(ctx, [set, engine, db](resp::ReplyBuilder& rb) {
+    for (int i = 0; i < set->size(); ++i) {
+      WatchRegistry& w = engine->local(i).watches;
+      if (!w.empty()) w.TouchDb(db, set->shard(i).db(db), nullptr);
+      set->shard(i).db(db).Clear();
+    }
     rb.Ok();
   });
 }
@@ -521,9 +526,16 @@ void FlushDb(CommandContext& ctx) {
 void FlushAll(CommandContext& ctx) {
   if (!ParseFlushMode(ctx, 1)) return;
   ShardSet* set = &ctx.engine->shards();
-  ExclusiveAll(ctx, [set](resp::ReplyBuilder& rb) {
-    for (int i = 0; i < set->size(); ++i)
-      for (auto& d : set->shard(i).dbs()) d.Clear();
+  Engine* engine = ctx.engine;
+  ExclusiveAll(ctx, [set, engine](resp::ReplyBuilder& rb) {
+    for (int i = 0; i < set->size(); ++i) {
+      WatchRegistry& w = engine->local(i).watches;
+      auto& dbs = set->shard(i).dbs();
+      for (size_t d = 0; d < dbs.size(); ++d) {
+        if (!w.empty()) w.TouchDb(static_cast<int>(d), dbs[d], nullptr);
+        dbs[d].Clear();
+      }
+    }
     rb.Ok();
   });
 }
@@ -539,6 +551,11 @@ void SwapDb(CommandContext& ctx) {
   ExclusiveAll(ctx, [set, engine, a, b](resp::ReplyBuilder& rb) {
     for (int i = 0; i < set->size(); ++i) {
       Shard& sh = set->shard(i);
+      WatchRegistry& w = engine->local(i).watches;
+      if (!w.empty()) {
+        w.TouchDb(static_cast<int>(a), sh.db(static_cast<int>(a)), &sh.db(static_cast<int>(b)));
+        w.TouchDb(static_cast<int>(b), sh.db(static_cast<int>(b)), &sh.db(static_cast<int>(a)));
+      }
       sh.db(static_cast<int>(a)).SwapContents(sh.db(static_cast<int>(b)));
       // S3-FIFO queues name keys by database: requeue this shard's keys.
       if (CurrentAccessMode() == AccessMode::kFifo) sh.evictor().Rebuild(sh.dbs());

@@ -67,6 +67,7 @@ class ScriptHost : public script::Host {
     out->clear();
     AtomicScope::CallResult r = scope_.Call(spec, argv, db_, resp, out);
     if (r == AtomicScope::CallResult::kNotHeld) return Outcome::kAbort;
+    // kRefused (a write of a write-through key): its error reply is in *out.
     if (writes) running_->wrote.store(true, std::memory_order_relaxed);
     return Outcome::kReply;
   }

@@ -140,6 +140,11 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kNeedInputKey: return "ERR at least 1 input key is needed for '{}' command";
     case OpStatus::kWeightNotFloat: return "ERR weight value is not a float";
 
+    // ---- SORT ----
+    case OpStatus::kSortNotDouble: return "ERR One or more scores can't be converted into double";
+    case OpStatus::kSortByDenied: return "ERR BY option of SORT denied due to insufficient ACL permissions.";
+    case OpStatus::kSortGetDenied: return "ERR GET option of SORT denied due to insufficient ACL permissions.";
+
     // ---- Bitmaps ----
     case OpStatus::kBitOffsetNotInteger: return "ERR bit offset is not an integer or out of range";
     case OpStatus::kBitNotInteger: return "ERR bit is not an integer or out of range";
@@ -310,6 +315,27 @@ std::string_view ErrorText(OpStatus s) {
       return "ERR a write-through or write-behind key must be written by a command on that key alone";
     case OpStatus::kSourceRefusedWrite: return "ERR cache source '{}' refused the write to '{}': {}";
     case OpStatus::kSourceLoadFailed: return "ERR cache source '{}' failed to load '{}': {}";
+
+    // ---- transactions ----
+    case OpStatus::kExecWithoutMulti: return "ERR EXEC without MULTI";
+    case OpStatus::kDiscardWithoutMulti: return "ERR DISCARD without MULTI";
+    case OpStatus::kMultiNested: return "ERR MULTI calls can not be nested";
+    case OpStatus::kWatchInMulti: return "ERR WATCH inside MULTI is not allowed";
+    case OpStatus::kExecAbort: return "EXECABORT Transaction discarded because of previous errors.";
+    case OpStatus::kExecAbortBecause: return "EXECABORT Transaction discarded because of: {}";
+    case OpStatus::kNotAllowedInMulti: return "ERR Command not allowed inside a transaction";
+    case OpStatus::kNotInAtomicUnit: return "ERR '{}' cannot run inside a transaction or a script";
+    case OpStatus::kAtomicWriteRuleKey:
+      return "ERR '{}' is a write-through or write-behind key: write it outside MULTI/EXEC and scripts, where its "
+             "rule writes it to the database";
+    case OpStatus::kExecAclChanged:
+      return "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. "
+             "This command is no longer allowed for the following reason: {}";
+    case OpStatus::kExecAclNoCommand: return "no permission to execute the command or subcommand";
+    case OpStatus::kExecAclNoKey: return "no permission to touch the specified keys";
+    case OpStatus::kExecAclNoChannel: return "no permission to access one of the channels used as arguments";
+    case OpStatus::kMultiQueueLimit:
+      return "ERR the commands queued in this transaction are over client-query-buffer-limit";
 
     // ---- ACL ----
     case OpStatus::kAclUnknownCommand: return "Unknown command or category name in ACL";

@@ -129,6 +129,11 @@ enum class OpStatus : uint16_t {
   kNeedInputKey,                  // command name
   kWeightNotFloat,
 
+  // ---- SORT ----
+  kSortNotDouble,
+  kSortByDenied,   // BY or GET patterns for a user that cannot read every key
+  kSortGetDenied,
+
   // ---- Bitmaps ----
   kBitOffsetNotInteger,
   kBitNotInteger,
@@ -203,6 +208,22 @@ enum class OpStatus : uint16_t {
   kWriteKeyNotAlone,
   kSourceRefusedWrite,            // source, key, the database's message
   kSourceLoadFailed,              // source, key, the database's message
+
+  // ---- transactions ----
+  kExecWithoutMulti,
+  kDiscardWithoutMulti,
+  kMultiNested,
+  kWatchInMulti,
+  kExecAbort,
+  kExecAbortBecause,              // the refusal's error line
+  kNotAllowedInMulti,
+  kNotInAtomicUnit,               // command
+  kAtomicWriteRuleKey,            // key
+  kMultiQueueLimit,
+  kExecAclChanged,                // the reason, one of the three below
+  kExecAclNoCommand,
+  kExecAclNoKey,
+  kExecAclNoChannel,
 
   // ---- ACL ----
   // Why a rule is refused: the reason alone, filled into kAclSetUserModifier

@@ -142,6 +142,20 @@ CheckResult Check(const User& user, const CommandSpec& spec, std::span<const std
   return worst;
 }
 
+bool HasUnrestrictedReadAccess(const User& user, const CommandSpec& spec, std::span<const std::string_view> argv) {
+  if (user.allows_everything) return true;
+  std::vector<KeySpecRef> keys;
+  bool keys_done = false;
+  for (const auto& s : user.selectors) {
+    size_t pos = 0;
+    if (CheckSelector(s, spec, argv, &keys, &keys_done, &pos) != Denial::kNone) continue;
+    if (s.all_keys) return true;
+    for (const auto& p : s.keys)
+      if ((p.perms & kRead) && p.pattern == "*") return true;
+  }
+  return false;
+}
+
 const char* DenialName(Denial d) {
   switch (d) {
     case Denial::kCommand: return "command";

@@ -165,6 +165,12 @@ struct CheckResult {
 // channel that failed, the one furthest into the arguments.
 CheckResult Check(const User& user, const CommandSpec& spec, std::span<const std::string_view> argv);
 
+// Whether some selector of `user` allows this command line and may read
+// every key (allkeys, or a "*" pattern with read permission): Redis's
+// ACLUserCheckCmdWithUnrestrictedKeyAccess, which SORT asks before it follows
+// BY and GET patterns to keys that no key argument names.
+bool HasUnrestrictedReadAccess(const User& user, const CommandSpec& spec, std::span<const std::string_view> argv);
+
 // ---- ACL LOG ----
 
 struct LogEntry {

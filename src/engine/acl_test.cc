@@ -204,6 +204,27 @@ TEST(AclRules, CategoriesOfASpec) {
   EXPECT_EQ(CategoryFlag("nosuch"), 0u);
 }
 
+// SORT's question before it follows BY/GET patterns: may some selector that
+// allows the command line read every key (acl-v2.tcl "Test sort with ACL
+// permissions", with GET standing in for SORT)?
+TEST(AclRules, UnrestrictedReadAccess) {
+  auto full = [](std::vector<std::string> rules) {
+    User u = Make(std::move(rules));
+    std::vector<std::string_view> argv = {"get", "mylist"};
+    return HasUnrestrictedReadAccess(u, *Table().Find("get"), argv);
+  };
+  EXPECT_TRUE(HasUnrestrictedReadAccess(DefaultUser(Cmds()), *Table().Find("get"),
+                                        std::vector<std::string_view>{"get", "k"}));
+  EXPECT_FALSE(full({"on", "+get", "~mylist"}));
+  EXPECT_FALSE(full({"on", "+get", "~mylist", "~v*"}));
+  EXPECT_FALSE(full({"on", "+get", "~mylist", "%W~*"}));
+  EXPECT_TRUE(full({"on", "+get", "~mylist", "%R~*"}));
+  EXPECT_TRUE(full({"on", "+get", "allkeys"}));
+  // A selector that reads every key but does not allow the command: no.
+  EXPECT_FALSE(full({"on", "+get", "~mylist", "(+set ~*)"}));
+  EXPECT_TRUE(full({"on", "(+get ~*)"}));
+}
+
 TEST(AclLog, GroupsSimilarEventsAndTrims) {
   Log log;
   LogEntry e;

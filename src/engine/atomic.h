@@ -39,12 +39,18 @@ namespace larder {
 
 class Client;
 class Engine;
+struct ClientState;
+namespace acl {
+struct User;
+}
 
 class AtomicScope {
  public:
   enum class CallResult : uint8_t {
     kOk,       // ran; its reply is in *out
     kNotHeld,  // a key lives on a shard this unit does not hold: nothing ran
+    kRefused,  // a write of a write-through/write-behind key: nothing ran, the
+               // error is in *out (a script stops and rolls back)
   };
 
   // A scope over what the running handler already holds: its own shard, or
@@ -61,6 +67,13 @@ class AtomicScope {
   // The client whose unit this is, when its shard is held and it is known
   // (EXEC); connection commands run against it. Null for a script.
   Client* client() const { return client_; }
+  // EXEC: the client, found again once its shard is held (it may have gone).
+  void set_client(Client* c) { client_ = c; }
+  // Who the unit's commands are from, for the slow log (EXEC: the client's
+  // address and name), and how MONITOR names them ("lua" for a script, as
+  // Redis; the client's address for EXEC).
+  void set_origin(const ClientState* origin) { origin_ = origin; }
+  void set_monitor_name(std::string name) { monitor_name_ = std::move(name); }
 
   // Runs one command line now and appends its reply (RESP `resp`) to *out.
   // `spec` is the resolved command (or subcommand) for argv. `origin`
@@ -86,6 +99,8 @@ class AtomicScope {
  private:
   friend void RunAtomic(Engine*, std::vector<int>, Client*, std::function<bool(AtomicScope&, std::string*)>,
                         ReplyTarget);
+  friend void RunAtomicHere(Engine*, Client*, const std::function<bool(AtomicScope&, std::string*)>&,
+                            std::string*);
   AtomicScope(Engine* engine, std::vector<int> held, bool all, Client* client);
   // The shard that owns argv's keys, or -1 (no keys), or -2 (not held).
   int OwnerOf(const CommandSpec* spec, std::span<const std::string_view> argv, KeyPositions* keys) const;
@@ -99,7 +114,24 @@ class AtomicScope {
   std::vector<Undo> undo_;
   std::vector<int> touched_;  // shards whose keys were written
   std::string capture_;       // replies of work that finishes "later" inline
+  std::vector<char> mask_;    // held, by shard id (ShardSet::SetHeld)
+  const ClientState* origin_ = nullptr;
+  const acl::User* user_ = nullptr;  // a script's caller (its handler's ctx.user)
+  std::string monitor_name_ = "lua";
+  AtomicScope* outer_ = nullptr;  // the unit this one runs inside (a script in EXEC)
+  const std::vector<char>* prev_held_ = nullptr;
+  std::string* prev_capture_ = nullptr;
 };
+
+// The same, at once on this thread, for a unit that needs only this shard
+// (an EXEC whose keys are all here): what `body` writes goes to *out.
+// `body` must not ask to run again.
+void RunAtomicHere(Engine* engine, Client* client, const std::function<bool(AtomicScope&, std::string* out)>& body,
+                   std::string* out);
+
+// The capture of the unit running on this thread (Engine::Deliver appends a
+// reply whose target names it; any other capture is gone: dropped).
+std::string* ActiveCapture();
 
 // Runs `body` as one atomic unit holding `shards` (empty: every shard) and
 // delivers what it wrote to `target`. `body` returns true when done, false to

@@ -118,7 +118,12 @@ void ServeBlockedClients(Engine* engine, Shard* shard) {
 
 void RequestBlock(CommandContext& ctx, int64_t timeout_ms, std::vector<std::string> keys) {
   if (!ctx.block) {
-    ctx.rb->NullArray();  // not reachable through dispatch; answer as a timeout
+    // Inside MULTI/EXEC or a script a blocking command does not block: it
+    // answers as at its timeout (a null array, or a null for the commands
+    // that move one element).
+    const std::string& n = ctx.spec->name;
+    if (n == "brpoplpush" || n == "blmove") ctx.rb->Null();
+    else ctx.rb->NullArray();
     return;
   }
   ctx.block->wants_block = true;

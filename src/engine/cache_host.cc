@@ -23,4 +23,9 @@ void EngineCacheHost::WakeWaiters(int shard, int db, std::string_view key) {
   engine_->local(shard).blocking.WakeAll(engine_, db, std::string(key), "*-1\r\n", "_\r\n");
 }
 
+void EngineCacheHost::KeyChanged(int shard, int db, std::string_view key) {
+  WatchRegistry& w = engine_->local(shard).watches;
+  if (!w.empty()) w.Touch(db, key, engine_->shards().shard(shard).db(db));
+}
+
 }  // namespace larder

@@ -17,6 +17,7 @@ class EngineCacheHost : public cache::Host {
   void Post(int shard, absl::AnyInvocable<void()> task) override;
   HashLimits hash_limits() const override;
   void WakeWaiters(int shard, int db, std::string_view key) override;
+  void KeyChanged(int shard, int db, std::string_view key) override;
 
  private:
   Engine* engine_;

@@ -9,6 +9,7 @@
 #include "engine/blocking.h"
 #include "engine/dispatcher.h"
 #include "engine/engine.h"
+#include "engine/transaction.h"
 #include "shard/shard.h"
 
 namespace larder {
@@ -83,6 +84,7 @@ void Client::OnClosed() {
       engine_->shards().Send(i, [engine, i, self, id] { engine->cache().shard(i).leases().ReleaseClient(self, id); });
   }
   if (state_.monitor) engine_->RemoveMonitor(shard_->id(), state_.id);
+  if (state_.multi || state_.watch) DiscardTransaction(engine_, state_);
   engine_->connected_clients.fetch_sub(1);
   engine_->local(shard_->id()).to_close.push_back(state_.id);
 }
@@ -101,6 +103,12 @@ void Client::ReplyError(std::string_view message) {
   std::string* out = pipeline_.InlineTarget(&stream_.output());
   resp::ReplyBuilder rb(out, state_.resp);
   rb.Error(message);
+  pipeline_.EndInline();
+}
+
+void Client::ReplyRaw(std::string_view bytes) {
+  std::string* out = pipeline_.InlineTarget(&stream_.output());
+  out->append(bytes);
   pipeline_.EndInline();
 }
 

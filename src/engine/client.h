@@ -66,6 +66,8 @@ class Client : public net::StreamHandler {
   void OnLateReply(const ReplyTarget& target, std::string reply);
   // An error reply in the current position (dispatcher's refusals).
   void ReplyError(std::string_view message);
+  // A reply already encoded (+QUEUED), in the current position.
+  void ReplyRaw(std::string_view bytes);
 
   std::string ClientListLine() const;
   // The memory of its buffers: input, unsent output, and the total with

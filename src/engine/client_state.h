@@ -6,12 +6,28 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace larder {
 
 namespace acl {
 struct User;
 }
+struct CommandSpec;
+struct WatchSet;
+
+// Between MULTI and EXEC/DISCARD: the commands queued, and whether one was
+// refused while queueing (EXEC then answers EXECABORT).
+struct MultiState {
+  struct Queued {
+    const CommandSpec* spec;
+    std::vector<std::string> args;
+  };
+  std::vector<Queued> cmds;
+  uint32_t flags = 0;  // the queued commands' flags, or-ed (EXEC's OOM and pause checks)
+  size_t bytes = 0;    // their arguments' size (bounded by client-query-buffer-limit)
+  bool error = false;
+};
 
 struct ClientState {
   uint64_t id = 0;
@@ -39,6 +55,8 @@ struct ClientState {
   int64_t last_interaction_ms = 0;
   const struct CommandSpec* last_cmd = nullptr;  // for CLIENT LIST's cmd=
   uint64_t commands = 0;
+  std::unique_ptr<MultiState> multi;   // set between MULTI and EXEC/DISCARD
+  std::shared_ptr<WatchSet> watch;     // WATCHed keys, until EXEC/DISCARD/UNWATCH
   uint64_t input_bytes = 0;
   uint64_t output_bytes = 0;
 };

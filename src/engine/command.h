@@ -29,6 +29,9 @@ namespace larder {
 
 class Shard;
 class Engine;
+namespace acl {
+struct User;
+}
 class Client;
 struct ClientState;
 
@@ -62,6 +65,9 @@ enum CmdFlag : uint32_t {
   // Internal: a connection command that only touches the client's own state
   // and replies at once, so it may run in the middle of a pipelined batch.
   kCmdLocalOnly = 1u << 21,
+  // Runs even between MULTI and EXEC instead of being queued (EXEC, DISCARD,
+  // MULTI, WATCH, QUIT, RESET: Redis's list in processCommand).
+  kCmdNotQueued = 1u << 22,
 };
 
 enum class Route : uint8_t {
@@ -92,7 +98,10 @@ struct ReplyTarget {
   uint32_t batch = 0;     // the client's batch the reply belongs to
   int32_t group = -1;     // >= 0: command `index` of the batch's group for that shard
   uint32_t index = 0;     // else: the client's late slot `index`
-  bool valid() const { return client_shard >= 0; }
+  // Inside an atomic unit (engine/atomic.h): the reply is appended here, at
+  // once, while that unit runs (dropped after).
+  std::string* capture = nullptr;
+  bool valid() const { return client_shard >= 0 || capture; }
 };
 
 // The key arguments of one command line, as argument indexes. Up to eight
@@ -151,6 +160,12 @@ struct CommandSpec {
   // ZUNION, LMPOP): returns the key indexes, or none if the arguments are
   // malformed (the handler then reports the error).
   std::vector<size_t> (*get_keys)(std::span<const std::string_view> args) = nullptr;
+  // For commands that may reach keys no key argument names (SORT's BY and
+  // GET patterns): true when this command line may, and then it runs as one
+  // exclusive operation over every shard, reaching each key through
+  // ctx.DbFor(). Left null, or false, it is routed by its key arguments. A
+  // command with it is never routed as a one-key command (single_key 0).
+  bool (*needs_all_shards)(std::span<const std::string_view> args) = nullptr;
   // Which of a write command's keys it writes (the others it only reads):
   // all of them (SET, MSET, RENAME, LMOVE), only the first (the destination
   // of SINTERSTORE, ZUNIONSTORE, BITOP, PFMERGE...) or only the second
@@ -209,6 +224,9 @@ struct CommandContext {
   bool exclusive = false;
   // Non-null for blocking commands (see engine/blocking.h).
   BlockRequest* block = nullptr;
+  // The ACL user the command runs as, for a handler whose behaviour depends
+  // on it (SORT's BY and GET); null for an internal call (no restriction).
+  const acl::User* user = nullptr;
   // Write-through: the command runs against this copy of its key first.
   Db* scratch = nullptr;
   // Set by Defer(): the reply comes later.
@@ -234,6 +252,8 @@ struct CommandContext {
   // runs nothing else meanwhile. Without a Client the call's own `target`
   // is the place.
   ReplyTarget Defer();
+  // The call being run (Defer: a late slot in its group, when it has one).
+  const struct Call* call = nullptr;
   // The client that sent the command (connection and fan-out handlers).
   ClientState& client_state();
   // A reply that grows with a count the client chose (HRANDFIELD -N, ...)

@@ -473,6 +473,14 @@ void CommandTest::Start(std::shared_ptr<Request> req) {
   std::vector<int> shards;
   for (size_t i : keys) shards.push_back(set.ShardOf(argv[i]));
   bool single = std::all_of(shards.begin(), shards.end(), [&](int s) { return s == shards[0]; });
+  // As Dispatch: a command line that reaches keys no argument names runs
+  // over every shard.
+  bool all_shards = spec->needs_all_shards && set.size() > 1 && spec->needs_all_shards(argv);
+  if (all_shards) {
+    single = false;
+    shards.clear();
+    for (int i = 0; i < set.size(); ++i) shards.push_back(i);
+  }
   if (keys.size() > 1 && (spec->flags & kCmdWrite) && engine.cache().active()) {
     cache::ShardCache* sc = cache::CurrentShardCache();
     for (size_t i : keys)
@@ -501,7 +509,7 @@ void CommandTest::Start(std::shared_ptr<Request> req) {
     });
     return;
   }
-  if (spec->fan_out) return run(engine, here, true);
+  if (spec->fan_out && !all_shards) return run(engine, here, true);
   StartExclusive(&engine, spec, argv, req->db, req->resp, std::move(shards), req->target);
 }
 

@@ -1,6 +1,7 @@
 #include "engine/client.h"
 #include "engine/command.h"
 #include "engine/engine.h"
+#include "engine/executor.h"
 #include "shard/shard.h"
 
 namespace larder {
@@ -19,6 +20,8 @@ Db& CommandContext::DbFor(std::string_view key, int index) {
 
 ReplyTarget CommandContext::Defer() {
   deferred = true;
+  if (target.capture || target.valid()) return target;
+  if (call) return TargetFor(*call);
   if (!client) return target;
   return client->pipeline().AddLate();
 }

@@ -10,20 +10,22 @@
 #include "engine/client.h"
 #include "engine/engine.h"
 #include "engine/executor.h"
+#include "engine/transaction.h"
 #include "shard/shard.h"
 
 namespace larder {
 
 void StartExclusive(Engine* engine, const CommandSpec* spec, std::span<const std::string_view> args, int db,
-                    int resp, std::vector<int> shards, ReplyTarget target) {
+                    int resp, std::vector<int> shards, ReplyTarget target, std::shared_ptr<const acl::User> user) {
   auto owned = std::make_shared<std::vector<std::string>>(args.begin(), args.end());
   engine->shards().RunExclusive(
       shards,
-      [engine, spec, owned, db, resp, shards, target] {
+      [engine, spec, owned, db, resp, shards, target, user = std::move(user)] {
         RefreshCommandTime();
         std::vector<std::string_view> argv(owned->begin(), owned->end());
         Call call(spec, argv, db, resp);
         call.exclusive = true;
+        call.user = user.get();
         std::string reply;
         Execute(*engine, *CurrentShard(), call, &reply);
         for (int id : shards) ServeBlockedClients(engine, &engine->shards().shard(id));
@@ -86,7 +88,7 @@ std::string UnknownCommandError(std::span<const std::string_view> args) {
 void StartExclusiveFor(Client& client, const CommandSpec* spec, std::span<const std::string_view> args,
                        std::vector<int> shards) {
   StartExclusive(client.engine(), spec, args, client.state().db, client.state().resp, std::move(shards),
-                 client.pipeline().AddLate());
+                 client.pipeline().AddLate(), client.state().user);
 }
 
 // A blocking command for a client: the client holds the waiter (a
@@ -208,9 +210,14 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
   std::string refused;
   const CommandSpec* rejected;
   const CommandSpec* spec = ResolveCommand(argv, &refused, &rejected);
+  // A refusal between MULTI and EXEC also makes EXEC answer EXECABORT.
+  auto flag_multi = [&state] {
+    if (state.multi) [[unlikely]] state.multi->error = true;
+  };
   if (!spec) {
     client.ReplyError(refused);
     if (rejected) engine.RecordRejected(client.shard(), rejected);
+    flag_multi();
     return DispatchResult::kDone;
   }
   if (!state.authenticated && !(spec->flags & kCmdNoAuth)) {
@@ -218,6 +225,7 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
       state.authenticated = true;
     } else {
       client.ReplyError(FormatError(OpStatus::kNoAuth));
+      flag_multi();
       return DispatchResult::kDone;
     }
   }
@@ -227,25 +235,49 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
     if (!(spec->flags & kCmdAllowBusy)) {
       client.ReplyError(FormatError(busy == 2 ? OpStatus::kBusyFunction : OpStatus::kBusyScript));
       engine.RecordRejected(client.shard(), spec);
+      flag_multi();
       return DispatchResult::kDone;
     }
   }
+  uint32_t flags = spec->flags;
+  if (state.multi) [[unlikely]] {
+    if (flags & kCmdNoMulti) {
+      client.ReplyError(FormatError(OpStatus::kNotAllowedInMulti));
+      engine.RecordRejected(client.shard(), spec);
+      flag_multi();
+      return DispatchResult::kDone;
+    }
+    // EXEC is admitted (paused, refused under OOM) by what it will run.
+    if (spec->name == "exec") flags |= state.multi->flags & (kCmdDenyOom | kCmdWrite | kCmdMayReplicate);
+  }
   // ACL: one compare when the client's user may run everything.
   if (state.acl_fast != engine.users().epoch()) [[unlikely]] {
-    if (!AclAllows(client, spec, argv)) return DispatchResult::kDone;
+    if (!AclAllows(client, spec, argv)) {
+      flag_multi();
+      return DispatchResult::kDone;
+    }
   }
-  if (engine.PausedFor(spec->flags)) [[unlikely]] {
+  if (engine.PausedFor(flags)) [[unlikely]] {
     client.Pause();
     engine.local(client.shard()->id()).paused.push_back(state.id);
     return DispatchResult::kRetryLater;
   }
   // maxmemory: refuse commands that may grow memory when over the limit and
-  // nothing can be evicted.
-  if ((spec->flags & kCmdDenyOom) && !engine.AdmitUnderMaxmemory(*client.shard())) {
-    client.ReplyError(FormatError(OpStatus::kOutOfMemory));
+  // nothing can be evicted; between MULTI and EXEC, any command but those
+  // that end the transaction (queueing takes memory too).
+  bool oom_check = (flags & kCmdDenyOom) || (state.multi && !(flags & kCmdNotQueued));
+  if (oom_check && !engine.AdmitUnderMaxmemory(*client.shard())) {
+    std::string error = FormatError(OpStatus::kOutOfMemory);
+    if (state.multi && spec->name == "exec") {  // EXEC refused: the transaction ends (Redis's execCommandAbort)
+      error = FormatError(OpStatus::kExecAbortBecause, error);
+      DiscardTransaction(&engine, state);
+    }
+    client.ReplyError(error);
     engine.RecordRejected(client.shard(), spec);
+    flag_multi();
     return DispatchResult::kDone;
   }
+  if (state.multi && !(flags & kCmdNotQueued)) [[unlikely]] return QueueCommand(client, spec, argv);
   Pipeline& pipeline = client.pipeline();
   bool barrier = (spec->route == Route::kConnection && (spec->flags & kCmdGathers)) ||
                  (spec->flags & kCmdBlocking);
@@ -257,6 +289,7 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
   KeyPositions keys;
   int target = client.shard()->id();
   bool single = true;
+  bool all_shards = false;
   if (spec->route == Route::kKeys && spec->single_key) [[likely]] {
     // One key: no key list (GET, SET, HSET, ...).
     if (static_cast<size_t>(spec->single_key) < argv.size()) {
@@ -272,6 +305,11 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
       target = set.ShardOf(argv[keys[0]]);
       for (size_t i = 1; i < keys.size() && single; ++i) single = set.ShardOf(argv[keys[i]]) == target;
     }
+    // Keys no argument names (SORT ... BY pattern) may be on any shard.
+    if (spec->needs_all_shards && set.size() > 1 && spec->needs_all_shards(argv)) [[unlikely]] {
+      single = false;
+      all_shards = true;
+    }
     if (!single && !barrier && pipeline.open()) return DispatchResult::kRetryLater;
     if (keys.size() > 1 && (spec->flags & kCmdWrite) && engine.cache().active()) {
       cache::ShardCache* sc = cache::CurrentShardCache();
@@ -285,7 +323,11 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
         !pipeline.AddRemote(target, spec, argv, state.db, state.resp))
       return DispatchResult::kRetryLater;  // the group is full: submit the batch first
   }
-  if (engine.has_monitors() && !(spec->flags & kCmdSkipMonitor)) engine.FeedMonitors(state.db, state.addr, argv);
+  // (EXEC is fed after the commands it ran, as Redis feeds each command
+  // once it has run.)
+  if (engine.has_monitors() && !(spec->flags & kCmdSkipMonitor) &&
+      !(state.multi && !state.multi->error && spec->name == "exec"))
+    engine.FeedMonitors(state.db, state.addr, argv);
   state.last_cmd = spec;
   ++state.commands;
 
@@ -304,12 +346,16 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
     if (target == client.shard()->id()) RunHere(client, spec, argv, false);
     return DispatchResult::kDone;  // (a remote one joined its group above)
   }
-  if (spec->fan_out) {
+  if (spec->fan_out && !all_shards) {
     RunHere(client, spec, argv, true);
     return DispatchResult::kStop;
   }
   std::vector<int> shards;
-  for (size_t i : keys) shards.push_back(set.ShardOf(argv[i]));
+  if (all_shards) {
+    for (int i = 0; i < set.size(); ++i) shards.push_back(i);
+  } else {
+    for (size_t i : keys) shards.push_back(set.ShardOf(argv[i]));
+  }
   StartExclusiveFor(client, spec, argv, std::move(shards));
   return DispatchResult::kStop;
 }

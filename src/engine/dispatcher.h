@@ -57,9 +57,11 @@ const CommandSpec* ResolveCommand(std::span<const std::string_view> argv, std::s
 // callers without a Client with a target of their own (the command test
 // fixture). Run on the caller's shard thread.
 //
-// Exclusive: the command runs once, with every shard in `shards` parked.
+// Exclusive: the command runs once, with every shard in `shards` parked, as
+// `user` (null: no ACL restriction; see CommandContext::user).
 void StartExclusive(Engine* engine, const CommandSpec* spec, std::span<const std::string_view> args, int db,
-                    int resp, std::vector<int> shards, ReplyTarget target);
+                    int resp, std::vector<int> shards, ReplyTarget target,
+                    std::shared_ptr<const acl::User> user = nullptr);
 // Blocking: the first attempt runs where the keys live (exclusive when
 // they span shards); finding no data it registers the waiter there in the
 // same step, so no push can slip between. `w` carries the command, the

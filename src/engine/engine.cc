@@ -9,6 +9,7 @@
 #include "cache/shard_cache.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "engine/atomic.h"
 #include "engine/cache_host.h"
 #include "engine/client.h"
 
@@ -155,6 +156,13 @@ void Engine::SetupShard(Shard& shard) {
   EngineShard& l = local(shard.id());
   cache::SetCurrentShardCache(&cache_->shard(shard.id()));
   l.cmd_stats.resize(Commands().all().size());
+  // An evicted key counts as changed for WATCH.
+  shard.evictor().set_evict_hook(
+      [](void* arg, Db& db, std::string_view key) {
+        auto* w = static_cast<WatchRegistry*>(arg);
+        if (!w->empty()) w->Touch(db.index(), key, db);
+      },
+      &l.watches);
   shard.SetAfterEventsHook([this, &shard] { AfterEvents(shard); });
   shard.loop().RunEvery(100, [this, &shard] { Cron(shard); });
   shard.loop().RunEvery(10, [this, &shard] {
@@ -233,6 +241,10 @@ void Engine::AddClient(Shard& shard, int fd, std::string peer, std::string local
 }
 
 void Engine::Deliver(const ReplyTarget& target, std::string reply) {
+  if (target.capture) [[unlikely]] {
+    if (target.capture == ActiveCapture()) target.capture->append(reply);
+    return;
+  }
   if (!target.valid()) return;
   // Always as a message, even to this thread: the client takes it between
   // commands, never in the middle of one.

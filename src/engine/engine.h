@@ -36,6 +36,7 @@
 #include "config/config.h"
 #include "engine/acl.h"
 #include "engine/blocking.h"
+#include "engine/watch.h"
 #include "engine/command.h"
 #include "keyspace/memory_budget.h"
 #include "net/tls.h"
@@ -97,6 +98,7 @@ struct EngineShard {
   std::map<std::string, uint64_t> error_stats;  // errorstats: prefix -> count
   std::deque<SlowlogEntry> slowlog;
   BlockingRegistry blocking;                     // clients blocked on this shard's keys
+  WatchRegistry watches;                         // WATCHed keys of this shard
   std::vector<std::shared_ptr<Waiter>> blocked;  // this shard's clients that are blocked
   // Written by the owning shard only; read by others (INFO, ops sampling).
   std::atomic<uint64_t> commands_processed{0};

@@ -157,7 +157,9 @@ CacheStep BeforeRun(Engine& engine, Shard& shard, cache::ShardCache& sc, const C
     });
     return CacheStep::kDeferred;
   }
-  if (!(spec->flags & kCmdWrite) || keys.size() != 1) return CacheStep::kRun;
+  // A write command's only key that it does not write (SORT without STORE)
+  // needs no write rule either.
+  if (!(spec->flags & kCmdWrite) || keys.size() != 1 || !spec->WritesKey(0)) return CacheStep::kRun;
   std::string_view key = call.args[keys[0]];
   auto mode = sc.WriteModeOf(key);
   if (mode == cache::ShardCache::WriteMode::kNone) return CacheStep::kRun;
@@ -211,9 +213,10 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
   fx.args = call.args;
   fx.db = call.db;
   bool internal = call.mode == Call::Mode::kInternal;
+  bool atomic = call.mode == Call::Mode::kAtomic;
 
   cache::ShardCache* sc = nullptr;
-  if (engine.cache().active() && !internal && !call.exclusive && !call.fan_out) [[unlikely]] {
+  if (engine.cache().active() && !internal && !atomic && !call.exclusive && !call.fan_out) [[unlikely]] {
     if (!fx.keys().empty()) sc = cache::CurrentShardCache();
   }
   if (sc && call.mode != Call::Mode::kReplay) {
@@ -231,8 +234,10 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
   ctx.client = call.client;
   ctx.exclusive = call.exclusive;
   ctx.block = call.block;
+  ctx.user = call.user ? call.user : (call.origin ? call.origin->user.get() : nullptr);
   ctx.scratch = call.scratch;
   ctx.target = call.target;
+  ctx.call = &call;
   bool replay = call.mode == Call::Mode::kReplay;
   if (replay) shard.stats().lookups_paused = true;
   int64_t t0 = Ticks();
@@ -245,7 +250,16 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
   fx.duration_us = dt;
   fx.integer = rb.last_integer();
   fx.deferred = ctx.deferred;
-  if (internal) return Outcome::kReplied;
+  if (internal) {
+    // A part of another command (a fan-out's share of DEL...): what it wrote
+    // still changes watched keys.
+    if ((spec->flags & kCmdWrite) && !fx.failed && !call.scratch && !engine.local(shard.id()).watches.empty())
+      for (size_t i = 0; i < fx.key_count(); ++i) {
+        KeyRef k = fx.key(i);
+        if (k.written) engine.local(shard.id()).watches.Touch(k.db, k.key, shard.db(k.db));
+      }
+    return Outcome::kReplied;
+  }
 
   bool held = false;
   if ((spec->flags & kCmdWrite) && !fx.failed && !call.fan_out) {
@@ -254,7 +268,9 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
     // shards too: their owners' waiters and leases are the ones to look at.
     cache::ShardCache* here = engine.cache().active() ? cache::CurrentShardCache() : nullptr;
     bool caching = here != nullptr;
-    bool look = call.exclusive || !engine.local(shard.id()).blocking.empty() || (caching && !here->leases().empty());
+    EngineShard& local = engine.local(shard.id());
+    bool look = call.exclusive || !local.blocking.empty() || !local.watches.empty() ||
+                (caching && !here->leases().empty());
     if (look) {
       for (size_t i = 0; i < fx.key_count(); ++i) {
         KeyRef k = fx.key(i);
@@ -264,8 +280,9 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
           cache::ShardCache& c = call.exclusive ? engine.cache().shard(owner) : *here;
           if (!c.leases().empty()) c.leases().End(k.db, k.key);
         }
-        BlockingRegistry& reg = engine.local(owner).blocking;
-        if (reg.HasWaiters(k.db, k.key)) reg.MarkReady(k.db, k.key);
+        EngineShard& ol = engine.local(owner);
+        if (ol.blocking.HasWaiters(k.db, k.key)) ol.blocking.MarkReady(k.db, k.key);
+        if (!ol.watches.empty()) ol.watches.Touch(k.db, k.key, engine.shards().shard(owner).db(k.db));
       }
     }
     if (sc && fx.key_count() == 1) {
@@ -292,6 +309,7 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
   // A command that finishes on other shards is logged when it finishes
   // (DeferredReply), with the time it took there.
   if (!(spec->flags & kCmdSkipSlowlog) && !ctx.deferred) engine.MaybeSlowlog(&shard, call.args, dt, call.origin);
+  if (atomic) return Outcome::kReplied;  // the unit serves and evicts when it ends
   // What the command allocated counts against maxmemory at once, and the
   // shard whose keys grew frees its share of any excess.
   engine.AfterCommand(shard);

@@ -51,6 +51,9 @@ struct Call {
     kReplay,       // its keys were loaded: no read-through check, no lookup statistics
     kLoadedWrite,  // a write whose key was loaded for it: it does not wait again
     kInternal,     // a part of another command: no cache, no statistics, no slow log
+    kAtomic,       // a command of an atomic unit (EXEC, a script's call: engine/atomic.h):
+                   // no cache step, statistics and slow log as usual; blocked
+                   // clients are served and memory evicted when the unit ends
   };
   Call() = default;
   Call(const CommandSpec* s, std::span<const std::string_view> a, int d, int r) : spec(s), args(a), db(d), resp(r) {}
@@ -70,6 +73,9 @@ struct Call {
   uint32_t group_index = 0;
   // A run that already has its reply's place (a replay, a queued write).
   ReplyTarget target;
+  // The ACL user it runs as when no `origin` says (an exclusive operation
+  // keeps its client's user); null with no origin: no restriction.
+  const acl::User* user = nullptr;
   // Handler context options.
   bool exclusive = false;
   BlockRequest* block = nullptr;

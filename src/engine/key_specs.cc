@@ -138,9 +138,26 @@ LegacyRange LegacyRangeFromSpecs(std::span<const KeySpec> specs) {
 }
 
 // Redis's native key functions for the commands whose key specs cannot give
-// the flags (variable_flags): SET (setGetKeys) and BITFIELD (bitfieldGetKeys).
+// the flags (variable_flags): SET (setGetKeys) and BITFIELD (bitfieldGetKeys);
+// and for SORT and SORT_RO, whose specs for BY/GET and STORE are "unknown"
+// (sortGetKeys, sortROGetKeys: the sorted key read, STORE's destination
+// overwritten; the command's get_keys finds them).
 namespace {
 bool NativeKeyFlags(const CommandSpec& c, std::span<const std::string_view> argv, std::vector<KeySpecRef>* out) {
+  if (c.name == "sort" || c.name == "sort_ro") {
+    out->push_back({1, kKsRO | kKsAccess});
+    if (c.name == "sort_ro") return true;
+    // The last STORE's argument; LIMIT, GET and BY skip theirs, STORE does
+    // not (so "STORE by STORE x" names "by", as Redis's scan does).
+    size_t store = 0;
+    for (size_t i = 2; i < argv.size(); ++i) {
+      if (EqualsIgnoreCase(argv[i], "limit")) i += 2;
+      else if (EqualsIgnoreCase(argv[i], "store") && i + 1 < argv.size()) store = i + 1;
+      else if (EqualsIgnoreCase(argv[i], "get") || EqualsIgnoreCase(argv[i], "by")) i += 1;
+    }
+    if (store) out->push_back({store, kKsOW | kKsUpdate});
+    return true;
+  }
   if (c.name == "set") {
     uint32_t flags = kKsOW | kKsUpdate;
     for (size_t i = 3; i < argv.size(); ++i)

@@ -95,7 +95,7 @@ void CommandRegistry::Finalize() {
   auto mark = [](CommandSpec& c) {
     if (c.route == Route::kConnection && !(c.flags & kCmdLocalOnly)) c.flags |= kCmdGathers;
     AttachKeySpecs(c);
-    c.single_key = (!c.get_keys && c.first_key > 0 && c.first_key == c.last_key && c.step > 0) ? c.first_key : 0;
+    c.single_key = (!c.get_keys && !c.needs_all_shards && c.first_key > 0 && c.first_key == c.last_key && c.step > 0) ? c.first_key : 0;
   };
   flat_.clear();
   for (auto& c : commands_) {

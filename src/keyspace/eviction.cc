@@ -139,13 +139,15 @@ void Sample(Db& db, int n, bool volatile_only, std::mt19937_64& rng, Fn&& fn) {
   }
 }
 
-size_t EvictEntry(Db& db, Entry* e) {
+}  // namespace
+
+size_t Evictor::Drop(Db& db, Entry* e) {
   size_t bytes = EntryMemoryUsage(e);
   std::string key(e->key());
+  if (hook_) hook_(hook_arg_, db, key);
   db.Delete(key);
   return bytes;
 }
-}  // namespace
 
 bool Evictor::EvictSampled(std::vector<Db>& dbs, Policy policy, int samples, std::mt19937_64& rng,
                            size_t* freed) {
@@ -177,7 +179,7 @@ bool Evictor::EvictSampled(std::vector<Db>& dbs, Policy policy, int samples, std
       Db& db = dbs[static_cast<size_t>(c.db)];
       Entry* e = db.table().Find(c.key);
       if (!e || (volatile_only && !e->has_expire())) continue;
-      *freed += EvictEntry(db, e);
+      *freed += Drop(db, e);
       return true;
     }
   }
@@ -190,7 +192,7 @@ bool Evictor::EvictRandom(std::vector<Db>& dbs, bool volatile_only, std::mt19937
     Entry* victim = nullptr;
     Sample(db, 1, volatile_only, rng, [&](Entry* e) { victim = e; });
     if (victim) {
-      *freed += EvictEntry(db, victim);
+      *freed += Drop(db, victim);
       return true;
     }
   }
@@ -302,7 +304,7 @@ bool Evictor::EvictS3Fifo(std::vector<Db>& dbs, bool volatile_only, size_t* free
         continue;
       }
       GhostAdd(item);
-      *freed += EvictEntry(dbs[item >> kDbTagShift], e);
+      *freed += Drop(dbs[item >> kDbTagShift], e);
       return true;
     }
     uint64_t item = main_.front();
@@ -314,7 +316,7 @@ bool Evictor::EvictS3Fifo(std::vector<Db>& dbs, bool volatile_only, size_t* free
       main_.push_back(item);
       continue;
     }
-    *freed += EvictEntry(dbs[item >> kDbTagShift], e);
+    *freed += Drop(dbs[item >> kDbTagShift], e);
     return true;
   }
   return false;

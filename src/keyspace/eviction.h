@@ -94,8 +94,16 @@ class Evictor {
   // Bytes this shard still owes to an excess over maxmemory (negative: freed
   // ahead). Kept by the server's memory budget.
   int64_t& debt() { return debt_; }
+  // Called with each key just before it is evicted (WATCH: an evicted key
+  // counts as changed).
+  using EvictHook = void (*)(void* arg, Db& db, std::string_view key);
+  void set_evict_hook(EvictHook fn, void* arg) {
+    hook_ = fn;
+    hook_arg_ = arg;
+  }
 
  private:
+  size_t Drop(Db& db, Entry* e);
   struct Candidate {
     double score;  // larger = better to evict
     int db;
@@ -110,6 +118,8 @@ class Evictor {
   void MaybeCompact(std::vector<Db>& dbs);
 
   int64_t debt_ = 0;
+  EvictHook hook_ = nullptr;
+  void* hook_arg_ = nullptr;
   std::vector<Candidate> pool_;
   size_t next_db_ = 0;
 

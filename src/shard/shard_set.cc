@@ -6,6 +6,8 @@
 namespace larder {
 
 namespace {
+thread_local const std::vector<char>* tl_held = nullptr;
+
 void RunBoxedTask(void* p) {
   auto* task = static_cast<Task*>(p);
   (*task)();
@@ -71,7 +73,22 @@ void ShardSet::PostOrdered(int target, Task task) {
   shard(target).PostAfter(std::move(task), self->id(), seq);
 }
 
+void ShardSet::SetHeld(const std::vector<char>* held) { tl_held = held; }
+const std::vector<char>* ShardSet::Held() { return tl_held; }
+
+bool ShardSet::HeldCovers(const std::vector<int>& ids) {
+  if (!tl_held) return false;
+  for (int id : ids)
+    if (!(*tl_held)[static_cast<size_t>(id)]) return false;
+  return true;
+}
+
 void ShardSet::FanOut(const std::vector<int>& ids, std::function<void(Shard&)> fn, Task done) {
+  if (HeldCovers(ids)) [[unlikely]] {
+    for (int id : ids) fn(shard(id));
+    done();
+    return;
+  }
   Shard* origin = CurrentShard();
   struct State {
     std::function<void(Shard&)> fn;
@@ -107,6 +124,11 @@ void ShardSet::FanOutAll(std::function<void(Shard&)> fn, Task done) {
 void ShardSet::RunExclusive(std::vector<int> ids, Task fn, Task done) {
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  if (HeldCovers(ids)) [[unlikely]] {
+    fn();
+    done();
+    return;
+  }
   Shard* origin = CurrentShard();
   int origin_id = origin ? origin->id() : 0;
   struct State {

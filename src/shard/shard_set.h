@@ -74,6 +74,12 @@ class ShardSet {
   // shard. `ids` need not be sorted or unique.
   void RunExclusive(std::vector<int> ids, Task fn, Task done);
 
+  // An atomic unit (engine/atomic.h) that holds shards on this thread sets
+  // them here (`held[i]` for shard i; null when none): fan-outs and exclusive
+  // operations over held shards then run inline, at once.
+  static void SetHeld(const std::vector<char>* held);
+  static const std::vector<char>* Held();
+
   // Starts all shard threads; `init(shard)` runs first on each one's thread.
   void Start(const std::function<void(Shard&)>& init);
   // Stops every loop and joins the threads.
@@ -83,6 +89,7 @@ class ShardSet {
   larder::Mailbox& Mailbox(size_t from, size_t to) { return *mailboxes_[from * shards_.size() + to]; }
   // Posts `task` to `target` ordered after what the calling shard sent there.
   void PostOrdered(int target, Task task);
+  static bool HeldCovers(const std::vector<int>& ids);
 
   std::vector<std::unique_ptr<Shard>> shards_;
   int num_dbs_;

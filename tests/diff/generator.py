@@ -346,8 +346,85 @@ HLL = [
     (0.3, lambda r, g: [b"DEL", _hllkey(g)]),
 ]
 
+# SORT. Sources whose order both servers share whatever the options: lists
+# (sl*), intsets (si*: members in numeric order in both) and sorted sets
+# (sz*); any key of the pool is sorted only in ways that give a total order
+# (numeric scores tie-break on the element; ALPHA only with STORE, which
+# compares bytes), because a hash table set's own order is not shared.
+# ALPHA with BY has no LIMIT: Redis then sorts partially (pqsort), and
+# equal BY values may come out in another order. Patterns name pool keys
+# (k1, k10, {t1}:6...), so they cross shards at --threads 2.
+SORT_ELEMENTS = [b"1", b"2", b"3", b"10", b"-5", b"0", b"1.5", b"7", b"12", b"42", b"007", b"6", b"11", b"a",
+                 b"b", b"", b"x y"]
+SORT_BY = [b"k*", b"k*", b"k*->f1", b"k*->age", b"{t1}:*", b"w*", b"k*->", b"*", b"nosort"]
+SORT_GET = [b"#", b"k*", b"k*->f1", b"k*->name", b"{t1}:*", b"nokey", b"w*->x"]
+
+
+def _sort_limit(g):
+    return g.rng.choice([[], [], [b"LIMIT", b"0", b"1"], [b"LIMIT", b"1", b"2"], [b"LIMIT", b"-1", b"3"],
+                         [b"LIMIT", b"0", b"0"], [b"LIMIT", b"5", b"10"], [b"LIMIT", b"0", b"-1"],
+                         [b"LIMIT", b"2", b"9223372036854775807"], [b"LIMIT", b"x", b"1"], [b"LIMIT", b"1"]])
+
+
+def _sort_gets(g):
+    return [x for _ in range(g.rng.choice([0, 0, 1, 2])) for x in (b"GET", g.rng.choice(SORT_GET))]
+
+
+def _sort_dst(g):
+    return g.rng.choice([g.key(), f"sl{g.rng.randint(0, 4)}".encode()])
+
+
+def _sort_any(r, g):
+    # Any pool key: numeric, or ALPHA with STORE; a constant BY only with STORE.
+    store = r.random() < 0.4
+    args = [r.choice([b"SORT", b"SORT_RO"]) if not store else b"SORT", g.key()]
+    if r.random() < 0.5:
+        args += [b"BY", r.choice(SORT_BY if store else SORT_BY[:-1])]
+    if store and r.random() < 0.3 and b"BY" not in args:
+        args.append(b"ALPHA")
+    args += _sort_limit(g) + _sort_gets(g) + r.choice([[], [b"DESC"], [b"ASC"]])
+    if store:
+        args += [b"STORE", _sort_dst(g)]
+    return args
+
+
+def _sort_ordered(r, g):
+    kind = r.choice(["l", "l", "i", "z"])
+    src = f"s{kind}{r.randint(0, 4)}".encode()
+    args = [r.choice([b"SORT", b"SORT_RO"]), src]
+    by = r.random() < 0.5
+    alpha = r.random() < 0.4
+    if by:
+        args += [b"BY", r.choice(SORT_BY)]
+    if alpha and not (by and kind == "z"):  # a sorted set's equal BY values: dict order in Redis
+        args.append(b"ALPHA")
+    if not (by and b"ALPHA" in args):
+        args += _sort_limit(g)
+    args += _sort_gets(g) + r.choice([[], [b"DESC"], [b"ASC"]])
+    if args[0] == b"SORT" and r.random() < 0.3:
+        args += [b"STORE", _sort_dst(g)]
+    return args
+
+
+SORT = [
+    (4, lambda r, g: [b"RPUSH", f"sl{r.randint(0, 4)}".encode()] + [r.choice(SORT_ELEMENTS) for _ in range(r.randint(1, 4))]),
+    (1, lambda r, g: [b"LPOP", f"sl{r.randint(0, 4)}".encode(), b"2"]),
+    (2, lambda r, g: [b"SADD", f"si{r.randint(0, 4)}".encode()]
+     + [str(r.randint(-50, 50)).encode() for _ in range(r.randint(1, 4))]),
+    (2, lambda r, g: [b"ZADD", f"sz{r.randint(0, 4)}".encode()]
+     + [x for _ in range(r.randint(1, 3)) for x in (_score(g), r.choice(SORT_ELEMENTS))]),
+    (2, lambda r, g: [b"SET", g.rng.choice([b"k1", b"k2", b"k3", b"k10", b"k7", b"k12", b"k42", b"k6", b"k11",
+                                            b"{t1}:6", b"{t1}:11", b"ka", b"k"]), g.value()]),
+    (1, lambda r, g: [b"HSET", g.rng.choice([b"k1", b"k2", b"k3", b"k10", b"k7", b"{t1}:1"]),
+                      r.choice([b"f1", b"age", b"name"]), g.value()]),
+    (6, _sort_ordered),
+    (6, _sort_any),
+    (0.5, lambda r, g: [b"SORT", g.key(), r.choice([b"BOGUS", b"STORE", b"BY", b"GET", b"LIMIT"])]),
+    (0.5, lambda r, g: [b"LRANGE", _sort_dst(g), b"0", b"-1"]),
+]
+
 FAMILIES = {"string": STRING, "keys": KEYS, "expiry": EXPIRY, "hash": HASH, "set": SET, "list": LIST,
-            "zset": ZSET, "bitmap": BITMAP, "geo": GEO, "hll": HLL}
+            "zset": ZSET, "bitmap": BITMAP, "geo": GEO, "hll": HLL, "sort": SORT}
 
 
 def commands(seed, count, families=("string", "keys", "expiry")):

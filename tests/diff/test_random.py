@@ -57,3 +57,12 @@ def test_random_hyperloglog(differ):
     # With the string commands: an HLL is a string (APPEND or SETRANGE on one
     # makes it invalid, which PFADD/PFCOUNT must then report as Redis does).
     run_random(differ, ("hll", "string", "keys"), seed_offset=7)
+
+
+def test_random_sort(differ):
+    # With lists, sets and hashes: the sources and the keys the BY/GET
+    # patterns name change under SORT, and STORE writes lists that the list
+    # commands read (the sort family makes its own sorted sets). No string
+    # family: an overflowing INCRBYFLOAT can leave errno at ERANGE in Redis,
+    # which its SORT then reads (sort.redis explains).
+    run_random(differ, ("sort", "list", "set", "hash", "keys"), seed_offset=8)

@@ -550,6 +550,16 @@ def test_changes_in_postgres_invalidate_cached_keys(pg_shop):
     assert postgres.wait_until(lambda: c.cmd("HGET", "user:5", "name") == b"renamed", timeout=10, interval=0.005)
     print(f"invalidation: UPDATE visible through Larder after {(time.time() - t0) * 1000:.0f} ms "
           "(psql start-up included)")
+    # A watched key changes when the database invalidates it.
+    assert c.cmd("HGET", "user:7", "name") == b"user 7"
+    w = srv.conn()
+    assert w.cmd("WATCH", "user:7") == "OK"
+    db.pg.sql("UPDATE users SET name = 'seven' WHERE id = 7")
+    assert postgres.wait_until(lambda: c.cmd("HGET", "user:7", "name") == b"seven", timeout=10, interval=0.005)
+    w.cmd("MULTI")
+    w.cmd("PING")
+    assert w.cmd("EXEC") is None
+    w.close()
     db.pg.sql("DELETE FROM users WHERE id = 6")
     assert c.cmd("HGET", "user:6", "name") in (b"user 6", None)
     assert postgres.wait_until(lambda: c.cmd("EXISTS", "user:6") == 0, timeout=10)
