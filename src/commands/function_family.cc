@@ -154,7 +154,7 @@ void FunctionList(CommandContext& ctx) {
       rb.Bulk("flags");
       std::vector<std::string> names = script::FlagNames(f.flags);
       rb.SetHeader(names.size());
-      for (const auto& n : names) rb.Bulk(n);
+      for (const auto& n : names) rb.SimpleString(n);
     }
     if (with_code) {
       rb.Bulk("library_code");
@@ -349,7 +349,7 @@ void FcallGeneric(CommandContext& ctx, bool read_only) {
   run->is_function = true;
   run->read_only = read_only;
   run->flags = fn->flags;
-  run->name = std::string(ctx.arg(1));
+  run->name = fn->name;  // as registered (names are case-insensitive)
   run->keys.assign(ctx.args.begin() + 3, ctx.args.begin() + 3 + static_cast<long>(numkeys));
   run->args.assign(ctx.args.begin() + 3 + static_cast<long>(numkeys), ctx.args.end());
   run->command.assign(ctx.args.begin(), ctx.args.end());

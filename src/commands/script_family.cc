@@ -10,6 +10,7 @@
 #include "common/numbers.h"
 #include "common/sha1.h"
 #include "common/strings.h"
+#include "engine/acl.h"
 #include "engine/atomic.h"
 #include "engine/dispatcher.h"
 #include "engine/engine.h"
@@ -75,8 +76,12 @@ class ScriptHost : public script::Host {
   int AclCheck(std::span<const std::string_view> argv) override {
     std::string error;
     const CommandSpec* rejected = nullptr;
-    return ResolveCommand(argv, &error, &rejected) ? 1 : -1;
+    const CommandSpec* spec = ResolveCommand(argv, &error, &rejected);
+    if (!spec) return -1;
+    if (!user_) return 1;
+    return acl::Check(*user_, *spec, argv).ok() ? 1 : 0;
   }
+  const acl::User* user_ = nullptr;  // the caller's (ctx.user), null: may run everything
 
   // From the instruction hook: past the threshold the script becomes the
   // busy one and the shard's other connections are served (with BUSY);
@@ -149,7 +154,8 @@ class ScriptHost : public script::Host {
 
 // One run in `scope`; false when it reached a shard not held (nothing
 // written to rb, its writes to be rolled back).
-bool RunIn(AtomicScope& scope, Engine* engine, int db, const ScriptRun& run, resp::ReplyBuilder* rb) {
+bool RunIn(AtomicScope& scope, Engine* engine, int db, const ScriptRun& run, resp::ReplyBuilder* rb,
+           const acl::User* user) {
   script::Runtime* rt;
   std::string error;
   if (run.is_function) {
@@ -177,6 +183,7 @@ bool RunIn(AtomicScope& scope, Engine* engine, int db, const ScriptRun& run, res
   running.command = run.command;
   running.start_ms = UnixTimeMs();
   ScriptHost host(scope, engine, db, run, &running);
+  host.user_ = user;
   bool done = rt->Run(run.name, run.name, keys, args, host, rb);
   if (running.busy) {
     std::lock_guard lock(g_busy_mu);
@@ -197,7 +204,7 @@ void RunScript(CommandContext& ctx, std::shared_ptr<ScriptRun> run) {
     bool straight_to_all = run->needs_all && run->needs_all->load(std::memory_order_relaxed) && !scope->holds_all();
     if (!straight_to_all) {
       scope->EnableUndo();
-      if (RunIn(*scope, engine, db, *run, ctx.rb)) {
+      if (RunIn(*scope, engine, db, *run, ctx.rb, ctx.user)) {
         scope->Finish();
         return;
       }
@@ -210,7 +217,7 @@ void RunScript(CommandContext& ctx, std::shared_ptr<ScriptRun> run) {
       engine, {}, nullptr,
       [run, engine, db, resp](AtomicScope& scope, std::string* out) {
         resp::ReplyBuilder rb(out, resp);
-        return RunIn(scope, engine, db, *run, &rb);
+        return RunIn(scope, engine, db, *run, &rb, nullptr);
       },
       target);
 }

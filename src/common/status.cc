@@ -247,7 +247,7 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kScriptRegisterFirstArg: return "first argument to redis.register_function must be a string";
     case OpStatus::kScriptRegisterSecondArg: return "second argument to redis.register_function must be a function";
     case OpStatus::kScriptRegisterArgs: return "wrong number of arguments to redis.register_function";
-    case OpStatus::kFunctionNameInvalid: return "Function names can only contain letters, numbers, or underscores(_) and must be at least one character long";
+    case OpStatus::kFunctionNameInvalid: return "Library names can only contain letters, numbers, or underscores(_) and must be at least one character long";
     case OpStatus::kFunctionExistsInLibrary: return "Function already exists in the library";
     case OpStatus::kScriptErrorWhere: return " script: {}, on {}:{}.";
     case OpStatus::kScriptStackLimit: return "ERR reached lua stack limit";

@@ -34,6 +34,7 @@ extern "C" {
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <deque>
 
 #include "common/clock.h"
 #include "common/sha1.h"
@@ -122,9 +123,9 @@ void PushReplyError(lua_State* L, std::string_view line, bool counted) {
 }
 
 // A plain-string error with the position of the Lua code that caused it
-// (level 2: the caller of the C function raising).
+// (level 1: the Lua function that called the C function raising).
 int RaiseWhere(lua_State* L, const std::string& msg) {
-  luaL_where(L, 2);
+  luaL_where(L, 1);
   lua_pushlstring(L, msg.data(), msg.size());
   lua_concat(L, 2);
   return lua_error(L);
@@ -244,8 +245,15 @@ int ProtectedIndex(lua_State* L) {
   return luaL_error(L, "%s", FormatError(OpStatus::kScriptNonexistentGlobal, name).c_str());
 }
 
+// The same error raised from inside a library function (no position, as
+// Redis's VM reports it).
+int ReadonlyErrorPlain(lua_State* L) {
+  lua_pushstring(L, Fmt(OpStatus::kScriptReadonlyTable).c_str());
+  return lua_error(L);
+}
+
 int SafeSetmetatable(lua_State* L) {
-  if (lua_istable(L, 1) && IsReadonly(L, 1)) return ReadonlyError(L);
+  if (lua_istable(L, 1) && IsReadonly(L, 1)) return ReadonlyErrorPlain(L);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
   lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
@@ -253,7 +261,7 @@ int SafeSetmetatable(lua_State* L) {
 }
 
 int SafeRawset(lua_State* L) {
-  if (lua_istable(L, 1) && IsReadonly(L, 1)) return ReadonlyError(L);
+  if (lua_istable(L, 1) && IsReadonly(L, 1)) return ReadonlyErrorPlain(L);
   luaL_checktype(L, 1, LUA_TTABLE);
   luaL_checkany(L, 2);
   luaL_checkany(L, 3);
@@ -641,7 +649,7 @@ int GenericCall(lua_State* L, bool raise) {
   }
   lua_settop(L, 0);
   if (o == Host::Outcome::kError) {
-    PushReplyError(L, out, false);
+    PushReplyError(L, out, true);  // the host counted it
     if (raise) RaiseTable(L);
     return 1;
   }
@@ -833,7 +841,9 @@ int RegisterFunction(lua_State* L) {
       std::string key = lua_tostring(L, -2);
       if (key == "function_name") {
         if (lua_type(L, -1) != LUA_TSTRING) RegisterError(L, OpStatus::kScriptRegisterNameType);
-        fn.name = lua_tostring(L, -1);
+        size_t n;
+        const char* name = lua_tolstring(L, -1, &n);
+        fn.name.assign(name, n);
       } else if (key == "description") {
         if (lua_type(L, -1) != LUA_TSTRING) RegisterError(L, OpStatus::kScriptRegisterDescType);
         fn.description = lua_tostring(L, -1);
@@ -859,7 +869,9 @@ int RegisterFunction(lua_State* L) {
   } else if (argc == 2) {
     if (lua_type(L, 1) != LUA_TSTRING) RegisterError(L, OpStatus::kScriptRegisterFirstArg);
     if (!lua_isfunction(L, 2)) RegisterError(L, OpStatus::kScriptRegisterSecondArg);
-    fn.name = lua_tostring(L, 1);
+    size_t n;
+    const char* name = lua_tolstring(L, 1, &n);
+    fn.name.assign(name, n);
     lua_pushvalue(L, 2);
   } else {
     RegisterError(L, OpStatus::kScriptRegisterArgs);
@@ -944,7 +956,7 @@ void PushRedisTable(lua_State* L) {
   SetNumber(L, "REPL_ALL", 3);
   lua_pushstring(L, "7.0.15");
   lua_setfield(L, -2, "REDIS_VERSION");
-  SetNumber(L, "REDIS_VERSION_NUM", 0x00070f);
+  SetNumber(L, "REDIS_VERSION_NUM", 0x07000f);
 }
 
 // bit.tohex(x, n) with n = INT32_MIN overflows inside BitOp (-n stays
@@ -1078,7 +1090,7 @@ Runtime::Runtime(Kind kind, bool deprecated_api) : kind_(kind), st_(std::make_un
     SetNumber(L, "LOG_WARNING", 3);
     lua_pushstring(L, "7.0.15");
     lua_setfield(L, -2, "REDIS_VERSION");
-    SetNumber(L, "REDIS_VERSION_NUM", 0x00070f);
+    SetNumber(L, "REDIS_VERSION_NUM", 0x07000f);
     // Protected: reads of missing names fail, writes fail.
     lua_newtable(L);
     lua_newtable(L);
@@ -1342,15 +1354,27 @@ bool Runtime::Run(std::string_view name, std::string_view name_in_errors, std::s
 // ---- shebang lines ----
 
 namespace {
-// Splits a line at spaces (no quoting: Redis's flags never need it).
+// Splits a line at spaces; a part in double quotes loses them. The views
+// point into the line or into unquoted_ (kept for the thread's next split).
+thread_local std::deque<std::string> unquoted_;
 std::vector<std::string_view> Words(std::string_view line) {
+  unquoted_.clear();
   std::vector<std::string_view> out;
   size_t i = 0;
   while (i < line.size()) {
     while (i < line.size() && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) ++i;
     size_t j = i;
     while (j < line.size() && line[j] != ' ' && line[j] != '\t' && line[j] != '\r') ++j;
-    if (j > i) out.push_back(line.substr(i, j - i));
+    if (j > i) {
+      std::string_view w = line.substr(i, j - i);
+      // name="foo": the quotes go (as Redis splits the line).
+      size_t q = w.find('"');
+      if (q != std::string_view::npos && w.size() >= q + 2 && w.back() == '"') {
+        unquoted_.push_back(std::string(w.substr(0, q)) + std::string(w.substr(q + 1, w.size() - q - 2)));
+        w = unquoted_.back();
+      }
+      out.push_back(w);
+    }
     i = j;
   }
   return out;
@@ -1360,7 +1384,7 @@ std::vector<std::string_view> Words(std::string_view line) {
 bool ParseShebang(std::string_view body, uint32_t* flags, size_t* skip, std::string* error) {
   *flags = 0;
   *skip = 0;
-  if (body.substr(0, 2) != "#!") {
+  if (body.substr(0, 2) != "#!") {  // (no shebang: compat mode)
     *flags = kFlagEvalCompat;
     return true;
   }
@@ -1375,7 +1399,7 @@ bool ParseShebang(std::string_view body, uint32_t* flags, size_t* skip, std::str
     return false;
   }
   if (parts[0].substr(2) != "lua") {
-    *error = FormatError(OpStatus::kScriptShebangEngine, parts[0].substr(2));
+    *error = FormatError(OpStatus::kScriptShebangEngine, parts[0]);
     return false;
   }
   for (size_t j = 1; j < parts.size(); ++j) {

@@ -139,7 +139,7 @@ TEST(ScriptShebangTest, Flags) {
   EXPECT_FALSE(ParseShebang("#!lua flags=what?\nreturn 1", &flags, &skip, &err));
   EXPECT_EQ(err, "ERR Unexpected flag in script shebang: what?");
   EXPECT_FALSE(ParseShebang("#!not-lua\nreturn 1", &flags, &skip, &err));
-  EXPECT_EQ(err, "ERR Unexpected engine in script shebang: not-lua");
+  EXPECT_EQ(err, "ERR Unexpected engine in script shebang: #!not-lua");
 }
 
 TEST(ScriptLibraryTest, RegisterFunctions) {

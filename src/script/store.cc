@@ -1,6 +1,7 @@
 #include "script/store.h"
 
 #include "common/sha1.h"
+#include "common/strings.h"
 
 namespace larder::script {
 
@@ -63,7 +64,7 @@ bool Libraries::Update(const std::function<bool(Set&)>& fn) {
 const Library* Libraries::LibraryOf(const Set& set, std::string_view function, const LibraryFunction** fn) {
   for (const auto& [name, lib] : set)
     for (const LibraryFunction& f : lib.functions)
-      if (f.name == function) {
+      if (EqualsIgnoreCase(f.name, function)) {
         if (fn) *fn = &f;
         return &lib;
       }
