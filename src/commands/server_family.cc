@@ -146,7 +146,8 @@ const std::pair<uint32_t, const char*> kFlagNames[] = {
     {kCmdAdmin, "admin"},         {kCmdPubSub, "pubsub"},         {kCmdNoScript, "noscript"},
     {kCmdBlocking, "blocking"},   {kCmdLoading, "loading"},       {kCmdStale, "stale"},
     {kCmdSkipMonitor, "skip_monitor"}, {kCmdSkipSlowlog, "skip_slowlog"}, {kCmdAsking, "asking"},
-    {kCmdFast, "fast"},           {kCmdNoAuth, "no_auth"},        {kCmdNoAsyncLoading, "no_async_loading"},
+    {kCmdFast, "fast"},           {kCmdNoAuth, "no_auth"},        {kCmdNoMandatoryKeys, "no_mandatory_keys"},
+    {kCmdNoAsyncLoading, "no_async_loading"},
     {kCmdNoMulti, "no_multi"},    {kCmdMovableKeys, "movablekeys"}, {kCmdAllowBusy, "allow_busy"},
 };
 
