@@ -364,7 +364,7 @@ std::vector<size_t> FcallKeys(std::span<const std::string_view> args) { return N
 }  // namespace
 
 void RegisterFunctionFamily(CommandRegistry* r) {
-  constexpr uint32_t NS = kCmdNoScript, S = kCmdStale, SK = kCmdSkipMonitor | kCmdNoMandatoryKeys, M = kCmdMayReplicate,
+  constexpr uint32_t NS = kCmdNoScript, S = kCmdStale, SK = kCmdSkipMonitor | kCmdNoMandatoryKeys | kCmdScriptRun, M = kCmdMayReplicate,
                      AB = kCmdAllowBusy, W = kCmdWrite, DO = kCmdDenyOom, L = kCmdLoading, LO = kCmdLocalOnly;
   auto fcall = [r](const char* name, uint32_t flags, Handler h, const char* summary) {
     CommandSpec s = MakeCommand(name, -3, flags, 0, 0, 0, h, "@slow @scripting", summary, "scripting");

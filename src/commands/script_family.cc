@@ -377,7 +377,7 @@ std::vector<size_t> EvalKeys(std::span<const std::string_view> args) { return Nu
 }  // namespace
 
 void RegisterScriptFamily(CommandRegistry* r) {
-  constexpr uint32_t NS = kCmdNoScript, S = kCmdStale, SK = kCmdSkipMonitor | kCmdNoMandatoryKeys, M = kCmdMayReplicate,
+  constexpr uint32_t NS = kCmdNoScript, S = kCmdStale, SK = kCmdSkipMonitor | kCmdNoMandatoryKeys | kCmdScriptRun, M = kCmdMayReplicate,
                      NM = kCmdNoMulti, AB = kCmdAllowBusy, LO = kCmdLocalOnly;
   auto eval = [r](const char* name, uint32_t flags, Handler h, const char* acl, const char* summary,
                   const char* since) {

@@ -73,7 +73,12 @@ bool AtomicScope::Holds(int shard) const { return mask_[static_cast<size_t>(shar
 
 int AtomicScope::OwnerOf(const CommandSpec* spec, std::span<const std::string_view> argv,
                          KeyPositions* keys) const {
-  if (spec->route != Route::kKeys) return -1;
+  if (spec->route != Route::kKeys) {
+    // A connection command that gathers from the shards (DBSIZE, KEYS,
+    // INFO...) needs them all.
+    if (!(spec->flags & kCmdLocalOnly) && !all_) return -2;
+    return -1;
+  }
   // SORT BY/GET patterns may name keys on any shard.
   if (spec->needs_all_shards && !all_ && spec->needs_all_shards(argv)) return -2;
   *keys = spec->KeyIndexes(argv);

@@ -67,6 +67,10 @@ enum CmdFlag : uint32_t {
   kCmdLocalOnly = 1u << 21,
   // May run with no key (EVAL's numkeys 0): COMMAND INFO's no_mandatory_keys.
   kCmdNoMandatoryKeys = 1u << 23,
+  // Internal: a script (EVAL*, FCALL*). It may have to run again holding
+  // every shard (engine/atomic.h), so no later command of its client runs
+  // before it: on another shard it runs alone, not in a group.
+  kCmdScriptRun = 1u << 24,
   // Runs even between MULTI and EXEC instead of being queued (EXEC, DISCARD,
   // MULTI, WATCH, QUIT, RESET: Redis's list in processCommand).
   kCmdNotQueued = 1u << 22,

@@ -26,10 +26,11 @@ void StartExclusive(Engine* engine, const CommandSpec* spec, std::span<const std
         Call call(spec, argv, db, resp);
         call.exclusive = true;
         call.user = user.get();
+        call.target = target;  // a handler that answers later (a script run again) answers there
         std::string reply;
-        Execute(*engine, *CurrentShard(), call, &reply);
+        Outcome o = Execute(*engine, *CurrentShard(), call, &reply);
         for (int id : shards) ServeBlockedClients(engine, &engine->shards().shard(id));
-        engine->Deliver(target, std::move(reply));
+        if (o == Outcome::kReplied) engine->Deliver(target, std::move(reply));
       },
       [] {});
 }
@@ -119,8 +120,11 @@ DispatchResult RunHere(Client& client, const CommandSpec* spec, std::span<const 
   call.origin = &client.state();
   call.client = &client;
   call.fan_out = fan_out;
-  if (Execute(engine, *client.shard(), call, out) == Outcome::kReplied) p.EndInline();
-  return DispatchResult::kDone;
+  if (Execute(engine, *client.shard(), call, out) == Outcome::kReplied) {
+    p.EndInline();
+    return DispatchResult::kDone;
+  }
+  return DispatchResult::kStop;  // (its reply comes later)
 }
 
 // The ACL check's slow path: the users changed since the client's snapshot
@@ -329,9 +333,14 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
           return DispatchResult::kDone;
         }
     }
-    if (single && target != client.shard()->id() && !(spec->flags & kCmdBlocking) &&
-        !pipeline.AddRemote(target, spec, argv, state.db, state.resp))
+    if (spec->flags & kCmdScriptRun) [[unlikely]] {
+      // A script runs after the batch before it (it may run again holding
+      // every shard, after what was sent to them), alone when elsewhere.
+      if (pipeline.open()) return DispatchResult::kRetryLater;
+    } else if (single && target != client.shard()->id() && !(spec->flags & kCmdBlocking) &&
+               !pipeline.AddRemote(target, spec, argv, state.db, state.resp)) {
       return DispatchResult::kRetryLater;  // the group is full: submit the batch first
+    }
   }
   // (EXEC is fed after the commands it ran, as Redis feeds each command
   // once it has run.)
@@ -353,6 +362,15 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
     return DispatchResult::kStop;
   }
   if (single) {
+    if (spec->flags & kCmdScriptRun) [[unlikely]] {
+      if (target != client.shard()->id()) {
+        StartExclusiveFor(client, spec, argv, {target});
+        return DispatchResult::kStop;
+      }
+      // Answered later (it runs again holding every shard): nothing after it
+      // runs before.
+      return RunHere(client, spec, argv, false);
+    }
     if (target == client.shard()->id()) RunHere(client, spec, argv, false);
     return DispatchResult::kDone;  // (a remote one joined its group above)
   }
