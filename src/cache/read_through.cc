@@ -95,6 +95,11 @@ std::shared_ptr<LiveRule> ShardCache::MatchRule(std::string_view key, Params* pa
   return nullptr;
 }
 
+bool ShardCache::Covers(std::string_view key) const {
+  Params params;
+  return MatchRule(key, &params) != nullptr;
+}
+
 ShardCache::ReadState ShardCache::CheckRead(int db_index, std::string_view key) {
   Db& db = shard_->db(db_index);
   if (Entry* e = db.Find(key)) {

@@ -66,6 +66,10 @@ class ShardCache {
   // The command that got kLoading for `keys` waits: `resume` runs on this
   // shard once every one of them finished loading (or one failed).
   void WaitFor(int db, std::span<const std::string_view> keys, Resume resume);
+  // Whether a rule covers `key` (a read of it may load); changes nothing.
+  // Every shard has the same rules, so any shard may ask for any key
+  // (engine/preload.h filters on the calling shard).
+  bool Covers(std::string_view key) const;
 
   void Complete(const std::string& id, int db, const std::string& key, QueryResult r);
   // A database change names this key: drop it (the next read loads it).

@@ -3,10 +3,13 @@
 // EXEC runs the queue as one atomic unit (engine/atomic.h), WATCH registers
 // keys on their shards (engine/watch.h).
 #include <algorithm>
+#include <functional>
 #include <memory>
+#include <optional>
 
 #include "commands/families.h"
 #include "common/clock.h"
+#include "common/numbers.h"
 #include "engine/acl.h"
 #include "engine/atomic.h"
 #include "engine/client.h"
@@ -14,6 +17,7 @@
 #include "engine/command.h"
 #include "engine/engine.h"
 #include "engine/multi_shard.h"
+#include "engine/preload.h"
 #include "engine/transaction.h"
 #include "engine/watch.h"
 #include "shard/shard.h"
@@ -80,6 +84,26 @@ void Watch(CommandContext& ctx) {
 bool IsScript(const CommandSpec* spec) {
   const std::string& n = spec->parent ? spec->parent->name : spec->name;
   return n == "eval" || n == "evalsha" || n == "eval_ro" || n == "evalsha_ro" || n == "fcall" || n == "fcall_ro";
+}
+
+// The keys EXEC loads before its unit runs: those of its queued read-only
+// commands (in the database each will run in, following SELECT). Writes
+// load nothing: a write-through or write-behind key is refused inside a
+// transaction, and outside one a write loads only such a key.
+std::vector<PreloadKey> ReadKeys(Engine& engine, const MultiState& m, int db) {
+  ShardSet& set = engine.shards();
+  std::vector<PreloadKey> out;
+  for (const auto& q : m.cmds) {
+    std::vector<std::string_view> argv(q.args.begin(), q.args.end());
+    if (q.spec->name == "select" && argv.size() == 2) {
+      int64_t n;
+      if (ParseInt64(argv[1], &n) && n >= 0 && n < set.num_dbs()) db = static_cast<int>(n);
+      continue;
+    }
+    if (!(q.spec->flags & kCmdReadOnly) || q.spec->route == Route::kConnection) continue;
+    for (size_t i : q.spec->KeyIndexes(argv)) out.push_back(PreloadKey{db, std::string(argv[i]), set.ShardOf(argv[i])});
+  }
+  return out;
 }
 
 void Exec(CommandContext& ctx) {
@@ -198,11 +222,66 @@ void Exec(CommandContext& ctx) {
     feed_exec();
     return true;
   };
-  if (shards.size() == 1 && shards[0] == me) {
-    RunAtomicHere(engine, ctx.client, body, ctx.rb->buffer());
+  bool here_only = shards.size() == 1 && shards[0] == me;
+
+  // Read-through: what the queued reads name loads first (the unit itself
+  // cannot wait for the database). Nothing to load: the unit runs now.
+  std::vector<PreloadKey> reads;
+  if (engine->cache().active()) [[unlikely]] reads = ReadKeys(*engine, *m, db);
+  if (reads.empty()) {
+    if (here_only) {
+      RunAtomicHere(engine, ctx.client, body, ctx.rb->buffer());
+    } else {
+      ReplyTarget target = ctx.Defer();
+      RunAtomic(engine, std::move(shards), nullptr, body, target);
+    }
+    return;  // (the unit unwatches, in the step of its check)
+  }
+  // The loads answer later (or, all keys cached, at once): the unit runs
+  // then, on this thread; a load error answers EXEC instead and nothing
+  // runs. The watched keys stay registered meanwhile: a change while the
+  // loads run (a load of a watched key too) fails the transaction.
+  struct Later {
+    bool started = false;  // the reply's late slot is open (the loads answer later)
+    bool now = false;      // they answered before PreloadKeys returned
+    std::optional<std::string> error;
+    ReplyTarget target;
+  };
+  auto later = std::make_shared<Later>();
+  std::function<bool(AtomicScope&, std::string*)> unit = std::move(body);
+  auto start = [engine, me, resp, later, here_only, shards, unit, watch](const std::string* error) mutable {
+    if (!later->started) {  // still inside the handler: it goes on below
+      later->now = true;
+      if (error) later->error = *error;
+      return;
+    }
+    if (error) {
+      engine->RecordError(&engine->shards().shard(me), *error);
+      engine->DeliverError(later->target, *error, resp);
+      ReleaseWatch(engine, std::move(watch));
+    } else if (here_only) {
+      std::string out;
+      RunAtomicHere(engine, nullptr, unit, &out);
+      engine->Deliver(later->target, std::move(out));
+    } else {
+      RunAtomic(engine, std::move(shards), nullptr, unit, later->target);
+    }
+  };
+  PreloadKeys(engine, std::move(reads), start);
+  if (!later->now) {
+    later->target = ctx.Defer();
+    later->started = true;
+    return;
+  }
+  if (later->error) {
+    ReleaseWatch(engine, std::move(watch));
+    return ctx.rb->Error(*later->error);
+  }
+  if (here_only) {
+    RunAtomicHere(engine, ctx.client, unit, ctx.rb->buffer());
   } else {
     ReplyTarget target = ctx.Defer();
-    RunAtomic(engine, std::move(shards), nullptr, body, target);
+    RunAtomic(engine, std::move(shards), nullptr, unit, target);
   }
 }
 

@@ -9,8 +9,9 @@
 // keys it did not declare on a shard it does not hold) holds every shard.
 //
 // Inside, `AtomicScope::Call` runs one command line through Execute (in
-// Mode::kAtomic: no read-through wait, no write-behind hold, statistics and
-// the slow log as for any call) on the shard that owns its keys; work that
+// Mode::kAtomic: no read-through wait — EXEC loads its reads before the
+// unit, engine/preload.h — no write-behind hold, statistics and the slow
+// log as for any call) on the shard that owns its keys; work that
 // would go to other shards (a fan-out, an exclusive operation) runs inline
 // because those shards are held too. What follows from the writes (blocked
 // clients served, eviction) happens once, when the unit ends.

@@ -237,6 +237,25 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
   ctx.scratch = call.scratch;
   ctx.target = call.target;
   ctx.call = &call;
+  // WATCH: the state of the watched keys this write may change, to touch
+  // only those it changed (one test of an empty registry when none is).
+  WatchProbe probe;
+  bool probing = false;
+  if ((spec->flags & kCmdWrite) && !call.scratch && !call.fan_out) {
+    // (Exclusive: the owners of its keys are parked; Take looks at theirs.)
+    probing = call.exclusive || !engine.local(shard.id()).watches.empty();
+    if (probing) [[unlikely]] {
+      probe.set_db(call.db);
+      const KeyPositions& keys = fx.keys();
+      for (size_t n = 0; n < keys.size(); ++n) {
+        if (!spec->WritesKey(n)) continue;
+        std::string_view key = call.args[keys[n]];
+        int owner = call.exclusive ? engine.shards().ShardOf(key) : shard.id();
+        probe.Take(engine.local(owner).watches, engine.shards().shard(owner).db(call.db), key, owner);
+      }
+      probing = !probe.empty();
+    }
+  }
   bool replay = call.mode == Call::Mode::kReplay;
   if (replay) shard.stats().lookups_paused = true;
   int64_t t0 = Ticks();
@@ -249,16 +268,21 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
   fx.duration_us = dt;
   fx.integer = rb.last_integer();
   fx.deferred = ctx.deferred;
-  if (internal) {
-    // A part of another command (a fan-out's share of DEL...): what it wrote
-    // still changes watched keys.
-    if ((spec->flags & kCmdWrite) && !fx.failed && !call.scratch && !engine.local(shard.id()).watches.empty())
+  if (probing) [[unlikely]] {
+    auto db_of = [&](int s) -> Db& { return engine.shards().shard(s).db(call.db); };
+    auto reg_of = [&](int s) -> WatchRegistry& { return engine.local(s).watches; };
+    if (probe.overflow()) {  // more watched keys than the probe holds: all of them changed
       for (size_t i = 0; i < fx.key_count(); ++i) {
         KeyRef k = fx.key(i);
-        if (k.written) engine.local(shard.id()).watches.Touch(k.db, k.key, shard.db(k.db));
+        int owner = call.exclusive ? engine.shards().ShardOf(k.key) : shard.id();
+        if (k.written) reg_of(owner).Touch(k.db, k.key, db_of(owner));
       }
-    return Outcome::kReplied;
+    } else {
+      probe.Finish(!fx.failed && AlwaysSignals(spec->name, call.args, std::string_view(*out).substr(start)),
+                   db_of, reg_of);
+    }
   }
+  if (internal) return Outcome::kReplied;
 
   bool held = false;
   if ((spec->flags & kCmdWrite) && !fx.failed && !call.fan_out) {
@@ -268,8 +292,7 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
     cache::ShardCache* here = engine.cache().active() ? cache::CurrentShardCache() : nullptr;
     bool caching = here != nullptr;
     EngineShard& local = engine.local(shard.id());
-    bool look = call.exclusive || !local.blocking.empty() || !local.watches.empty() ||
-                (caching && !here->leases().empty());
+    bool look = call.exclusive || !local.blocking.empty() || (caching && !here->leases().empty());
     if (look) {
       for (size_t i = 0; i < fx.key_count(); ++i) {
         KeyRef k = fx.key(i);
@@ -281,7 +304,6 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
         }
         EngineShard& ol = engine.local(owner);
         if (ol.blocking.HasWaiters(k.db, k.key)) ol.blocking.MarkReady(k.db, k.key);
-        if (!ol.watches.empty()) ol.watches.Touch(k.db, k.key, engine.shards().shard(owner).db(k.db));
       }
     }
     if (sc && fx.key_count() == 1) {

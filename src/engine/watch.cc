@@ -3,7 +3,9 @@
 #include <algorithm>
 
 #include "common/clock.h"
+#include "common/strings.h"
 #include "keyspace/db.h"
+#include "keyspace/digest.h"
 
 namespace larder {
 
@@ -89,6 +91,43 @@ void WatchRegistry::TouchDb(int db_index, Db& emptied, Db* replaced_with) {
       r.set->dirty.store(true, std::memory_order_release);
     }
   }
+}
+
+WatchProbe::State WatchProbe::StateOf(Db& db, std::string_view key) {
+  State s;
+  const Entry* e = db.table().Find(key);
+  if (!e || (e->has_expire() && e->expire_ms() <= CommandTimeMs())) return s;
+  s.exists = true;
+  s.expire = e->has_expire() ? e->expire_ms() : -1;
+  // A large value is not digested on every write: it counts as changed.
+  if (EntryMemoryUsage(e) > 64 * 1024) {
+    s.big = true;
+    return s;
+  }
+  Digest d{};
+  MixValueDigest(e, &d);
+  std::copy(d.begin(), d.end(), s.digest.begin());
+  return s;
+}
+
+bool AlwaysSignals(std::string_view name, std::span<const std::string_view> args, std::string_view reply) {
+  bool nil = reply == "$-1\r\n" || reply == "_\r\n" || reply == "*-1\r\n";
+  bool zero = reply == ":0\r\n";
+  if (name == "set") {
+    for (size_t i = 3; i < args.size(); ++i)
+      if (EqualsIgnoreCase(args[i], "get")) return true;  // its reply is the old value
+    return !nil;
+  }
+  if (name == "setnx" || name == "msetnx" || name == "copy" || name == "expire" || name == "pexpire" ||
+      name == "expireat" || name == "pexpireat")
+    return !zero;
+  static constexpr std::string_view kAlways[] = {
+      "setex",  "psetex", "getset",      "mset",    "setrange", "append",       "incr",    "decr",
+      "incrby", "decrby", "incrbyfloat", "hset",    "hmset",    "hincrby",      "hincrbyfloat",
+      "lset",   "setbit", "restore",     "bitfield"};
+  for (std::string_view n : kAlways)
+    if (n == name) return true;
+  return false;
 }
 
 }  // namespace larder

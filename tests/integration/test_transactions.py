@@ -241,6 +241,7 @@ def cached():
     conf = f"""
 cache-source demo sqlite:{path}
 cache-rule user:<id> source demo as string ttl 100s load "SELECT name FROM users WHERE id = :id"
+cache-rule broken:<id> source demo as string ttl 100s load "SELECT missing_column FROM no_such_table WHERE id = :id"
 cache-rule counter:<id> source demo as string ttl 1h write through store "INSERT INTO counters (id, v) VALUES (:id, :value) ON CONFLICT (id) DO UPDATE SET v = excluded.v" delete "DELETE FROM counters WHERE id = :id" load "SELECT v FROM counters WHERE id = :id"
 """
     srv = start_larder(threads=SHARDS, config_text=conf)
@@ -258,6 +259,98 @@ def test_read_through_load_touches_watched_keys(cached):
     assert c.cmd("EXEC") is None
     # (An invalidation from PostgreSQL: test_read_through.py's
     # test_changes_in_postgres_invalidate_cached_keys.)
+
+
+def rule_stats(c, pattern):
+    text = c.cmd("INFO", "cache")
+    text = text.decode() if isinstance(text, bytes) else text
+    for line in text.split("\r\n"):
+        k, _, v = line.partition(":")
+        if k.startswith("rule") and f"pattern={pattern}," in v:
+            return dict(kv.split("=", 1) for kv in v.split(","))
+    raise AssertionError(f"no rule {pattern} in INFO cache")
+
+
+def user_ids_on_both_shards(path):
+    """Ids of two new users whose keys live on different shards."""
+    ids = {}
+    i = 100
+    while len(ids) < 2:
+        ids.setdefault(shard_of(f"user:{i}", SHARDS), i)
+        i += 1
+    db = sqlite3.connect(path)
+    db.executemany("INSERT INTO users VALUES (?, ?)", [(i, f"name{i}") for i in ids.values()])
+    db.commit()
+    db.close()
+    return ids[0], ids[1]
+
+
+def test_exec_loads_its_reads_first(cached):
+    """Reads queued in MULTI of keys a rule covers load before the unit runs
+    (on each key's shard, once each), so EXEC sees the database's values."""
+    srv, path = cached
+    c = srv.conn()
+    u0, u1 = user_ids_on_both_shards(path)
+    assert c.cmd("MULTI") == "OK"
+    for k in ("user:1", "user:2", "nope-key", f"user:{u0}", f"user:{u1}", "user:1"):
+        assert c.cmd("GET", k) == "QUEUED"
+    assert c.cmd("EXEC") == [b"ann", b"bob", None, f"name{u0}".encode(), f"name{u1}".encode(), b"ann"]
+    st = rule_stats(c, "user:<id>")
+    assert st["loads"] == "4" and st["misses"] == "4", st
+    # Cached now: a transaction reading them loads nothing, and a row that
+    # is not there is remembered as not there (nil, no error).
+    c.cmd("MULTI")
+    c.cmd("GET", "user:1")
+    c.cmd("MGET", f"user:{u0}", f"user:{u1}")
+    c.cmd("GET", "user:999")
+    assert c.cmd("EXEC") == [b"ann", [f"name{u0}".encode(), f"name{u1}".encode()], None]
+    st = rule_stats(c, "user:<id>")
+    assert st["loads"] == "5", st  # user:999 only
+    # Outside a transaction the same keys are hits.
+    assert c.cmd("GET", "user:2") == b"bob"
+    assert rule_stats(c, "user:<id>")["loads"] == "5"
+
+
+def test_exec_answers_a_load_error_and_runs_nothing(cached):
+    srv, _ = cached
+    c = srv.conn()
+    c.cmd("MULTI")
+    c.cmd("SET", "plain", "1")
+    c.cmd("GET", "broken:1")
+    c.cmd("GET", "user:1")
+    r = c.cmd("EXEC")
+    assert isinstance(r, Error) and "failed to load 'broken:1'" in str(r), r
+    assert c.cmd("EXISTS", "plain") == 0
+    # The transaction is over: the connection goes on as ever.
+    assert str(c.cmd("EXEC")).startswith("ERR EXEC without MULTI")
+    assert c.cmd("GET", "user:1") == b"ann"
+
+
+def test_exec_fails_when_a_watched_key_has_to_load(cached):
+    """A load of a watched key is a change of it: the first EXEC that loads
+    it answers nil; once it is cached the same transaction goes through."""
+    srv, _ = cached
+    c = srv.conn()
+    for expected in (None, [b"bob", "OK"]):
+        c.cmd("WATCH", "user:2")
+        c.cmd("MULTI")
+        c.cmd("GET", "user:2")
+        c.cmd("SET", "seen", "1")
+        assert c.cmd("EXEC") == expected
+    assert rule_stats(c, "user:<id>")["loads"] == "1"
+
+
+def test_pipelined_exec_waiting_for_loads_keeps_order(cached):
+    """Commands pipelined after an EXEC that waits for a load run after it."""
+    srv, _ = cached
+    c = srv.conn()
+    c.send_raw(b"".join(encode(*cmd) for cmd in (
+        ("MULTI",), ("GET", "user:1"), ("SET", "after", "x"), ("EXEC",),
+        ("SET", "user:1", "changed"), ("GET", "after"))))
+    replies = [c.read() for _ in range(6)]
+    assert replies[3] == [b"ann", "OK"], replies
+    assert replies[4:] == ["OK", b"x"]
+    assert c.cmd("GET", "user:1") == b"changed"
 
 
 def test_write_through_keys_are_refused_before_anything_runs(cached):
