@@ -648,6 +648,12 @@ void ZSetOpGeneric(CommandContext& ctx, ZOp op, bool store) {
   if (numkeys < 1)
     return ctx.Error(OpStatus::kNeedInputKey, ctx.spec->name);
   if (static_cast<uint64_t>(numkeys) > ctx.argc() - pos - 1) return ctx.SyntaxError();
+  // As Redis: the keys' types are checked before the options are parsed.
+  for (size_t i = 0; i < static_cast<size_t>(numkeys); ++i) {
+    std::string_view k = ctx.arg(pos + 1 + i);
+    const Entry* e = ctx.DbFor(k).Find(k);
+    if (e && e->type != ObjType::kZSet && e->type != ObjType::kSet) return ctx.Error(OpStatus::kWrongType);
+  }
   std::vector<double> weights(static_cast<size_t>(numkeys), 1.0);
   Agg agg = Agg::kSum;
   bool withscores = false;

@@ -202,6 +202,16 @@ const CommandSpec* ResolveCommand(std::span<const std::string_view> argv, std::s
   return spec;
 }
 
+// EXEC refused before it runs (arity, authentication, OOM): Redis's
+// execCommandAbort words it EXECABORT with the refusal's text (without the
+// generic "ERR "), and the transaction, if any, ends.
+static std::string ExecAbortText(Engine* engine, ClientState& state, std::string_view error) {
+  if (error.starts_with("ERR ")) error.remove_prefix(4);
+  std::string text = FormatError(OpStatus::kExecAbortBecause, error);
+  DiscardTransaction(engine, state);
+  return text;
+}
+
 // Every check, then the route (Dispatch below adds CLIENT REPLY's muting).
 static DispatchResult DispatchCommand(Client& client, std::vector<std::string_view>& argv_vec) {
   Engine& engine = *client.engine();
@@ -215,6 +225,7 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
     if (state.multi) [[unlikely]] state.multi->error = true;
   };
   if (!spec) {
+    if (rejected && rejected->name == "exec") [[unlikely]] refused = ExecAbortText(&engine, state, refused);
     client.ReplyError(refused);
     if (rejected) engine.RecordRejected(client.shard(), rejected);
     flag_multi();
@@ -224,7 +235,9 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
     if (engine.users().default_open()) {
       state.authenticated = true;
     } else {
-      client.ReplyError(FormatError(OpStatus::kNoAuth));
+      std::string error = FormatError(OpStatus::kNoAuth);
+      if (spec->name == "exec") error = ExecAbortText(&engine, state, error);
+      client.ReplyError(error);
       flag_multi();
       return DispatchResult::kDone;
     }
@@ -258,10 +271,7 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
   bool oom_check = (flags & kCmdDenyOom) || (state.multi && !(flags & kCmdNotQueued));
   if (oom_check && !engine.AdmitUnderMaxmemory(*client.shard())) {
     std::string error = FormatError(OpStatus::kOutOfMemory);
-    if (state.multi && spec->name == "exec") {  // EXEC refused: the transaction ends (Redis's execCommandAbort)
-      error = FormatError(OpStatus::kExecAbortBecause, error);
-      DiscardTransaction(&engine, state);
-    }
+    if (spec->name == "exec") error = ExecAbortText(&engine, state, error);
     client.ReplyError(error);
     engine.RecordRejected(client.shard(), spec);
     flag_multi();

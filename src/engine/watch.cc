@@ -118,13 +118,13 @@ bool AlwaysSignals(std::string_view name, std::span<const std::string_view> args
       if (EqualsIgnoreCase(args[i], "get")) return true;  // its reply is the old value
     return !nil;
   }
-  if (name == "setnx" || name == "msetnx" || name == "copy" || name == "expire" || name == "pexpire" ||
+  if (name == "setnx" || name == "msetnx" || name == "expire" || name == "pexpire" ||
       name == "expireat" || name == "pexpireat")
     return !zero;
   static constexpr std::string_view kAlways[] = {
       "setex",  "psetex", "getset",      "mset",    "setrange", "append",       "incr",    "decr",
       "incrby", "decrby", "incrbyfloat", "hset",    "hmset",    "hincrby",      "hincrbyfloat",
-      "lset",   "setbit", "restore",     "bitfield"};
+      "lset",   "setbit", "restore"};
   for (std::string_view n : kAlways)
     if (n == name) return true;
   return false;
