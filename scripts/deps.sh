@@ -7,7 +7,7 @@
 #                           node and npm exist, ioredis and redlock for tests/clients/node
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config libabsl-dev libfmt-dev libjemalloc-dev libxxhash-dev libsqlite3-dev libpq-dev
-      libssl-dev sqlite3)
+      libssl-dev sqlite3 liblua5.1-0-dev lua-cjson-dev lua-bitop-dev)
 if [ "${1:-test}" = "test" ]; then
   PKGS+=(libgtest-dev libgmock-dev redis-server redis-tools python3 python3-pytest python3-redis
          clang libclang-rt-14-dev postgresql tcl-tls openssl)

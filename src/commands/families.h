@@ -23,6 +23,8 @@ void RegisterCacheFamily(CommandRegistry* r);
 void RegisterServerFamily(CommandRegistry* r);
 void RegisterAclFamily(CommandRegistry* r);
 void RegisterTransactionFamily(CommandRegistry* r);
+void RegisterScriptFamily(CommandRegistry* r);
+void RegisterFunctionFamily(CommandRegistry* r);
 
 // All of the above, in this order.
 inline void RegisterFamilies(CommandRegistry* r) {
@@ -42,6 +44,8 @@ inline void RegisterFamilies(CommandRegistry* r) {
   RegisterServerFamily(r);
   RegisterAclFamily(r);
   RegisterTransactionFamily(r);
+  RegisterScriptFamily(r);
+  RegisterFunctionFamily(r);
 }
 
 }  // namespace larder

@@ -15,8 +15,40 @@
 #include "common/clock.h"
 #include "keyspace/memory.h"
 #include "engine/client.h"
+#include "commands/script_run.h"
+#include "script/store.h"
 
 namespace larder {
+
+namespace {
+
+// Redis 7.0's scripting lines of INFO memory: the interpreters of every
+// shard thread, the script cache, the libraries.
+std::string ScriptMemoryLines(const std::vector<ShardSnapshot>& shards) {
+  size_t vm_eval = 0, vm_functions = 0;
+  for (const auto& s : shards) {
+    vm_eval += s.lua_eval_memory;
+    vm_functions += s.lua_functions_memory;
+  }
+  auto libs = script::Functions().Snapshot();
+  size_t functions = 0, functions_bytes = 0;
+  for (const auto& [name, lib] : *libs) {
+    functions += lib.functions.size();
+    functions_bytes += lib.code.size() + name.size();
+  }
+  size_t scripts_eval = script::Scripts().bytes();
+  size_t vm_total = vm_eval + vm_functions;
+  size_t scripts = scripts_eval + functions_bytes;
+  return fmt::format(
+      "used_memory_lua:{}\r\nused_memory_vm_eval:{}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{}\r\n"
+      "number_of_cached_scripts:{}\r\nnumber_of_functions:{}\r\nnumber_of_libraries:{}\r\n"
+      "used_memory_vm_functions:{}\r\nused_memory_vm_total:{}\r\nused_memory_vm_total_human:{}\r\n"
+      "used_memory_functions:{}\r\nused_memory_scripts:{}\r\nused_memory_scripts_human:{}\r\n",
+      vm_eval, vm_eval, HumanBytes(vm_eval), scripts_eval, script::Scripts().count(), functions, libs->size(),
+      vm_functions, vm_total, HumanBytes(vm_total), functions_bytes, scripts, HumanBytes(scripts));
+}
+
+}  // namespace
 
 ShardSnapshot TakeShardSnapshot(Engine* server, Shard& shard) {
   ShardSnapshot s;
@@ -26,6 +58,8 @@ ShardSnapshot TakeShardSnapshot(Engine* server, Shard& shard) {
   s.cmd_stats = l.cmd_stats;
   s.error_stats = l.error_stats;
   s.clients = l.clients.size();
+  s.lua_eval_memory = ScriptMemoryHere(false);
+  s.lua_functions_memory = ScriptMemoryHere(true);
   for (const auto& [id, client] : l.clients) {
     Client::Memory m = client->MemoryUsage();
     s.client_memory += m.total;
@@ -146,6 +180,7 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
         "used_memory_dataset_perc:{:.2f}%\r\n"
         "allocator_allocated:{}\r\nallocator_active:{}\r\nallocator_resident:{}\r\n"
         "total_system_memory:{}\r\ntotal_system_memory_human:{}\r\n"
+        "{}"
         "maxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\n"
         "allocator_frag_ratio:{:.2f}\r\nallocator_frag_bytes:{}\r\n"
         "mem_fragmentation_ratio:{:.2f}\r\nmem_fragmentation_bytes:{}\r\nmem_allocator:{}\r\n"
@@ -155,7 +190,7 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
         peak ? 100.0 * static_cast<double>(mem.used) / static_cast<double>(peak) : 0.0, startup, startup, dataset,
         mem.used ? 100.0 * static_cast<double>(dataset) / static_cast<double>(mem.used) : 0.0,
         mem.allocator_allocated, mem.allocator_active, mem.allocator_resident, TotalSystemMemory(),
-        HumanBytes(TotalSystemMemory()), maxmem, HumanBytes(static_cast<size_t>(maxmem)),
+        HumanBytes(TotalSystemMemory()), ScriptMemoryLines(shards), maxmem, HumanBytes(static_cast<size_t>(maxmem)),
         kPolicyNames[std::clamp<int64_t>(cfg.maxmemory_policy.load(), 0, 9)], alloc_frag,
         static_cast<int64_t>(mem.allocator_active) - static_cast<int64_t>(mem.allocator_allocated), frag,
         static_cast<int64_t>(mem.rss) - static_cast<int64_t>(mem.used), AllocatorName(), client_memory);

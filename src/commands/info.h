@@ -24,6 +24,8 @@ struct ShardSnapshot {
   // the largest input and output buffer of one client.
   size_t client_memory = 0;
   size_t max_client_input = 0, max_client_output = 0;
+  // The shard thread's Lua interpreters (scripts, functions).
+  size_t lua_eval_memory = 0, lua_functions_memory = 0;
 };
 
 ShardSnapshot TakeShardSnapshot(Engine* server, Shard& shard);

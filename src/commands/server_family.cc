@@ -21,6 +21,7 @@
 #include "common/sha1.h"
 #include "keyspace/digest.h"
 #include "keyspace/objects.h"
+#include "script/store.h"
 
 namespace larder {
 
@@ -145,7 +146,8 @@ const std::pair<uint32_t, const char*> kFlagNames[] = {
     {kCmdAdmin, "admin"},         {kCmdPubSub, "pubsub"},         {kCmdNoScript, "noscript"},
     {kCmdBlocking, "blocking"},   {kCmdLoading, "loading"},       {kCmdStale, "stale"},
     {kCmdSkipMonitor, "skip_monitor"}, {kCmdSkipSlowlog, "skip_slowlog"}, {kCmdAsking, "asking"},
-    {kCmdFast, "fast"},           {kCmdNoAuth, "no_auth"},        {kCmdNoAsyncLoading, "no_async_loading"},
+    {kCmdFast, "fast"},           {kCmdNoAuth, "no_auth"},        {kCmdNoMandatoryKeys, "no_mandatory_keys"},
+    {kCmdNoAsyncLoading, "no_async_loading"},
     {kCmdNoMulti, "no_multi"},    {kCmdMovableKeys, "movablekeys"}, {kCmdAllowBusy, "allow_busy"},
 };
 
@@ -937,6 +939,10 @@ void Debug(CommandContext& ctx) {
     resp::ReplyBuilder raw(ctx.rb->buffer(), ctx.rb->protocol());
     return raw.Error(ctx.arg(2));
   }
+  if (sub == "set-disable-deny-scripts" && argc == 3) {
+    script::DenyScriptsDisabled().store(ctx.arg(2) != "0");
+    return ctx.rb->Ok();
+  }
   if (sub == "set-active-expire" && argc == 3) {
     Shard::active_expire_enabled.store(ctx.arg(2) != "0");
     return ctx.rb->Ok();
@@ -981,58 +987,6 @@ void Debug(CommandContext& ctx) {
     return;
   }
   ctx.Error(OpStatus::kDebugUnknownSubcommand, ctx.arg(1));
-}
-
-// ---- FUNCTION ----
-// Larder runs no scripts yet, so it has no libraries: FLUSH leaves the
-// (empty) set empty and LIST finds nothing. The other subcommands are not
-// registered and answer as unknown subcommands.
-
-void FunctionFlush(CommandContext& ctx) {
-  if (ctx.argc() > 3) return ctx.Error(OpStatus::kSubcommandSyntax, ctx.arg(1), "FUNCTION");
-  if (ctx.argc() == 3 && !EqualsIgnoreCase(ctx.arg(2), "sync") && !EqualsIgnoreCase(ctx.arg(2), "async"))
-    return ctx.Error(OpStatus::kFunctionFlushMode);
-  ctx.rb->Ok();
-}
-
-void FunctionList(CommandContext& ctx) {
-  bool with_code = false, library = false;
-  for (size_t i = 2; i < ctx.argc(); ++i) {
-    if (!with_code && EqualsIgnoreCase(ctx.arg(i), "withcode")) {
-      with_code = true;
-      continue;
-    }
-    if (!library && EqualsIgnoreCase(ctx.arg(i), "libraryname")) {
-      if (i + 1 >= ctx.argc()) return ctx.Error(OpStatus::kFunctionLibraryNameMissing);
-      library = true;
-      ++i;
-      continue;
-    }
-    return ctx.Error(OpStatus::kUnknownArgument, ctx.arg(i));
-  }
-  ctx.rb->ArrayHeader(0);
-}
-
-void FunctionHelp(CommandContext& ctx) {
-  static const char* kLines[] = {
-      "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-      "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
-      "    Return general information on all the libraries:",
-      "    * Library name",
-      "    * The engine used to run the Library",
-      "    * Library description",
-      "    * Functions list",
-      "    * Library code (if WITHCODE is given)",
-      "    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
-      "FLUSH [ASYNC|SYNC]",
-      "    Delete all the libraries.",
-      "    When called without the optional mode argument, the behavior is determined by the",
-      "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
-      "    * ASYNC: Asynchronously flush the libraries.",
-      "    * SYNC: Synchronously flush the libraries.",
-      "HELP",
-      "    Prints this help."};
-  ctx.HelpLines(kLines);
 }
 
 // ---- CLUSTER, READONLY, READWRITE, ASKING ----
@@ -1145,23 +1099,6 @@ void RegisterServerFamily(CommandRegistry* r) {
                        "Disables read queries for a connection to a cluster replica node", "3.0.0"));
     r->Add(cluster_cmd("asking", 1, kCmdFast, "@fast @connection", "Sent by cluster clients after an -ASK redirect",
                        "3.0.0"));
-  }
-
-  {
-    auto fn = [&](const char* name, int arity, uint32_t flags, Handler h, const char* acl, const char* summary) {
-      CommandSpec spec = make(name, arity, flags | kCmdLocalOnly, h, acl, summary);
-      spec.group = "scripting";
-      spec.since = "7.0.0";
-      return spec;
-    };
-    CommandSpec function = fn("function", -2, 0, nullptr, "@slow", "A container for function commands");
-    function.subcommands.push_back(
-        fn("function|flush", -2, kCmdWrite | NS, FunctionFlush, "@write @slow @scripting", "Deleting all functions"));
-    function.subcommands.push_back(fn("function|list", -2, NS, FunctionList, "@slow @scripting",
-                                      "List information about all the functions"));
-    function.subcommands.push_back(fn("function|help", 2, L | S, FunctionHelp, "@slow @scripting",
-                                      "Show helpful text about the different subcommands"));
-    r->Add(std::move(function));
   }
 
   CommandSpec slowlog = make("slowlog", -2, 0, nullptr, "@slow", "A container for slow log commands.");

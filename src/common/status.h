@@ -268,6 +268,87 @@ enum class OpStatus : uint16_t {
 
   kInvalidCommandArgs,  // COMMAND GETKEYS: the key specs find no key
   kClusterDisabled,
+  // ---- Scripting (EVAL, FUNCTION) ----
+  // Pieces raised inside Lua (a script's error gets its code later).
+  kScriptNonexistentGlobal,
+  kScriptReadonlyTable,
+  kScriptCallNoArgs,
+  kScriptCallArgType,
+  kScriptCallOutsideRun,
+  kScriptWrongArgs,
+  kScriptErrorReplyArg,
+  kScriptStatusReplyArg,
+  kScriptLogArgs,
+  kScriptLogLevelType,
+  kScriptLogLevel,
+  kScriptSetrespArgs,
+  kScriptSetrespValue,
+  kScriptSetReplArgs,
+  kScriptSetReplValue,
+  kScriptAclCheckInvalid,
+  kScriptRegisterOnlyLoad,
+  kScriptRegisterSingleArg,
+  kScriptRegisterKeyType,
+  kScriptRegisterNameType,
+  kScriptRegisterDescType,
+  kScriptRegisterCallbackType,
+  kScriptRegisterFlagsType,
+  kScriptRegisterUnknownFlag,
+  kScriptRegisterUnknownArg,
+  kScriptRegisterNoName,
+  kScriptRegisterNoCallback,
+  kScriptRegisterFirstArg,
+  kScriptRegisterSecondArg,
+  kScriptRegisterArgs,
+  kFunctionNameInvalid,
+  kFunctionExistsInLibrary,
+  kScriptErrorWhere,
+  // Error lines.
+  kScriptStackLimit,
+  kScriptKilled,
+  kFunctionKilled,
+  kFunctionLoadTimeout,
+  kScriptCompile,
+  kFunctionCompile,
+  kFunctionRegisterError,
+  kScriptRunFailed,
+  kScriptShebangInvalid,
+  kScriptShebangInvalidEngine,
+  kScriptShebangEngine,
+  kScriptShebangOption,
+  kScriptShebangFlag,
+  kFunctionMissingMetadata,
+  kFunctionMetadataNameTwice,
+  kFunctionMetadataValue,
+  kFunctionNoLibraryName,
+  kFunctionLibraryNameInvalid,
+  kFunctionEngineNotFound,
+  kFunctionNoneRegistered,
+  kFunctionLibraryExists,
+  kFunctionExists,
+  kFunctionLibraryExistsRestore,
+  kFunctionNotFound,
+  kFunctionLibraryNotFound,
+  kFunctionBadNumKeys,
+  kFunctionRestorePayload,
+  kFunctionRestorePolicy,
+  kScriptWriteWithRo,
+  kNoScript,
+  kNumKeysNegative,
+  kNumKeysTooMany,
+  kScriptUnknownCommand,
+  kScriptWrongArity,
+  kScriptCommandNotAllowed,
+  kScriptWriteInRo,
+  kScriptAclDenied,
+  kScriptAclKeyDenied,
+  kNotBusy,
+  kUnkillable,
+  kBusyScript,
+  kBusyFunction,
+  kScriptFlushMode,
+  kFunctionUnknownOption,
+
   kStatusCount,  // not a status: the number of them (keep it last)
 };
 
@@ -280,7 +361,8 @@ std::string_view ErrorText(OpStatus s);
 // (ACL rule reasons, ACL DRYRUN's replies, parts of ACL LOAD's report).
 inline bool IsTextFragment(OpStatus s) {
   return (s >= OpStatus::kAclUnknownCommand && s <= OpStatus::kAclFirstArgOfSub) ||
-         (s >= OpStatus::kAclDryRunCommand && s <= OpStatus::kAclFileNothingChanged);
+         (s >= OpStatus::kAclDryRunCommand && s <= OpStatus::kAclFileNothingChanged) ||
+         (s >= OpStatus::kScriptNonexistentGlobal && s <= OpStatus::kScriptErrorWhere);
 }
 
 // The error line for `s` with its "{}" placeholders replaced by `args`, in

@@ -202,6 +202,10 @@ Config::Config() {
 
   // Observability.
   num("slowlog-log-slower-than", T::kInt, -1, kLongMax, "10000", &slowlog_log_slower_than);
+  // Scripts: after busy-reply-threshold ms a running script makes the
+  // server answer BUSY (commands/script_family.cc).
+  num("busy-reply-threshold", T::kInt, 0, kLongMax, "5000", &busy_reply_threshold, false, {"lua-time-limit"});
+  boolean("lua-enable-deprecated-api", "no", &lua_enable_deprecated_api);
   num("slowlog-max-len", T::kInt, 0, kLongMax, "128", &slowlog_max_len);
   num("latency-monitor-threshold", T::kInt, 0, kLongMax, "0", &latency_monitor_threshold);
   boolean("latency-tracking", "yes", &latency_tracking);

@@ -143,6 +143,8 @@ class Config {
   std::atomic<int64_t> proto_max_bulk_len{512LL * 1024 * 1024};
   std::atomic<int64_t> client_query_buffer_limit{1024LL * 1024 * 1024};
   std::atomic<int64_t> slowlog_log_slower_than{10000};
+  std::atomic<int64_t> busy_reply_threshold{5000};  // ms; alias lua-time-limit
+  std::atomic<int64_t> lua_enable_deprecated_api{0};
   std::atomic<int64_t> slowlog_max_len{128};
   std::atomic<int64_t> latency_monitor_threshold{0};
   std::atomic<int64_t> latency_tracking{1};

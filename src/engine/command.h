@@ -65,6 +65,8 @@ enum CmdFlag : uint32_t {
   // Internal: a connection command that only touches the client's own state
   // and replies at once, so it may run in the middle of a pipelined batch.
   kCmdLocalOnly = 1u << 21,
+  // May run with no key (EVAL's numkeys 0): COMMAND INFO's no_mandatory_keys.
+  kCmdNoMandatoryKeys = 1u << 23,
   // Runs even between MULTI and EXEC instead of being queued (EXEC, DISCARD,
   // MULTI, WATCH, QUIT, RESET: Redis's list in processCommand).
   kCmdNotQueued = 1u << 22,

@@ -242,6 +242,16 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
       return DispatchResult::kDone;
     }
   }
+  // A script running past busy-reply-threshold: only SCRIPT KILL and the
+  // like get through.
+  if (int busy = engine.busy_script.load(std::memory_order_relaxed)) [[unlikely]] {
+    if (!(spec->flags & kCmdAllowBusy)) {
+      client.ReplyError(FormatError(busy == 2 ? OpStatus::kBusyFunction : OpStatus::kBusyScript));
+      engine.RecordRejected(client.shard(), spec);
+      flag_multi();
+      return DispatchResult::kDone;
+    }
+  }
   uint32_t flags = spec->flags;
   if (state.multi) [[unlikely]] {
     if (flags & kCmdNoMulti) {

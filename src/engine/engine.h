@@ -199,6 +199,11 @@ class Engine {
   void FeedMonitors(int db, const std::string& addr, std::span<const std::string_view> args);
   bool has_monitors() const { return monitor_count_.load(std::memory_order_relaxed) > 0; }
 
+  // A script (1) or a function (2) has run past busy-reply-threshold:
+  // Dispatch answers BUSY to every command not flagged kCmdAllowBusy
+  // (commands/script_family.cc sets and clears it).
+  std::atomic<int> busy_script{0};
+
   // CLIENT PAUSE.
   void Pause(int64_t until_ms, bool all) {
     pause_all_.store(all);

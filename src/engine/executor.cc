@@ -21,6 +21,7 @@ class Recorder : public resp::ErrorSink {
     ++errors;
     if (record_) engine_.RecordError(&shard_, line);
   }
+  void OnCountedError(std::string_view) override { ++errors; }
   uint32_t errors = 0;
 
  private:

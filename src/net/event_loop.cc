@@ -68,6 +68,13 @@ void EventLoop::Wake() {
   (void)n;
 }
 
+void EventLoop::PollOnce(int timeout_ms) {
+  constexpr int kMaxEvents = 64;
+  epoll_event events[kMaxEvents];
+  int n = epoll_wait(epfd_, events, kMaxEvents, timeout_ms);
+  for (int i = 0; i < n; ++i) static_cast<EventHandler*>(events[i].data.ptr)->OnEvent(events[i].events);
+}
+
 void EventLoop::Run() {
   running_ = true;
   constexpr int kMaxEvents = 256;

@@ -51,6 +51,11 @@ class EventLoop {
   // Runs until Stop() is called (from the loop thread or via a posted task).
   void Run();
   void Stop() { running_ = false; }
+  // One wait of at most `timeout_ms` and the handlers of what is ready; no
+  // wake hook, no after-events hook, no timers. For a loop thread that is
+  // busy inside a handler (a long script) and must still answer its other
+  // connections (a handler that is running is not re-entered by its owner).
+  void PollOnce(int timeout_ms);
 
  private:
   struct Timer {

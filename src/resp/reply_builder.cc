@@ -24,6 +24,15 @@ void ReplyBuilder::SimpleString(std::string_view s) {
 
 void ReplyBuilder::Error(std::string_view msg) {
   if (sink_) sink_->OnError(msg);
+  WriteError(msg);
+}
+
+void ReplyBuilder::ErrorCounted(std::string_view msg) {
+  if (sink_) sink_->OnCountedError(msg);
+  WriteError(msg);
+}
+
+void ReplyBuilder::WriteError(std::string_view msg) {
   out_->push_back('-');
   // Error lines cannot carry newlines (Redis replaces them with spaces).
   size_t start = out_->size();

@@ -16,6 +16,10 @@ class ErrorSink {
  public:
   virtual ~ErrorSink() = default;
   virtual void OnError(std::string_view line) = 0;
+  // An error reply passing on one already counted where it was first
+  // replied (a script returning a command's error): the command failed,
+  // errorstats do not count it again.
+  virtual void OnCountedError(std::string_view line) {}
 };
 
 class ReplyBuilder {
@@ -32,6 +36,8 @@ class ReplyBuilder {
   void Ok() { out_->append(std::string_view("+OK\r\n")); }
   // `msg` is the full error line without '-', e.g. "ERR syntax error".
   void Error(std::string_view msg);
+  // The same for an error already counted in errorstats (ErrorSink::OnCountedError).
+  void ErrorCounted(std::string_view msg);
   void Integer(int64_t v);
   void Bulk(std::string_view s);
   void Null();       // "$-1" / "_"
@@ -49,6 +55,7 @@ class ReplyBuilder {
 
  private:
   void Header(char type, size_t n);
+  void WriteError(std::string_view msg);
   std::string* out_;
   int protocol_;
   ErrorSink* sink_;

@@ -18,14 +18,15 @@ ALLOWED = {
     "common": set(),
     "resp": {"common"},
     "ds": {"common"},
+    "script": {"common", "resp"},
     "net": {"common"},
     "keyspace": {"common", "ds"},
     "shard": {"common", "net", "keyspace"},
     "cache": {"common", "ds", "keyspace", "shard"},
     "config": {"common", "resp", "cache"},
-    "engine": {"common", "resp", "ds", "net", "keyspace", "shard", "cache", "config"},
-    "commands": {"common", "resp", "ds", "net", "keyspace", "shard", "cache", "config", "engine"},
-    "server": {"common", "resp", "ds", "net", "keyspace", "shard", "cache", "config", "engine", "commands"},
+    "engine": {"common", "resp", "ds", "net", "keyspace", "shard", "cache", "config", "script"},
+    "commands": {"common", "resp", "ds", "net", "keyspace", "shard", "cache", "config", "engine", "script"},
+    "server": {"common", "resp", "ds", "net", "keyspace", "shard", "cache", "config", "engine", "commands", "script"},
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
