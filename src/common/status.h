@@ -358,11 +358,13 @@ enum class OpStatus : uint16_t {
 std::string_view ErrorText(OpStatus s);
 
 // Whether the entry is a piece of a line rather than a whole error line
-// (ACL rule reasons, ACL DRYRUN's replies, parts of ACL LOAD's report).
+// (ACL rule reasons, ACL DRYRUN's replies, parts of ACL LOAD's report,
+// the reasons in EXEC's ACL refusal).
 inline bool IsTextFragment(OpStatus s) {
   return (s >= OpStatus::kAclUnknownCommand && s <= OpStatus::kAclFirstArgOfSub) ||
          (s >= OpStatus::kAclDryRunCommand && s <= OpStatus::kAclFileNothingChanged) ||
-         (s >= OpStatus::kScriptNonexistentGlobal && s <= OpStatus::kScriptErrorWhere);
+         (s >= OpStatus::kScriptNonexistentGlobal && s <= OpStatus::kScriptErrorWhere) ||
+         (s >= OpStatus::kExecAclNoCommand && s <= OpStatus::kExecAclNoChannel);
 }
 
 // The error line for `s` with its "{}" placeholders replaced by `args`, in
