@@ -26,10 +26,12 @@ void StartExclusive(Engine* engine, const CommandSpec* spec, std::span<const std
         Call call(spec, argv, db, resp);
         call.exclusive = true;
         call.user = user.get();
+        call.target = target;  // a handler that answers later (a script run again) delivers there
         std::string reply;
-        Execute(*engine, *CurrentShard(), call, &reply);
+        Effects fx;
+        Execute(*engine, *CurrentShard(), call, &reply, &fx);
         for (int id : shards) ServeBlockedClients(engine, &engine->shards().shard(id));
-        engine->Deliver(target, std::move(reply));
+        if (!fx.deferred) engine->Deliver(target, std::move(reply));
       },
       [] {});
 }
