@@ -202,6 +202,7 @@ void RunScript(CommandContext& ctx, std::shared_ptr<ScriptRun> run) {
   {
     std::unique_ptr<AtomicScope> scope = AtomicScope::Here(ctx);
     bool straight_to_all = run->needs_all && run->needs_all->load(std::memory_order_relaxed) && !scope->holds_all();
+    scope->set_script(true);
     if (!straight_to_all) {
       scope->EnableUndo();
       if (RunIn(*scope, engine, db, *run, ctx.rb, ctx.user)) {
@@ -217,6 +218,7 @@ void RunScript(CommandContext& ctx, std::shared_ptr<ScriptRun> run) {
       engine, {}, nullptr,
       [run, engine, db, resp](AtomicScope& scope, std::string* out) {
         resp::ReplyBuilder rb(out, resp);
+        scope.set_script(true);
         return RunIn(scope, engine, db, *run, &rb, nullptr);
       },
       target);

@@ -258,10 +258,10 @@ void SortGeneric(CommandContext& ctx, bool readonly) {
   const auto* set = e && e->type == ObjType::kSet ? ObjectOf<SetValue>(e) : nullptr;
   const auto* zset = e && e->type == ObjType::kZSet ? ObjectOf<ZSetValue>(e) : nullptr;
 
-  // A set has no order of its own: stored, its unsorted result is sorted
-  // ALPHA so that it does not depend on the hash table. Redis does the same
-  // inside a script; that case joins here once scripts exist.
-  if (o.dontsort && set && o.store) {
+  // A set has no order of its own: stored, or called from a script, its
+  // unsorted result is sorted ALPHA so that it does not depend on the hash
+  // table (as Redis).
+  if (o.dontsort && set && (o.store || ctx.from_script)) {
     o.dontsort = false;
     o.alpha = true;
     o.by.reset();

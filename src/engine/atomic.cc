@@ -131,6 +131,7 @@ AtomicScope::CallResult AtomicScope::Call(const CommandSpec* spec, std::span<con
   if (spec->route == Route::kConnection) c.client = client_;
   c.origin = origin_ ? origin_ : client_ ? &client_->state() : nullptr;
   c.user = user_;
+  c.from_script = script_;
   if (engine_->has_monitors() && !(spec->flags & (kCmdSkipMonitor | kCmdAdmin)))
     engine_->FeedMonitors(db, monitor_name_, argv);
   c.target.capture = &capture_;

@@ -75,6 +75,8 @@ class AtomicScope {
   // Redis; the client's address for EXEC).
   void set_origin(const ClientState* origin) { origin_ = origin; }
   void set_monitor_name(std::string name) { monitor_name_ = std::move(name); }
+  // The unit is a script: its calls carry Call::from_script.
+  void set_script(bool on) { script_ = on; }
 
   // Runs one command line now and appends its reply (RESP `resp`) to *out.
   // `spec` is the resolved command (or subcommand) for argv. `origin`
@@ -119,6 +121,7 @@ class AtomicScope {
   const ClientState* origin_ = nullptr;
   const acl::User* user_ = nullptr;  // a script's caller (its handler's ctx.user)
   std::string monitor_name_ = "lua";
+  bool script_ = false;
   AtomicScope* outer_ = nullptr;  // the unit this one runs inside (a script in EXEC)
   const std::vector<char>* prev_held_ = nullptr;
   std::string* prev_capture_ = nullptr;

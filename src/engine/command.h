@@ -233,6 +233,8 @@ struct CommandContext {
   // The ACL user the command runs as, for a handler whose behaviour depends
   // on it (SORT's BY and GET); null for an internal call (no restriction).
   const acl::User* user = nullptr;
+  // Called from a script (redis.call): Call::from_script.
+  bool from_script = false;
   // Write-through: the command runs against this copy of its key first.
   Db* scratch = nullptr;
   // Set by Defer(): the reply comes later.

@@ -237,6 +237,7 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
   ctx.user = call.user ? call.user : (call.origin ? call.origin->user.get() : nullptr);
   ctx.scratch = call.scratch;
   ctx.target = call.target;
+  ctx.from_script = call.from_script;
   ctx.call = &call;
   // WATCH: the state of the watched keys this write may change, to touch
   // only those it changed (one test of an empty registry when none is).

@@ -76,6 +76,8 @@ struct Call {
   // The ACL user it runs as when no `origin` says (an exclusive operation
   // keeps its client's user); null with no origin: no restriction.
   const acl::User* user = nullptr;
+  // A script's redis.call (SORT orders its unordered results then).
+  bool from_script = false;
   // Handler context options.
   bool exclusive = false;
   BlockRequest* block = nullptr;
