@@ -250,7 +250,9 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
   // like get through.
   if (int busy = engine.busy_script.load(std::memory_order_relaxed)) [[unlikely]] {
     if (!(spec->flags & kCmdAllowBusy)) {
-      client.ReplyError(FormatError(busy == 2 ? OpStatus::kBusyFunction : OpStatus::kBusyScript));
+      std::string error = FormatError(busy == 2 ? OpStatus::kBusyFunction : OpStatus::kBusyScript);
+      if (spec->name == "exec") error = ExecAbortText(&engine, state, error);
+      client.ReplyError(error);
       engine.RecordRejected(client.shard(), spec);
       flag_multi();
       return DispatchResult::kDone;
