@@ -437,3 +437,16 @@ def test_acl_is_checked_again_at_exec(larder, c):
     finally:
         admin.cmd("ACL", "DELUSER", "txuser")
         admin.close()
+
+
+def test_scripts_cannot_write_write_through_keys(cached):
+    srv, path = cached
+    c = srv.conn()
+    r = c.cmd("EVAL", "return redis.call('SET', KEYS[1], '5')", "1", "counter:8")
+    assert isinstance(r, Error) and "write-through or write-behind key" in str(r)
+    r = c.cmd("EVAL", "return redis.pcall('SET', KEYS[1], '5')", "1", "counter:8")
+    assert isinstance(r, Error) and "write-through or write-behind key" in str(r)
+    assert c.cmd("EXISTS", "counter:8") == 0
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT count(*) FROM counters").fetchone()[0] == 0
+    db.close()
