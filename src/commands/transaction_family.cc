@@ -81,11 +81,6 @@ void Watch(CommandContext& ctx) {
       [](resp::ReplyBuilder& rb) { rb.Ok(); });
 }
 
-bool IsScript(const CommandSpec* spec) {
-  const std::string& n = spec->parent ? spec->parent->name : spec->name;
-  return n == "eval" || n == "evalsha" || n == "eval_ro" || n == "evalsha_ro" || n == "fcall" || n == "fcall_ro";
-}
-
 // The keys EXEC loads before its unit runs: those of its queued read-only
 // commands (in the database each will run in, following SELECT). Writes
 // load nothing: a write-through or write-behind key is refused inside a
@@ -140,7 +135,7 @@ void Exec(CommandContext& ctx) {
       if (!(q.spec->flags & kCmdLocalOnly)) all = true;
       continue;
     }
-    if (IsScript(q.spec)) all = true;
+    if (q.spec->flags & kCmdScriptRun) all = true;  // it may reach keys it did not declare
     std::vector<std::string_view> argv(q.args.begin(), q.args.end());
     if (q.spec->needs_all_shards && q.spec->needs_all_shards(argv)) all = true;
     KeyPositions keys = q.spec->KeyIndexes(argv);
