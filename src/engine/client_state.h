@@ -47,6 +47,10 @@ struct ClientState {
   uint64_t acl_epoch = 0;
   uint64_t acl_fast = 0;
   bool monitor = false;
+  // Channels, patterns and shard channels subscribed (RESP2 subscribed
+  // mode while non-zero; CLIENT LIST sub=/psub=/ssub=).
+  uint32_t subscriptions = 0, psubscriptions = 0, ssubscriptions = 0;
+  bool subscribed() const { return subscriptions + psubscriptions + ssubscriptions > 0; }
   bool no_evict = false;
   // CLIENT REPLY: on, off, or skip the next command's reply.
   enum class ReplyMode : uint8_t { kOn, kOff, kSkipNext };

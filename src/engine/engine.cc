@@ -124,6 +124,7 @@ bool Engine::Init(std::string* err) {
   MemoryBudget::SetCurrent(memory_.get());
   ApplyEvictionConfig();
   if (!InitUsers(err)) return false;
+  pubsub_ = std::make_unique<PubSub>(this);
   cache_host_ = std::make_unique<EngineCacheHost>(this);
   cache_ = std::make_unique<cache::CacheManager>();
   std::vector<Shard*> shard_ptrs;

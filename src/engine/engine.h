@@ -36,6 +36,7 @@
 #include "config/config.h"
 #include "engine/acl.h"
 #include "engine/blocking.h"
+#include "engine/pubsub.h"
 #include "engine/watch.h"
 #include "engine/command.h"
 #include "keyspace/memory_budget.h"
@@ -139,6 +140,7 @@ class Engine {
   acl::Users& users() { return *users_; }
   bool acl_pubsub_all() const { return config_->acl_pubsub_default.load(std::memory_order_relaxed) == 0; }
   cache::CacheManager& cache() { return *cache_; }
+  PubSub& pubsub() { return *pubsub_; }
 
   // A new connection accepted on `shard` (its thread): the client starts.
   // `tls`: the connection's TLS session (a TLS port), else null.
@@ -282,6 +284,7 @@ class Engine {
   std::unique_ptr<acl::Users> users_;
   std::unique_ptr<EngineCacheHost> cache_host_;
   std::unique_ptr<cache::CacheManager> cache_;
+  std::unique_ptr<PubSub> pubsub_;
   size_t memory_startup_ = 0;
 
   std::atomic<bool> shutdown_{false};
