@@ -14,6 +14,7 @@
 
 #include "common/glob.h"
 #include "common/log.h"
+#include "common/notify_classes.h"
 #include "common/numbers.h"
 #include "common/status.h"
 #include "common/strings.h"
@@ -498,6 +499,15 @@ bool Config::Set(std::string_view name, std::string_view value, bool startup, st
     }
     case Type::kString:
       if (o->name == "client-output-buffer-limit" && !SetOutputLimits(value, &text, err)) return false;
+      if (o->name == "notify-keyspace-events") {
+        std::optional<uint32_t> classes = ParseNotifyClasses(value);
+        if (!classes) {
+          *err = "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.";
+          return false;
+        }
+        notify_keyspace_events.store(*classes, std::memory_order_relaxed);
+        text = FormatNotifyClasses(*classes);
+      }
       if (o->name == "dir" && !startup) {
         if (chdir(text.c_str()) != 0) {
           *err = std::string(strerror(errno));

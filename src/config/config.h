@@ -181,7 +181,10 @@ class Config {
   std::atomic<int64_t> zset_max_listpack_value{64};
   std::atomic<int64_t> hll_sparse_max_bytes{3000};
   std::atomic<int64_t> acllog_max_len{128};
-  std::atomic<int64_t> acl_pubsub_default{1};  // 0 allchannels, 1 resetchannels
+  std::atomic<int64_t> acl_pubsub_default{1};
+  // notify-keyspace-events as NotifyClass bits (common/notify_classes.h);
+  // every notification first loads it, relaxed, and stops when it is 0.
+  std::atomic<uint32_t> notify_keyspace_events{0};  // 0 allchannels, 1 resetchannels
 
  private:
   Option* FindOption(std::string_view name);

@@ -169,7 +169,7 @@ void AtomicScope::Rollback() {
     Db& d = set.shard(u.shard).db(u.db);
     if (d.table().Find(u.key)) d.Delete(u.key);
     if (u.before) {
-      d.Add(u.before);
+      d.AddQuiet(u.before);
       u.before = nullptr;
     }
     WatchRegistry& w = engine_->local(u.shard).watches;

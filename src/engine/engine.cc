@@ -12,6 +12,7 @@
 #include "engine/atomic.h"
 #include "engine/cache_host.h"
 #include "engine/client.h"
+#include "engine/notify.h"
 
 namespace larder {
 
@@ -157,11 +158,19 @@ void Engine::SetupShard(Shard& shard) {
   EngineShard& l = local(shard.id());
   cache::SetCurrentShardCache(&cache_->shard(shard.id()));
   l.cmd_stats.resize(Commands().all().size());
-  // An evicted key counts as changed for WATCH.
+  // The keyspace's own notifications (new, keymiss, expired) go out here.
+  shard.events() = KeyspaceEvents{
+      &config_->notify_keyspace_events,
+      [](void* arg, int db, uint32_t cls, std::string_view event, std::string_view key) {
+        NotifyKeyspaceEvent(*static_cast<Engine*>(arg), db, cls, event, key);
+      },
+      this};
+  // An evicted key counts as changed for WATCH, and is announced.
   shard.evictor().set_evict_hook(
       [](void* arg, Db& db, std::string_view key) {
         auto* w = static_cast<WatchRegistry*>(arg);
         if (!w->empty()) w->Touch(db.index(), key, db);
+        db.Notify(kNotifyEvicted, "evicted", key);
       },
       &l.watches);
   shard.SetAfterEventsHook([this, &shard] { AfterEvents(shard); });

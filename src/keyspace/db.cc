@@ -1,5 +1,6 @@
 #include "keyspace/db.h"
 
+#include <string>
 #include <vector>
 
 #include "common/clock.h"
@@ -21,6 +22,7 @@ Entry* Db::Find(std::string_view key) {
   if (e && Expired(e, CommandTimeMs())) {
     Delete(key);
     ++stats_->expired_keys;
+    Notify(kNotifyExpired, "expired", key);
     e = nullptr;
   }
   return e;
@@ -35,8 +37,12 @@ Entry* Db::FindRead(std::string_view key) {
 Entry* Db::FindReadNoTouch(std::string_view key) {
   Entry* e = Find(key);
   if (!stats_->lookups_paused) [[likely]] {
-    if (e) ++stats_->keyspace_hits;
-    else ++stats_->keyspace_misses;
+    if (e) {
+      ++stats_->keyspace_hits;
+    } else {
+      ++stats_->keyspace_misses;
+      Notify(kNotifyKeyMiss, "keymiss", key);
+    }
   }
   return e;
 }
@@ -48,6 +54,11 @@ Entry* Db::FindWrite(std::string_view key) {
 }
 
 void Db::Add(Entry* e) {
+  AddQuiet(e);
+  Notify(kNotifyNew, "new", e->key());
+}
+
+void Db::AddQuiet(Entry* e) {
   if (e->has_expire()) ++expires_;
   table_.Insert(e);
   if (evictor_ && CurrentAccessMode() == AccessMode::kFifo) evictor_->OnAdd(index_, e);
@@ -69,10 +80,14 @@ Entry* Db::SetString(std::string_view key, std::string_view value, int64_t expir
     Touch(old);
     return old;
   }
-  if (old) Delete(key);
   Entry* e = NewStringEntry(key, value, ttl);
   e->encoding = static_cast<uint8_t>(enc);
-  Add(e);
+  if (old) {
+    Delete(key);
+    AddQuiet(e);  // an overwrite: the key is not new
+  } else {
+    Add(e);
+  }
   return e;
 }
 
@@ -136,7 +151,10 @@ size_t Db::ActiveExpireCycle(int64_t now_ms, int64_t budget_us) {
           doomed.push_back(e);
         } else if (field_ttls_ && e->type == ObjType::kHash) {
           auto* h = ObjectOf<HashValue>(e);
-          if (h->has_field_ttls() && h->PurgeExpired(now_ms) && h->size() == 0) emptied.push_back(e);
+          if (h->has_field_ttls() && h->PurgeExpired(now_ms)) {
+            if (h->size() == 0) emptied.push_back(e);
+            else Notify(kNotifyHash, "hexpired", e->key());
+          }
         }
       });
       if (expire_cursor_ == 0) break;
@@ -144,14 +162,26 @@ size_t Db::ActiveExpireCycle(int64_t now_ms, int64_t budget_us) {
     for (Entry* e : doomed) {
       Entry* d = Detach(e->key());
       if (d) {
-        FreeEntry(d);
+        if (events_ && events_->Wants(kNotifyExpired)) {
+          std::string key(d->key());
+          FreeEntry(d);
+          Notify(kNotifyExpired, "expired", key);
+        } else {
+          FreeEntry(d);
+        }
         ++removed;
       }
     }
     doomed.clear();
     for (Entry* e : emptied) {
       Entry* d = Detach(e->key());
-      if (d) FreeEntry(d);
+      if (d) {
+        // Redis 7.4: the fields' expiry, then the emptied hash's deletion.
+        std::string key(d->key());
+        FreeEntry(d);
+        Notify(kNotifyHash, "hexpired", key);
+        Notify(kNotifyGeneric, "del", key);
+      }
     }
     emptied.clear();
     if (expire_cursor_ == 0 || (expires_ == 0 && !field_ttls_)) break;

@@ -6,8 +6,11 @@
 // Runs on the owning shard only.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string_view>
+
+#include "common/notify_classes.h"
 
 #include "keyspace/entry.h"
 #include "keyspace/eviction.h"
@@ -24,6 +27,26 @@ struct KeyspaceStats {
   // While set, lookups count no hit or miss (a command run again after its
   // keys loaded: its lookups were counted when it first asked).
   bool lookups_paused = false;
+};
+
+// Keyspace notifications the keyspace raises itself: "new" when a key is
+// created, "keymiss" when a read misses, "expired" when a TTL ends (lazily or
+// in the active cycle), "hexpired"/"del" when hash fields' TTLs empty a hash.
+// The engine installs the publisher (the keyspace cannot reach pub/sub);
+// `classes` is the configured notify-keyspace-events, so that with
+// notifications off each place costs one relaxed load.
+struct KeyspaceEvents {
+  using Fn = void (*)(void* arg, int db, uint32_t cls, std::string_view event, std::string_view key);
+  const std::atomic<uint32_t>* classes = nullptr;
+  Fn fn = nullptr;
+  void* arg = nullptr;
+
+  bool Wants(uint32_t cls) const {
+    return classes && (classes->load(std::memory_order_relaxed) & cls) != 0 && fn;
+  }
+  void Raise(int db, uint32_t cls, std::string_view event, std::string_view key) const {
+    if (Wants(cls)) fn(arg, db, cls, event, key);
+  }
 };
 
 // The LRU clock: 10 ms ticks (wraps after 497 days; Redis's clock has 1 s
@@ -45,6 +68,9 @@ class Db {
     evictor_ = evictor;
     index_ = index;
   }
+  // Where this database's own notifications go (set by the shard; none
+  // for a scratch database).
+  void AttachEvents(const KeyspaceEvents* events) { events_ = events; }
   Db(Db&&) = default;
   Db& operator=(Db&&) = default;
 
@@ -66,8 +92,17 @@ class Db {
   // kNoExpire, or kKeepTtl (keep an existing key's TTL).
   Entry* SetString(std::string_view key, std::string_view value, int64_t expire_ms,
                    StrEncoding enc);
-  // Adds an entry for a key that is not present (after Find returned null).
+  // Adds an entry for a key that is not present (after Find returned null);
+  // raises "new".
   void Add(Entry* e);
+  // As Add, without "new": an entry put back (a rollback, a write-through
+  // result that replaces the key; the cache raises its own event).
+  void AddQuiet(Entry* e);
+  // Raises a notification for a key of this database (through the engine's
+  // publisher; nothing when the class is off).
+  void Notify(uint32_t cls, std::string_view event, std::string_view key) const {
+    if (events_) events_->Raise(index_, cls, event, key);
+  }
   bool Delete(std::string_view key);
   // Removes and returns the entry without freeing it (RENAME, MOVE, COPY).
   Entry* Detach(std::string_view key);
@@ -96,6 +131,7 @@ class Db {
   bool field_ttls_ = false;
   uint64_t expire_cursor_ = 0;
   KeyspaceStats* stats_;
+  const KeyspaceEvents* events_ = nullptr;
   Evictor* evictor_ = nullptr;
   int index_ = 0;
 };

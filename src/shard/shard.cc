@@ -21,6 +21,7 @@ Shard::Shard(int id, ShardSet* set, int num_dbs) : id_(id), set_(set), rng_(0x1a
   for (int i = 0; i < num_dbs; ++i) {
     dbs_.emplace_back(&stats_);
     dbs_.back().AttachEvictor(&evictor_, i);
+    dbs_.back().AttachEvents(&events_);
   }
 }
 

@@ -42,6 +42,9 @@ class Shard {
   Db& db(int index) { return dbs_[static_cast<size_t>(index)]; }
   std::vector<Db>& dbs() { return dbs_; }
   KeyspaceStats& stats() { return stats_; }
+  // The publisher of its databases' own notifications (installed by the
+  // engine before the shard serves).
+  KeyspaceEvents& events() { return events_; }
   Evictor& evictor() { return evictor_; }
   std::mt19937_64& rng() { return rng_; }
 
@@ -78,6 +81,7 @@ class Shard {
   net::EventLoop loop_;
   std::vector<Db> dbs_;
   KeyspaceStats stats_;
+  KeyspaceEvents events_;
   Evictor evictor_;
   std::mt19937_64 rng_;
   std::thread thread_;
