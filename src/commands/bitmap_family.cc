@@ -9,6 +9,7 @@
 
 #include "commands/families.h"
 #include "engine/command.h"
+#include "engine/notify.h"
 #include "common/numbers.h"
 #include "common/strings.h"
 #include "engine/engine.h"
@@ -76,6 +77,7 @@ void SetBitCmd(CommandContext& ctx) {
   int shift = 7 - static_cast<int>(offset & 7);
   int old = (static_cast<unsigned char>(*p) >> shift) & 1;
   *p = static_cast<char>((static_cast<unsigned char>(*p) & ~(1 << shift)) | (static_cast<int>(on) << shift));
+  NotifyKeyspaceEvent(ctx, kNotifyString, "setbit", ctx.arg(1));
   ctx.rb->Integer(old);
 }
 
@@ -204,8 +206,12 @@ void BitOp(CommandContext& ctx) {
     out[j] = static_cast<char>(v);
   }
   Db& db = ctx.DbFor(ctx.arg(2));
-  if (out.empty()) db.Delete(ctx.arg(2));
-  else db.SetString(ctx.arg(2), out, Db::kNoExpire, StrEncoding::kRaw);
+  if (out.empty()) {
+    if (db.Delete(ctx.arg(2))) NotifyKeyspaceEvent(ctx, kNotifyGeneric, "del", ctx.arg(2));
+  } else {
+    db.SetString(ctx.arg(2), out, Db::kNoExpire, StrEncoding::kRaw);
+    NotifyKeyspaceEvent(ctx, kNotifyString, "set", ctx.arg(2));
+  }
   ctx.rb->Integer(static_cast<int64_t>(out.size()));
 }
 
@@ -345,6 +351,7 @@ void BitFieldGeneric(CommandContext& ctx, bool read_only) {
     if (e && e->type != ObjType::kString) return ctx.Error(OpStatus::kWrongType);
   }
   ctx.rb->ArrayHeader(ops.size());
+  size_t changes = 0;
   for (const auto& f : ops) {
     std::string_view s = e ? e->value() : std::string_view();
     uint64_t raw = ReadBits(s, f.offset, f.bits);
@@ -375,8 +382,10 @@ void BitFieldGeneric(CommandContext& ctx, bool read_only) {
       shown = static_cast<int64_t>(v);
     }
     WriteBits(e->mutable_value(), f.offset, f.bits, bits_out);
+    ++changes;
     ctx.rb->Integer(set ? cur : shown);
   }
+  if (changes) NotifyKeyspaceEvent(ctx, kNotifyString, "setbit", key);
 }
 void BitField(CommandContext& ctx) { BitFieldGeneric(ctx, false); }
 void BitFieldRo(CommandContext& ctx) { BitFieldGeneric(ctx, true); }

@@ -15,6 +15,7 @@
 
 #include "commands/families.h"
 #include "engine/command.h"
+#include "engine/notify.h"
 #include "commands/lookup.h"
 #include "common/numbers.h"
 #include "common/strings.h"
@@ -469,7 +470,7 @@ void GeoSearchGeneric(CommandContext& ctx, unsigned flags) {
   if (any && !count) return ctx.Error(OpStatus::kGeoAnyNeedsCount);
   if (!z) {
     if (has_store) {
-      ctx.DbFor(store).Delete(store);
+      if (ctx.DbFor(store).Delete(store)) NotifyKeyspaceEvent(ctx, kNotifyGeneric, "del", store);
       return ctx.rb->Integer(0);
     }
     return ctx.rb->EmptyArray();
@@ -510,7 +511,8 @@ void GeoSearchGeneric(CommandContext& ctx, unsigned flags) {
   if (has_store) {
     std::vector<std::string> words = {"zadd", std::string(store)};
     Db& db = ctx.DbFor(store);
-    db.Delete(store);
+    bool existed = db.Delete(store);
+    if (n == 0 && existed) NotifyKeyspaceEvent(ctx, kNotifyGeneric, "del", store);
     if (n > 0) {
       auto* out = new ZSetValue();
       ZSetLimits big{SIZE_MAX, SIZE_MAX};
@@ -518,7 +520,10 @@ void GeoSearchGeneric(CommandContext& ctx, unsigned flags) {
       Config& c = ctx.engine->config();
       out->ConvertIfNeeded(ZSetLimits{static_cast<size_t>(c.zset_max_listpack_entries.load()),
                                       static_cast<size_t>(c.zset_max_listpack_value.load())});
-      db.Add(NewObjectEntry(store, ObjType::kZSet, out, -1));
+      Entry* stored = NewObjectEntry(store, ObjType::kZSet, out, -1);
+      if (existed) db.AddQuiet(stored);  // an overwrite: not a new key
+      else db.Add(stored);
+      NotifyKeyspaceEvent(ctx, kNotifyZset, (flags & kSearchStore) ? "geosearchstore" : "georadiusstore", store);
     }
     return ctx.rb->Integer(static_cast<int64_t>(n));
   }

@@ -30,9 +30,14 @@ HashLimits Limits(CommandContext& ctx) {
 // fields all expired is deleted and reads as missing).
 bool Lookup(CommandContext& ctx, std::string_view key, HashValue** out, bool write = false) {
   if (!LookupObject<HashValue, ObjType::kHash>(ctx, key, out, write)) return false;
-  if (*out && (*out)->has_field_ttls() && (*out)->PurgeExpired(CommandTimeMs()) && (*out)->size() == 0) {
-    ctx.DbFor(key).Delete(key);
-    *out = nullptr;
+  if (*out && (*out)->has_field_ttls() && (*out)->PurgeExpired(CommandTimeMs())) {
+    // Lazy field expiry, announced as Redis 7.4 does.
+    NotifyKeyspaceEvent(ctx, kNotifyHash, "hexpired", key);
+    if ((*out)->size() == 0) {
+      ctx.DbFor(key).Delete(key);
+      NotifyKeyspaceEvent(ctx, kNotifyGeneric, "del", key);
+      *out = nullptr;
+    }
   }
   return true;
 }
@@ -49,6 +54,7 @@ void HSet(CommandContext& ctx) {
   HashLimits limits = Limits(ctx);
   int64_t created = 0;
   for (size_t i = 2; i < ctx.argc(); i += 2) created += h->Set(ctx.arg(i), ctx.arg(i + 1), limits);
+  NotifyKeyspaceEvent(ctx, kNotifyHash, "hset", ctx.arg(1));
   if (ctx.spec->name == "hmset") return ctx.rb->Ok();
   ctx.rb->Integer(created);
 }
@@ -58,6 +64,7 @@ void HSetNx(CommandContext& ctx) {
   if (!h) return;
   if (h->Get(ctx.arg(2))) return ctx.rb->Integer(0);
   h->Set(ctx.arg(2), ctx.arg(3), Limits(ctx));
+  NotifyKeyspaceEvent(ctx, kNotifyHash, "hset", ctx.arg(1));
   ctx.rb->Integer(1);
 }
 
@@ -86,6 +93,7 @@ void HDel(CommandContext& ctx) {
   if (!h) return ctx.rb->Integer(0);
   int64_t n = 0;
   for (size_t i = 2; i < ctx.argc() && h->size() > 0; ++i) n += h->Delete(ctx.arg(i));
+  if (n) NotifyKeyspaceEvent(ctx, kNotifyHash, "hdel", ctx.arg(1));
   DeleteIfEmpty(ctx, ctx.arg(1), h);
   ctx.rb->Integer(n);
 }
@@ -144,6 +152,7 @@ void HIncrBy(CommandContext& ctx) {
   }
   value += incr;
   h->Set(ctx.arg(2), std::to_string(value), Limits(ctx), /*keep_ttl=*/true);
+  NotifyKeyspaceEvent(ctx, kNotifyHash, "hincrby", ctx.arg(1));
   ctx.rb->Integer(value);
 }
 
@@ -166,6 +175,7 @@ void HIncrByFloat(CommandContext& ctx) {
   }
   std::string out = FormatLongDoubleHuman(value);
   h->Set(ctx.arg(2), out, Limits(ctx), /*keep_ttl=*/true);
+  NotifyKeyspaceEvent(ctx, kNotifyHash, "hincrbyfloat", ctx.arg(1));
   ctx.rb->Bulk(out);
 }
 
@@ -294,6 +304,7 @@ void HExpireGeneric(CommandContext& ctx, int64_t unit_ms, bool relative) {
   }
   if (!ParseFields(ctx, fields_at, OpStatus::kNumFieldsNotPositive)) return;
   size_t first = fields_at + 2;
+  size_t updated = 0, deleted = 0;
   ctx.rb->ArrayHeader(ctx.argc() - first);
   for (size_t i = first; i < ctx.argc(); ++i) {
     std::string_view f = ctx.arg(i);
@@ -309,13 +320,18 @@ void HExpireGeneric(CommandContext& ctx, int64_t unit_ms, bool relative) {
     }
     if (when <= CommandTimeMs()) {
       h->Delete(f);
+      ++deleted;
       ctx.rb->Integer(2);
       continue;
     }
     h->SetFieldExpire(f, when);
     ctx.DbFor(key).NoteFieldTtl();
+    ++updated;
     ctx.rb->Integer(1);
   }
+  // Redis 7.4's names: fields given a TTL, fields deleted by a time past.
+  if (updated) NotifyKeyspaceEvent(ctx, kNotifyHash, "hexpire", key);
+  if (deleted) NotifyKeyspaceEvent(ctx, kNotifyHash, "hdel", key);
   if (h) DeleteIfEmpty(ctx, key, h);
 }
 void HExpire(CommandContext& ctx) { HExpireGeneric(ctx, 1000, true); }
@@ -329,6 +345,7 @@ void HTtlGeneric(CommandContext& ctx, int kind) {
   if (!Lookup(ctx, ctx.arg(1), &h, kind == 4)) return;
   if (!ParseFields(ctx, 2, OpStatus::kNumFieldsNotPositiveInteger)) return;
   ctx.rb->ArrayHeader(ctx.argc() - 4);
+  bool persisted = false;
   for (size_t i = 4; i < ctx.argc(); ++i) {
     std::string_view f = ctx.arg(i);
     if (!h || !h->Get(f)) {
@@ -348,9 +365,11 @@ void HTtlGeneric(CommandContext& ctx, int kind) {
       case 3: ctx.rb->Integer(*at); break;
       default:
         h->PersistField(f);
+        persisted = true;
         ctx.rb->Integer(1);
     }
   }
+  if (persisted) NotifyKeyspaceEvent(ctx, kNotifyHash, "hpersist", ctx.arg(1));
 }
 void HTtl(CommandContext& ctx) { HTtlGeneric(ctx, 0); }
 void HPTtl(CommandContext& ctx) { HTtlGeneric(ctx, 1); }

@@ -11,6 +11,7 @@
 
 #include "commands/families.h"
 #include "engine/command.h"
+#include "engine/notify.h"
 #include "common/strings.h"
 #include "ds/hyperloglog.h"
 #include "engine/engine.h"
@@ -60,7 +61,10 @@ void PfAdd(CommandContext& ctx) {
       hll::HashElement(ctx.arg(i), &index, &count);
       updated |= hll::DenseSetRegister(regs, index, count);
     }
-    if (updated) hll::InvalidateCache(e->mutable_value());
+    if (updated) {
+      hll::InvalidateCache(e->mutable_value());
+      NotifyKeyspaceEvent(ctx, kNotifyString, "pfadd", key);
+    }
     return ctx.rb->Integer(updated ? 1 : 0);
   }
   std::string v = e ? std::string(e->value()) : hll::NewEmpty();
@@ -77,6 +81,7 @@ void PfAdd(CommandContext& ctx) {
     hll::InvalidateCache(v.data());  // also on creation, as Redis does
     WriteBack(db, key, e, v);
   }
+  if (updated || changed) NotifyKeyspaceEvent(ctx, kNotifyString, "pfadd", key);
   ctx.rb->Integer(updated || changed ? 1 : 0);
 }
 
@@ -122,6 +127,7 @@ void PfMerge(CommandContext& ctx) {
     if (max->r[i]) hll::SetRegister(&v, i, max->r[i], SparseMax(ctx));
   hll::InvalidateCache(v.data());
   WriteBack(db, key, e, v);
+  NotifyKeyspaceEvent(ctx, kNotifyString, "pfadd", key);
   ctx.rb->Ok();
 }
 

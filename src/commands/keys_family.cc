@@ -10,6 +10,7 @@
 #include "commands/families.h"
 #include "engine/client.h"
 #include "engine/command.h"
+#include "engine/notify.h"
 #include "common/strings.h"
 #include "keyspace/objects.h"
 #include "common/clock.h"
@@ -38,7 +39,10 @@ void Del(CommandContext& ctx) {
   int64_t n = 0;
   for (size_t i = 1; i < ctx.argc(); ++i) {
     Db& db = ctx.DbFor(ctx.arg(i));
-    if (db.Find(ctx.arg(i)) && db.Delete(ctx.arg(i))) ++n;
+    if (db.Find(ctx.arg(i)) && db.Delete(ctx.arg(i))) {
+      ++n;
+      NotifyKeyspaceEvent(ctx, kNotifyGeneric, "del", ctx.arg(i));
+    }
   }
   ctx.rb->Integer(n);
 }
@@ -78,6 +82,8 @@ void RenameGeneric(CommandContext& ctx, bool nx) {
   }
   Entry* moved = RekeyEntry(sdb.Detach(src), dst);
   ddb.Add(moved);
+  NotifyKeyspaceEvent(ctx, kNotifyGeneric, "rename_from", src);
+  NotifyKeyspaceEvent(ctx, kNotifyGeneric, "rename_to", dst);
   if (nx) ctx.rb->Integer(1);
   else ctx.rb->Ok();
 }
@@ -126,6 +132,7 @@ void Copy(CommandContext& ctx) {
   copy->flags |= e->flags & Entry::kUnshared;
   copy->flags |= Entry::kUnshared;  // COPY duplicates the value object
   ddb.Add(copy);
+  NotifyKeyspaceEvent(*ctx.engine, dst_db, kNotifyGeneric, "copy_to", dst);
   ctx.rb->Integer(1);
 }
 
@@ -143,6 +150,8 @@ void Move(CommandContext& ctx) {
   if (ddb.Find(key)) return ctx.rb->Integer(0);
   Entry* e = sdb.Detach(key);
   ddb.Add(e);
+  NotifyKeyspaceEvent(ctx, kNotifyGeneric, "move_from", key);
+  NotifyKeyspaceEvent(*ctx.engine, dst_db, kNotifyGeneric, "move_to", key);
   ctx.rb->Integer(1);
 }
 
@@ -185,9 +194,11 @@ void ExpireGeneric(CommandContext& ctx, int64_t unit_ms, bool relative) {
     if ((flags & kLt) && cur != -1 && when >= cur) return ctx.rb->Integer(0);
   }
   if (when <= CommandTimeMs()) {
-    db.Delete(key);
+    db.Delete(key);  // a time in the past deletes the key, as Redis
+    NotifyKeyspaceEvent(ctx, kNotifyGeneric, "del", key);
   } else {
     db.SetExpire(e, when);
+    NotifyKeyspaceEvent(ctx, kNotifyGeneric, "expire", key);
   }
   ctx.rb->Integer(1);
 }
@@ -221,6 +232,7 @@ void Persist(CommandContext& ctx) {
   Entry* e = db.FindWrite(ctx.arg(1));
   if (!e || !e->has_expire()) return ctx.rb->Integer(0);
   db.SetExpire(e, -1);
+  NotifyKeyspaceEvent(ctx, kNotifyGeneric, "persist", ctx.arg(1));
   ctx.rb->Integer(1);
 }
 

@@ -46,6 +46,7 @@ void PushGeneric(CommandContext& ctx, bool left, bool only_existing) {
     if (left) l->items.emplace_front(ctx.arg(i));
     else l->items.emplace_back(ctx.arg(i));
   }
+  NotifyKeyspaceEvent(ctx, kNotifyList, left ? "lpush" : "rpush", key);
   ctx.rb->Integer(static_cast<int64_t>(l->size()));
   SignalKeyReady(ctx, key);
 }
@@ -65,6 +66,7 @@ void PopGeneric(CommandContext& ctx, bool left) {
   if (!l) return count < 0 ? ctx.rb->Null() : ctx.rb->NullArray();
   if (count == 0) return ctx.rb->EmptyArray();
   auto popped = PopElements(l, left, count < 0 ? 1 : static_cast<size_t>(count));
+  NotifyKeyspaceEvent(ctx, kNotifyList, left ? "lpop" : "rpop", ctx.arg(1));
   DeleteIfEmpty(ctx, ctx.arg(1), l);
   if (count < 0) return ctx.rb->Bulk(popped[0]);
   ctx.rb->ArrayHeader(popped.size());
@@ -121,6 +123,7 @@ void LSet(CommandContext& ctx) {
   if (idx < 0) idx += len;
   if (idx < 0 || idx >= len) return ctx.Error(OpStatus::kOutOfRange);
   l->items[static_cast<size_t>(idx)] = ctx.arg(3);
+  NotifyKeyspaceEvent(ctx, kNotifyList, "lset", ctx.arg(1));
   ctx.rb->Ok();
 }
 
@@ -136,6 +139,7 @@ void LInsert(CommandContext& ctx) {
   if (it == l->items.end()) return ctx.rb->Integer(-1);
   if (after) ++it;
   l->items.emplace(it, ctx.arg(4));
+  NotifyKeyspaceEvent(ctx, kNotifyList, "linsert", ctx.arg(1));
   ctx.rb->Integer(static_cast<int64_t>(l->size()));
 }
 
@@ -165,6 +169,7 @@ void LRem(CommandContext& ctx) {
       }
     }
   }
+  if (removed) NotifyKeyspaceEvent(ctx, kNotifyList, "lrem", ctx.arg(1));
   DeleteIfEmpty(ctx, ctx.arg(1), l);
   ctx.rb->Integer(removed);
 }
@@ -182,6 +187,7 @@ void LTrim(CommandContext& ctx) {
     l->items.erase(l->items.begin() + stop + 1, l->items.end());
     l->items.erase(l->items.begin(), l->items.begin() + start);
   }
+  NotifyKeyspaceEvent(ctx, kNotifyList, "ltrim", ctx.arg(1));
   DeleteIfEmpty(ctx, ctx.arg(1), l);
   ctx.rb->Ok();
 }
@@ -242,6 +248,9 @@ void MoveGeneric(CommandContext& ctx, bool from_left, bool to_left) {
   if (!to) to = LookupOrCreateObject<ListValue, ObjType::kList>(ctx, dst);
   if (to_left) to->items.push_front(v);
   else to->items.push_back(v);
+  // As Redis: the push, then the pop, then the source's deletion.
+  NotifyKeyspaceEvent(ctx, kNotifyList, to_left ? "lpush" : "rpush", dst);
+  NotifyKeyspaceEvent(ctx, kNotifyList, from_left ? "lpop" : "rpop", src);
   if (from != to) DeleteIfEmpty(ctx, src, from);
   SignalKeyReady(ctx, dst);
   ctx.rb->Bulk(v);
@@ -276,6 +285,7 @@ void BPopGeneric(CommandContext& ctx, bool left) {
     if (!e) continue;
     auto* l = ObjectOf<ListValue>(e);
     std::string v = PopElements(l, left, 1)[0];
+    NotifyKeyspaceEvent(ctx, kNotifyList, left ? "lpop" : "rpop", key);
     DeleteIfEmpty(ctx, key, l);
     ctx.rb->ArrayHeader(2);
     ctx.rb->Bulk(key);
@@ -323,6 +333,7 @@ void PushRemote(Engine* server, int db, std::string dst, std::string src, std::s
     }
     if (to_left) l->items.push_front(v);
     else l->items.push_back(v);
+    NotifyKeyspaceEvent(*server, db, kNotifyList, to_left ? "lpush" : "rpush", dst);
     BlockingRegistry& reg = server->local(owner).blocking;
     if (reg.HasWaiters(db, dst)) reg.MarkReady(db, dst);
     ServeBlockedClients(server, shard);
@@ -346,6 +357,7 @@ void BMoveGeneric(CommandContext& ctx, bool from_left, bool to_left, std::string
   if (!dst_remote) return MoveGeneric(ctx, from_left, to_left);
   auto* l = ObjectOf<ListValue>(se);
   std::string v = PopElements(l, from_left, 1)[0];
+  NotifyKeyspaceEvent(ctx, kNotifyList, from_left ? "lpop" : "rpop", src);
   DeleteIfEmpty(ctx, src, l);
   PushRemote(ctx.engine, ctx.db_index, std::string(dst), std::string(src), v, to_left, from_left);
   ctx.rb->Bulk(v);
@@ -429,6 +441,7 @@ bool ServeLMPop(CommandContext& ctx, const LMPopRequest& req) {
     if (!Lookup(ctx, key, &l, true)) return true;  // WRONGTYPE written
     if (!l) continue;
     auto popped = PopElements(l, req.left, static_cast<size_t>(req.count));
+    NotifyKeyspaceEvent(ctx, kNotifyList, req.left ? "lpop" : "rpop", key);
     DeleteIfEmpty(ctx, key, l);
     ctx.rb->ArrayHeader(2);
     ctx.rb->Bulk(key);

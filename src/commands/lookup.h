@@ -5,6 +5,7 @@
 #pragma once
 
 #include "engine/command.h"
+#include "engine/notify.h"
 #include "common/numbers.h"
 #include "common/strings.h"
 #include "keyspace/entry.h"
@@ -39,9 +40,14 @@ T* LookupOrCreateObject(CommandContext& ctx, std::string_view key) {
   return obj;
 }
 
+// Deletes the key of an emptied collection and raises "del", which Redis
+// raises after the command's own event: call it after that one.
 template <typename T>
 void DeleteIfEmpty(CommandContext& ctx, std::string_view key, const T* obj) {
-  if (obj && obj->size() == 0) ctx.DbFor(key).Delete(key);
+  if (obj && obj->size() == 0) {
+    ctx.DbFor(key).Delete(key);
+    NotifyKeyspaceEvent(ctx, kNotifyGeneric, "del", key);
+  }
 }
 
 // HSCAN/SSCAN/ZSCAN arguments: "key cursor [MATCH pattern] [COUNT count]".

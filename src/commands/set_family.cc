@@ -28,15 +28,23 @@ bool Lookup(CommandContext& ctx, std::string_view key, SetValue** out, bool writ
   return LookupObject<SetValue, ObjType::kSet>(ctx, key, out, write);
 }
 
-// Replaces `key` with a set of `members` (deleted if empty): the STORE variants.
-void StoreSet(CommandContext& ctx, std::string_view key, const std::vector<std::string>& members) {
+// Replaces `key` with a set of `members` (deleted if empty): the STORE
+// variants, announced as `event` (or "del" when an emptied key goes).
+void StoreSet(CommandContext& ctx, std::string_view key, const std::vector<std::string>& members,
+              std::string_view event) {
   Db& db = ctx.DbFor(key);
-  db.Delete(key);
-  if (members.empty()) return;
+  bool existed = db.Delete(key);
+  if (members.empty()) {
+    if (existed) NotifyKeyspaceEvent(ctx, kNotifyGeneric, "del", key);
+    return;
+  }
   auto* s = new SetValue();
   size_t max = MaxIntset(ctx);
   for (const auto& m : members) s->Add(m, max);
-  db.Add(NewObjectEntry(key, ObjType::kSet, s, -1));
+  Entry* e = NewObjectEntry(key, ObjType::kSet, s, -1);
+  if (existed) db.AddQuiet(e);  // an overwrite: not a new key
+  else db.Add(e);
+  NotifyKeyspaceEvent(ctx, kNotifySet, event, key);
 }
 
 void ReplyMembers(CommandContext& ctx, const std::vector<std::string>& members) {
@@ -50,6 +58,7 @@ void SAdd(CommandContext& ctx) {
   size_t max = MaxIntset(ctx);
   int64_t n = 0;
   for (size_t i = 2; i < ctx.argc(); ++i) n += s->Add(ctx.arg(i), max);
+  if (n) NotifyKeyspaceEvent(ctx, kNotifySet, "sadd", ctx.arg(1));
   ctx.rb->Integer(n);
 }
 
@@ -59,6 +68,7 @@ void SRem(CommandContext& ctx) {
   if (!s) return ctx.rb->Integer(0);
   int64_t n = 0;
   for (size_t i = 2; i < ctx.argc(); ++i) n += s->Remove(ctx.arg(i));
+  if (n) NotifyKeyspaceEvent(ctx, kNotifySet, "srem", ctx.arg(1));
   DeleteIfEmpty(ctx, ctx.arg(1), s);
   ctx.rb->Integer(n);
 }
@@ -134,6 +144,7 @@ void SPop(CommandContext& ctx) {
   if (count < 0) {
     std::string m = all[rng() % all.size()];
     s->Remove(m);
+    NotifyKeyspaceEvent(ctx, kNotifySet, "spop", ctx.arg(1));
     DeleteIfEmpty(ctx, ctx.arg(1), s);
     return ctx.rb->Bulk(m);
   }
@@ -141,6 +152,7 @@ void SPop(CommandContext& ctx) {
   for (size_t i = 0; i < n && n < all.size(); ++i) std::swap(all[i], all[i + rng() % (all.size() - i)]);
   all.resize(n);
   for (const auto& m : all) s->Remove(m);
+  if (n) NotifyKeyspaceEvent(ctx, kNotifySet, "spop", ctx.arg(1));
   DeleteIfEmpty(ctx, ctx.arg(1), s);
   ReplyMembers(ctx, all);
 }
@@ -156,12 +168,13 @@ void SMove(CommandContext& ctx) {
   to = de ? ObjectOf<SetValue>(de) : nullptr;
   if (from == to) return ctx.rb->Integer(from->Contains(m) ? 1 : 0);
   if (!from->Remove(m)) return ctx.rb->Integer(0);
+  NotifyKeyspaceEvent(ctx, kNotifySet, "srem", src);
   DeleteIfEmpty(ctx, src, from);
   if (!to) {
     to = new SetValue();
     ctx.DbFor(dst).Add(NewObjectEntry(dst, ObjType::kSet, to, -1));
   }
-  to->Add(m, MaxIntset(ctx));
+  if (to->Add(m, MaxIntset(ctx))) NotifyKeyspaceEvent(ctx, kNotifySet, "sadd", dst);
   ctx.rb->Integer(1);
 }
 
@@ -215,7 +228,8 @@ void SetOpCommand(CommandContext& ctx, SetOp op, bool store) {
   if (!LoadSets(ctx, first, ctx.argc() - 1, &sets)) return;
   auto result = Compute(op, sets);
   if (!store) return ReplyMembers(ctx, result);
-  StoreSet(ctx, ctx.arg(1), result);
+  StoreSet(ctx, ctx.arg(1), result,
+           op == SetOp::kInter ? "sinterstore" : op == SetOp::kUnion ? "sunionstore" : "sdiffstore");
   ctx.rb->Integer(static_cast<int64_t>(result.size()));
 }
 void SInter(CommandContext& ctx) { SetOpCommand(ctx, SetOp::kInter, false); }

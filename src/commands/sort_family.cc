@@ -32,6 +32,7 @@
 #include "common/strings.h"
 #include "engine/acl.h"
 #include "engine/command.h"
+#include "engine/notify.h"
 #include "keyspace/hash_value.h"
 #include "keyspace/list_value.h"
 #include "keyspace/set_value.h"
@@ -195,9 +196,13 @@ std::optional<std::string> LookupPattern(CommandContext& ctx, std::string_view p
   }
   if (e->type != ObjType::kHash) return std::nullopt;
   auto* h = ObjectOf<HashValue>(e);
-  if (h->has_field_ttls() && h->PurgeExpired(CommandTimeMs()) && h->size() == 0) {
-    db.Delete(key);  // every field expired: the hash is gone, as HGET finds it
-    return std::nullopt;
+  if (h->has_field_ttls() && h->PurgeExpired(CommandTimeMs())) {
+    NotifyKeyspaceEvent(ctx, kNotifyHash, "hexpired", key);
+    if (h->size() == 0) {
+      db.Delete(key);  // every field expired: the hash is gone, as HGET finds it
+      NotifyKeyspaceEvent(ctx, kNotifyGeneric, "del", key);
+      return std::nullopt;
+    }
   }
   auto v = h->Get(field);
   if (!v) return std::nullopt;
@@ -358,7 +363,7 @@ void SortGeneric(CommandContext& ctx, bool readonly) {
   std::string_view dst = *o.store;
   Db& db = ctx.DbFor(dst);
   if (out_len == 0) {
-    db.Delete(dst);
+    if (db.Delete(dst)) NotifyKeyspaceEvent(ctx, kNotifyGeneric, "del", dst);
     return ctx.rb->Integer(0);
   }
   auto* result = new ListValue();
@@ -367,8 +372,10 @@ void SortGeneric(CommandContext& ctx, bool readonly) {
     for (std::string_view pattern : o.gets)
       result->items.push_back(LookupPattern(ctx, pattern, items[i].value).value_or(std::string()));
   }
-  db.Delete(dst);
-  db.Add(NewObjectEntry(dst, ObjType::kList, result, -1));
+  Entry* stored = NewObjectEntry(dst, ObjType::kList, result, -1);
+  if (db.Delete(dst)) db.AddQuiet(stored);  // an overwrite: not a new key
+  else db.Add(stored);
+  NotifyKeyspaceEvent(ctx, kNotifyList, "sortstore", dst);
   ctx.rb->Integer(static_cast<int64_t>(out_len));
 }
 

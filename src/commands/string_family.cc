@@ -15,6 +15,7 @@
 #include "common/numbers.h"
 #include "engine/client.h"
 #include "engine/engine.h"
+#include "engine/notify.h"
 #include "shard/shard.h"
 
 namespace larder {
@@ -156,6 +157,8 @@ void Set(CommandContext& ctx) {
   }
   int64_t ttl = o.keepttl ? Db::kKeepTtl : o.expire_ms;
   db.SetString(key, value, ttl, EncodingForValue(value));
+  NotifyKeyspaceEvent(ctx, kNotifyString, "set", key);
+  if (o.expire_ms != Db::kNoExpire) NotifyKeyspaceEvent(ctx, kNotifyGeneric, "expire", key);
   if (!o.get) ctx.rb->Ok();
 }
 
@@ -163,6 +166,7 @@ void SetNx(CommandContext& ctx) {
   Db& db = ctx.DbFor(ctx.arg(1));
   if (db.FindWrite(ctx.arg(1))) return ctx.rb->Integer(0);
   db.SetString(ctx.arg(1), ctx.arg(2), Db::kNoExpire, EncodingForValue(ctx.arg(2)));
+  NotifyKeyspaceEvent(ctx, kNotifyString, "set", ctx.arg(1));
   ctx.rb->Integer(1);
 }
 
@@ -170,6 +174,8 @@ void SetExGeneric(CommandContext& ctx, int64_t unit_ms) {
   int64_t ms;
   if (!ParseExpireArg(ctx, ctx.arg(2), unit_ms, true, &ms)) return;
   ctx.DbFor(ctx.arg(1)).SetString(ctx.arg(1), ctx.arg(3), ms, EncodingForValue(ctx.arg(3)));
+  NotifyKeyspaceEvent(ctx, kNotifyString, "set", ctx.arg(1));
+  NotifyKeyspaceEvent(ctx, kNotifyGeneric, "expire", ctx.arg(1));
   ctx.rb->Ok();
 }
 void SetEx(CommandContext& ctx) { SetExGeneric(ctx, 1000); }
@@ -181,6 +187,7 @@ void GetSet(CommandContext& ctx) {
   if (e) ctx.rb->Bulk(e->value());
   else ctx.rb->Null();
   ctx.DbFor(ctx.arg(1)).SetString(ctx.arg(1), ctx.arg(2), Db::kNoExpire, EncodingForValue(ctx.arg(2)));
+  NotifyKeyspaceEvent(ctx, kNotifyString, "set", ctx.arg(1));
 }
 
 void GetDel(CommandContext& ctx) {
@@ -189,6 +196,7 @@ void GetDel(CommandContext& ctx) {
   if (!e) return ctx.rb->Null();
   ctx.rb->Bulk(e->value());
   ctx.DbFor(ctx.arg(1)).Delete(ctx.arg(1));
+  NotifyKeyspaceEvent(ctx, kNotifyGeneric, "del", ctx.arg(1));
 }
 
 void GetEx(CommandContext& ctx) {
@@ -206,11 +214,14 @@ void GetEx(CommandContext& ctx) {
   if (o.expire_ms != Db::kNoExpire) {
     if (o.expire_ms <= CommandTimeMs()) {
       db.Delete(key);  // a time in the past deletes the key, as Redis
+      NotifyKeyspaceEvent(ctx, kNotifyGeneric, "del", key);
     } else {
       db.SetExpire(e, o.expire_ms);
+      NotifyKeyspaceEvent(ctx, kNotifyGeneric, "expire", key);
     }
   } else if (o.persist && e->has_expire()) {
     db.SetExpire(e, -1);
+    NotifyKeyspaceEvent(ctx, kNotifyGeneric, "persist", key);
   }
 }
 
@@ -264,8 +275,10 @@ void MGetFanOut(CommandContext& ctx) {
 
 void MSet(CommandContext& ctx) {
   if (ctx.argc() % 2 == 0) return ctx.ArityError();
-  for (size_t i = 1; i < ctx.argc(); i += 2)
+  for (size_t i = 1; i < ctx.argc(); i += 2) {
     ctx.DbFor(ctx.arg(i)).SetString(ctx.arg(i), ctx.arg(i + 1), Db::kNoExpire, EncodingForValue(ctx.arg(i + 1)));
+    NotifyKeyspaceEvent(ctx, kNotifyString, "set", ctx.arg(i));
+  }
   ctx.rb->Ok();
 }
 
@@ -273,8 +286,10 @@ void MSetNx(CommandContext& ctx) {
   if (ctx.argc() % 2 == 0) return ctx.ArityError();
   for (size_t i = 1; i < ctx.argc(); i += 2)
     if (ctx.DbFor(ctx.arg(i)).FindWrite(ctx.arg(i))) return ctx.rb->Integer(0);
-  for (size_t i = 1; i < ctx.argc(); i += 2)
+  for (size_t i = 1; i < ctx.argc(); i += 2) {
     ctx.DbFor(ctx.arg(i)).SetString(ctx.arg(i), ctx.arg(i + 1), Db::kNoExpire, EncodingForValue(ctx.arg(i + 1)));
+    NotifyKeyspaceEvent(ctx, kNotifyString, "set", ctx.arg(i));
+  }
   ctx.rb->Integer(1);
 }
 
@@ -294,6 +309,7 @@ void IncrDecr(CommandContext& ctx, int64_t incr) {
   char buf[24];
   int n = snprintf(buf, sizeof(buf), "%lld", static_cast<long long>(value));
   db.SetString(key, std::string_view(buf, static_cast<size_t>(n)), Db::kKeepTtl, StrEncoding::kInt);
+  NotifyKeyspaceEvent(ctx, kNotifyString, "incrby", key);
   ctx.rb->Integer(value);
 }
 
@@ -325,6 +341,7 @@ void IncrByFloat(CommandContext& ctx) {
   if (std::isnan(value) || std::isinf(value)) return ctx.Error(OpStatus::kNanOrInfinity);
   std::string out = FormatLongDoubleHuman(value);
   db.SetString(key, out, Db::kKeepTtl, out.size() <= 44 ? StrEncoding::kEmbstr : StrEncoding::kRaw);
+  NotifyKeyspaceEvent(ctx, kNotifyString, "incrbyfloat", key);
   ctx.rb->Bulk(out);
 }
 
@@ -334,6 +351,7 @@ void Append(CommandContext& ctx) {
   Entry* e = db.FindWrite(key);
   if (!e) {
     db.SetString(key, add, Db::kNoExpire, EncodingForValue(add));
+    NotifyKeyspaceEvent(ctx, kNotifyString, "append", key);
     return ctx.rb->Integer(static_cast<int64_t>(add.size()));
   }
   if (e->type != ObjType::kString) return ctx.Error(OpStatus::kWrongType);
@@ -342,6 +360,7 @@ void Append(CommandContext& ctx) {
   e = db.ResizeValue(e, old + add.size(), true);
   memcpy(e->mutable_value() + old, add.data(), add.size());
   e->encoding = static_cast<uint8_t>(StrEncoding::kRaw);
+  NotifyKeyspaceEvent(ctx, kNotifyString, "append", key);
   ctx.rb->Integer(static_cast<int64_t>(e->val_len));
 }
 
@@ -382,6 +401,7 @@ void SetRange(CommandContext& ctx) {
     std::string fresh(static_cast<size_t>(offset) + value.size(), '\0');
     memcpy(fresh.data() + offset, value.data(), value.size());
     db.SetString(key, fresh, Db::kNoExpire, StrEncoding::kRaw);
+    NotifyKeyspaceEvent(ctx, kNotifyString, "setrange", key);
     return ctx.rb->Integer(static_cast<int64_t>(fresh.size()));
   }
   if (e->type != ObjType::kString) return ctx.Error(OpStatus::kWrongType);
@@ -395,6 +415,7 @@ void SetRange(CommandContext& ctx) {
   }
   memcpy(e->mutable_value() + offset, value.data(), value.size());
   e->encoding = static_cast<uint8_t>(StrEncoding::kRaw);
+  NotifyKeyspaceEvent(ctx, kNotifyString, "setrange", key);
   ctx.rb->Integer(static_cast<int64_t>(e->val_len));
 }
 

@@ -114,6 +114,7 @@ void ZAddGeneric(CommandContext& ctx, bool zincrby) {
       last = score;
     }
   }
+  if (added || updated) NotifyKeyspaceEvent(ctx, kNotifyZset, incr ? "zincr" : "zadd", key);
   DeleteIfEmpty(ctx, key, z);
   if (added) SignalKeyReady(ctx, key);
   if (incr) return processed ? ReplyScore(ctx, last) : ctx.rb->Null();
@@ -128,6 +129,7 @@ void ZRem(CommandContext& ctx) {
   if (!z) return ctx.rb->Integer(0);
   int64_t n = 0;
   for (size_t i = 2; i < ctx.argc(); ++i) n += z->Remove(ctx.arg(i));
+  if (n) NotifyKeyspaceEvent(ctx, kNotifyZset, "zrem", ctx.arg(1));
   DeleteIfEmpty(ctx, ctx.arg(1), z);
   ctx.rb->Integer(n);
 }
@@ -366,16 +368,24 @@ void ZRangeByLex(CommandContext& ctx) { LegacyRange(ctx, RangeType::kLex, false)
 void ZRevRangeByLex(CommandContext& ctx) { LegacyRange(ctx, RangeType::kLex, true); }
 void ZRevRange(CommandContext& ctx) { LegacyRange(ctx, RangeType::kRank, true); }
 
-// Replaces `key` with the given items (deleted if none).
-void StoreItems(CommandContext& ctx, std::string_view key, const std::vector<Item>& items) {
+// Replaces `key` with the given items (deleted if none), announced as
+// `event` (or "del" when an emptied key goes).
+void StoreItems(CommandContext& ctx, std::string_view key, const std::vector<Item>& items,
+                std::string_view event) {
   Db& db = ctx.DbFor(key);
-  db.Delete(key);
-  if (items.empty()) return;
+  bool existed = db.Delete(key);
+  if (items.empty()) {
+    if (existed) NotifyKeyspaceEvent(ctx, kNotifyGeneric, "del", key);
+    return;
+  }
   auto* z = new ZSetValue();
   ZSetLimits big{SIZE_MAX, SIZE_MAX};
   for (const auto& i : items) z->Set(i.member, i.score, big);
   z->ConvertIfNeeded(Limits(ctx));
-  db.Add(NewObjectEntry(key, ObjType::kZSet, z, -1));
+  Entry* e = NewObjectEntry(key, ObjType::kZSet, z, -1);
+  if (existed) db.AddQuiet(e);  // an overwrite: not a new key
+  else db.Add(e);
+  NotifyKeyspaceEvent(ctx, kNotifyZset, event, key);
   SignalKeyReady(ctx, key);
 }
 
@@ -391,7 +401,7 @@ void ZRangeStore(CommandContext& ctx) {
   if (z && !CollectRange(ctx, &view, ctx.arg(3), ctx.arg(4), r, &items)) return;
   std::vector<Item> copy;
   for (const Item* i : items) copy.push_back(*i);
-  StoreItems(ctx, ctx.arg(1), copy);
+  StoreItems(ctx, ctx.arg(1), copy, "zrangestore");
   ctx.rb->Integer(static_cast<int64_t>(copy.size()));
 }
 
@@ -449,6 +459,12 @@ void ZRemRangeGeneric(CommandContext& ctx, RangeType type) {
   std::vector<std::string> members;
   for (const Item* i : items) members.push_back(i->member);
   for (const auto& m : members) z->Remove(m);
+  if (!members.empty())
+    NotifyKeyspaceEvent(ctx, kNotifyZset,
+                        type == RangeType::kRank    ? "zremrangebyrank"
+                        : type == RangeType::kScore ? "zremrangebyscore"
+                                                    : "zremrangebylex",
+                        ctx.arg(1));
   DeleteIfEmpty(ctx, ctx.arg(1), z);
   ctx.rb->Integer(static_cast<int64_t>(members.size()));
 }
@@ -481,6 +497,7 @@ void ZPopGeneric(CommandContext& ctx, bool min) {
   if (!Lookup(ctx, ctx.arg(1), &z, true)) return;
   if (!z || count == 0) return ctx.rb->EmptyArray();
   auto popped = PopItems(z, min, static_cast<size_t>(count));
+  NotifyKeyspaceEvent(ctx, kNotifyZset, min ? "zpopmin" : "zpopmax", ctx.arg(1));
   DeleteIfEmpty(ctx, ctx.arg(1), z);
   bool pairs = has_count && ctx.rb->protocol() >= 3;
   ctx.rb->ArrayHeader(pairs ? popped.size() : popped.size() * 2);
@@ -506,6 +523,7 @@ void BZPopGeneric(CommandContext& ctx, bool min) {
     if (!e) continue;
     auto* z = ObjectOf<ZSetValue>(e);
     Item top = PopItems(z, min, 1)[0];
+    NotifyKeyspaceEvent(ctx, kNotifyZset, min ? "zpopmin" : "zpopmax", key);
     DeleteIfEmpty(ctx, key, z);
     ctx.rb->ArrayHeader(3);
     ctx.rb->Bulk(key);
@@ -549,6 +567,7 @@ void ZMPopGeneric(CommandContext& ctx, size_t pos, bool blocking, int64_t timeou
     if (!e) continue;
     auto* z = ObjectOf<ZSetValue>(e);
     auto popped = PopItems(z, min, static_cast<size_t>(count));
+    NotifyKeyspaceEvent(ctx, kNotifyZset, min ? "zpopmin" : "zpopmax", key);
     DeleteIfEmpty(ctx, key, z);
     ctx.rb->ArrayHeader(2);
     ctx.rb->Bulk(key);
@@ -728,7 +747,8 @@ void ZSetOpGeneric(CommandContext& ctx, ZOp op, bool store) {
   std::sort(result.begin(), result.end(),
             [](const Item& a, const Item& b) { return a.score < b.score || (a.score == b.score && a.member < b.member); });
   if (store) {
-    StoreItems(ctx, ctx.arg(1), result);
+    StoreItems(ctx, ctx.arg(1), result,
+               op == ZOp::kUnion ? "zunionstore" : op == ZOp::kInter ? "zinterstore" : "zdiffstore");
     return ctx.rb->Integer(static_cast<int64_t>(result.size()));
   }
   std::vector<const Item*> ptrs;
