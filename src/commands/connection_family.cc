@@ -8,6 +8,7 @@
 #include "engine/blocking.h"
 #include "engine/dispatcher.h"
 #include "engine/engine.h"
+#include "engine/pubsub.h"
 #include "engine/client.h"
 #include "engine/command.h"
 #include "common/strings.h"
@@ -24,6 +25,12 @@ ClientState& Client(CommandContext& ctx) { return ctx.client_state(); }
 
 void Ping(CommandContext& ctx) {
   if (ctx.argc() > 2) return ctx.ArityError();
+  if (ctx.client && ctx.client_state().resp == 2 && ctx.client_state().subscribed()) {
+    // Subscribed mode (RESP2): the reply looks like a message.
+    ctx.rb->ArrayHeader(2);
+    ctx.rb->Bulk("pong");
+    return ctx.rb->Bulk(ctx.argc() == 2 ? ctx.arg(1) : std::string_view());
+  }
   if (ctx.argc() == 2) return ctx.rb->Bulk(ctx.arg(1));
   ctx.rb->SimpleString("PONG");
 }
@@ -134,6 +141,7 @@ void Reset(CommandContext& ctx) {
     c.monitor = false;
   }
   DiscardTransaction(ctx.engine, c);
+  if (c.subs) ctx.engine->pubsub().UnsubscribeAll(*ctx.client);
   c.db = 0;
   c.resp = 2;
   c.name.clear();
@@ -418,15 +426,15 @@ void RegisterConnectionFamily(CommandRegistry* r) {
     s.route = Route::kConnection;
     return s;
   };
-  r->Add(make("ping", -1, F | LO, Ping, "@fast @connection", "Returns the server's liveliness response."));
+  r->Add(make("ping", -1, F | LO | kCmdSubscribedOk, Ping, "@fast @connection", "Returns the server's liveliness response."));
   r->Add(make("echo", 2, F | LO | L | S, Echo, "@fast @connection", "Returns the given string."));
   r->Add(make("auth", -2, LO | NS | L | S | kCmdSkipMonitor | kCmdSkipSlowlog | F | NA | kCmdAllowBusy, Auth,
               "@fast @connection", "Authenticates the connection."));
   r->Add(make("hello", -1, LO | NS | L | S | kCmdSkipMonitor | kCmdSkipSlowlog | F | NA | kCmdAllowBusy, Hello,
               "@fast @connection", "Handshakes with the Redis server."));
   r->Add(make("select", 2, L | S | F | LO, Select, "@fast @connection", "Changes the selected database."));
-  r->Add(make("quit", -1, kCmdAllowBusy | NS | L | S | F | NA | LO | kCmdNotQueued, Quit, "@fast @connection", "Closes the connection."));
-  r->Add(make("reset", 1, NS | L | S | F | NA | kCmdAllowBusy | LO | kCmdNotQueued, Reset, "@fast @connection", "Resets the connection."));
+  r->Add(make("quit", -1, kCmdSubscribedOk | kCmdAllowBusy | NS | L | S | F | NA | LO | kCmdNotQueued, Quit, "@fast @connection", "Closes the connection."));
+  r->Add(make("reset", 1, kCmdSubscribedOk | NS | L | S | F | NA | kCmdAllowBusy | LO | kCmdNotQueued, Reset, "@fast @connection", "Resets the connection."));
 
   CommandSpec client = make("client", -2, 0, nullptr, "@slow", "A container for client connection commands.");
   auto sub = [&](const char* name, int arity, uint32_t flags, Handler h, const char* acl, const char* summary) {
