@@ -19,7 +19,10 @@
 
 #include <absl/functional/any_invocable.h>
 
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "keyspace/hash_value.h"
 
@@ -39,6 +42,19 @@ class Host {
   // by itself (a load stored it, an invalidation or a vanished row deleted
   // it, a write-through result replaced it). WATCH counts it as changed.
   virtual void KeyChanged(int shard, int db, std::string_view key) = 0;
+
+  // A caching rule's own event about `key` ("cache-loaded", ...; the names
+  // are in docs/caching.md), on shard `shard`'s thread: a keyspace
+  // notification of Larder's class `c` (notify-keyspace-events).
+  virtual void NotifyRuleEvent(int shard, int db, std::string_view event, std::string_view key) = 0;
+  // From a shard's thread: `message` to the pub/sub subscribers of
+  // `channel` (a rule's publish-channel).
+  virtual void Publish(std::string_view channel, std::string_view message) = 0;
+  // From a shard's thread: an entry with `fields` appended to stream
+  // `stream` of database `db` (a rule's publish-stream), as the command
+  // XADD stream * field value ... would; false when the server has no XADD.
+  virtual bool AppendToStream(int db, std::string_view stream,
+                              std::vector<std::pair<std::string, std::string>> fields) = 0;
 };
 
 // A command waiting for its keys to load runs again: `error` is null when

@@ -97,6 +97,16 @@ bool CacheManager::AddRule(const Rule& rule, std::string* err) {
       return false;
     }
     live->writes = std::make_unique<WriteQueue>(live.get(), &dead_letters_);
+    // Each flushed change is announced on its key's shard (the rule may be
+    // gone by then: a weak reference, and nothing when it is).
+    std::weak_ptr<LiveRule> weak = live;
+    live->writes->set_on_written([this, weak](const Change& c) {
+      if (!host_) return;
+      int owner = host_->ShardOf(c.key);
+      host_->Post(owner, [this, weak, owner, db = c.db, key = c.key] {
+        if (auto rule = weak.lock()) shard(owner).Announce(&rule->rule, db, kEventWritten, key);
+      });
+    });
     if (started_) live->writes->Start();
   }
   next->push_back(std::move(live));

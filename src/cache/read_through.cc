@@ -56,11 +56,40 @@ std::string RowAsJson(const QueryResult& r) {
   return out;
 }
 
+std::string RuleEventMessage(std::string_view event, std::string_view key, int db) {
+  std::string out = "{\"event\":";
+  AppendJsonString(&out, event);
+  out += ",\"key\":";
+  AppendJsonString(&out, key);
+  out += ",\"db\":";
+  out += std::to_string(db);
+  out.push_back('}');
+  return out;
+}
+
+void ShardCache::Announce(const Rule* rule, int db, std::string_view event, std::string_view key) {
+  host_->NotifyRuleEvent(shard_->id(), db, event, key);
+  if (!rule) return;
+  if (!rule->publish_channel.empty()) host_->Publish(rule->publish_channel, RuleEventMessage(event, key, db));
+  if (!rule->publish_stream.empty()) {
+    std::vector<std::pair<std::string, std::string>> fields;
+    fields.emplace_back("event", std::string(event));
+    fields.emplace_back("key", std::string(key));
+    fields.emplace_back("db", std::to_string(db));
+    host_->AppendToStream(db, rule->publish_stream, std::move(fields));
+  }
+}
+
 void ShardCache::Invalidate(int db_index, const std::string& key) {
   std::string id = KeyId(db_index, key);
   negative_.erase(id);
   fresh_.erase(id);
-  if (shard_->db(db_index).Delete(key)) host_->KeyChanged(shard_->id(), db_index, key);
+  if (shard_->db(db_index).Delete(key)) {
+    host_->KeyChanged(shard_->id(), db_index, key);
+    Params params;
+    auto rule = MatchRule(key, &params);
+    Announce(rule ? &rule->rule : nullptr, db_index, kEventInvalidated, key);
+  }
 }
 
 void ShardCache::StoreWarm(int db_index, const std::string& key, const std::shared_ptr<LiveRule>& rule,
@@ -73,6 +102,7 @@ void ShardCache::StoreWarm(int db_index, const std::string& key, const std::shar
   if (!Store(db, key, *rule, r, &stale_at)) return;
   negative_.erase(id);
   fresh_[id] = Fresh{stale_at, 0, rule};
+  Announce(&rule->rule, db_index, kEventLoaded, key);
 }
 
 // ---- ShardCache ----
@@ -295,9 +325,12 @@ void ShardCache::Complete(const std::string& id, int db_index, const std::string
   }
   if (r.status == QueryResult::kRow) {
     int64_t stale_at;
+    // A cached value was there (refresh-ahead, a stale key inside grace): a refresh.
+    bool reload = now_there && !(now_there->has_expire() && now_there->expire_ms() <= CommandTimeMs());
     if (Store(db, key, live, r, &stale_at)) {
       negative_.erase(id);
       fresh_[id] = Fresh{stale_at, r.micros, p.rule};
+      Announce(&live.rule, db_index, reload ? kEventRefreshed : kEventLoaded, key);
     } else {
       r.status = QueryResult::kNoRow;
     }
@@ -309,6 +342,7 @@ void ShardCache::Complete(const std::string& id, int db_index, const std::string
     if (e && (e->flags & Entry::kCached)) {  // the row is gone
       db.Delete(key);
       host_->KeyChanged(shard_->id(), db_index, key);
+      Announce(&live.rule, db_index, kEventInvalidated, key);
     }
   }
   for (auto& w : p.waiters)

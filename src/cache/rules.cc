@@ -256,6 +256,10 @@ bool ParseRule(const std::vector<std::string>& args, Rule* rule, std::string* er
       r.store_sql = v;
     } else if (opt == "delete") {
       r.delete_sql = v;
+    } else if (opt == "publish-channel") {
+      r.publish_channel = v;
+    } else if (opt == "publish-stream") {
+      r.publish_stream = v;
     } else if (opt == "load") {
       r.load_sql = v;
       have_load = true;
@@ -321,6 +325,8 @@ std::string Rule::ToLine() const {
     out += " write behind write-delay " + FormatDuration(write_delay_ms) + " write-batch " + std::to_string(write_batch);
   if (writes()) out += " store " + QuoteConfigWord(store_sql);
   if (writes() && !delete_sql.empty()) out += " delete " + QuoteConfigWord(delete_sql);
+  if (!publish_channel.empty()) out += " publish-channel " + QuoteConfigWord(publish_channel);
+  if (!publish_stream.empty()) out += " publish-stream " + QuoteConfigWord(publish_stream);
   out += " load " + QuoteConfigWord(load_sql);
   return out;
 }

@@ -81,6 +81,11 @@ struct Rule {
   // The store statement's :names that are not placeholders (:value, fields).
   std::vector<std::string> store_values;
   bool writes() const { return write_through || write_behind; }
+  // Where every change of the rule's keys is announced (loaded, refreshed,
+  // written, invalidated; docs/caching.md): a pub/sub channel and/or a
+  // stream, each a JSON message {"event":..., "key":..., "db":...}. Empty:
+  // none.
+  std::string publish_channel, publish_stream;
 
   // The rule as a config line (without "cache-rule"), for CONFIG REWRITE and
   // CACHE RULES.

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "cache/shard_cache.h"
+
 namespace larder::cache {
 namespace {
 
@@ -99,6 +101,27 @@ TEST(CacheRules, RejectsBadRules) {
   EXPECT_EQ(s.sqlite_path(), "examples/shop/shop.db");
   EXPECT_TRUE(ParseSource({"main", "postgresql://larder@127.0.0.1:5432/shop"}, &s, &err));
   EXPECT_FALSE(ParseSource({"x", "mysql://a"}, &s, &err));
+}
+
+TEST(CacheRules, PublishOptionsParseAndRoundTrip) {
+  Rule r;
+  std::string err;
+  ASSERT_TRUE(ParseRule({"item:<id>", "source", "db", "publish-channel", "item changes", "publish-stream", "item-log",
+                         "load", "SELECT v FROM t WHERE id = :id"},
+                        &r, &err))
+      << err;
+  EXPECT_EQ(r.publish_channel, "item changes");
+  EXPECT_EQ(r.publish_stream, "item-log");
+  std::string line = r.ToLine();
+  EXPECT_NE(line.find("publish-channel \"item changes\" publish-stream item-log load"), std::string::npos) << line;
+  Rule plain;
+  ASSERT_TRUE(ParseRule({"k:<id>", "source", "db", "load", "SELECT 1 WHERE :id"}, &plain, &err)) << err;
+  EXPECT_EQ(plain.ToLine().find("publish"), std::string::npos);
+}
+
+TEST(CacheRules, EventMessagesAreJson) {
+  EXPECT_EQ(RuleEventMessage(kEventLoaded, "user:7", 0), R"({"event":"cache-loaded","key":"user:7","db":0})");
+  EXPECT_EQ(RuleEventMessage(kEventWritten, "a\"b\n", 12), R"({"event":"cache-written","key":"a\"b\n","db":12})");
 }
 
 }  // namespace

@@ -135,6 +135,13 @@ class ShardCache {
   void CompleteWrite(const std::string& id, int db, std::string key, Entry* result, std::shared_ptr<LiveRule> rule,
                      ExecResult r, WriteDone done);
   void NextWrite(const std::string& id);
+ public:
+  // A rule's event about `key` on this shard: a keyspace notification
+  // (class c) and the rule's publish-channel / publish-stream message.
+  // `rule` may be null (an invalidation of a key no rule covers): then
+  // only the keyspace notification goes out.
+  void Announce(const Rule* rule, int db, std::string_view event, std::string_view key);
+ private:
 
   CacheManager* manager_;
   Host* host_;
@@ -169,5 +176,16 @@ void SetCurrentShardCache(ShardCache* c);
 // Formats a loaded row as the rule stores it (hash fields, a string, or a
 // JSON object); exposed for tests.
 std::string RowAsJson(const QueryResult& r);
+// The events a rule announces (docs/caching.md): a key stored by a load
+// (read-through, warming), stored again by a reload (refresh-ahead, a stale
+// key's reload), dropped because the database changed (an invalidation, a
+// reload that found no row), written to the database (write-through, or
+// write-behind once flushed).
+inline constexpr std::string_view kEventLoaded = "cache-loaded";
+inline constexpr std::string_view kEventRefreshed = "cache-refreshed";
+inline constexpr std::string_view kEventInvalidated = "cache-invalidated";
+inline constexpr std::string_view kEventWritten = "cache-written";
+// A rule's publish-channel message: {"event":"...","key":"...","db":N}.
+std::string RuleEventMessage(std::string_view event, std::string_view key, int db);
 
 }  // namespace larder::cache

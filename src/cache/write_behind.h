@@ -182,6 +182,9 @@ class WriteQueue {
   void AppendLive(std::vector<Change>* out) const;
   void Start();
   void Stop();
+  // Called on the flusher's thread with each change the database took (the
+  // rule announces it); set before Start.
+  void set_on_written(std::function<void(const Change&)> fn) { on_written_ = std::move(fn); }
 
   // The oldest journal sequence number still needed (UINT64_MAX: none).
   uint64_t needed() const;
@@ -208,6 +211,7 @@ class WriteQueue {
   std::deque<std::string> order_;                     // pending_'s ids, oldest first
   std::vector<Pending> inflight_;
   bool stopping_ = false;
+  std::function<void(const Change&)> on_written_;
   std::thread thread_;
 };
 

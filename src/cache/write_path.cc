@@ -109,6 +109,7 @@ void ShardCache::CompleteWrite(const std::string& id, int db_index, std::string 
     host_->KeyChanged(shard_->id(), db_index, key);
     fresh_.erase(id);
     negative_.erase(id);
+    Announce(&rule->rule, db_index, kEventWritten, key);
     done(nullptr, r.micros);
   }
   NextWrite(id);

@@ -176,6 +176,8 @@ bool WriteQueue::Flush(const std::vector<Pending>& batch) {
     if (r.ok) {
       stats.flush_batches.fetch_add(1, std::memory_order_relaxed);
       stats.rows_written.fetch_add(count, std::memory_order_relaxed);
+      if (on_written_)
+        for (size_t i = from; i < from + count; ++i) on_written_(batch[i].change);
       from += count;
       count = singly ? 1 : batch.size() - from;
       backoff = 100;

@@ -43,13 +43,14 @@ bool ParseBitOffset(CommandContext& ctx, std::string_view arg, bool hash_ok, int
 
 // The string at `key` for writing, grown to at least `bytes` (zero padded),
 // created if missing. Null (WRONGTYPE written) on a type clash.
-Entry* StringForWrite(CommandContext& ctx, std::string_view key, size_t bytes) {
+Entry* StringForWrite(CommandContext& ctx, std::string_view key, size_t bytes, bool* dirty = nullptr) {
   Db& db = ctx.DbFor(key);
   Entry* e = db.FindWrite(key);
   if (e && e->type != ObjType::kString) {
     ctx.Error(OpStatus::kWrongType);
     return nullptr;
   }
+  if (dirty) *dirty = !e || bytes > e->val_len;  // created or grown
   if (!e) e = db.SetString(key, "", Db::kNoExpire, StrEncoding::kRaw);
   size_t old = e->val_len;
   if (bytes > old) {
@@ -71,13 +72,15 @@ void SetBitCmd(CommandContext& ctx) {
   if (!ParseBitOffset(ctx, ctx.arg(2), false, 1, &offset)) return;
   int64_t on;
   if (!ParseInt64(ctx.arg(3), &on) || (on & ~1)) return ctx.Error(OpStatus::kBitNotInteger);
-  Entry* e = StringForWrite(ctx, ctx.arg(1), (offset >> 3) + 1);
+  bool dirty;
+  Entry* e = StringForWrite(ctx, ctx.arg(1), (offset >> 3) + 1, &dirty);
   if (!e) return;
   char* p = e->mutable_value() + (offset >> 3);
   int shift = 7 - static_cast<int>(offset & 7);
   int old = (static_cast<unsigned char>(*p) >> shift) & 1;
   *p = static_cast<char>((static_cast<unsigned char>(*p) & ~(1 << shift)) | (static_cast<int>(on) << shift));
-  NotifyKeyspaceEvent(ctx, kNotifyString, "setbit", ctx.arg(1));
+  // As Redis: announced when the key was created or grew, or the bit changed.
+  if (dirty || old != on) NotifyKeyspaceEvent(ctx, kNotifyString, "setbit", ctx.arg(1));
   ctx.rb->Integer(old);
 }
 
@@ -340,18 +343,20 @@ void BitFieldGeneric(CommandContext& ctx, bool read_only) {
   if (read_only && writes) return ctx.Error(OpStatus::kBitfieldRoOnlyGet);
   std::string_view key = ctx.arg(1);
   Entry* e = nullptr;
+  size_t changes = 0;
   if (writes) {
     uint64_t need = 0;
     for (const auto& f : ops)
       if (f.kind != FieldOp::kGet) need = std::max<uint64_t>(need, (f.offset + static_cast<uint64_t>(f.bits) - 1) / 8 + 1);
-    e = StringForWrite(ctx, key, need);
+    bool dirty;
+    e = StringForWrite(ctx, key, need, &dirty);
     if (!e) return;
+    if (dirty) ++changes;
   } else {
     e = ctx.DbFor(key).FindRead(key);
     if (e && e->type != ObjType::kString) return ctx.Error(OpStatus::kWrongType);
   }
   ctx.rb->ArrayHeader(ops.size());
-  size_t changes = 0;
   for (const auto& f : ops) {
     std::string_view s = e ? e->value() : std::string_view();
     uint64_t raw = ReadBits(s, f.offset, f.bits);
@@ -381,8 +386,9 @@ void BitFieldGeneric(CommandContext& ctx, bool read_only) {
       bits_out = v;
       shown = static_cast<int64_t>(v);
     }
+    uint64_t mask = f.bits == 64 ? ~0ULL : (1ULL << f.bits) - 1;
+    if ((bits_out & mask) != (raw & mask)) ++changes;  // as Redis: announced only if a value changed
     WriteBits(e->mutable_value(), f.offset, f.bits, bits_out);
-    ++changes;
     ctx.rb->Integer(set ? cur : shown);
   }
   if (changes) NotifyKeyspaceEvent(ctx, kNotifyString, "setbit", key);

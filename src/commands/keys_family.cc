@@ -62,7 +62,8 @@ void Touch(CommandContext& ctx) {
 }
 
 void Type(CommandContext& ctx) {
-  Entry* e = ctx.DbFor(ctx.arg(1)).Find(ctx.arg(1));
+  // As Redis (LOOKUP_NOTOUCH): a read that counts, and a miss is announced.
+  Entry* e = ctx.DbFor(ctx.arg(1)).FindReadNoTouch(ctx.arg(1));
   ctx.rb->SimpleString(e ? TypeName(e->type) : "none");
 }
 
@@ -209,7 +210,7 @@ void PExpireAt(CommandContext& ctx) { ExpireGeneric(ctx, 1, false); }
 
 // kind: 0 TTL, 1 PTTL, 2 EXPIRETIME, 3 PEXPIRETIME
 void TtlGeneric(CommandContext& ctx, int kind) {
-  Entry* e = ctx.DbFor(ctx.arg(1)).Find(ctx.arg(1));
+  Entry* e = ctx.DbFor(ctx.arg(1)).FindReadNoTouch(ctx.arg(1));  // as Redis: LOOKUP_NOTOUCH
   if (!e) return ctx.rb->Integer(-2);
   if (!e->has_expire()) return ctx.rb->Integer(-1);
   int64_t at = e->expire_ms();

@@ -18,6 +18,10 @@ class EngineCacheHost : public cache::Host {
   HashLimits hash_limits() const override;
   void WakeWaiters(int shard, int db, std::string_view key) override;
   void KeyChanged(int shard, int db, std::string_view key) override;
+  void NotifyRuleEvent(int shard, int db, std::string_view event, std::string_view key) override;
+  void Publish(std::string_view channel, std::string_view message) override;
+  bool AppendToStream(int db, std::string_view stream,
+                      std::vector<std::pair<std::string, std::string>> fields) override;
 
  private:
   Engine* engine_;
