@@ -23,21 +23,20 @@ void SetNotifyObserver(NotifyObserver fn, void* arg) {
   observer_arg = arg;
 }
 
-std::string KeyspaceChannel(int db, std::string_view key) {
-  std::string ch = "__keyspace@";
+namespace {
+// "<prefix><db>__:<name>"
+std::string ChannelName(std::string_view prefix, int db, std::string_view name) {
+  std::string ch(prefix);
   ch += std::to_string(db);
   ch += "__:";
-  ch += key;
+  ch += name;
   return ch;
 }
+}  // namespace
 
-std::string KeyeventChannel(int db, std::string_view event) {
-  std::string ch = "__keyevent@";
-  ch += std::to_string(db);
-  ch += "__:";
-  ch += event;
-  return ch;
-}
+std::string KeyspaceChannel(int db, std::string_view key) { return ChannelName("__keyspace@", db, key); }
+
+std::string KeyeventChannel(int db, std::string_view event) { return ChannelName("__keyevent@", db, event); }
 
 void NotifyKeyspaceEvent(CommandContext& ctx, uint32_t cls, std::string_view event, std::string_view key) {
   NotifyKeyspaceEvent(*ctx.engine, ctx.db_index, cls, event, key);
