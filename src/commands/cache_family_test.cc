@@ -8,6 +8,8 @@
 
 #include "cache/manager.h"
 #include "commands/command_test_base.h"
+#include "commands/lookup.h"
+#include "keyspace/list_value.h"
 
 namespace larder {
 namespace {
@@ -178,6 +180,54 @@ TEST_F(CacheFamilyTest, WriteThroughReachesTheDatabase) {
   EXPECT_THAT(Run({"MSET", "counter:1", "1", "other", "2"}),
               IsError("ERR a write-through or write-behind key must be written by a command on that key alone"));
   EXPECT_EQ(Column("SELECT count(*) FROM counters WHERE id = 1"), std::vector<std::string>{"0"});
+}
+
+// publish-stream: the entry goes through the executor as the command named
+// "xadd". Until the stream commands exist, a stand-in records each call's
+// fields in a list at the stream key, which shows the path: the lookup by
+// name, the hop to the stream key's shard, the run.
+void FakeXAdd(CommandContext& ctx) {
+  auto* l = LookupOrCreateObject<ListValue, ObjType::kList>(ctx, ctx.arg(1));
+  if (!l) return;
+  std::string entry(ctx.arg(2));
+  for (size_t i = 3; i < ctx.argc(); ++i) entry.append(" ").append(ctx.arg(i));
+  l->items.push_back(entry);
+  ctx.rb->Bulk("1-0");
+}
+
+void RegisterWithXAdd(CommandRegistry* r) {
+  RegisterFamilies(r);
+  if (!r->Find("xadd"))
+    r->Add(MakeCommand("xadd", -5, kCmdWrite | kCmdDenyOom, 1, 1, 1, FakeXAdd, "@write @stream @fast",
+                       "test stand-in for XADD", "stream"));
+}
+
+class PublishStreamTest : public CommandTest {
+ protected:
+  PublishStreamTest() : CommandTest(&RegisterWithXAdd) {}
+  void Configure(Options& options) override {
+    std::string path = temp_dir() + "/items.db";
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT NOT NULL);", nullptr, nullptr,
+                           nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+    options.config = {
+        "cache-source db sqlite:" + path,
+        "cache-rule item:<id> source db as string ttl 1h write through publish-stream item-log "
+        "store \"INSERT INTO items (id, v) VALUES (:id, :value) ON CONFLICT (id) DO UPDATE SET v = excluded.v\" "
+        "load \"SELECT v FROM items WHERE id = :id\"",
+    };
+  }
+};
+
+TEST_F(PublishStreamTest, EachChangeIsAppendedToTheStreamThroughXAdd) {
+  EXPECT_THAT(Run({"SET", "item:1", "one"}), IsOk());
+  EXPECT_THAT(Run({"SET", "item:2", "two"}), IsOk());
+  ASSERT_TRUE(WaitUntil([&] { return RunInt({"LLEN", "item-log"}) == 2; }));
+  EXPECT_THAT(Run({"LRANGE", "item-log", "0", "-1"}),
+              UnorderedArrayOf({"* event cache-written key item:1 db 0", "* event cache-written key item:2 db 0"}));
 }
 
 }  // namespace
