@@ -184,18 +184,28 @@ void ClientSetInfo(CommandContext& ctx) {
 
 void ClientInfo(CommandContext& ctx) { ctx.rb->Verbatim(ctx.client->ClientListLine() + "\n"); }
 
+// CLIENT LIST / KILL TYPE: normal, pubsub (a client with subscriptions), or
+// a replica or master (none yet); kAnyType without the option.
+enum ClientType { kAnyType = -1, kNormalType = 0, kReplicaType = 1, kPubsubType = 2 };
+bool ParseClientType(std::string_view t, int* type) {
+  if (EqualsIgnoreCase(t, "normal")) *type = kNormalType;
+  else if (EqualsIgnoreCase(t, "pubsub")) *type = kPubsubType;
+  else if (EqualsIgnoreCase(t, "master") || EqualsIgnoreCase(t, "replica") || EqualsIgnoreCase(t, "slave"))
+    *type = kReplicaType;
+  else return false;
+  return true;
+}
+bool OfType(const ClientState& c, int type) {
+  return type == kAnyType || type == (c.subscribed() ? kPubsubType : kNormalType);
+}
+
 void ClientList(CommandContext& ctx) {
   std::vector<uint64_t> ids;
+  int type = kAnyType;
   for (size_t j = 2; j < ctx.argc(); ++j) {
     if (EqualsIgnoreCase(ctx.arg(j), "type") && j + 1 < ctx.argc()) {
       std::string_view t = ctx.arg(++j);
-      if (!EqualsIgnoreCase(t, "normal") && !EqualsIgnoreCase(t, "master") && !EqualsIgnoreCase(t, "replica") &&
-          !EqualsIgnoreCase(t, "slave") && !EqualsIgnoreCase(t, "pubsub"))
-        return ctx.Error(OpStatus::kUnknownClientType, t);
-      if (!EqualsIgnoreCase(t, "normal")) {
-        // No replicas or pub/sub clients yet.
-        ids.push_back(0);
-      }
+      if (!ParseClientType(t, &type)) return ctx.Error(OpStatus::kUnknownClientType, t);
     } else if (EqualsIgnoreCase(ctx.arg(j), "id") && j + 1 < ctx.argc()) {
       for (++j; j < ctx.argc(); ++j) {
         uint64_t id;
@@ -209,10 +219,10 @@ void ClientList(CommandContext& ctx) {
   Engine* server = ctx.engine;
   GatherAll<std::vector<std::pair<uint64_t, std::string>>>(
       ctx,
-      [server, ids](Shard& s) {
+      [server, ids, type](Shard& s) {
         std::vector<std::pair<uint64_t, std::string>> lines;
         for (auto& [id, conn] : server->local(s.id()).clients) {
-          if (conn->closed()) continue;
+          if (conn->closed() || !OfType(conn->state(), type)) continue;
           if (!ids.empty() && std::find(ids.begin(), ids.end(), id) == ids.end()) continue;
           lines.emplace_back(id, conn->ClientListLine());
         }
@@ -234,11 +244,10 @@ void ClientKill(CommandContext& ctx) {
     uint64_t id = 0;
     bool skipme = true;
     bool has_any = false;
-    bool none = false;  // a TYPE no client has
+    int type = kAnyType;
   };
   Filter f;
   bool old_style = ctx.argc() == 3;
-  bool normal_type = true;  // TYPE normal or no TYPE: every Larder client is normal
   if (old_style) {
     f.addr = ctx.arg(2);
     f.skipme = false;
@@ -259,12 +268,7 @@ void ClientKill(CommandContext& ctx) {
         if (!ctx.engine->users().Find(v)) return ctx.Error(OpStatus::kNoSuchUser, v);
         f.user = v;
       } else if (EqualsIgnoreCase(k, "type")) {
-        if (EqualsIgnoreCase(v, "normal")) normal_type = true;
-        else if (EqualsIgnoreCase(v, "master") || EqualsIgnoreCase(v, "replica") || EqualsIgnoreCase(v, "slave") ||
-                 EqualsIgnoreCase(v, "pubsub"))
-          normal_type = false;  // no replicas or pub/sub clients yet
-        else
-          return ctx.Error(OpStatus::kUnknownClientType, v);
+        if (!ParseClientType(v, &f.type)) return ctx.Error(OpStatus::kUnknownClientType, v);
       } else if (EqualsIgnoreCase(k, "skipme")) {
         if (EqualsIgnoreCase(v, "yes")) f.skipme = true;
         else if (EqualsIgnoreCase(v, "no")) f.skipme = false;
@@ -275,7 +279,6 @@ void ClientKill(CommandContext& ctx) {
       f.has_any = true;
     }
   }
-  f.none = !normal_type;
   Engine* server = ctx.engine;
   uint64_t me = Client(ctx).id;
   GatherAll<int64_t>(
@@ -283,8 +286,9 @@ void ClientKill(CommandContext& ctx) {
       [server, f, me](Shard& s) {
         int64_t killed = 0;
         for (auto& [id, conn] : server->local(s.id()).clients) {
-          if (conn->closed() || f.none) continue;
+          if (conn->closed()) continue;
           const ClientState& c = conn->state();
+          if (!OfType(c, f.type)) continue;
           if (f.id && c.id != f.id) continue;
           if (!f.addr.empty() && c.addr != f.addr) continue;
           if (!f.laddr.empty() && c.laddr != f.laddr) continue;

@@ -123,6 +123,9 @@ NORMALISE = {
     # Redis lists commands in its command table's hash order.
     "command|list": lambda a, b: _sorted(a) == _sorted(b),
     "hello": lambda a, b: _mask_id(a) == _mask_id(b),
+    # The active channels in the server's hash table order.
+    "pubsub|channels": lambda a, b: _sorted(a) == _sorted(b),
+    "pubsub|shardchannels": lambda a, b: _sorted(a) == _sorted(b),
     # Hash contents in storage order: equal for small (listpack) hashes, but a
     # hash table's order is its own.
     "hgetall": lambda a, b: _pairs(a) == _pairs(b),
@@ -156,7 +159,7 @@ NORMALISE = {
 
 def command_name(args):
     name = args[0].lower() if isinstance(args[0], str) else args[0].decode().lower()
-    if name in ("object", "config", "client", "command", "debug", "memory") and len(args) > 1:
+    if name in ("object", "config", "client", "command", "debug", "memory", "pubsub") and len(args) > 1:
         sub = args[1].lower() if isinstance(args[1], str) else args[1].decode().lower()
         return f"{name}|{sub}"
     return name
@@ -302,9 +305,9 @@ class Differ:
     def run_on(self, conns, args):
         """One line on a named connection: a command (its first reply), or
         `!read N` (the next N frames: the rest of a SUBSCRIBE's replies,
-        messages, RESP3 pushes), `!readany N` (the same in any order:
-        UNSUBSCRIBE of every channel goes in hash-table order) or `!quiet`
-        (nothing more arrives within 0.2 s on either)."""
+        messages, RESP3 pushes), `!readany N` (the same in any order),
+        `!quiet` (nothing more arrives within 0.2 s on either) or
+        `!send CMD ...` (sent, no reply read: CLIENT REPLY OFF)."""
         a_conn, b_conn = conns
         verb = str(args[0]).lower()
         if verb in ("!read", "!readany"):
@@ -316,6 +319,9 @@ class Differ:
             self.compare(args, a, b)
         elif verb == "!quiet":
             self.compare(args, pending(a_conn), pending(b_conn))
+        elif verb == "!send":  # a command with no reply (CLIENT REPLY OFF)
+            a_conn.send_raw(encode(*args[1:]))
+            b_conn.send_raw(encode(*args[1:]))
         else:
             a_conn.send_raw(encode(*args))
             b_conn.send_raw(encode(*args))
@@ -341,6 +347,8 @@ class Differ:
                     self.run_on(self.pair(conn), args)
             except Mismatch as e:
                 raise Mismatch(f"{name}:{lineno}: {e}") from None
+            except (OSError, ConnectionError) as e:  # a reply that never came
+                raise Mismatch(f"{name}:{lineno}: {line}: {e!r}") from None
 
 
 def pending(conn):
