@@ -277,9 +277,10 @@ bool ShardCache::Store(Db& db, const std::string& key, const LiveRule& live, con
       for (size_t i = 0; i < r.columns.size(); ++i)
         if (r.values[i]) h->Set(r.columns[i], *r.values[i], limits);
       if (h->size() == 0) return false;  // every column NULL: nothing to cache
-      db.Delete(key);
+      bool existed = db.Delete(key);
       e = NewObjectEntry(key, ObjType::kHash, h.release(), expire);
-      db.Add(e);
+      if (existed) db.AddQuiet(e);  // a reload: the key is not new
+      else db.Add(e);
       break;
     }
   }

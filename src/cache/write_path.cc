@@ -54,8 +54,11 @@ bool ShardCache::StartWriteThrough(int db_index, std::string_view key_view, Entr
   std::string key(key_view);
   Db& real = shard_->db(db_index);
   if (!rule || !rule->rule.write_through) {  // the rule went away meanwhile: the cache alone
-    real.Delete(key);
-    if (result) real.Add(result);
+    bool existed = real.Delete(key);
+    if (result) {
+      if (existed) real.AddQuiet(result);
+      else real.Add(result);  // the command ran on a copy: "new" is raised here
+    }
     host_->KeyChanged(shard_->id(), db_index, key);
     return false;
   }
@@ -101,10 +104,11 @@ void ShardCache::CompleteWrite(const std::string& id, int db_index, std::string 
     done(&err, r.micros);
   } else {
     rule->stats.writes_through.fetch_add(1, std::memory_order_relaxed);
-    real.Delete(key);
+    bool existed = real.Delete(key);
     if (result) {
       result->flags &= static_cast<uint8_t>(~Entry::kCached);
-      real.Add(result);
+      if (existed) real.AddQuiet(result);
+      else real.Add(result);  // the command ran on a copy: "new" is raised here
     }
     host_->KeyChanged(shard_->id(), db_index, key);
     fresh_.erase(id);
