@@ -107,6 +107,12 @@ class ShardCache {
   // ---- CACHE FETCH leases (leases.h) ----
   Leases& leases() { return leases_; }
 
+  // A rule's event about `key` on this shard: a keyspace notification
+  // (class c) and the rule's publish-channel / publish-stream message.
+  // `rule` may be null (an invalidation of a key no rule covers): then
+  // only the keyspace notification goes out.
+  void Announce(const Rule* rule, int db, std::string_view event, std::string_view key);
+
  private:
   struct Waiter {
     Resume resume;
@@ -135,13 +141,6 @@ class ShardCache {
   void CompleteWrite(const std::string& id, int db, std::string key, Entry* result, std::shared_ptr<LiveRule> rule,
                      ExecResult r, WriteDone done);
   void NextWrite(const std::string& id);
- public:
-  // A rule's event about `key` on this shard: a keyspace notification
-  // (class c) and the rule's publish-channel / publish-stream message.
-  // `rule` may be null (an invalidation of a key no rule covers): then
-  // only the keyspace notification goes out.
-  void Announce(const Rule* rule, int db, std::string_view event, std::string_view key);
- private:
 
   CacheManager* manager_;
   Host* host_;
