@@ -158,6 +158,7 @@ void Engine::SetupShard(Shard& shard) {
   EngineShard& l = local(shard.id());
   cache::SetCurrentShardCache(&cache_->shard(shard.id()));
   l.cmd_stats.resize(Commands().all().size());
+  tl_notify_classes = &config_->notify_keyspace_events;  // (handlers' inline test)
   // The keyspace's own notifications (new, keymiss, expired) go out here.
   shard.events() = KeyspaceEvents{
       &config_->notify_keyspace_events,

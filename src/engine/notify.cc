@@ -38,7 +38,7 @@ std::string KeyspaceChannel(int db, std::string_view key) { return ChannelName("
 
 std::string KeyeventChannel(int db, std::string_view event) { return ChannelName("__keyevent@", db, event); }
 
-void NotifyKeyspaceEvent(CommandContext& ctx, uint32_t cls, std::string_view event, std::string_view key) {
+void NotifyCommandEvent(CommandContext& ctx, uint32_t cls, std::string_view event, std::string_view key) {
   NotifyKeyspaceEvent(*ctx.engine, ctx.db_index, cls, event, key);
 }
 

@@ -6,6 +6,7 @@
 // events come through the same call.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -17,8 +18,19 @@ namespace larder {
 class Engine;
 struct CommandContext;
 
+// The notify-keyspace-events classes of the engine whose shard runs on this
+// thread (Engine::SetupShard): handlers test it inline, so a command pays one
+// load and a branch per event while notifications are off. Null on other
+// threads (the slow path then reads the engine's config).
+inline thread_local const std::atomic<uint32_t>* tl_notify_classes = nullptr;
+
 // From a handler: `event` happened to `key` of the command's database.
-void NotifyKeyspaceEvent(CommandContext& ctx, uint32_t cls, std::string_view event, std::string_view key);
+void NotifyCommandEvent(CommandContext& ctx, uint32_t cls, std::string_view event, std::string_view key);
+inline void NotifyKeyspaceEvent(CommandContext& ctx, uint32_t cls, std::string_view event, std::string_view key) {
+  const std::atomic<uint32_t>* on = tl_notify_classes;
+  if (on && (on->load(std::memory_order_relaxed) & cls) == 0) [[likely]] return;
+  NotifyCommandEvent(ctx, cls, event, key);
+}
 // From elsewhere on a shard thread (expiry, eviction, the caching rules).
 void NotifyKeyspaceEvent(Engine& engine, int db, uint32_t cls, std::string_view event, std::string_view key);
 
