@@ -156,9 +156,10 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
     Section(out, "Clients");
     out += fmt::format(
         "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{}\r\n"
-        "client_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\n"
+        "client_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\ntracking_clients:{}\r\n"
         "clients_in_timeout_table:{}\r\n",
-        server->connected_clients.load(), cfg.maxclients.load(), max_in, max_out, blocked, in_timeout);
+        server->connected_clients.load(), cfg.maxclients.load(), max_in, max_out, blocked,
+        server->tracking().clients(), in_timeout);
   }
   if (on("memory")) {
     Section(out, "Memory");
@@ -216,11 +217,13 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
         "expired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\n"
         "expire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:0\r\n"
         "keyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\n"
-        "latest_fork_usec:0\r\ntotal_forks:0\r\ntotal_error_replies:{}\r\n"
+        "latest_fork_usec:0\r\ntotal_forks:0\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\n"
+        "tracking_total_prefixes:{}\r\ntotal_error_replies:{}\r\n"
         "client_output_buffer_limit_disconnections:{}\r\n",
         server->total_connections_received.load(), total_commands, server->ops_per_sec.load(), in, outb,
         server->rejected_connections.load(), ks.expired_keys, ks.expire_cycle_cpu_us / 1000,
-        ks.evicted_keys, ks.keyspace_hits, ks.keyspace_misses, server->total_error_replies.load(),
+        ks.evicted_keys, ks.keyspace_hits, ks.keyspace_misses, server->tracking().keys.load(),
+        server->tracking().items.load(), server->tracking().prefixes(), server->total_error_replies.load(),
         server->output_limit_disconnections.load());
   }
   if (on("replication")) {

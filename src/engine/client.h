@@ -51,6 +51,9 @@ class Client : public net::StreamHandler {
   void Close();
   // MONITOR lines (straight to the output, outside any batch).
   void AppendOutput(std::string_view s);
+  // A push frame (client-side caching): at once, or after the replies of
+  // the batch under way when some are not in the output yet.
+  void Push(std::string_view frame);
   // CLIENT PAUSE: the client tries its next command again.
   void Resume() {
     paused_ = false;
@@ -121,6 +124,7 @@ class Client : public net::StreamHandler {
   size_t batch_limit_ = 32;          // commands per batch (see AdaptBatchLimit)
   size_t batch_commands_ = 0;        // commands of the batch being measured
   uint64_t batch_start_appended_ = 0;
+  std::string pending_push_;  // pushes waiting for the batch's replies
 };
 
 }  // namespace larder

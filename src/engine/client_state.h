@@ -29,6 +29,18 @@ struct MultiState {
   bool error = false;
 };
 
+// CLIENT TRACKING settings of a client while tracking is on (tracking.h).
+struct TrackingState {
+  int shard = 0;            // the client's shard (where invalidations go)
+  uint64_t redirect = 0;    // REDIRECT id, or 0
+  bool bcast = false, optin = false, optout = false, noloop = false;
+  bool caching = false;       // CLIENT CACHING yes/no given for the next command
+  bool caching_used = false;  // ... and used: cleared before the next one
+  bool broken_redirect = false;
+  bool track_current = false;  // the command being dispatched has its reads remembered
+  std::vector<std::string> prefixes;  // BCAST prefixes, sorted
+};
+
 struct ClientState {
   uint64_t id = 0;
   int fd = -1;
@@ -52,6 +64,7 @@ struct ClientState {
   uint32_t subscriptions = 0, psubscriptions = 0, ssubscriptions = 0;
   bool subscribed() const { return subscriptions + psubscriptions + ssubscriptions > 0; }
   bool no_evict = false;
+  std::unique_ptr<TrackingState> tracking;  // set while CLIENT TRACKING is on
   // CLIENT REPLY: on, off, or skip the next command's reply.
   enum class ReplyMode : uint8_t { kOn, kOff, kSkipNext };
   ReplyMode reply_mode = ReplyMode::kOn;

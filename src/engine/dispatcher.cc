@@ -10,6 +10,7 @@
 #include "engine/client.h"
 #include "engine/engine.h"
 #include "engine/executor.h"
+#include "engine/tracking.h"
 #include "engine/transaction.h"
 #include "shard/shard.h"
 
@@ -351,6 +352,12 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
     engine.FeedMonitors(state.db, state.addr, argv);
   state.last_cmd = spec;
   ++state.commands;
+  if (state.tracking) [[unlikely]] {
+    // CLIENT TRACKING: a read sent to another shard carries the decision.
+    if (NoteTrackedCommand(state, spec) && spec->route == Route::kKeys && single && target != client.shard()->id() &&
+        !(spec->flags & (kCmdBlocking | kCmdScriptRun)))
+      pipeline.TrackLast(target);
+  }
 
   if (spec->route == Route::kConnection) {
     RunHere(client, spec, argv, false);

@@ -21,6 +21,7 @@ Entry* Db::Find(std::string_view key) {
   if (e && Expired(e, CommandTimeMs())) {
     Delete(key);
     ++stats_->expired_keys;
+    if (stats_->on_expired) [[unlikely]] stats_->on_expired(stats_->on_expired_arg, index_, key);
     e = nullptr;
   }
   return e;
@@ -144,6 +145,7 @@ size_t Db::ActiveExpireCycle(int64_t now_ms, int64_t budget_us) {
     for (Entry* e : doomed) {
       Entry* d = Detach(e->key());
       if (d) {
+        if (stats_->on_expired) [[unlikely]] stats_->on_expired(stats_->on_expired_arg, index_, d->key());
         FreeEntry(d);
         ++removed;
       }

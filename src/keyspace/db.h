@@ -24,6 +24,10 @@ struct KeyspaceStats {
   // While set, lookups count no hit or miss (a command run again after its
   // keys loaded: its lookups were counted when it first asked).
   bool lookups_paused = false;
+  // Told of each key that expiry deletes (lazily or in the active cycle):
+  // the engine invalidates client-side caches there. Null: no one listens.
+  void (*on_expired)(void* arg, int db, std::string_view key) = nullptr;
+  void* on_expired_arg = nullptr;
 };
 
 // The LRU clock: 10 ms ticks (wraps after 497 days; Redis's clock has 1 s
