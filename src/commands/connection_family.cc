@@ -8,6 +8,7 @@
 #include "engine/blocking.h"
 #include "engine/dispatcher.h"
 #include "engine/engine.h"
+#include "engine/pubsub.h"
 #include "engine/client.h"
 #include "engine/command.h"
 #include "common/strings.h"
@@ -25,6 +26,12 @@ ClientState& Client(CommandContext& ctx) { return ctx.client_state(); }
 
 void Ping(CommandContext& ctx) {
   if (ctx.argc() > 2) return ctx.ArityError();
+  if (ctx.client && ctx.client_state().resp == 2 && ctx.client_state().subscribed()) {
+    // Subscribed mode (RESP2): the reply looks like a message.
+    ctx.rb->ArrayHeader(2);
+    ctx.rb->Bulk("pong");
+    return ctx.rb->Bulk(ctx.argc() == 2 ? ctx.arg(1) : std::string_view());
+  }
   if (ctx.argc() == 2) return ctx.rb->Bulk(ctx.arg(1));
   ctx.rb->SimpleString("PONG");
 }
@@ -136,6 +143,7 @@ void Reset(CommandContext& ctx) {
   }
   DiscardTransaction(ctx.engine, c);
   DisableTracking(*ctx.engine, *ctx.client);
+  if (c.subs) ctx.engine->pubsub().UnsubscribeAll(*ctx.client);
   c.db = 0;
   c.resp = 2;
   c.name.clear();
@@ -178,18 +186,28 @@ void ClientSetInfo(CommandContext& ctx) {
 
 void ClientInfo(CommandContext& ctx) { ctx.rb->Verbatim(ctx.client->ClientListLine() + "\n"); }
 
+// CLIENT LIST / KILL TYPE: normal, pubsub (a client with subscriptions), or
+// a replica or master (none yet); kAnyType without the option.
+enum ClientType { kAnyType = -1, kNormalType = 0, kReplicaType = 1, kPubsubType = 2 };
+bool ParseClientType(std::string_view t, int* type) {
+  if (EqualsIgnoreCase(t, "normal")) *type = kNormalType;
+  else if (EqualsIgnoreCase(t, "pubsub")) *type = kPubsubType;
+  else if (EqualsIgnoreCase(t, "master") || EqualsIgnoreCase(t, "replica") || EqualsIgnoreCase(t, "slave"))
+    *type = kReplicaType;
+  else return false;
+  return true;
+}
+bool OfType(const ClientState& c, int type) {
+  return type == kAnyType || type == (c.subscribed() ? kPubsubType : kNormalType);
+}
+
 void ClientList(CommandContext& ctx) {
   std::vector<uint64_t> ids;
+  int type = kAnyType;
   for (size_t j = 2; j < ctx.argc(); ++j) {
     if (EqualsIgnoreCase(ctx.arg(j), "type") && j + 1 < ctx.argc()) {
       std::string_view t = ctx.arg(++j);
-      if (!EqualsIgnoreCase(t, "normal") && !EqualsIgnoreCase(t, "master") && !EqualsIgnoreCase(t, "replica") &&
-          !EqualsIgnoreCase(t, "slave") && !EqualsIgnoreCase(t, "pubsub"))
-        return ctx.Error(OpStatus::kUnknownClientType, t);
-      if (!EqualsIgnoreCase(t, "normal")) {
-        // No replicas or pub/sub clients yet.
-        ids.push_back(0);
-      }
+      if (!ParseClientType(t, &type)) return ctx.Error(OpStatus::kUnknownClientType, t);
     } else if (EqualsIgnoreCase(ctx.arg(j), "id") && j + 1 < ctx.argc()) {
       for (++j; j < ctx.argc(); ++j) {
         uint64_t id;
@@ -203,10 +221,10 @@ void ClientList(CommandContext& ctx) {
   Engine* server = ctx.engine;
   GatherAll<std::vector<std::pair<uint64_t, std::string>>>(
       ctx,
-      [server, ids](Shard& s) {
+      [server, ids, type](Shard& s) {
         std::vector<std::pair<uint64_t, std::string>> lines;
         for (auto& [id, conn] : server->local(s.id()).clients) {
-          if (conn->closed()) continue;
+          if (conn->closed() || !OfType(conn->state(), type)) continue;
           if (!ids.empty() && std::find(ids.begin(), ids.end(), id) == ids.end()) continue;
           lines.emplace_back(id, conn->ClientListLine());
         }
@@ -228,11 +246,10 @@ void ClientKill(CommandContext& ctx) {
     uint64_t id = 0;
     bool skipme = true;
     bool has_any = false;
-    bool none = false;  // a TYPE no client has
+    int type = kAnyType;
   };
   Filter f;
   bool old_style = ctx.argc() == 3;
-  bool normal_type = true;  // TYPE normal or no TYPE: every Larder client is normal
   if (old_style) {
     f.addr = ctx.arg(2);
     f.skipme = false;
@@ -253,12 +270,7 @@ void ClientKill(CommandContext& ctx) {
         if (!ctx.engine->users().Find(v)) return ctx.Error(OpStatus::kNoSuchUser, v);
         f.user = v;
       } else if (EqualsIgnoreCase(k, "type")) {
-        if (EqualsIgnoreCase(v, "normal")) normal_type = true;
-        else if (EqualsIgnoreCase(v, "master") || EqualsIgnoreCase(v, "replica") || EqualsIgnoreCase(v, "slave") ||
-                 EqualsIgnoreCase(v, "pubsub"))
-          normal_type = false;  // no replicas or pub/sub clients yet
-        else
-          return ctx.Error(OpStatus::kUnknownClientType, v);
+        if (!ParseClientType(v, &f.type)) return ctx.Error(OpStatus::kUnknownClientType, v);
       } else if (EqualsIgnoreCase(k, "skipme")) {
         if (EqualsIgnoreCase(v, "yes")) f.skipme = true;
         else if (EqualsIgnoreCase(v, "no")) f.skipme = false;
@@ -269,7 +281,6 @@ void ClientKill(CommandContext& ctx) {
       f.has_any = true;
     }
   }
-  f.none = !normal_type;
   Engine* server = ctx.engine;
   uint64_t me = Client(ctx).id;
   GatherAll<int64_t>(
@@ -277,8 +288,9 @@ void ClientKill(CommandContext& ctx) {
       [server, f, me](Shard& s) {
         int64_t killed = 0;
         for (auto& [id, conn] : server->local(s.id()).clients) {
-          if (conn->closed() || f.none) continue;
+          if (conn->closed()) continue;
           const ClientState& c = conn->state();
+          if (!OfType(c, f.type)) continue;
           if (f.id && c.id != f.id) continue;
           if (!f.addr.empty() && c.addr != f.addr) continue;
           if (!f.laddr.empty() && c.laddr != f.laddr) continue;
@@ -532,15 +544,15 @@ void RegisterConnectionFamily(CommandRegistry* r) {
     s.route = Route::kConnection;
     return s;
   };
-  r->Add(make("ping", -1, F | LO, Ping, "@fast @connection", "Returns the server's liveliness response."));
+  r->Add(make("ping", -1, F | LO | kCmdSubscribedOk, Ping, "@fast @connection", "Returns the server's liveliness response."));
   r->Add(make("echo", 2, F | LO | L | S, Echo, "@fast @connection", "Returns the given string."));
   r->Add(make("auth", -2, LO | NS | L | S | kCmdSkipMonitor | kCmdSkipSlowlog | F | NA | kCmdAllowBusy, Auth,
               "@fast @connection", "Authenticates the connection."));
   r->Add(make("hello", -1, LO | NS | L | S | kCmdSkipMonitor | kCmdSkipSlowlog | F | NA | kCmdAllowBusy, Hello,
               "@fast @connection", "Handshakes with the Redis server."));
   r->Add(make("select", 2, L | S | F | LO, Select, "@fast @connection", "Changes the selected database."));
-  r->Add(make("quit", -1, kCmdAllowBusy | NS | L | S | F | NA | LO | kCmdNotQueued, Quit, "@fast @connection", "Closes the connection."));
-  r->Add(make("reset", 1, NS | L | S | F | NA | kCmdAllowBusy | LO | kCmdNotQueued, Reset, "@fast @connection", "Resets the connection."));
+  r->Add(make("quit", -1, kCmdSubscribedOk | kCmdAllowBusy | NS | L | S | F | NA | LO | kCmdNotQueued, Quit, "@fast @connection", "Closes the connection."));
+  r->Add(make("reset", 1, kCmdSubscribedOk | NS | L | S | F | NA | kCmdAllowBusy | LO | kCmdNotQueued, Reset, "@fast @connection", "Resets the connection."));
 
   CommandSpec client = make("client", -2, 0, nullptr, "@slow", "A container for client connection commands.");
   auto sub = [&](const char* name, int arity, uint32_t flags, Handler h, const char* acl, const char* summary) {

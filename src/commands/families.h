@@ -25,6 +25,7 @@ void RegisterAclFamily(CommandRegistry* r);
 void RegisterTransactionFamily(CommandRegistry* r);
 void RegisterScriptFamily(CommandRegistry* r);
 void RegisterFunctionFamily(CommandRegistry* r);
+void RegisterPubSubFamily(CommandRegistry* r);
 
 // All of the above, in this order.
 inline void RegisterFamilies(CommandRegistry* r) {
@@ -46,6 +47,7 @@ inline void RegisterFamilies(CommandRegistry* r) {
   RegisterTransactionFamily(r);
   RegisterScriptFamily(r);
   RegisterFunctionFamily(r);
+  RegisterPubSubFamily(r);
 }
 
 }  // namespace larder

@@ -216,14 +216,17 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
         "total_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\n"
         "expired_keys:{}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\n"
         "expire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:0\r\n"
-        "keyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\n"
+        "keyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\n"
+        "pubsubshard_channels:{}\r\n"
         "latest_fork_usec:0\r\ntotal_forks:0\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\n"
         "tracking_total_prefixes:{}\r\ntotal_error_replies:{}\r\n"
         "client_output_buffer_limit_disconnections:{}\r\n",
         server->total_connections_received.load(), total_commands, server->ops_per_sec.load(), in, outb,
         server->rejected_connections.load(), ks.expired_keys, ks.expire_cycle_cpu_us / 1000,
-        ks.evicted_keys, ks.keyspace_hits, ks.keyspace_misses, server->tracking().keys.load(),
-        server->tracking().items.load(), server->tracking().prefixes(), server->total_error_replies.load(),
+        ks.evicted_keys, ks.keyspace_hits, ks.keyspace_misses, server->pubsub().Count(PubSubKind::kChannel),
+        server->pubsub().Count(PubSubKind::kPattern), server->pubsub().Count(PubSubKind::kShard),
+        server->tracking().keys.load(), server->tracking().items.load(), server->tracking().prefixes(),
+        server->total_error_replies.load(),
         server->output_limit_disconnections.load());
   }
   if (on("replication")) {

@@ -344,6 +344,9 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kExecAbort: return "EXECABORT Transaction discarded because of previous errors.";
     case OpStatus::kExecAbortBecause: return "EXECABORT Transaction discarded because of: {}";
     case OpStatus::kNotAllowedInMulti: return "ERR Command not allowed inside a transaction";
+    case OpStatus::kNotInSubscribedMode:
+      return "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in "
+             "this context";
     case OpStatus::kNotInAtomicUnit: return "ERR '{}' cannot run inside a transaction or a script";
     case OpStatus::kAtomicWriteRuleKey:
       return "ERR '{}' is a write-through or write-behind key: write it outside MULTI/EXEC and scripts, where its "

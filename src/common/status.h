@@ -229,6 +229,7 @@ enum class OpStatus : uint16_t {
   kExecAbort,
   kExecAbortBecause,              // the refusal's error line
   kNotAllowedInMulti,
+  kNotInSubscribedMode,  // {}: the command
   kNotInAtomicUnit,               // command
   kAtomicWriteRuleKey,            // key
   kMultiQueueLimit,

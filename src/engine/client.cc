@@ -9,6 +9,7 @@
 #include "engine/blocking.h"
 #include "engine/dispatcher.h"
 #include "engine/engine.h"
+#include "engine/pubsub.h"
 #include "engine/tracking.h"
 #include "engine/transaction.h"
 #include "engine/watch.h"
@@ -89,6 +90,7 @@ void Client::OnClosed() {
   if (state_.monitor) engine_->RemoveMonitor(shard_->id(), state_.id);
   if (state_.tracking) DisableTracking(*engine_, *this);
   engine_->tracking().RemoveClient(state_.id);
+  if (state_.subs) engine_->pubsub().UnsubscribeAll(*this);
   if (state_.multi || state_.watch) DiscardTransaction(engine_, state_);
   engine_->connected_clients.fetch_sub(1);
   engine_->local(shard_->id()).to_close.push_back(state_.id);
@@ -216,9 +218,10 @@ bool Client::OverOutputLimit(int64_t now_ms) {
   }
   // A client that has not authenticated gets 1 KB of replies, as in Redis.
   if (used > kUnauthenticatedOutput && AuthRequired()) return true;
-  // MONITOR clients are normal clients here, as in Redis; pub/sub
-  // subscribers will be the pubsub class.
-  const auto& limit = engine_->config().output_limits[Config::kNormalClient];
+  // MONITOR clients are normal clients here, as in Redis; a client with a
+  // subscription (RESP2 or 3) is of the pubsub class.
+  const auto& limit =
+      engine_->config().output_limits[state_.subscribed() ? Config::kPubsubClient : Config::kNormalClient];
   int64_t hard = limit.hard.load(std::memory_order_relaxed);
   int64_t soft = limit.soft.load(std::memory_order_relaxed);
   if (hard > 0 && used >= static_cast<size_t>(hard)) return true;
@@ -243,9 +246,9 @@ bool Client::CloseIfOverOutputLimit(int64_t now_ms) {
 }
 
 void Client::FinishOutput() {
-  if (!pending_push_.empty() && !pipeline_.open() && !pipeline_.waiting()) [[unlikely]] {
-    stream_.output().append(pending_push_);
-    pending_push_.clear();
+  if (!deferred_pushes_.empty() && !pipeline_.open()) [[unlikely]] {
+    stream_.output().append(deferred_pushes_);
+    deferred_pushes_.clear();
   }
   if (CloseIfOverOutputLimit(CommandTimeMs())) return;
   // While a batch's groups are out on other shards (microseconds), the
@@ -285,20 +288,35 @@ void Client::OnLateReply(const ReplyTarget& target, std::string reply) {
   if (pipeline_.OnLate(target, std::move(reply), &stream_.output())) AfterBatch();
 }
 
+void Client::Push(std::string_view frame) {
+  if (closed_) return;
+  // While its batch is dispatched a reply of its own may be half written
+  // into the output (a command that notified, or published to itself);
+  // while the batch waits for other shards its replies are not out yet
+  // (a tracking invalidation of its own write comes after its reply).
+  if (in_process_ || pipeline_.open()) {
+    deferred_pushes_.append(frame);
+  } else {
+    stream_.output().append(frame);
+    if (CloseIfOverOutputLimit(CommandTimeMs())) return;
+  }
+  if (!flush_queued_) {
+    flush_queued_ = true;
+    engine_->pubsub().NeedsFlush(shard_->id(), state_.id);
+  }
+}
+
+void Client::FlushPushes() {
+  flush_queued_ = false;
+  if (closed_ || in_process_) return;
+  FinishOutput();
+}
+
 void Client::AppendOutput(std::string_view s) {
   if (closed_) return;
   stream_.output().append(s);
   if (CloseIfOverOutputLimit(UnixTimeMs())) return;
   stream_.Flush();
-}
-
-void Client::Push(std::string_view frame) {
-  if (closed_) return;
-  if (pipeline_.open() || pipeline_.waiting()) {
-    pending_push_.append(frame);
-    return;
-  }
-  AppendOutput(frame);
 }
 
 Client::Memory Client::MemoryUsage() const {
@@ -316,6 +334,7 @@ std::string Client::ClientListLine() const {
   // In Redis's order.
   const TrackingState* t = state_.tracking.get();
   if (state_.monitor) flags += "O";
+  if (state_.subscribed()) flags += "P";
   if (state_.multi) flags += "x";
   if (blocked_) flags += "b";
   if (t) flags += "t";
@@ -329,12 +348,12 @@ std::string Client::ClientListLine() const {
   // Redis counts the commands being executed as still in the query buffer.
   size_t qbuf = in.size() + (in_process_ || pipeline_.waiting() ? batch_bytes_ : 0);
   return fmt::format(
-      "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 "
+      "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} "
       "multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem={} rbs={} rbp=0 obl=0 oll=0 omem={} "
       "tot-mem={} events={} cmd={} user={} redir={} resp={}",
       state_.id, state_.addr, state_.laddr, state_.fd, state_.name, (now - state_.created_ms) / 1000,
       (now - state_.last_interaction_ms) / 1000, flags, state_.db,
-      state_.multi ? static_cast<int64_t>(state_.multi->cmds.size()) : -1, qbuf, in.capacity() - in.size(),
+      state_.subscriptions, state_.psubscriptions, state_.ssubscriptions, state_.multi ? static_cast<int64_t>(state_.multi->cmds.size()) : -1, qbuf, in.capacity() - in.size(),
       state_.multi ? state_.multi->bytes : 0, in.capacity(), s.pending_output(), in.capacity() + s.output_capacity(), s.wants_write() ? "rw" : "r",
       state_.last_cmd ? std::string_view(state_.last_cmd->name) : std::string_view("NULL"),
       state_.user ? std::string_view(state_.user->name) : std::string_view("default"),

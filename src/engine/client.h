@@ -51,9 +51,12 @@ class Client : public net::StreamHandler {
   void Close();
   // MONITOR lines (straight to the output, outside any batch).
   void AppendOutput(std::string_view s);
-  // A push frame (client-side caching): at once, or after the replies of
-  // the batch under way when some are not in the output yet.
+  // A pub/sub message or other push frame: into the output between
+  // replies (after the batch being dispatched, when it is this client's own
+  // command that published), sent at the end of the loop iteration.
   void Push(std::string_view frame);
+  // The end of the iteration: sends what Push() wrote (engine/pubsub.cc).
+  void FlushPushes();
   // CLIENT PAUSE: the client tries its next command again.
   void Resume() {
     paused_ = false;
@@ -124,7 +127,8 @@ class Client : public net::StreamHandler {
   size_t batch_limit_ = 32;          // commands per batch (see AdaptBatchLimit)
   size_t batch_commands_ = 0;        // commands of the batch being measured
   uint64_t batch_start_appended_ = 0;
-  std::string pending_push_;  // pushes waiting for the batch's replies
+  std::string deferred_pushes_;  // pushed while its own batch was dispatched
+  bool flush_queued_ = false;    // Push() asked for FlushPushes()
 };
 
 }  // namespace larder

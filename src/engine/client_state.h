@@ -14,6 +14,7 @@ namespace acl {
 struct User;
 }
 struct CommandSpec;
+struct Subscriptions;
 struct WatchSet;
 
 // Between MULTI and EXEC/DISCARD: the commands queued, and whether one was
@@ -63,6 +64,7 @@ struct ClientState {
   // mode while non-zero; CLIENT LIST sub=/psub=/ssub=).
   uint32_t subscriptions = 0, psubscriptions = 0, ssubscriptions = 0;
   bool subscribed() const { return subscriptions + psubscriptions + ssubscriptions > 0; }
+  std::shared_ptr<Subscriptions> subs;  // their names (engine/pubsub.h), from the first SUBSCRIBE
   bool no_evict = false;
   std::unique_ptr<TrackingState> tracking;  // set while CLIENT TRACKING is on
   // CLIENT REPLY: on, off, or skip the next command's reply.

@@ -74,6 +74,12 @@ enum CmdFlag : uint32_t {
   // Runs even between MULTI and EXEC instead of being queued (EXEC, DISCARD,
   // MULTI, WATCH, QUIT, RESET: Redis's list in processCommand).
   kCmdNotQueued = 1u << 22,
+  // Allowed to a RESP2 client with subscriptions (the SUBSCRIBE family,
+  // PING, QUIT, RESET); any other command is refused there.
+  kCmdSubscribedOk = 1u << 25,
+  // Its replies are confirmations Redis sends even under CLIENT REPLY OFF
+  // (SUBSCRIBE and the like: pushes).
+  kCmdPushReply = 1u << 26,
 };
 
 enum class Route : uint8_t {

@@ -294,6 +294,13 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
     flag_multi();
     return DispatchResult::kDone;
   }
+  // RESP2 subscribed mode: only the commands that make sense there.
+  if (state.resp == 2 && state.subscribed() && !(flags & kCmdSubscribedOk)) [[unlikely]] {
+    client.ReplyError(FormatError(OpStatus::kNotInSubscribedMode, spec->name));
+    engine.RecordRejected(client.shard(), spec);
+    flag_multi();
+    return DispatchResult::kDone;
+  }
   if (state.multi && !(flags & kCmdNotQueued)) [[unlikely]] return QueueCommand(client, spec, argv);
   Pipeline& pipeline = client.pipeline();
   bool barrier = (spec->route == Route::kConnection && (spec->flags & kCmdGathers)) ||
@@ -410,6 +417,8 @@ DispatchResult Dispatch(Client& client, std::vector<std::string_view>& argv) {
   DispatchResult r = DispatchCommand(client, argv);
   if (r == DispatchResult::kRetryLater) return r;
   bool reply_cmd = argv.size() == 3 && EqualsIgnoreCase(argv[0], "client") && EqualsIgnoreCase(argv[1], "reply");
+  const CommandSpec* spec = argv.empty() ? nullptr : Commands().Find(argv[0]);
+  if (spec && (spec->flags & kCmdPushReply)) reply_cmd = true;  // (SUBSCRIBE's confirmations are pushes)
   if (!reply_cmd) {
     p.Mute(first_slot, &out, out_size);
     if (mode == ClientState::ReplyMode::kSkipNext) state.reply_mode = ClientState::ReplyMode::kOn;

@@ -203,6 +203,7 @@ void Engine::Shutdown() {
 void Engine::AfterEvents(Shard& shard) {
   EngineShard& l = local(shard.id());
   cache_->shard(shard.id()).FlushChanges();  // write-behind: this iteration's changes to the journal
+  pubsub_->FlushShard(shard.id());            // the messages written to subscribers
   if (!l.tracking.bcast_pending.empty()) [[unlikely]] FlushBroadcast(*this, shard);
   if (l.to_close.empty()) return;
   // A closed client goes once no group of its batch is out on a shard.

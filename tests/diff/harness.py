@@ -7,6 +7,7 @@ stated reason (see NORMALISE below). Everything else is compared exactly.
 import os
 import re
 import shlex
+import socket
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lib"))
@@ -122,6 +123,9 @@ NORMALISE = {
     # Redis lists commands in its command table's hash order.
     "command|list": lambda a, b: _sorted(a) == _sorted(b),
     "hello": lambda a, b: _mask_id(a) == _mask_id(b),
+    # The active channels in the server's hash table order.
+    "pubsub|channels": lambda a, b: _sorted(a) == _sorted(b),
+    "pubsub|shardchannels": lambda a, b: _sorted(a) == _sorted(b),
     # Hash contents in storage order: equal for small (listpack) hashes, but a
     # hash table's order is its own.
     "hgetall": lambda a, b: _pairs(a) == _pairs(b),
@@ -155,7 +159,7 @@ NORMALISE = {
 
 def command_name(args):
     name = args[0].lower() if isinstance(args[0], str) else args[0].decode().lower()
-    if name in ("object", "config", "client", "command", "debug", "memory") and len(args) > 1:
+    if name in ("object", "config", "client", "command", "debug", "memory", "pubsub") and len(args) > 1:
         sub = args[1].lower() if isinstance(args[1], str) else args[1].decode().lower()
         return f"{name}|{sub}"
     return name
@@ -195,8 +199,11 @@ class Differ:
     """Holds a connection to each server and compares their replies."""
 
     def __init__(self, redis, larder):
+        self.servers = (redis, larder)
         self.redis = redis.conn()
         self.larder = larder.conn()
+        # Further named connections of a case file ("[sub] SUBSCRIBE ch").
+        self.others = {}
         self.count = 0
         self.history = []
         # Between MULTI and EXEC: the commands Redis answered QUEUED, so that
@@ -207,6 +214,16 @@ class Differ:
     def close(self):
         self.redis.close()
         self.larder.close()
+        for a, b in self.others.values():
+            a.close()
+            b.close()
+        self.others = {}
+
+    def pair(self, name):
+        """The named connection to each server, opened at its first use."""
+        if name not in self.others:
+            self.others[name] = (self.servers[0].conn(), self.servers[1].conn())
+        return self.others[name]
 
     def compare(self, args, a, b):
         self.count += 1
@@ -285,18 +302,67 @@ class Differ:
             b = self.complete_scan(self.larder, args, b)
             self.compare(args, a, b)
 
+    def run_on(self, conns, args):
+        """One line on a named connection: a command (its first reply), or
+        `!read N` (the next N frames: the rest of a SUBSCRIBE's replies,
+        messages, RESP3 pushes), `!readany N` (the same in any order),
+        `!quiet` (nothing more arrives within 0.2 s on either) or
+        `!send CMD ...` (sent, no reply read: CLIENT REPLY OFF)."""
+        a_conn, b_conn = conns
+        verb = str(args[0]).lower()
+        if verb in ("!read", "!readany"):
+            n = int(args[1]) if len(args) > 1 else 1
+            a = [a_conn.read() for _ in range(n)]
+            b = [b_conn.read() for _ in range(n)]
+            if verb == "!readany":
+                a, b = sorted(map(repr, a)), sorted(map(repr, b))
+            self.compare(args, a, b)
+        elif verb == "!quiet":
+            self.compare(args, pending(a_conn), pending(b_conn))
+        elif verb == "!send":  # a command with no reply (CLIENT REPLY OFF)
+            a_conn.send_raw(encode(*args[1:]))
+            b_conn.send_raw(encode(*args[1:]))
+        else:
+            a_conn.send_raw(encode(*args))
+            b_conn.send_raw(encode(*args))
+            self.compare(args, a_conn.read(), b_conn.read())
+
     def run_script(self, text, name="script"):
         """Runs a case file: one command per line in redis-cli quoting; lines
-        starting with '#' are comments."""
+        starting with '#' are comments. A line that starts with `[name]`
+        runs on that named connection (see run_on)."""
         for lineno, line in enumerate(text.splitlines(), 1):
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
+            conn = None
+            if line.startswith("["):
+                end = line.index("]")
+                conn, line = line[1:end], line[end + 1:].strip()
             args = split_args(line)
             try:
-                self.run(*args)
+                if conn is None:
+                    self.run(*args)
+                else:
+                    self.run_on(self.pair(conn), args)
             except Mismatch as e:
                 raise Mismatch(f"{name}:{lineno}: {e}") from None
+            except (OSError, ConnectionError) as e:  # a reply that never came
+                raise Mismatch(f"{name}:{lineno}: {line}: {e!r}") from None
+
+
+def pending(conn):
+    """A frame that arrives within 0.2 s, or None."""
+    if conn.buf:
+        return conn.read()
+    conn.sock.settimeout(0.2)
+    try:
+        conn._fill()
+    except (TimeoutError, socket.timeout):
+        return None
+    finally:
+        conn.sock.settimeout(30)
+    return conn.read()
 
 
 _ESCAPES = {"n": b"\n", "r": b"\r", "t": b"\t", "b": b"\b", "a": b"\a"}

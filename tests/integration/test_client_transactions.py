@@ -8,20 +8,16 @@ both (tests/lib/slots.py), so EXEC and the scripts cross shards.
 
 LARDER_TEST_TARGET=redis runs the same tests against Debian's redis-server:
 they must pass there first, which is how we know the tests are right."""
-import json
-import os
-import shutil
-import subprocess
 import threading
 
 import pytest
 import redis
 from redis.exceptions import LockError, LockNotOwnedError, NoScriptError, ResponseError, WatchError
 
-from server import ROOT, start_target, wait_until
+import node_client
+from server import start_target, wait_until
 from slots import shard_of
 
-NODE_DIR = os.path.join(ROOT, "tests", "clients", "node")
 SHARDS = 2
 
 # The Redlock release: delete the key only if it still holds our token.
@@ -438,14 +434,7 @@ def test_script_error_inside_exec(r):
 # --- ioredis ---------------------------------------------------------------
 
 def run_node(srv, script, *args):
-    if not shutil.which("node"):
-        pytest.skip("node is not installed (scripts/deps.sh installs Debian's nodejs)")
-    if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "ioredis")):
-        pytest.skip("ioredis is not installed: run scripts/deps.sh test (npm install in tests/clients/node)")
-    out = subprocess.run(["node", os.path.join(NODE_DIR, script), str(srv.port), *args],
-                         capture_output=True, text=True, timeout=120, cwd=NODE_DIR)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return node_client.run_node(srv.port, script, *args)
 
 
 def test_ioredis_multi(srv):
@@ -471,8 +460,7 @@ def test_ioredis_define_command(srv):
 
 
 def test_node_redlock_over_two_shards(srv):
-    if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "redlock")):
-        pytest.skip("redlock is not installed: run scripts/deps.sh test (npm install in tests/clients/node)")
+    node_client.require_package("redlock")
     got = run_node(srv, "redlock_client.js", *spread_keys("node:redlock:", 2))
     assert got == {"values": [True, True], "rivalLocked": False, "rivalError": "LockError",
                    "pttlAfterExtend": True, "afterUnlock": 0, "nextAcquired": True,
