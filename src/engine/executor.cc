@@ -73,10 +73,17 @@ struct Kept {
   }
 };
 
+// Set by a script's read-only call: the script's keys are then remembered
+// for its client, as Redis tracks the caller's command's keys.
+thread_local bool script_read = false;
+// The client of the script running on this thread (its calls carry no
+// origin): whose writes NOLOOP skips, whose reads are remembered.
+thread_local const ClientState* script_caller = nullptr;
+
 // CLIENT TRACKING: are this call's keys remembered for its client?
 bool TracksReads(const Call& call) {
   if (call.track) return true;  // decided on the client's thread (a group's command, a replay)
-  const ClientState* o = call.origin;
+  const ClientState* o = call.origin ? call.origin : call.from_script ? script_caller : nullptr;
   if (!o || !o->tracking || call.group) return false;
   // A script's calls: the script's declared keys are remembered (below).
   if (call.mode == Call::Mode::kAtomic) return !call.from_script && WantsTracking(*o->tracking, call.spec);
@@ -88,9 +95,6 @@ Kept Keep(Engine& engine, Shard& shard, const Call& call, ReplyTarget target) {
               call.db,   call.resp,  target,    engine.tracking().active() && TracksReads(call)};
 }
 
-// Set by a script's read-only call: the script's keys are then remembered
-// for its client, as Redis tracks the caller's command's keys.
-thread_local bool script_read = false;
 
 // Client-side caching (tracking.h): the keys a tracking client read are
 // remembered, the keys a write changed invalidated. The owners of the keys
@@ -100,17 +104,18 @@ void TrackEffects(Engine& engine, Shard& shard, const Call& call, const Effects&
   bool atomic = call.mode == Call::Mode::kAtomic;
   bool anywhere = call.exclusive || atomic;
   ShardSet& set = engine.shards();
+  const ClientState* origin = call.origin ? call.origin : call.from_script ? script_caller : nullptr;
   if (atomic && call.from_script && (spec->flags & kCmdReadOnly)) script_read = true;
   bool track = false;
   if (spec->flags & kCmdReadOnly) {
     track = TracksReads(call);
-  } else if (script_ran && call.origin && call.origin->tracking) {
-    const TrackingState& t = *call.origin->tracking;
+  } else if (script_ran && origin && origin->tracking) {
+    const TrackingState& t = *origin->tracking;
     track = !t.bcast && !((t.optin && !t.caching) || (t.optout && t.caching));
   }
   if (track) {
-    int client_shard = call.origin && call.origin->tracking ? call.origin->tracking->shard : call.target.client_shard;
-    uint64_t id = call.origin ? call.origin->id : call.target.client_id;
+    int client_shard = origin && origin->tracking ? origin->tracking->shard : call.target.client_shard;
+    uint64_t id = origin ? origin->id : call.target.client_id;
     if (client_shard >= 0 && id != 0)
       for (size_t i = 0; i < fx.key_count(); ++i) {
         std::string_view k = fx.key(i).key;
@@ -119,7 +124,7 @@ void TrackEffects(Engine& engine, Shard& shard, const Call& call, const Effects&
       }
   }
   if ((spec->flags & kCmdWrite) && !fx.failed && !call.scratch && !call.fan_out) {
-    uint64_t writer = call.origin ? call.origin->id
+    uint64_t writer = origin ? origin->id
                       : call.target.client_shard >= 0 ? call.target.client_id
                       : call.block ? call.block->client_id
                                    : 0;
@@ -322,13 +327,20 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
   if (replay) shard.stats().lookups_paused = true;
   bool script = (spec->flags & kCmdScriptRun) && !call.fan_out;
   bool outer_script_read = script_read;
-  if (script) [[unlikely]] script_read = false;
+  const ClientState* outer_caller = script_caller;
+  if (script) [[unlikely]] {
+    script_read = false;
+    script_caller = call.origin;
+  }
   int64_t t0 = Ticks();
   if (call.fan_out) spec->fan_out(ctx);
   else spec->handler(ctx);
   int64_t dt = TicksToUs(Ticks() - t0);
   bool script_ran = script && script_read;
-  if (script) [[unlikely]] script_read = outer_script_read;
+  if (script) [[unlikely]] {
+    script_read = outer_script_read;
+    script_caller = outer_caller;
+  }
   if (replay) shard.stats().lookups_paused = false;
   fx.failed = recorder.errors > 0;
   fx.errors = recorder.errors;
