@@ -79,6 +79,8 @@ thread_local bool script_read = false;
 // The client of the script running on this thread (its calls carry no
 // origin): whose writes NOLOOP skips, whose reads are remembered.
 thread_local const ClientState* script_caller = nullptr;
+// Its id (also known when the script runs exclusively, with no origin).
+thread_local uint64_t script_writer = 0;
 
 // CLIENT TRACKING: are this call's keys remembered for its client?
 bool TracksReads(const Call& call) {
@@ -124,7 +126,8 @@ void TrackEffects(Engine& engine, Shard& shard, const Call& call, const Effects&
       }
   }
   if ((spec->flags & kCmdWrite) && !fx.failed && !call.scratch && !call.fan_out) {
-    uint64_t writer = origin ? origin->id
+    uint64_t writer = origin                           ? origin->id
+                      : call.from_script                 ? script_writer
                       : call.target.client_shard >= 0 ? call.target.client_id
                       : call.block ? call.block->client_id
                                    : 0;
@@ -328,9 +331,11 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
   bool script = (spec->flags & kCmdScriptRun) && !call.fan_out;
   bool outer_script_read = script_read;
   const ClientState* outer_caller = script_caller;
+  uint64_t outer_writer = script_writer;
   if (script) [[unlikely]] {
     script_read = false;
     script_caller = call.origin;
+    script_writer = call.origin ? call.origin->id : call.target.client_shard >= 0 ? call.target.client_id : 0;
   }
   int64_t t0 = Ticks();
   if (call.fan_out) spec->fan_out(ctx);
@@ -340,6 +345,7 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
   if (script) [[unlikely]] {
     script_read = outer_script_read;
     script_caller = outer_caller;
+    script_writer = outer_writer;
   }
   if (replay) shard.stats().lookups_paused = false;
   fx.failed = recorder.errors > 0;
