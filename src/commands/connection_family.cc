@@ -12,6 +12,7 @@
 #include "engine/client.h"
 #include "engine/command.h"
 #include "common/strings.h"
+#include "common/version.h"
 #include "common/clock.h"
 #include "common/numbers.h"
 #include "engine/client_state.h"
@@ -109,7 +110,7 @@ void Hello(CommandContext& ctx) {
   rb.Bulk("server");
   rb.Bulk("redis");
   rb.Bulk("version");
-  rb.Bulk("7.0.15");
+  rb.Bulk(kRedisVersion);  // common/version.h
   rb.Bulk("proto");
   rb.Integer(ver);
   rb.Bulk("id");

@@ -1,4 +1,5 @@
 #include "commands/info.h"
+#include "common/version.h"
 
 #include <fmt/format.h>
 #include <sys/resource.h>
@@ -132,8 +133,9 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
     utsname u;
     uname(&u);
     Section(out, "Server");
+    out += fmt::format("redis_version:{}\r\n", kRedisVersion);  // common/version.h
     out += fmt::format(
-        "redis_version:7.0.15\r\nlarder_version:0.1.0\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\n"
+        "larder_version:0.1.0\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\n"
         "redis_build_id:0\r\nredis_mode:standalone\r\nos:{} {} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\n"
         "multiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:{}.{}.{}\r\nprocess_id:{}\r\n"
         "process_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\n"

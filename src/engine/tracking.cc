@@ -211,6 +211,7 @@ void DeliverAt(Engine& e, int shard, uint64_t id, const InvalidationPtr& inv, ui
     return;
   }
   e.shards().Send(to_shard, [&e, to_shard, to, inv, resp] { DeliverRedirected(e, to_shard, to, *inv, resp); });
+  if (!OnShard(e, to_shard)) e.shards().FlushOutbox();
 }
 
 // To client (shard, id): at once when it lives on this thread and is not
@@ -222,6 +223,10 @@ void ToClient(Engine& e, int shard, uint64_t id, InvalidationPtr inv, uint64_t w
     return;
   }
   e.shards().Send(shard, [&e, shard, id, inv = std::move(inv), writer] { DeliverAt(e, shard, id, inv, writer); });
+  // Wake it now, not at the end of this loop iteration: the invalidation
+  // then reaches the reader before the writer's reply reaches the writer
+  // (as in Redis, where both are written in the same iteration).
+  if (!OnShard(e, shard)) e.shards().FlushOutbox();
 }
 
 void InvalidateHere(Engine& e, int owner, std::string_view key, uint64_t writer, bool count_key = true) {
