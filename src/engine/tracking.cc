@@ -167,10 +167,24 @@ void AppendPayload(std::string* f, const Invalidation& inv, int tracking_resp) {
   for (const auto& k : inv.keys) f->append(fmt::format("${}\r\n{}\r\n", k.size(), k));
 }
 
-// On the redirect target's thread.
-void DeliverRedirected(Engine& e, int shard, uint64_t id, const Invalidation& inv, int tracking_resp) {
+// On the tracking client's thread: its redirect target is gone (Redis
+// flags it and tells a RESP3 client with a push).
+void RedirectBroken(Engine& e, int shard, uint64_t id, uint64_t to) {
   Client* c = FindClient(e, shard, id);
-  if (!c) return;
+  if (!c || !c->state().tracking || c->state().tracking->redirect != to) return;
+  c->state().tracking->broken_redirect = true;
+  if (c->state().resp >= 3) c->Push(fmt::format(">2\r\n$21\r\ntracking-redir-broken\r\n:{}\r\n", to));
+}
+
+// On the redirect target's thread; (from_shard, from) is the tracking client.
+void DeliverRedirected(Engine& e, int shard, uint64_t id, const Invalidation& inv, int tracking_resp, int from_shard,
+                       uint64_t from) {
+  Client* c = FindClient(e, shard, id);
+  if (!c) {  // closed since the tracking client looked it up
+    if (OnShard(e, from_shard)) RedirectBroken(e, from_shard, from, id);
+    else e.shards().Send(from_shard, [&e, from_shard, from, id] { RedirectBroken(e, from_shard, from, id); });
+    return;
+  }
   std::string f;
   if (c->state().resp >= 3) {
     f = ">2\r\n$10\r\ninvalidate\r\n";
@@ -202,15 +216,16 @@ void DeliverAt(Engine& e, int shard, uint64_t id, const InvalidationPtr& inv, ui
   uint64_t to = t.redirect;
   int to_shard = e.tracking().ShardOfClient(to);
   if (to_shard < 0) {
-    t.broken_redirect = true;
-    if (resp >= 3) c->Push(fmt::format(">2\r\n$21\r\ntracking-redir-broken\r\n:{}\r\n", to));
+    RedirectBroken(e, shard, id, to);
     return;
   }
   if (OnShard(e, to_shard) && to != writer) {
-    DeliverRedirected(e, to_shard, to, *inv, resp);
+    DeliverRedirected(e, to_shard, to, *inv, resp, shard, id);
     return;
   }
-  e.shards().Send(to_shard, [&e, to_shard, to, inv, resp] { DeliverRedirected(e, to_shard, to, *inv, resp); });
+  e.shards().Send(to_shard, [&e, to_shard, to, inv, resp, shard, id] {
+    DeliverRedirected(e, to_shard, to, *inv, resp, shard, id);
+  });
   if (!OnShard(e, to_shard)) e.shards().FlushOutbox();
 }
 
