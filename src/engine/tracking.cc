@@ -125,7 +125,7 @@ bool NoteTrackedCommand(ClientState& state, const CommandSpec* spec) {
   // CLIENT CACHING applies to the next command (a transaction as a whole:
   // the commands queued and EXEC); any CLIENT command keeps it.
   bool client_cmd = spec->name.starts_with("client");
-  bool queued = state.multi && spec->name != "exec";
+  bool queued = (state.multi && spec->name != "exec") || spec->name == "multi";
   if (!client_cmd && !queued) {
     if (t.caching_used) t.caching = t.caching_used = false;
     if (t.caching) t.caching_used = true;
