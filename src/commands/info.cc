@@ -186,7 +186,8 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
         "{}"
         "maxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\n"
         "allocator_frag_ratio:{:.2f}\r\nallocator_frag_bytes:{}\r\n"
-        "mem_fragmentation_ratio:{:.2f}\r\nmem_fragmentation_bytes:{}\r\nmem_allocator:{}\r\n"
+        "mem_fragmentation_ratio:{:.2f}\r\nmem_fragmentation_bytes:{}\r\n"
+        "mem_not_counted_for_evict:0\r\nmem_allocator:{}\r\n"  // (no AOF buffer, no replicas)
         "mem_clients_slaves:0\r\nmem_clients_normal:{}\r\n"
         "lazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
         mem.used, HumanBytes(mem.used), mem.rss, HumanBytes(mem.rss), peak, HumanBytes(peak),

@@ -109,9 +109,9 @@ void TrackEffects(Engine& engine, Shard& shard, const Call& call, const Effects&
   const ClientState* origin = call.origin ? call.origin : call.from_script ? script_caller : nullptr;
   if (atomic && call.from_script && (spec->flags & kCmdReadOnly)) script_read = true;
   bool track = false;
-  if (spec->flags & kCmdReadOnly) {
+  if ((spec->flags & kCmdReadOnly) && !(spec->flags & kCmdScriptRun)) {
     track = TracksReads(call);
-  } else if (script_ran && origin && origin->tracking) {
+  } else if (script_ran && origin && origin->tracking) {  // EVAL, EVAL_RO, FCALL...
     const TrackingState& t = *origin->tracking;
     track = !t.bcast && !((t.optin && !t.caching) || (t.optout && t.caching));
   }
