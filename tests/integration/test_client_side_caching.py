@@ -14,18 +14,18 @@ only Debian's python3-redis 4.3.4 is installed (PyPI is not reachable here).
 
 LARDER_TEST_TARGET=redis runs the raw tests against Debian's redis-server:
 they must pass there first, which is how we know the tests are right."""
+import json
 import os
 import sqlite3
 import subprocess
-import tempfile
 import time
 
 import pytest
 
 import node_client
 import postgres
-from resp import Conn, Push
-from server import start_larder, start_target, target_is_redis, wait_until
+from resp import Push
+from server import start_larder, start_target, wait_until
 from slots import shard_of
 
 SHARDS = 3
@@ -246,7 +246,6 @@ def run_cache_client(srv, rule_key, new_value, change):
                           rule_key, new_value], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, cwd=node_client.NODE_DIR)
     try:
-        import json
         first = p.stdout.readline()
         assert first, p.stderr.read()
         out = json.loads(first)
