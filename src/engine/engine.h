@@ -280,6 +280,9 @@ class Engine {
   bool InitUsers(std::string* err);
 
   Config* config_;
+  // Before the shards and their clients: a client closed as they go still
+  // unregisters from it.
+  std::unique_ptr<Tracking> tracking_ = std::make_unique<Tracking>();
   std::unique_ptr<ShardSet> shards_;
   std::vector<std::unique_ptr<EngineShard>> locals_;
   std::unique_ptr<MemoryBudget> memory_;
@@ -288,7 +291,6 @@ class Engine {
   std::unique_ptr<EngineCacheHost> cache_host_;
   std::unique_ptr<cache::CacheManager> cache_;
   std::unique_ptr<PubSub> pubsub_;
-  std::unique_ptr<Tracking> tracking_ = std::make_unique<Tracking>();
   size_t memory_startup_ = 0;
 
   std::atomic<bool> shutdown_{false};
