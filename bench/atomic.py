@@ -27,7 +27,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "lib"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import encode_command, fixed_reply_load  # noqa: E402
+from benchlib import encode_command, fixed_reply_load, server_threads  # noqa: E402
 from compare import cpu_seconds  # noqa: E402
 from server import start_redis, start_target  # noqa: E402
 
@@ -78,10 +78,7 @@ def main():
     # check of the bench itself; the ratios should then be near 1).
     larder = start_target(threads=args.threads)
     servers = {"redis": redis, "larder": larder}
-    c = larder.conn()
-    got = c.cmd("CONFIG", "GET", "threads")
-    larder_threads = got[1].decode() if isinstance(got, list) and len(got) == 2 else "(redis-server)"
-    c.close()
+    larder_threads = server_threads(larder)
     payloads = {k: blocks(k) for k in ("multi-spread", "multi-tagged", "sets")}
     tests = ["evalsha", "multi-spread", "multi-tagged", "sets"]
     if args.only:

@@ -89,3 +89,14 @@ def fixed_reply_load(port, payloads, reply, requests, clients=50, pipeline=1, ti
     latencies.sort()
     p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
     return requests / elapsed, p(0.5), p(0.99)
+
+
+def server_threads(srv):
+    """larder-server's `threads` setting, or "(redis-server)" for a
+    redis-server in its place (LARDER_TEST_TARGET=redis)."""
+    c = srv.conn()
+    try:
+        got = c.cmd("CONFIG", "GET", "threads")
+    finally:
+        c.close()
+    return got[1].decode() if isinstance(got, list) and len(got) == 2 else "(redis-server)"

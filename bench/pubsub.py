@@ -27,7 +27,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "lib"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchlib import encode_command  # noqa: E402
+from benchlib import encode_command, server_threads  # noqa: E402
 from compare import cpu_seconds  # noqa: E402
 from server import start_redis, start_target  # noqa: E402
 
@@ -110,10 +110,7 @@ def main():
     redis = start_redis()
     larder = start_target(threads=args.threads)
     servers = {"redis": redis, "larder": larder}
-    c = larder.conn()
-    got = c.cmd("CONFIG", "GET", "threads")
-    threads = got[1].decode() if isinstance(got, list) and len(got) == 2 else "(redis-server)"
-    c.close()
+    threads = server_threads(larder)
     print(f"bench/pubsub.py: {args.subscribers} subscribers, {args.messages} PUBLISH of {args.size} B "
           f"(redis-benchmark -c 4 -P 16); larder --threads {threads}; best of {args.rounds}; "
           f"{os.cpu_count()} cores")

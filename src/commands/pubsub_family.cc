@@ -127,7 +127,8 @@ void RegisterPubSubFamily(CommandRegistry* r) {
   constexpr uint32_t PS = kCmdPubSub | kCmdLoading | kCmdStale | kCmdLocalOnly;
   constexpr uint32_t SUB = PS | kCmdNoScript | kCmdSubscribedOk | kCmdPushReply;
   auto make = [](const char* name, int arity, uint32_t flags, Handler h, const char* summary, const char* since) {
-    CommandSpec s = MakeCommand(name, arity, flags, 0, 0, 0, h, "@pubsub @slow", summary, "pubsub");
+    CommandSpec s = MakeCommand(name, arity, flags, 0, 0, 0, h, (flags & kCmdFast) ? "@pubsub @fast" : "@pubsub @slow",
+                                summary, "pubsub");
     s.route = Route::kConnection;
     s.since = since;
     return s;
@@ -142,8 +143,9 @@ void RegisterPubSubFamily(CommandRegistry* r) {
   r->Add(make("spublish", 3, PS | kCmdFast | kCmdMayReplicate, Spublish, "Post a message to a shard channel", "7.0.0"));
 
   auto sub = [](const char* name, int arity, Handler h, const char* summary) {
-    CommandSpec s = MakeCommand(name, arity, kCmdPubSub | kCmdLoading | kCmdStale | kCmdLocalOnly, 0, 0, 0, h,
-                                "@pubsub @slow", summary, "pubsub");
+    bool help = std::string_view(name) == "pubsub|help";  // (Redis's HELP is not a pub/sub command)
+    CommandSpec s = MakeCommand(name, arity, (help ? 0 : kCmdPubSub) | kCmdLoading | kCmdStale | kCmdLocalOnly, 0, 0,
+                                0, h, help ? "@slow" : "@pubsub @slow", summary, "pubsub");
     s.route = Route::kConnection;
     s.since = "2.8.0";
     return s;

@@ -63,7 +63,8 @@ struct ClientState {
   // Channels, patterns and shard channels subscribed (RESP2 subscribed
   // mode while non-zero; CLIENT LIST sub=/psub=/ssub=).
   uint32_t subscriptions = 0, psubscriptions = 0, ssubscriptions = 0;
-  bool subscribed() const { return subscriptions + psubscriptions + ssubscriptions > 0; }
+  uint32_t all_subscriptions = 0;  // their sum (one load on every command's path)
+  bool subscribed() const { return all_subscriptions != 0; }
   std::shared_ptr<Subscriptions> subs;  // their names (engine/pubsub.h), from the first SUBSCRIBE
   bool no_evict = false;
   std::unique_ptr<TrackingState> tracking;  // set while CLIENT TRACKING is on

@@ -307,7 +307,7 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
     return DispatchResult::kDone;
   }
   // RESP2 subscribed mode: only the commands that make sense there.
-  if (state.resp == 2 && state.subscribed() && !(flags & kCmdSubscribedOk)) [[unlikely]] {
+  if (state.subscribed() && state.resp == 2 && !(flags & kCmdSubscribedOk)) [[unlikely]] {
     client.ReplyError(FormatError(OpStatus::kNotInSubscribedMode, spec->name));
     engine.RecordRejected(client.shard(), spec);
     flag_multi();

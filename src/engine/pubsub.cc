@@ -81,6 +81,7 @@ bool PubSub::Subscribe(Client& c, PubSubKind kind, std::string_view name) {
   Adjust(kind, std::string(name), shard, 1);
   (kind == PubSubKind::kChannel ? st.subscriptions : kind == PubSubKind::kPattern ? st.psubscriptions
                                                                                   : st.ssubscriptions)++;
+  ++st.all_subscriptions;
   return true;
 }
 
@@ -101,6 +102,7 @@ bool PubSub::Unsubscribe(Client& c, PubSubKind kind, std::string_view name) {
   Adjust(kind, key, shard, -1);
   (kind == PubSubKind::kChannel ? st.subscriptions : kind == PubSubKind::kPattern ? st.psubscriptions
                                                                                   : st.ssubscriptions)--;
+  --st.all_subscriptions;
   return true;
 }
 
@@ -165,9 +167,7 @@ void PubSub::DeliverHere(int s, bool shard, std::string_view channel, std::strin
   }
 }
 
-void PubSub::FlushShard(int shard) {
-  Local& local = *locals_[static_cast<size_t>(shard)];
-  if (local.to_flush.empty()) return;
+void PubSub::FlushClients(Local& local, int shard) {
   auto ids = std::move(local.to_flush);
   local.to_flush.clear();
   auto& clients = engine_->local(shard).clients;

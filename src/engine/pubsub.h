@@ -79,8 +79,11 @@ class PubSub {
   size_t Count(PubSubKind kind) const;
 
   // End of a loop iteration on `shard`: sends what messages put in its
-  // subscribers' output.
-  void FlushShard(int shard);
+  // subscribers' output (inline: every iteration of every shard asks).
+  void FlushShard(int shard) {
+    Local& local = *locals_[static_cast<size_t>(shard)];
+    if (!local.to_flush.empty()) [[unlikely]] FlushClients(local, shard);
+  }
   // A client of `shard` wrote a message to its output (flushed at the end
   // of the iteration).
   void NeedsFlush(int shard, uint64_t client_id) { locals_[static_cast<size_t>(shard)]->to_flush.push_back(client_id); }
@@ -95,6 +98,7 @@ class PubSub {
     std::vector<uint64_t> to_flush;
   };
   size_t Send(bool shard, std::string_view channel, std::string_view message);
+  void FlushClients(Local& local, int shard);
   // On shard `s`: writes the message to its subscribers.
   void DeliverHere(int s, bool shard, std::string_view channel, std::string_view message);
   void Adjust(PubSubKind kind, const std::string& name, int shard, int delta);
