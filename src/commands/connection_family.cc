@@ -12,9 +12,11 @@
 #include "engine/client.h"
 #include "engine/command.h"
 #include "common/strings.h"
+#include "common/version.h"
 #include "common/clock.h"
 #include "common/numbers.h"
 #include "engine/client_state.h"
+#include "engine/tracking.h"
 #include "engine/transaction.h"
 
 namespace larder {
@@ -108,7 +110,7 @@ void Hello(CommandContext& ctx) {
   rb.Bulk("server");
   rb.Bulk("redis");
   rb.Bulk("version");
-  rb.Bulk("7.0.15");
+  rb.Bulk(kRedisVersion);  // common/version.h
   rb.Bulk("proto");
   rb.Integer(ver);
   rb.Bulk("id");
@@ -141,6 +143,7 @@ void Reset(CommandContext& ctx) {
     c.monitor = false;
   }
   DiscardTransaction(ctx.engine, c);
+  DisableTracking(*ctx.engine, *ctx.client);
   if (c.subs) ctx.engine->pubsub().UnsubscribeAll(*ctx.client);
   c.db = 0;
   c.resp = 2;
@@ -393,9 +396,119 @@ void ClientUnblock(CommandContext& ctx) {
       });
 }
 
+// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN]
+// [OPTOUT] [NOLOOP]: options parsed first, then checked in Redis's order.
+void ClientTracking(CommandContext& ctx) {
+  uint64_t redirect = 0;
+  bool bcast = false, optin = false, optout = false, noloop = false;
+  std::vector<std::string> prefixes;
+  for (size_t j = 3; j < ctx.argc(); ++j) {
+    bool more = j + 1 < ctx.argc();
+    std::string_view o = ctx.arg(j);
+    if (EqualsIgnoreCase(o, "redirect") && more) {
+      ++j;
+      if (redirect != 0) return ctx.Error(OpStatus::kTrackingOneRedirect);
+      int64_t id;
+      if (!ParseInt64(ctx.arg(j), &id)) return ctx.Error(OpStatus::kNotAnInteger);
+      if (id <= 0 || ctx.engine->tracking().ShardOfClient(static_cast<uint64_t>(id)) < 0)
+        return ctx.Error(OpStatus::kTrackingRedirectMissing);
+      redirect = static_cast<uint64_t>(id);
+    } else if (EqualsIgnoreCase(o, "bcast")) {
+      bcast = true;
+    } else if (EqualsIgnoreCase(o, "optin")) {
+      optin = true;
+    } else if (EqualsIgnoreCase(o, "optout")) {
+      optout = true;
+    } else if (EqualsIgnoreCase(o, "noloop")) {
+      noloop = true;
+    } else if (EqualsIgnoreCase(o, "prefix") && more) {
+      prefixes.emplace_back(ctx.arg(++j));
+    } else {
+      return ctx.SyntaxError();
+    }
+  }
+  ClientState& c = Client(ctx);
+  if (EqualsIgnoreCase(ctx.arg(2), "on")) {
+    if (!bcast && !prefixes.empty()) return ctx.Error(OpStatus::kTrackingPrefixNeedsBcast);
+    if (c.tracking && c.tracking->bcast != bcast) return ctx.Error(OpStatus::kTrackingBcastSwitch);
+    if (bcast && (optin || optout)) return ctx.Error(OpStatus::kTrackingBcastOptInOut);
+    if (optin && optout) return ctx.Error(OpStatus::kTrackingOptInAndOut);
+    // No two prefixes of one client may overlap (one a prefix of the other).
+    auto overlap = [](std::string_view a, std::string_view b) {
+      size_t n = std::min(a.size(), b.size());
+      return a.substr(0, n) == b.substr(0, n);
+    };
+    for (size_t i = 0; i < prefixes.size(); ++i) {
+      if (c.tracking)
+        for (const auto& have : c.tracking->prefixes)
+          if (overlap(have, prefixes[i]))
+            return ctx.Error(OpStatus::kTrackingPrefixOverlapsExisting, prefixes[i], have);
+      for (size_t j = i + 1; j < prefixes.size(); ++j)
+        if (overlap(prefixes[i], prefixes[j]))
+          return ctx.Error(OpStatus::kTrackingPrefixOverlapsGiven, prefixes[i], prefixes[j]);
+    }
+    EnableTracking(*ctx.engine, *ctx.client, redirect, bcast, optin, optout, noloop, prefixes);
+  } else if (EqualsIgnoreCase(ctx.arg(2), "off")) {
+    DisableTracking(*ctx.engine, *ctx.client);
+  } else {
+    return ctx.SyntaxError();
+  }
+  ctx.rb->Ok();
+}
+
+void ClientCaching(CommandContext& ctx) {
+  ClientState& c = Client(ctx);
+  if (!c.tracking) return ctx.Error(OpStatus::kCachingNotTracking);
+  std::string_view o = ctx.arg(2);
+  if (EqualsIgnoreCase(o, "yes")) {
+    if (!c.tracking->optin) return ctx.Error(OpStatus::kCachingYesNotOptIn);
+  } else if (EqualsIgnoreCase(o, "no")) {
+    if (!c.tracking->optout) return ctx.Error(OpStatus::kCachingNoNotOptOut);
+  } else {
+    return ctx.SyntaxError();
+  }
+  c.tracking->caching = true;
+  c.tracking->caching_used = false;
+  ctx.rb->Ok();
+}
+
+void ClientGetRedir(CommandContext& ctx) {
+  const ClientState& c = Client(ctx);
+  ctx.rb->Integer(c.tracking ? static_cast<int64_t>(c.tracking->redirect) : -1);
+}
+
+void ClientTrackingInfo(CommandContext& ctx) {
+  const ClientState& c = Client(ctx);
+  const TrackingState* t = c.tracking.get();
+  std::vector<std::string_view> flags{t ? "on" : "off"};
+  if (t) {
+    if (t->bcast) flags.push_back("bcast");
+    if (t->optin) flags.push_back("optin");
+    if (t->optin && t->caching) flags.push_back("caching-yes");
+    if (t->optout) flags.push_back("optout");
+    if (t->optout && t->caching) flags.push_back("caching-no");
+    if (t->noloop) flags.push_back("noloop");
+    if (t->broken_redirect) flags.push_back("broken_redirect");
+  }
+  resp::ReplyBuilder& rb = *ctx.rb;
+  rb.MapHeader(3);
+  rb.Bulk("flags");
+  rb.SetHeader(flags.size());
+  for (auto f : flags) rb.Bulk(f);
+  rb.Bulk("redirect");
+  rb.Integer(t ? static_cast<int64_t>(t->redirect) : -1);
+  rb.Bulk("prefixes");
+  rb.ArrayHeader(t ? t->prefixes.size() : 0);
+  if (t)
+    for (const auto& p : t->prefixes) rb.Bulk(p);
+}
+
 void ClientHelp(CommandContext& ctx) {
+  // Redis 7.0.15's text, line for line.
   static const char* kLines[] = {
       "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+      "CACHING (YES|NO)", "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+      "GETREDIR", "    Return the client ID we are redirecting to when tracking is enabled.",
       "GETNAME", "    Return the name of the current connection.",
       "ID", "    Return the ID of the current connection.",
       "INFO", "    Return information about the current client connection.",
@@ -407,14 +520,16 @@ void ClientHelp(CommandContext& ctx) {
       "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)", "      Kill connections by type.",
       "    * USER <username>", "      Kill connections authenticated by <username>.",
       "    * SKIPME (YES|NO)", "      Skip killing current connection (default: yes).",
-      "    * ID <client-id>", "      Kill connections by client id.",
       "LIST [options ...]", "    Return information about client connections. Options:",
       "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)", "      Return clients of specified type.",
       "UNPAUSE", "    Stop the current client pause, resuming traffic.",
-      "UNBLOCK <clientid> [TIMEOUT|ERROR]", "    Unblock the specified blocked client.",
       "PAUSE <timeout> [WRITE|ALL]", "    Suspend all, or just write, clients for <timeout> milliseconds.",
       "REPLY (ON|OFF|SKIP)", "    Control the replies sent to the current connection.",
       "SETNAME <name>", "    Assign the name <name> to the current connection.",
+      "UNBLOCK <clientid> [TIMEOUT|ERROR]", "    Unblock the specified blocked client.",
+      "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+      "         [OPTIN] [OPTOUT] [NOLOOP]", "    Control server assisted client side caching.",
+      "TRACKINGINFO", "    Report tracking status for the current connection.",
       "NO-EVICT (ON|OFF)", "    Protect current client connection from eviction.",
       "HELP", "    Prints this help."};
   ctx.HelpLines(kLines);
@@ -458,6 +573,14 @@ void RegisterConnectionFamily(CommandRegistry* r) {
   sub("client|unblock", -3, kCmdAdmin | base | kCmdGathers, ClientUnblock, "@admin @slow @dangerous @connection",
       "Unblock a client blocked in a blocking command from a different connection");
   sub("client|reply", 3, base | LO, ClientReply, "@slow @connection", "Instructs the server whether to reply to commands.");
+  sub("client|tracking", -3, base | LO, ClientTracking, "@slow @connection",
+      "Controls server-assisted client-side caching for the connection.");
+  sub("client|caching", 3, base | LO, ClientCaching, "@slow @connection",
+      "Instructs the server whether to track the keys in the next request.");
+  sub("client|getredir", 2, base | LO, ClientGetRedir, "@slow @connection",
+      "Returns the client ID to which the connection's tracking notifications are redirected.");
+  sub("client|trackinginfo", 2, base | LO, ClientTrackingInfo, "@slow @connection",
+      "Returns information about server-assisted client-side caching for the connection.");
   sub("client|help", 2, L | S | LO, ClientHelp, "@slow @connection", "Returns helpful text about the different subcommands.");
   r->Add(std::move(client));
 }

@@ -1,4 +1,5 @@
 #include "commands/info.h"
+#include "common/version.h"
 
 #include <fmt/format.h>
 #include <sys/resource.h>
@@ -132,8 +133,9 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
     utsname u;
     uname(&u);
     Section(out, "Server");
+    out += fmt::format("redis_version:{}\r\n", kRedisVersion);  // common/version.h
     out += fmt::format(
-        "redis_version:7.0.15\r\nlarder_version:0.1.0\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\n"
+        "larder_version:0.1.0\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\n"
         "redis_build_id:0\r\nredis_mode:standalone\r\nos:{} {} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\n"
         "multiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:{}.{}.{}\r\nprocess_id:{}\r\n"
         "process_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\n"
@@ -156,9 +158,10 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
     Section(out, "Clients");
     out += fmt::format(
         "connected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{}\r\n"
-        "client_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\n"
+        "client_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\ntracking_clients:{}\r\n"
         "clients_in_timeout_table:{}\r\n",
-        server->connected_clients.load(), cfg.maxclients.load(), max_in, max_out, blocked, in_timeout);
+        server->connected_clients.load(), cfg.maxclients.load(), max_in, max_out, blocked,
+        server->tracking().clients(), in_timeout);
   }
   if (on("memory")) {
     Section(out, "Memory");
@@ -183,7 +186,8 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
         "{}"
         "maxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\n"
         "allocator_frag_ratio:{:.2f}\r\nallocator_frag_bytes:{}\r\n"
-        "mem_fragmentation_ratio:{:.2f}\r\nmem_fragmentation_bytes:{}\r\nmem_allocator:{}\r\n"
+        "mem_fragmentation_ratio:{:.2f}\r\nmem_fragmentation_bytes:{}\r\n"
+        "mem_not_counted_for_evict:0\r\nmem_allocator:{}\r\n"  // (no AOF buffer, no replicas)
         "mem_clients_slaves:0\r\nmem_clients_normal:{}\r\n"
         "lazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
         mem.used, HumanBytes(mem.used), mem.rss, HumanBytes(mem.rss), peak, HumanBytes(peak),
@@ -217,12 +221,14 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
         "expire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:0\r\n"
         "keyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\n"
         "pubsubshard_channels:{}\r\n"
-        "latest_fork_usec:0\r\ntotal_forks:0\r\ntotal_error_replies:{}\r\n"
+        "latest_fork_usec:0\r\ntotal_forks:0\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\n"
+        "tracking_total_prefixes:{}\r\ntotal_error_replies:{}\r\n"
         "client_output_buffer_limit_disconnections:{}\r\n",
         server->total_connections_received.load(), total_commands, server->ops_per_sec.load(), in, outb,
         server->rejected_connections.load(), ks.expired_keys, ks.expire_cycle_cpu_us / 1000,
         ks.evicted_keys, ks.keyspace_hits, ks.keyspace_misses, server->pubsub().Count(PubSubKind::kChannel),
         server->pubsub().Count(PubSubKind::kPattern), server->pubsub().Count(PubSubKind::kShard),
+        server->tracking().keys.load(), server->tracking().items.load(), server->tracking().prefixes(),
         server->total_error_replies.load(),
         server->output_limit_disconnections.load());
   }

@@ -532,6 +532,7 @@ void FlushDb(CommandContext& ctx) {
       if (!w.empty()) w.TouchDb(db, set->shard(i).db(db), nullptr);
       set->shard(i).db(db).Clear();
     }
+    if (engine->tracking().active()) InvalidateAll(*engine);  // (every shard is parked)
     rb.Ok();
   });
 }
@@ -549,6 +550,7 @@ void FlushAll(CommandContext& ctx) {
         dbs[d].Clear();
       }
     }
+    if (engine->tracking().active()) InvalidateAll(*engine);  // (every shard is parked)
     rb.Ok();
   });
 }

@@ -158,6 +158,9 @@ void Exec(CommandContext& ctx) {
   origin->addr = st.addr;
   origin->name = st.name;
   origin->user = st.user;  // SORT's BY/GET check runs as the client
+  // CLIENT TRACKING: its reads are remembered for it, NOLOOP knows its writes.
+  origin->id = st.id;
+  if (st.tracking) origin->tracking = std::make_unique<TrackingState>(*st.tracking);
   std::vector<std::string> exec_argv(ctx.args.begin(), ctx.args.end());
   // ACL: each command is checked again as it runs, in case the rules
   // changed since it was queued (not needed for a user that may run all).

@@ -80,6 +80,26 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kInvalidClientId: return "ERR Invalid client ID";
     case OpStatus::kClientIdNotPositive: return "ERR client-id should be greater than 0";
     case OpStatus::kNoSuchClient: return "ERR No such client";
+    case OpStatus::kTrackingOneRedirect: return "ERR A client can only redirect to a single other client";
+    case OpStatus::kTrackingRedirectMissing: return "ERR The client ID you want redirect to does not exist";
+    case OpStatus::kTrackingPrefixNeedsBcast: return "ERR PREFIX option requires BCAST mode to be enabled";
+    case OpStatus::kTrackingBcastSwitch:
+      return "ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then "
+             "re-enabling it with a different mode.";
+    case OpStatus::kTrackingBcastOptInOut: return "ERR OPTIN and OPTOUT are not compatible with BCAST";
+    case OpStatus::kTrackingOptInAndOut: return "ERR You can't specify both OPTIN mode and OPTOUT mode";
+    case OpStatus::kTrackingPrefixOverlapsExisting:
+      return "ERR Prefix '{}' overlaps with an existing prefix '{}'. Prefixes for a single client must not overlap.";
+    case OpStatus::kTrackingPrefixOverlapsGiven:
+      return "ERR Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not "
+             "overlap.";
+    case OpStatus::kCachingNotTracking:
+      return "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode "
+             "enabled";
+    case OpStatus::kCachingYesNotOptIn:
+      return "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.";
+    case OpStatus::kCachingNoNotOptOut:
+      return "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.";
     case OpStatus::kTimeoutNotInteger: return "ERR timeout is not an integer or out of range";
     case OpStatus::kTimeoutNegative: return "ERR timeout is negative";
     case OpStatus::kTimeoutNotFloat: return "ERR timeout is not a float or out of range";

@@ -76,6 +76,18 @@ enum class OpStatus : uint16_t {
   kInvalidClientId,
   kClientIdNotPositive,
   kNoSuchClient,
+  // CLIENT TRACKING / CACHING.
+  kTrackingOneRedirect,
+  kTrackingRedirectMissing,
+  kTrackingPrefixNeedsBcast,
+  kTrackingBcastSwitch,
+  kTrackingBcastOptInOut,
+  kTrackingOptInAndOut,
+  kTrackingPrefixOverlapsExisting,
+  kTrackingPrefixOverlapsGiven,
+  kCachingNotTracking,
+  kCachingYesNotOptIn,
+  kCachingNoNotOptOut,
   kTimeoutNotInteger,
   kTimeoutNegative,               // also blocking commands
   kTimeoutNotFloat,               // blocking commands

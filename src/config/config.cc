@@ -210,6 +210,7 @@ Config::Config() {
   num("slowlog-max-len", T::kInt, 0, kLongMax, "128", &slowlog_max_len);
   num("latency-monitor-threshold", T::kInt, 0, kLongMax, "0", &latency_monitor_threshold);
   boolean("latency-tracking", "yes", &latency_tracking);
+  num("tracking-table-max-keys", T::kInt, 0, kLongMax, "1000000", &tracking_table_max_keys);
   str("notify-keyspace-events", "");
 
   // Memory (enforced by the eviction module).

@@ -148,6 +148,7 @@ class Config {
   std::atomic<int64_t> slowlog_max_len{128};
   std::atomic<int64_t> latency_monitor_threshold{0};
   std::atomic<int64_t> latency_tracking{1};
+  std::atomic<int64_t> tracking_table_max_keys{1000000};  // CLIENT TRACKING's table (0: no limit)
   std::atomic<int64_t> hz{10};
   std::atomic<int64_t> maxmemory{0};
   std::atomic<int64_t> maxmemory_policy{0};

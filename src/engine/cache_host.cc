@@ -31,6 +31,8 @@ void EngineCacheHost::WakeWaiters(int shard, int db, std::string_view key) {
 void EngineCacheHost::KeyChanged(int shard, int db, std::string_view key) {
   WatchRegistry& w = engine_->local(shard).watches;
   if (!w.empty()) w.Touch(db, key, engine_->shards().shard(shard).db(db));
+  // Client-side caches that hold it drop it (no client wrote it: no NOLOOP).
+  if (engine_->tracking().active()) InvalidateKey(*engine_, shard, true, key, 0);
 }
 
 void EngineCacheHost::NotifyRuleEvent(int, int db, std::string_view event, std::string_view key) {

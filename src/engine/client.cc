@@ -10,6 +10,7 @@
 #include "engine/dispatcher.h"
 #include "engine/engine.h"
 #include "engine/pubsub.h"
+#include "engine/tracking.h"
 #include "engine/transaction.h"
 #include "engine/watch.h"
 #include "shard/shard.h"
@@ -61,6 +62,7 @@ Client::Client(Engine* engine, Shard* shard, int fd, std::string peer, std::stri
   state_.last_interaction_ms = state_.created_ms;
   state_.authenticated = engine->users().default_open();
   state_.user = engine->users().Default();
+  engine->tracking().AddClient(state_.id, shard->id());
 }
 
 Client::~Client() {
@@ -86,6 +88,8 @@ void Client::OnClosed() {
       engine_->shards().Send(i, [engine, i, self, id] { engine->cache().shard(i).leases().ReleaseClient(self, id); });
   }
   if (state_.monitor) engine_->RemoveMonitor(shard_->id(), state_.id);
+  if (state_.tracking) DisableTracking(*engine_, *this);
+  engine_->tracking().RemoveClient(state_.id);
   if (state_.subs) engine_->pubsub().UnsubscribeAll(*this);
   if (state_.multi || state_.watch) DiscardTransaction(engine_, state_);
   engine_->connected_clients.fetch_sub(1);
@@ -242,7 +246,7 @@ bool Client::CloseIfOverOutputLimit(int64_t now_ms) {
 }
 
 void Client::FinishOutput() {
-  if (!deferred_pushes_.empty()) [[unlikely]] {
+  if (!deferred_pushes_.empty() && !pipeline_.open()) [[unlikely]] {
     stream_.output().append(deferred_pushes_);
     deferred_pushes_.clear();
   }
@@ -287,8 +291,10 @@ void Client::OnLateReply(const ReplyTarget& target, std::string reply) {
 void Client::Push(std::string_view frame) {
   if (closed_) return;
   // While its batch is dispatched a reply of its own may be half written
-  // into the output (a command that notified, or published to itself).
-  if (in_process_) {
+  // into the output (a command that notified, or published to itself);
+  // while the batch waits for other shards its replies are not out yet
+  // (a tracking invalidation of its own write comes after its reply).
+  if (in_process_ || pipeline_.open()) {
     deferred_pushes_.append(frame);
   } else {
     stream_.output().append(frame);
@@ -325,12 +331,17 @@ Client::Memory Client::MemoryUsage() const {
 std::string Client::ClientListLine() const {
   int64_t now = UnixTimeMs();
   std::string flags;
+  // In Redis's order.
+  const TrackingState* t = state_.tracking.get();
   if (state_.monitor) flags += "O";
   if (state_.subscribed()) flags += "P";
-  if (blocked_) flags += "b";
-  if (state_.no_evict) flags += "e";
   if (state_.multi) flags += "x";
+  if (blocked_) flags += "b";
+  if (t) flags += "t";
+  if (t && t->broken_redirect) flags += "R";
+  if (t && t->bcast) flags += "B";
   if (state_.watch && state_.watch->dirty.load(std::memory_order_relaxed)) flags += "d";
+  if (state_.no_evict) flags += "e";
   if (flags.empty()) flags = "N";
   const net::Stream& s = stream_;
   auto& in = const_cast<net::Stream&>(s).input();
@@ -339,13 +350,14 @@ std::string Client::ClientListLine() const {
   return fmt::format(
       "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} "
       "multi={} qbuf={} qbuf-free={} argv-mem=0 multi-mem={} rbs={} rbp=0 obl=0 oll=0 omem={} "
-      "tot-mem={} events={} cmd={} user={} redir=-1 resp={}",
+      "tot-mem={} events={} cmd={} user={} redir={} resp={}",
       state_.id, state_.addr, state_.laddr, state_.fd, state_.name, (now - state_.created_ms) / 1000,
       (now - state_.last_interaction_ms) / 1000, flags, state_.db,
       state_.subscriptions, state_.psubscriptions, state_.ssubscriptions, state_.multi ? static_cast<int64_t>(state_.multi->cmds.size()) : -1, qbuf, in.capacity() - in.size(),
       state_.multi ? state_.multi->bytes : 0, in.capacity(), s.pending_output(), in.capacity() + s.output_capacity(), s.wants_write() ? "rw" : "r",
       state_.last_cmd ? std::string_view(state_.last_cmd->name) : std::string_view("NULL"),
-      state_.user ? std::string_view(state_.user->name) : std::string_view("default"), state_.resp);
+      state_.user ? std::string_view(state_.user->name) : std::string_view("default"),
+      t ? static_cast<int64_t>(t->redirect) : int64_t{-1}, state_.resp);
 }
 
 }  // namespace larder

@@ -30,6 +30,18 @@ struct MultiState {
   bool error = false;
 };
 
+// CLIENT TRACKING settings of a client while tracking is on (tracking.h).
+struct TrackingState {
+  int shard = 0;            // the client's shard (where invalidations go)
+  uint64_t redirect = 0;    // REDIRECT id, or 0
+  bool bcast = false, optin = false, optout = false, noloop = false;
+  bool caching = false;       // CLIENT CACHING yes/no given for the next command
+  bool caching_used = false;  // ... and used: cleared before the next one
+  bool broken_redirect = false;
+  bool track_current = false;  // the command being dispatched has its reads remembered
+  std::vector<std::string> prefixes;  // BCAST prefixes, sorted
+};
+
 struct ClientState {
   uint64_t id = 0;
   int fd = -1;
@@ -55,6 +67,7 @@ struct ClientState {
   bool subscribed() const { return all_subscriptions != 0; }
   std::shared_ptr<Subscriptions> subs;  // their names (engine/pubsub.h), from the first SUBSCRIBE
   bool no_evict = false;
+  std::unique_ptr<TrackingState> tracking;  // set while CLIENT TRACKING is on
   // CLIENT REPLY: on, off, or skip the next command's reply.
   enum class ReplyMode : uint8_t { kOn, kOff, kSkipNext };
   ReplyMode reply_mode = ReplyMode::kOn;

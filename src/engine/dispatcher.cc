@@ -10,22 +10,25 @@
 #include "engine/client.h"
 #include "engine/engine.h"
 #include "engine/executor.h"
+#include "engine/tracking.h"
 #include "engine/transaction.h"
 #include "shard/shard.h"
 
 namespace larder {
 
 void StartExclusive(Engine* engine, const CommandSpec* spec, std::span<const std::string_view> args, int db,
-                    int resp, std::vector<int> shards, ReplyTarget target, std::shared_ptr<const acl::User> user) {
+                    int resp, std::vector<int> shards, ReplyTarget target, std::shared_ptr<const acl::User> user,
+                    std::shared_ptr<const ClientState> origin) {
   auto owned = std::make_shared<std::vector<std::string>>(args.begin(), args.end());
   engine->shards().RunExclusive(
       shards,
-      [engine, spec, owned, db, resp, shards, target, user = std::move(user)] {
+      [engine, spec, owned, db, resp, shards, target, user = std::move(user), origin = std::move(origin)] {
         RefreshCommandTime();
         std::vector<std::string_view> argv(owned->begin(), owned->end());
         Call call(spec, argv, db, resp);
         call.exclusive = true;
         call.user = user.get();
+        call.origin = origin.get();
         call.target = target;  // a handler that answers later (a script run again) answers there
         std::string reply;
         Outcome o = Execute(*engine, *CurrentShard(), call, &reply);
@@ -88,8 +91,18 @@ std::string UnknownCommandError(std::span<const std::string_view> args) {
 // fills a late slot.
 void StartExclusiveFor(Client& client, const CommandSpec* spec, std::span<const std::string_view> args,
                        std::vector<int> shards) {
-  StartExclusive(client.engine(), spec, args, client.state().db, client.state().resp, std::move(shards),
-                 client.pipeline().AddLate(), client.state().user);
+  const ClientState& st = client.state();
+  std::shared_ptr<ClientState> origin;
+  if (st.tracking) [[unlikely]] {
+    origin = std::make_shared<ClientState>();
+    origin->id = st.id;
+    origin->addr = st.addr;
+    origin->name = st.name;
+    origin->user = st.user;
+    origin->tracking = std::make_unique<TrackingState>(*st.tracking);
+  }
+  StartExclusive(client.engine(), spec, args, st.db, st.resp, std::move(shards), client.pipeline().AddLate(), st.user,
+                 std::move(origin));
 }
 
 // A blocking command for a client: the client holds the waiter (a
@@ -358,6 +371,12 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
     engine.FeedMonitors(state.db, state.addr, argv);
   state.last_cmd = spec;
   ++state.commands;
+  if (state.tracking) [[unlikely]] {
+    // CLIENT TRACKING: a read sent to another shard carries the decision.
+    if (NoteTrackedCommand(state, spec) && spec->route == Route::kKeys && single && target != client.shard()->id() &&
+        !(spec->flags & (kCmdBlocking | kCmdScriptRun)))
+      pipeline.TrackLast(target);
+  }
 
   if (spec->route == Route::kConnection) {
     RunHere(client, spec, argv, false);

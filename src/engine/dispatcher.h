@@ -58,10 +58,13 @@ const CommandSpec* ResolveCommand(std::span<const std::string_view> argv, std::s
 // fixture). Run on the caller's shard thread.
 //
 // Exclusive: the command runs once, with every shard in `shards` parked, as
-// `user` (null: no ACL restriction; see CommandContext::user).
+// `user` (null: no ACL restriction; see CommandContext::user). `origin`:
+// a copy of a tracking client's state (CLIENT TRACKING: its id and
+// settings, for the reads it tracks and NOLOOP), else null.
 void StartExclusive(Engine* engine, const CommandSpec* spec, std::span<const std::string_view> args, int db,
                     int resp, std::vector<int> shards, ReplyTarget target,
-                    std::shared_ptr<const acl::User> user = nullptr);
+                    std::shared_ptr<const acl::User> user = nullptr,
+                    std::shared_ptr<const ClientState> origin = nullptr);
 // Blocking: the first attempt runs where the keys live (exclusive when
 // they span shards); finding no data it registers the waiter there in the
 // same step, so no push can slip between. `w` carries the command, the

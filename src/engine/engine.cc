@@ -169,11 +169,19 @@ void Engine::SetupShard(Shard& shard) {
   // An evicted key counts as changed for WATCH, and is announced.
   shard.evictor().set_evict_hook(
       [](void* arg, Db& db, std::string_view key) {
-        auto* w = static_cast<WatchRegistry*>(arg);
-        if (!w->empty()) w->Touch(db.index(), key, db);
+        auto* e = static_cast<Engine*>(arg);
+        WatchRegistry& w = e->local(e->shards().ShardOf(key)).watches;
+        if (!w.empty()) w.Touch(db.index(), key, db);
+        if (e->tracking().active()) InvalidateKey(*e, e->shards().ShardOf(key), true, key, 0);
         db.Notify(kNotifyEvicted, "evicted", key);
       },
-      &l.watches);
+      this);
+  // Expired and evicted keys invalidate client-side caches.
+  shard.stats().on_expired = [](void* arg, int, std::string_view key) {
+    auto* e = static_cast<Engine*>(arg);
+    if (e->tracking().active()) InvalidateKey(*e, e->shards().ShardOf(key), true, key, 0);
+  };
+  shard.stats().on_expired_arg = this;
   shard.SetAfterEventsHook([this, &shard] { AfterEvents(shard); });
   shard.loop().RunEvery(100, [this, &shard] { Cron(shard); });
   shard.loop().RunEvery(10, [this, &shard] {
@@ -206,6 +214,7 @@ void Engine::AfterEvents(Shard& shard) {
   EngineShard& l = local(shard.id());
   cache_->shard(shard.id()).FlushChanges();  // write-behind: this iteration's changes to the journal
   pubsub_->FlushShard(shard.id());            // the messages written to subscribers
+  if (!l.tracking.bcast_pending.empty()) [[unlikely]] FlushBroadcast(*this, shard);
   if (l.to_close.empty()) return;
   // A closed client goes once no group of its batch is out on a shard.
   std::erase_if(l.to_close, [&](uint64_t id) {
@@ -299,6 +308,7 @@ void Engine::OpsSampleCron() {
 
 void Engine::Cron(Shard& shard) {
   EngineShard& l = local(shard.id());
+  if (tracking_->active()) EnforceTrackingLimit(*this, shard);  // after CONFIG SET tracking-table-max-keys
   int64_t now = UnixTimeMs();
   int64_t timeout = config_->timeout.load(std::memory_order_relaxed);
   // A soft output limit outlasted while the client sends nothing.

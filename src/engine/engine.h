@@ -37,6 +37,7 @@
 #include "engine/acl.h"
 #include "engine/blocking.h"
 #include "engine/pubsub.h"
+#include "engine/tracking.h"
 #include "engine/watch.h"
 #include "engine/command.h"
 #include "keyspace/memory_budget.h"
@@ -100,6 +101,7 @@ struct EngineShard {
   std::deque<SlowlogEntry> slowlog;
   BlockingRegistry blocking;                     // clients blocked on this shard's keys
   WatchRegistry watches;                         // WATCHed keys of this shard
+  TrackingTable tracking;                        // keys of this shard read by tracking clients
   std::vector<std::shared_ptr<Waiter>> blocked;  // this shard's clients that are blocked
   // Written by the owning shard only; read by others (INFO, ops sampling).
   std::atomic<uint64_t> commands_processed{0};
@@ -141,6 +143,7 @@ class Engine {
   bool acl_pubsub_all() const { return config_->acl_pubsub_default.load(std::memory_order_relaxed) == 0; }
   cache::CacheManager& cache() { return *cache_; }
   PubSub& pubsub() { return *pubsub_; }
+  Tracking& tracking() { return *tracking_; }  // CLIENT TRACKING (tracking.h)
 
   // A new connection accepted on `shard` (its thread): the client starts.
   // `tls`: the connection's TLS session (a TLS port), else null.
@@ -277,6 +280,9 @@ class Engine {
   bool InitUsers(std::string* err);
 
   Config* config_;
+  // Before the shards and their clients: a client closed as they go still
+  // unregisters from it.
+  std::unique_ptr<Tracking> tracking_ = std::make_unique<Tracking>();
   std::unique_ptr<ShardSet> shards_;
   std::vector<std::unique_ptr<EngineShard>> locals_;
   std::unique_ptr<MemoryBudget> memory_;

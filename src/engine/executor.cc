@@ -7,6 +7,7 @@
 #include "engine/client.h"
 #include "engine/engine.h"
 #include "engine/pipeline.h"
+#include "engine/tracking.h"
 #include "shard/shard.h"
 
 namespace larder {
@@ -51,6 +52,7 @@ struct Kept {
   std::vector<std::string> args;
   int db, resp;
   ReplyTarget target;
+  bool track;  // CLIENT TRACKING: the run remembers its keys for the client
 
   // Runs it (in `mode`) and delivers its reply unless it waits again.
   void Run(Call::Mode mode) const {
@@ -58,6 +60,7 @@ struct Kept {
     Call c(spec, argv, db, resp);
     c.mode = mode;
     c.target = target;
+    c.track = track;
     std::string out;
     Shard& sh = engine->shards().shard(shard);
     if (Execute(*engine, sh, c, &out) == Outcome::kReplied) engine->Deliver(target, std::move(out));
@@ -70,9 +73,74 @@ struct Kept {
   }
 };
 
+// Set by a script's read-only call: the script's keys are then remembered
+// for its client, as Redis tracks the caller's command's keys.
+thread_local bool script_read = false;
+// The client of the script running on this thread (its calls carry no
+// origin): whose writes NOLOOP skips, whose reads are remembered.
+thread_local const ClientState* script_caller = nullptr;
+// Its id (also known when the script runs exclusively, with no origin).
+thread_local uint64_t script_writer = 0;
+
+// CLIENT TRACKING: are this call's keys remembered for its client?
+bool TracksReads(const Call& call) {
+  if (call.track) return true;  // decided on the client's thread (a group's command, a replay)
+  const ClientState* o = call.origin ? call.origin : call.from_script ? script_caller : nullptr;
+  if (!o || !o->tracking || call.group) return false;
+  // A script's calls: the script's declared keys are remembered (below).
+  if (call.mode == Call::Mode::kAtomic) return !call.from_script && WantsTracking(*o->tracking, call.spec);
+  return o->tracking->track_current && (call.spec->flags & kCmdReadOnly);
+}
+
 Kept Keep(Engine& engine, Shard& shard, const Call& call, ReplyTarget target) {
-  return Kept{&engine, shard.id(), call.spec, std::vector<std::string>(call.args.begin(), call.args.end()),
-              call.db, call.resp, target};
+  return Kept{&engine,   shard.id(), call.spec, std::vector<std::string>(call.args.begin(), call.args.end()),
+              call.db,   call.resp,  target,    engine.tracking().active() && TracksReads(call)};
+}
+
+
+// Client-side caching (tracking.h): the keys a tracking client read are
+// remembered, the keys a write changed invalidated. The owners of the keys
+// are this shard, or parked (exclusive) or held (atomic) by this thread.
+void TrackEffects(Engine& engine, Shard& shard, const Call& call, const Effects& fx, bool script_ran) {
+  const CommandSpec* spec = call.spec;
+  bool atomic = call.mode == Call::Mode::kAtomic;
+  bool anywhere = call.exclusive || atomic;
+  ShardSet& set = engine.shards();
+  const ClientState* origin = call.origin ? call.origin : call.from_script ? script_caller : nullptr;
+  if (atomic && call.from_script && (spec->flags & kCmdReadOnly)) script_read = true;
+  bool track = false;
+  if ((spec->flags & kCmdReadOnly) && !(spec->flags & kCmdScriptRun)) {
+    track = TracksReads(call);
+  } else if (script_ran && origin && origin->tracking) {  // EVAL, EVAL_RO, FCALL...
+    const TrackingState& t = *origin->tracking;
+    track = !t.bcast && !((t.optin && !t.caching) || (t.optout && t.caching));
+  }
+  if (track) {
+    int client_shard = origin && origin->tracking ? origin->tracking->shard : call.target.client_shard;
+    uint64_t id = origin ? origin->id : call.target.client_id;
+    if (client_shard >= 0 && id != 0)
+      for (size_t i = 0; i < fx.key_count(); ++i) {
+        std::string_view k = fx.key(i).key;
+        int owner = set.ShardOf(k);
+        TrackRead(engine, owner, anywhere || owner == shard.id(), k, client_shard, id);
+      }
+  }
+  if ((spec->flags & kCmdWrite) && !fx.failed && !call.scratch && !call.fan_out) {
+    uint64_t writer = origin                           ? origin->id
+                      : call.from_script                 ? script_writer
+                      : call.target.client_shard >= 0 ? call.target.client_id
+                      : call.block ? call.block->client_id
+                                   : 0;
+    for (size_t i = 0; i < fx.key_count(); ++i) {
+      KeyRef k = fx.key(i);
+      if (!k.written) continue;
+      int owner = set.ShardOf(k.key);
+      InvalidateKey(engine, owner, anywhere || owner == shard.id(), k.key, writer);
+    }
+  }
+  // BCAST: the command's keys go out now, one message per prefix (an
+  // atomic unit's as a whole, when it ends).
+  if (!atomic && call.mode != Call::Mode::kInternal) FlushBroadcast(engine, *CurrentShard());
 }
 
 enum class CacheStep { kRun, kAnswered, kDeferred };
@@ -260,10 +328,25 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
   }
   bool replay = call.mode == Call::Mode::kReplay;
   if (replay) shard.stats().lookups_paused = true;
+  bool script = (spec->flags & kCmdScriptRun) && !call.fan_out;
+  bool outer_script_read = script_read;
+  const ClientState* outer_caller = script_caller;
+  uint64_t outer_writer = script_writer;
+  if (script) [[unlikely]] {
+    script_read = false;
+    script_caller = call.origin;
+    script_writer = call.origin ? call.origin->id : call.target.client_shard >= 0 ? call.target.client_id : 0;
+  }
   int64_t t0 = Ticks();
   if (call.fan_out) spec->fan_out(ctx);
   else spec->handler(ctx);
   int64_t dt = TicksToUs(Ticks() - t0);
+  bool script_ran = script && script_read;
+  if (script) [[unlikely]] {
+    script_read = outer_script_read;
+    script_caller = outer_caller;
+    script_writer = outer_writer;
+  }
   if (replay) shard.stats().lookups_paused = false;
   fx.failed = recorder.errors > 0;
   fx.errors = recorder.errors;
@@ -284,6 +367,7 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
                    db_of, reg_of);
     }
   }
+  if (engine.tracking().active()) [[unlikely]] TrackEffects(engine, shard, call, fx, script_ran);
   if (internal) return Outcome::kReplied;
 
   bool held = false;

@@ -83,6 +83,9 @@ struct Call {
   BlockRequest* block = nullptr;
   Db* scratch = nullptr;
   bool fan_out = false;  // runs spec->fan_out (the coordinator) instead of the handler
+  // CLIENT TRACKING: a read whose keys are remembered for the client that
+  // sent it (decided on its thread: a group's command, a replay).
+  bool track = false;
 };
 
 // Keys of a command with the database they are in; `written` per key.

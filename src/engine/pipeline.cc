@@ -55,6 +55,7 @@ void ExecuteGroup(CommandGroup* g) {
     call.origin = g->origin;
     call.group = g;
     call.group_index = i;
+    call.track = cmd.track;
     Execute(engine, shard, call, &g->out);
     g->ends.push_back(static_cast<uint32_t>(g->out.size()));
   }

@@ -50,6 +50,7 @@ struct CommandGroup {
     uint32_t argc;
     uint8_t db;
     uint8_t resp;
+    bool track = false;  // CLIENT TRACKING: its reads are remembered for the client
   };
   Engine* engine = nullptr;
   Client* client = nullptr;        // kept alive while the group is out
@@ -98,6 +99,8 @@ class Pipeline {
   // Appends a command to the group for `shard`; false if that group is full
   // (the batch must be submitted first).
   bool AddRemote(int shard, const CommandSpec* spec, std::span<const std::string_view> args, int db, int resp);
+  // The command just added for `shard` is a tracked read (CLIENT TRACKING).
+  void TrackLast(int shard) { groups_[static_cast<size_t>(shard)]->cmds.back().track = true; }
 
   // Sends the groups; if nothing is outstanding the batch completes at once.
   // True when the batch completed (its replies are in `output`).

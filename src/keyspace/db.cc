@@ -23,6 +23,7 @@ Entry* Db::Find(std::string_view key) {
     Delete(key);
     ++stats_->expired_keys;
     Notify(kNotifyExpired, "expired", key);
+    if (stats_->on_expired) [[unlikely]] stats_->on_expired(stats_->on_expired_arg, index_, key);
     e = nullptr;
   }
   return e;
@@ -162,6 +163,7 @@ size_t Db::ActiveExpireCycle(int64_t now_ms, int64_t budget_us) {
     for (Entry* e : doomed) {
       Entry* d = Detach(e->key());
       if (d) {
+        if (stats_->on_expired) [[unlikely]] stats_->on_expired(stats_->on_expired_arg, index_, d->key());
         if (events_ && events_->Wants(kNotifyExpired)) {
           std::string key(d->key());
           FreeEntry(d);

@@ -27,6 +27,10 @@ struct KeyspaceStats {
   // While set, lookups count no hit or miss (a command run again after its
   // keys loaded: its lookups were counted when it first asked).
   bool lookups_paused = false;
+  // Told of each key that expiry deletes (lazily or in the active cycle):
+  // the engine invalidates client-side caches there. Null: no one listens.
+  void (*on_expired)(void* arg, int db, std::string_view key) = nullptr;
+  void* on_expired_arg = nullptr;
 };
 
 // Keyspace notifications the keyspace raises itself: "new" when a key is

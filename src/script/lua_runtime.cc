@@ -23,6 +23,8 @@
 // counted again.
 #include "script/lua_runtime.h"
 
+#include "common/version.h"
+
 extern "C" {
 #include <lauxlib.h>
 #include <lua.h>
@@ -954,9 +956,9 @@ void PushRedisTable(lua_State* L) {
   SetNumber(L, "REPL_SLAVE", 2);
   SetNumber(L, "REPL_REPLICA", 2);
   SetNumber(L, "REPL_ALL", 3);
-  lua_pushstring(L, "7.0.15");
+  lua_pushstring(L, std::string(kRedisVersion).c_str());
   lua_setfield(L, -2, "REDIS_VERSION");
-  SetNumber(L, "REDIS_VERSION_NUM", 0x07000f);
+  SetNumber(L, "REDIS_VERSION_NUM", kRedisVersionNum);
 }
 
 // bit.tohex(x, n) with n = INT32_MIN overflows inside BitOp (-n stays
@@ -1088,9 +1090,9 @@ Runtime::Runtime(Kind kind, bool deprecated_api) : kind_(kind), st_(std::make_un
     SetNumber(L, "LOG_VERBOSE", 1);
     SetNumber(L, "LOG_NOTICE", 2);
     SetNumber(L, "LOG_WARNING", 3);
-    lua_pushstring(L, "7.0.15");
+    lua_pushstring(L, std::string(kRedisVersion).c_str());
     lua_setfield(L, -2, "REDIS_VERSION");
-    SetNumber(L, "REDIS_VERSION_NUM", 0x07000f);
+    SetNumber(L, "REDIS_VERSION_NUM", kRedisVersionNum);
     // Protected: reads of missing names fail, writes fail.
     lua_newtable(L);
     lua_newtable(L);

@@ -103,12 +103,18 @@ def _pairs(reply):
 
 
 def _mask_id(reply):
-    """HELLO's reply names the client id, which each server counts itself."""
+    """HELLO's reply names the client id, which each server counts itself,
+    and the version: Larder reports 7.4.0 where the reference is 7.0.15
+    (clients gate features such as redis-py's client-side cache on it;
+    docs/compatibility.md, "Version")."""
+    masked = {b"id": "<id>", b"version": "<version>"}
     if isinstance(reply, list) and b"id" in reply:
         reply = list(reply)
-        reply[reply.index(b"id") + 1] = "<id>"
+        for k, v in masked.items():
+            if k in reply:
+                reply[reply.index(k) + 1] = v
     if isinstance(reply, dict) and "map" in reply:  # RESP3
-        reply = {"map": [(k, "<id>" if k == b"id" else v) for k, v in reply["map"]]}
+        reply = {"map": [(k, masked.get(k, v)) for k, v in reply["map"]]}
     return reply
 
 
