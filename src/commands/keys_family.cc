@@ -508,6 +508,15 @@ bool ParseFlushMode(CommandContext& ctx, size_t pos) {
   return true;
 }
 
+// After a flush: clients blocked on a key of `db` that want to hear of its
+// deletion (XREADGROUP) are answered. Every shard is parked.
+void WakeDeletedWaiters(Engine* engine, Shard& sh, int db) {
+  BlockingRegistry& reg = engine->local(sh.id()).blocking;
+  if (reg.empty()) return;
+  reg.MarkReadyIn(db, sh.db(db));
+  ServeBlockedClients(engine, &sh);
+}
+
 void FlushDb(CommandContext& ctx) {
   if (!ParseFlushMode(ctx, 1)) return;
   int db = ctx.db_index;
@@ -518,6 +527,7 @@ void FlushDb(CommandContext& ctx) {
       WatchRegistry& w = engine->local(i).watches;
       if (!w.empty()) w.TouchDb(db, set->shard(i).db(db), nullptr);
       set->shard(i).db(db).Clear();
+      WakeDeletedWaiters(engine, set->shard(i), db);
     }
     rb.Ok();
   });
@@ -534,6 +544,7 @@ void FlushAll(CommandContext& ctx) {
       for (size_t d = 0; d < dbs.size(); ++d) {
         if (!w.empty()) w.TouchDb(static_cast<int>(d), dbs[d], nullptr);
         dbs[d].Clear();
+        WakeDeletedWaiters(engine, set->shard(i), static_cast<int>(d));
       }
     }
     rb.Ok();

@@ -570,7 +570,9 @@ void ReadGeneric(CommandContext& ctx, bool group_mode) {
     b.Bulk(it.key);
     if (it.g) {
       StreamConsumer* c = LookupOrCreateConsumer(ctx, it.g, consumer_name, it.key, now);
-      if (history) ReplyConsumerHistory(&b, *it.s, *it.g, c, it.after, static_cast<size_t>(count));
+      StreamID from = it.after;
+      from.Incr();  // entries after the ID given
+      if (history) ReplyConsumerHistory(&b, *it.s, *it.g, c, from, static_cast<size_t>(count));
       else ReplyGroupNew(&b, *it.s, *it.g, c, static_cast<size_t>(count), noack);
     } else {
       StreamID start = it.after;
@@ -595,6 +597,7 @@ void ReadGeneric(CommandContext& ctx, bool group_mode) {
       if (args[streams_arg + nstreams + k] == "$") args[streams_arg + nstreams + k] = items[k].after.ToString();
     ctx.block->args = std::move(args);
   }
+  if (has_group && ctx.block) ctx.block->wake_on_delete = true;
   RequestBlock(ctx, timeout, std::move(keys));
 }
 void XRead(CommandContext& ctx) { ReadGeneric(ctx, false); }
