@@ -1003,7 +1003,7 @@ constexpr const char* kXGroupHelp[] = {
     "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
     "    Set the current group ID and entries_read counter.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 };
 void XGroupHelp(CommandContext& ctx) { ctx.HelpLines(kXGroupHelp); }
 
@@ -1018,7 +1018,7 @@ constexpr const char* kXInfoHelp[] = {
     "STREAM <key> [FULL [COUNT <count>]",
     "    Show information about the stream.",
     "HELP",
-    "    Print this help.",
+    "    Prints this help.",
 };
 void XInfoHelp(CommandContext& ctx) { ctx.HelpLines(kXInfoHelp); }
 

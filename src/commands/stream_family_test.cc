@@ -1,10 +1,26 @@
 // Stream commands through the executor, in process (commands/command_test_base.h).
+#include <chrono>
+#include <string>
+#include <thread>
+
 #include "commands/command_test_base.h"
 
 namespace larder {
 namespace {
 
-class StreamFamilyTest : public FamilyTest {};
+class StreamFamilyTest : public FamilyTest {
+ protected:
+  // The fixture starts commands in order but does not wait for a blocking
+  // one to register: poll INFO until `n` clients are blocked.
+  void WaitBlocked(int n) {
+    std::string want = "blocked_clients:" + std::to_string(n);
+    for (int i = 0; i < 400; ++i) {
+      if (Run({"INFO", "clients"}).str.find(want) != std::string::npos) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ADD_FAILURE() << "never saw " << want;
+  }
+};
 
 TEST_F(StreamFamilyTest, AddRangeLenDel) {
   EXPECT_EQ(Run({"XADD", "s", "1-1", "a", "1"}), "1-1");
@@ -64,6 +80,7 @@ TEST_F(StreamFamilyTest, BlockedReadIsServedByAnAddOnAnotherShard) {
 TEST_F(StreamFamilyTest, BlockedGroupReadLearnsItsGroupIsGone) {
   EXPECT_THAT(Run({"XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"}), IsOk());
   uint32_t read = Send({"XREADGROUP", "GROUP", "g", "c", "BLOCK", "5000", "STREAMS", "s", ">"});
+  WaitBlocked(1);
   EXPECT_EQ(Run({"XGROUP", "DESTROY", "s", "g"}), 1);
   EXPECT_THAT(Wait(read), IsError("NOGROUP the consumer group this client was blocked on no longer exists"));
 }
