@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <malloc.h>
 
+#include "common/numbers.h"
 #include "ds/varint.h"
 
 namespace larder {
@@ -135,7 +136,35 @@ struct Reader {
   }
 };
 
+// Listpack element sizes (Redis 7.0's listpack.c): an encoding header with
+// the data, then a back-length of 1-5 bytes. Strings that read as integers
+// are stored as integers there.
+size_t LpBacklen(size_t l) { return l <= 127 ? 1 : l < 16383 ? 2 : l < 2097151 ? 3 : l < 268435455 ? 4 : 5; }
+size_t LpInt(int64_t v) {
+  size_t enc = v >= 0 && v <= 127                   ? 1
+               : v >= -4096 && v <= 4095            ? 2
+               : v >= -32768 && v <= 32767          ? 3
+               : v >= -8388608 && v <= 8388607      ? 4
+               : v >= INT32_MIN && v <= INT32_MAX   ? 5
+                                                    : 9;
+  return enc + LpBacklen(enc);
+}
+size_t LpStr(std::string_view s) {
+  int64_t v;
+  if (s.size() <= 20 && ParseInt64(s, &v)) return LpInt(v);
+  size_t enc = s.size() + (s.size() < 64 ? 1 : s.size() < 4096 ? 2 : 5);
+  return enc + LpBacklen(enc);
+}
+
 }  // namespace
+
+size_t StreamValue::ListpackBytes(const Block& b) {
+  Reader r{b.data.data()};
+  auto nmaster = static_cast<int64_t>(r.Number());
+  // Header (total bytes, element count) and end byte; the master entry's
+  // live count, deleted count and field count.
+  return 7 + LpInt(b.live) + LpInt(b.deleted) + LpInt(nmaster) + b.lp_body;
+}
 
 template <typename Fn>
 void StreamValue::ScanBlock(StreamID master, const Block& b, Fn&& fn) {
@@ -172,7 +201,9 @@ void StreamValue::Append(StreamID id, std::span<const std::string_view> fv, cons
   if (!blocks_.empty()) {
     auto it = std::prev(blocks_.end());
     Block& b = it->second;
-    bool full = (limits.node_max_bytes && b.data.size() + payload >= limits.node_max_bytes) ||
+    size_t max_bytes = limits.node_max_bytes;
+    if (max_bytes == 0 || max_bytes > (size_t{1} << 30)) max_bytes = size_t{1} << 30;
+    bool full = ListpackBytes(b) + payload >= max_bytes ||
                 (limits.node_max_entries && b.live + b.deleted >= limits.node_max_entries);
     if (!full) {
       tail = &b;
@@ -183,7 +214,11 @@ void StreamValue::Append(StreamID id, std::span<const std::string_view> fv, cons
   if (!tail) {
     Block nb;
     PutNumber(&nb.data, nfields);
-    for (size_t i = 0; i < nfields; ++i) PutString(&nb.data, fv[2 * i]);
+    for (size_t i = 0; i < nfields; ++i) {
+      PutString(&nb.data, fv[2 * i]);
+      nb.lp_body += LpStr(fv[2 * i]);
+    }
+    nb.lp_body += LpInt(0);  // the master entry's terminator
     tail = &blocks_.emplace(id, std::move(nb)).first->second;
     master = id;
   }
@@ -195,12 +230,24 @@ void StreamValue::Append(StreamID id, std::span<const std::string_view> fv, cons
   d.push_back(static_cast<char>(same ? kSameFields : 0));
   PutNumber(&d, id.ms - master.ms);
   PutNumber(&d, Zigzag(static_cast<int64_t>(id.seq - master.seq)));
+  size_t lp = LpInt(same ? kSameFields : 0) + LpInt(static_cast<int64_t>(id.ms - master.ms)) +
+              LpInt(static_cast<int64_t>(id.seq - master.seq));
   if (same) {
-    for (size_t i = 0; i < nfields; ++i) PutString(&d, fv[2 * i + 1]);
+    for (size_t i = 0; i < nfields; ++i) {
+      PutString(&d, fv[2 * i + 1]);
+      lp += LpStr(fv[2 * i + 1]);
+    }
+    lp += LpInt(static_cast<int64_t>(nfields + 3));  // Redis's lp-count
   } else {
     PutNumber(&d, nfields);
-    for (auto s : fv) PutString(&d, s);
+    lp += LpInt(static_cast<int64_t>(nfields));
+    for (auto s : fv) {
+      PutString(&d, s);
+      lp += LpStr(s);
+    }
+    lp += LpInt(static_cast<int64_t>(2 * nfields + 4));
   }
+  tail->lp_body += lp;
   ++tail->live;
   ++length_;
   ++entries_added_;

@@ -14,9 +14,10 @@
 // names (the common case: one producer, one schema) cost their values and 3+
 // bytes. Deletion (XDEL, exact trimming) sets kDeleted in place; a block with
 // no live entry is dropped. A new block starts once the tail block holds
-// stream-node-max-entries entries (live or deleted) or stream-node-max-bytes
-// bytes, so approximate trimming (MAXLEN ~) removes the same whole blocks as
-// Redis removes nodes.
+// stream-node-max-entries entries (live or deleted) or would hold
+// stream-node-max-bytes bytes as a Redis listpack (its size is tracked
+// beside the block, by listpack's encoding rules), so approximate trimming
+// (MAXLEN ~) removes the same whole blocks as Redis removes nodes.
 //
 // Consumer groups (name → group, sorted as Redis's rax) keep a PEL (pending
 // entries list: ID → delivery time, count, consumer) and their consumers,
@@ -160,7 +161,13 @@ class StreamValue {
     std::string data;
     uint32_t live = 0;
     uint32_t deleted = 0;
+    // The bytes a Redis listpack would take for this block's entries and
+    // master fields (ListpackBytes adds its header and counters): the
+    // stream-node-max-bytes check uses it, so blocks end where Redis's nodes
+    // end and MAXLEN ~ trims the same entries.
+    size_t lp_body = 0;
   };
+  static size_t ListpackBytes(const Block& b);
   static constexpr uint8_t kDeleted = 1;
   static constexpr uint8_t kSameFields = 2;
 

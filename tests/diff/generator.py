@@ -254,11 +254,13 @@ def _sfields(g):
 
 
 def _strim(g):
-    """Exact trimming only: where "~" stops depends on node sizes in bytes,
-    which Larder counts with its own encoding (docs/compatibility.md)."""
+    """MAXLEN/MINID, exact or "~" (whole nodes: Larder's blocks end where
+    Redis's listpack nodes end), now and then with LIMIT."""
+    how = g.rng.choice([[], [b"="], [b"~"]])
+    lim = [b"LIMIT", g.rng.choice([b"1", b"5", b"0"])] if how == [b"~"] and g.rng.random() < 0.3 else []
     if g.rng.random() < 0.5:
-        return [b"MAXLEN"] + g.rng.choice([[], [b"="]]) + [g.rng.choice([b"0", b"1", b"3", b"10", b"-1", b"x"])]
-    return [b"MINID"] + g.rng.choice([[], [b"="]]) + [_sid(g, True)]
+        return [b"MAXLEN"] + how + [g.rng.choice([b"0", b"1", b"3", b"10", b"-1", b"x"])] + lim
+    return [b"MINID"] + how + [_sid(g, True)] + lim
 
 
 def _sgroup(g):
@@ -294,6 +296,7 @@ STREAM = [
     (2, lambda r, g: [b"XAUTOCLAIM", g.key(), _sgroup(g), _sconsumer(g), b"0", _sbound(g)]
      + r.choice([[], [b"COUNT", b"2"], [b"JUSTID"]])),
     (1, lambda r, g: [b"XINFO", b"GROUPS", g.key()]),
+    (0.5, lambda r, g: [b"XINFO", b"STREAM", g.key()]),
     (0.5, lambda r, g: [b"XSETID", g.key(), _sid(g, True)]),
 ]
 
