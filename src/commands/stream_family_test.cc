@@ -64,6 +64,27 @@ TEST_F(StreamFamilyTest, GroupReadAckPendingClaim) {
               IsError("NOGROUP No such key 's' or consumer group 'nog' in XREADGROUP with GROUP option"));
 }
 
+TEST_F(StreamFamilyTest, TrimSetIdAndGroupLag) {
+  for (int i = 1; i <= 5; ++i) Run({"XADD", "s", std::to_string(i) + "-0", "f", "v"});
+  EXPECT_EQ(Run({"XTRIM", "s", "MAXLEN", "3"}), 2);
+  EXPECT_THAT(Run({"XTRIM", "s", "MAXLEN", "1", "LIMIT", "5"}),
+              IsError("ERR syntax error, LIMIT cannot be used without the special ~ option"));
+  EXPECT_THAT(Run({"XSETID", "s", "1-0"}),
+              IsError("ERR The ID specified in XSETID is smaller than the target stream top item"));
+  EXPECT_THAT(Run({"XGROUP", "CREATE", "s", "g", "0"}), IsOk());
+  RespValue groups = Run({"XINFO", "GROUPS", "s"});
+  ASSERT_EQ(groups.size(), 1u);
+  auto g = groups[0].pairs();
+  EXPECT_EQ(g["lag"], "3");  // five added, none read: the counter is estimated
+  Run({"XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "STREAMS", "s", ">"});
+  g = Run({"XINFO", "GROUPS", "s"})[0].pairs();
+  EXPECT_EQ(g["entries-read"], "3");
+  EXPECT_EQ(g["lag"], "2");
+  EXPECT_THAT(Run({"XPENDING", "nokey", "g"}), IsError("NOGROUP No such key 'nokey' or consumer group 'g'"));
+  EXPECT_EQ(Run({"XCLAIM", "s", "g", "d", "0", "5-0", "FORCE", "JUSTID"})[0], "5-0");
+  EXPECT_EQ(Run({"XPENDING", "s", "g"})[0], 2);
+}
+
 TEST_F(StreamFamilyTest, BlockedReadIsServedByAnAddOnAnotherShard) {
   std::string a = KeyOnShard(0, "s:"), b = KeyOnShard(1, "s:");
   EXPECT_EQ(Run({"XADD", b, "1-0", "f", "old"}), "1-0");

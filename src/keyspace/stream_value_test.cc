@@ -63,6 +63,21 @@ TEST(StreamValueTest, BlocksSplitAtTheEntryLimitAndRangesCrossThem) {
   EXPECT_EQ(Ids(s, true, {3, 0}, {5, 0}), (std::vector<std::string>{"5-0", "4-0", "3-0"}));
 }
 
+TEST(StreamValueTest, BlocksSplitWhereARedisListpackReachesTheByteLimit) {
+  // Block counts redis-server 7.0.15 reports (XINFO STREAM radix-tree-keys)
+  // for the same entries with stream-node-max-bytes 100 and no entry limit:
+  // string values, and values that listpack stores as integers.
+  StreamValue strings, ints;
+  StreamLimits limits{100, 0};
+  for (uint64_t i = 1; i <= 50; ++i) {
+    Add(strings, i, 0, {"f", "vvvvvvvvvv"}, limits);
+    std::string n = std::to_string(i * 1000);
+    Add(ints, i, 0, {"f", n}, limits);
+  }
+  EXPECT_EQ(strings.blocks(), 13u);
+  EXPECT_EQ(ints.blocks(), 8u);
+}
+
 TEST(StreamValueTest, DeleteMarksEntriesAndDropsEmptyBlocks) {
   StreamValue s;
   StreamLimits limits{0, 2};
