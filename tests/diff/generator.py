@@ -534,7 +534,7 @@ def eval_wrap(args, rng):
     is a literal, so the harness can compare the reply as that command's."""
     name, rest = args[0], list(args[1:])
     words = [name]
-    if name.upper() in (b"OBJECT", b"MEMORY", b"CONFIG") and rest:
+    if name.upper() in (b"OBJECT", b"MEMORY", b"CONFIG", b"XGROUP", b"XINFO") and rest:
         words.append(rest.pop(0))
     keys, argv, refs = [], [], []
     for a in rest:

@@ -71,7 +71,7 @@ def test_random_sort(differ):
 # Every type family inside MULTI/EXEC blocks and one-command scripts. The
 # wrappers draw from the families named beside them.
 # (No sort: see test_random_sort.)
-ALL_TYPES = ("string", "keys", "expiry", "hash", "set", "list", "zset", "bitmap", "geo", "hll")
+ALL_TYPES = ("string", "keys", "expiry", "hash", "set", "list", "zset", "bitmap", "geo", "hll", "stream")
 
 
 def test_random_transactions(differ):
