@@ -23,6 +23,11 @@ void Add(StreamValue& s, uint64_t ms, uint64_t seq, std::vector<std::string_view
   s.Append({ms, seq}, fv, limits);
 }
 
+// Entries 1-0 .. n-0 of {f: v}, at most `per_block` to a block.
+void Fill(StreamValue& s, uint64_t n, size_t per_block) {
+  for (uint64_t i = 1; i <= n; ++i) Add(s, i, 0, {"f", "v"}, StreamLimits{0, per_block});
+}
+
 TEST(StreamValueTest, IdsIncrementAndDecrementAcrossTheParts) {
   StreamID a{1, UINT64_MAX};
   EXPECT_TRUE(a.Incr());
@@ -56,8 +61,7 @@ TEST(StreamValueTest, EntriesKeepTheirFieldsWithAndWithoutTheMasterSchema) {
 
 TEST(StreamValueTest, BlocksSplitAtTheEntryLimitAndRangesCrossThem) {
   StreamValue s;
-  StreamLimits limits{0, 3};
-  for (uint64_t i = 1; i <= 10; ++i) Add(s, i, 0, {"f", "v"}, limits);
+  Fill(s, 10, 3);
   EXPECT_EQ(s.blocks(), 4u);
   EXPECT_EQ(Ids(s, false, {3, 0}, {7, 0}), (std::vector<std::string>{"3-0", "4-0", "5-0", "6-0", "7-0"}));
   EXPECT_EQ(Ids(s, true, {3, 0}, {5, 0}), (std::vector<std::string>{"5-0", "4-0", "3-0"}));
@@ -80,8 +84,7 @@ TEST(StreamValueTest, BlocksSplitWhereARedisListpackReachesTheByteLimit) {
 
 TEST(StreamValueTest, DeleteMarksEntriesAndDropsEmptyBlocks) {
   StreamValue s;
-  StreamLimits limits{0, 2};
-  for (uint64_t i = 1; i <= 4; ++i) Add(s, i, 0, {"f", "v"}, limits);
+  Fill(s, 4, 2);
   EXPECT_TRUE(s.Delete({1, 0}));
   EXPECT_FALSE(s.Delete({1, 0}));
   EXPECT_FALSE(s.Contains({1, 0}));
@@ -94,8 +97,7 @@ TEST(StreamValueTest, DeleteMarksEntriesAndDropsEmptyBlocks) {
 
 TEST(StreamValueTest, ApproximateTrimRemovesOnlyWholeBlocks) {
   StreamValue s;
-  StreamLimits limits{0, 10};
-  for (uint64_t i = 1; i <= 25; ++i) Add(s, i, 0, {"f", "v"}, limits);
+  Fill(s, 25, 10);
   StreamValue::TrimArgs t;
   t.strategy = StreamValue::TrimArgs::kMaxLen;
   t.maxlen = 12;
