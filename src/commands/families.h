@@ -14,6 +14,7 @@ void RegisterHashFamily(CommandRegistry* r);
 void RegisterSetFamily(CommandRegistry* r);
 void RegisterListFamily(CommandRegistry* r);
 void RegisterZSetFamily(CommandRegistry* r);
+void RegisterStreamFamily(CommandRegistry* r);
 void RegisterSortFamily(CommandRegistry* r);
 void RegisterBitmapFamily(CommandRegistry* r);
 void RegisterGeoFamily(CommandRegistry* r);
@@ -36,6 +37,7 @@ inline void RegisterFamilies(CommandRegistry* r) {
   RegisterSetFamily(r);
   RegisterListFamily(r);
   RegisterZSetFamily(r);
+  RegisterStreamFamily(r);
   RegisterSortFamily(r);
   RegisterBitmapFamily(r);
   RegisterGeoFamily(r);

@@ -521,6 +521,15 @@ bool ParseFlushMode(CommandContext& ctx, size_t pos) {
   return true;
 }
 
+// After a flush: clients blocked on a key of `db` that want to hear of its
+// deletion (XREADGROUP) are answered. Every shard is parked.
+void WakeDeletedWaiters(Engine* engine, Shard& sh, int db) {
+  BlockingRegistry& reg = engine->local(sh.id()).blocking;
+  if (reg.empty()) return;
+  reg.MarkReadyIn(db, sh.db(db));
+  ServeBlockedClients(engine, &sh);
+}
+
 void FlushDb(CommandContext& ctx) {
   if (!ParseFlushMode(ctx, 1)) return;
   int db = ctx.db_index;
@@ -531,6 +540,7 @@ void FlushDb(CommandContext& ctx) {
       WatchRegistry& w = engine->local(i).watches;
       if (!w.empty()) w.TouchDb(db, set->shard(i).db(db), nullptr);
       set->shard(i).db(db).Clear();
+      WakeDeletedWaiters(engine, set->shard(i), db);
     }
     if (engine->tracking().active()) InvalidateAll(*engine);  // (every shard is parked)
     rb.Ok();
@@ -548,6 +558,7 @@ void FlushAll(CommandContext& ctx) {
       for (size_t d = 0; d < dbs.size(); ++d) {
         if (!w.empty()) w.TouchDb(static_cast<int>(d), dbs[d], nullptr);
         dbs[d].Clear();
+        WakeDeletedWaiters(engine, set->shard(i), static_cast<int>(d));
       }
     }
     if (engine->tracking().active()) InvalidateAll(*engine);  // (every shard is parked)

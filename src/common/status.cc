@@ -204,6 +204,65 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kGeoNeedsOneBy: return "ERR exactly one of BYRADIUS and BYBOX can be specified for {}";
     case OpStatus::kGeoAnyNeedsCount: return "ERR the ANY argument requires COUNT argument";
 
+    // ---- Streams ----
+    case OpStatus::kStreamInvalidId: return "ERR Invalid stream ID specified as stream command argument";
+    case OpStatus::kStreamIdNotGreater:
+      return "ERR The ID specified in XADD is equal or smaller than the target stream top item";
+    case OpStatus::kStreamIdZero: return "ERR The ID specified in XADD must be greater than 0-0";
+    case OpStatus::kStreamExhausted:
+      return "ERR The stream has exhausted the last possible ID, unable to add more items";
+    case OpStatus::kStreamMaxlenNegative: return "ERR The MAXLEN argument must be >= 0.";
+    case OpStatus::kStreamLimitNegative: return "ERR The LIMIT argument must be >= 0.";
+    case OpStatus::kStreamMaxlenAndMinid:
+      return "ERR syntax error, MAXLEN and MINID options at the same time are not compatible";
+    case OpStatus::kStreamLimitWithoutStrategy:
+      return "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy";
+    case OpStatus::kStreamXtrimNeedsStrategy: return "ERR syntax error, XTRIM must be called with a trimming strategy";
+    case OpStatus::kStreamLimitWithoutApprox:
+      return "ERR syntax error, LIMIT cannot be used without the special ~ option";
+    case OpStatus::kStreamInvalidStartId: return "ERR invalid start ID for the interval";
+    case OpStatus::kStreamInvalidEndId: return "ERR invalid end ID for the interval";
+    case OpStatus::kStreamBlockInScript: return "ERR {} command is not allowed with BLOCK option from scripts";
+    case OpStatus::kStreamUnbalancedXread:
+      return "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.";
+    case OpStatus::kStreamGroupOnlyXreadgroup:
+      return "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.";
+    case OpStatus::kStreamNoackOnlyXreadgroup:
+      return "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.";
+    case OpStatus::kStreamMissingGroup: return "ERR Missing GROUP option for XREADGROUP";
+    case OpStatus::kStreamNoGroupRead:
+      return "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option";
+    case OpStatus::kStreamDollarInXreadgroup:
+      return "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this "
+             "consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return "
+             "an empty result set.";
+    case OpStatus::kStreamGreaterOnlyXreadgroup:
+      return "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.";
+    case OpStatus::kStreamEntriesReadNegative: return "ERR value for ENTRIESREAD must be positive or -1";
+    case OpStatus::kStreamXgroupNeedsKey:
+      return "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the "
+             "MKSTREAM option to create an empty stream automatically.";
+    case OpStatus::kStreamNoGroupForKey: return "NOGROUP No such consumer group '{}' for key name '{}'";
+    case OpStatus::kStreamBusyGroup: return "BUSYGROUP Consumer Group name already exists";
+    case OpStatus::kStreamEntriesAddedNegative: return "ERR entries_added must be positive";
+    case OpStatus::kStreamSetIdBelowMaxDeleted:
+      return "ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id";
+    case OpStatus::kStreamSetIdBelowTop:
+      return "ERR The ID specified in XSETID is smaller than the target stream top item";
+    case OpStatus::kStreamEntriesAddedBelowLength:
+      return "ERR The entries_added specified in XSETID is smaller than the target stream length";
+    case OpStatus::kStreamNoKeyOrGroup: return "NOGROUP No such key '{}' or consumer group '{}'";
+    case OpStatus::kStreamInvalidMinIdleXclaim: return "ERR Invalid min-idle-time argument for XCLAIM";
+    case OpStatus::kStreamInvalidIdleXclaim: return "ERR Invalid IDLE option argument for XCLAIM";
+    case OpStatus::kStreamInvalidTimeXclaim: return "ERR Invalid TIME option argument for XCLAIM";
+    case OpStatus::kStreamInvalidRetryCountXclaim: return "ERR Invalid RETRYCOUNT option argument for XCLAIM";
+    case OpStatus::kStreamUnknownXclaimOption: return "ERR Unrecognized XCLAIM option '{}'";
+    case OpStatus::kStreamInvalidMinIdleXautoclaim: return "ERR Invalid min-idle-time argument for XAUTOCLAIM";
+    case OpStatus::kStreamAutoclaimCount: return "ERR COUNT must be > 0";
+    case OpStatus::kStreamGroupGone:
+      return "NOGROUP the consumer group this client was blocked on no longer exists";
+    case OpStatus::kStreamKeyGone: return "UNBLOCKED the stream key no longer exists";
+
     // ---- Server ----
     case OpStatus::kConfigSetUnknown: return "ERR Unknown option or number of arguments for CONFIG SET - '{}'";
     case OpStatus::kConfigSetDuplicate:

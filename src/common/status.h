@@ -182,6 +182,46 @@ enum class OpStatus : uint16_t {
   kGeoNeedsOneBy,                 // command as typed
   kGeoAnyNeedsCount,
 
+  // ---- Streams ----
+  kStreamInvalidId,
+  kStreamIdNotGreater,            // XADD
+  kStreamIdZero,
+  kStreamExhausted,
+  kStreamMaxlenNegative,
+  kStreamLimitNegative,
+  kStreamMaxlenAndMinid,
+  kStreamLimitWithoutStrategy,
+  kStreamXtrimNeedsStrategy,
+  kStreamLimitWithoutApprox,
+  kStreamInvalidStartId,
+  kStreamInvalidEndId,
+  kStreamBlockInScript,           // command as typed
+  kStreamUnbalancedXread,
+  kStreamGroupOnlyXreadgroup,
+  kStreamNoackOnlyXreadgroup,
+  kStreamMissingGroup,
+  kStreamNoGroupRead,             // key, group
+  kStreamDollarInXreadgroup,
+  kStreamGreaterOnlyXreadgroup,
+  kStreamEntriesReadNegative,
+  kStreamXgroupNeedsKey,
+  kStreamNoGroupForKey,           // group, key
+  kStreamBusyGroup,
+  kStreamEntriesAddedNegative,
+  kStreamSetIdBelowMaxDeleted,
+  kStreamSetIdBelowTop,
+  kStreamEntriesAddedBelowLength,
+  kStreamNoKeyOrGroup,            // key, group
+  kStreamInvalidMinIdleXclaim,
+  kStreamInvalidIdleXclaim,
+  kStreamInvalidTimeXclaim,
+  kStreamInvalidRetryCountXclaim,
+  kStreamUnknownXclaimOption,     // option as typed
+  kStreamInvalidMinIdleXautoclaim,
+  kStreamAutoclaimCount,
+  kStreamGroupGone,               // a blocked XREADGROUP's group was destroyed
+  kStreamKeyGone,                 // a blocked XREADGROUP's key was deleted
+
   // ---- Server ----
   kConfigSetUnknown,
   kConfigSetDuplicate,

@@ -272,6 +272,8 @@ Config::Config() {
   // accepted with Redis's defaults and ranges and have no effect.
   num("list-max-listpack-size", T::kInt, INT_MIN, kIntMax, "-2", nullptr, false, {"list-max-ziplist-size"});
   num("list-compress-depth", T::kInt, 0, kIntMax, "0", nullptr);
+  num("stream-node-max-bytes", T::kMemory, 0, kLongMax, "4096", &stream_node_max_bytes);
+  num("stream-node-max-entries", T::kInt, 0, kLongMax, "100", &stream_node_max_entries);
   num("hll-sparse-max-bytes", T::kMemory, 0, kLongMax, "3000", &hll_sparse_max_bytes);
 
   // Read-through: the channel PostgreSQL sources LISTEN on for keys to drop.

@@ -1,43 +1,12 @@
 #include "ds/packed_list.h"
 
+#include "ds/varint.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
 
 namespace larder {
-
-namespace {
-size_t VarintSize(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
-size_t PutVarint(char* p, uint64_t v) {
-  size_t n = 0;
-  while (v >= 0x80) {
-    p[n++] = static_cast<char>((v & 0x7f) | 0x80);
-    v >>= 7;
-  }
-  p[n++] = static_cast<char>(v);
-  return n;
-}
-size_t GetVarint(const char* p, uint64_t* v) {
-  uint64_t r = 0;
-  size_t n = 0;
-  int shift = 0;
-  while (true) {
-    auto b = static_cast<unsigned char>(p[n++]);
-    r |= static_cast<uint64_t>(b & 0x7f) << shift;
-    if (!(b & 0x80)) break;
-    shift += 7;
-  }
-  *v = r;
-  return n;
-}
-}  // namespace
 
 PackedList::~PackedList() { free(data_); }
 

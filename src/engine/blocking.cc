@@ -1,5 +1,6 @@
 #include "engine/blocking.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/clock.h"
@@ -21,8 +22,11 @@ bool BlockingRegistry::HasWaiters(int db, std::string_view key) const {
 void BlockingRegistry::MarkReady(int db, std::string_view key) { ready_.emplace_back(db, std::string(key)); }
 
 void BlockingRegistry::MarkReadyIn(int db, Db& d) {
-  for (const auto& [k, q] : waiting_)
-    if (k.first == db && d.Find(k.second)) ready_.push_back(k);
+  for (const auto& [k, q] : waiting_) {
+    if (k.first != db) continue;
+    bool wants_delete = std::any_of(q.begin(), q.end(), [](const auto& w) { return w->wake_on_delete; });
+    if (wants_delete || d.Find(k.second)) ready_.push_back(k);
+  }
 }
 
 void BlockingRegistry::Prune(int db, const std::string& key) {
@@ -61,6 +65,17 @@ std::string RunForWaiter(Engine* engine, Shard* shard, Waiter& w) {
   return out;
 }
 
+// A waiter answered with an error (XREADGROUP whose group or stream went
+// away): errorstats and its command's failed_calls count it, as Redis does.
+void CountErrorReply(Engine* engine, Shard* shard, const Waiter& w, const std::string& reply) {
+  if (reply.empty() || reply[0] != '-') return;
+  std::string_view line(reply);
+  line.remove_prefix(1);
+  if (line.size() >= 2) line.remove_suffix(2);
+  engine->RecordError(shard, line);
+  ++engine->local(shard->id()).cmd_stats[static_cast<size_t>(w.spec->id)].failed;
+}
+
 }  // namespace
 
 void BlockingRegistry::ServeReady(Engine* engine, Shard* shard) {
@@ -72,6 +87,20 @@ void BlockingRegistry::ServeReady(Engine* engine, Shard* shard) {
       auto it = waiting_.find(key);
       if (it == waiting_.end()) continue;
       auto& q = it->second;
+      if (!shard->db(key.first).Find(key.second)) {
+        // Deleted: only the waiters that want to hear it (XREADGROUP) run.
+        std::erase_if(q, [&](const std::shared_ptr<Waiter>& w) {
+          if (!w->wake_on_delete) return w->done.load();
+          if (w->done.exchange(true)) return true;
+          std::string reply = RunForWaiter(engine, shard, *w);
+          Unregister(engine, w);
+          CountErrorReply(engine, shard, *w, reply);
+          engine->Deliver(w->target, std::move(reply));
+          return true;
+        });
+        if (q.empty()) waiting_.erase(it);
+        continue;
+      }
       while (!q.empty()) {
         Entry* e = shard->db(key.first).Find(key.second);
         if (!e) break;  // drained (or deleted): the rest keep waiting
@@ -86,6 +115,7 @@ void BlockingRegistry::ServeReady(Engine* engine, Shard* shard) {
           break;
         }
         Unregister(engine, w);
+        CountErrorReply(engine, shard, *w, reply);
         engine->Deliver(w->target, std::move(reply));
       }
       if (q.empty()) waiting_.erase(it);

@@ -40,6 +40,7 @@ struct Waiter {
   const CommandSpec* spec = nullptr;
   std::vector<std::string> args;
   std::vector<std::string> keys;  // keys it waits on
+  bool wake_on_delete = false;    // BlockRequest::wake_on_delete
   ReplyTarget target;             // the command's place in its client's pipeline
 };
 
@@ -49,8 +50,9 @@ class BlockingRegistry {
   void Add(int db, std::string_view key, std::shared_ptr<Waiter> w);
   bool HasWaiters(int db, std::string_view key) const;
   void MarkReady(int db, std::string_view key);
-  // SWAPDB: every key of database `db` that clients wait on and that now
-  // exists in `d` is ready.
+  // SWAPDB, FLUSHDB: every key of database `db` that clients wait on and
+  // that now exists in `d` is ready, and so is every missing one that a
+  // waiter wants to hear about (XREADGROUP: its stream is gone).
   void MarkReadyIn(int db, Db& d);
   // Drops claimed waiters of one key (after a timeout or a disconnect).
   void Prune(int db, const std::string& key);

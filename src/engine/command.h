@@ -96,6 +96,12 @@ struct BlockRequest {
   bool wants_block = false;  // set by the handler (RequestBlock) when it found no data
   int64_t timeout_ms = 0;
   std::vector<std::string> keys;
+  // Set by a handler whose command means something else when re-run (XREAD's
+  // "$"): the waiter re-runs these arguments instead.
+  std::vector<std::string> args;
+  // The waiter also runs when its key is deleted (XREADGROUP answers that
+  // its stream is gone).
+  bool wake_on_delete = false;
   int client_shard = 0;  // who runs the command (CACHE FETCH leases)
   uint64_t client_id = 0;
 };

@@ -57,6 +57,8 @@ void StartBlocking(Engine* engine, std::shared_ptr<Waiter> w, std::vector<int> s
     for (int id : shards) ServeBlockedClients(engine, &set.shard(id));
     if (req.wants_block) {
       w->keys = std::move(req.keys);
+      if (!req.args.empty()) w->args = std::move(req.args);
+      w->wake_on_delete = req.wake_on_delete;
       w->deadline_ms = req.timeout_ms > 0 ? CommandTimeMs() + req.timeout_ms : 0;
       for (const auto& k : w->keys) engine->local(set.ShardOf(k)).blocking.Add(w->db, k, w);
       set.Send(w->client_shard, [engine, w] { engine->local(w->client_shard).blocked.push_back(w); });

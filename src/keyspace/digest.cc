@@ -63,8 +63,29 @@ void MixValueDigest(const Entry* e, Digest* d) {
       });
       break;
     }
-    case ObjType::kStream:
+    case ObjType::kStream: {
+      // Entries in order (ID, then each field and value), then the groups
+      // with their last IDs and pending entries.
+      const StreamValue* s = ObjectOf<StreamValue>(e);
+      s->Range(StreamID::Min(), StreamID::Max(), false, [d](StreamID id, const StreamFields& f) {
+        MixDigest(d, id.ToString());
+        for (const auto& [field, value] : f) {
+          MixDigest(d, field);
+          MixDigest(d, value);
+        }
+        return true;
+      });
+      MixDigest(d, s->last_id().ToString());
+      for (const auto& [name, g] : s->groups()) {
+        MixDigest(d, name);
+        MixDigest(d, g->last_id.ToString());
+        for (const auto& [id, nack] : g->pel) {
+          MixDigest(d, id.ToString());
+          MixDigest(d, nack.consumer->name);
+        }
+      }
       break;
+    }
   }
   if (e->has_expire()) XorDigest(d, std::string_view("!!expire!!"));
 }

@@ -11,6 +11,7 @@
 #include "keyspace/hash_value.h"
 #include "keyspace/list_value.h"
 #include "keyspace/set_value.h"
+#include "keyspace/stream_value.h"
 #include "keyspace/zset_value.h"
 
 namespace larder {
@@ -61,6 +62,7 @@ void DestroyObject(const Entry* e) {
     case ObjType::kSet: delete ObjectOf<SetValue>(e); return;
     case ObjType::kList: delete ObjectOf<ListValue>(e); return;
     case ObjType::kZSet: delete ObjectOf<ZSetValue>(e); return;
+    case ObjType::kStream: delete ObjectOf<StreamValue>(e); return;
     default: return;
   }
 }
@@ -70,6 +72,7 @@ void* CloneObject(const Entry* e) {
     case ObjType::kSet: return ObjectOf<SetValue>(e)->Clone().release();
     case ObjType::kList: return ObjectOf<ListValue>(e)->Clone().release();
     case ObjType::kZSet: return ObjectOf<ZSetValue>(e)->Clone().release();
+    case ObjType::kStream: return ObjectOf<StreamValue>(e)->Clone().release();
     default: return nullptr;
   }
 }
@@ -110,6 +113,7 @@ size_t EntryMemoryUsage(const Entry* e) {
     case ObjType::kSet: return n + ObjectOf<SetValue>(e)->MemoryUsage();
     case ObjType::kList: return n + ObjectOf<ListValue>(e)->MemoryUsage();
     case ObjType::kZSet: return n + ObjectOf<ZSetValue>(e)->MemoryUsage();
+    case ObjType::kStream: return n + ObjectOf<StreamValue>(e)->MemoryUsage();
     default: return n;
   }
 }

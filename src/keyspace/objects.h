@@ -5,6 +5,7 @@
 #include "keyspace/hash_value.h"
 #include "keyspace/list_value.h"
 #include "keyspace/set_value.h"
+#include "keyspace/stream_value.h"
 #include "keyspace/zset_value.h"
 
 namespace larder {
@@ -23,6 +24,7 @@ inline const char* ObjectEncodingName(const Entry* e) {
     case ObjType::kSet: return ObjectOf<SetValue>(e)->encoding();
     case ObjType::kList: return ObjectOf<ListValue>(e)->encoding();
     case ObjType::kZSet: return ObjectOf<ZSetValue>(e)->encoding();
+    case ObjType::kStream: return ObjectOf<StreamValue>(e)->encoding();
     default: return "unknown";
   }
 }

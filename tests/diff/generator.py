@@ -221,6 +221,85 @@ LIST = [
     (0.1, lambda r, g: [b"BLMOVE", g.key(), g.key(), b"LEFT", b"RIGHT", b"0.001"]),
 ]
 
+def _sid(g, explicit_only=False):
+    """A stream ID: mostly increasing explicit IDs (so XADD succeeds), some
+    small or special ones; "ms-*" only where XADD takes it. Never "*" (the
+    clock)."""
+    r = g.rng.random()
+    g.stream_ms = getattr(g, "stream_ms", 0) + g.rng.randint(0, 2)
+    if r < 0.6:
+        return f"{g.stream_ms}-{g.rng.randint(0, 2)}".encode()
+    if r < 0.75 and not explicit_only:
+        return f"{g.stream_ms}-*".encode()
+    return g.rng.choice([b"0-0", b"0-1", b"1", b"5-0", b"abc", b"-1", b"18446744073709551615-18446744073709551615"])
+
+
+def _sbound(g):
+    r = g.rng.random()
+    if r < 0.3:
+        return g.rng.choice([b"-", b"+", b"(0-0", b"(-"])
+    base = str(g.rng.randint(0, getattr(g, "stream_ms", 0) + 3)).encode()
+    if r < 0.6:
+        return base
+    return (b"(" if r < 0.8 else b"") + base + b"-" + str(g.rng.randint(0, 2)).encode()
+
+
+def _sfields(g):
+    names = [b"f", b"g", b"name", b"x"]
+    n = g.rng.choice([1, 1, 2, 3])
+    out = []
+    for i in range(n):
+        out += [names[i] if g.rng.random() < 0.8 else g.rng.choice(names), g.value()]
+    return out
+
+
+def _strim(g):
+    """MAXLEN/MINID, exact or "~" (whole nodes: Larder's blocks end where
+    Redis's listpack nodes end), now and then with LIMIT."""
+    how = g.rng.choice([[], [b"="], [b"~"]])
+    lim = [b"LIMIT", g.rng.choice([b"1", b"5", b"0"])] if how == [b"~"] and g.rng.random() < 0.3 else []
+    if g.rng.random() < 0.5:
+        return [b"MAXLEN"] + how + [g.rng.choice([b"0", b"1", b"3", b"10", b"-1", b"x"])] + lim
+    return [b"MINID"] + how + [_sid(g, True)] + lim
+
+
+def _sgroup(g):
+    return g.rng.choice([b"g1", b"g1", b"g2", b"nog"])
+
+
+def _sconsumer(g):
+    return g.rng.choice([b"alice", b"bob", b"carol"])
+
+
+STREAM = [
+    (10, lambda r, g: [b"XADD", g.key()] + r.choice([[], [], [b"NOMKSTREAM"]]) + r.choice([[], [], _strim(g)])
+     + [_sid(g)] + _sfields(g)),
+    (3, lambda r, g: [b"XRANGE", g.key(), _sbound(g), _sbound(g)] + r.choice([[], [b"COUNT", b"2"], [b"COUNT", b"0"]])),
+    (2, lambda r, g: [b"XREVRANGE", g.key(), _sbound(g), _sbound(g)] + r.choice([[], [b"COUNT", b"1"]])),
+    (2, lambda r, g: [b"XLEN", g.key()]),
+    (2, lambda r, g: [b"XDEL", g.key()] + [_sid(g, True) for _ in range(r.randint(1, 3))]),
+    (1, lambda r, g: [b"XTRIM", g.key()] + _strim(g)),
+    (2, lambda r, g: [b"XREAD"] + r.choice([[], [b"COUNT", b"2"]]) + [b"STREAMS", g.key(), g.key(),
+                                                                     _sid(g, True), r.choice([b"$", b"0"])]),
+    (3, lambda r, g: [b"XGROUP", b"CREATE", g.key(), _sgroup(g), r.choice([b"$", b"0", _sid(g, True)])]
+     + r.choice([[], [b"MKSTREAM"], [b"ENTRIESREAD", b"1"]])),
+    (1, lambda r, g: [b"XGROUP", b"SETID", g.key(), _sgroup(g), r.choice([b"$", b"0", _sid(g, True)])]),
+    (0.5, lambda r, g: [b"XGROUP", b"DESTROY", g.key(), _sgroup(g)]),
+    (1, lambda r, g: [b"XGROUP", r.choice([b"CREATECONSUMER", b"DELCONSUMER"]), g.key(), _sgroup(g), _sconsumer(g)]),
+    (5, lambda r, g: [b"XREADGROUP", b"GROUP", _sgroup(g), _sconsumer(g)] + r.choice([[], [b"COUNT", b"2"]])
+     + r.choice([[], [], [b"NOACK"]]) + [b"STREAMS", g.key(), r.choice([b">", b">", b"0", _sid(g, True)])]),
+    (3, lambda r, g: [b"XACK", g.key(), _sgroup(g)] + [_sid(g, True) for _ in range(r.randint(1, 3))]),
+    (2, lambda r, g: [b"XPENDING", g.key(), _sgroup(g)]
+     + r.choice([[], [b"-", b"+", b"10"], [_sbound(g), _sbound(g), b"5", _sconsumer(g)]])),
+    (2, lambda r, g: [b"XCLAIM", g.key(), _sgroup(g), _sconsumer(g), b"0", _sid(g, True)]
+     + r.choice([[], [b"JUSTID"], [b"FORCE"], [b"RETRYCOUNT", b"3"], [b"LASTID", _sid(g, True)]])),
+    (2, lambda r, g: [b"XAUTOCLAIM", g.key(), _sgroup(g), _sconsumer(g), b"0", _sbound(g)]
+     + r.choice([[], [b"COUNT", b"2"], [b"JUSTID"]])),
+    (1, lambda r, g: [b"XINFO", b"GROUPS", g.key()]),
+    (0.5, lambda r, g: [b"XINFO", b"STREAM", g.key()]),
+    (0.5, lambda r, g: [b"XSETID", g.key(), _sid(g, True)]),
+]
+
 def _score(g):
     return g.rng.choice([b"0", b"1", b"-1", b"1.5", b"2", b"10", b"-inf", b"+inf", b"3e2", b"0.1", b"x"]) \
         if g.rng.random() < 0.8 else str(g.rng.randint(-20, 20)).encode()
@@ -455,7 +534,7 @@ def eval_wrap(args, rng):
     is a literal, so the harness can compare the reply as that command's."""
     name, rest = args[0], list(args[1:])
     words = [name]
-    if name.upper() in (b"OBJECT", b"MEMORY", b"CONFIG") and rest:
+    if name.upper() in (b"OBJECT", b"MEMORY", b"CONFIG", b"XGROUP", b"XINFO") and rest:
         words.append(rest.pop(0))
     keys, argv, refs = [], [], []
     for a in rest:
@@ -513,7 +592,7 @@ MULTI = [(0.2, _multi_block)]
 WRAPPERS = ("eval", "multi")
 
 FAMILIES = {"string": STRING, "keys": KEYS, "expiry": EXPIRY, "hash": HASH, "set": SET, "list": LIST,
-            "zset": ZSET, "bitmap": BITMAP, "geo": GEO, "hll": HLL, "sort": SORT,
+            "zset": ZSET, "bitmap": BITMAP, "geo": GEO, "hll": HLL, "sort": SORT, "stream": STREAM,
             "eval": EVAL, "multi": MULTI}
 
 

@@ -119,6 +119,43 @@ def _mask_id(reply):
 
 
 # command (lower case) -> function(redis_reply, larder_reply) -> bool
+def _xpending(a, b):
+    """XPENDING's extended form: [id, consumer, idle ms, deliveries] per entry;
+    the idle time depends on when each server ran the command."""
+    if not (isinstance(a, list) and isinstance(b, list)) or len(a) != len(b):
+        return a == b
+    for x, y in zip(a, b):
+        if isinstance(x, list) and isinstance(y, list) and len(x) == 4 == len(y):
+            if x[:2] != y[:2] or x[3] != y[3] or not _tolerant(1500)(x[2], y[2]):
+                return False
+        elif x != y:
+            return False
+    return True
+
+
+# Stream introspection fields that are times (idle ms, Unix ms of a
+# delivery or of a consumer's last interaction) or that describe Redis's
+# radix tree internals (radix-tree-nodes: Larder's index is no radix tree).
+_STREAM_CLOCK_FIELDS = {"idle", "seen-time", "radix-tree-nodes"}
+
+
+def _mask_stream_info(reply, key=None):
+    if isinstance(reply, list):
+        out = []
+        for i, v in enumerate(reply):
+            prev = reply[i - 1] if i % 2 == 1 else None
+            if isinstance(prev, (bytes, str)) and (prev.decode() if isinstance(prev, bytes) else prev) in _STREAM_CLOCK_FIELDS:
+                out.append("<masked>")
+            elif isinstance(prev, (bytes, str)) and (prev.decode() if isinstance(prev, bytes) else prev) == "pending" \
+                    and isinstance(v, list):
+                # XINFO STREAM FULL: [id, consumer, delivery time, count] or [id, delivery time, count]
+                out.append([[e[0], *e[1:-2], "<t>", e[-1]] if isinstance(e, list) and len(e) >= 3 else e for e in v])
+            else:
+                out.append(_mask_stream_info(v))
+        return out
+    return reply
+
+
 NORMALISE = {
     # Key order depends on hash table layout, which no two servers share.
     "keys": lambda a, b: _sorted(a) == _sorted(b),
@@ -160,12 +197,17 @@ NORMALISE = {
     # Each server's own byte accounting: an integer for a key, nil without.
     "memory|usage": _same_kind,
     "time": _same_kind,
+    # Streams: idle and delivery times, and Redis's radix tree node count.
+    "xpending": _xpending,
+    "xinfo|consumers": lambda a, b: _mask_stream_info(a) == _mask_stream_info(b),
+    "xinfo|stream": lambda a, b: _mask_stream_info(a) == _mask_stream_info(b),
 }
 
 
 def command_name(args):
     name = args[0].lower() if isinstance(args[0], str) else args[0].decode().lower()
-    if name in ("object", "config", "client", "command", "debug", "memory", "pubsub") and len(args) > 1:
+    if name in ("object", "config", "client", "command", "debug", "memory", "pubsub", "xinfo", "xgroup") \
+            and len(args) > 1:
         sub = args[1].lower() if isinstance(args[1], str) else args[1].decode().lower()
         return f"{name}|{sub}"
     return name

@@ -71,7 +71,7 @@ def test_random_sort(differ):
 # Every type family inside MULTI/EXEC blocks and one-command scripts. The
 # wrappers draw from the families named beside them.
 # (No sort: see test_random_sort.)
-ALL_TYPES = ("string", "keys", "expiry", "hash", "set", "list", "zset", "bitmap", "geo", "hll")
+ALL_TYPES = ("string", "keys", "expiry", "hash", "set", "list", "zset", "bitmap", "geo", "hll", "stream")
 
 
 def test_random_transactions(differ):
@@ -84,3 +84,9 @@ def test_random_scripts(differ):
 
 def test_random_scripts_in_transactions(differ):
     run_random(differ, ("multi", "eval") + ALL_TYPES, seed_offset=11)
+
+
+def test_random_streams(differ):
+    # With the generic key commands (TYPE, RENAME, COPY, DEL meet streams)
+    # and strings (WRONGTYPE both ways). Explicit IDs only.
+    run_random(differ, ("stream", "keys", "string"), seed_offset=20)
