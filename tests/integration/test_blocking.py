@@ -8,13 +8,14 @@ from slots import shard_of
 
 
 def wait_blocked(conn, n, timeout=30):
-    """Polls until `n` clients are blocked (each one's request reached the server)."""
+    """Polls until `n` clients are blocked (CLIENT LIST flag b: each one's
+    request reached the server and waits; `cmd=` would still name a served
+    client's last blocking command)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         text = conn.cmd("CLIENT", "LIST").decode()
-        blocking = ("cmd=blpop ", "cmd=brpop ", "cmd=blmove ", "cmd=brpoplpush ", "cmd=blmpop ", "cmd=bzpopmin ",
-                    "cmd=bzpopmax ", "cmd=bzmpop ")
-        if sum(1 for line in text.splitlines() if any(b in line for b in blocking)) >= n:
+        flags = [f.split("=", 1)[1] for line in text.splitlines() for f in line.split() if f.startswith("flags=")]
+        if sum(1 for f in flags if "b" in f) >= n:
             return
         time.sleep(0.02)
     raise AssertionError("clients did not block")
