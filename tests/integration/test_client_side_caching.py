@@ -9,8 +9,10 @@ shard of --threads 3, clients on every thread), REDIRECT to a RESP2
 subscriber, BCAST with prefixes, OPTIN/OPTOUT, NOLOOP, FLUSHALL's null
 invalidation, expiry, tracking-table-max-keys and INFO.
 
-redis-py cannot take part: its client-side cache needs redis-py 5.1+, and
-only Debian's python3-redis 4.3.4 is installed (PyPI is not reachable here).
+redis-py's client-side cache (redis-py 5.1+; Debian 12 has 4.3.4, PyPI is not
+reachable) runs the same scenario with Debian 13's python3-redis 6.1, which
+scripts/deps.sh unpacks into .deps/redis-py: the client script runs in its
+own process with that directory on PYTHONPATH.
 
 LARDER_TEST_TARGET=redis runs the raw tests against Debian's redis-server:
 they must pass there first, which is how we know the tests are right."""
@@ -240,11 +242,25 @@ def test_tracking_table_max_keys_and_info(conns):
 
 # ---- node-redis 5's client-side cache ----
 
-def run_cache_client(srv, rule_key, new_value, change):
-    node_client.require_package("redis")
-    p = subprocess.Popen(["node", os.path.join(node_client.NODE_DIR, "client_side_cache.js"), str(srv.port),
-                          rule_key, new_value], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, cwd=node_client.NODE_DIR)
+REDIS_PY6 = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                         ".deps", "redis-py")
+PY_CLIENT = os.path.join(os.path.dirname(node_client.NODE_DIR), "python", "client_side_cache.py")
+
+
+def run_cache_client(srv, rule_key, new_value, change, client="node"):
+    """Runs a client-side-cache client (node-redis 5, or redis-py 6 with
+    client="python") through its two phases, `change` in between."""
+    if client == "python":
+        if not os.path.isdir(os.path.join(REDIS_PY6, "redis")):
+            pytest.skip("redis-py 6 is not in .deps/redis-py: run scripts/deps.sh test")
+        cmd, cwd = ["/usr/bin/python3", PY_CLIENT], os.path.dirname(PY_CLIENT)
+        env = dict(os.environ, PYTHONPATH=REDIS_PY6)
+    else:
+        node_client.require_package("redis")
+        cmd, cwd = ["node", os.path.join(node_client.NODE_DIR, "client_side_cache.js")], node_client.NODE_DIR
+        env = None
+    p = subprocess.Popen([*cmd, str(srv.port), rule_key, new_value], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd, env=env)
     try:
         first = p.stdout.readline()
         assert first, p.stderr.read()
@@ -273,6 +289,19 @@ def check_cache(before, after, old, new):
 
 
 def test_node_redis_client_side_cache_sqlite(tmp_path):
+    # SQLite sends no change notices: the key's TTL ends, its expiry
+    # invalidates the client's copy and the next read loads the row.
+    srv, change = sqlite_rule_server(tmp_path)
+    try:
+        before, after = run_cache_client(srv, "name:5", "renamed", change)
+        check_cache(before, after, "user 5", "renamed")
+    finally:
+        srv.stop()
+
+
+def sqlite_rule_server(tmp_path):
+    """A server with a caching rule over a SQLite table, and the change the
+    tests make directly in the database."""
     path = tmp_path / "shop.db"
     db = sqlite3.connect(path)
     db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
@@ -281,19 +310,49 @@ def test_node_redis_client_side_cache_sqlite(tmp_path):
     db.close()
     conf = (f"cache-source demo sqlite:{path}\n"
             'cache-rule name:<id> source demo as string ttl 2s load "SELECT name FROM users WHERE id = :id"\n')
-    srv = start_larder(threads=2, config_text=conf)
+
+    def change():
+        c = sqlite3.connect(path)
+        c.execute("UPDATE users SET name = 'renamed' WHERE id = 5")
+        c.commit()
+        c.close()
+    return start_larder(threads=2, config_text=conf), change
+
+
+def test_redis_py_client_side_cache_sqlite(tmp_path):
+    """redis-py's own cache: a repeated read is served locally (one GET
+    reaches the server), another client's write drops it, and so does an
+    UPDATE of the rule's row made directly in the database."""
+    srv, change = sqlite_rule_server(tmp_path)
     try:
-        def change():
-            c = sqlite3.connect(path)
-            c.execute("UPDATE users SET name = 'renamed' WHERE id = 5")
-            c.commit()
-            c.close()
-        # SQLite sends no change notices: the key's TTL ends, its expiry
-        # invalidates the client's copy and the next read loads the row.
-        before, after = run_cache_client(srv, "name:5", "renamed", change)
+        before, after = run_cache_client(srv, "name:5", "renamed", change, client="python")
+        assert before["version"].split(".")[0] >= "5"
+        assert before["cached_entries"] >= 1
         check_cache(before, after, "user 5", "renamed")
     finally:
         srv.stop()
+
+
+@pytest.mark.skipif(not postgres.available(), reason="PostgreSQL not installed")
+def test_redis_py_client_side_cache_postgres():
+    pg = postgres.Postgres()
+    here = os.path.dirname(os.path.abspath(__file__))
+    pg.sql("CREATE TABLE users (id int PRIMARY KEY, name text); INSERT INTO users VALUES (5, 'user 5');")
+    pg.sql(open(os.path.join(here, "..", "..", "examples", "postgres", "invalidate.sql")).read())
+    pg.sql("CREATE TRIGGER users_larder AFTER INSERT OR UPDATE OR DELETE ON users "
+           "FOR EACH ROW EXECUTE FUNCTION larder_notify('name:', 'id');")
+    conf = (f"cache-source demo {pg.uri}\n"
+            'cache-rule name:<id> source demo as string ttl 1h load "SELECT name FROM users WHERE id = :id::int"\n')
+    srv = start_larder(threads=2, config_text=conf)
+    try:
+        time.sleep(0.3)  # the listener is connected
+        before, after = run_cache_client(srv, "name:5", "renamed",
+                                         lambda: pg.sql("UPDATE users SET name = 'renamed' WHERE id = 5"),
+                                         client="python")
+        check_cache(before, after, "user 5", "renamed")
+    finally:
+        srv.stop()
+        pg.stop()
 
 
 @pytest.mark.skipif(not postgres.available(), reason="PostgreSQL not installed")
