@@ -333,8 +333,10 @@ def test_redis_py_client_side_cache_sqlite(tmp_path):
         srv.stop()
 
 
-@pytest.mark.skipif(not postgres.available(), reason="PostgreSQL not installed")
-def test_redis_py_client_side_cache_postgres():
+def postgres_rule_case(client):
+    """A rule over a PostgreSQL table whose trigger NOTIFYs Larder; the
+    client's cache must drop the key when the row is UPDATEd directly (TTL
+    1h: nothing but the LISTEN invalidation would)."""
     pg = postgres.Postgres()
     here = os.path.dirname(os.path.abspath(__file__))
     pg.sql("CREATE TABLE users (id int PRIMARY KEY, name text); INSERT INTO users VALUES (5, 'user 5');")
@@ -348,32 +350,19 @@ def test_redis_py_client_side_cache_postgres():
         time.sleep(0.3)  # the listener is connected
         before, after = run_cache_client(srv, "name:5", "renamed",
                                          lambda: pg.sql("UPDATE users SET name = 'renamed' WHERE id = 5"),
-                                         client="python")
+                                         client=client)
         check_cache(before, after, "user 5", "renamed")
+        print(f"database UPDATE reached {client}'s local cache in {after['update_ms']} ms")
     finally:
         srv.stop()
         pg.stop()
 
 
 @pytest.mark.skipif(not postgres.available(), reason="PostgreSQL not installed")
+def test_redis_py_client_side_cache_postgres():
+    postgres_rule_case("python")
+
+
+@pytest.mark.skipif(not postgres.available(), reason="PostgreSQL not installed")
 def test_node_redis_client_side_cache_postgres():
-    pg = postgres.Postgres()
-    here = os.path.dirname(os.path.abspath(__file__))
-    pg.sql("CREATE TABLE users (id int PRIMARY KEY, name text); INSERT INTO users VALUES (5, 'user 5');")
-    pg.sql(open(os.path.join(here, "..", "..", "examples", "postgres", "invalidate.sql")).read())
-    pg.sql("CREATE TRIGGER users_larder AFTER INSERT OR UPDATE OR DELETE ON users "
-           "FOR EACH ROW EXECUTE FUNCTION larder_notify('name:', 'id');")
-    conf = (f"cache-source demo {pg.uri}\n"
-            'cache-rule name:<id> source demo as string ttl 1h load "SELECT name FROM users WHERE id = :id::int"\n')
-    srv = start_larder(threads=2, config_text=conf)
-    try:
-        time.sleep(0.3)  # the listener is connected
-        # The UPDATE's notification deletes the key in Larder, which
-        # invalidates the client's copy (TTL 1h: nothing else would).
-        before, after = run_cache_client(srv, "name:5", "renamed",
-                                         lambda: pg.sql("UPDATE users SET name = 'renamed' WHERE id = 5"))
-        check_cache(before, after, "user 5", "renamed")
-        print(f"database UPDATE reached node-redis's local cache in {after['update_ms']} ms")
-    finally:
-        srv.stop()
-        pg.stop()
+    postgres_rule_case("node")
