@@ -124,7 +124,7 @@ void EncodeTable(lua_State* L, std::string* out, int level) {
 
 // Encodes the value at the top (leaves it there).
 void EncodeValue(lua_State* L, std::string* out, int level) {
-  luaL_checkstack(L, 4, "msgpack nesting");
+  // (MpPack made room for the deepest nesting: no raise while `out` lives.)
   int t = lua_type(L, -1);
   if (t == LUA_TTABLE && level == kMaxNesting) t = LUA_TNIL;
   switch (t) {
@@ -144,6 +144,8 @@ void EncodeValue(lua_State* L, std::string* out, int level) {
 int MpPack(lua_State* L) {
   int n = lua_gettop(L);
   if (n == 0) return luaL_argerror(L, 0, "MessagePack pack needs input.");
+  // Room for every level of nesting now: lua_error would longjmp past `out`.
+  luaL_checkstack(L, 4 * (kMaxNesting + 2), "msgpack nesting");
   std::string out;
   for (int i = 1; i <= n; ++i) {
     lua_pushvalue(L, i);
@@ -280,7 +282,7 @@ int MpUnpackLimited(lua_State* L, int64_t limit, int offset_arg) {
                                                          static_cast<int>(offset), static_cast<int>(n));
   lua_settop(L, 0);
   lua_pushnil(L);  // the offset's place
-  int64_t next;
+  int64_t next = -1;
   int count = DecodeSome(L, s, n, static_cast<size_t>(offset), limit, &next);
   lua_pushnumber(L, static_cast<double>(next));
   lua_replace(L, 1);

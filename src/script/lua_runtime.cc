@@ -124,11 +124,16 @@ void PushReplyError(lua_State* L, std::string_view line, bool counted) {
   __builtin_unreachable();
 }
 
+// Pushes a C++ string. Raising functions push their message in a statement
+// of its own: lua_error longjmps past C++ frames, so a temporary std::string
+// still alive when it raises would never be freed.
+void PushString(lua_State* L, const std::string& s) { lua_pushlstring(L, s.data(), s.size()); }
+
 // A plain-string error with the position of the Lua code that caused it
 // (level 1: the Lua function that called the C function raising).
-int RaiseWhere(lua_State* L, const std::string& msg) {
+int RaiseWhere(lua_State* L, OpStatus status) {
   luaL_where(L, 1);
-  lua_pushlstring(L, msg.data(), msg.size());
+  PushString(L, Fmt(status));
   lua_concat(L, 2);
   return lua_error(L);
 }
@@ -172,7 +177,7 @@ int ErrorHandler(lua_State* L) {
 
 // ---- read-only tables and protected globals ----
 
-int ReadonlyError(lua_State* L) { return RaiseWhere(L, Fmt(OpStatus::kScriptReadonlyTable)); }
+int ReadonlyError(lua_State* L) { return RaiseWhere(L, OpStatus::kScriptReadonlyTable); }
 
 void MarkReadonly(lua_State* L, int idx) {
   idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
@@ -228,6 +233,17 @@ void PushReadonlyView(lua_State* L) {
   lua_settop(L, real);
 }
 
+// "Script attempted to access nonexistent global variable 'name'", with
+// the position (the message is pushed before the raise: no C++ string may
+// outlive a longjmp).
+int RaiseNonexistentGlobal(lua_State* L) {
+  const char* name = lua_isstring(L, 2) ? lua_tostring(L, 2) : "?";
+  luaL_where(L, 1);
+  PushString(L, FormatError(OpStatus::kScriptNonexistentGlobal, name));
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
 // __index of the globals: the real table (or, while a library loads, the
 // load table), an error for a name that is in neither.
 int GlobalsIndex(lua_State* L) {
@@ -236,16 +252,12 @@ int GlobalsIndex(lua_State* L) {
   lua_pushvalue(L, 2);
   lua_rawget(L, -2);
   if (!lua_isnil(L, -1)) return 1;
-  const char* name = lua_isstring(L, 2) ? lua_tostring(L, 2) : "?";
-  return luaL_error(L, "%s", FormatError(OpStatus::kScriptNonexistentGlobal, name).c_str());
+  return RaiseNonexistentGlobal(L);
 }
 
 // A table whose missing fields are errors like missing globals (the
 // library's `redis` table while it loads).
-int ProtectedIndex(lua_State* L) {
-  const char* name = lua_isstring(L, 2) ? lua_tostring(L, 2) : "?";
-  return luaL_error(L, "%s", FormatError(OpStatus::kScriptNonexistentGlobal, name).c_str());
-}
+int ProtectedIndex(lua_State* L) { return RaiseNonexistentGlobal(L); }
 
 // The same error raised from inside a library function (no position, as
 // Redis's VM reports it).
@@ -630,6 +642,41 @@ void Hook(lua_State* L, lua_Debug*);
   RaiseTable(L);
 }
 
+// What a redis.call/pcall does once its C++ state is gone: lua_error
+// longjmps past C++ frames, so nothing with a destructor may be alive when
+// it raises (CallHost's vectors and strings end before GenericCall raises).
+enum class AfterCall { kReturn, kRaise, kAbort };
+
+AfterCall CallHost(lua_State* L, Runtime::State* st, bool raise) {
+  std::vector<std::string> args;
+  if (!ArgsOf(L, &args)) return raise ? AfterCall::kRaise : AfterCall::kReturn;
+  std::vector<std::string_view> argv(args.begin(), args.end());
+  std::string out;
+  Host::Outcome o = st->host->Call(argv, st->resp, &out);
+  if (o == Host::Outcome::kAbort || st->aborted) {
+    st->aborted = true;
+    return AfterCall::kAbort;  // uncatchable from here on
+  }
+  lua_settop(L, 0);
+  if (o == Host::Outcome::kError) {
+    PushReplyError(L, out, true);  // the host counted it
+    return raise ? AfterCall::kRaise : AfterCall::kReturn;
+  }
+  ReplyReader reader(L, out);
+  if (!reader.Read()) {
+    lua_settop(L, 0);
+    PushReplyError(L, Fmt(OpStatus::kScriptStackLimit), false);
+    return AfterCall::kRaise;
+  }
+  if (raise && lua_istable(L, -1)) {
+    lua_getfield(L, -1, "err");
+    bool is_err = lua_isstring(L, -1);
+    lua_pop(L, 1);
+    if (is_err) return AfterCall::kRaise;
+  }
+  return AfterCall::kReturn;
+}
+
 int GenericCall(lua_State* L, bool raise) {
   Runtime::State* st = StateOf(L);
   if (st->aborted) RaiseAbort(L, st);
@@ -637,35 +684,10 @@ int GenericCall(lua_State* L, bool raise) {
     PushErrorTable(L, Fmt(OpStatus::kScriptCallOutsideRun));
     RaiseTable(L);
   }
-  std::vector<std::string> args;
-  if (!ArgsOf(L, &args)) {
-    if (raise) RaiseTable(L);
-    return 1;
-  }
-  std::vector<std::string_view> argv(args.begin(), args.end());
-  std::string out;
-  Host::Outcome o = st->host->Call(argv, st->resp, &out);
-  if (o == Host::Outcome::kAbort || st->aborted) {
-    st->aborted = true;
-    RaiseAbort(L, st);  // uncatchable from here on
-  }
-  lua_settop(L, 0);
-  if (o == Host::Outcome::kError) {
-    PushReplyError(L, out, true);  // the host counted it
-    if (raise) RaiseTable(L);
-    return 1;
-  }
-  ReplyReader reader(L, out);
-  if (!reader.Read()) {
-    lua_settop(L, 0);
-    PushReplyError(L, Fmt(OpStatus::kScriptStackLimit), false);
-    RaiseTable(L);
-  }
-  if (raise && lua_istable(L, -1)) {
-    lua_getfield(L, -1, "err");
-    bool is_err = lua_isstring(L, -1);
-    lua_pop(L, 1);
-    if (is_err) RaiseTable(L);
+  switch (CallHost(L, st, raise)) {
+    case AfterCall::kReturn: return 1;
+    case AfterCall::kRaise: RaiseTable(L);
+    case AfterCall::kAbort: RaiseAbort(L, st);
   }
   return 1;
 }
