@@ -178,7 +178,11 @@ def test_subscriber_that_never_reads_is_disconnected_and_memory_stays_bounded(sr
     if disconnections is not None:
         assert r.info("stats")["client_output_buffer_limit_disconnections"] >= disconnections + 1
     # Generous: the limit is 32 MB; 100 MB kept would show as more than 90.
-    assert peak - before < 90 * (1 << 20), (before, peak)
+    # (With jemalloc, the release build's allocator: the sanitizer build's
+    # keeps freed memory in quarantine, so there only the disconnection counts.)
+    allocator = watcher.cmd("INFO", "memory").decode()
+    if "mem_allocator:jemalloc" in allocator:
+        assert peak - before < 90 * (1 << 20), (before, peak)
     assert watcher.cmd("PING") == "PONG"
     for c in (slow, watcher, pub):
         c.close()
