@@ -547,6 +547,9 @@ void ReadGeneric(CommandContext& ctx, bool group_mode) {
       continue;
     }
     if (!ParseId(ctx, idarg, &it.after, 0, true)) return;
+    // Redis keeps ">" as the largest ID, so in XREADGROUP that ID written
+    // out reads new entries too.
+    if (group_mode && it.after == StreamID::Max()) it.newest = true;
   }
 
   // Serve what is there now.
