@@ -279,11 +279,12 @@ def run_cache_client(srv, rule_key, new_value, change, client="node"):
 def check_cache(before, after, old, new):
     # The second read came from the local cache: one GET reached the server.
     assert before["first"] == before["second"] == "v1"
-    assert before["server_gets"] == 1 and before["hits"] == 1
+    # (node-redis counts its hits; redis-py keeps no count: None.)
+    assert before["server_gets"] == 1 and before["hits"] in (1, None)
     # Another client's write reached the cache as an invalidation.
     assert before["after_write"] == "v2"
     assert before["rule_first"] == before["rule_second"] == old
-    assert before["rule_server_gets"] == 1 and before["rule_hits"] == 1
+    assert before["rule_server_gets"] == 1 and before["rule_hits"] in (1, None)
     # The database's change reached the cache too.
     assert after["rule_after_update"] == new
 

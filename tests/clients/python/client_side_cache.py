@@ -43,7 +43,7 @@ def main():
     out["first"] = cached.get("csc:plain")
     out["second"] = cached.get("csc:plain")
     out["server_gets"] = get_calls(writer) - calls0
-    out["hits"] = 1 if out["server_gets"] == 1 and out["second"] == "v1" else 0
+    out["hits"] = None  # (redis-py's cache keeps no hit count: server_gets tells)
     out["cached_entries"] = cache.size  # (a property)
     # Another client's write invalidates it: the next read asks the server.
     writer.set("csc:plain", "v2")
@@ -54,7 +54,7 @@ def main():
     out["rule_first"] = cached.get(rule_key)
     out["rule_second"] = cached.get(rule_key)
     out["rule_server_gets"] = get_calls(writer) - calls1
-    out["rule_hits"] = 1 if out["rule_server_gets"] == 1 and out["rule_second"] == out["rule_first"] else 0
+    out["rule_hits"] = None
     print(json.dumps(out), flush=True)
 
     # The row changes in the database (not through the server): the cache
