@@ -9,7 +9,7 @@
 #                           not installed) for the redis-py client-side cache test
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config libabsl-dev libfmt-dev libjemalloc-dev libxxhash-dev libsqlite3-dev libpq-dev
-      libssl-dev sqlite3 liblua5.1-0-dev lua-cjson-dev lua-bitop-dev)
+      libssl-dev sqlite3 liblua5.1-0-dev lua-cjson-dev lua-bitop-dev liblzf-dev)
 if [ "${1:-test}" = "test" ]; then
   PKGS+=(libgtest-dev libgmock-dev redis-server redis-tools python3 python3-pytest python3-redis
          clang libclang-rt-14-dev postgresql tcl-tls openssl)

@@ -21,12 +21,13 @@ ALLOWED = {
     "script": {"common", "resp"},
     "net": {"common"},
     "keyspace": {"common", "ds"},
+    "rdb": {"common", "ds", "keyspace"},
     "shard": {"common", "net", "keyspace"},
     "cache": {"common", "ds", "keyspace", "shard"},
     "config": {"common", "resp", "cache"},
-    "engine": {"common", "resp", "ds", "net", "keyspace", "shard", "cache", "config", "script"},
-    "commands": {"common", "resp", "ds", "net", "keyspace", "shard", "cache", "config", "engine", "script"},
-    "server": {"common", "resp", "ds", "net", "keyspace", "shard", "cache", "config", "engine", "commands", "script"},
+    "engine": {"common", "resp", "ds", "net", "keyspace", "shard", "cache", "config", "script", "rdb"},
+    "commands": {"common", "resp", "ds", "net", "keyspace", "shard", "cache", "config", "engine", "script", "rdb"},
+    "server": {"common", "resp", "ds", "net", "keyspace", "shard", "cache", "config", "engine", "commands", "script", "rdb"},
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')

@@ -1,0 +1,2 @@
+// crc64: see rdb/rdb.h.
+#include "rdb/rdb.h"

@@ -1,0 +1,2 @@
+// reader: see rdb/rdb.h.
+#include "rdb/rdb.h"

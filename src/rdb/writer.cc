@@ -1,0 +1,2 @@
+// writer: see rdb/rdb.h.
+#include "rdb/rdb.h"

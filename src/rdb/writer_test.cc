@@ -1,0 +1,3 @@
+#include "rdb/rdb.h"
+
+#include <gtest/gtest.h>
