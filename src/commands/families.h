@@ -9,6 +9,7 @@ namespace larder {
 
 void RegisterConnectionFamily(CommandRegistry* r);
 void RegisterKeysFamily(CommandRegistry* r);
+void RegisterDumpFamily(CommandRegistry* r);
 void RegisterStringFamily(CommandRegistry* r);
 void RegisterHashFamily(CommandRegistry* r);
 void RegisterSetFamily(CommandRegistry* r);
@@ -32,6 +33,7 @@ void RegisterPubSubFamily(CommandRegistry* r);
 inline void RegisterFamilies(CommandRegistry* r) {
   RegisterConnectionFamily(r);
   RegisterKeysFamily(r);
+  RegisterDumpFamily(r);
   RegisterStringFamily(r);
   RegisterHashFamily(r);
   RegisterSetFamily(r);

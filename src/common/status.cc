@@ -357,6 +357,11 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kFunctionBadNumKeys: return "ERR Bad number of keys provided";
     case OpStatus::kFunctionRestorePayload: return "ERR DUMP payload version or checksum are wrong";
     case OpStatus::kFunctionRestorePolicy: return "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.";
+    case OpStatus::kMigrateKeysNeedEmptyKey:
+      return "ERR When using MIGRATE KEYS option, the key argument must be set to the empty string";
+    case OpStatus::kMigrateConnect: return "IOERR error or timeout connecting to the client";
+    case OpStatus::kMigrateIo: return "IOERR error or timeout {} to target instance";
+    case OpStatus::kMigrateTargetError: return "ERR Target instance replied with error: {}";
     case OpStatus::kScriptWriteWithRo: return "ERR Can not execute a script with write flag using *_ro command.";
     case OpStatus::kNoScript: return "NOSCRIPT No matching script. Please use EVAL.";
     case OpStatus::kNumKeysNegative: return "ERR Number of keys can't be negative";

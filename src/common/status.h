@@ -385,6 +385,11 @@ enum class OpStatus : uint16_t {
   kFunctionBadNumKeys,
   kFunctionRestorePayload,
   kFunctionRestorePolicy,
+  // ---- MIGRATE ----
+  kMigrateKeysNeedEmptyKey,
+  kMigrateConnect,
+  kMigrateIo,             // "writing" / "reading"
+  kMigrateTargetError,    // the target's error line
   kScriptWriteWithRo,
   kNoScript,
   kNumKeysNegative,
