@@ -28,6 +28,7 @@ void RegisterTransactionFamily(CommandRegistry* r);
 void RegisterScriptFamily(CommandRegistry* r);
 void RegisterFunctionFamily(CommandRegistry* r);
 void RegisterPubSubFamily(CommandRegistry* r);
+void RegisterPersistenceFamily(CommandRegistry* r);
 
 // All of the above, in this order.
 inline void RegisterFamilies(CommandRegistry* r) {
@@ -52,6 +53,7 @@ inline void RegisterFamilies(CommandRegistry* r) {
   RegisterScriptFamily(r);
   RegisterFunctionFamily(r);
   RegisterPubSubFamily(r);
+  RegisterPersistenceFamily(r);
 }
 
 }  // namespace larder

@@ -201,11 +201,8 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
   }
   if (on("persistence")) {
     Section(out, "Persistence");
-    out += fmt::format(
-        "loading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\nrdb_changes_since_last_save:0\r\n"
-        "rdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\n"
-        "aof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_write_status:ok\r\n",
-        server->start_time_ms() / 1000);
+    server->persistence().AppendInfo(out);
+    out += "aof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_write_status:ok\r\n";
   }
   if (on("stats")) {
     Section(out, "Stats");

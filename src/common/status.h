@@ -234,6 +234,11 @@ enum class OpStatus : uint16_t {
   kNoKeyArguments,
   kSlowlogCount,
   kDebugNotAllowed,
+  kPlainErr,                 // "ERR" alone (a failed SAVE)
+  kBgsaveInProgress,
+  kDebugReloadOption,
+  kDebugReloadFailed,
+  kShutdownErrors,
   kDebugUnknownSubcommand,
   kDebugProtocolType,
   kResp2NotSupported,             // DEBUG PROTOCOL push
@@ -403,6 +408,8 @@ enum class OpStatus : uint16_t {
   kNotBusy,
   kUnkillable,
   kBusyScript,
+  kLoading,
+  kMisconf,
   kBusyFunction,
   kScriptFlushMode,
   kFunctionUnknownOption,

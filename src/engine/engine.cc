@@ -126,6 +126,7 @@ bool Engine::Init(std::string* err) {
   ApplyEvictionConfig();
   if (!InitUsers(err)) return false;
   pubsub_ = std::make_unique<PubSub>(this);
+  persistence_ = std::make_unique<Persistence>(this);
   cache_host_ = std::make_unique<EngineCacheHost>(this);
   cache_ = std::make_unique<cache::CacheManager>();
   std::vector<Shard*> shard_ptrs;
@@ -187,6 +188,7 @@ void Engine::SetupShard(Shard& shard) {
   shard.loop().RunEvery(10, [this, &shard] {
     BlockedTimeoutCron(shard);
     EvictionCron(shard);
+    if (persistence_->snapshot_running()) [[unlikely]] persistence_->Resume(shard);
   });
 }
 
@@ -308,6 +310,7 @@ void Engine::OpsSampleCron() {
 
 void Engine::Cron(Shard& shard) {
   EngineShard& l = local(shard.id());
+  if (shard.id() == 0) persistence_->Cron();
   if (tracking_->active()) EnforceTrackingLimit(*this, shard);  // after CONFIG SET tracking-table-max-keys
   int64_t now = UnixTimeMs();
   int64_t timeout = config_->timeout.load(std::memory_order_relaxed);

@@ -287,6 +287,16 @@ int Server::Run() {
   }
 
   engine_->shards().Start([this](Shard& s) { SetupShard(s); });
+  // The dump file, if there is one (clients meanwhile get -LOADING).
+  {
+    std::string err;
+    if (!engine_->persistence().LoadFileAtStart(engine_->persistence().DumpPath(), &err)) {
+      LOG_WARNING("{}", err);
+      LOG_WARNING("Fatal error loading the DB, check server logs. Exiting.");
+      engine_->shards().Stop();
+      return 1;
+    }
+  }
   engine_->Started();
   // From now on CONFIG SET port / tls-port / bind listen again, and CONFIG
   // SET of a TLS setting builds a new context.
@@ -327,6 +337,16 @@ int Server::Run() {
     int sig = sigtimedwait(&set, nullptr, &tick);
     if (sig == SIGTERM || sig == SIGINT) {
       LOG_WARNING("Received {} scheduling shutdown...", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      // With save points the dump is written first, as Redis does; if that
+      // fails the server keeps running.
+      if (!config_->Get("save").value_or("").empty()) {
+        LOG_NOTICE("Saving the final RDB snapshot before exiting.");
+        std::string err;
+        if (!engine_->persistence().SaveBlocking(&err)) {
+          LOG_WARNING("Error trying to save the DB, can't exit.");
+          continue;
+        }
+      }
       break;
     }
   }
