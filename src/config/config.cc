@@ -296,6 +296,10 @@ Config::Config() {
   boolean("stop-writes-on-bgsave-error", "yes");
   boolean("rdbcompression", "yes");
   boolean("rdbchecksum", "yes");
+  // Slow a snapshot's scan (one key per this many µs, at the 10 ms cron's
+  // pace) or a load, as Redis's tests do to catch a save or load running.
+  num("rdb-key-save-delay", T::kInt, 0, kIntMax, "0", &rdb_key_save_delay);
+  num("key-load-delay", T::kInt, 0, kIntMax, "0", &key_load_delay);
 
   for (auto& o : options_) {
     std::string err;

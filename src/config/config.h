@@ -184,6 +184,9 @@ class Config {
   std::atomic<int64_t> stream_node_max_bytes{4096};
   std::atomic<int64_t> stream_node_max_entries{100};
   std::atomic<int64_t> acllog_max_len{128};
+  // Test knobs of persistence (Redis's): microseconds per key saved / loaded.
+  std::atomic<int64_t> rdb_key_save_delay{0};
+  std::atomic<int64_t> key_load_delay{0};
   std::atomic<int64_t> acl_pubsub_default{1};
   // notify-keyspace-events as NotifyClass bits (common/notify_classes.h);
   // every notification first loads it, relaxed, and stops when it is 0.
