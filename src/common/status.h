@@ -229,6 +229,13 @@ enum class OpStatus : uint16_t {
   kNoConfigFile,
   kConfigRewriteFailed,           // strerror()
   kConfigRewriteWriteFailed,
+  // Reasons Config::Set refuses a value Larder could not honour (the `{}`
+  // of kConfigSetFailed, or of the config file's fatal error).
+  kConfigNoIoThreads,
+  kConfigNoTlsReplication,
+  kConfigNoTlsCluster,
+  kConfigNoClientEviction,
+  kConfigNoActiveDefrag,
   kInvalidCommand,                // COMMAND GETKEYS
   kInvalidCommandArity,
   kNoKeyArguments,
