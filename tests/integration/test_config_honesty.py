@@ -25,6 +25,7 @@ HONOURED = {
     "acl-pubsub-default": "ACL SETUSER / new users",
     "aclfile": "ACL LOAD/SAVE",
     "acllog-max-len": "ACL LOG",
+    "activedefrag": "only no (REFUSED): Larder does not defragment",
     "always-show-logo": "start-up banner",
     "bind": "listening sockets (CONFIG SET listens again)",
     "busy-reply-threshold": "BUSY for long scripts",
@@ -102,7 +103,6 @@ HONOURED = {
 # Accepted (Redis's values, ranges and errors) and changing nothing; why a
 # user loses nothing by it.
 INERT = {
-    "activedefrag": "only no is accepted (REFUSED): Larder does not defragment",
     "active-defrag-cycle-max": "tunes active defragmentation, which cannot be enabled",
     "active-defrag-cycle-min": "tunes active defragmentation, which cannot be enabled",
     "active-defrag-ignore-bytes": "tunes active defragmentation, which cannot be enabled",
