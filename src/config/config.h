@@ -140,6 +140,7 @@ class Config {
   std::atomic<int64_t> databases{16};
   std::atomic<int64_t> maxclients{10000};
   std::atomic<int64_t> timeout{0};
+  std::atomic<int64_t> tcp_keepalive{300};  // seconds; 0: no keepalive
   std::atomic<int64_t> proto_max_bulk_len{512LL * 1024 * 1024};
   std::atomic<int64_t> client_query_buffer_limit{1024LL * 1024 * 1024};
   std::atomic<int64_t> slowlog_log_slower_than{10000};
