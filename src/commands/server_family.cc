@@ -1009,7 +1009,8 @@ void Shutdown(CommandContext& ctx) {
   Engine* engine = ctx.engine;
   // With save points (or SAVE) the dump is written first; if that fails
   // the server stays up and says so, unless FORCE.
-  if (nosave || (!save && engine->config().Get("save").value_or("").empty())) {
+  // (Never while a file loads: the dump would hold part of it, as Redis.)
+  if (nosave || engine->persistence().loading() || (!save && engine->config().Get("save").value_or("").empty())) {
     engine->RequestShutdown();  // the main thread logs and stops the shards
     return;                     // no reply: the connection closes when the server stops
   }

@@ -6,6 +6,7 @@
 
 #include <absl/strings/str_split.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -246,9 +247,11 @@ bool ShardSnapshot::Step() {
   int64_t start = MonotonicUs();
   std::vector<Db>& dbs = shard_->dbs();
   if (delay_us_ > 0) {
-    // One key, then a pause (the test knob's pace).
+    // A few keys, then a pause: on average one key per delay (the test
+    // knob's pace; the pause is at least one 10 ms cron tick).
+    uint64_t batch = static_cast<uint64_t>(std::max<int64_t>(1, 10000 / delay_us_));
     uint64_t before = keys_;
-    while (db_ < dbs.size() && keys_ == before) {
+    while (db_ < dbs.size() && keys_ - before < batch) {
       Db& db = dbs[db_];
       cursor_ = db.table().Scan(cursor_, [&](Entry* e) { Write(static_cast<int>(db_), e); });
       if (cursor_ == 0) {
@@ -256,7 +259,7 @@ bool ShardSnapshot::Step() {
         Flush();
       }
     }
-    next_key_us_ = MonotonicUs() + delay_us_;
+    next_key_us_ = MonotonicUs() + delay_us_ * static_cast<int64_t>(keys_ - before);
     if (db_ < dbs.size()) return true;
     Flush();
     return false;
@@ -428,6 +431,8 @@ class ShardLoader final : public rdb::LoadHandler {
     batches_.resize(static_cast<size_t>(engine->shards().size()));
     ndb_ = engine->shards().num_dbs();
     now_ms_ = NowMs();
+    delay_us_ = engine->config().key_load_delay.load();
+    RefreshCommandTime();  // the LRU clock of this thread
   }
   ~ShardLoader() override {
     for (auto& b : batches_)
