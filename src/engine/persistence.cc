@@ -110,7 +110,8 @@ class ShardSnapshot final : public SnapshotHook {
 
 class SnapshotJob {
  public:
-  SnapshotJob(Persistence* owner, SnapshotRequest req) : owner_(owner), req_(std::move(req)) {}
+  SnapshotJob(Persistence* owner, SnapshotRequest req, int shards)
+      : owner_(owner), req_(std::move(req)), parked_(std::make_unique<std::atomic<bool>[]>(static_cast<size_t>(shards))) {}
 
   SnapshotRequest& request() { return req_; }
   // From the shards.
@@ -148,7 +149,6 @@ class SnapshotJob {
     uint64_t keys = 0;
     for (auto& [n, x] : sizes_) keys += n;
     total.store(keys);
-    parked_ = std::make_unique<std::atomic<bool>[]>(static_cast<size_t>(set.size()));
     auto libs = script::Functions().Snapshot();
     for (const auto& [name, lib] : *libs) functions_.push_back(lib.code);
     used_mem_ = engine.memory().Used();
@@ -371,7 +371,8 @@ bool Persistence::StartSnapshot(SnapshotRequest req, std::string* error) {
     }
     if (old && old->thread().joinable()) old->thread().join();
   }
-  auto* job = new SnapshotJob(this, std::move(req));
+  // (The cron's Resume may see the job before its cut: nothing is parked yet.)
+  auto* job = new SnapshotJob(this, std::move(req), engine_->shards().size());
   started_ms_.store(NowMs());
   dirty_at_start_.store(dirty());
   ShardSet& set = engine_->shards();

@@ -116,6 +116,13 @@ def check_function(c):
     assert c.cmd("FCALL", "persist_echo", "0", "hi") == b"hi"
 
 
+def loaded(server):
+    """A connection once the server's start-up load is over."""
+    c = server.conn()
+    wait_until(lambda: info_field(c, "loading") == "0", timeout=120)
+    return c
+
+
 def info_field(c, name):
     for line in c.cmd("INFO", "persistence").decode().splitlines():
         if line.startswith(name + ":"):
@@ -143,8 +150,7 @@ def test_redis_dump_loads_into_larder():
         redis.stop()
     larder = start_larder(dir=folder)
     try:
-        c = larder.conn()
-        wait_until(lambda: info_field(c, "loading") == "0")
+        c = loaded(larder)
         assert describe(c) == expected
         check_function(c)
         assert info_field(c, "rdb_last_load_keys_loaded") == str(sum(len(v) for v in expected.values()))
@@ -166,7 +172,7 @@ def test_larder_dump_loads_into_redis_and_passes_check():
     assert check.returncode == 0 and "RDB looks OK" in check.stdout, check.stdout + check.stderr
     redis = start_redis(dir=folder)
     try:
-        c = redis.conn()
+        c = loaded(redis)
         assert describe(c) == expected
         check_function(c)
     finally:
@@ -189,7 +195,7 @@ def test_restart_keeps_contents_without_compression_or_checksum():
         larder.stop()
     larder = start_larder(dir=folder)
     try:
-        assert describe(larder.conn()) == expected
+        assert describe(loaded(larder)) == expected
     finally:
         larder.stop()
 
@@ -224,7 +230,7 @@ def test_snapshot_keeps_the_state_of_its_cut_while_clients_write():
     assert overlapped, "the writes ended before the scan did: the test saw no overlap"
     redis = start_redis(dir=folder)
     try:
-        r = redis.conn()
+        r = loaded(redis)
         assert r.cmd("DBSIZE") == n + 2
         values = r.cmd("MGET", *[f"k:{i}" for i in range(n)])
         assert values == [f"value:{i}".encode() for i in range(n)]
@@ -303,7 +309,7 @@ def test_sigterm_and_shutdown_save_with_save_points_and_nosave_does_not():
     larder.stop()  # SIGTERM
     assert os.path.exists(os.path.join(folder, "dump.rdb"))
     larder = start_larder(["--save", "3600 1"], dir=folder)
-    c = larder.conn()
+    c = loaded(larder)
     assert c.cmd("GET", "kept") == b"by sigterm"
     c.cmd("SET", "kept", "not saved")
     try:
@@ -315,7 +321,7 @@ def test_sigterm_and_shutdown_save_with_save_points_and_nosave_does_not():
     larder.stop()
     larder = start_larder(["--save", ""], dir=folder)
     try:
-        c = larder.conn()
+        c = loaded(larder)
         assert c.cmd("GET", "kept") == b"by sigterm"
         c.cmd("SET", "kept", "saved by SHUTDOWN SAVE")
         try:
@@ -326,7 +332,7 @@ def test_sigterm_and_shutdown_save_with_save_points_and_nosave_does_not():
         larder.dir = tempfile.mkdtemp(prefix="larder-unused-")
         larder.stop()
         larder = start_larder(dir=folder)
-        assert larder.conn().cmd("GET", "kept") == b"saved by SHUTDOWN SAVE"
+        assert loaded(larder).cmd("GET", "kept") == b"saved by SHUTDOWN SAVE"
     finally:
         larder.stop()
 
