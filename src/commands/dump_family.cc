@@ -22,6 +22,7 @@
 #include "engine/notify.h"
 #include "keyspace/db.h"
 #include "rdb/rdb.h"
+#include "resp/reply_builder.h"
 
 namespace larder {
 
@@ -149,19 +150,12 @@ class SyncConn {
   std::string in_;
 };
 
-void AppendBulk(std::string* out, std::string_view s) {
-  out->push_back('$');
-  out->append(std::to_string(s.size()));
-  out->append("\r\n");
-  out->append(s);
-  out->append("\r\n");
-}
-
+// A command as the target reads it: a RESP array of bulk strings (what a
+// RESP2 reply builder writes for an array of bulks).
 void AppendCommand(std::string* out, std::initializer_list<std::string_view> args) {
-  out->push_back('*');
-  out->append(std::to_string(args.size()));
-  out->append("\r\n");
-  for (std::string_view a : args) AppendBulk(out, a);
+  resp::ReplyBuilder rb(out, 2);
+  rb.ArrayHeader(args.size());
+  for (std::string_view a : args) rb.Bulk(a);
 }
 
 // The key positions of MIGRATE (Redis's migrateGetKeys): argument 3, or
