@@ -9,12 +9,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "commands/families.h"
+#include "config/config.h"
+#include "engine/engine.h"
 #include "common/clock.h"
 #include "common/numbers.h"
 #include "common/strings.h"
@@ -28,11 +32,22 @@ namespace larder {
 
 namespace {
 
+// What the payload follows from the configuration: rdbcompression (as
+// Redis's DUMP does) and list-max-listpack-size (its lists' nodes).
+rdb::Writer::Options PayloadOptions(CommandContext& ctx) {
+  rdb::Writer::Options o;
+  o.compress = ctx.engine->config().Get("rdbcompression").value_or("yes") == "yes";
+  int64_t fill;
+  if (ParseInt64(ctx.engine->config().Get("list-max-listpack-size").value_or("-2"), &fill))
+    o.list_fill = static_cast<int>(std::clamp<int64_t>(fill, INT_MIN, INT_MAX));
+  return o;
+}
+
 // DUMP key: the payload, or a null when the key is missing.
 void Dump(CommandContext& ctx) {
   Entry* e = ctx.DbFor(ctx.arg(1)).FindRead(ctx.arg(1));
   if (!e) return ctx.rb->Null();
-  ctx.rb->Bulk(rdb::DumpPayload(e));
+  ctx.rb->Bulk(rdb::DumpPayload(e, PayloadOptions(ctx)));
 }
 
 // ---- MIGRATE ----
@@ -228,6 +243,7 @@ void Migrate(CommandContext& ctx) {
   AppendCommand(&cmd, {"SELECT", db_text});
   std::vector<std::string_view> sent;
   int64_t now = UnixTimeMs();
+  rdb::Writer::Options payload_opts = PayloadOptions(ctx);
   for (std::string_view key : keys) {
     Entry* e = ctx.DbFor(key).Find(key);
     if (!e) continue;
@@ -238,7 +254,7 @@ void Migrate(CommandContext& ctx) {
       if (ttl < 1) ttl = 1;
     }
     std::string ttl_text = std::to_string(ttl);
-    std::string payload = rdb::DumpPayload(e);
+    std::string payload = rdb::DumpPayload(e, payload_opts);
     if (replace) AppendCommand(&cmd, {"RESTORE", key, ttl_text, payload, "REPLACE"});
     else AppendCommand(&cmd, {"RESTORE", key, ttl_text, payload});
     sent.push_back(key);

@@ -169,6 +169,33 @@ def test_random_values_bytes_equal_redis(conn, r, kind):
         assert ours == theirs, (key, conn.cmd("OBJECT", "ENCODING", key))
 
 
+@pytest.mark.parametrize("fill", ["-1", "-3", "-5", "7", "200"])
+def test_list_nodes_follow_list_max_listpack_size(conn, r, fill):
+    items = [f"item{i}" * (1 + i % 5) for i in range(3000)]
+    try:
+        for c in (conn, r):
+            assert c.cmd("CONFIG", "SET", "list-max-listpack-size", fill) == "OK"
+            c.cmd("RPUSH", "l", *items)
+        assert conn.cmd("DUMP", "l") == r.cmd("DUMP", "l")
+    finally:
+        for c in (conn, r):
+            c.cmd("CONFIG", "SET", "list-max-listpack-size", "-2")
+
+
+def test_rdbcompression_off(conn, r):
+    try:
+        for c in (conn, r):
+            assert c.cmd("CONFIG", "SET", "rdbcompression", "no") == "OK"
+            c.cmd("SET", "s", "abc" * 100)
+            c.cmd("HSET", "h", "f", "v" * 50)
+        for k in ("s", "h"):
+            assert conn.cmd("DUMP", k) == r.cmd("DUMP", k)
+        assert conn.cmd("DUMP", "s")[1:3] == b"\x41\x2c"  # plain, 300 bytes
+    finally:
+        for c in (conn, r):
+            c.cmd("CONFIG", "SET", "rdbcompression", "yes")
+
+
 def test_dump_missing_key_and_arity(conn):
     assert conn.cmd("DUMP", "nosuch") is None
     assert isinstance(conn.cmd("DUMP"), Error)
