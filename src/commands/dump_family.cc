@@ -64,7 +64,8 @@ void Dump(CommandContext& ctx) {
 // step waiting at most `timeout_ms`.
 class SyncConn {
  public:
-  explicit SyncConn(int64_t timeout_ms) : timeout_ms_(timeout_ms) {}
+  // Timeouts past a year are a year (the deadlines stay within int64 us).
+  explicit SyncConn(int64_t timeout_ms) : timeout_ms_(std::min<int64_t>(timeout_ms, 365LL * 86400 * 1000)) {}
   ~SyncConn() {
     if (fd_ >= 0) close(fd_);
   }

@@ -461,6 +461,10 @@ def test_migrate_nokey_and_errors(conn, redis):
     assert conn.cmd("MIGRATE", "127.0.0.1", port, "k", "100000", "1000") == \
         Error("ERR Target instance replied with error: ERR DB index is out of range")
     assert conn.cmd("GET", "k") == b"v"
+    # Any timeout works: the largest, and 0 or less (1 s, as Redis).
+    assert conn.cmd("MIGRATE", "127.0.0.1", port, "k", "0", str(2 ** 63 - 1), "COPY", "REPLACE") == "OK"
+    assert conn.cmd("MIGRATE", "127.0.0.1", port, "k", "0", "-5", "REPLACE") == "OK"
+    assert conn.cmd("EXISTS", "k") == 0
 
 
 def test_migrate_auth(conn):
