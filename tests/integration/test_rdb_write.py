@@ -469,6 +469,40 @@ def test_migrate_nokey_and_errors(conn, redis):
     assert conn.cmd("EXISTS", "k") == 0
 
 
+def info_field(c, name):
+    for line in c.cmd("INFO", "stats").decode().splitlines():
+        if line.startswith(name + ":"):
+            return int(line.split(":")[1])
+    raise AssertionError(f"INFO has no {name}")
+
+
+def test_migrate_caches_its_connection(conn):
+    target = start_redis()
+    try:
+        port = str(target.port)
+        t = target.conn()
+        before = info_field(conn, "migrate_cached_sockets")  # (other tests' targets)
+        for i in range(3):
+            conn.cmd("SET", f"k{i}", "v")
+            assert conn.cmd("MIGRATE", "127.0.0.1", port, f"k{i}", "0", "5000") == "OK"
+            assert info_field(conn, "migrate_cached_sockets") == before + 1
+        # One connection from Larder besides ours, with one SELECT on it.
+        clients = t.cmd("CLIENT", "LIST").decode().splitlines()
+        assert len(clients) == 2
+        assert t.cmd("INFO", "commandstats").decode().count("cmdstat_select:calls=1,") == 1
+        # The target closes it: the next MIGRATE tries once more on a new one.
+        t.cmd("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+        conn.cmd("SET", "k9", "v")
+        assert conn.cmd("MIGRATE", "127.0.0.1", port, "k9", "0", "5000") == "OK"
+        assert t.cmd("GET", "k9") == b"v"
+        # Idle for 10 s, it is closed (and so are the other tests' ones).
+        assert wait_until(lambda: info_field(conn, "migrate_cached_sockets") == 0, timeout=40, interval=0.5)
+        assert wait_until(lambda: len(t.cmd("CLIENT", "LIST").decode().splitlines()) == 1, timeout=20)
+        t.close()
+    finally:
+        target.stop()
+
+
 def test_migrate_auth(conn):
     target = start_redis(["--requirepass", "sekret"])
     try:
