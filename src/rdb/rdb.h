@@ -37,6 +37,10 @@ class Writer {
   struct Options {
     bool compress = true;  // rdbcompression: LZF for strings over 20 bytes when it saves
     bool checksum = true;  // rdbchecksum: else the EOF trailer is 8 zero bytes
+    // list-max-listpack-size: where lists are cut into quicklist nodes
+    // (-1..-5: 4..64 KB per node; a positive count: that many elements, up
+    // to 8 KB), as Redis 7.0's quicklist cuts a list built by RPUSH.
+    int list_fill = -2;
   };
   Writer() = default;
   explicit Writer(Options o) : opts_(o) {}
@@ -78,8 +82,9 @@ uint8_t TypeOf(const Entry* e);
 void WriteValue(Writer& w, const Entry* e);
 // A whole key record: [EXPIRETIME_MS ms] [IDLE s | FREQ n] type key value.
 void WriteKey(Writer& w, const Entry* e, AccessInfo access);
-// DUMP's payload: type, value, RDB version (2 bytes LE), CRC-64 (8 bytes LE).
-std::string DumpPayload(const Entry* e);
+// DUMP's payload: type, value, RDB version (2 bytes LE), CRC-64 (8 bytes LE,
+// always: rdbchecksum does not apply, as in Redis).
+std::string DumpPayload(const Entry* e, Writer::Options opts = {});
 
 // File framing.
 void WriteHeader(Writer& w);  // "REDIS0010"
