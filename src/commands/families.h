@@ -27,6 +27,7 @@ void RegisterTransactionFamily(CommandRegistry* r);
 void RegisterScriptFamily(CommandRegistry* r);
 void RegisterFunctionFamily(CommandRegistry* r);
 void RegisterPubSubFamily(CommandRegistry* r);
+void RegisterRestoreFamily(CommandRegistry* r);
 
 // All of the above, in this order.
 inline void RegisterFamilies(CommandRegistry* r) {
@@ -50,6 +51,7 @@ inline void RegisterFamilies(CommandRegistry* r) {
   RegisterScriptFamily(r);
   RegisterFunctionFamily(r);
   RegisterPubSubFamily(r);
+  RegisterRestoreFamily(r);
 }
 
 }  // namespace larder

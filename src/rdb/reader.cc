@@ -937,8 +937,8 @@ Entry* ReadPayload(std::string_view payload, std::string_view key, const Limits&
   }
   auto* foot = reinterpret_cast<const unsigned char*>(payload.data() + payload.size() - 10);
   uint64_t version = LoadLe(foot, 2), crc = LoadLe(foot + 2, 8);
-  if (version > static_cast<uint64_t>(kMaxReadVersion) ||
-      (crc != 0 && crc != Crc64(0, payload.substr(0, payload.size() - 8)))) {
+  // Redis 7.0 checks every payload's CRC (only files may carry a zero one).
+  if (version > static_cast<uint64_t>(kMaxReadVersion) || crc != Crc64(0, payload.substr(0, payload.size() - 8))) {
     *bad_version = true;
     return nullptr;
   }

@@ -458,10 +458,9 @@ TEST(RdbReader, PayloadTrailer) {
   wrong[wrong.size() - 1] ^= 1;
   EXPECT_EQ(Load(wrong, &bad), nullptr);
   EXPECT_TRUE(bad);
-  std::string zero = p.substr(0, p.size() - 8) + std::string(8, '\0');  // a zero CRC is not checked
-  Decoded z;
-  z.e = Load(zero, &bad);
-  EXPECT_NE(z.e, nullptr);
+  std::string zero = p.substr(0, p.size() - 8) + std::string(8, '\0');  // checked as any other (7.0)
+  EXPECT_EQ(Load(zero, &bad), nullptr);
+  EXPECT_TRUE(bad);
   EXPECT_EQ(Load(Payload(kTypeString, Str("v"), 13), &bad), nullptr);
   EXPECT_TRUE(bad);
   EXPECT_EQ(Load(Payload(kTypeModule2, Str("v")), &bad), nullptr);
@@ -482,13 +481,14 @@ TEST(RdbReader, TruncatedPayloadsFailCleanly) {
     std::string body = p.substr(0, p.size() - 10);
     for (size_t cut = 0; cut < body.size(); ++cut) {
       std::string t = body.substr(0, cut) + p.substr(p.size() - 10, 2);
-      t += Le(0, 8);  // unchecked CRC
+      t += Le(Crc64(0, t), 8);
       bool bad;
       EXPECT_EQ(ReadPayload(t, "k", DefaultLimits(), &bad), nullptr) << cut;
       // Each byte flipped: never a crash (the sanitizer builds check memory).
       std::string f = p;
       f[cut] = static_cast<char>(f[cut] ^ 0x5a);
-      f = f.substr(0, f.size() - 8) + Le(0, 8);
+      f = f.substr(0, f.size() - 8);
+      f += Le(Crc64(0, f), 8);
       if (Entry* e = ReadPayload(f, "k", DefaultLimits(), &bad)) FreeEntry(e);
     }
   }
