@@ -7,6 +7,7 @@
 #include <lzf.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -587,6 +588,37 @@ TEST(RdbLoadFile, FromFdAndMalformed) {
   std::string err;
   EXPECT_FALSE(LoadFile(r, DefaultLimits(), c, &err));
   EXPECT_NE(err.find("module aux"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace larder::rdb
+
+namespace larder::rdb {
+namespace {
+
+// A file redis-server 7.0.15 saved (also the fuzzer's seed): every type, a
+// TTL, a function library, two databases.
+TEST(RdbLoadFile, RedisSavedFile) {
+  std::string path = std::string(__FILE__);
+  path = path.substr(0, path.rfind('/')) + "/../../fuzz/seeds-rdb/mixed.rdb";
+  FILE* f = fopen(path.c_str(), "rb");
+  if (!f) GTEST_SKIP() << "no " << path;
+  std::string data;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), f)) > 0) data.append(buf, n);
+  fclose(f);
+  Reader r(data);
+  Collect c;
+  std::string err;
+  ASSERT_TRUE(LoadFile(r, DefaultLimits(), c, &err)) << err;
+  EXPECT_EQ(c.keys.size(), 13u);
+  EXPECT_NE(c.function.find("name=lib"), std::string::npos);
+  EXPECT_EQ(std::count(c.dbs.begin(), c.dbs.end(), 2), 1);
+  EXPECT_EQ(std::count_if(c.expires.begin(), c.expires.end(), [](int64_t e) { return e > 0; }), 1);
+  bool redis_ver = false;
+  for (const auto& [k, v] : c.aux) redis_ver |= k == "redis-ver" && v == "7.0.15";
+  EXPECT_TRUE(redis_ver);
 }
 
 }  // namespace
