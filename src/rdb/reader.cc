@@ -51,6 +51,24 @@ int64_t SignExtend(uint64_t v, int bits) {
   v &= (1ull << bits) - 1;
   return static_cast<int64_t>((v ^ m) - m);
 }
+// Reads `len` bytes into *out, growing it as the bytes arrive: from a file
+// (whose size the reader does not know) a bogus length in a truncated file
+// then costs no more memory than the file has.
+bool ReadGrowing(Reader& r, std::string* out, uint64_t len) {
+  if (r.remaining() != UINT64_MAX) {  // memory: the length was checked against it
+    out->resize(len);
+    return r.Read(out->data(), len);
+  }
+  out->clear();
+  while (out->size() < len) {
+    size_t step = std::min<uint64_t>(len - out->size(), 1 << 20);
+    size_t have = out->size();
+    out->resize(have + step);
+    if (!r.Read(out->data() + have, step)) return false;
+  }
+  return true;
+}
+
 std::string_view FormatInt(int64_t v, char* buf) {
   int n = snprintf(buf, 24, "%lld", static_cast<long long>(v));
   return {buf, static_cast<size_t>(n)};
@@ -183,8 +201,8 @@ bool Reader::String(std::string* out, uint64_t max_len) {
         if (clen == 0 || ulen == 0) return Fail("empty LZF string");
         if (clen > remaining() || clen > max_len) return Fail("LZF string longer than the input");
         if (ulen > max_len || ulen / kLzfMaxRatio > clen) return Fail("LZF string length out of range");
-        std::string c(clen, '\0');
-        if (!Read(c.data(), clen)) return false;
+        std::string c;
+        if (!ReadGrowing(*this, &c, clen)) return false;
         out->resize(ulen);
         if (lzf_decompress(c.data(), static_cast<unsigned>(clen), out->data(), static_cast<unsigned>(ulen)) != ulen)
           return Fail("invalid LZF compressed string");
@@ -196,20 +214,7 @@ bool Reader::String(std::string* out, uint64_t max_len) {
   }
   if (len > max_len) return Fail("string longer than allowed");
   if (len > remaining()) return Fail("string longer than the input");
-  if (fd_ < 0) {
-    out->resize(len);
-    return Read(out->data(), len);
-  }
-  // From a file: grow as the bytes arrive, so a bogus length in a truncated
-  // file costs no more memory than the file has.
-  out->clear();
-  while (out->size() < len) {
-    size_t step = std::min<uint64_t>(len - out->size(), 1 << 20);
-    size_t have = out->size();
-    out->resize(have + step);
-    if (!Read(out->data() + have, step)) return false;
-  }
-  return true;
+  return ReadGrowing(*this, out, len);
 }
 
 bool Reader::Millis(int64_t* ms) {
