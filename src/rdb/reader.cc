@@ -733,8 +733,8 @@ bool ReadLenId(Reader& r, StreamID* id) { return r.Length(&id->ms) && r.Length(&
 // One stream node: a listpack of [count][deleted][nfields][field...][0]
 // (the master entry) then entries [flags][ms-diff][seq-diff]
 // ([nfields][field value...] | [value...] with the master's fields)
-// [lp-count]. Appends the live entries; *prev is the last ID seen (live or
-// deleted), which must grow.
+// [lp-count]. Appends the entries (deleted ones as tombstones); *prev is the
+// last ID seen (live or deleted), which must grow.
 bool ReadStreamNode(Reader& r, std::string_view nodekey, std::string_view lp, StreamValue* s, StreamID* prev,
                     const StreamLimits& limits) {
   if (nodekey.size() != 16) return r.Fail("stream node key is not an ID");
@@ -783,13 +783,15 @@ bool ReadStreamNode(Reader& r, std::string_view nodekey, std::string_view lp, St
     }
     int64_t lpcount;
     if (!next_int(&lpcount) || lpcount != (same ? n + 3 : 2 * n + 4)) return bad();
-    if (flags & kStreamItemFlagDeleted) {
-      ++dead;
-      continue;
-    }
-    ++live;
     fv.assign(owned.begin(), owned.end());
     s->Append(id, fv, limits);
+    if (flags & kStreamItemFlagDeleted) {
+      // Kept as a tombstone, as Redis keeps it (until its node empties).
+      s->Delete(id);
+      ++dead;
+    } else {
+      ++live;
+    }
   }
   if (live != count || dead != deleted) return r.Fail("stream node counts do not match its entries");
   if (live + dead == 0) return r.Fail("empty stream node");
@@ -822,6 +824,8 @@ Entry* ReadStream(Reader& r, uint8_t type, std::string_view key, const Limits& l
     if (added < length) return r.Fail("stream entries-added smaller than its length"), nullptr;
     s->set_max_deleted_id(max_deleted);
     s->set_entries_added(added);
+  } else {
+    s->set_entries_added(length);  // as Redis 7.0 reads a stream of 5.0/6.x
   }
   uint64_t ngroups;
   if (!r.Length(&ngroups)) return nullptr;
