@@ -8,6 +8,7 @@
 #include "common/numbers.h"
 #include "common/strings.h"
 #include "config/config.h"
+#include "engine/blocking.h"
 #include "engine/command.h"
 #include "engine/engine.h"
 #include "engine/notify.h"
@@ -99,7 +100,11 @@ void Restore(CommandContext& ctx) {
   }
   SetAccess(e, idle, freq);
   if (e->type == ObjType::kHash && ObjectOf<HashValue>(e)->has_field_ttls()) db.NoteFieldTtl();
+  ObjType type = e->type;
   db.Add(e);
+  // Clients blocked on the key (BLPOP, BZPOPMIN, XREAD) get their chance, as
+  // Redis's dbAdd gives them.
+  if (type == ObjType::kList || type == ObjType::kZSet || type == ObjType::kStream) SignalKeyReady(ctx, key);
   NotifyKeyspaceEvent(ctx, kNotifyGeneric, "restore", key);
   ctx.rb->Ok();
 }

@@ -6,7 +6,7 @@ import time
 
 import pytest
 from resp import Error
-from server import start_larder, start_redis
+from server import start_larder, start_redis, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -305,3 +305,15 @@ def test_restore_notifies_and_wakes_watch(larder_srv, r, lar):
 def test_restore_asking_exists(lar):
     info = lar.cmd("COMMAND", "INFO", "restore", "restore-asking")
     assert info[0][0] == b"restore" and info[1][0] == b"restore-asking"
+
+
+def test_restore_wakes_blocked_clients(larder_srv, r, lar):
+    r.cmd("RPUSH", "q", "job")
+    payload = r.cmd("DUMP", "q")
+    b = larder_srv.conn()
+    b.send_raw(b"*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$2\r\n30\r\n")
+    # Wait until the client is blocked before the key appears.
+    assert wait_until(lambda: b"blocked_clients:1" in lar.cmd("INFO", "clients"))
+    assert lar.cmd("RESTORE", "q", "0", payload) == "OK"
+    assert b.read() == [b"q", b"job"]
+    b.close()
