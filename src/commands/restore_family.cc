@@ -2,9 +2,11 @@
 // payload (rdb/rdb.h decodes and checks it), as Redis 7.0's restoreCommand.
 #include <climits>
 #include <cstdint>
+#include <string>
 
 #include "commands/families.h"
 #include "common/clock.h"
+#include "common/log.h"
 #include "common/numbers.h"
 #include "common/strings.h"
 #include "config/config.h"
@@ -78,8 +80,14 @@ void Restore(CommandContext& ctx) {
   if (ttl < 0) return ctx.Error(OpStatus::kRestoreInvalidTtl);
 
   bool bad_version = false;
-  Entry* e = rdb::ReadPayload(ctx.arg(3), key, RestoreLimits(ctx.engine->config()), &bad_version);
-  if (!e) return ctx.Error(bad_version ? OpStatus::kFunctionRestorePayload : OpStatus::kBadDataFormat);
+  std::string why;
+  Entry* e = rdb::ReadPayload(ctx.arg(3), key, RestoreLimits(ctx.engine->config()), &bad_version, &why);
+  if (!e) {
+    if (bad_version) return ctx.Error(OpStatus::kFunctionRestorePayload);
+    // Redis logs each corrupt payload it refuses (rdbReportCorruptRDB).
+    LOG_WARNING("RESTORE refused a corrupt payload: {}", why);
+    return ctx.Error(OpStatus::kBadDataFormat);
+  }
 
   bool deleted = replace && db.Delete(key);
   int64_t now = CommandTimeMs();

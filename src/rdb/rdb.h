@@ -155,7 +155,9 @@ Entry* ReadValue(Reader& r, uint8_t type, std::string_view key, const Limits& li
 // (always: Redis 7.0 refuses a zero one too), then decodes the value.
 // *bad_version is set when the trailer is what failed (Redis's "DUMP payload
 // version or checksum are wrong"); otherwise a failure is "Bad data format".
-Entry* ReadPayload(std::string_view payload, std::string_view key, const Limits& limits, bool* bad_version);
+// *error (when given) says what failed, for the log.
+Entry* ReadPayload(std::string_view payload, std::string_view key, const Limits& limits, bool* bad_version,
+                   std::string* error = nullptr);
 
 // What a file holds, handed over as it is read.
 struct LoadHandler {

@@ -550,7 +550,7 @@ Entry* ReadList(Reader& r, uint8_t type, std::string_view key) {
       if (!r.String(&s)) return nullptr;
       PackedIter it(s, true);
       std::vector<std::string> items;
-      if (!it.All(&items)) return r.Fail("invalid ziplist"), nullptr;
+      if (!it.All(&items)) return r.Fail("Ziplist integrity check failed"), nullptr;
       for (auto& x : items) list->items.push_back(std::move(x));
       break;
     }
@@ -570,7 +570,7 @@ Entry* ReadList(Reader& r, uint8_t type, std::string_view key) {
         }
         PackedIter it(s, type == kTypeListQuicklist);
         std::vector<std::string> items;
-        if (!it.All(&items)) return r.Fail(type == kTypeListQuicklist ? "invalid ziplist" : "invalid listpack"), nullptr;
+        if (!it.All(&items)) return r.Fail(type == kTypeListQuicklist ? "Ziplist integrity check failed" : "Listpack integrity check failed"), nullptr;
         // Redis skips empty nodes (an old bug could write them).
         for (auto& x : items) list->items.push_back(std::move(x));
       }
@@ -585,7 +585,7 @@ Entry* ReadSet(Reader& r, uint8_t type, std::string_view key, const Limits& limi
   auto set = std::make_unique<SetValue>();
   std::string s;
   auto add = [&](std::string_view m) {
-    if (!set->Add(m, limits.set_max_intset_entries)) return r.Fail("duplicate set member");
+    if (!set->Add(m, limits.set_max_intset_entries)) return r.Fail("Duplicate set members detected");
     return true;
   };
   if (type == kTypeSet) {
@@ -596,14 +596,14 @@ Entry* ReadSet(Reader& r, uint8_t type, std::string_view key, const Limits& limi
   } else if (type == kTypeSetIntset) {
     if (!r.String(&s)) return nullptr;
     std::vector<int64_t> ints;
-    if (!DecodeIntset(s, &ints)) return r.Fail("invalid intset"), nullptr;
+    if (!DecodeIntset(s, &ints)) return r.Fail("Intset integrity check failed"), nullptr;
     char buf[24];
     for (int64_t v : ints)
       if (!add(FormatInt(v, buf))) return nullptr;
   } else {  // kTypeSetListpack
     if (!r.String(&s)) return nullptr;
     std::vector<std::string> items;
-    if (!PackedIter(s, false).All(&items)) return r.Fail("invalid listpack"), nullptr;
+    if (!PackedIter(s, false).All(&items)) return r.Fail("Listpack integrity check failed"), nullptr;
     for (auto& m : items)
       if (!add(m)) return nullptr;
   }
@@ -622,14 +622,14 @@ Entry* ReadZSet(Reader& r, uint8_t type, std::string_view key, const Limits& lim
       double d;
       if (!r.String(&s)) return nullptr;
       if (!(type == kTypeZSet ? r.TextDouble(&d) : r.BinaryDouble(&d))) return nullptr;
-      if (std::isnan(d)) return r.Fail("sorted set with a NaN score"), nullptr;
+      if (std::isnan(d)) return r.Fail("Zset with NAN score detected"), nullptr;
       items.push_back({d, std::move(s)});
     }
   } else {  // ziplist / listpack: member, score, ...
     if (!r.String(&s)) return nullptr;
     std::vector<std::string> flat;
     if (!PackedIter(s, type == kTypeZSetZiplist).All(&flat) || flat.size() % 2)
-      return r.Fail(type == kTypeZSetZiplist ? "invalid ziplist" : "invalid listpack"), nullptr;
+      return r.Fail(type == kTypeZSetZiplist ? "Ziplist integrity check failed" : "Listpack integrity check failed"), nullptr;
     for (size_t i = 0; i < flat.size(); i += 2) {
       double d;
       if (!ParseScore(flat[i + 1], &d)) return r.Fail("invalid sorted set score"), nullptr;
@@ -643,7 +643,7 @@ Entry* ReadZSet(Reader& r, uint8_t type, std::string_view key, const Limits& lim
   });
   auto z = std::make_unique<ZSetValue>();
   for (const auto& it : items)
-    if (!z->Set(it.member, it.score, limits.zset)) return r.Fail("duplicate sorted set member"), nullptr;
+    if (!z->Set(it.member, it.score, limits.zset)) return r.Fail("Duplicate zset fields detected"), nullptr;
   return Finish(std::move(z), key, ObjType::kZSet);
 }
 
@@ -651,7 +651,7 @@ Entry* ReadHash(Reader& r, uint8_t type, std::string_view key, const Limits& lim
   auto h = std::make_unique<HashValue>();
   std::string f, v;
   auto set = [&](std::string_view field, std::string_view value) {
-    if (!h->Set(field, value, limits.hash)) return r.Fail("duplicate hash field");
+    if (!h->Set(field, value, limits.hash)) return r.Fail("Duplicate hash fields detected");
     return true;
   };
   auto expire = [&](std::string_view field, uint64_t at) {
@@ -688,7 +688,7 @@ Entry* ReadHash(Reader& r, uint8_t type, std::string_view key, const Limits& lim
     case kTypeHashZipmap: {
       if (!r.String(&f)) return nullptr;
       std::vector<std::string> flat;
-      if (!DecodeZipmap(f, &flat)) return r.Fail("invalid zipmap"), nullptr;
+      if (!DecodeZipmap(f, &flat)) return r.Fail("Zipmap integrity check failed"), nullptr;
       for (size_t i = 0; i < flat.size(); i += 2)
         if (!set(flat[i], flat[i + 1])) return nullptr;
       break;
@@ -699,7 +699,7 @@ Entry* ReadHash(Reader& r, uint8_t type, std::string_view key, const Limits& lim
       if (type == kTypeHashListpackEx && !r.Millis(&min_expire)) return nullptr;
       if (!r.String(&f)) return nullptr;
       std::vector<std::string> flat;
-      if (!PackedIter(f, false).All(&flat) || flat.size() % 3) return r.Fail("invalid listpack"), nullptr;
+      if (!PackedIter(f, false).All(&flat) || flat.size() % 3) return r.Fail("Listpack integrity check failed"), nullptr;
       for (size_t i = 0; i < flat.size(); i += 3) {
         int64_t at;
         if (!ParseI64(flat[i + 2], &at) || at < 0) return r.Fail("invalid hash field TTL"), nullptr;
@@ -711,7 +711,7 @@ Entry* ReadHash(Reader& r, uint8_t type, std::string_view key, const Limits& lim
       if (!r.String(&f)) return nullptr;
       std::vector<std::string> flat;
       if (!PackedIter(f, type == kTypeHashZiplist).All(&flat) || flat.size() % 2)
-        return r.Fail(type == kTypeHashZiplist ? "invalid ziplist" : "invalid listpack"), nullptr;
+        return r.Fail(type == kTypeHashZiplist ? "Ziplist integrity check failed" : "Listpack integrity check failed"), nullptr;
       for (size_t i = 0; i < flat.size(); i += 2)
         if (!set(flat[i], flat[i + 1])) return nullptr;
     }
@@ -741,9 +741,9 @@ bool ReadStreamNode(Reader& r, std::string_view nodekey, std::string_view lp, St
   auto* kp = reinterpret_cast<const unsigned char*>(nodekey.data());
   StreamID master{LoadBe(kp, 8), LoadBe(kp + 8, 8)};
   ListpackIter it(lp);
-  if (!it.Init()) return r.Fail("invalid stream listpack");
+  if (!it.Init()) return r.Fail("Stream listpack integrity check failed");
   std::string_view e;
-  auto bad = [&] { return r.Fail("invalid stream listpack"); };
+  auto bad = [&] { return r.Fail("Stream listpack integrity check failed"); };
   auto next_int = [&](int64_t* v) { return it.Next(&e) == 1 && ParseI64(e, v); };
   int64_t count, deleted, nmaster;
   if (!next_int(&count) || !next_int(&deleted) || !next_int(&nmaster)) return bad();
@@ -937,11 +937,13 @@ Entry* ReadValue(Reader& r, uint8_t type, std::string_view key, const Limits& li
   }
 }
 
-Entry* ReadPayload(std::string_view payload, std::string_view key, const Limits& limits, bool* bad_version) {
+Entry* ReadPayload(std::string_view payload, std::string_view key, const Limits& limits, bool* bad_version,
+                   std::string* error) {
   *bad_version = false;
   // [type][value][version: 2 bytes LE][CRC-64: 8 bytes LE]
   if (payload.size() < 10) {
     *bad_version = true;
+    if (error) *error = "payload shorter than its trailer";
     return nullptr;
   }
   auto* foot = reinterpret_cast<const unsigned char*>(payload.data() + payload.size() - 10);
@@ -949,13 +951,18 @@ Entry* ReadPayload(std::string_view payload, std::string_view key, const Limits&
   // Redis 7.0 checks every payload's CRC (only files may carry a zero one).
   if (version > static_cast<uint64_t>(kMaxReadVersion) || crc != Crc64(0, payload.substr(0, payload.size() - 8))) {
     *bad_version = true;
+    if (error) *error = version > static_cast<uint64_t>(kMaxReadVersion) ? "RDB version too new" : "wrong CRC-64";
     return nullptr;
   }
   Reader r(payload.substr(0, payload.size() - 10));
-  uint8_t type;
-  if (!r.Byte(&type)) return nullptr;
-  if (!IsValueType(type)) return nullptr;
-  return ReadValue(r, type, key, limits);
+  uint8_t type = 0;
+  Entry* e = nullptr;
+  if (r.Byte(&type)) {
+    if (IsValueType(type)) e = ReadValue(r, type, key, limits);
+    else r.Fail("unknown value type " + std::to_string(type));
+  }
+  if (!e && error) *error = r.error();
+  return e;
 }
 
 // ---------------------------------------------------------------- files
