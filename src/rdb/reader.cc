@@ -484,7 +484,7 @@ bool DecodeZipmap(std::string_view zm, std::vector<std::string>* out) {
     if (p[pos] == 255 || pos + 5 > n) return false;
     *l = LoadLe(p + pos + 1, 4);
     pos += 5;
-    return true;
+    return *l >= 254;  // the long form for a short length is not the format's
   };
   size_t count = 0;
   while (true) {
@@ -501,7 +501,7 @@ bool DecodeZipmap(std::string_view zm, std::vector<std::string>* out) {
     pos += vl + free;
     ++count;
   }
-  if (pos + 1 != n) return false;
+  if (pos + 1 != n || count == 0) return false;
   if (p[0] < 254 && p[0] != count) return false;
   return true;
 }
@@ -550,7 +550,7 @@ Entry* ReadList(Reader& r, uint8_t type, std::string_view key) {
       if (!r.String(&s)) return nullptr;
       PackedIter it(s, true);
       std::vector<std::string> items;
-      if (!it.All(&items)) return r.Fail("Ziplist integrity check failed"), nullptr;
+      if (!it.All(&items)) return r.Fail("List ziplist integrity check failed"), nullptr;
       for (auto& x : items) list->items.push_back(std::move(x));
       break;
     }
@@ -571,7 +571,10 @@ Entry* ReadList(Reader& r, uint8_t type, std::string_view key) {
         }
         PackedIter it(s, type == kTypeListQuicklist);
         std::vector<std::string> items;
-        if (!it.All(&items)) return r.Fail(type == kTypeListQuicklist ? "Ziplist integrity check failed" : "Listpack integrity check failed"), nullptr;
+        if (!it.All(&items))
+          return r.Fail(type == kTypeListQuicklist ? "Quicklist ziplist integrity check failed"
+                                                   : "Quicklist listpack integrity check failed"),
+                 nullptr;
         // Redis skips empty nodes (an old bug could write them).
         for (auto& x : items) list->items.push_back(std::move(x));
       }
@@ -585,7 +588,7 @@ Entry* ReadList(Reader& r, uint8_t type, std::string_view key) {
 Entry* ReadSet(Reader& r, uint8_t type, std::string_view key, const Limits& limits) {
   auto set = std::make_unique<SetValue>();
   std::string s;
-  const char* dup = type == kTypeSetListpack ? "Listpack integrity check failed (duplicate member)"
+  const char* dup = type == kTypeSetListpack ? "Set listpack integrity check failed: listpack with dup elements"
                                               : "Duplicate set members detected";
   auto add = [&](std::string_view m) {
     if (!set->Add(m, limits.set_max_intset_entries)) return r.Fail(dup);
@@ -606,7 +609,7 @@ Entry* ReadSet(Reader& r, uint8_t type, std::string_view key, const Limits& limi
   } else {  // kTypeSetListpack
     if (!r.String(&s)) return nullptr;
     std::vector<std::string> items;
-    if (!PackedIter(s, false).All(&items)) return r.Fail("Listpack integrity check failed"), nullptr;
+    if (!PackedIter(s, false).All(&items)) return r.Fail("Set listpack integrity check failed"), nullptr;
     for (auto& m : items)
       if (!add(m)) return nullptr;
   }
@@ -632,7 +635,9 @@ Entry* ReadZSet(Reader& r, uint8_t type, std::string_view key, const Limits& lim
     if (!r.String(&s)) return nullptr;
     std::vector<std::string> flat;
     if (!PackedIter(s, type == kTypeZSetZiplist).All(&flat) || flat.size() % 2)
-      return r.Fail(type == kTypeZSetZiplist ? "Ziplist integrity check failed" : "Listpack integrity check failed"), nullptr;
+      return r.Fail(type == kTypeZSetZiplist ? "Zset ziplist integrity check failed"
+                                             : "Zset listpack integrity check failed"),
+             nullptr;
     for (size_t i = 0; i < flat.size(); i += 2) {
       double d;
       if (!ParseScore(flat[i + 1], &d)) return r.Fail("invalid sorted set score"), nullptr;
@@ -647,8 +652,8 @@ Entry* ReadZSet(Reader& r, uint8_t type, std::string_view key, const Limits& lim
   auto z = std::make_unique<ZSetValue>();
   for (const auto& it : items)
     if (!z->Set(it.member, it.score, limits.zset))
-      return r.Fail(type == kTypeZSetZiplist    ? "Ziplist integrity check failed (duplicate member)"
-                    : type == kTypeZSetListpack ? "Listpack integrity check failed (duplicate member)"
+      return r.Fail(type == kTypeZSetZiplist    ? "Zset ziplist integrity check failed: ziplist with dup elements"
+                    : type == kTypeZSetListpack ? "Zset listpack integrity check failed: listpack with dup elements"
                                                 : "Duplicate zset fields detected"),
              nullptr;
   return Finish(std::move(z), key, ObjType::kZSet);
@@ -658,10 +663,10 @@ Entry* ReadHash(Reader& r, uint8_t type, std::string_view key, const Limits& lim
   auto h = std::make_unique<HashValue>();
   std::string f, v;
   // In a packed form a duplicate is that blob's integrity failing, as Redis words it.
-  const char* dup = type == kTypeHashZipmap     ? "Zipmap integrity check failed (duplicate field)"
-                    : type == kTypeHashZiplist  ? "Ziplist integrity check failed (duplicate field)"
+  const char* dup = type == kTypeHashZipmap     ? "Zipmap integrity check failed: hash zipmap with dup elements"
+                    : type == kTypeHashZiplist  ? "Hash ziplist integrity check failed: ziplist with dup elements"
                     : type == kTypeHashListpack || type == kTypeHashListpackEx || type == kTypeHashListpackExPreGa
-                        ? "Listpack integrity check failed (duplicate field)"
+                        ? "Hash listpack integrity check failed: listpack with dup elements"
                         : "Duplicate hash fields detected";
   auto set = [&](std::string_view field, std::string_view value) {
     if (!h->Set(field, value, limits.hash)) return r.Fail(dup);
@@ -712,7 +717,8 @@ Entry* ReadHash(Reader& r, uint8_t type, std::string_view key, const Limits& lim
       if (type == kTypeHashListpackEx && !r.Millis(&min_expire)) return nullptr;
       if (!r.String(&f)) return nullptr;
       std::vector<std::string> flat;
-      if (!PackedIter(f, false).All(&flat) || flat.size() % 3) return r.Fail("Listpack integrity check failed"), nullptr;
+      if (!PackedIter(f, false).All(&flat) || flat.size() % 3)
+        return r.Fail("Hash listpack integrity check failed"), nullptr;
       for (size_t i = 0; i < flat.size(); i += 3) {
         int64_t at;
         if (!ParseI64(flat[i + 2], &at) || at < 0) return r.Fail("invalid hash field TTL"), nullptr;
@@ -724,7 +730,9 @@ Entry* ReadHash(Reader& r, uint8_t type, std::string_view key, const Limits& lim
       if (!r.String(&f)) return nullptr;
       std::vector<std::string> flat;
       if (!PackedIter(f, type == kTypeHashZiplist).All(&flat) || flat.size() % 2)
-        return r.Fail(type == kTypeHashZiplist ? "Ziplist integrity check failed" : "Listpack integrity check failed"), nullptr;
+        return r.Fail(type == kTypeHashZiplist ? "Hash ziplist integrity check failed"
+                                               : "Hash listpack integrity check failed"),
+               nullptr;
       for (size_t i = 0; i < flat.size(); i += 2)
         if (!set(flat[i], flat[i + 1])) return nullptr;
     }
@@ -857,7 +865,7 @@ Entry* ReadStream(Reader& r, uint8_t type, std::string_view key, const Limits& l
       entries_read = s->EstimateEntriesRead(gid);
     }
     StreamGroup* group = s->CreateGroup(name, gid, entries_read);
-    if (!group) return r.Fail("duplicated consumer group name"), nullptr;
+    if (!group) return r.Fail("Duplicated consumer group name"), nullptr;
     uint64_t npel;
     if (!r.Length(&npel)) return nullptr;
     if (npel > r.remaining() / 25) return r.Fail("PEL larger than the input"), nullptr;
@@ -875,7 +883,7 @@ Entry* ReadStream(Reader& r, uint8_t type, std::string_view key, const Limits& l
       if (!r.String(&name) || !r.Millis(&seen)) return nullptr;
       if (type >= kTypeStreamListpacks3 && !r.Millis(&active)) return nullptr;
       StreamConsumer* consumer = group->CreateConsumer(name, seen);
-      if (!consumer) return r.Fail("duplicated consumer name"), nullptr;
+      if (!consumer) return r.Fail("Duplicate stream consumer detected"), nullptr;
       consumer->seen_time = seen;
       uint64_t npending;
       if (!r.Length(&npending)) return nullptr;
@@ -885,13 +893,13 @@ Entry* ReadStream(Reader& r, uint8_t type, std::string_view key, const Limits& l
         if (!ReadRawId(r, &id)) return nullptr;
         auto it = group->pel.find(id);
         if (it == group->pel.end()) return r.Fail("consumer PEL entry not in the group's PEL"), nullptr;
-        if (it->second.consumer) return r.Fail("duplicated consumer PEL entry"), nullptr;
+        if (it->second.consumer) return r.Fail("Stream consumer PEL entry already has a consumer assigned"), nullptr;
         it->second.consumer = consumer;
         consumer->pending.insert(id);
       }
     }
     for (const auto& [id, nack] : group->pel)
-      if (!nack.consumer) return r.Fail("group PEL entry without a consumer"), nullptr;
+      if (!nack.consumer) return r.Fail("Stream CG PEL entry without consumer"), nullptr;
   }
   return Finish(std::move(s), key, ObjType::kStream);
 }

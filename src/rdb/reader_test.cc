@@ -287,6 +287,12 @@ TEST(RdbReader, OldHashes) {
   EXPECT_EQ(Load(Payload(kTypeHash, Len(2) + Str("a") + Str("b") + Str("a") + Str("c"))), nullptr);
   EXPECT_EQ(Load(Payload(kTypeHashZipmap, Str(Zipmap({"a", "1", "a", "2"})))), nullptr);
   EXPECT_EQ(Load(Payload(kTypeHash, Len(0))), nullptr);
+  // A zipmap length in the 5-byte form must need it; an empty zipmap is malformed.
+  EXPECT_EQ(Load(Payload(kTypeHashZipmap, Str(std::string("\x01\xfe\x01\x00\x00\x00k\x01\x00v\xff", 11)))), nullptr);
+  EXPECT_EQ(Load(Payload(kTypeHashZipmap, Str(std::string("\x00\xff", 2)))), nullptr);
+  Decoded ok;
+  ok.e = Load(Payload(kTypeHashZipmap, Str(std::string("\x01\x01k\x01\x00v\xff", 7))));
+  EXPECT_NE(ok.e, nullptr);
 }
 
 TEST(RdbReader, HashFieldTtls) {
