@@ -22,6 +22,7 @@
 #include "common/sha1.h"
 #include "keyspace/digest.h"
 #include "keyspace/objects.h"
+#include "rdb/rdb.h"
 #include "script/store.h"
 
 namespace larder {
@@ -940,6 +941,10 @@ void Debug(CommandContext& ctx) {
   }
   if (sub == "set-disable-deny-scripts" && argc == 3) {
     script::DenyScriptsDisabled().store(ctx.arg(2) != "0");
+    return ctx.rb->Ok();
+  }
+  if (sub == "set-skip-checksum-validation" && argc == 3) {
+    rdb::g_skip_payload_checksum.store(ctx.arg(2) != "0");
     return ctx.rb->Ok();
   }
   if (sub == "set-active-expire" && argc == 3) {

@@ -16,6 +16,7 @@
 // persistence module owns files, shards and timing.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -157,10 +158,15 @@ struct Limits {
 // empty collection (Redis refuses to keep one) is malformed too.
 Entry* ReadValue(Reader& r, uint8_t type, std::string_view key, const Limits& limits);
 // RESTORE: checks the payload's version (<= kMaxReadVersion) and CRC-64
-// (a zero CRC is accepted, as Redis does), then decodes the value.
+// (always: Redis 7.0 refuses a zero one too), then decodes the value.
 // *bad_version is set when the trailer is what failed (Redis's "DUMP payload
 // version or checksum are wrong"); otherwise a failure is "Bad data format".
-Entry* ReadPayload(std::string_view payload, std::string_view key, const Limits& limits, bool* bad_version);
+// *error (when given) says what failed, for the log.
+// DEBUG SET-SKIP-CHECKSUM-VALIDATION 1 (Redis's testing switch) turns the
+// CRC check off for every payload, process-wide.
+inline std::atomic<bool> g_skip_payload_checksum{false};
+Entry* ReadPayload(std::string_view payload, std::string_view key, const Limits& limits, bool* bad_version,
+                   std::string* error = nullptr);
 
 // What a file holds, handed over as it is read.
 struct LoadHandler {
