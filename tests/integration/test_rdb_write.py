@@ -525,6 +525,29 @@ def test_migrate_auth(conn):
         target.stop()
 
 
+def test_migrate_passwords_are_redacted(conn, larder):
+    conn.cmd("CONFIG", "SET", "slowlog-log-slower-than", "0")
+    try:
+        mon = larder.conn()
+        assert mon.cmd("MONITOR") == "OK"
+        conn.cmd("SLOWLOG", "RESET")
+        conn.cmd("MIGRATE", "127.0.0.1", "1", "k", "9", "5000", "AUTH", "secret1")
+        conn.cmd("MIGRATE", "127.0.0.1", "1", "k", "9", "5000", "COPY", "AUTH2", "user", "secret2", "KEYS")
+        log = conn.cmd("SLOWLOG", "GET")
+        args = [entry[3] for entry in log if entry[3][0].lower() == b"migrate"]
+        assert args == [
+            [b"MIGRATE", b"127.0.0.1", b"1", b"k", b"9", b"5000", b"COPY", b"AUTH2", b"(redacted)", b"(redacted)", b"KEYS"],
+            [b"MIGRATE", b"127.0.0.1", b"1", b"k", b"9", b"5000", b"AUTH", b"(redacted)"],
+        ]
+        lines = [mon.read() for _ in range(3)]  # SLOWLOG RESET, then the two
+        assert lines[1].endswith('"5000" "AUTH" "(redacted)"')
+        assert lines[2].endswith('"AUTH2" "(redacted)" "(redacted)" "KEYS"')
+        assert "secret" not in "".join(lines)
+        mon.close()
+    finally:
+        conn.cmd("CONFIG", "SET", "slowlog-log-slower-than", "10000")
+
+
 def test_migrate_timeout_bounds_a_silent_target(conn):
     import socket
     srv = socket.socket()
