@@ -7,6 +7,7 @@ import os
 import random
 import struct
 import time
+from contextlib import closing
 
 import pytest
 
@@ -25,10 +26,10 @@ def redis():
 
 @pytest.fixture
 def r(redis):
-    c = redis.conn()
-    c.cmd("FLUSHALL")
-    yield c
-    c.close()
+    """A connection to the module's redis-server, emptied first."""
+    with closing(redis.conn()) as c:
+        c.cmd("FLUSHALL")
+        yield c
 
 
 def crc64(data):
