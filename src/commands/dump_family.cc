@@ -261,6 +261,22 @@ std::vector<size_t> MigrateKeys(std::span<const std::string_view> args) {
   return {3};
 }
 
+// The password arguments of AUTH and AUTH2 (and AUTH2's user name), which
+// SLOWLOG and MONITOR do not show, as in Redis.
+std::vector<size_t> MigrateRedacted(std::span<const std::string_view> args) {
+  std::vector<size_t> out;
+  for (size_t i = 6; i < args.size(); ++i) {
+    if (EqualsIgnoreCase(args[i], "keys")) break;
+    if (EqualsIgnoreCase(args[i], "auth") && i + 1 < args.size()) {
+      out.push_back(++i);
+    } else if (EqualsIgnoreCase(args[i], "auth2") && i + 2 < args.size()) {
+      out.push_back(++i);
+      out.push_back(++i);
+    }
+  }
+  return out;
+}
+
 // MIGRATE host port key|"" destination-db timeout [COPY] [REPLACE]
 //   [AUTH password | AUTH2 username password] [KEYS key ...]
 void Migrate(CommandContext& ctx) {
@@ -406,6 +422,7 @@ void RegisterDumpFamily(CommandRegistry* r) {
                   "Atomically transfer a key from a Redis instance to another one.", "generic");
   s.since = "2.6.0";
   s.get_keys = MigrateKeys;
+  s.redacted_args = MigrateRedacted;
   r->Add(std::move(s));
 }
 

@@ -178,6 +178,9 @@ struct CommandSpec {
   // ZUNION, LMPOP): returns the key indexes, or none if the arguments are
   // malformed (the handler then reports the error).
   std::vector<size_t> (*get_keys)(std::span<const std::string_view> args) = nullptr;
+  // Arguments SLOWLOG and MONITOR show as "(redacted)" (MIGRATE's
+  // passwords, as Redis's redactClientCommandArgument): their indexes.
+  std::vector<size_t> (*redacted_args)(std::span<const std::string_view> args) = nullptr;
   // For commands that may reach keys no key argument names (SORT's BY and
   // GET patterns): true when this command line may, and then it runs as one
   // exclusive operation over every shard, reaching each key through

@@ -12,6 +12,24 @@
 
 namespace larder {
 
+namespace {
+
+// The command line with the arguments its command redacts replaced, or
+// empty when it redacts none (the common case: no copy).
+std::vector<std::string_view> Redacted(std::span<const std::string_view> args) {
+  if (args.empty()) return {};
+  const CommandSpec* s = Commands().Find(args[0]);
+  if (!s || !s->redacted_args) return {};
+  std::vector<size_t> hide = s->redacted_args(args);
+  if (hide.empty()) return {};
+  std::vector<std::string_view> out(args.begin(), args.end());
+  for (size_t i : hide)
+    if (i < out.size()) out[i] = "(redacted)";
+  return out;
+}
+
+}  // namespace
+
 bool Engine::PausedNow(uint32_t flags) const {
   int64_t until = pause_until_ms_.load(std::memory_order_relaxed);
   if (until == 0) return false;
@@ -41,6 +59,8 @@ void Engine::RecordError(Shard* shard, std::string_view error_line) {
 
 void Engine::AddSlowlog(Shard* shard, std::span<const std::string_view> args, int64_t duration_us,
                         const ClientState* client) {
+  std::vector<std::string_view> redacted = Redacted(args);
+  if (!redacted.empty()) args = redacted;
   SlowlogEntry e;
   e.id = NextSlowlogId();
   e.time_s = UnixTimeMs() / 1000;
@@ -111,6 +131,8 @@ void Engine::RemoveMonitor(int shard, uint64_t client_id) {
 }
 
 void Engine::FeedMonitors(int db, const std::string& addr, std::span<const std::string_view> args) {
+  std::vector<std::string_view> redacted = Redacted(args);
+  if (!redacted.empty()) args = redacted;
   int64_t us = UnixTimeUs();
   std::string line = fmt::format("+{}.{:06d} [{} {}]", us / 1000000, us % 1000000, db, addr);
   for (auto a : args) {

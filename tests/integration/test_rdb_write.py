@@ -7,6 +7,7 @@ import os
 import random
 import struct
 import time
+from contextlib import closing
 
 import pytest
 
@@ -25,10 +26,10 @@ def redis():
 
 @pytest.fixture
 def r(redis):
-    c = redis.conn()
-    c.cmd("FLUSHALL")
-    yield c
-    c.close()
+    """A connection to the module's redis-server, emptied first."""
+    with closing(redis.conn()) as c:
+        c.cmd("FLUSHALL")
+        yield c
 
 
 def crc64(data):
@@ -523,6 +524,29 @@ def test_migrate_auth(conn):
         t.close()
     finally:
         target.stop()
+
+
+def test_migrate_passwords_are_redacted(conn, larder):
+    conn.cmd("CONFIG", "SET", "slowlog-log-slower-than", "0")
+    try:
+        mon = larder.conn()
+        assert mon.cmd("MONITOR") == "OK"
+        conn.cmd("SLOWLOG", "RESET")
+        conn.cmd("MIGRATE", "127.0.0.1", "1", "k", "9", "5000", "AUTH", "secret1")
+        conn.cmd("MIGRATE", "127.0.0.1", "1", "k", "9", "5000", "COPY", "AUTH2", "user", "secret2", "KEYS")
+        log = conn.cmd("SLOWLOG", "GET")
+        args = [entry[3] for entry in log if entry[3][0].lower() == b"migrate"]
+        assert args == [
+            [b"MIGRATE", b"127.0.0.1", b"1", b"k", b"9", b"5000", b"COPY", b"AUTH2", b"(redacted)", b"(redacted)", b"KEYS"],
+            [b"MIGRATE", b"127.0.0.1", b"1", b"k", b"9", b"5000", b"AUTH", b"(redacted)"],
+        ]
+        lines = [mon.read() for _ in range(3)]  # SLOWLOG RESET, then the two
+        assert lines[1].endswith('"5000" "AUTH" "(redacted)"')
+        assert lines[2].endswith('"AUTH2" "(redacted)" "(redacted)" "KEYS"')
+        assert "secret" not in "".join(lines)
+        mon.close()
+    finally:
+        conn.cmd("CONFIG", "SET", "slowlog-log-slower-than", "10000")
 
 
 def test_migrate_timeout_bounds_a_silent_target(conn):
