@@ -3,10 +3,7 @@
 // every shard; each shard's function interpreter reloads them after a
 // change (script/store.h).
 //
-// FUNCTION DUMP's payload is Larder's own (docs/compatibility.md): for each
-// library the byte 0xF5 and its code as a 4-byte little-endian length and
-// the bytes, then the format version (2 bytes, little-endian, 1) and a
-// 64-bit FNV-1a checksum of everything before it (8 bytes, little-endian).
+// FUNCTION DUMP/RESTORE payloads are Redis's (RDB function records).
 #include <cstring>
 
 #include "commands/families.h"
@@ -15,6 +12,8 @@
 #include "common/numbers.h"
 #include "common/strings.h"
 #include "engine/engine.h"
+#include "rdb/format.h"
+#include "rdb/rdb.h"
 #include "script/lua_runtime.h"
 #include "script/store.h"
 #include "shard/shard.h"
@@ -151,53 +150,37 @@ void FunctionList(CommandContext& ctx) {
   }
 }
 
-uint64_t Fnv1a(std::string_view s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
-void PutLE(std::string* out, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-uint64_t GetLE(std::string_view s, size_t pos, int bytes) {
-  uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(s[pos + static_cast<size_t>(i)]);
-  return v;
-}
-
-constexpr uint16_t kDumpVersion = 1;
-
+// FUNCTION DUMP's payload is Redis's: per library the RDB function record
+// (opcode 245, the code as an RDB string), then the RDB version (2 bytes LE)
+// and the CRC-64 of all that (8 bytes LE), so libraries move between Redis
+// and Larder either way.
 void FunctionDump(CommandContext& ctx) {
   auto set = script::Functions().Snapshot();
-  std::string out;
-  for (const auto& [name, lib] : *set) {
-    out.push_back('\xf5');
-    PutLE(&out, lib.code.size(), 4);
-    out.append(lib.code);
-  }
-  PutLE(&out, kDumpVersion, 2);
-  PutLE(&out, Fnv1a(out), 8);
+  rdb::Writer w;
+  for (const auto& [name, lib] : *set) rdb::WriteFunction(w, lib.code);
+  std::string out = w.Take();
+  out.push_back(static_cast<char>(rdb::kVersion & 0xff));
+  out.push_back(static_cast<char>(rdb::kVersion >> 8));
+  uint64_t crc = rdb::Crc64(0, out);
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((crc >> (8 * i)) & 0xff));
   ctx.rb->Bulk(out);
 }
 
-// The libraries' codes of a payload; false when its version or checksum is wrong.
-bool ParseDump(std::string_view p, std::vector<std::string_view>* codes) {
+// The libraries' codes of a payload; false when its version or checksum is
+// wrong or a record is not a function's.
+bool ParseDump(std::string_view p, std::vector<std::string>* codes) {
   if (p.size() < 10) return false;
   size_t body = p.size() - 10;
-  if (GetLE(p, body, 2) != kDumpVersion || GetLE(p, body + 2, 8) != Fnv1a(p.substr(0, body + 2))) return false;
-  size_t pos = 0;
-  while (pos < body) {
-    if (static_cast<unsigned char>(p[pos]) != 0xf5 || pos + 5 > body) return false;
-    size_t len = GetLE(p, pos + 1, 4);
-    pos += 5;
-    if (pos + len > body) return false;
-    codes->push_back(p.substr(pos, len));
-    pos += len;
+  auto byte = [&](size_t i) { return static_cast<uint64_t>(static_cast<unsigned char>(p[i])); };
+  uint64_t version = byte(body) | byte(body + 1) << 8, crc = 0;
+  for (int i = 7; i >= 0; --i) crc = crc << 8 | byte(body + 2 + static_cast<size_t>(i));
+  if (version > static_cast<uint64_t>(rdb::kVersion) || crc != rdb::Crc64(0, p.substr(0, body + 2))) return false;
+  rdb::Reader r(p.substr(0, body));
+  while (r.offset() < body) {
+    uint8_t op;
+    std::string code;
+    if (!r.Byte(&op) || op != rdb::kOpFunction2 || !r.String(&code)) return false;
+    codes->push_back(std::move(code));
   }
   return true;
 }
@@ -211,11 +194,11 @@ void FunctionRestore(CommandContext& ctx) {
     else if (EqualsIgnoreCase(ctx.arg(3), "flush")) policy = Policy::kFlush;
     else return ctx.Error(OpStatus::kFunctionRestorePolicy);
   }
-  std::vector<std::string_view> codes;
+  std::vector<std::string> codes;
   if (!ParseDump(ctx.arg(2), &codes)) return ctx.Error(OpStatus::kFunctionRestorePayload);
   std::vector<Library> libs;
   std::string error;
-  for (std::string_view code : codes) {
+  for (const std::string& code : codes) {
     Library lib;
     if (!BuildLibrary(code, &lib, &error)) return ctx.Error(error);
     libs.push_back(std::move(lib));

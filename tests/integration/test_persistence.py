@@ -356,3 +356,20 @@ def test_debug_reload_lastsave_and_bgsave_in_progress():
         assert info_field(c, "rdb_bgsave_in_progress") == "1"
     finally:
         larder.stop(9)
+
+
+def test_function_dump_payloads_move_between_redis_and_larder():
+    redis, larder = start_redis(), start_larder()
+    try:
+        r, c = redis.conn(), larder.conn()
+        assert r.cmd("FUNCTION", "LOAD", LIBRARY) == b"persistlib"
+        payload = r.cmd("FUNCTION", "DUMP")
+        assert c.cmd("FUNCTION", "RESTORE", payload) == "OK"
+        check_function(c)
+        assert c.cmd("FUNCTION", "DUMP") == payload  # byte for byte
+        assert r.cmd("FUNCTION", "RESTORE", c.cmd("FUNCTION", "DUMP"), "REPLACE") == "OK"
+        bad = payload[:-1] + bytes([payload[-1] ^ 1])
+        assert c.cmd("FUNCTION", "RESTORE", bad) == r.cmd("FUNCTION", "RESTORE", bad)
+    finally:
+        redis.stop()
+        larder.stop()
