@@ -115,7 +115,7 @@ def main():
 
     configs = [("redis", [shutil.which("redis-server"), "--save", "", "--appendonly", "no"])]
     for t in args.threads.split(","):
-        configs.append((f"larder t{t}", [larder_bin(), "--threads", t]))
+        configs.append((f"larder t{t}", [larder_bin(), "--threads", t, "--save", ""]))
     table = {}
     for name, argv in configs:
         srv = CallgrindServer(argv, name)
