@@ -11,6 +11,7 @@
 #include <random>
 #include <set>
 
+#include "engine/aof.h"
 #include "engine/command.h"
 #include "cache/shard_cache.h"
 #include "common/clock.h"
@@ -203,9 +204,9 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
     Section(out, "Persistence");
     out += fmt::format(
         "loading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\nrdb_changes_since_last_save:0\r\n"
-        "rdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\n"
-        "aof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_write_status:ok\r\n",
+        "rdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\n",
         server->start_time_ms() / 1000);
+    server->aof().AppendInfo(out);  // the aof_* fields (engine/aof.h)
   }
   if (on("stats")) {
     Section(out, "Stats");

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <thread>
 
+#include "engine/aof.h"
 #include "engine/multi_shard.h"
 #include "commands/families.h"
 #include "engine/client.h"
@@ -932,6 +933,19 @@ void Debug(CommandContext& ctx) {
       rb.Ok();
     });
   }
+  if (sub == "loadaof" && argc == 2) {
+    // As Redis: what is buffered is written and synced, the dataset emptied
+    // and the AOF loaded again, with every shard parked.
+    Engine* engine = ctx.engine;
+    return ExclusiveAll(ctx, [engine](resp::ReplyBuilder& rb) {
+      std::string err;
+      if (engine->aof().enabled() && !engine->aof().Reload(&err)) {
+        rb.Error(FormatError(OpStatus::kAofLoadFailed, err));
+        return;
+      }
+      rb.Ok();
+    });
+  }
   if (sub == "error" && argc == 3) {
     // As Redis: the text is the whole error line (newlines become spaces),
     // sent as raw bytes, so it is not counted in the error statistics.
@@ -971,6 +985,7 @@ void Debug(CommandContext& ctx) {
         "ERROR <string>", "    Return a Redis protocol error with <string> as message. Useful for clients",
         "    unit tests to simulate Redis errors.",
         "LOG <message>", "    Write <message> to the server log.",
+        "LOADAOF", "    Flush the AOF buffers on disk and reload the AOF in memory.",
         "OBJECT <key>", "    Show low level info about `key` and associated value.",
         "POPULATE <count> [<prefix>] [<size>]",
         "    Create <count> string keys named key:<num>. If <prefix> is specified then",
@@ -994,6 +1009,13 @@ void Debug(CommandContext& ctx) {
 // cluster-enabled no (after the usual arity and subcommand checks).
 
 void ClusterDisabled(CommandContext& ctx) { ctx.Error(OpStatus::kClusterDisabled); }
+
+// BGREWRITEAOF: a new base from a snapshot taken without fork (engine/aof.h).
+void BgRewriteAof(CommandContext& ctx) {
+  std::string err;
+  if (!ctx.engine->aof().Rewrite(&err)) return ctx.Error(OpStatus::kAofRewriteFailed, err);
+  ctx.rb->SimpleString("Background append only file rewriting started");
+}
 
 void Shutdown(CommandContext& ctx) {
   for (size_t i = 1; i < ctx.argc(); ++i) {
@@ -1019,6 +1041,8 @@ void RegisterServerFamily(CommandRegistry* r) {
   r->Add(make("lastsave", 1, L | S | kCmdFast, LastSave, "@admin @fast @dangerous", "Returns the Unix timestamp of the last successful save to disk."));
   r->Add(make("monitor", 1, A | NS | L | S, Monitor, "@admin @slow @dangerous", "Listens for all requests received by the server in real-time."));
   r->Add(make("debug", -2, A | NS | L | S, Debug, "@admin @slow @dangerous", "A container for debugging commands."));
+  r->Add(make("bgrewriteaof", 1, A | NS | S, BgRewriteAof, "@admin @slow @dangerous",
+              "Asynchronously rewrites the append-only file to disk."));
   r->Add(make("shutdown", -1, A | NS | L | S | kCmdNoMulti | kCmdSentinel | kCmdAllowBusy, Shutdown,
               "@admin @slow @dangerous", "Synchronously saves the database(s) to disk and shuts down the Redis server."));
 

@@ -8,6 +8,7 @@
 #include "commands/families.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "engine/aof.h"
 #include "engine/command.h"
 #include "keyspace/memory.h"
 
@@ -288,6 +289,15 @@ int Server::Run() {
 
   engine_->shards().Start([this](Shard& s) { SetupShard(s); });
   engine_->Started();
+  // appendonly yes: the AOF is loaded (every shard parked) before any
+  // command runs, and opened for appends.
+  std::string aof_err;
+  if (!engine_->aof().StartUp(&aof_err)) {
+    LOG_WARNING("{}", aof_err);
+    engine_->shards().Stop();
+    return 1;
+  }
+  engine_->aof().InstallConfigHooks();
   // From now on CONFIG SET port / tls-port / bind listen again, and CONFIG
   // SET of a TLS setting builds a new context.
   config_->SetApplyHook("port", [this](std::string* err) {
@@ -342,6 +352,7 @@ int Server::Run() {
     });
   engine_->Shutdown();
   engine_->shards().Stop();
+  engine_->aof().Stop();  // what was written is synced
   if (!config_->pidfile().empty()) unlink(config_->pidfile().c_str());
   if (unix_fd_ >= 0) unlink(config_->Get("unixsocket")->c_str());
   LOG_WARNING("Larder is now ready to exit, bye bye...");
