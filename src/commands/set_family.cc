@@ -145,6 +145,7 @@ void SPop(CommandContext& ctx) {
     std::string m = all[rng() % all.size()];
     s->Remove(m);
     NotifyKeyspaceEvent(ctx, kNotifySet, "spop", ctx.arg(1));
+    if (ctx.propagation) ctx.Propagate({"SREM", ctx.arg(1), m});  // the member it drew, as Redis
     DeleteIfEmpty(ctx, ctx.arg(1), s);
     return ctx.rb->Bulk(m);
   }
@@ -153,6 +154,16 @@ void SPop(CommandContext& ctx) {
   all.resize(n);
   for (const auto& m : all) s->Remove(m);
   if (n) NotifyKeyspaceEvent(ctx, kNotifySet, "spop", ctx.arg(1));
+  // Logged as what it removed: DEL when it took the whole set, else SREM
+  // of the members drawn (Redis 7.0: one SREM per member).
+  ctx.PropagateNothing();
+  if (ctx.propagation && n) {
+    if (s->size() == 0) {
+      ctx.Propagate({"DEL", ctx.arg(1)});
+    } else {
+      for (const auto& m : all) ctx.Propagate({"SREM", ctx.arg(1), m});
+    }
+  }
   DeleteIfEmpty(ctx, ctx.arg(1), s);
   ReplyMembers(ctx, all);
 }
