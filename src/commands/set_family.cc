@@ -138,7 +138,10 @@ void SPop(CommandContext& ctx) {
   }
   SetValue* s;
   if (!Lookup(ctx, ctx.arg(1), &s, true)) return;
-  if (!s) return count < 0 ? ctx.rb->Null() : ctx.rb->SetHeader(0);
+  if (!s) {
+    ctx.PropagateNothing();  // nothing changed: nothing logged
+    return count < 0 ? ctx.rb->Null() : ctx.rb->SetHeader(0);
+  }
   auto all = s->Members();
   auto& rng = ctx.shard->rng();
   if (count < 0) {

@@ -797,7 +797,7 @@ bool Aof::NewBase(bool enabling, std::string* error) {
     req.done = [this, base](bool ok, const std::string& err) {
       if (ok) {
         std::lock_guard<std::mutex> g(mu_);
-        manifest_.base.assign(1, FileInfo{base, ++manifest_.cur_base_seq, 'b'});
+        SetBase(base);
       }
       OnRewriteDone(ok, err);
     };
@@ -832,7 +832,7 @@ bool Aof::NewBase(bool enabling, std::string* error) {
     OnRewriteCut();
     {
       std::lock_guard<std::mutex> g(mu_);
-      manifest_.base.assign(1, FileInfo{base, ++manifest_.cur_base_seq, 'b'});
+      SetBase(base);
     }
     ok = true;
   };
@@ -849,6 +849,11 @@ bool Aof::NewBase(bool enabling, std::string* error) {
   }
   OnRewriteDone(ok, *error);
   return ok;
+}
+
+void Aof::SetBase(const std::string& name) {
+  for (const FileInfo& f : manifest_.base) manifest_.history.push_back(FileInfo{f.name, f.seq, 'h'});
+  manifest_.base.assign(1, FileInfo{name, ++manifest_.cur_base_seq, 'b'});
 }
 
 void Aof::OnRewriteCut() {
@@ -881,8 +886,6 @@ void Aof::OnRewriteDone(bool ok, const std::string& error) {
         else m.history.push_back(FileInfo{f.name, f.seq, 'h'});
       }
       if (!on_.load()) keep.clear();
-      // The base assigned by the caller replaced the old one: it goes too.
-      for (const FileInfo& f : manifest_.history) (void)f;
       m.incr = keep;
       std::string err;
       if (WriteManifest(m, &err)) manifest_ = m;

@@ -130,6 +130,7 @@ class Aof : public PropagationSink {
   bool OpenIncr(const std::string& name, std::string* error);  // under mu_
   bool WriteEmptyBase(const std::string& name, std::string* error);
   bool NewBase(bool at_start, std::string* error);
+  void SetBase(const std::string& name);  // under mu_: the old base becomes history
   void OnRewriteCut();
   void OnRewriteDone(bool ok, const std::string& error);
   void DeleteHistory();

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <future>
 #include <sstream>
 
 #include "commands/families.h"
@@ -21,8 +22,8 @@ Server::~Server() = default;
 void Server::SetupShard(Shard& shard) {
   engine_->SetupShard(shard);
   net::StartHandshakeReaper(&shard.loop());
-  SetupShardListeners(shard, plain_);
-  SetupShardListeners(shard, tls_);
+  // The listeners come once the data is loaded (see Run): connections
+  // wait in the kernel's backlog meanwhile.
 }
 
 void Server::SetupShardListeners(Shard& shard, Listeners& l) {
@@ -298,6 +299,19 @@ int Server::Run() {
     return 1;
   }
   engine_->aof().InstallConfigHooks();
+  {
+    std::vector<std::promise<void>> listening(static_cast<size_t>(engine_->shards().size()));
+    for (int i = 0; i < engine_->shards().size(); ++i) {
+      Shard* sh = &engine_->shards().shard(i);
+      std::promise<void>* p = &listening[static_cast<size_t>(i)];
+      sh->Post([this, sh, p] {
+        SetupShardListeners(*sh, plain_);
+        SetupShardListeners(*sh, tls_);
+        p->set_value();
+      });
+    }
+    for (auto& p : listening) p.get_future().wait();
+  }
   // From now on CONFIG SET port / tls-port / bind listen again, and CONFIG
   // SET of a TLS setting builds a new context.
   config_->SetApplyHook("port", [this](std::string* err) {
