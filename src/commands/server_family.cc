@@ -935,16 +935,19 @@ void Debug(CommandContext& ctx) {
   }
   if (sub == "loadaof" && argc == 2) {
     // As Redis: what is buffered is written and synced, the dataset emptied
-    // and the AOF loaded again, with every shard parked.
+    // and the AOF loaded again; a helper thread parks the shards for it.
     Engine* engine = ctx.engine;
-    return ExclusiveAll(ctx, [engine](resp::ReplyBuilder& rb) {
+    ReplyTarget target = ctx.Defer();
+    int resp = ctx.rb->protocol();
+    std::thread([engine, target, resp] {
       std::string err;
       if (engine->aof().enabled() && !engine->aof().Reload(&err)) {
-        rb.Error(FormatError(OpStatus::kAofLoadFailed, err));
+        engine->DeliverError(target, FormatError(OpStatus::kAofLoadFailed, err), resp);
         return;
       }
-      rb.Ok();
-    });
+      engine->Deliver(target, "+OK\r\n");
+    }).detach();
+    return;
   }
   if (sub == "error" && argc == 3) {
     // As Redis: the text is the whole error line (newlines become spaces),

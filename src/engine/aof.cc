@@ -486,6 +486,27 @@ bool Aof::LoadRdbBase(const std::string& name, std::string* error) {
   return true;
 }
 
+// Runs `fn` with every shard parked and waits for it. From a thread that is
+// not a shard's (the main thread at start-up, DEBUG LOADAOF's helper).
+void Aof::RunParked(const std::function<void()>& fn) {
+  std::promise<void> done;
+  ShardSet& set = engine_->shards();
+  std::vector<int> all;
+  for (int i = 0; i < set.size(); ++i) all.push_back(i);
+  set.RunExclusive(
+      all,
+      [&] {
+        RefreshCommandTime();
+        fn();
+        done.set_value();
+      },
+      [] {});
+  done.get_future().wait();
+}
+
+// From a thread that is not a shard's: an RDB base goes through the snapshot
+// module's loader (which hands each key to its shard), each command file
+// replays with every shard parked.
 bool Aof::LoadFiles(const Manifest& m, std::string* error) {
   size_t total = m.base.size() + m.incr.size();
   size_t n = 0;
@@ -500,8 +521,10 @@ bool Aof::LoadFiles(const Manifest& m, std::string* error) {
     if (rdb) {
       LOG_NOTICE("Reading RDB base file on AOF loading...");
       if (!LoadRdbBase(f.name, error)) return false;
-    } else if (LoadCommandFile(f.name, n == total, error) < 0) {
-      return false;
+    } else {
+      int r = 0;
+      RunParked([&] { r = LoadCommandFile(f.name, n == total, error); });
+      if (r < 0) return false;
     }
     LOG_NOTICE("DB loaded from base file {}: {:.3f} seconds", f.name, (UnixTimeMs() - t0) / 1000.0);
   }
@@ -514,7 +537,9 @@ bool Aof::LoadFiles(const Manifest& m, std::string* error) {
     }
     if (FileSize(path) == 0) continue;
     int64_t t0 = UnixTimeMs();
-    if (LoadCommandFile(f.name, n == total, error) < 0) return false;
+    int r = 0;
+    RunParked([&] { r = LoadCommandFile(f.name, n == total, error); });
+    if (r < 0) return false;
     LOG_NOTICE("DB loaded from incr file {}: {:.3f} seconds", f.name, (UnixTimeMs() - t0) / 1000.0);
   }
   return true;
@@ -585,26 +610,7 @@ bool Aof::StartUp(std::string* error) {
     LOG_NOTICE("Successfully migrated an old-style AOF file ({}) into the AOF directory ({}).", base, dir);
     exists = true;
   }
-  if (exists && (!m.base.empty() || !m.incr.empty())) {
-    // Every shard parked while the files replay through the executor.
-    std::promise<bool> done;
-    std::string load_error;
-    engine_->shards().RunExclusive(
-        [&] {
-          std::vector<int> all;
-          for (int i = 0; i < engine_->shards().size(); ++i) all.push_back(i);
-          return all;
-        }(),
-        [&] {
-          RefreshCommandTime();
-          done.set_value(LoadFiles(m, &load_error));
-        },
-        [] {});
-    if (!done.get_future().get()) {
-      *error = load_error;
-      return false;
-    }
-  }
+  if (exists && (!m.base.empty() || !m.incr.empty()) && !LoadFiles(m, error)) return false;
   std::lock_guard<std::mutex> g(mu_);
   if (m.base.empty() && m.incr.empty()) {
     // A fresh start (the dataset is empty: with appendonly yes the RDB is
@@ -945,7 +951,7 @@ void Aof::MaybeAutoRewrite() {
 }
 
 bool Aof::Reload(std::string* error) {
-  // Called with every shard parked (DEBUG LOADAOF).
+  // From a thread that is not a shard's (DEBUG LOADAOF's helper).
   {
     std::lock_guard<std::mutex> g(mu_);
     if (on_.load()) WriteOut(true);
@@ -953,11 +959,13 @@ bool Aof::Reload(std::string* error) {
   Manifest m;
   bool exists;
   if (!ReadManifest(&m, &exists, error)) return false;
-  ShardSet& set = engine_->shards();
-  for (int s = 0; s < set.size(); ++s)
-    for (int d = 0; d < set.num_dbs(); ++d) set.shard(s).db(d).Clear();
   bool was_on = on_.load();
   if (was_on) engine_->propagation().Detach(this);
+  ShardSet& set = engine_->shards();
+  RunParked([&] {
+    for (int s = 0; s < set.size(); ++s)
+      for (int d = 0; d < set.num_dbs(); ++d) set.shard(s).db(d).Clear();
+  });
   bool ok = LoadFiles(m, error);
   if (was_on) engine_->propagation().Attach(this);
   if (ok) LOG_NOTICE("Append Only File loaded by DEBUG LOADAOF");

@@ -59,7 +59,9 @@ class Aof : public PropagationSink {
   ~Aof() override;
 
   // Hooks of the snapshot module (engine/persistence.h), installed by whoever
-  // owns Persistence: a snapshot for a new base, and loading an RDB base.
+  // owns Persistence: a snapshot for a new base, and loading an RDB base
+  // (called from a thread that is not a shard's, as Persistence::LoadRdb
+  // wants: e.g. open the file, rdb::Reader r(fd), persistence.LoadRdb(r, e)).
   // Without them a base is written only while the dataset is empty (an
   // empty RDB) and an RDB base that holds keys cannot be loaded.
   using Snapshotter = std::function<bool(SnapshotRequest, std::string* error)>;
@@ -94,7 +96,8 @@ class Aof : public PropagationSink {
 
   // BGREWRITEAOF. False with the error reply's text.
   bool Rewrite(std::string* error);
-  // DEBUG LOADAOF: writes and syncs, empties the dataset, loads the files again.
+  // DEBUG LOADAOF: writes and syncs, empties the dataset, loads the files
+  // again. From a thread that is not a shard's (it parks them).
   bool Reload(std::string* error);
   // INFO persistence: the aof_* fields, in Redis's order.
   void AppendInfo(std::string& out);
@@ -124,6 +127,7 @@ class Aof : public PropagationSink {
   bool ReadManifest(Manifest* m, bool* exists, std::string* error);
   bool WriteManifest(const Manifest& m, std::string* error);
   bool LoadFiles(const Manifest& m, std::string* error);
+  void RunParked(const std::function<void()>& fn);
   // One AOF-format file: 0 ok, 1 truncated (and fixed), -1 failed.
   int LoadCommandFile(const std::string& name, bool last, std::string* error);
   bool LoadRdbBase(const std::string& name, std::string* error);
