@@ -15,6 +15,8 @@
 #include "common/strings.h"
 #include "engine/engine.h"
 #include "engine/executor.h"
+#include "keyspace/objects.h"
+#include "script/store.h"
 #include "shard/shard.h"
 
 namespace larder {
@@ -576,14 +578,6 @@ bool Aof::WriteEmptyBase(const std::string& name, std::string* error) {
   return true;
 }
 
-bool Aof::DatasetEmpty() {
-  ShardSet& set = engine_->shards();
-  for (int s = 0; s < set.size(); ++s)
-    for (int d = 0; d < set.num_dbs(); ++d)
-      if (set.shard(s).db(d).size() != 0) return false;
-  return true;
-}
-
 bool Aof::StartUp(std::string* error) {
   ApplyPolicy();
   sync_thread_ = std::thread([this] { SyncThread(); });
@@ -782,20 +776,21 @@ bool Aof::NewBase(bool enabling, std::string* error) {
   }
   rewrite_start_s_.store(UnixTimeMs() / 1000);
   bool preamble = engine_->config().Get("aof-use-rdb-preamble").value_or("yes") == "yes";
+  bool snapshot = snapshotter_ && preamble;
   std::string base;
   {
     std::lock_guard<std::mutex> g(mu_);
-    base = fmt::format("{}.{}.base.{}", Name(), manifest_.cur_base_seq + 1, preamble ? "rdb" : "aof");
+    base = fmt::format("{}.{}.base.{}", Name(), manifest_.cur_base_seq + 1, snapshot ? "rdb" : "aof");
   }
-  // (Parked: see OnRewriteCut.) Whether any key exists is asked with every
-  // shard parked, at the same point as the cut.
-  if (snapshotter_ && preamble) {
+  if (enabling) enabling_.store(true);
+  if (snapshot) {
     SnapshotRequest req;
     req.path = FilePath(base);
     req.aof_base = true;
-    req.on_cut = [this, enabling] {
+    req.on_cut = [this, enabling] {  // every shard parked
       if (enabling) {
         on_.store(true);
+        enabling_.store(false);
         engine_->propagation().Attach(this);
       }
       OnRewriteCut();
@@ -808,53 +803,187 @@ bool Aof::NewBase(bool enabling, std::string* error) {
       OnRewriteDone(ok, err);
     };
     if (!snapshotter_(std::move(req), error)) {
+      enabling_.store(false);
       rewriting_.store(false);
       return false;
     }
     return true;
   }
-  // No snapshot module (or aof-use-rdb-preamble no, whose command-form
-  // base is not written yet): only an empty dataset has a base to write.
-  std::promise<bool> cut;
-  ShardSet& set = engine_->shards();
-  std::vector<int> all;
-  for (int i = 0; i < set.size(); ++i) all.push_back(i);
-  bool ok = false;
-  auto body = [&] {
-    if (!DatasetEmpty()) {
-      *error = preamble ? "Background AOF rewrite needs the snapshot module, which this build lacks"
-                        : "aof-use-rdb-preamble no: a command-form base is not supported yet";
-      return;
-    }
+  // A base of commands (aof-use-rdb-preamble no, or no snapshot module in
+  // this build): written with every shard parked, by a helper thread (the
+  // caller may be a shard), so it stalls the server while it writes.
+  std::thread([this, base, enabling] {
+    bool ok = false;
     std::string err;
-    if (!WriteEmptyBase(base, &err)) {
-      *error = err;
-      return;
-    }
-    if (enabling) {
-      on_.store(true);
-      engine_->propagation().Attach(this);
-    }
-    OnRewriteCut();
-    {
+    RunParked([&] {
+      if (!WriteCommandBase(base, &err)) return;
+      if (enabling) {
+        on_.store(true);
+        engine_->propagation().Attach(this);
+      }
+      OnRewriteCut();
       std::lock_guard<std::mutex> g(mu_);
       SetBase(base);
-    }
-    ok = true;
+      ok = true;
+    });
+    enabling_.store(false);
+    OnRewriteDone(ok, err);
+  }).detach();
+  return true;
+}
+
+// Redis's rewrite form of one key: the commands that rebuild it, at most 64
+// items per command (AOF_REWRITE_ITEMS_PER_CMD), then its TTL as PEXPIREAT.
+void Aof::AppendRebuild(std::string* out, Entry* e) {
+  std::string_view key = e->key();
+  std::vector<std::string> words;
+  auto flush = [&](std::string_view cmd, size_t fixed) {
+    std::vector<std::string_view> argv{cmd, key};
+    for (const std::string& w : words) argv.push_back(w);
+    AppendCommand(out, argv);
+    words.resize(fixed);
   };
-  if (ShardSet::Held() || !CurrentShard()) {
-    // Called with the shards parked already (DEBUG, an exclusive command)
-    // or from outside them.
-    if (CurrentShard() && ShardSet::Held()) body();
-    else {
-      set.RunExclusive(all, [&] { body(); cut.set_value(true); }, [] {});
-      cut.get_future().get();
+  auto batched = [&](std::string_view cmd, size_t per_item) {
+    if (words.size() >= 64 * per_item) flush(cmd, 0);
+  };
+  switch (e->type) {
+    case ObjType::kString:
+      AppendCommand(out, {"SET", key, e->value()});
+      break;
+    case ObjType::kList:
+      for (const std::string& it : ObjectOf<ListValue>(e)->items) {
+        words.push_back(it);
+        batched("RPUSH", 1);
+      }
+      if (!words.empty()) flush("RPUSH", 0);
+      break;
+    case ObjType::kSet:
+      ObjectOf<SetValue>(e)->ForEach([&](std::string_view m) {
+        words.emplace_back(m);
+        batched("SADD", 1);
+      });
+      if (!words.empty()) flush("SADD", 0);
+      break;
+    case ObjType::kZSet:
+      for (const ZSetValue::Item& it : ObjectOf<ZSetValue>(e)->Items().items()) {
+        words.push_back(fmt::format("{:.17g}", it.score));
+        words.push_back(it.member);
+        batched("ZADD", 2);
+      }
+      if (!words.empty()) flush("ZADD", 0);
+      break;
+    case ObjType::kHash: {
+      HashValue* h = ObjectOf<HashValue>(e);
+      h->ForEach([&](std::string_view f, std::string_view v) {
+        words.emplace_back(f);
+        words.emplace_back(v);
+        batched("HMSET", 2);
+      });
+      if (!words.empty()) flush("HMSET", 0);
+      if (h->has_field_ttls()) {  // Larder's (and Redis 7.4's) field TTLs
+        h->ForEach([&](std::string_view f, std::string_view) {
+          if (auto at = h->FieldExpire(f)) {
+            std::string ms = std::to_string(*at);
+            AppendCommand(out, {"HPEXPIREAT", key, ms, "FIELDS", "1", f});
+          }
+        });
+      }
+      break;
     }
-  } else {
-    body();  // (CONFIG SET runs as an exclusive operation over every shard)
+    case ObjType::kStream: {
+      StreamValue* st = ObjectOf<StreamValue>(e);
+      std::string last = st->last_id().ToString();
+      if (st->size() == 0) {
+        // As Redis: an empty stream is made by an XADD trimmed to nothing.
+        AppendCommand(out, {"XADD", key, "MAXLEN", "0", last, "x", "y"});
+      } else {
+        st->Range(StreamID{0, 0}, StreamID::Max(), false, [&](StreamID id, const StreamFields& f) {
+          std::string ids = id.ToString();
+          std::vector<std::string_view> argv{"XADD", key, ids};
+          for (const auto& [k, v] : f) {
+            argv.push_back(k);
+            argv.push_back(v);
+          }
+          AppendCommand(out, argv);
+          return true;
+        });
+      }
+      std::string added = std::to_string(st->entries_added());
+      std::string maxdel = st->max_deleted_id().ToString();
+      AppendCommand(out, {"XSETID", key, last, "ENTRIESADDED", added, "MAXDELETEDID", maxdel});
+      for (const auto& [name, g] : st->groups()) {
+        std::string gid = g->last_id.ToString();
+        std::string read = std::to_string(g->entries_read);
+        AppendCommand(out, {"XGROUP", "CREATE", key, name, gid, "ENTRIESREAD", read});
+        for (const auto& [cname, c] : g->consumers) {
+          if (c->pending.empty()) {
+            AppendCommand(out, {"XGROUP", "CREATECONSUMER", key, name, cname});
+            continue;
+          }
+          for (StreamID id : c->pending) {
+            auto it = g->pel.find(id);
+            if (it == g->pel.end()) continue;
+            std::string ids = id.ToString();
+            std::string time = std::to_string(it->second.delivery_time);
+            std::string count = std::to_string(it->second.delivery_count);
+            AppendCommand(out, {"XCLAIM", key, name, cname, "0", ids, "TIME", time, "RETRYCOUNT", count, "JUSTID",
+                                "FORCE"});
+          }
+        }
+      }
+      break;
+    }
   }
-  OnRewriteDone(ok, *error);
-  return ok;
+  if (e->has_expire()) {
+    std::string at = std::to_string(e->expire_ms());
+    AppendCommand(out, {"PEXPIREAT", key, at});
+  }
+}
+
+// With every shard parked: the dataset (and the function libraries) as
+// commands, into a temporary file renamed to `name` once complete.
+bool Aof::WriteCommandBase(const std::string& name, std::string* error) {
+  std::string tmp = FilePath("temp-rewriteaof-" + name);
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    *error = fmt::format("Opening the temp file for AOF rewrite in rewriteAppendOnlyFile(): {}", strerror(errno));
+    return false;
+  }
+  std::string out;
+  bool ok = true;
+  auto drain = [&](bool force) {
+    if (ok && (force || out.size() >= (1u << 20))) {
+      ok = WriteAll(fd, out);
+      out.clear();
+    }
+  };
+  for (const auto& [lib, l] : *script::Functions().Snapshot()) AppendCommand(&out, {"FUNCTION", "LOAD", l.code});
+  int64_t now = UnixTimeMs();
+  ShardSet& set = engine_->shards();
+  for (int d = 0; d < set.num_dbs() && ok; ++d) {
+    bool selected = false;
+    for (int s = 0; s < set.size() && ok; ++s) {
+      set.shard(s).db(d).table().ForEach([&](Entry* e) {
+        if (e->has_expire() && e->expire_ms() <= now) return;
+        if (!selected) {
+          std::string n = std::to_string(d);
+          AppendCommand(&out, {"SELECT", n});
+          selected = true;
+        }
+        AppendRebuild(&out, e);
+        drain(false);
+      });
+    }
+  }
+  drain(true);
+  ok = ok && fsync(fd) == 0;
+  close(fd);
+  if (!ok || rename(tmp.c_str(), FilePath(name).c_str()) != 0) {
+    *error = fmt::format("Write error writing append only file on disk: {}", strerror(errno));
+    unlink(tmp.c_str());
+    return false;
+  }
+  return true;
 }
 
 void Aof::SetBase(const std::string& name) {
@@ -981,7 +1110,7 @@ void Aof::AppendInfo(std::string& out) {
       "aof_current_rewrite_time_sec:{}\r\naof_last_bgrewrite_status:{}\r\naof_rewrites:{}\r\n"
       "aof_rewrites_consecutive_failures:{}\r\naof_last_write_status:{}\r\naof_last_cow_size:0\r\n"
       "module_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
-      on ? 1 : 0, rw ? 1 : 0, rewrite_scheduled_.load() ? 1 : 0, last_rewrite_s_.load(),
+      on || enabling_.load() ? 1 : 0, rw ? 1 : 0, rewrite_scheduled_.load() ? 1 : 0, last_rewrite_s_.load(),
       rw ? now - rewrite_start_s_.load() : -1, last_rewrite_ok_.load() ? "ok" : "err", rewrites_.load(),
       rewrite_failures_.load(), write_ok_.load() ? "ok" : "err");
   if (on) {

@@ -133,6 +133,8 @@ class Aof : public PropagationSink {
   bool LoadRdbBase(const std::string& name, std::string* error);
   bool OpenIncr(const std::string& name, std::string* error);  // under mu_
   bool WriteEmptyBase(const std::string& name, std::string* error);
+  bool WriteCommandBase(const std::string& name, std::string* error);
+  static void AppendRebuild(std::string* out, struct Entry* e);
   bool NewBase(bool at_start, std::string* error);
   void SetBase(const std::string& name);  // under mu_: the old base becomes history
   void OnRewriteCut();
@@ -141,13 +143,14 @@ class Aof : public PropagationSink {
   void WriteOut(bool sync);  // under mu_
   void SyncThread();
   void MaybeAutoRewrite();
-  bool DatasetEmpty();
+
 
   Engine* engine_;
   Snapshotter snapshotter_;
   RdbLoader rdb_loader_;
 
   std::atomic<bool> on_{false};
+  std::atomic<bool> enabling_{false};  // CONFIG SET appendonly yes: the first base is being written
   std::atomic<bool> always_{false};
   std::atomic<bool> everysec_{false};
   bool timestamps_ = false;
