@@ -285,43 +285,54 @@ bool Aof::ReadManifest(Manifest* m, bool* exists, std::string* error) {
     *error = "Found an empty AOF manifest";
     return false;
   }
+  // Redis's rules (aofLoadManifestFromFile): comments skipped; a line must
+  // end in a newline within 1024 bytes, hold at least "file, seq, type"
+  // pairs (keys in any case), a plain file name, a seq and a known type.
   size_t start = 0;
   int line_no = 0;
   while (start < data.size()) {
     size_t nl = data.find('\n', start);
-    std::string_view line = std::string_view(data).substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+    std::string_view raw = std::string_view(data).substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+    size_t len = (nl == std::string::npos ? data.size() : nl + 1) - start;
     start = nl == std::string::npos ? data.size() : nl + 1;
     ++line_no;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty() || line[0] == '#') continue;
-    std::vector<std::string> w;
+    std::string_view line = raw;
     auto bad = [&](const char* why) {
       *error = fmt::format("\n*** FATAL AOF MANIFEST FILE ERROR ***\nReading the manifest file, at line {}\n>>> '{}'\n{}",
                            line_no, line, why);
       return false;
     };
-    if (!SplitWords(line, &w) || w.size() % 2 != 0) return bad("Invalid AOF manifest file format");
-    FileInfo fi{"", -1, 0};
+    if (!line.empty() && line[0] == '#') continue;
+    if (nl == std::string::npos || len > 1024) return bad("The AOF manifest file contains too long line");
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+    if (line.empty()) return bad("Invalid AOF manifest file format");
+    std::vector<std::string> w;
+    if (!SplitWords(line, &w) || w.size() < 6 || w.size() % 2 != 0) return bad("Invalid AOF manifest file format");
+    FileInfo fi{"", 0, 0};
     for (size_t i = 0; i + 1 < w.size(); i += 2) {
-      if (w[i] == "file") fi.name = w[i + 1];
-      else if (w[i] == "seq") {
-        int64_t v;
-        if (!ParseInt64(w[i + 1], &v)) return bad("Invalid AOF manifest file format");
-        fi.seq = v;
-      } else if (w[i] == "type") fi.type = w[i + 1].empty() ? 0 : w[i + 1][0];
+      if (EqualsIgnoreCase(w[i], "file")) {
+        fi.name = w[i + 1];
+        if (fi.name.find('/') != std::string::npos) return bad("File can't be a path, just a filename");
+      } else if (EqualsIgnoreCase(w[i], "seq")) {
+        fi.seq = std::atoll(w[i + 1].c_str());
+      } else if (EqualsIgnoreCase(w[i], "type")) {
+        fi.type = w[i + 1].empty() ? 0 : w[i + 1][0];
+      }
     }
-    if (fi.name.empty() || fi.seq < 0 || (fi.type != 'b' && fi.type != 'h' && fi.type != 'i'))
-      return bad("Invalid AOF manifest file format");
+    if (fi.name.empty() || fi.seq == 0 || fi.type == 0) return bad("Invalid AOF manifest file format");
     if (fi.type == 'b') {
       if (!m->base.empty()) return bad("Found duplicate base file information");
       m->base.push_back(fi);
       m->cur_base_seq = fi.seq;
     } else if (fi.type == 'h') {
       m->history.push_back(fi);
-    } else {
+    } else if (fi.type == 'i') {
       if (fi.seq <= m->cur_incr_seq) return bad("Found a non-monotonic sequence number");
       m->incr.push_back(fi);
       m->cur_incr_seq = fi.seq;
+    } else {
+      return bad("Unknown AOF file type");
     }
   }
   return true;
@@ -603,6 +614,16 @@ bool Aof::StartUp(std::string* error) {
     if (!WriteManifest(m, error)) return false;
     LOG_NOTICE("Successfully migrated an old-style AOF file ({}) into the AOF directory ({}).", base, dir);
     exists = true;
+  }
+  // An upgrade interrupted after the manifest was written: the old file is
+  // still in `dir`, the manifest names it as the base.
+  if (exists && !m.base.empty() && m.base[0].name == Name() && !FileExists(FilePath(Name())) &&
+      FileExists(old_path)) {
+    if (rename(old_path.c_str(), FilePath(Name()).c_str()) != 0) {
+      *error = fmt::format("Error trying to move the old AOF file {} into dir {}: {}", Name(), dir, strerror(errno));
+      return false;
+    }
+    LOG_NOTICE("Successfully migrated an old-style AOF file ({}) into the AOF directory ({}).", Name(), dir);
   }
   if (exists && (!m.base.empty() || !m.incr.empty()) && !LoadFiles(m, error)) return false;
   std::lock_guard<std::mutex> g(mu_);

@@ -312,7 +312,8 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
   ctx.call = &call;
   // Propagation (AOF): the handler may say what its command is logged as.
   std::optional<std::string> logged_as;
-  if (engine.propagation().on()) [[unlikely]] ctx.propagation = &logged_as.emplace();
+  // (Only writes are logged: a fan-out's coordinator leaves it to its parts.)
+  if ((spec->flags & kCmdWrite) && engine.propagation().on()) [[unlikely]] ctx.propagation = &logged_as.emplace();
   // WATCH: the state of the watched keys this write may change, to touch
   // only those it changed (one test of an empty registry when none is).
   WatchProbe probe;

@@ -6,24 +6,16 @@
 #include "engine/command.h"
 #include "engine/engine.h"
 #include "engine/executor.h"
+#include "resp/reply_builder.h"
 
 namespace larder {
 
-namespace {
-void AppendBulk(std::string* out, std::string_view a) {
-  out->push_back('$');
-  out->append(std::to_string(a.size()));
-  out->append("\r\n");
-  out->append(a);
-  out->append("\r\n");
-}
-}  // namespace
-
+// The AOF holds commands as a client sends them: an array of bulk strings,
+// which is what the reply builder writes for RESP2.
 void AppendCommand(std::string* out, std::span<const std::string_view> args) {
-  out->push_back('*');
-  out->append(std::to_string(args.size()));
-  out->append("\r\n");
-  for (std::string_view a : args) AppendBulk(out, a);
+  resp::ReplyBuilder rb(out, 2);
+  rb.ArrayHeader(args.size());
+  for (std::string_view a : args) rb.Bulk(a);
 }
 
 void AppendCommand(std::string* out, std::initializer_list<std::string_view> args) {

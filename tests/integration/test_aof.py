@@ -16,7 +16,7 @@ import time
 import pytest
 
 from resp import Error
-from server import Server, larder_bin, start_redis, wait_until
+from server import Server, larder_bin, wait_until
 
 
 class Larder:
@@ -137,6 +137,26 @@ def snapshot(c):
             out[(db, k)] = (t, v)
     c.cmd("SELECT", "0")
     return out
+
+
+def check_with_redis_tools(lr, before):
+    """redis-check-aof accepts Larder's files, and redis-server 7.0.15 started
+    on a copy of its appendonlydir loads the same contents (`before`)."""
+    lr.srv.stop()
+    r = subprocess.run(["redis-check-aof", os.path.join(lr.aofdir, "appendonly.aof.manifest")],
+                       capture_output=True, text=True, timeout=60)
+    assert "All AOF files and manifest are valid" in r.stdout, r.stdout + r.stderr
+    rdir = tempfile.mkdtemp(prefix="redis-aof-")
+    try:
+        shutil.copytree(lr.aofdir, os.path.join(rdir, "appendonlydir"))
+        srv = Server(shutil.which("redis-server"), ["--save", "", "--appendonly", "yes", "--dir", rdir])
+        try:
+            assert snapshot(srv.conn()) == before
+        finally:
+            srv.stop()
+    finally:
+        shutil.rmtree(rdir, ignore_errors=True)
+    lr.start()
 
 
 def test_writes_of_every_type_survive_restart(lr):
@@ -337,21 +357,7 @@ def debug_loadaof_and_rewrite(lr):
     assert snapshot(c) == before
     assert c.cmd("FCALL", "f1", "0") == 1
     if shutil.which("redis-check-aof"):
-        lr.srv.stop()
-        r = subprocess.run(["redis-check-aof", os.path.join(lr.aofdir, "appendonly.aof.manifest")],
-                           capture_output=True, text=True, timeout=60)
-        assert "All AOF files and manifest are valid" in r.stdout, r.stdout + r.stderr
-        rdir = tempfile.mkdtemp(prefix="redis-aof-")
-        try:
-            shutil.copytree(lr.aofdir, os.path.join(rdir, "appendonlydir"))
-            srv = Server(shutil.which("redis-server"), ["--save", "", "--appendonly", "yes", "--dir", rdir])
-            try:
-                assert snapshot(srv.conn()) == before
-            finally:
-                srv.stop()
-        finally:
-            shutil.rmtree(rdir, ignore_errors=True)
-        lr.start()
+        check_with_redis_tools(lr, before)
 
 
 def test_config_set_appendonly_at_runtime():
@@ -396,28 +402,7 @@ def test_redis_check_aof_and_redis_server_read_larders_files(lr):
     c.cmd("SET", "t{x}1", "a")
     c.cmd("INCR", "t{x}2")
     c.cmd("EXEC")
-    before = snapshot(c)
-    lr.srv.stop()
-    r = subprocess.run(["redis-check-aof", os.path.join(lr.aofdir, "appendonly.aof.manifest")],
-                       capture_output=True, text=True, timeout=60)
-    assert "All AOF files and manifest are valid" in r.stdout, r.stdout + r.stderr
-    # redis-server 7.0.15 on a copy of the directory loads the same contents.
-    red = start_redis([])
-    try:
-        red.stop()
-    except Exception:
-        pass
-    rdir = tempfile.mkdtemp(prefix="redis-aof-")
-    try:
-        shutil.copytree(lr.aofdir, os.path.join(rdir, "appendonlydir"))
-        srv = Server(shutil.which("redis-server"), ["--save", "", "--appendonly", "yes", "--dir", rdir])
-        try:
-            assert snapshot(srv.conn()) == before
-        finally:
-            srv.stop()
-    finally:
-        shutil.rmtree(rdir, ignore_errors=True)
-    lr.start()
+    check_with_redis_tools(lr, snapshot(c))
 
 
 def test_larder_loads_redis_servers_aof():
