@@ -885,14 +885,16 @@ void Aof::AppendRebuild(std::string* out, Entry* e) {
       });
       if (!words.empty()) flush("SADD", 0);
       break;
-    case ObjType::kZSet:
-      for (const ZSetValue::Item& it : ObjectOf<ZSetValue>(e)->Items().items()) {
+    case ObjType::kZSet: {
+      ZSetValue::View view = ObjectOf<ZSetValue>(e)->Items();  // (owns a packed set's items)
+      for (const ZSetValue::Item& it : view.items()) {
         words.push_back(fmt::format("{:.17g}", it.score));
         words.push_back(it.member);
         batched("ZADD", 2);
       }
       if (!words.empty()) flush("ZADD", 0);
       break;
+    }
     case ObjType::kHash: {
       HashValue* h = ObjectOf<HashValue>(e);
       h->ForEach([&](std::string_view f, std::string_view v) {
