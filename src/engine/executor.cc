@@ -375,7 +375,7 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
     }
   }
   if (engine.tracking().active()) [[unlikely]] TrackEffects(engine, shard, call, fx, script_ran);
-  if (ctx.propagation) [[unlikely]] PropagateCommand(engine, call, ctx, fx);
+  if (ctx.propagation) [[unlikely]] PropagateCommand(engine, call, ctx, fx, out->size() != start);
   if (internal) return Outcome::kReplied;
 
   bool held = false;

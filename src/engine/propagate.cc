@@ -76,13 +76,19 @@ void Propagation::EmitDel(int db, std::string_view key) {
   Emit(db, del);
 }
 
-void PropagateCommand(Engine& engine, const Call& call, const CommandContext& ctx, const Effects& fx) {
+void PropagateCommand(Engine& engine, const Call& call, const CommandContext& ctx, const Effects& fx,
+                      bool replied) {
   if (call.scratch || call.fan_out) return;  // a write-through trial run; a fan-out's parts log themselves
   if (ctx.block && ctx.block->wants_block) return;  // blocked: nothing changed yet
+  if (fx.failed) return;
+  // A write that finishes later (FLUSHALL...: ExclusiveAll) logs itself
+  // where it runs; a command that wrote no reply (a blocking command served
+  // with nothing to take) did nothing.
+  if (ctx.deferred || !replied) return;
   std::string plain;
   const std::string* bytes = ctx.propagation;
   if (!ctx.propagate_custom) {
-    if (!(call.spec->flags & kCmdWrite) || fx.failed) return;
+    if (!(call.spec->flags & kCmdWrite)) return;
     AppendCommand(&plain, call.args);
     bytes = &plain;
   }

@@ -89,6 +89,9 @@ class Propagation {
 
 // After a command ran (executor.cc, only while Propagation::on()): what it
 // wrote goes to the stream, or to the atomic unit it runs in.
-void PropagateCommand(Engine& engine, const Call& call, const CommandContext& ctx, const Effects& fx);
+// `replied`: the handler wrote a reply (a served blocking command that found
+// nothing writes none, and changed nothing).
+void PropagateCommand(Engine& engine, const Call& call, const CommandContext& ctx, const Effects& fx,
+                      bool replied);
 
 }  // namespace larder

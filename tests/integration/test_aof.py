@@ -258,6 +258,31 @@ def test_relative_ttls_logged_absolute(lr):
     assert c.cmd("TTL", "k6") == -1 and c.cmd("EXISTS", "k7") == 0 and c.cmd("GET", "k8") == b"v"
 
 
+def test_blocking_pops_and_flushall_logged_as_redis_does(lr):
+    c = lr.conn()
+    c.cmd("RPUSH", "l{a}", "x", "y")
+    c.cmd("ZADD", "z", "1", "m")
+    assert c.cmd("BLPOP", "l{a}", "0") == [b"l{a}", b"x"]
+    assert c.cmd("BLMOVE", "l{a}", "l2{a}", "LEFT", "RIGHT", "0") == b"y"
+    assert c.cmd("BZPOPMIN", "z", "0") == [b"z", b"m", b"1"]
+    # Served later: the push, then the pop (nothing for the wait itself).
+    waiter = lr.conn()
+    waiter.send_raw(b"*3\r\n$5\r\nBRPOP\r\n$1\r\nw\r\n$1\r\n0\r\n")
+    assert wait_until(lambda: b"blocked_clients:1" in c.cmd("INFO", "clients"), timeout=10)
+    c.cmd("RPUSH", "w", "v")
+    assert waiter.read() == [b"w", b"v"]
+    c.cmd("FLUSHALL")
+    c.cmd("SET", "after", "1")
+    assert wait_until(lambda: b"after" in incr_bytes(lr), timeout=10)
+    cmds = [[x[0].upper()] + x[1:] for x in commands_of(incr_bytes(lr))[1:]]
+    assert cmds == [
+        [b"RPUSH", b"l{a}", b"x", b"y"], [b"ZADD", b"z", b"1", b"m"],
+        [b"LPOP", b"l{a}"], [b"LMOVE", b"l{a}", b"l2{a}", b"LEFT", b"RIGHT"], [b"ZPOPMIN", b"z"],
+        [b"RPUSH", b"w", b"v"], [b"RPOP", b"w"],
+        [b"FLUSHALL"], [b"SET", b"after", b"1"],
+    ], cmds
+
+
 def test_expired_key_logged_as_del(lr):
     c = lr.conn()
     c.cmd("SET", "short", "v", "PX", "50")
