@@ -9,6 +9,7 @@ namespace larder {
 
 void RegisterConnectionFamily(CommandRegistry* r);
 void RegisterKeysFamily(CommandRegistry* r);
+void RegisterDumpFamily(CommandRegistry* r);
 void RegisterStringFamily(CommandRegistry* r);
 void RegisterHashFamily(CommandRegistry* r);
 void RegisterSetFamily(CommandRegistry* r);
@@ -27,11 +28,13 @@ void RegisterTransactionFamily(CommandRegistry* r);
 void RegisterScriptFamily(CommandRegistry* r);
 void RegisterFunctionFamily(CommandRegistry* r);
 void RegisterPubSubFamily(CommandRegistry* r);
+void RegisterPersistenceFamily(CommandRegistry* r);
 
 // All of the above, in this order.
 inline void RegisterFamilies(CommandRegistry* r) {
   RegisterConnectionFamily(r);
   RegisterKeysFamily(r);
+  RegisterDumpFamily(r);
   RegisterStringFamily(r);
   RegisterHashFamily(r);
   RegisterSetFamily(r);
@@ -50,6 +53,7 @@ inline void RegisterFamilies(CommandRegistry* r) {
   RegisterScriptFamily(r);
   RegisterFunctionFamily(r);
   RegisterPubSubFamily(r);
+  RegisterPersistenceFamily(r);
 }
 
 }  // namespace larder

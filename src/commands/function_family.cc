@@ -25,20 +25,8 @@ namespace {
 
 using script::Libraries;
 using script::Library;
+using script::BuildLibrary;
 using script::LibraryFunction;
-
-// Compiles and runs a library's code in a fresh interpreter: its name and
-// functions, or false with the error line.
-bool BuildLibrary(std::string_view code, Library* lib, std::string* error) {
-  size_t skip;
-  if (!script::ParseLibraryShebang(code, &lib->name, &skip, error)) return false;
-  script::Runtime rt(script::Runtime::Kind::kFunction, false);
-  std::vector<script::Runtime::Function> fns;
-  if (!rt.LoadLibrary(code.substr(skip), &fns, error)) return false;
-  lib->code = std::string(code);
-  for (auto& f : fns) lib->functions.push_back({f.name, f.description, f.has_description, f.flags});
-  return true;
-}
 
 // The library of `name`, ignoring case (Redis compares library names so).
 Libraries::Set::iterator FindLibrary(Libraries::Set& set, std::string_view name) {

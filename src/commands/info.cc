@@ -202,10 +202,7 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
   }
   if (on("persistence")) {
     Section(out, "Persistence");
-    out += fmt::format(
-        "loading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\nrdb_changes_since_last_save:0\r\n"
-        "rdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\n",
-        server->start_time_ms() / 1000);
+    server->persistence().AppendInfo(out);
     server->aof().AppendInfo(out);  // the aof_* fields (engine/aof.h)
   }
   if (on("stats")) {

@@ -11,6 +11,7 @@
 #include "engine/aof.h"
 #include "engine/multi_shard.h"
 #include "commands/families.h"
+#include "commands/persistence_family.h"
 #include "engine/client.h"
 #include "engine/command.h"
 #include "common/strings.h"
@@ -408,8 +409,6 @@ void Time(CommandContext& ctx) {
   ctx.rb->Bulk(std::to_string(us / 1000000));
   ctx.rb->Bulk(std::to_string(us % 1000000));
 }
-
-void LastSave(CommandContext& ctx) { ctx.rb->Integer(ctx.engine->start_time_ms() / 1000); }
 
 // The slow log is kept per shard (each keeps its newest slowlog-max-len);
 // these merge the shards' logs by id into the server's newest entries. As
@@ -965,6 +964,7 @@ void Debug(CommandContext& ctx) {
     return ctx.rb->Ok();
   }
   if (sub == "object" && argc == 3) return DebugObject(ctx);
+  if (sub == "reload") return DebugReload(ctx);
   if (sub == "digest" && argc == 2) return DebugDigest(ctx);
   if (sub == "digest-value" && argc >= 2) return DebugDigestValue(ctx);
   if (sub == "protocol" && argc == 3) return DebugProtocol(ctx);
@@ -1021,13 +1021,36 @@ void BgRewriteAof(CommandContext& ctx) {
 }
 
 void Shutdown(CommandContext& ctx) {
+  bool nosave = false, save = false, force = false;
   for (size_t i = 1; i < ctx.argc(); ++i) {
     std::string o = AsciiLower(ctx.arg(i));
     if (o == "abort") return ctx.Error(OpStatus::kNoShutdownInProgress);
     if (o != "nosave" && o != "save" && o != "now" && o != "force") return ctx.SyntaxError();
+    nosave |= o == "nosave";
+    save |= o == "save";
+    force |= o == "force";
   }
-  ctx.engine->RequestShutdown();  // the main thread logs and stops the shards
-  // No reply: the connection closes when the server stops.
+  if (nosave && save) return ctx.SyntaxError();
+  Engine* engine = ctx.engine;
+  // With save points (or SAVE) the dump is written first; if that fails
+  // the server stays up and says so, unless FORCE.
+  if (nosave || (!save && engine->config().Get("save").value_or("").empty())) {
+    engine->RequestShutdown();  // the main thread logs and stops the shards
+    return;                     // no reply: the connection closes when the server stops
+  }
+  ReplyTarget target = ctx.Defer();
+  int resp = ctx.rb->protocol();
+  std::thread([engine, target, resp, force] {
+    LOG_NOTICE("Saving the final RDB snapshot before exiting.");
+    std::string error;
+    if (engine->persistence().SaveBlocking(&error) || force) {
+      engine->SetShutdownSaved();
+      engine->RequestShutdown();
+      return;
+    }
+    LOG_WARNING("Error trying to save the DB, can't exit.");
+    engine->DeliverError(target, FormatError(OpStatus::kShutdownErrors), resp);
+  }).detach();
 }
 
 }  // namespace
@@ -1041,7 +1064,6 @@ void RegisterServerFamily(CommandRegistry* r) {
   constexpr uint32_t L = kCmdLoading, S = kCmdStale, A = kCmdAdmin, NS = kCmdNoScript, G = kCmdGathers;
   r->Add(make("info", -1, L | S | G, Info, "@slow @dangerous", "Returns information and statistics about the server."));
   r->Add(make("time", 1, kCmdLocalOnly | L | S | kCmdFast, Time, "@fast", "Returns the server time."));
-  r->Add(make("lastsave", 1, L | S | kCmdFast, LastSave, "@admin @fast @dangerous", "Returns the Unix timestamp of the last successful save to disk."));
   r->Add(make("monitor", 1, A | NS | L | S, Monitor, "@admin @slow @dangerous", "Listens for all requests received by the server in real-time."));
   r->Add(make("debug", -2, A | NS | L | S, Debug, "@admin @slow @dangerous", "A container for debugging commands."));
   r->Add(make("bgrewriteaof", 1, A | NS | S, BgRewriteAof, "@admin @slow @dangerous",

@@ -275,6 +275,11 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kInvalidCommandArity: return "ERR Invalid number of arguments specified for command";
     case OpStatus::kNoKeyArguments: return "ERR The command has no key arguments";
     case OpStatus::kSlowlogCount: return "ERR count should be greater than or equal to -1";
+    case OpStatus::kPlainErr: return "ERR";
+    case OpStatus::kBgsaveInProgress: return "ERR Background save already in progress";
+    case OpStatus::kDebugReloadOption: return "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.";
+    case OpStatus::kDebugReloadFailed: return "ERR Error trying to load the RDB dump, check server logs.";
+    case OpStatus::kShutdownErrors: return "ERR Errors trying to SHUTDOWN. Check logs.";
     case OpStatus::kDebugNotAllowed:
       return "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it "
              "from a local connection, otherwise you need to set this option in the configuration file, and then "
@@ -357,6 +362,11 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kFunctionBadNumKeys: return "ERR Bad number of keys provided";
     case OpStatus::kFunctionRestorePayload: return "ERR DUMP payload version or checksum are wrong";
     case OpStatus::kFunctionRestorePolicy: return "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.";
+    case OpStatus::kMigrateKeysNeedEmptyKey:
+      return "ERR When using MIGRATE KEYS option, the key argument must be set to the empty string";
+    case OpStatus::kMigrateConnect: return "IOERR error or timeout connecting to the client";
+    case OpStatus::kMigrateIo: return "IOERR error or timeout {} to target instance";
+    case OpStatus::kMigrateTargetError: return "ERR Target instance replied with error: {}";
     case OpStatus::kScriptWriteWithRo: return "ERR Can not execute a script with write flag using *_ro command.";
     case OpStatus::kNoScript: return "NOSCRIPT No matching script. Please use EVAL.";
     case OpStatus::kNumKeysNegative: return "ERR Number of keys can't be negative";
@@ -369,6 +379,12 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kScriptAclKeyDenied: return "NOPERM The user executing the script can't access at least one of the keys mentioned in the command";
     case OpStatus::kNotBusy: return "NOTBUSY No scripts in execution right now.";
     case OpStatus::kUnkillable: return "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.";
+    case OpStatus::kLoading: return "LOADING Redis is loading the dataset in memory";
+    case OpStatus::kMisconf:
+      return "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. "
+             "Commands that may modify the data set are disabled, because this instance is configured to report "
+             "errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check "
+             "the Redis logs for details about the RDB error.";
     case OpStatus::kBusyScript: return "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
     case OpStatus::kBusyFunction: return "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
     case OpStatus::kScriptFlushMode: return "ERR SCRIPT FLUSH only support SYNC|ASYNC option";

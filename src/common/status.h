@@ -234,6 +234,11 @@ enum class OpStatus : uint16_t {
   kNoKeyArguments,
   kSlowlogCount,
   kDebugNotAllowed,
+  kPlainErr,                 // "ERR" alone (a failed SAVE)
+  kBgsaveInProgress,
+  kDebugReloadOption,
+  kDebugReloadFailed,
+  kShutdownErrors,
   kDebugUnknownSubcommand,
   kDebugProtocolType,
   kResp2NotSupported,             // DEBUG PROTOCOL push
@@ -387,6 +392,11 @@ enum class OpStatus : uint16_t {
   kFunctionBadNumKeys,
   kFunctionRestorePayload,
   kFunctionRestorePolicy,
+  // ---- MIGRATE ----
+  kMigrateKeysNeedEmptyKey,
+  kMigrateConnect,
+  kMigrateIo,             // "writing" / "reading"
+  kMigrateTargetError,    // the target's error line
   kScriptWriteWithRo,
   kNoScript,
   kNumKeysNegative,
@@ -400,6 +410,8 @@ enum class OpStatus : uint16_t {
   kNotBusy,
   kUnkillable,
   kBusyScript,
+  kLoading,
+  kMisconf,
   kBusyFunction,
   kScriptFlushMode,
   kFunctionUnknownOption,

@@ -16,6 +16,7 @@
 #include "engine/engine.h"
 #include "engine/executor.h"
 #include "keyspace/objects.h"
+#include "rdb/rdb.h"
 #include "script/store.h"
 #include "shard/shard.h"
 
@@ -130,64 +131,18 @@ bool SplitWords(std::string_view line, std::vector<std::string>* out) {
   return true;
 }
 
-// The smallest RDB Redis accepts as an AOF base: header, aux fields, EOF and
-// a zero checksum (Redis skips the check then, as with rdbchecksum no).
+// The base Redis writes for an empty dataset on server start: header, aux
+// fields, EOF and checksum (rdb/rdb.h).
 std::string EmptyRdbBase() {
-  std::string r = "REDIS0010";
-  auto str = [&](std::string_view s) {
-    r.push_back(static_cast<char>(s.size()));  // < 64 bytes: 6-bit length
-    r.append(s);
-  };
-  auto aux = [&](std::string_view k, std::string_view v) {
-    r.push_back(static_cast<char>(0xFA));
-    str(k);
-    str(v);
-  };
-  aux("redis-ver", "7.0.15");
-  aux("redis-bits", "64");
-  aux("ctime", std::to_string(UnixTimeMs() / 1000));
-  aux("used-mem", "0");
-  aux("aof-base", "1");
-  r.push_back(static_cast<char>(0xFF));
-  r.append(8, '\0');
-  return r;
-}
-
-// Reads an RDB string (plain or integer-encoded): enough for aux fields.
-bool RdbString(std::string_view d, size_t* pos, std::string* out) {
-  if (*pos >= d.size()) return false;
-  uint8_t b = static_cast<uint8_t>(d[(*pos)++]);
-  uint64_t len = 0;
-  switch (b >> 6) {
-    case 0: len = b & 0x3F; break;
-    case 1:
-      if (*pos >= d.size()) return false;
-      len = (static_cast<uint64_t>(b & 0x3F) << 8) | static_cast<uint8_t>(d[(*pos)++]);
-      break;
-    case 2:
-      if (b == 0x80 && *pos + 4 <= d.size()) {
-        for (int i = 0; i < 4; ++i) len = (len << 8) | static_cast<uint8_t>(d[(*pos)++]);
-      } else {
-        return false;
-      }
-      break;
-    default: {
-      int n = (b & 0x3F) == 0 ? 1 : (b & 0x3F) == 1 ? 2 : (b & 0x3F) == 2 ? 4 : -1;
-      if (n < 0 || *pos + static_cast<size_t>(n) > d.size()) return false;
-      int64_t v = 0;
-      for (int i = 0; i < n; ++i) v |= static_cast<int64_t>(static_cast<uint8_t>(d[*pos + static_cast<size_t>(i)])) << (8 * i);
-      if (n == 1) v = static_cast<int8_t>(v);
-      if (n == 2) v = static_cast<int16_t>(v);
-      if (n == 4) v = static_cast<int32_t>(v);
-      *pos += static_cast<size_t>(n);
-      *out = std::to_string(v);
-      return true;
-    }
-  }
-  if (*pos + len > d.size()) return false;
-  out->assign(d.substr(*pos, len));
-  *pos += len;
-  return true;
+  rdb::Writer w;
+  rdb::WriteHeader(w);
+  rdb::WriteAux(w, "redis-ver", "7.0.15");
+  rdb::WriteAuxInt(w, "redis-bits", 64);
+  rdb::WriteAuxInt(w, "ctime", UnixTimeMs() / 1000);
+  rdb::WriteAuxInt(w, "used-mem", 0);
+  rdb::WriteAuxInt(w, "aof-base", 1);
+  rdb::WriteEof(w);
+  return w.Take();
 }
 
 std::string_view TrimCrlf(std::string_view s) {
@@ -369,16 +324,34 @@ int Aof::LoadCommandFile(const std::string& name, bool last, std::string* error)
   if (!ReadWhole(path, &data, error)) return -1;
   std::string_view d = data;
   size_t pos = 0;
-  // An old-style file or a base in AOF form may open with an RDB preamble.
+  // An old-style file (or a base) may open with an RDB preamble: the
+  // snapshot module's loader reads it (from this thread), the commands
+  // after it replay.
   if (d.substr(0, 5) == "REDIS") {
-    *error = fmt::format("Error reading the RDB preamble of the AOF file {}, AOF loading aborted", name);
-    if (!rdb_loader_) return -1;
-    return rdb_loader_(path, error) ? 0 : -1;
+    LOG_NOTICE("Reading RDB preamble from AOF file...");
+    std::string why;
+    rdb::Reader r(d);
+    if (!rdb_loader_ || !rdb_loader_(r, &why)) {
+      LOG_WARNING("{}", why);
+      *error = fmt::format("Error reading the RDB preamble of the AOF file {}, AOF loading aborted", name);
+      return -1;
+    }
+    pos = static_cast<size_t>(r.offset());
+    LOG_NOTICE("Reading the remaining AOF tail...");
   }
+  int result = 0;
+  RunParked([&] { result = ReplayCommands(name, path, d, pos, last, error); });
+  return result;
+}
+
+// With every shard parked: the commands of `d` from `pos`, each through
+// Execute; 0 ok, 1 truncated (and the file cut there), -1 failed.
+int Aof::ReplayCommands(const std::string& name, const std::string& path, std::string_view d, size_t pos, bool last,
+                        std::string* error) {
   ShardSet& set = engine_->shards();
   int db = 0;
   bool in_multi = false;
-  size_t valid_up_to = 0, valid_before_multi = 0;
+  size_t valid_up_to = pos, valid_before_multi = pos;
   std::vector<std::vector<std::string_view>> queued;
   std::vector<std::string_view> argv;
   auto run = [&](std::span<const std::string_view> args) -> bool {
@@ -473,27 +446,10 @@ bool Aof::LoadRdbBase(const std::string& name, std::string* error) {
   std::string path = FilePath(name);
   std::string data;
   if (!ReadWhole(path, &data, error)) return false;
-  // A base with no keys (what Larder writes while there is no snapshot
-  // module, or Redis for an empty dataset) needs no RDB loader.
-  std::string_view d = data;
-  bool empty = d.size() >= 9 && d.substr(0, 5) == "REDIS";
-  size_t pos = 9;
-  while (empty && pos < d.size()) {
-    uint8_t op = static_cast<uint8_t>(d[pos++]);
-    std::string a, b;
-    if (op == 0xFF) break;
-    if (op == 0xFA) empty = RdbString(d, &pos, &a) && RdbString(d, &pos, &b);
-    else if (op == 0xFE) empty = RdbString(d, &pos, &a);  // SELECTDB (a length: same form)
-    else if (op == 0xFB) empty = RdbString(d, &pos, &a) && RdbString(d, &pos, &b);
-    else empty = false;
-  }
-  if (empty) return true;
-  if (!rdb_loader_) {
-    *error = fmt::format("Error reading the RDB base file {}, AOF loading aborted (no RDB loader in this build)", name);
-    return false;
-  }
-  if (!rdb_loader_(path, error)) {
-    *error = fmt::format("Error reading the RDB base file {}, AOF loading aborted: {}", name, *error);
+  std::string why;
+  rdb::Reader r{std::string_view(data)};
+  if (!rdb_loader_ || !rdb_loader_(r, &why)) {
+    *error = fmt::format("Error reading the RDB base file {}, AOF loading aborted{}{}", name, why.empty() ? "" : ": ", why);
     return false;
   }
   return true;
@@ -534,10 +490,8 @@ bool Aof::LoadFiles(const Manifest& m, std::string* error) {
     if (rdb) {
       LOG_NOTICE("Reading RDB base file on AOF loading...");
       if (!LoadRdbBase(f.name, error)) return false;
-    } else {
-      int r = 0;
-      RunParked([&] { r = LoadCommandFile(f.name, n == total, error); });
-      if (r < 0) return false;
+    } else if (LoadCommandFile(f.name, n == total, error) < 0) {
+      return false;
     }
     LOG_NOTICE("DB loaded from base file {}: {:.3f} seconds", f.name, (UnixTimeMs() - t0) / 1000.0);
   }
@@ -550,9 +504,7 @@ bool Aof::LoadFiles(const Manifest& m, std::string* error) {
     }
     if (FileSize(path) == 0) continue;
     int64_t t0 = UnixTimeMs();
-    int r = 0;
-    RunParked([&] { r = LoadCommandFile(f.name, n == total, error); });
-    if (r < 0) return false;
+    if (LoadCommandFile(f.name, n == total, error) < 0) return false;
     LOG_NOTICE("DB loaded from incr file {}: {:.3f} seconds", f.name, (UnixTimeMs() - t0) / 1000.0);
   }
   return true;
@@ -625,7 +577,16 @@ bool Aof::StartUp(std::string* error) {
     }
     LOG_NOTICE("Successfully migrated an old-style AOF file ({}) into the AOF directory ({}).", Name(), dir);
   }
-  if (exists && (!m.base.empty() || !m.incr.empty()) && !LoadFiles(m, error)) return false;
+  if (exists && (!m.base.empty() || !m.incr.empty())) {
+    // Clients get -LOADING meanwhile (the snapshot module's gate).
+    uint64_t total = 0;
+    for (const auto* list : {&m.base, &m.incr})
+      for (const FileInfo& f : *list) total += static_cast<uint64_t>(FileSize(FilePath(f.name)));
+    engine_->persistence().BeginLoading(total);
+    bool ok = LoadFiles(m, error);
+    engine_->persistence().EndLoading();
+    if (!ok) return false;
+  }
   std::lock_guard<std::mutex> g(mu_);
   if (m.base.empty() && m.incr.empty()) {
     // A fresh start (the dataset is empty: with appendonly yes the RDB is

@@ -52,6 +52,9 @@
 namespace larder {
 
 class Engine;
+namespace rdb {
+class Reader;
+}
 
 class Aof : public PropagationSink {
  public:
@@ -65,7 +68,7 @@ class Aof : public PropagationSink {
   // Without them a base is written only while the dataset is empty (an
   // empty RDB) and an RDB base that holds keys cannot be loaded.
   using Snapshotter = std::function<bool(SnapshotRequest, std::string* error)>;
-  using RdbLoader = std::function<bool(const std::string& path, std::string* error)>;
+  using RdbLoader = std::function<bool(rdb::Reader& r, std::string* error)>;
   void SetSnapshotter(Snapshotter s) { snapshotter_ = std::move(s); }
   void SetRdbLoader(RdbLoader l) { rdb_loader_ = std::move(l); }
 
@@ -130,6 +133,8 @@ class Aof : public PropagationSink {
   void RunParked(const std::function<void()>& fn);
   // One AOF-format file: 0 ok, 1 truncated (and fixed), -1 failed.
   int LoadCommandFile(const std::string& name, bool last, std::string* error);
+  int ReplayCommands(const std::string& name, const std::string& path, std::string_view d, size_t pos, bool last,
+                     std::string* error);
   bool LoadRdbBase(const std::string& name, std::string* error);
   bool OpenIncr(const std::string& name, std::string* error);  // under mu_
   bool WriteEmptyBase(const std::string& name, std::string* error);

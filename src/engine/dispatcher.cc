@@ -273,6 +273,23 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
       return DispatchResult::kDone;
     }
   }
+  // Loading a file: only commands flagged for it. A failed background save
+  // with stop-writes-on-bgsave-error: no writes (nor PING, as in Redis).
+  if (int gate = engine.persistence().gate()) [[unlikely]] {
+    OpStatus why = OpStatus::kOk;
+    if ((gate & Persistence::kGateLoading) && !(spec->flags & kCmdLoading)) why = OpStatus::kLoading;
+    else if ((gate & Persistence::kGateMisconf) && ((spec->flags & kCmdWrite) || spec->name == "ping") &&
+             engine.persistence().RefusesWrites())
+      why = OpStatus::kMisconf;
+    if (why != OpStatus::kOk) {
+      std::string error = FormatError(why);
+      if (spec->name == "exec") error = ExecAbortText(&engine, state, error);
+      client.ReplyError(error);
+      engine.RecordRejected(client.shard(), spec);
+      flag_multi();
+      return DispatchResult::kDone;
+    }
+  }
   uint32_t flags = spec->flags;
   if (state.multi) [[unlikely]] {
     if (flags & kCmdNoMulti) {

@@ -14,6 +14,8 @@
 #include "engine/cache_host.h"
 #include "engine/client.h"
 #include "engine/notify.h"
+#include "engine/persistence.h"
+#include "rdb/rdb.h"
 
 namespace larder {
 
@@ -130,6 +132,10 @@ bool Engine::Init(std::string* err) {
   ApplyEvictionConfig();
   if (!InitUsers(err)) return false;
   pubsub_ = std::make_unique<PubSub>(this);
+  persistence_ = std::make_unique<Persistence>(this);
+  // The AOF's base is a snapshot, its RDB base loads through the same loader.
+  aof_->SetSnapshotter([this](SnapshotRequest r, std::string* e) { return persistence_->StartSnapshot(std::move(r), e); });
+  aof_->SetRdbLoader([this](rdb::Reader& r, std::string* e) { return persistence_->LoadRdb(r, e); });
   cache_host_ = std::make_unique<EngineCacheHost>(this);
   cache_ = std::make_unique<cache::CacheManager>();
   std::vector<Shard*> shard_ptrs;
@@ -194,6 +200,7 @@ void Engine::SetupShard(Shard& shard) {
   shard.loop().RunEvery(10, [this, &shard] {
     BlockedTimeoutCron(shard);
     EvictionCron(shard);
+    if (persistence_->snapshot_running()) [[unlikely]] persistence_->Resume(shard);
   });
 }
 
@@ -328,6 +335,7 @@ void Engine::OpsSampleCron() {
 
 void Engine::Cron(Shard& shard) {
   EngineShard& l = local(shard.id());
+  if (shard.id() == 0) persistence_->Cron();
   if (tracking_->active()) EnforceTrackingLimit(*this, shard);  // after CONFIG SET tracking-table-max-keys
   int64_t now = UnixTimeMs();
   int64_t timeout = config_->timeout.load(std::memory_order_relaxed);

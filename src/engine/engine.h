@@ -36,6 +36,7 @@
 #include "config/config.h"
 #include "engine/acl.h"
 #include "engine/blocking.h"
+#include "engine/persistence.h"
 #include "engine/pubsub.h"
 #include "engine/tracking.h"
 #include "engine/watch.h"
@@ -112,6 +113,8 @@ struct EngineShard {
   std::atomic<uint64_t> commands_processed{0};
   std::atomic<uint64_t> net_input_bytes{0};
   std::atomic<uint64_t> net_output_bytes{0};
+  // Keys written (the dirty counter: rdb_changes_since_last_save, save points).
+  std::atomic<uint64_t> dirty{0};
 };
 
 struct LatencySample {
@@ -149,6 +152,7 @@ class Engine {
   cache::CacheManager& cache() { return *cache_; }
   PubSub& pubsub() { return *pubsub_; }
   Tracking& tracking() { return *tracking_; }  // CLIENT TRACKING (tracking.h)
+  Persistence& persistence() { return *persistence_; }  // snapshots and loading (persistence.h)
   // What write commands changed, in order (propagate.h), and the AOF that
   // writes it to disk (aof.h).
   Propagation& propagation() { return *propagation_; }
@@ -263,6 +267,9 @@ class Engine {
   void set_listening_port(int port) { port_.store(port, std::memory_order_relaxed); }  // CONFIG SET port: any thread
   // SHUTDOWN: the main thread (server/server.cc) watches this.
   void RequestShutdown() { shutdown_.store(true); }
+  // SHUTDOWN saved the dump already: the main thread need not save again.
+  void SetShutdownSaved() { shutdown_saved_.store(true); }
+  bool shutdown_saved() const { return shutdown_saved_.load(); }
   bool shutdown_requested() const { return shutdown_.load(); }
 
   std::atomic<int64_t> connected_clients{0};
@@ -300,11 +307,13 @@ class Engine {
   std::unique_ptr<EngineCacheHost> cache_host_;
   std::unique_ptr<cache::CacheManager> cache_;
   std::unique_ptr<PubSub> pubsub_;
+  std::unique_ptr<Persistence> persistence_;
   std::unique_ptr<Propagation> propagation_ = std::make_unique<Propagation>();
   std::unique_ptr<Aof> aof_;
   size_t memory_startup_ = 0;
 
   std::atomic<bool> shutdown_{false};
+  std::atomic<bool> shutdown_saved_{false};
   std::atomic<uint64_t> next_client_id_{1};
   std::atomic<uint64_t> next_slowlog_id_{0};
   std::atomic<int64_t> pause_until_ms_{0};

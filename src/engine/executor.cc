@@ -259,6 +259,18 @@ CacheStep BeforeRun(Engine& engine, Shard& shard, cache::ShardCache& sc, const C
 
 }  // namespace
 
+// The keys a write names, on their owners (an exclusive operation's keys may
+// be other shards'), handed to the running snapshot before they change.
+static void SnapshotKeys(Engine& engine, Shard& shard, const Call& call, const KeyPositions& keys) {
+  for (size_t n = 0; n < keys.size(); ++n) {
+    if (!call.spec->WritesKey(n)) continue;
+    std::string_view key = call.args[keys[n]];
+    Shard& owner = call.exclusive ? engine.shards().shard(engine.shards().ShardOf(key)) : shard;
+    Db& db = owner.db(call.db);
+    if (Entry* e = db.table().Find(key)) db.BeforeChange(e);
+  }
+}
+
 ReplyTarget TargetFor(const Call& call) {
   if (call.target.valid()) return call.target;
   if (call.group) {
@@ -333,6 +345,11 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
       probing = !probe.empty();
     }
   }
+  // A running snapshot writes out the keys this command writes before
+  // their values change (engine/persistence.h).
+  if ((spec->flags & kCmdWrite) && engine.persistence().snapshot_running() && !call.scratch && !call.fan_out)
+      [[unlikely]]
+    SnapshotKeys(engine, shard, call, fx.keys());
   bool replay = call.mode == Call::Mode::kReplay;
   if (replay) shard.stats().lookups_paused = true;
   bool script = (spec->flags & kCmdScriptRun) && !call.fan_out;
@@ -376,6 +393,13 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
   }
   if (engine.tracking().active()) [[unlikely]] TrackEffects(engine, shard, call, fx, script_ran);
   if (ctx.propagation) [[unlikely]] PropagateCommand(engine, call, ctx, fx, out->size() != start);
+  if ((spec->flags & kCmdWrite) && !fx.failed && !call.fan_out && !call.scratch) {
+    // The dirty counter (save points, rdb_changes_since_last_save): one per
+    // successful write command (Redis counts the keys it changed; this
+    // costs no key list on the hot path: docs/compatibility.md).
+    std::atomic<uint64_t>& dirty = engine.local(shard.id()).dirty;
+    dirty.store(dirty.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
   if (internal) return Outcome::kReplied;
 
   bool held = false;

@@ -6,8 +6,11 @@
 // command is about to change or delete that the shard has not written yet is
 // written first, with its value of the cut (copy-on-write per key instead of
 // per page: no fork, no doubled memory); keys created after the cut are left
-// out. The shards' parts go into one file in Redis's RDB format (rdb/rdb.h),
-// written by a writer thread, then renamed into place.
+// out. Which side of the cut a key is on is one bit of its entry
+// (Entry::kSnapMark) compared with the shard's current mark, flipped at each
+// cut, so the cut itself visits no key. The shards' parts go into one file in
+// Redis's RDB format (rdb/rdb.h), framed by a writer thread, then renamed
+// into place.
 //
 // Uses: SAVE, BGSAVE, the save points, SHUTDOWN, DEBUG RELOAD, and the base
 // file of an AOF rewrite (whose new incremental file opens at the cut: the
@@ -18,25 +21,26 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 namespace larder {
 
 class Engine;
 class Shard;
-class Db;
-struct Entry;
+class SnapshotJob;
 namespace rdb {
 class Reader;
 }
 
 struct SnapshotRequest {
   std::string path;  // final path; written to a temporary file beside it first
-  // Runs at the cut with every shard parked (any thread; must be quick).
+  // Runs at the cut with every shard parked (on a shard thread; must be quick).
   std::function<void()> on_cut;
-  // Runs when the file is complete (renamed into place) or failed; any thread.
+  // Runs when the file is complete (renamed into place) or failed, on the
+  // writer thread.
   std::function<void(bool ok, const std::string& error)> done;
-  // An AOF base file (aof-use-rdb-preamble): also writes aof-base aux.
+  // An AOF base file (aof-use-rdb-preamble): its aof-base aux field says so.
   bool aof_base = false;
 };
 
@@ -47,20 +51,78 @@ class Persistence {
 
   // Starts a snapshot; false (with *error) when one is already running.
   bool StartSnapshot(SnapshotRequest req, std::string* error);
-  bool snapshot_running() const { return running_.load(std::memory_order_acquire); }
+  bool snapshot_running() const { return running_.load(std::memory_order_relaxed); }
+  // The engine's 10 ms cron on each shard: a scan that paused because the
+  // disk is behind goes on.
+  void Resume(Shard& shard);
 
   // Reads an RDB stream (a dump file, an AOF's base) into the shards: each
-  // key goes to its owner. Any thread but a shard's; blocks until loaded.
+  // key goes to its owner (replacing a key of that name). Any thread but a
+  // shard's; returns once every key is in place.
   bool LoadRdb(rdb::Reader& r, std::string* error);
+  // Loads `path` if it exists, with INFO's loading fields and -LOADING
+  // answered meanwhile. False only for a file that exists and cannot load.
+  bool LoadFileAtStart(const std::string& path, std::string* error);
+  bool loading() const { return loading_.load(std::memory_order_relaxed); }
+  void BeginLoading(uint64_t total_bytes);
+  void EndLoading();
+  void SetLoadProgress(uint64_t bytes);
 
-  // Before a command changes or deletes a key on `shard` (executor, Db): if
-  // a snapshot is running and has not written this key yet, write it now.
-  // Costs one relaxed load when no snapshot runs.
-  void BeforeWrite(Shard& shard, Db& db, Entry* e);
+  // Saves the dump file and waits for it (after any snapshot already
+  // running). Not on a shard thread: SHUTDOWN's helper thread, the main one.
+  bool SaveBlocking(std::string* error);
+
+  // dir/dbfilename.
+  std::string DumpPath() const;
+  // BGSAVE SCHEDULE: a save of the dump file once the running snapshot ends.
+  void ScheduleSave() { save_scheduled_.store(true); }
+  // Every 100 ms on shard 0: the save points and a scheduled save.
+  void Cron();
+
+  // What Dispatch must check (one relaxed load when 0).
+  static constexpr int kGateLoading = 1;
+  static constexpr int kGateMisconf = 2;  // the last background save failed
+  int gate() const { return gate_.load(std::memory_order_relaxed); }
+  // stop-writes-on-bgsave-error applies: on, with save points, after a failure.
+  bool RefusesWrites() const;
+
+  // Writes since the start (each shard counts its own: EngineShard::dirty).
+  uint64_t dirty() const;
+  uint64_t changes_since_save() const;
+  int64_t last_save_s() const { return last_save_s_.load(); }
+  bool last_bgsave_ok() const { return last_bgsave_ok_.load(); }
+  int64_t last_error_time_s() const { return last_error_time_s_.load(); }
+  // INFO persistence's RDB and loading fields.
+  void AppendInfo(std::string& out) const;
 
  private:
+  friend class SnapshotJob;
+  void Finished(SnapshotJob* job, bool ok, const std::string& error, uint64_t keys);
+
   Engine* engine_;
   std::atomic<bool> running_{false};
+  std::atomic<SnapshotJob*> current_job_{nullptr};
+  std::mutex mu_;
+  std::unique_ptr<SnapshotJob> finished_job_;  // guarded by mu_
+
+  std::atomic<int64_t> started_ms_{0};
+  std::atomic<uint64_t> dirty_at_start_{0};
+  std::atomic<uint64_t> saved_dirty_{0};
+  std::atomic<int64_t> last_save_s_{0};
+  std::atomic<int64_t> last_bgsave_time_s_{-1};
+  std::atomic<bool> last_bgsave_ok_{true};
+  std::atomic<int64_t> last_error_time_s_{0};
+  std::atomic<uint64_t> saves_{0};
+
+  std::atomic<int> gate_{0};
+  std::atomic<bool> save_scheduled_{false};
+  std::atomic<int64_t> last_try_s_{0};
+  std::atomic<bool> loading_{false};
+  std::atomic<uint64_t> load_total_{0};
+  std::atomic<uint64_t> load_done_{0};
+  std::atomic<int64_t> load_start_s_{0};
+  std::atomic<uint64_t> last_load_loaded_{0};
+  std::atomic<uint64_t> last_load_expired_{0};
 };
 
 }  // namespace larder

@@ -60,6 +60,7 @@ void Db::Add(Entry* e) {
 }
 
 void Db::AddQuiet(Entry* e) {
+  e->flags = static_cast<uint8_t>((e->flags & ~Entry::kSnapMark) | stats_->snap_mark);
   if (e->has_expire()) ++expires_;
   table_.Insert(e);
   if (evictor_ && CurrentAccessMode() == AccessMode::kFifo) evictor_->OnAdd(index_, e);
@@ -68,6 +69,7 @@ void Db::AddQuiet(Entry* e) {
 Entry* Db::SetString(std::string_view key, std::string_view value, int64_t expire_ms,
                      StrEncoding enc) {
   Entry* old = Find(key);
+  if (old) BeforeChange(old);
   int64_t ttl = expire_ms;
   if (expire_ms == kKeepTtl) ttl = (old && old->has_expire()) ? old->expire_ms() : kNoExpire;
   if (old && old->type == ObjType::kString && old->has_expire() == (ttl >= 0) &&
@@ -100,12 +102,16 @@ bool Db::Delete(std::string_view key) {
 }
 
 Entry* Db::Detach(std::string_view key) {
+  if (stats_->snapshot) [[unlikely]] {
+    if (Entry* e = table_.Find(key)) BeforeChange(e);
+  }
   Entry* e = table_.Unlink(key);
   if (e && e->has_expire()) --expires_;
   return e;
 }
 
 Entry* Db::SetExpire(Entry* e, int64_t ms) {
+  BeforeChange(e);
   bool want = ms >= 0;
   if (e->has_expire() != want) {
     Entry* fresh = WithExpireField(e, want);
@@ -119,12 +125,17 @@ Entry* Db::SetExpire(Entry* e, int64_t ms) {
 }
 
 Entry* Db::ResizeValue(Entry* e, size_t new_len, bool geometric) {
+  BeforeChange(e);
   Entry* fresh = larder::ResizeValue(e, new_len, geometric);
   table_.Relink(e, fresh);
   return fresh;
 }
 
 void Db::SwapContents(Db& other) {
+  if (stats_->snapshot) [[unlikely]] {
+    stats_->snapshot->SaveAll(*this);
+    stats_->snapshot->SaveAll(other);
+  }
   std::swap(table_, other.table_);
   std::swap(expires_, other.expires_);
   std::swap(field_ttls_, other.field_ttls_);
@@ -132,6 +143,7 @@ void Db::SwapContents(Db& other) {
 }
 
 void Db::Clear() {
+  if (stats_->snapshot) [[unlikely]] stats_->snapshot->SaveAll(*this);
   table_.Clear();
   expires_ = 0;
   field_ttls_ = false;
@@ -152,6 +164,7 @@ size_t Db::ActiveExpireCycle(int64_t now_ms, int64_t budget_us) {
           doomed.push_back(e);
         } else if (field_ttls_ && e->type == ObjType::kHash) {
           auto* h = ObjectOf<HashValue>(e);
+          if (h->has_field_ttls()) BeforeChange(e);
           if (h->has_field_ttls() && h->PurgeExpired(now_ms)) {
             if (h->size() == 0) emptied.push_back(e);
             else Notify(kNotifyHash, "hexpired", e->key());

@@ -18,6 +18,18 @@
 
 namespace larder {
 
+class Db;
+
+// A snapshot running on this shard (engine/persistence.h): told before a key
+// that it has not written yet changes or goes, so that it writes the key's
+// value of the cut first.
+struct SnapshotHook {
+  virtual ~SnapshotHook() = default;
+  virtual void Save(Db& db, Entry* e) = 0;
+  // Every key of `db` not written yet (before FLUSHDB, SWAPDB).
+  virtual void SaveAll(Db& db) = 0;
+};
+
 struct KeyspaceStats {
   uint64_t keyspace_hits = 0;
   uint64_t keyspace_misses = 0;
@@ -31,6 +43,10 @@ struct KeyspaceStats {
   // the engine invalidates client-side caches there. Null: no one listens.
   void (*on_expired)(void* arg, int db, std::string_view key) = nullptr;
   void* on_expired_arg = nullptr;
+  // The running snapshot (null: none), and the mark of entries on the far
+  // side of its cut (Entry::kSnapMark or 0); entries added get the mark.
+  SnapshotHook* snapshot = nullptr;
+  uint8_t snap_mark = 0;
 };
 
 // Keyspace notifications the keyspace raises itself: "new" when a key is
@@ -122,6 +138,12 @@ class Db {
   // Called when a hash field gets a TTL: from then on the active expiry
   // cycle also visits hashes to reclaim expired fields.
   void NoteFieldTtl() { field_ttls_ = true; }
+  // Before a change to `e` in place (a handler's, on a key it writes): a
+  // running snapshot writes the key's old value first.
+  void BeforeChange(Entry* e) {
+    if (stats_->snapshot && (e->flags & Entry::kSnapMark) != stats_->snap_mark) [[unlikely]]
+      stats_->snapshot->Save(*this, e);
+  }
   // Deletes expired keys for up to `budget_us`; returns how many were removed.
   // Resumes where it stopped, so repeated calls sweep the whole table.
   size_t ActiveExpireCycle(int64_t now_ms, int64_t budget_us);

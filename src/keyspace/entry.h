@@ -33,6 +33,10 @@ struct Entry {
   static constexpr uint8_t kUnshared = 2;
   // Loaded by a cache rule (read-through keeps freshness data for it).
   static constexpr uint8_t kCached = 4;
+  // Which side of the running (or last) snapshot's cut the entry is on
+  // (engine/persistence.h): equal to KeyspaceStats::snap_mark once written
+  // out or when made after the cut.
+  static constexpr uint8_t kSnapMark = 8;
 
   Entry* next;        // chain in the table's bucket
   uint32_t key_len;

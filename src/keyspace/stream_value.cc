@@ -193,6 +193,25 @@ void StreamValue::ScanBlock(StreamID master, const Block& b, Fn&& fn) {
   }
 }
 
+void StreamValue::ForEachNode(const std::function<void(const NodeView&)>& fn) const {
+  NodeView v;
+  for (const auto& [master, b] : blocks_) {
+    v.master = master;
+    v.live = b.live;
+    v.deleted = b.deleted;
+    v.master_fields.clear();
+    v.entries.clear();
+    Reader r{b.data.data()};
+    uint64_t nmaster = r.Number();
+    for (uint64_t i = 0; i < nmaster; ++i) v.master_fields.push_back(r.String());
+    ScanBlock(master, b, [&](size_t, StreamID id, uint8_t flags, const StreamFields& f) {
+      v.entries.push_back(NodeEntry{id, flags, f});
+      return true;
+    });
+    fn(v);
+  }
+}
+
 void StreamValue::Append(StreamID id, std::span<const std::string_view> fv, const StreamLimits& limits) {
   size_t payload = 0;
   for (auto s : fv) payload += s.size();

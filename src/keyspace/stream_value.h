@@ -140,6 +140,24 @@ class StreamValue {
   void set_entries_added(uint64_t n) { entries_added_ = n; }
   size_t blocks() const { return blocks_.size(); }
 
+  // Every block as the Redis stream node it mirrors (rdb/writer.cc writes
+  // them as listpacks): its master ID and field names, its live and deleted
+  // counts, and each entry, deleted ones too, with Redis's flag bits
+  // (1: deleted, 2: same fields as the master). Views valid during fn only.
+  struct NodeEntry {
+    StreamID id;
+    uint8_t flags;
+    StreamFields fields;
+  };
+  struct NodeView {
+    StreamID master;
+    std::vector<std::string_view> master_fields;
+    uint32_t live = 0;
+    uint32_t deleted = 0;
+    std::vector<NodeEntry> entries;
+  };
+  void ForEachNode(const std::function<void(const NodeView&)>& fn) const;
+
   // Consumer groups.
   StreamGroup* FindGroup(std::string_view name) const;
   // Null if it exists.

@@ -2,6 +2,7 @@
 
 #include "common/sha1.h"
 #include "common/strings.h"
+#include "script/lua_runtime.h"
 
 namespace larder::script {
 
@@ -121,6 +122,17 @@ Runtime* LocalFunctions(bool deprecated_api, std::string* error) {
   r.functions = std::move(rt);
   r.functions_version = version;
   return r.functions.get();
+}
+
+bool BuildLibrary(std::string_view code, Library* lib, std::string* error) {
+  size_t skip;
+  if (!ParseLibraryShebang(code, &lib->name, &skip, error)) return false;
+  Runtime rt(Runtime::Kind::kFunction, false);
+  std::vector<Runtime::Function> fns;
+  if (!rt.LoadLibrary(code.substr(skip), &fns, error)) return false;
+  lib->code = std::string(code);
+  for (auto& f : fns) lib->functions.push_back({f.name, f.description, f.has_description, f.flags});
+  return true;
 }
 
 size_t LocalEvalMemory() { return tl_runtimes.eval ? tl_runtimes.eval->memory() : 0; }

@@ -85,6 +85,11 @@ class Libraries {
   std::atomic<uint64_t> version_{0};
 };
 
+// Compiles and runs a library's code in a fresh interpreter: its name and
+// functions (FUNCTION LOAD, FUNCTION RESTORE, a file's function records), or
+// false with the error line.
+bool BuildLibrary(std::string_view code, Library* lib, std::string* error);
+
 // DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may call no-script commands.
 std::atomic<bool>& DenyScriptsDisabled();
 

@@ -3,7 +3,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <future>
 #include <sstream>
 
 #include "commands/families.h"
@@ -22,8 +21,8 @@ Server::~Server() = default;
 void Server::SetupShard(Shard& shard) {
   engine_->SetupShard(shard);
   net::StartHandshakeReaper(&shard.loop());
-  // The listeners come once the data is loaded (see Run): connections
-  // wait in the kernel's backlog meanwhile.
+  SetupShardListeners(shard, plain_);
+  SetupShardListeners(shard, tls_);
 }
 
 void Server::SetupShardListeners(Shard& shard, Listeners& l) {
@@ -289,9 +288,19 @@ int Server::Run() {
   }
 
   engine_->shards().Start([this](Shard& s) { SetupShard(s); });
-  engine_->Started();
-  // appendonly yes: the AOF is loaded (every shard parked) before any
-  // command runs, and opened for appends.
+  // The dump file, if there is one (clients meanwhile get -LOADING); with
+  // appendonly yes the AOF instead, as Redis (below).
+  if (config_->Get("appendonly").value_or("no") != "yes") {
+    std::string err;
+    if (!engine_->persistence().LoadFileAtStart(engine_->persistence().DumpPath(), &err)) {
+      LOG_WARNING("{}", err);
+      LOG_WARNING("Fatal error loading the DB, check server logs. Exiting.");
+      engine_->shards().Stop();
+      return 1;
+    }
+  }
+  // appendonly yes: the AOF is loaded (clients get -LOADING meanwhile) and
+  // opened for appends.
   std::string aof_err;
   if (!engine_->aof().StartUp(&aof_err)) {
     LOG_WARNING("{}", aof_err);
@@ -299,19 +308,7 @@ int Server::Run() {
     return 1;
   }
   engine_->aof().InstallConfigHooks();
-  {
-    std::vector<std::promise<void>> listening(static_cast<size_t>(engine_->shards().size()));
-    for (int i = 0; i < engine_->shards().size(); ++i) {
-      Shard* sh = &engine_->shards().shard(i);
-      std::promise<void>* p = &listening[static_cast<size_t>(i)];
-      sh->Post([this, sh, p] {
-        SetupShardListeners(*sh, plain_);
-        SetupShardListeners(*sh, tls_);
-        p->set_value();
-      });
-    }
-    for (auto& p : listening) p.get_future().wait();
-  }
+  engine_->Started();
   // From now on CONFIG SET port / tls-port / bind listen again, and CONFIG
   // SET of a TLS setting builds a new context.
   config_->SetApplyHook("port", [this](std::string* err) {
@@ -351,6 +348,16 @@ int Server::Run() {
     int sig = sigtimedwait(&set, nullptr, &tick);
     if (sig == SIGTERM || sig == SIGINT) {
       LOG_WARNING("Received {} scheduling shutdown...", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      // With save points the dump is written first, as Redis does; if that
+      // fails the server keeps running.
+      if (!config_->Get("save").value_or("").empty()) {
+        LOG_NOTICE("Saving the final RDB snapshot before exiting.");
+        std::string err;
+        if (!engine_->persistence().SaveBlocking(&err)) {
+          LOG_WARNING("Error trying to save the DB, can't exit.");
+          continue;
+        }
+      }
       break;
     }
   }

@@ -365,24 +365,29 @@ def debug_loadaof_and_rewrite(lr):
     fill_every_type(c)
     c.cmd("FUNCTION", "LOAD", "#!lua name=mylib\nredis.register_function('f1', function() return 1 end)")
     before = snapshot(c)
-    r = c.cmd("BGREWRITEAOF")
-    assert r == "Background append only file rewriting started", r
-    assert wait_until(lambda: "aof_rewrite_in_progress:0" in c.cmd("INFO", "persistence").decode())
-    assert "aof_last_bgrewrite_status:ok" in c.cmd("INFO", "persistence").decode()
-    names = sorted(os.listdir(lr.aofdir))
-    # No snapshot module in this build: the base is in command form.
-    assert names == ["appendonly.aof.2.base.aof", "appendonly.aof.2.incr.aof", "appendonly.aof.manifest"], names
-    manifest = open(os.path.join(lr.aofdir, "appendonly.aof.manifest")).read()
-    assert manifest == ("file appendonly.aof.2.base.aof seq 2 type b\n"
-                        "file appendonly.aof.2.incr.aof seq 2 type i\n"), manifest
-    c.cmd("SET", "after", "rewrite")
-    before[(0, b"after")] = ("string", b"rewrite")
-    lr.restart()
-    c = lr.conn()
-    assert snapshot(c) == before
-    assert c.cmd("FCALL", "f1", "0") == 1
-    if shutil.which("redis-check-aof"):
-        check_with_redis_tools(lr, before)
+    # aof-use-rdb-preamble yes: the base is a snapshot (RDB); no: commands.
+    for seq, kind in ((2, "rdb"), (3, "aof")):
+        if kind == "aof":
+            assert c.cmd("CONFIG", "SET", "aof-use-rdb-preamble", "no") == "OK"
+        r = c.cmd("BGREWRITEAOF")
+        assert r == "Background append only file rewriting started", r
+        assert wait_until(lambda: "aof_rewrite_in_progress:0" in c.cmd("INFO", "persistence").decode())
+        assert "aof_last_bgrewrite_status:ok" in c.cmd("INFO", "persistence").decode()
+        names = sorted(os.listdir(lr.aofdir))
+        base = f"appendonly.aof.{seq}.base.{kind}"
+        assert names == [base, f"appendonly.aof.{seq}.incr.aof", "appendonly.aof.manifest"], names
+        manifest = open(os.path.join(lr.aofdir, "appendonly.aof.manifest")).read()
+        assert manifest == (f"file {base} seq {seq} type b\n"
+                            f"file appendonly.aof.{seq}.incr.aof seq {seq} type i\n"), manifest
+        c.cmd("SET", "after", kind)
+        before[(0, b"after")] = ("string", kind.encode())
+        lr.restart()
+        c = lr.conn()
+        assert snapshot(c) == before
+        assert c.cmd("FCALL", "f1", "0") == 1
+        if shutil.which("redis-check-aof"):
+            check_with_redis_tools(lr, before)
+            c = lr.conn()
 
 
 def test_config_set_appendonly_at_runtime():

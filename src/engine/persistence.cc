@@ -1,0 +1,656 @@
+#include "engine/persistence.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <absl/strings/str_split.h>
+
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/numbers.h"
+#include "common/strings.h"
+#include "common/version.h"
+#include "engine/engine.h"
+#include "keyspace/db.h"
+#include "keyspace/eviction.h"
+#include "rdb/rdb.h"
+#include "script/store.h"
+
+namespace larder {
+
+namespace {
+
+// A shard hands its records over in chunks of about this size; while more
+// than kMaxQueued bytes wait for the disk its scan pauses (what commands
+// make it write before they change a key cannot wait).
+constexpr size_t kChunkBytes = 256 << 10;
+constexpr size_t kMaxQueued = 32 << 20;
+// How long one slice of a shard's scan may run before the shard serves its
+// clients again.
+constexpr int64_t kSliceUs = 500;
+
+int64_t NowMs() { return UnixTimeMs(); }
+
+bool WriteAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+rdb::AccessInfo AccessNow() {
+  switch (CurrentAccessMode()) {
+    case AccessMode::kLru: return rdb::AccessInfo::kIdle;
+    case AccessMode::kLfu: return rdb::AccessInfo::kFreq;
+    default: return rdb::AccessInfo::kNone;
+  }
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ a snapshot
+
+struct Chunk {
+  int db = 0;
+  std::string bytes;
+  bool last = false;  // the shard is done
+};
+
+class SnapshotJob;
+
+// One shard's part: its scan and the hook its keyspace calls before a change.
+class ShardSnapshot final : public SnapshotHook {
+ public:
+  ShardSnapshot(SnapshotJob* job, Shard* shard, rdb::Writer::Options opts, uint8_t mark)
+      : job_(job), shard_(shard), w_(opts), mark_(mark), access_(AccessNow()) {}
+
+  void Save(Db& db, Entry* e) override { Write(db.index(), e); }
+  void SaveAll(Db& db) override {
+    uint64_t cursor = 0;
+    do {
+      cursor = db.table().Scan(cursor, [&](Entry* e) { Write(db.index(), e); });
+    } while (cursor != 0);
+  }
+  // One slice of the scan; false when the shard's part is complete.
+  bool Step();
+  uint64_t keys_written() const { return keys_; }
+
+ private:
+  void Write(int db, Entry* e);
+  void Flush();
+
+  SnapshotJob* job_;
+  Shard* shard_;
+  rdb::Writer w_;
+  uint8_t mark_;
+  rdb::AccessInfo access_;
+  int chunk_db_ = -1;
+  size_t db_ = 0;
+  uint64_t cursor_ = 0;
+  uint64_t keys_ = 0;
+};
+
+class SnapshotJob {
+ public:
+  SnapshotJob(Persistence* owner, SnapshotRequest req) : owner_(owner), req_(std::move(req)) {}
+
+  SnapshotRequest& request() { return req_; }
+  // From the shards.
+  void Push(Chunk c) {
+    std::lock_guard lock(mu_);
+    queued_ += c.bytes.size();
+    q_.push_back(std::move(c));
+    cv_.notify_one();
+  }
+  bool backlogged() const { return queued_.load(std::memory_order_relaxed) > kMaxQueued; }
+  bool discarding() const { return failed_.load(std::memory_order_relaxed); }
+
+  // At the cut (every shard parked).
+  void Cut(Engine& engine) {
+    rdb::Writer::Options opts;
+    opts.compress = engine.config().Get("rdbcompression").value_or("yes") == "yes";
+    opts.checksum = engine.config().Get("rdbchecksum").value_or("yes") == "yes";
+    opts_ = opts;
+    ShardSet& set = engine.shards();
+    int ndb = set.num_dbs();
+    sizes_.assign(static_cast<size_t>(ndb), {0, 0});
+    for (int i = 0; i < set.size(); ++i) {
+      Shard& s = set.shard(i);
+      for (int d = 0; d < ndb; ++d) {
+        sizes_[static_cast<size_t>(d)].first += s.db(d).size();
+        sizes_[static_cast<size_t>(d)].second += s.db(d).expires();
+      }
+      uint8_t mark = static_cast<uint8_t>(s.stats().snap_mark ^ Entry::kSnapMark);
+      s.stats().snap_mark = mark;
+      parts_.push_back(std::make_unique<ShardSnapshot>(this, &s, opts, mark));
+      s.stats().snapshot = parts_.back().get();
+    }
+    shards_left_ = set.size();
+    parked_ = std::make_unique<std::atomic<bool>[]>(static_cast<size_t>(set.size()));
+    auto libs = script::Functions().Snapshot();
+    for (const auto& [name, lib] : *libs) functions_.push_back(lib.code);
+    used_mem_ = engine.memory().Used();
+    for (int i = 0; i < set.size(); ++i) {
+      Shard* s = &set.shard(i);
+      ShardSnapshot* part = parts_[static_cast<size_t>(i)].get();
+      s->Post([this, s, part] { Pump(s, part); });
+    }
+    if (req_.on_cut) req_.on_cut();
+  }
+
+  void Pump(Shard* s, ShardSnapshot* part) {
+    if (backlogged()) {  // the engine's 10 ms cron resumes it (Resume)
+      parked_[static_cast<size_t>(s->id())].store(true);
+      return;
+    }
+    if (part->Step()) {
+      s->Post([this, s, part] { Pump(s, part); });
+      return;
+    }
+    s->stats().snapshot = nullptr;
+    keys_.fetch_add(part->keys_written(), std::memory_order_relaxed);
+    Push(Chunk{0, {}, true});
+  }
+
+  void Resume(Shard* s) {
+    if (!parked_[static_cast<size_t>(s->id())].exchange(false)) return;
+    ShardSnapshot* part = parts_[static_cast<size_t>(s->id())].get();
+    Pump(s, part);
+  }
+
+  // The writer thread: frames the shards' chunks into one file.
+  void WriterMain();
+  std::thread& thread() { return thread_; }
+
+ private:
+  bool Fail(std::string what) {
+    if (error_.empty()) error_ = std::move(what);
+    failed_.store(true);
+    return false;
+  }
+  bool Flush(rdb::Writer& w, int fd, bool force) {
+    if (!force && w.pending() < (1u << 20)) return true;
+    std::string bytes = w.Take();
+    if (!WriteAll(fd, bytes)) return Fail(fmt::format("Write error saving DB on disk: {}", strerror(errno)));
+    return true;
+  }
+
+  Persistence* owner_;
+  SnapshotRequest req_;
+  rdb::Writer::Options opts_;
+  std::vector<std::unique_ptr<ShardSnapshot>> parts_;
+  std::vector<std::pair<uint64_t, uint64_t>> sizes_;
+  std::vector<std::string> functions_;
+  int64_t used_mem_ = 0;
+  std::atomic<uint64_t> keys_{0};
+  std::unique_ptr<std::atomic<bool>[]> parked_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Chunk> q_;
+  std::atomic<size_t> queued_{0};
+  int shards_left_ = 0;
+  std::atomic<bool> failed_{false};
+  std::string error_;
+  std::thread thread_;
+  friend class Persistence;
+};
+
+void ShardSnapshot::Write(int db, Entry* e) {
+  if ((e->flags & Entry::kSnapMark) == mark_) return;
+  e->flags = static_cast<uint8_t>((e->flags & ~Entry::kSnapMark) | mark_);
+  if (job_->discarding()) return;
+  if (db != chunk_db_) {
+    Flush();
+    chunk_db_ = db;
+  }
+  rdb::WriteKey(w_, e, access_);
+  ++keys_;
+  if (w_.pending() >= kChunkBytes) Flush();
+}
+
+void ShardSnapshot::Flush() {
+  if (w_.pending() == 0) return;
+  job_->Push(Chunk{chunk_db_, w_.Take(), false});
+}
+
+bool ShardSnapshot::Step() {
+  int64_t start = MonotonicUs();
+  std::vector<Db>& dbs = shard_->dbs();
+  while (db_ < dbs.size()) {
+    Db& db = dbs[db_];
+    for (int i = 0; i < 32; ++i) {
+      cursor_ = db.table().Scan(cursor_, [&](Entry* e) { Write(static_cast<int>(db_), e); });
+      if (cursor_ == 0) break;
+    }
+    if (cursor_ == 0) {
+      ++db_;
+      Flush();
+    }
+    if (MonotonicUs() - start >= kSliceUs) return db_ < dbs.size();
+  }
+  Flush();
+  return false;
+}
+
+void SnapshotJob::WriterMain() {
+  std::string tmp = req_.path + ".tmp-" + std::to_string(getpid());
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) Fail(fmt::format("Failed opening the temp RDB file {} (in server root dir {}) for saving: {}", tmp,
+                               "", strerror(errno)));
+  rdb::Writer w(opts_);
+  rdb::WriteHeader(w);
+  rdb::WriteAux(w, "redis-ver", kRedisVersion);
+  rdb::WriteAuxInt(w, "redis-bits", 64);
+  rdb::WriteAuxInt(w, "ctime", NowMs() / 1000);
+  rdb::WriteAuxInt(w, "used-mem", used_mem_);
+  rdb::WriteAuxInt(w, "aof-base", req_.aof_base ? 1 : 0);
+  for (const std::string& code : functions_) rdb::WriteFunction(w, code);
+  std::vector<bool> selected(sizes_.size(), false);
+  int current_db = -1;
+  while (true) {
+    Chunk c;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return !q_.empty(); });
+      c = std::move(q_.front());
+      q_.pop_front();
+      queued_ -= c.bytes.size();
+    }
+    if (c.last) {
+      if (--shards_left_ == 0) break;
+      continue;
+    }
+    if (fd < 0 || failed_.load()) continue;  // drain: the shards keep going
+    if (c.db != current_db) {
+      current_db = c.db;
+      rdb::WriteSelectDb(w, c.db);
+      if (!selected[static_cast<size_t>(c.db)]) {
+        selected[static_cast<size_t>(c.db)] = true;
+        rdb::WriteResizeDb(w, sizes_[static_cast<size_t>(c.db)].first, sizes_[static_cast<size_t>(c.db)].second);
+      }
+    }
+    w.Raw(c.bytes);
+    Flush(w, fd, false);
+  }
+  bool ok = fd >= 0 && !failed_.load();
+  if (ok) {
+    rdb::WriteEof(w);
+    ok = Flush(w, fd, true);
+  }
+  if (ok && fsync(fd) != 0) ok = Fail(fmt::format("Write error saving DB on disk: {}", strerror(errno)));
+  if (fd >= 0) close(fd);
+  if (ok && rename(tmp.c_str(), req_.path.c_str()) != 0)
+    ok = Fail(fmt::format("Error moving temp DB file {} on the final destination {}: {}", tmp, req_.path,
+                          strerror(errno)));
+  if (!ok) unlink(tmp.c_str());
+  if (ok) {
+    // The rename itself survives a crash once the directory is synced.
+    std::string dir = req_.path.substr(0, req_.path.find_last_of('/') + 1);
+    int dfd = open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      fsync(dfd);
+      close(dfd);
+    }
+  }
+  owner_->Finished(this, ok, error_, keys_.load());
+}
+
+// ------------------------------------------------------------------ Persistence
+
+Persistence::Persistence(Engine* engine) : engine_(engine) { last_save_s_ = NowMs() / 1000; }
+
+Persistence::~Persistence() {
+  std::unique_ptr<SnapshotJob> job;
+  {
+    std::lock_guard lock(mu_);
+    job = std::move(finished_job_);
+  }
+  if (job && job->thread().joinable()) job->thread().join();
+}
+
+bool Persistence::StartSnapshot(SnapshotRequest req, std::string* error) {
+  bool expected = false;
+  if (!running_.compare_exchange_strong(expected, true)) {
+    *error = "Background save already in progress";
+    return false;
+  }
+  {
+    // The previous job's thread is done (it cleared running_ last): reap it.
+    std::unique_ptr<SnapshotJob> old;
+    {
+      std::lock_guard lock(mu_);
+      old = std::move(finished_job_);
+    }
+    if (old && old->thread().joinable()) old->thread().join();
+  }
+  auto* job = new SnapshotJob(this, std::move(req));
+  started_ms_.store(NowMs());
+  dirty_at_start_.store(dirty());
+  ShardSet& set = engine_->shards();
+  std::vector<int> all;
+  for (int i = 0; i < set.size(); ++i) all.push_back(i);
+  Engine* engine = engine_;
+  current_job_.store(job);
+  set.RunExclusive(
+      all,
+      [job, engine] {
+        job->Cut(*engine);
+        job->thread() = std::thread([job] { job->WriterMain(); });
+      },
+      [] {});
+  return true;
+}
+
+void Persistence::Finished(SnapshotJob* job, bool ok, const std::string& error, uint64_t keys) {
+  int64_t now = NowMs();
+  int64_t took = (now - started_ms_.load()) / 1000;
+  last_bgsave_time_s_.store(took);
+  last_bgsave_ok_.store(ok);
+  if (ok) {
+    last_save_s_.store(now / 1000);
+    saves_.fetch_add(1);
+    // Changes made while it ran are not in the file: they still count.
+    saved_dirty_.store(dirty_at_start_.load());
+    LOG_NOTICE("DB saved on disk ({} keys, {} s)", keys, took);
+  } else {
+    LOG_WARNING("Background saving error: {}", error);
+    last_error_time_s_.store(now / 1000);
+  }
+  if (ok) gate_.fetch_and(~kGateMisconf);
+  else gate_.fetch_or(kGateMisconf);
+  auto done = std::move(job->request().done);
+  current_job_.store(nullptr);
+  {
+    std::lock_guard lock(mu_);
+    finished_job_.reset(job);  // joined by the next snapshot or the destructor
+  }
+  running_.store(false, std::memory_order_release);
+  if (done) done(ok, error);
+}
+
+// ------------------------------------------------------------------ loading
+
+namespace {
+
+struct Loaded {
+  int db;
+  Entry* e;
+};
+
+class ShardLoader final : public rdb::LoadHandler {
+ public:
+  ShardLoader(Engine* engine, Persistence* p) : engine_(engine), p_(p) {
+    batches_.resize(static_cast<size_t>(engine->shards().size()));
+    ndb_ = engine->shards().num_dbs();
+    now_ms_ = NowMs();
+  }
+  ~ShardLoader() override {
+    for (auto& b : batches_)
+      for (Loaded& l : b) FreeEntry(l.e);
+  }
+
+  bool Function(std::string_view code, std::string* error) override {
+    script::Library lib;
+    if (!script::BuildLibrary(code, &lib, error)) return false;
+    return script::Functions().Update([&](script::Libraries::Set& set) {
+      for (auto it = set.begin(); it != set.end(); ++it)
+        if (it->first == lib.name) {
+          set.erase(it);
+          break;
+        }
+      for (const auto& f : lib.functions)
+        if (script::Libraries::LibraryOf(set, f.name, nullptr)) {
+          *error = fmt::format("Function {} already exists", f.name);
+          return false;
+        }
+      std::string name = lib.name;
+      set[name] = std::move(lib);
+      return true;
+    });
+  }
+
+  bool Key(int db, Entry* e, int64_t idle_s, int freq, std::string* error) override {
+    if (db < 0 || db >= ndb_) {
+      FreeEntry(e);
+      *error = fmt::format("FATAL: Data file was created with a Redis server configured to handle more than {} "
+                           "databases. Exiting\n",
+                           ndb_);
+      return false;
+    }
+    if (e->has_expire() && e->expire_ms() < now_ms_) {
+      FreeEntry(e);
+      ++expired_;
+      return true;
+    }
+    if (idle_s >= 0) e->access = LruClock() - static_cast<uint32_t>(idle_s) * kLruTicksPerSecond;
+    else TouchAccess(e);
+    if (freq >= 0) e->lfu = static_cast<uint8_t>(freq);
+    int s = engine_->shards().ShardOf(e->key());
+    auto& b = batches_[static_cast<size_t>(s)];
+    b.push_back({db, e});
+    ++loaded_;
+    if (b.size() >= 256) Send(s);
+    return true;
+  }
+
+  void Progress(uint64_t bytes) override { p_->SetLoadProgress(bytes); }
+
+  // Hands every batch over and waits until the shards took them.
+  void Finish() {
+    for (int s = 0; s < static_cast<int>(batches_.size()); ++s) Send(s);
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return inflight_ == 0; });
+  }
+  uint64_t loaded() const { return loaded_; }
+  uint64_t expired() const { return expired_; }
+
+ private:
+  void Send(int s) {
+    auto& b = batches_[static_cast<size_t>(s)];
+    if (b.empty()) return;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return inflight_ < 64; });
+      ++inflight_;
+    }
+    Shard& shard = engine_->shards().shard(s);
+    shard.Post([this, &shard, batch = std::move(b)]() mutable {
+      for (Loaded& l : batch) {
+        Db& db = shard.db(l.db);
+        Entry* old = db.Detach(l.e->key());
+        if (old) FreeEntry(old);
+        db.AddQuiet(l.e);
+      }
+      std::lock_guard lock(mu_);
+      --inflight_;
+      cv_.notify_all();
+    });
+    b.clear();
+  }
+
+  Engine* engine_;
+  Persistence* p_;
+  std::vector<std::vector<Loaded>> batches_;
+  int ndb_;
+  int64_t now_ms_;
+  uint64_t loaded_ = 0, expired_ = 0;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int inflight_ = 0;
+};
+
+rdb::Limits LimitsOf(Config& c) {
+  rdb::Limits l;
+  l.hash.max_listpack_entries = static_cast<size_t>(c.hash_max_listpack_entries.load());
+  l.hash.max_listpack_value = static_cast<size_t>(c.hash_max_listpack_value.load());
+  l.zset.max_listpack_entries = static_cast<size_t>(c.zset_max_listpack_entries.load());
+  l.zset.max_listpack_value = static_cast<size_t>(c.zset_max_listpack_value.load());
+  l.set_max_intset_entries = static_cast<size_t>(c.set_max_intset_entries.load());
+  l.stream_node_max_bytes = c.stream_node_max_bytes.load();
+  l.stream_node_max_entries = c.stream_node_max_entries.load();
+  return l;
+}
+
+}  // namespace
+
+bool Persistence::LoadRdb(rdb::Reader& r, std::string* error) {
+  ShardLoader loader(engine_, this);
+  bool ok = rdb::LoadFile(r, LimitsOf(engine_->config()), loader, error);
+  loader.Finish();
+  last_load_loaded_.store(loader.loaded());
+  last_load_expired_.store(loader.expired());
+  return ok;
+}
+
+bool Persistence::LoadFileAtStart(const std::string& path, std::string* error) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return true;
+    *error = fmt::format("Fatal error loading the DB: {}. Exiting.", strerror(errno));
+    return false;
+  }
+  struct stat st {};
+  fstat(fd, &st);
+  BeginLoading(static_cast<uint64_t>(st.st_size));
+  int64_t t0 = MonotonicUs();
+  rdb::Reader r(fd);
+  bool ok = LoadRdb(r, error);
+  close(fd);
+  EndLoading();
+  if (ok) {
+    LOG_NOTICE("DB loaded from disk: {:.3f} seconds ({} keys, {} expired)",
+               static_cast<double>(MonotonicUs() - t0) / 1e6, last_load_loaded_.load(), last_load_expired_.load());
+  }
+  return ok;
+}
+
+void Persistence::BeginLoading(uint64_t total) {
+  load_total_.store(total);
+  load_done_.store(0);
+  load_start_s_.store(NowMs() / 1000);
+  loading_.store(true);
+  gate_.fetch_or(kGateLoading);
+}
+
+void Persistence::EndLoading() {
+  loading_.store(false);
+  gate_.fetch_and(~kGateLoading);
+}
+
+std::string Persistence::DumpPath() const {
+  std::string dir = engine_->config().dir();
+  std::string name = engine_->config().Get("dbfilename").value_or("dump.rdb");
+  if (dir.empty()) return name;
+  return dir.back() == '/' ? dir + name : dir + "/" + name;
+}
+
+bool Persistence::SaveBlocking(std::string* error) {
+  std::promise<std::pair<bool, std::string>> result;
+  auto future = result.get_future();
+  for (;;) {
+    SnapshotRequest req;
+    req.path = DumpPath();
+    req.done = [&result](bool ok, const std::string& e) { result.set_value({ok, e}); };
+    std::string busy;
+    if (StartSnapshot(std::move(req), &busy)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto [ok, e] = future.get();
+  if (!ok) *error = e;
+  return ok;
+}
+
+void Persistence::Cron() {
+  if (running_.load() || loading_.load()) return;
+  int64_t now = UnixTimeMs() / 1000;
+  bool start = save_scheduled_.exchange(false);
+  if (!start) {
+    // save <seconds> <changes> ...: a save once some point's both numbers
+    // are reached; after a failure, retried every 5 s at most (as Redis).
+    std::string points = engine_->config().Get("save").value_or("");
+    std::vector<std::string> words = absl::StrSplit(points, ' ', absl::SkipEmpty());
+    uint64_t changes = changes_since_save();
+    bool may_try = last_bgsave_ok_.load() || now - last_try_s_.load() > 5;
+    for (size_t i = 0; i + 1 < words.size() && may_try; i += 2) {
+      int64_t secs = 0, min_changes = 0;
+      if (!ParseInt64(words[i], &secs) || !ParseInt64(words[i + 1], &min_changes)) continue;
+      if (changes >= static_cast<uint64_t>(min_changes) && now - last_save_s_.load() > secs) {
+        LOG_NOTICE("{} changes in {} seconds. Saving...", min_changes, secs);
+        start = true;
+        break;
+      }
+    }
+  }
+  if (!start) return;
+  last_try_s_.store(now);
+  SnapshotRequest req;
+  req.path = DumpPath();
+  std::string error;
+  if (StartSnapshot(std::move(req), &error)) LOG_NOTICE("Background saving started");
+}
+
+bool Persistence::RefusesWrites() const {
+  Config& c = engine_->config();
+  return !last_bgsave_ok_.load() && c.Get("stop-writes-on-bgsave-error").value_or("yes") == "yes" &&
+         !c.Get("save").value_or("").empty();
+}
+
+void Persistence::SetLoadProgress(uint64_t bytes) { load_done_.store(bytes, std::memory_order_relaxed); }
+
+void Persistence::Resume(Shard& shard) {
+  if (SnapshotJob* job = current_job_.load()) job->Resume(&shard);
+}
+
+uint64_t Persistence::dirty() const {
+  uint64_t n = 0;
+  for (int i = 0; i < engine_->shards().size(); ++i) n += engine_->local(i).dirty.load(std::memory_order_relaxed);
+  return n;
+}
+
+uint64_t Persistence::changes_since_save() const {
+  uint64_t d = dirty(), saved = saved_dirty_.load();
+  return d > saved ? d - saved : 0;
+}
+
+void Persistence::AppendInfo(std::string& out) const {
+  bool loading = loading_.load();
+  out += fmt::format("loading:{}\r\nasync_loading:0\r\n", loading ? 1 : 0);
+  if (loading) {
+    uint64_t total = load_total_.load(), done = load_done_.load();
+    int64_t elapsed = NowMs() / 1000 - load_start_s_.load();
+    double perc = total ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 0.0;
+    int64_t eta = done && elapsed > 0 ? static_cast<int64_t>(static_cast<double>(total - done) *
+                                                              static_cast<double>(elapsed) / static_cast<double>(done))
+                                      : 1;
+    out += fmt::format(
+        "loading_start_time:{}\r\nloading_total_bytes:{}\r\nloading_rdb_used_mem:0\r\nloading_loaded_bytes:{}\r\n"
+        "loading_loaded_perc:{:.2f}\r\nloading_eta_seconds:{}\r\n",
+        load_start_s_.load(), total, done, perc, eta);
+  }
+  bool running = running_.load();
+  out += fmt::format(
+      "current_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\n"
+      "current_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\n"
+      "rdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\n"
+      "rdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\n"
+      "rdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
+      changes_since_save(), running ? 1 : 0, last_save_s_.load(), last_bgsave_ok_.load() ? "ok" : "err",
+      last_bgsave_time_s_.load(), running ? (NowMs() - started_ms_.load()) / 1000 : -1, saves_.load(),
+      last_load_expired_.load(), last_load_loaded_.load());
+}
+
+}  // namespace larder
