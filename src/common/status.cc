@@ -271,6 +271,17 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kNoConfigFile: return "ERR The server is running without a config file";
     case OpStatus::kConfigRewriteFailed: return "ERR Rewriting config file: {}";
     case OpStatus::kConfigRewriteWriteFailed: return "ERR Rewriting config file: write failed";
+    case OpStatus::kConfigNoIoThreads:
+      return "Larder has no I/O threads: each shard thread does its own I/O (set 'threads' instead), only "
+             "io-threads 1 is accepted";
+    case OpStatus::kConfigNoTlsReplication: return "Larder has no replication, tls-replication cannot be enabled";
+    case OpStatus::kConfigNoTlsCluster: return "Larder has no cluster bus, tls-cluster cannot be enabled";
+    case OpStatus::kConfigNoClientEviction:
+      return "Larder does not evict clients (maxmemory-clients), only 0 is accepted";
+    // Word for word what a Redis built without its own jemalloc (Debian's) answers.
+    case OpStatus::kConfigNoActiveDefrag:
+      return "Active defragmentation cannot be enabled: it requires a Redis server compiled with a modified "
+             "Jemalloc like the one shipped by default with the Redis source distribution";
     case OpStatus::kInvalidCommand: return "ERR Invalid command specified";
     case OpStatus::kInvalidCommandArity: return "ERR Invalid number of arguments specified for command";
     case OpStatus::kNoKeyArguments: return "ERR The command has no key arguments";

@@ -229,6 +229,13 @@ enum class OpStatus : uint16_t {
   kNoConfigFile,
   kConfigRewriteFailed,           // strerror()
   kConfigRewriteWriteFailed,
+  // Reasons Config::Set refuses a value Larder could not honour (the `{}`
+  // of kConfigSetFailed, or of the config file's fatal error).
+  kConfigNoIoThreads,
+  kConfigNoTlsReplication,
+  kConfigNoTlsCluster,
+  kConfigNoClientEviction,
+  kConfigNoActiveDefrag,
   kInvalidCommand,                // COMMAND GETKEYS
   kInvalidCommandArity,
   kNoKeyArguments,
@@ -426,12 +433,14 @@ std::string_view ErrorText(OpStatus s);
 
 // Whether the entry is a piece of a line rather than a whole error line
 // (ACL rule reasons, ACL DRYRUN's replies, parts of ACL LOAD's report,
-// the reasons in EXEC's ACL refusal).
+// the reasons in EXEC's ACL refusal, the reasons Config::Set refuses a
+// value Larder cannot honour).
 inline bool IsTextFragment(OpStatus s) {
   return (s >= OpStatus::kAclUnknownCommand && s <= OpStatus::kAclFirstArgOfSub) ||
          (s >= OpStatus::kAclDryRunCommand && s <= OpStatus::kAclFileNothingChanged) ||
          (s >= OpStatus::kScriptNonexistentGlobal && s <= OpStatus::kScriptErrorWhere) ||
-         (s >= OpStatus::kExecAclNoCommand && s <= OpStatus::kExecAclNoChannel);
+         (s >= OpStatus::kExecAclNoCommand && s <= OpStatus::kExecAclNoChannel) ||
+         (s >= OpStatus::kConfigNoIoThreads && s <= OpStatus::kConfigNoActiveDefrag);
 }
 
 // The error line for `s` with its "{}" placeholders replaced by `args`, in

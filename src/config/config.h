@@ -140,6 +140,7 @@ class Config {
   std::atomic<int64_t> databases{16};
   std::atomic<int64_t> maxclients{10000};
   std::atomic<int64_t> timeout{0};
+  std::atomic<int64_t> tcp_keepalive{300};  // seconds; 0: no keepalive
   std::atomic<int64_t> proto_max_bulk_len{512LL * 1024 * 1024};
   std::atomic<int64_t> client_query_buffer_limit{1024LL * 1024 * 1024};
   std::atomic<int64_t> slowlog_log_slower_than{10000};
@@ -186,6 +187,9 @@ class Config {
   std::atomic<int64_t> auto_aof_rewrite_min_size{64 << 20};
   std::atomic<int64_t> stream_node_max_entries{100};
   std::atomic<int64_t> acllog_max_len{128};
+  // Test knobs of persistence (Redis's): microseconds per key saved / loaded.
+  std::atomic<int64_t> rdb_key_save_delay{0};
+  std::atomic<int64_t> key_load_delay{0};
   std::atomic<int64_t> acl_pubsub_default{1};
   // notify-keyspace-events as NotifyClass bits (common/notify_classes.h);
   // every notification first loads it, relaxed, and stops when it is 0.

@@ -4,6 +4,8 @@
 
 #include <fstream>
 
+#include "common/status.h"
+
 namespace larder {
 
 TEST(ConfigTest, DefaultsAndSet) {
@@ -96,6 +98,30 @@ TEST(ConfigTest, ApplyHookMakesAnImmutableOptionSettable) {
   EXPECT_FALSE(c.Settable("port"));
   EXPECT_FALSE(c.Settable("daemonize"));
   EXPECT_TRUE(c.Settable("maxmemory"));
+}
+
+// Settings Larder cannot honour take only the value that means "off"
+// (docs/compatibility.md, "Settings Larder accepts but does not act on").
+TEST(ConfigTest, IoThreadsOnlyOne) {
+  Config c;
+  std::string err;
+  EXPECT_EQ(*c.Get("io-threads"), "1");
+  EXPECT_FALSE(c.Set("io-threads", "4", true, &err));
+  EXPECT_EQ(err, ErrorText(OpStatus::kConfigNoIoThreads));
+  EXPECT_EQ(*c.Get("io-threads"), "1");
+  EXPECT_TRUE(c.Set("io-threads", "1", true, &err));
+  EXPECT_FALSE(c.Set("io-threads", "1", false, &err));  // immutable, as in Redis
+  EXPECT_EQ(err, "can't set immutable config");
+}
+
+TEST(ConfigTest, TcpKeepaliveIsKept) {
+  Config c;
+  std::string err;
+  EXPECT_EQ(c.tcp_keepalive.load(), 300);
+  EXPECT_TRUE(c.Set("tcp-keepalive", "60", false, &err));
+  EXPECT_EQ(c.tcp_keepalive.load(), 60);
+  EXPECT_TRUE(c.Set("tcp-keepalive", "0", false, &err));
+  EXPECT_EQ(c.tcp_keepalive.load(), 0);
 }
 
 TEST(ConfigTest, ListKnobsAndAliases) {

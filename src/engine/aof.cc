@@ -935,10 +935,19 @@ bool Aof::WriteCommandBase(const std::string& name, std::string* error) {
   }
   std::string out;
   bool ok = true;
+  // aof-rewrite-incremental-fsync: a sync every 4 MB (Redis's
+  // REDIS_AUTOSYNC_BYTES), so the final one does not flush it all at once.
+  bool incremental = engine_->config().Get("aof-rewrite-incremental-fsync").value_or("yes") == "yes";
+  size_t unsynced = 0;
   auto drain = [&](bool force) {
     if (ok && (force || out.size() >= (1u << 20))) {
       ok = WriteAll(fd, out);
+      unsynced += out.size();
       out.clear();
+      if (ok && incremental && unsynced >= (4u << 20)) {
+        fdatasync(fd);
+        unsynced = 0;
+      }
     }
   };
   for (const auto& [lib, l] : *script::Functions().Snapshot()) AppendCommand(&out, {"FUNCTION", "LOAD", l.code});

@@ -74,8 +74,8 @@ class SnapshotJob;
 // One shard's part: its scan and the hook its keyspace calls before a change.
 class ShardSnapshot final : public SnapshotHook {
  public:
-  ShardSnapshot(SnapshotJob* job, Shard* shard, rdb::Writer::Options opts, uint8_t mark)
-      : job_(job), shard_(shard), w_(opts), mark_(mark), access_(AccessNow()) {}
+  ShardSnapshot(SnapshotJob* job, Shard* shard, rdb::Writer::Options opts, uint8_t mark, int64_t delay_us)
+      : job_(job), shard_(shard), w_(opts), mark_(mark), access_(AccessNow()), delay_us_(delay_us) {}
 
   void Save(Db& db, Entry* e) override { Write(db.index(), e); }
   void SaveAll(Db& db) override {
@@ -86,6 +86,8 @@ class ShardSnapshot final : public SnapshotHook {
   }
   // One slice of the scan; false when the shard's part is complete.
   bool Step();
+  // rdb-key-save-delay: the scan may not write its next key yet.
+  bool throttled() const { return delay_us_ > 0 && MonotonicUs() < next_key_us_; }
   uint64_t keys_written() const { return keys_; }
 
  private:
@@ -101,6 +103,8 @@ class ShardSnapshot final : public SnapshotHook {
   size_t db_ = 0;
   uint64_t cursor_ = 0;
   uint64_t keys_ = 0;
+  int64_t delay_us_;
+  int64_t next_key_us_ = 0;
 };
 
 class SnapshotJob {
@@ -135,10 +139,14 @@ class SnapshotJob {
       }
       uint8_t mark = static_cast<uint8_t>(s.stats().snap_mark ^ Entry::kSnapMark);
       s.stats().snap_mark = mark;
-      parts_.push_back(std::make_unique<ShardSnapshot>(this, &s, opts, mark));
+      parts_.push_back(
+          std::make_unique<ShardSnapshot>(this, &s, opts, mark, engine.config().rdb_key_save_delay.load()));
       s.stats().snapshot = parts_.back().get();
     }
     shards_left_ = set.size();
+    uint64_t keys = 0;
+    for (auto& [n, x] : sizes_) keys += n;
+    total.store(keys);
     parked_ = std::make_unique<std::atomic<bool>[]>(static_cast<size_t>(set.size()));
     auto libs = script::Functions().Snapshot();
     for (const auto& [name, lib] : *libs) functions_.push_back(lib.code);
@@ -152,7 +160,7 @@ class SnapshotJob {
   }
 
   void Pump(Shard* s, ShardSnapshot* part) {
-    if (backlogged()) {  // the engine's 10 ms cron resumes it (Resume)
+    if (backlogged() || part->throttled()) {  // the engine's 10 ms cron resumes it (Resume)
       parked_[static_cast<size_t>(s->id())].store(true);
       return;
     }
@@ -198,6 +206,12 @@ class SnapshotJob {
   std::atomic<uint64_t> keys_{0};
   std::unique_ptr<std::atomic<bool>[]> parked_;
 
+ public:
+  std::atomic<uint64_t> processed{0};  // INFO current_save_keys_*
+  std::atomic<uint64_t> total{0};
+
+ private:
+
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Chunk> q_;
@@ -219,6 +233,7 @@ void ShardSnapshot::Write(int db, Entry* e) {
   }
   rdb::WriteKey(w_, e, access_);
   ++keys_;
+  job_->processed.fetch_add(1, std::memory_order_relaxed);
   if (w_.pending() >= kChunkBytes) Flush();
 }
 
@@ -230,6 +245,22 @@ void ShardSnapshot::Flush() {
 bool ShardSnapshot::Step() {
   int64_t start = MonotonicUs();
   std::vector<Db>& dbs = shard_->dbs();
+  if (delay_us_ > 0) {
+    // One key, then a pause (the test knob's pace).
+    uint64_t before = keys_;
+    while (db_ < dbs.size() && keys_ == before) {
+      Db& db = dbs[db_];
+      cursor_ = db.table().Scan(cursor_, [&](Entry* e) { Write(static_cast<int>(db_), e); });
+      if (cursor_ == 0) {
+        ++db_;
+        Flush();
+      }
+    }
+    next_key_us_ = MonotonicUs() + delay_us_;
+    if (db_ < dbs.size()) return true;
+    Flush();
+    return false;
+  }
   while (db_ < dbs.size()) {
     Db& db = dbs[db_];
     for (int i = 0; i < 32; ++i) {
@@ -436,6 +467,7 @@ class ShardLoader final : public rdb::LoadHandler {
       ++expired_;
       return true;
     }
+    if (delay_us_ > 0) std::this_thread::sleep_for(std::chrono::microseconds(delay_us_));
     if (idle_s >= 0) e->access = LruClock() - static_cast<uint32_t>(idle_s) * kLruTicksPerSecond;
     else TouchAccess(e);
     if (freq >= 0) e->lfu = static_cast<uint8_t>(freq);
@@ -447,7 +479,10 @@ class ShardLoader final : public rdb::LoadHandler {
     return true;
   }
 
-  void Progress(uint64_t bytes) override { p_->SetLoadProgress(bytes); }
+  void Progress(uint64_t bytes) override {
+    p_->SetLoadProgress(bytes);
+    RefreshCommandTime();
+  }
 
   // Hands every batch over and waits until the shards took them.
   void Finish() {
@@ -487,6 +522,7 @@ class ShardLoader final : public rdb::LoadHandler {
   std::vector<std::vector<Loaded>> batches_;
   int ndb_;
   int64_t now_ms_;
+  int64_t delay_us_ = 0;
   uint64_t loaded_ = 0, expired_ = 0;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -642,12 +678,18 @@ void Persistence::AppendInfo(std::string& out) const {
         load_start_s_.load(), total, done, perc, eta);
   }
   bool running = running_.load();
+  uint64_t processed = 0, total = 0;
+  if (SnapshotJob* job = current_job_.load()) {
+    processed = job->processed.load(std::memory_order_relaxed);
+    total = job->total.load(std::memory_order_relaxed);
+  }
   out += fmt::format(
-      "current_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\n"
-      "current_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\n"
+      "current_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:{:.2f}\r\n"
+      "current_save_keys_processed:{}\r\ncurrent_save_keys_total:{}\r\n"
       "rdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:{}\r\nrdb_last_save_time:{}\r\n"
       "rdb_last_bgsave_status:{}\r\nrdb_last_bgsave_time_sec:{}\r\nrdb_current_bgsave_time_sec:{}\r\n"
       "rdb_saves:{}\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:{}\r\nrdb_last_load_keys_loaded:{}\r\n",
+      total ? 100.0 * static_cast<double>(processed) / static_cast<double>(total) : 0.0, processed, total,
       changes_since_save(), running ? 1 : 0, last_save_s_.load(), last_bgsave_ok_.load() ? "ok" : "err",
       last_bgsave_time_s_.load(), running ? (NowMs() - started_ms_.load()) / 1000 : -1, saves_.load(),
       last_load_expired_.load(), last_load_loaded_.load());

@@ -148,9 +148,19 @@ void Listener::Accept(int lfd) {
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
     on_accept_(fd, FormatAddr(ss), SocketAddress(fd, true));
   }
+}
+
+void SetTcpKeepAlive(int fd, int idle_s) {
+  int on = idle_s > 0 ? 1 : 0;
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+  if (!on) return;
+  idle_s = idle_s > 32767 ? 32767 : idle_s;  // Linux's largest TCP_KEEPIDLE
+  int interval = idle_s / 3 > 0 ? idle_s / 3 : 1, probes = 3;
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof(idle_s));
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes));
 }
 
 }  // namespace larder::net

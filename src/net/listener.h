@@ -25,6 +25,11 @@ int BoundPort(int fd);
 // "ip:port" of a socket's own end (local) or its peer's; "path:0" for a
 // Unix-domain socket (both ends, as Redis shows them).
 std::string SocketAddress(int fd, bool local);
+// Keepalive on an accepted TCP connection: the first probe after `idle_s`
+// seconds without traffic, then every third of that, and the peer is given
+// up after three unanswered probes (so a dead peer is dropped about twice
+// `idle_s` after its last word). 0 turns keepalive off.
+void SetTcpKeepAlive(int fd, int idle_s);
 
 // Accepts on a set of listening sockets of one event loop.
 class Listener {

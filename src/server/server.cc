@@ -45,18 +45,21 @@ void Server::SetupShardListeners(Shard& shard, Listeners& l) {
       std::make_unique<net::Listener>(&shard.loop(), std::move(fds), AcceptorFor(shard, l.tls));
   if (!l.tls && shard.id() == 0 && unix_fd_ >= 0)
     unix_listener_ =
-        std::make_unique<net::Listener>(&shard.loop(), std::vector<int>{unix_fd_}, AcceptorFor(shard, false));
+        std::make_unique<net::Listener>(&shard.loop(), std::vector<int>{unix_fd_}, AcceptorFor(shard, false, false));
 }
 
-net::Listener::OnAccept Server::AcceptorFor(Shard& shard, bool tls) {
+net::Listener::OnAccept Server::AcceptorFor(Shard& shard, bool tls, bool tcp) {
   Engine* engine = engine_.get();
   Shard* sp = &shard;
+  Config* config = config_;
   if (!tls) {
-    return [engine, sp](int fd, std::string peer, std::string local) {
+    return [engine, sp, config, tcp](int fd, std::string peer, std::string local) {
+      if (tcp) net::SetTcpKeepAlive(fd, static_cast<int>(config->tcp_keepalive.load(std::memory_order_relaxed)));
       engine->AddClient(*sp, fd, std::move(peer), std::move(local));
     };
   }
   return [this, engine, sp](int fd, std::string peer, std::string local) {
+    net::SetTcpKeepAlive(fd, static_cast<int>(config_->tcp_keepalive.load(std::memory_order_relaxed)));
     std::shared_ptr<net::TlsContext> context = CurrentTlsContext();
     auto auth = static_cast<net::TlsClientAuth>(config_->tls_auth_clients.load(std::memory_order_relaxed));
     std::string err = "TLS is not configured";

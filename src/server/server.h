@@ -47,7 +47,9 @@ class Server {
   // If a required address cannot be bound, nothing changes and `err` says
   // why. Port 0 stops listening, as in Redis.
   bool Relisten(Listeners& l, int port, const std::string& bind, const char* failure, std::string* err);
-  net::Listener::OnAccept AcceptorFor(Shard& shard, bool tls);
+  // What a listener does with an accepted socket; `tcp`: a TCP one, which
+  // gets tcp-keepalive (a Unix-domain socket has none).
+  net::Listener::OnAccept AcceptorFor(Shard& shard, bool tls, bool tcp = true);
   // INFO's tcp_port: the plain port, or the TLS port when there is none.
   void PublishPort();
 

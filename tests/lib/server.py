@@ -27,9 +27,10 @@ def free_port():
 class Server:
     """A server process. `argv` is the program and its arguments without the port."""
 
-    def __init__(self, program, args=(), config_text=None, port=None):
+    def __init__(self, program, args=(), config_text=None, port=None, dir=None):
         self.port = port or free_port()
-        self.dir = tempfile.mkdtemp(prefix="larder-test-")
+        # `dir`: a folder prepared by the test (a dump to load); removed at stop too.
+        self.dir = dir or tempfile.mkdtemp(prefix="larder-test-")
         self.log_path = os.path.join(self.dir, "server.log")
         cmd = [program]
         if config_text is not None:
@@ -83,19 +84,19 @@ class Server:
                 raise AssertionError(f"sanitizer report from {self.cmdline[0]}:\n{log[-5000:]}")
 
 
-def start_larder(args=(), threads=2, config_text=None):
+def start_larder(args=(), threads=2, config_text=None, dir=None):
     """threads=None leaves the server's own default (it depends on the machine)."""
     extra = list(args)
     if "--threads" not in extra and threads is not None:
         extra += ["--threads", str(threads)]
-    return Server(larder_bin(), extra, config_text=config_text)
+    return Server(larder_bin(), extra, config_text=config_text, dir=dir)
 
 
-def start_redis(args=()):
+def start_redis(args=(), dir=None):
     program = shutil.which("redis-server")
     if not program:
         raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
-    return Server(program, ["--save", "", "--appendonly", "no"] + list(args))
+    return Server(program, ["--save", "", "--appendonly", "no"] + list(args), dir=dir)
 
 
 def start_target(args=(), threads=2):
