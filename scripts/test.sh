@@ -24,9 +24,15 @@ cmake --build "$BUILD" -j"$(nproc)"
 # Keep the fuzz target building (it needs clang's libFuzzer runtime).
 if command -v clang++ >/dev/null; then
   CXX=clang++ cmake -S . -B build-fuzz -DLARDER_FUZZ=ON -DLARDER_SANITIZE=ON -DLARDER_TESTS=OFF >/dev/null
-  cmake --build build-fuzz -j"$(nproc)" --target fuzz_resp_parser
+  cmake --build build-fuzz -j"$(nproc)" --target fuzz_resp_parser fuzz_rdb_load fuzz_restore_payload
   corpus=$(mktemp -d)
   build-fuzz/fuzz_resp_parser -runs=20000 "$corpus" fuzz/seeds >/dev/null 2>&1 || { echo "fuzz smoke run failed"; exit 1; }
+  rm -rf "$corpus"
+  corpus=$(mktemp -d)
+  build-fuzz/fuzz_rdb_load -runs=20000 "$corpus" fuzz/seeds-rdb >/dev/null 2>&1 || { echo "rdb fuzz smoke run failed"; exit 1; }
+  rm -rf "$corpus"
+  corpus=$(mktemp -d)
+  build-fuzz/fuzz_restore_payload -runs=20000 "$corpus" fuzz/seeds-restore >/dev/null 2>&1 || { echo "restore fuzz smoke run failed"; exit 1; }
   rm -rf "$corpus"
 fi
 cd "$BUILD"

@@ -9,12 +9,21 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "commands/dump_family.h"
 #include "commands/families.h"
+#include "config/config.h"
+#include "engine/engine.h"
 #include "common/clock.h"
 #include "common/numbers.h"
 #include "common/strings.h"
@@ -22,16 +31,28 @@
 #include "engine/notify.h"
 #include "keyspace/db.h"
 #include "rdb/rdb.h"
+#include "resp/reply_builder.h"
 
 namespace larder {
 
 namespace {
 
+// What the payload follows from the configuration: rdbcompression (as
+// Redis's DUMP does) and list-max-listpack-size (its lists' nodes).
+rdb::Writer::Options PayloadOptions(CommandContext& ctx) {
+  rdb::Writer::Options o;
+  o.compress = ctx.engine->config().Get("rdbcompression").value_or("yes") == "yes";
+  int64_t fill;
+  if (ParseInt64(ctx.engine->config().Get("list-max-listpack-size").value_or("-2"), &fill))
+    o.list_fill = static_cast<int>(std::clamp<int64_t>(fill, INT_MIN, INT_MAX));
+  return o;
+}
+
 // DUMP key: the payload, or a null when the key is missing.
 void Dump(CommandContext& ctx) {
   Entry* e = ctx.DbFor(ctx.arg(1)).FindRead(ctx.arg(1));
   if (!e) return ctx.rb->Null();
-  ctx.rb->Bulk(rdb::DumpPayload(e));
+  ctx.rb->Bulk(rdb::DumpPayload(e, PayloadOptions(ctx)));
 }
 
 // ---- MIGRATE ----
@@ -41,14 +62,17 @@ void Dump(CommandContext& ctx) {
 // runs): it connects, sends AUTH/SELECT/RESTORE, and reads the replies with
 // every socket step (connect, each write, each reply line) bounded by the
 // command's timeout, so the shard stalls at most that long per step. Redis
-// blocks its only thread the same way. Unlike Redis, no connection is kept
-// for the next MIGRATE to the same target (so SELECT is always sent).
+// blocks its only thread the same way.
 
 // A blocking conversation with the target over a non-blocking socket, each
 // step waiting at most `timeout_ms`.
 class SyncConn {
  public:
-  explicit SyncConn(int64_t timeout_ms) : timeout_ms_(timeout_ms) {}
+  // Timeouts past a year are a year (the deadlines stay within int64 us).
+  explicit SyncConn(int64_t timeout_ms) { set_timeout(timeout_ms); }
+  void set_timeout(int64_t ms) { timeout_ms_ = std::min<int64_t>(ms, 365LL * 86400 * 1000); }
+  // Whether the last failed step failed by running out of time (no retry then).
+  bool timed_out() const { return timed_out_; }
   ~SyncConn() {
     if (fd_ >= 0) close(fd_);
   }
@@ -85,6 +109,7 @@ class SyncConn {
 
   // The whole buffer, in chunks of at most 64 KB each within the timeout.
   bool WriteAll(std::string_view data) {
+    timed_out_ = false;
     while (!data.empty()) {
       size_t chunk = std::min<size_t>(data.size(), 64 * 1024);
       std::string_view part = data.substr(0, chunk);
@@ -107,6 +132,7 @@ class SyncConn {
   // One reply line without its CRLF (at most 1 KB kept, as Redis reads it).
   bool ReadLine(std::string* line) {
     line->clear();
+    timed_out_ = false;
     int64_t deadline = MonotonicUs() + timeout_ms_ * 1000;
     for (;;) {
       size_t nl = in_.find('\n');
@@ -123,7 +149,10 @@ class SyncConn {
         in_.append(buf, static_cast<size_t>(n));
         continue;
       }
-      if (n == 0) return false;
+      if (n == 0) {
+        timed_out_ = false;
+        return false;
+      }
       if (errno == EINTR) continue;
       if (errno != EAGAIN) return false;
       if (!Wait(fd_, POLLIN, deadline)) return false;
@@ -132,36 +161,88 @@ class SyncConn {
 
  private:
   bool Wait(int fd, short events) { return Wait(fd, events, MonotonicUs() + timeout_ms_ * 1000); }
-  static bool Wait(int fd, short events, int64_t deadline_us) {
+  bool Wait(int fd, short events, int64_t deadline_us) {
+    timed_out_ = false;
     for (;;) {
       int64_t left = deadline_us - MonotonicUs();
-      if (left <= 0) return false;
+      if (left <= 0) {
+        timed_out_ = true;
+        return false;
+      }
       pollfd p{fd, events, 0};
       int rc = poll(&p, 1, static_cast<int>(std::min<int64_t>((left + 999) / 1000, INT32_MAX)));
       if (rc > 0) return true;
       if (rc < 0 && errno == EINTR) continue;
+      timed_out_ = rc == 0;
       return false;
     }
   }
 
-  int64_t timeout_ms_;
+  int64_t timeout_ms_ = 1000;
+  bool timed_out_ = false;
   int fd_ = -1;
   std::string in_;
 };
 
-void AppendBulk(std::string* out, std::string_view s) {
-  out->push_back('$');
-  out->append(std::to_string(s.size()));
-  out->append("\r\n");
-  out->append(s);
-  out->append("\r\n");
+// The connections MIGRATE keeps to its targets, as Redis does
+// (migrate_cached_sockets): by "host:port" as given, at most 64 (one of
+// them is closed for a new one), each closed once idle for 10 s, which is
+// checked at each MIGRATE and INFO (Redis checks once a second). A MIGRATE
+// takes its target's connection out while it talks and puts it back after,
+// so shards migrating to one target at once do not wait for each other (the
+// second opens its own, closed when it comes back to a filled slot).
+class MigrateSockets {
+ public:
+  struct Cached {
+    std::unique_ptr<SyncConn> conn;
+    int64_t last_dbid = -1;  // the database selected on it, -1: unknown
+    int64_t last_use_ms = 0;
+  };
+  static constexpr size_t kMax = 64;
+  static constexpr int64_t kIdleMs = 10000;
+
+  std::optional<Cached> Take(const std::string& name) {
+    std::lock_guard lock(mu_);
+    CloseIdle();
+    auto it = map_.find(name);
+    if (it == map_.end()) return std::nullopt;
+    Cached c = std::move(it->second);
+    map_.erase(it);
+    return c;
+  }
+  void Put(const std::string& name, Cached c) {
+    c.last_use_ms = MonotonicUs() / 1000;
+    std::lock_guard lock(mu_);
+    if (map_.contains(name)) return;
+    if (map_.size() >= kMax) map_.erase(map_.begin());
+    map_.emplace(name, std::move(c));
+  }
+  size_t Count() {
+    std::lock_guard lock(mu_);
+    CloseIdle();
+    return map_.size();
+  }
+
+ private:
+  void CloseIdle() {
+    int64_t now = MonotonicUs() / 1000;
+    std::erase_if(map_, [now](const auto& kv) { return now - kv.second.last_use_ms > kIdleMs; });
+  }
+  std::mutex mu_;
+  std::map<std::string, Cached> map_;
+};
+
+MigrateSockets& CachedSockets() {
+  static MigrateSockets sockets;
+  return sockets;
 }
 
+// A command as the target reads it: a RESP array of bulk strings (what a
+// RESP2 reply builder writes for an array of bulks).
 void AppendCommand(std::string* out, std::initializer_list<std::string_view> args) {
-  out->push_back('*');
-  out->append(std::to_string(args.size()));
-  out->append("\r\n");
-  for (std::string_view a : args) AppendBulk(out, a);
+  resp::ReplyBuilder rb(out, 2);
+  rb.ArrayHeader(args.size());
+  for (std::string_view a : args) rb.Bulk(a);
 }
 
 // The key positions of MIGRATE (Redis's migrateGetKeys): argument 3, or
@@ -222,18 +303,11 @@ void Migrate(CommandContext& ctx) {
     if (ctx.DbFor(ctx.arg(first_key + j)).FindRead(ctx.arg(first_key + j))) keys.push_back(ctx.arg(first_key + j));
   if (keys.empty()) return ctx.rb->SimpleString("NOKEY");
 
-  SyncConn conn(timeout);
-  if (!conn.Connect(std::string(ctx.arg(1)), std::string(ctx.arg(2)))) return ctx.Error(OpStatus::kMigrateConnect);
-
-  std::string cmd;
-  if (have_pass) {
-    if (have_user) AppendCommand(&cmd, {"AUTH", username, password});
-    else AppendCommand(&cmd, {"AUTH", password});
-  }
-  std::string db_text = std::to_string(dbid);
-  AppendCommand(&cmd, {"SELECT", db_text});
+  // The RESTOREs (keys that expired since the lookup are left out).
+  std::string restores;
   std::vector<std::string_view> sent;
   int64_t now = UnixTimeMs();
+  rdb::Writer::Options payload_opts = PayloadOptions(ctx);
   for (std::string_view key : keys) {
     Entry* e = ctx.DbFor(key).Find(key);
     if (!e) continue;
@@ -244,41 +318,84 @@ void Migrate(CommandContext& ctx) {
       if (ttl < 1) ttl = 1;
     }
     std::string ttl_text = std::to_string(ttl);
-    std::string payload = rdb::DumpPayload(e);
-    if (replace) AppendCommand(&cmd, {"RESTORE", key, ttl_text, payload, "REPLACE"});
-    else AppendCommand(&cmd, {"RESTORE", key, ttl_text, payload});
+    std::string payload = rdb::DumpPayload(e, payload_opts);
+    if (replace) AppendCommand(&restores, {"RESTORE", key, ttl_text, payload, "REPLACE"});
+    else AppendCommand(&restores, {"RESTORE", key, ttl_text, payload});
     sent.push_back(key);
   }
-  if (!conn.WriteAll(cmd)) return ctx.Error(OpStatus::kMigrateIo, "writing");
 
-  std::string auth_reply, select_reply, line;
-  if (have_pass && !conn.ReadLine(&auth_reply)) return ctx.Error(OpStatus::kMigrateIo, "reading");
-  if (!conn.ReadLine(&select_reply)) return ctx.Error(OpStatus::kMigrateIo, "reading");
-  bool target_error = false;
-  size_t done = 0;
-  for (std::string_view key : sent) {
-    if (!conn.ReadLine(&line)) break;
-    ++done;
-    bool failed = (have_pass && auth_reply.starts_with('-')) || select_reply.starts_with('-') || line.starts_with('-');
-    if (failed) {
-      if (!target_error) {
-        target_error = true;
-        const std::string& err = (have_pass && auth_reply.starts_with('-')) ? auth_reply
-                                 : select_reply.starts_with('-')            ? select_reply
-                                                                            : line;
-        ctx.Error(OpStatus::kMigrateTargetError, std::string_view(err).substr(1));
-      }
-    } else if (!copy) {
-      Db& db = ctx.DbFor(key);
-      if (db.Delete(key)) NotifyKeyspaceEvent(ctx, kNotifyGeneric, "del", key);
+  std::string name = std::string(ctx.arg(1)) + ":" + std::string(ctx.arg(2));
+  // A cached connection the target has closed fails at once: as Redis, one
+  // more try on a new connection, unless the failure was a timeout or some
+  // key was already acknowledged.
+  for (bool may_retry = true;; may_retry = false) {
+    std::optional<MigrateSockets::Cached> cached = CachedSockets().Take(name);
+    if (!cached) {
+      cached.emplace();
+      cached->conn = std::make_unique<SyncConn>(timeout);
+      if (!cached->conn->Connect(std::string(ctx.arg(1)), std::string(ctx.arg(2))))
+        return ctx.Error(OpStatus::kMigrateConnect);
     }
+    SyncConn& conn = *cached->conn;
+    conn.set_timeout(timeout);
+
+    std::string cmd;
+    if (have_pass) {
+      if (have_user) AppendCommand(&cmd, {"AUTH", username, password});
+      else AppendCommand(&cmd, {"AUTH", password});
+    }
+    bool select = cached->last_dbid != dbid;
+    std::string db_text = std::to_string(dbid);
+    if (select) AppendCommand(&cmd, {"SELECT", db_text});
+    cmd += restores;
+
+    bool write_error = false;
+    std::string auth_reply, select_reply, line;
+    if (!conn.WriteAll(cmd)) {
+      write_error = true;
+    } else if ((!have_pass || conn.ReadLine(&auth_reply)) && (!select || conn.ReadLine(&select_reply))) {
+      bool target_error = false;
+      size_t done = 0;
+      for (std::string_view key : sent) {
+        if (!conn.ReadLine(&line)) break;
+        ++done;
+        bool failed = (have_pass && auth_reply.starts_with('-')) || (select && select_reply.starts_with('-')) ||
+                      line.starts_with('-');
+        if (failed) {
+          if (!target_error) {
+            target_error = true;
+            cached->last_dbid = -1;
+            const std::string& err = (have_pass && auth_reply.starts_with('-')) ? auth_reply
+                                     : (select && select_reply.starts_with('-')) ? select_reply
+                                                                                 : line;
+            ctx.Error(OpStatus::kMigrateTargetError, std::string_view(err).substr(1));
+          }
+        } else if (!copy) {
+          Db& db = ctx.DbFor(key);
+          if (db.Delete(key)) NotifyKeyspaceEvent(ctx, kNotifyGeneric, "del", key);
+        }
+      }
+      bool socket_error = done < sent.size();
+      if (!socket_error) {
+        if (!target_error) {
+          cached->last_dbid = dbid;
+          ctx.rb->Ok();
+        }
+        CachedSockets().Put(name, std::move(*cached));
+        return;
+      }
+      // The connection is dropped; the keys acknowledged are gone already.
+      if (target_error) return;
+      if (done > 0 || !may_retry || conn.timed_out()) return ctx.Error(OpStatus::kMigrateIo, "reading");
+      continue;
+    }
+    if (!may_retry || conn.timed_out()) return ctx.Error(OpStatus::kMigrateIo, write_error ? "writing" : "reading");
   }
-  if (target_error) return;
-  if (done < sent.size()) return ctx.Error(OpStatus::kMigrateIo, "reading");
-  ctx.rb->Ok();
 }
 
 }  // namespace
+
+size_t MigrateCachedSockets() { return CachedSockets().Count(); }
 
 void RegisterDumpFamily(CommandRegistry* r) {
   CommandSpec s = MakeCommand("dump", 2, kCmdReadOnly, 1, 1, 1, Dump, "@keyspace @read @slow",

@@ -29,6 +29,7 @@ void RegisterScriptFamily(CommandRegistry* r);
 void RegisterFunctionFamily(CommandRegistry* r);
 void RegisterPubSubFamily(CommandRegistry* r);
 void RegisterPersistenceFamily(CommandRegistry* r);
+void RegisterRestoreFamily(CommandRegistry* r);
 
 // All of the above, in this order.
 inline void RegisterFamilies(CommandRegistry* r) {
@@ -54,6 +55,7 @@ inline void RegisterFamilies(CommandRegistry* r) {
   RegisterFunctionFamily(r);
   RegisterPubSubFamily(r);
   RegisterPersistenceFamily(r);
+  RegisterRestoreFamily(r);
 }
 
 }  // namespace larder

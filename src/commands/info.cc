@@ -17,6 +17,7 @@
 #include "common/clock.h"
 #include "keyspace/memory.h"
 #include "engine/client.h"
+#include "commands/dump_family.h"
 #include "commands/script_run.h"
 #include "script/store.h"
 
@@ -219,14 +220,15 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
         "expire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:0\r\n"
         "keyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\n"
         "pubsubshard_channels:{}\r\n"
-        "latest_fork_usec:0\r\ntotal_forks:0\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\n"
+        "latest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:{}\r\n"
+        "tracking_total_keys:{}\r\ntracking_total_items:{}\r\n"
         "tracking_total_prefixes:{}\r\ntotal_error_replies:{}\r\n"
         "client_output_buffer_limit_disconnections:{}\r\n",
         server->total_connections_received.load(), total_commands, server->ops_per_sec.load(), in, outb,
         server->rejected_connections.load(), ks.expired_keys, ks.expire_cycle_cpu_us / 1000,
         ks.evicted_keys, ks.keyspace_hits, ks.keyspace_misses, server->pubsub().Count(PubSubKind::kChannel),
         server->pubsub().Count(PubSubKind::kPattern), server->pubsub().Count(PubSubKind::kShard),
-        server->tracking().keys.load(), server->tracking().items.load(), server->tracking().prefixes(),
+        MigrateCachedSockets(), server->tracking().keys.load(), server->tracking().items.load(), server->tracking().prefixes(),
         server->total_error_replies.load(),
         server->output_limit_disconnections.load());
   }

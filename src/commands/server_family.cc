@@ -23,6 +23,7 @@
 #include "common/sha1.h"
 #include "keyspace/digest.h"
 #include "keyspace/objects.h"
+#include "rdb/rdb.h"
 #include "script/store.h"
 
 namespace larder {
@@ -959,6 +960,10 @@ void Debug(CommandContext& ctx) {
     script::DenyScriptsDisabled().store(ctx.arg(2) != "0");
     return ctx.rb->Ok();
   }
+  if (sub == "set-skip-checksum-validation" && argc == 3) {
+    rdb::g_skip_payload_checksum.store(ctx.arg(2) != "0");
+    return ctx.rb->Ok();
+  }
   if (sub == "set-active-expire" && argc == 3) {
     Shard::active_expire_enabled.store(ctx.arg(2) != "0");
     return ctx.rb->Ok();
@@ -1034,7 +1039,8 @@ void Shutdown(CommandContext& ctx) {
   Engine* engine = ctx.engine;
   // With save points (or SAVE) the dump is written first; if that fails
   // the server stays up and says so, unless FORCE.
-  if (nosave || (!save && engine->config().Get("save").value_or("").empty())) {
+  // (Never while a file loads: the dump would hold part of it, as Redis.)
+  if (nosave || engine->persistence().loading() || (!save && engine->config().Get("save").value_or("").empty())) {
     engine->RequestShutdown();  // the main thread logs and stops the shards
     return;                     // no reply: the connection closes when the server stops
   }

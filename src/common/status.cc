@@ -401,6 +401,13 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kScriptFlushMode: return "ERR SCRIPT FLUSH only support SYNC|ASYNC option";
     case OpStatus::kFunctionUnknownOption: return "ERR Unknown option given: {}";
 
+    // ---- RESTORE ----
+    case OpStatus::kBusyKey: return "BUSYKEY Target key name already exists.";
+    case OpStatus::kBadDataFormat: return "ERR Bad data format";
+    case OpStatus::kRestoreInvalidTtl: return "ERR Invalid TTL value, must be >= 0";
+    case OpStatus::kRestoreInvalidIdleTime: return "ERR Invalid IDLETIME value, must be >= 0";
+    case OpStatus::kRestoreInvalidFreq: return "ERR Invalid FREQ value, must be >= 0 and <= 255";
+
     // ---- Cache (read-through, write-through, write-behind) ----
     case OpStatus::kCacheRuleNotAllowed:
       return "ERR CACHE RULE and CACHE WARM are not allowed. If the enable-cache-rule-command option is set to "

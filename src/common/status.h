@@ -422,6 +422,12 @@ enum class OpStatus : uint16_t {
   kBusyFunction,
   kScriptFlushMode,
   kFunctionUnknownOption,
+  // RESTORE (the payload's trailer check shares kFunctionRestorePayload's text)
+  kBusyKey,
+  kBadDataFormat,
+  kRestoreInvalidTtl,
+  kRestoreInvalidIdleTime,
+  kRestoreInvalidFreq,
 
   kStatusCount,  // not a status: the number of them (keep it last)
 };

@@ -266,6 +266,13 @@ Config::Config() {
   boolean("lazyfree-lazy-server-del", "no");
   boolean("lazyfree-lazy-user-del", "no");
   boolean("lazyfree-lazy-user-flush", "no");
+  // RESTORE always validates a payload deeply (rdb/reader.cc), whatever this
+  // says; kept for Redis's values and CONFIG GET/SET/REWRITE.
+  en("sanitize-dump-payload", {"no", "yes", "clients"}, "no");
+  // Crash reporting knobs of Redis (its tests set them): Larder has no
+  // crash report or memory check to turn off, so they are accepted as they are.
+  boolean("crash-log-enabled", "yes");
+  boolean("crash-memcheck-enabled", "yes");
 
   // Encodings of small collections.
   num("hash-max-listpack-entries", T::kInt, 0, kLongMax, "128", &hash_max_listpack_entries, false,

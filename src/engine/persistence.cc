@@ -6,6 +6,7 @@
 
 #include <absl/strings/str_split.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -109,7 +110,8 @@ class ShardSnapshot final : public SnapshotHook {
 
 class SnapshotJob {
  public:
-  SnapshotJob(Persistence* owner, SnapshotRequest req) : owner_(owner), req_(std::move(req)) {}
+  SnapshotJob(Persistence* owner, SnapshotRequest req, int shards)
+      : owner_(owner), req_(std::move(req)), parked_(std::make_unique<std::atomic<bool>[]>(static_cast<size_t>(shards))) {}
 
   SnapshotRequest& request() { return req_; }
   // From the shards.
@@ -147,7 +149,6 @@ class SnapshotJob {
     uint64_t keys = 0;
     for (auto& [n, x] : sizes_) keys += n;
     total.store(keys);
-    parked_ = std::make_unique<std::atomic<bool>[]>(static_cast<size_t>(set.size()));
     auto libs = script::Functions().Snapshot();
     for (const auto& [name, lib] : *libs) functions_.push_back(lib.code);
     used_mem_ = engine.memory().Used();
@@ -246,9 +247,11 @@ bool ShardSnapshot::Step() {
   int64_t start = MonotonicUs();
   std::vector<Db>& dbs = shard_->dbs();
   if (delay_us_ > 0) {
-    // One key, then a pause (the test knob's pace).
+    // A few keys, then a pause: on average one key per delay (the test
+    // knob's pace; the pause is at least one 10 ms cron tick).
+    uint64_t batch = static_cast<uint64_t>(std::max<int64_t>(1, 10000 / delay_us_));
     uint64_t before = keys_;
-    while (db_ < dbs.size() && keys_ == before) {
+    while (db_ < dbs.size() && keys_ - before < batch) {
       Db& db = dbs[db_];
       cursor_ = db.table().Scan(cursor_, [&](Entry* e) { Write(static_cast<int>(db_), e); });
       if (cursor_ == 0) {
@@ -256,7 +259,7 @@ bool ShardSnapshot::Step() {
         Flush();
       }
     }
-    next_key_us_ = MonotonicUs() + delay_us_;
+    next_key_us_ = MonotonicUs() + delay_us_ * static_cast<int64_t>(keys_ - before);
     if (db_ < dbs.size()) return true;
     Flush();
     return false;
@@ -368,7 +371,8 @@ bool Persistence::StartSnapshot(SnapshotRequest req, std::string* error) {
     }
     if (old && old->thread().joinable()) old->thread().join();
   }
-  auto* job = new SnapshotJob(this, std::move(req));
+  // (The cron's Resume may see the job before its cut: nothing is parked yet.)
+  auto* job = new SnapshotJob(this, std::move(req), engine_->shards().size());
   started_ms_.store(NowMs());
   dirty_at_start_.store(dirty());
   ShardSet& set = engine_->shards();
@@ -428,6 +432,8 @@ class ShardLoader final : public rdb::LoadHandler {
     batches_.resize(static_cast<size_t>(engine->shards().size()));
     ndb_ = engine->shards().num_dbs();
     now_ms_ = NowMs();
+    delay_us_ = engine->config().key_load_delay.load();
+    RefreshCommandTime();  // the LRU clock of this thread
   }
   ~ShardLoader() override {
     for (auto& b : batches_)

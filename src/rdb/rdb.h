@@ -16,6 +16,7 @@
 // persistence module owns files, shards and timing.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -37,6 +38,10 @@ class Writer {
   struct Options {
     bool compress = true;  // rdbcompression: LZF for strings over 20 bytes when it saves
     bool checksum = true;  // rdbchecksum: else the EOF trailer is 8 zero bytes
+    // list-max-listpack-size: where lists are cut into quicklist nodes
+    // (-1..-5: 4..64 KB per node; a positive count: that many elements, up
+    // to 8 KB), as Redis 7.0's quicklist cuts a list built by RPUSH.
+    int list_fill = -2;
   };
   Writer() = default;
   explicit Writer(Options o) : opts_(o) {}
@@ -78,8 +83,9 @@ uint8_t TypeOf(const Entry* e);
 void WriteValue(Writer& w, const Entry* e);
 // A whole key record: [EXPIRETIME_MS ms] [IDLE s | FREQ n] type key value.
 void WriteKey(Writer& w, const Entry* e, AccessInfo access);
-// DUMP's payload: type, value, RDB version (2 bytes LE), CRC-64 (8 bytes LE).
-std::string DumpPayload(const Entry* e);
+// DUMP's payload: type, value, RDB version (2 bytes LE), CRC-64 (8 bytes LE,
+// always: rdbchecksum does not apply, as in Redis).
+std::string DumpPayload(const Entry* e, Writer::Options opts = {});
 
 // File framing.
 void WriteHeader(Writer& w);  // "REDIS0010"
@@ -152,10 +158,15 @@ struct Limits {
 // empty collection (Redis refuses to keep one) is malformed too.
 Entry* ReadValue(Reader& r, uint8_t type, std::string_view key, const Limits& limits);
 // RESTORE: checks the payload's version (<= kMaxReadVersion) and CRC-64
-// (a zero CRC is accepted, as Redis does), then decodes the value.
+// (always: Redis 7.0 refuses a zero one too), then decodes the value.
 // *bad_version is set when the trailer is what failed (Redis's "DUMP payload
 // version or checksum are wrong"); otherwise a failure is "Bad data format".
-Entry* ReadPayload(std::string_view payload, std::string_view key, const Limits& limits, bool* bad_version);
+// *error (when given) says what failed, for the log.
+// DEBUG SET-SKIP-CHECKSUM-VALIDATION 1 (Redis's testing switch) turns the
+// CRC check off for every payload, process-wide.
+inline std::atomic<bool> g_skip_payload_checksum{false};
+Entry* ReadPayload(std::string_view payload, std::string_view key, const Limits& limits, bool* bad_version,
+                   std::string* error = nullptr);
 
 // What a file holds, handed over as it is read.
 struct LoadHandler {

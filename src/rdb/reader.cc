@@ -51,6 +51,24 @@ int64_t SignExtend(uint64_t v, int bits) {
   v &= (1ull << bits) - 1;
   return static_cast<int64_t>((v ^ m) - m);
 }
+// Reads `len` bytes into *out, growing it as the bytes arrive: from a file
+// (whose size the reader does not know) a bogus length in a truncated file
+// then costs no more memory than the file has.
+bool ReadGrowing(Reader& r, std::string* out, uint64_t len) {
+  if (r.remaining() != UINT64_MAX) {  // memory: the length was checked against it
+    out->resize(len);
+    return r.Read(out->data(), len);
+  }
+  out->clear();
+  while (out->size() < len) {
+    size_t step = std::min<uint64_t>(len - out->size(), 1 << 20);
+    size_t have = out->size();
+    out->resize(have + step);
+    if (!r.Read(out->data() + have, step)) return false;
+  }
+  return true;
+}
+
 std::string_view FormatInt(int64_t v, char* buf) {
   int n = snprintf(buf, 24, "%lld", static_cast<long long>(v));
   return {buf, static_cast<size_t>(n)};
@@ -183,8 +201,8 @@ bool Reader::String(std::string* out, uint64_t max_len) {
         if (clen == 0 || ulen == 0) return Fail("empty LZF string");
         if (clen > remaining() || clen > max_len) return Fail("LZF string longer than the input");
         if (ulen > max_len || ulen / kLzfMaxRatio > clen) return Fail("LZF string length out of range");
-        std::string c(clen, '\0');
-        if (!Read(c.data(), clen)) return false;
+        std::string c;
+        if (!ReadGrowing(*this, &c, clen)) return false;
         out->resize(ulen);
         if (lzf_decompress(c.data(), static_cast<unsigned>(clen), out->data(), static_cast<unsigned>(ulen)) != ulen)
           return Fail("invalid LZF compressed string");
@@ -196,20 +214,7 @@ bool Reader::String(std::string* out, uint64_t max_len) {
   }
   if (len > max_len) return Fail("string longer than allowed");
   if (len > remaining()) return Fail("string longer than the input");
-  if (fd_ < 0) {
-    out->resize(len);
-    return Read(out->data(), len);
-  }
-  // From a file: grow as the bytes arrive, so a bogus length in a truncated
-  // file costs no more memory than the file has.
-  out->clear();
-  while (out->size() < len) {
-    size_t step = std::min<uint64_t>(len - out->size(), 1 << 20);
-    size_t have = out->size();
-    out->resize(have + step);
-    if (!Read(out->data() + have, step)) return false;
-  }
-  return true;
+  return ReadGrowing(*this, out, len);
 }
 
 bool Reader::Millis(int64_t* ms) {
@@ -479,7 +484,7 @@ bool DecodeZipmap(std::string_view zm, std::vector<std::string>* out) {
     if (p[pos] == 255 || pos + 5 > n) return false;
     *l = LoadLe(p + pos + 1, 4);
     pos += 5;
-    return true;
+    return *l >= 254;  // the long form for a short length is not the format's
   };
   size_t count = 0;
   while (true) {
@@ -496,7 +501,7 @@ bool DecodeZipmap(std::string_view zm, std::vector<std::string>* out) {
     pos += vl + free;
     ++count;
   }
-  if (pos + 1 != n) return false;
+  if (pos + 1 != n || count == 0) return false;
   if (p[0] < 254 && p[0] != count) return false;
   return true;
 }
@@ -545,7 +550,7 @@ Entry* ReadList(Reader& r, uint8_t type, std::string_view key) {
       if (!r.String(&s)) return nullptr;
       PackedIter it(s, true);
       std::vector<std::string> items;
-      if (!it.All(&items)) return r.Fail("invalid ziplist"), nullptr;
+      if (!it.All(&items)) return r.Fail("List ziplist integrity check failed"), nullptr;
       for (auto& x : items) list->items.push_back(std::move(x));
       break;
     }
@@ -559,13 +564,17 @@ Entry* ReadList(Reader& r, uint8_t type, std::string_view key) {
           if (container != 1 && container != 2) return r.Fail("unknown quicklist node container"), nullptr;
         }
         if (!r.String(&s)) return nullptr;
+        if (s.empty()) return r.Fail("Quicklist node of zero length"), nullptr;
         if (container == 1) {  // PLAIN: the element itself
           list->items.push_back(std::move(s));
           continue;
         }
         PackedIter it(s, type == kTypeListQuicklist);
         std::vector<std::string> items;
-        if (!it.All(&items)) return r.Fail(type == kTypeListQuicklist ? "invalid ziplist" : "invalid listpack"), nullptr;
+        if (!it.All(&items))
+          return r.Fail(type == kTypeListQuicklist ? "Quicklist ziplist integrity check failed"
+                                                   : "Quicklist listpack integrity check failed"),
+                 nullptr;
         // Redis skips empty nodes (an old bug could write them).
         for (auto& x : items) list->items.push_back(std::move(x));
       }
@@ -579,8 +588,10 @@ Entry* ReadList(Reader& r, uint8_t type, std::string_view key) {
 Entry* ReadSet(Reader& r, uint8_t type, std::string_view key, const Limits& limits) {
   auto set = std::make_unique<SetValue>();
   std::string s;
+  const char* dup = type == kTypeSetListpack ? "Set listpack integrity check failed: listpack with dup elements"
+                                              : "Duplicate set members detected";
   auto add = [&](std::string_view m) {
-    if (!set->Add(m, limits.set_max_intset_entries)) return r.Fail("duplicate set member");
+    if (!set->Add(m, limits.set_max_intset_entries)) return r.Fail(dup);
     return true;
   };
   if (type == kTypeSet) {
@@ -591,14 +602,14 @@ Entry* ReadSet(Reader& r, uint8_t type, std::string_view key, const Limits& limi
   } else if (type == kTypeSetIntset) {
     if (!r.String(&s)) return nullptr;
     std::vector<int64_t> ints;
-    if (!DecodeIntset(s, &ints)) return r.Fail("invalid intset"), nullptr;
+    if (!DecodeIntset(s, &ints)) return r.Fail("Intset integrity check failed"), nullptr;
     char buf[24];
     for (int64_t v : ints)
       if (!add(FormatInt(v, buf))) return nullptr;
   } else {  // kTypeSetListpack
     if (!r.String(&s)) return nullptr;
     std::vector<std::string> items;
-    if (!PackedIter(s, false).All(&items)) return r.Fail("invalid listpack"), nullptr;
+    if (!PackedIter(s, false).All(&items)) return r.Fail("Set listpack integrity check failed"), nullptr;
     for (auto& m : items)
       if (!add(m)) return nullptr;
   }
@@ -617,14 +628,16 @@ Entry* ReadZSet(Reader& r, uint8_t type, std::string_view key, const Limits& lim
       double d;
       if (!r.String(&s)) return nullptr;
       if (!(type == kTypeZSet ? r.TextDouble(&d) : r.BinaryDouble(&d))) return nullptr;
-      if (std::isnan(d)) return r.Fail("sorted set with a NaN score"), nullptr;
+      if (std::isnan(d)) return r.Fail("Zset with NAN score detected"), nullptr;
       items.push_back({d, std::move(s)});
     }
   } else {  // ziplist / listpack: member, score, ...
     if (!r.String(&s)) return nullptr;
     std::vector<std::string> flat;
     if (!PackedIter(s, type == kTypeZSetZiplist).All(&flat) || flat.size() % 2)
-      return r.Fail(type == kTypeZSetZiplist ? "invalid ziplist" : "invalid listpack"), nullptr;
+      return r.Fail(type == kTypeZSetZiplist ? "Zset ziplist integrity check failed"
+                                             : "Zset listpack integrity check failed"),
+             nullptr;
     for (size_t i = 0; i < flat.size(); i += 2) {
       double d;
       if (!ParseScore(flat[i + 1], &d)) return r.Fail("invalid sorted set score"), nullptr;
@@ -638,15 +651,25 @@ Entry* ReadZSet(Reader& r, uint8_t type, std::string_view key, const Limits& lim
   });
   auto z = std::make_unique<ZSetValue>();
   for (const auto& it : items)
-    if (!z->Set(it.member, it.score, limits.zset)) return r.Fail("duplicate sorted set member"), nullptr;
+    if (!z->Set(it.member, it.score, limits.zset))
+      return r.Fail(type == kTypeZSetZiplist    ? "Zset ziplist integrity check failed: ziplist with dup elements"
+                    : type == kTypeZSetListpack ? "Zset listpack integrity check failed: listpack with dup elements"
+                                                : "Duplicate zset fields detected"),
+             nullptr;
   return Finish(std::move(z), key, ObjType::kZSet);
 }
 
 Entry* ReadHash(Reader& r, uint8_t type, std::string_view key, const Limits& limits) {
   auto h = std::make_unique<HashValue>();
   std::string f, v;
+  // In a packed form a duplicate is that blob's integrity failing, as Redis words it.
+  const char* dup = type == kTypeHashZipmap     ? "Zipmap integrity check failed: hash zipmap with dup elements"
+                    : type == kTypeHashZiplist  ? "Hash ziplist integrity check failed: ziplist with dup elements"
+                    : type == kTypeHashListpack || type == kTypeHashListpackEx || type == kTypeHashListpackExPreGa
+                        ? "Hash listpack integrity check failed: listpack with dup elements"
+                        : "Duplicate hash fields detected";
   auto set = [&](std::string_view field, std::string_view value) {
-    if (!h->Set(field, value, limits.hash)) return r.Fail("duplicate hash field");
+    if (!h->Set(field, value, limits.hash)) return r.Fail(dup);
     return true;
   };
   auto expire = [&](std::string_view field, uint64_t at) {
@@ -683,7 +706,7 @@ Entry* ReadHash(Reader& r, uint8_t type, std::string_view key, const Limits& lim
     case kTypeHashZipmap: {
       if (!r.String(&f)) return nullptr;
       std::vector<std::string> flat;
-      if (!DecodeZipmap(f, &flat)) return r.Fail("invalid zipmap"), nullptr;
+      if (!DecodeZipmap(f, &flat)) return r.Fail("Zipmap integrity check failed"), nullptr;
       for (size_t i = 0; i < flat.size(); i += 2)
         if (!set(flat[i], flat[i + 1])) return nullptr;
       break;
@@ -694,7 +717,8 @@ Entry* ReadHash(Reader& r, uint8_t type, std::string_view key, const Limits& lim
       if (type == kTypeHashListpackEx && !r.Millis(&min_expire)) return nullptr;
       if (!r.String(&f)) return nullptr;
       std::vector<std::string> flat;
-      if (!PackedIter(f, false).All(&flat) || flat.size() % 3) return r.Fail("invalid listpack"), nullptr;
+      if (!PackedIter(f, false).All(&flat) || flat.size() % 3)
+        return r.Fail("Hash listpack integrity check failed"), nullptr;
       for (size_t i = 0; i < flat.size(); i += 3) {
         int64_t at;
         if (!ParseI64(flat[i + 2], &at) || at < 0) return r.Fail("invalid hash field TTL"), nullptr;
@@ -706,7 +730,9 @@ Entry* ReadHash(Reader& r, uint8_t type, std::string_view key, const Limits& lim
       if (!r.String(&f)) return nullptr;
       std::vector<std::string> flat;
       if (!PackedIter(f, type == kTypeHashZiplist).All(&flat) || flat.size() % 2)
-        return r.Fail(type == kTypeHashZiplist ? "invalid ziplist" : "invalid listpack"), nullptr;
+        return r.Fail(type == kTypeHashZiplist ? "Hash ziplist integrity check failed"
+                                               : "Hash listpack integrity check failed"),
+               nullptr;
       for (size_t i = 0; i < flat.size(); i += 2)
         if (!set(flat[i], flat[i + 1])) return nullptr;
     }
@@ -728,17 +754,17 @@ bool ReadLenId(Reader& r, StreamID* id) { return r.Length(&id->ms) && r.Length(&
 // One stream node: a listpack of [count][deleted][nfields][field...][0]
 // (the master entry) then entries [flags][ms-diff][seq-diff]
 // ([nfields][field value...] | [value...] with the master's fields)
-// [lp-count]. Appends the live entries; *prev is the last ID seen (live or
-// deleted), which must grow.
+// [lp-count]. Appends the entries (deleted ones as tombstones); *prev is the
+// last ID seen (live or deleted), which must grow.
 bool ReadStreamNode(Reader& r, std::string_view nodekey, std::string_view lp, StreamValue* s, StreamID* prev,
                     const StreamLimits& limits) {
   if (nodekey.size() != 16) return r.Fail("stream node key is not an ID");
   auto* kp = reinterpret_cast<const unsigned char*>(nodekey.data());
   StreamID master{LoadBe(kp, 8), LoadBe(kp + 8, 8)};
   ListpackIter it(lp);
-  if (!it.Init()) return r.Fail("invalid stream listpack");
+  if (!it.Init()) return r.Fail("Stream listpack integrity check failed");
   std::string_view e;
-  auto bad = [&] { return r.Fail("invalid stream listpack"); };
+  auto bad = [&] { return r.Fail("Stream listpack integrity check failed"); };
   auto next_int = [&](int64_t* v) { return it.Next(&e) == 1 && ParseI64(e, v); };
   int64_t count, deleted, nmaster;
   if (!next_int(&count) || !next_int(&deleted) || !next_int(&nmaster)) return bad();
@@ -778,13 +804,15 @@ bool ReadStreamNode(Reader& r, std::string_view nodekey, std::string_view lp, St
     }
     int64_t lpcount;
     if (!next_int(&lpcount) || lpcount != (same ? n + 3 : 2 * n + 4)) return bad();
-    if (flags & kStreamItemFlagDeleted) {
-      ++dead;
-      continue;
-    }
-    ++live;
     fv.assign(owned.begin(), owned.end());
     s->Append(id, fv, limits);
+    if (flags & kStreamItemFlagDeleted) {
+      // Kept as a tombstone, as Redis keeps it (until its node empties).
+      s->Delete(id);
+      ++dead;
+    } else {
+      ++live;
+    }
   }
   if (live != count || dead != deleted) return r.Fail("stream node counts do not match its entries");
   if (live + dead == 0) return r.Fail("empty stream node");
@@ -817,6 +845,8 @@ Entry* ReadStream(Reader& r, uint8_t type, std::string_view key, const Limits& l
     if (added < length) return r.Fail("stream entries-added smaller than its length"), nullptr;
     s->set_max_deleted_id(max_deleted);
     s->set_entries_added(added);
+  } else {
+    s->set_entries_added(length);  // as Redis 7.0 reads a stream of 5.0/6.x
   }
   uint64_t ngroups;
   if (!r.Length(&ngroups)) return nullptr;
@@ -835,7 +865,7 @@ Entry* ReadStream(Reader& r, uint8_t type, std::string_view key, const Limits& l
       entries_read = s->EstimateEntriesRead(gid);
     }
     StreamGroup* group = s->CreateGroup(name, gid, entries_read);
-    if (!group) return r.Fail("duplicated consumer group name"), nullptr;
+    if (!group) return r.Fail("Duplicated consumer group name"), nullptr;
     uint64_t npel;
     if (!r.Length(&npel)) return nullptr;
     if (npel > r.remaining() / 25) return r.Fail("PEL larger than the input"), nullptr;
@@ -853,7 +883,7 @@ Entry* ReadStream(Reader& r, uint8_t type, std::string_view key, const Limits& l
       if (!r.String(&name) || !r.Millis(&seen)) return nullptr;
       if (type >= kTypeStreamListpacks3 && !r.Millis(&active)) return nullptr;
       StreamConsumer* consumer = group->CreateConsumer(name, seen);
-      if (!consumer) return r.Fail("duplicated consumer name"), nullptr;
+      if (!consumer) return r.Fail("Duplicate stream consumer detected"), nullptr;
       consumer->seen_time = seen;
       uint64_t npending;
       if (!r.Length(&npending)) return nullptr;
@@ -863,13 +893,13 @@ Entry* ReadStream(Reader& r, uint8_t type, std::string_view key, const Limits& l
         if (!ReadRawId(r, &id)) return nullptr;
         auto it = group->pel.find(id);
         if (it == group->pel.end()) return r.Fail("consumer PEL entry not in the group's PEL"), nullptr;
-        if (it->second.consumer) return r.Fail("duplicated consumer PEL entry"), nullptr;
+        if (it->second.consumer) return r.Fail("Stream consumer PEL entry already has a consumer assigned"), nullptr;
         it->second.consumer = consumer;
         consumer->pending.insert(id);
       }
     }
     for (const auto& [id, nack] : group->pel)
-      if (!nack.consumer) return r.Fail("group PEL entry without a consumer"), nullptr;
+      if (!nack.consumer) return r.Fail("Stream CG PEL entry without consumer"), nullptr;
   }
   return Finish(std::move(s), key, ObjType::kStream);
 }
@@ -928,25 +958,34 @@ Entry* ReadValue(Reader& r, uint8_t type, std::string_view key, const Limits& li
   }
 }
 
-Entry* ReadPayload(std::string_view payload, std::string_view key, const Limits& limits, bool* bad_version) {
+Entry* ReadPayload(std::string_view payload, std::string_view key, const Limits& limits, bool* bad_version,
+                   std::string* error) {
   *bad_version = false;
   // [type][value][version: 2 bytes LE][CRC-64: 8 bytes LE]
   if (payload.size() < 10) {
     *bad_version = true;
+    if (error) *error = "payload shorter than its trailer";
     return nullptr;
   }
   auto* foot = reinterpret_cast<const unsigned char*>(payload.data() + payload.size() - 10);
   uint64_t version = LoadLe(foot, 2), crc = LoadLe(foot + 2, 8);
+  // Redis 7.0 checks every payload's CRC (only files may carry a zero one).
+  bool check_crc = !g_skip_payload_checksum.load(std::memory_order_relaxed);
   if (version > static_cast<uint64_t>(kMaxReadVersion) ||
-      (crc != 0 && crc != Crc64(0, payload.substr(0, payload.size() - 8)))) {
+      (check_crc && crc != Crc64(0, payload.substr(0, payload.size() - 8)))) {
     *bad_version = true;
+    if (error) *error = version > static_cast<uint64_t>(kMaxReadVersion) ? "RDB version too new" : "wrong CRC-64";
     return nullptr;
   }
   Reader r(payload.substr(0, payload.size() - 10));
-  uint8_t type;
-  if (!r.Byte(&type)) return nullptr;
-  if (!IsValueType(type)) return nullptr;
-  return ReadValue(r, type, key, limits);
+  uint8_t type = 0;
+  Entry* e = nullptr;
+  if (r.Byte(&type)) {
+    if (IsValueType(type)) e = ReadValue(r, type, key, limits);
+    else r.Fail("unknown value type " + std::to_string(type));
+  }
+  if (!e && error) *error = r.error();
+  return e;
 }
 
 // ---------------------------------------------------------------- files

@@ -7,8 +7,8 @@
 //    that fit 32 bits, LZF over 20 bytes when it saves (rdbcompression),
 //    plain otherwise. Redis writes every blob (listpack, intset, stream
 //    node) through the same rdbSaveRawString, so blobs get LZF too.
-//  - lists: quicklist 2, listpack nodes cut where list-max-listpack-size -2
-//    (8 KB) cuts a list built by RPUSH.
+//  - lists: quicklist 2, listpack nodes cut where list-max-listpack-size
+//    cuts a list built by RPUSH.
 //  - sets: intset / plain members; sorted sets: listpack / members with
 //    binary scores from the greatest down; hashes: listpack / plain pairs,
 //    and Redis 7.4's layouts when fields have TTLs.
@@ -36,8 +36,10 @@ namespace {
 // Quicklist node containers (quicklist.h).
 constexpr uint64_t kContainerPlain = 1;
 constexpr uint64_t kContainerPacked = 2;
-// list-max-listpack-size -2: a node's listpack stays within 8 KB.
-constexpr size_t kListNodeMaxBytes = 8192;
+// Node sizes for list-max-listpack-size -1..-5, and the most a node given
+// by an element count may take (quicklist's SIZE_SAFETY_LIMIT).
+constexpr size_t kListNodeBytes[] = {4096, 8192, 16384, 32768, 65536};
+constexpr size_t kListNodeSafetyLimit = 8192;
 // Elements this large get a node of their own (quicklist's packed_threshold).
 constexpr size_t kListPlainThreshold = size_t{1} << 30;
 
@@ -70,6 +72,17 @@ std::string StreamKey(StreamID id) {
 
 void WriteString(Writer& w, const Entry* e) { w.String(e->value()); }
 
+// Whether quicklist 7.0.15 (_quicklistNodeAllowInsert) appends an element
+// of `sz` bytes to a node of `node_bytes` bytes and `count` elements: the
+// raw length plus a fixed 8-byte overestimate of its header and backlen,
+// within the size list-max-listpack-size gives, or within 8 KB and the count.
+bool NodeTakes(size_t node_bytes, size_t count, size_t sz, int fill) {
+  fill = std::clamp(fill, -5, (1 << 15) - 1);  // quicklistSetFill's bounds
+  size_t new_sz = node_bytes + sz + 8;
+  if (fill < 0) return new_sz <= kListNodeBytes[-fill - 1];
+  return new_sz <= kListNodeSafetyLimit && count < static_cast<size_t>(fill);
+}
+
 void WriteList(Writer& w, const ListValue& l) {
   struct Node {
     uint64_t container;
@@ -87,11 +100,7 @@ void WriteList(Writer& w, const ListValue& l) {
       nodes.push_back({kContainerPlain, item});
       continue;
     }
-    if (cur.count()) {
-      // quicklist's _quicklistNodeAllowInsert (7.0.15): the raw length plus
-      // a fixed 8-byte overestimate of the entry's header and backlen.
-      if (cur.bytes() + sz + 8 > kListNodeMaxBytes) flush();
-    }
+    if (cur.count() && !NodeTakes(cur.bytes(), cur.count(), sz, w.options().list_fill)) flush();
     cur.Add(item);
   }
   flush();
@@ -408,8 +417,8 @@ void WriteKey(Writer& w, const Entry* e, AccessInfo access) {
   WriteValue(w, e);
 }
 
-std::string DumpPayload(const Entry* e) {
-  Writer w;
+std::string DumpPayload(const Entry* e, Writer::Options opts) {
+  Writer w(opts);
   w.Byte(TypeOf(e));
   WriteValue(w, e);
   w.Byte(static_cast<uint8_t>(kVersion & 0xff));

@@ -353,7 +353,7 @@ int Server::Run() {
       LOG_WARNING("Received {} scheduling shutdown...", sig == SIGTERM ? "SIGTERM" : "SIGINT");
       // With save points the dump is written first, as Redis does; if that
       // fails the server keeps running.
-      if (!config_->Get("save").value_or("").empty()) {
+      if (!config_->Get("save").value_or("").empty() && !engine_->persistence().loading()) {
         LOG_NOTICE("Saving the final RDB snapshot before exiting.");
         std::string err;
         if (!engine_->persistence().SaveBlocking(&err)) {

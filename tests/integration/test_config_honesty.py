@@ -22,6 +22,13 @@ from server import start_larder
 
 # Larder acts on these (where, in a word).
 HONOURED = {
+    "save": "save points (engine/persistence.cc Cron), SHUTDOWN and SIGTERM save",
+    "dbfilename": "SAVE, BGSAVE, loading at start",
+    "rdbcompression": "LZF strings in RDB files and DUMP payloads",
+    "rdbchecksum": "the RDB file's CRC-64 trailer",
+    "stop-writes-on-bgsave-error": "MISCONF after a failed background save",
+    "rdb-key-save-delay": "a snapshot's scan pace (test knob)",
+    "key-load-delay": "a load's pace (test knob)",
     "acl-pubsub-default": "ACL SETUSER / new users",
     "aclfile": "ACL LOAD/SAVE",
     "acllog-max-len": "ACL LOG",
@@ -132,8 +139,7 @@ INERT_IMMUTABLE = {"enable-module-command"}
 # Persistence: being implemented in issue 15 (other branches). Never inert:
 # each is to be honoured or refused.
 PERSISTENCE = {
-    "save", "appendonly", "appendfsync", "appenddirname", "appendfilename", "dbfilename",
-    "rdbcompression", "rdbchecksum", "stop-writes-on-bgsave-error",
+    "appendonly", "appendfsync", "appenddirname", "appendfilename",
     "aof-load-truncated", "aof-use-rdb-preamble", "aof-timestamp-enabled", "aof-rewrite-incremental-fsync",
     "auto-aof-rewrite-percentage", "auto-aof-rewrite-min-size",
 }

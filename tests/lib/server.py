@@ -89,6 +89,10 @@ def start_larder(args=(), threads=2, config_text=None, dir=None):
     extra = list(args)
     if "--threads" not in extra and threads is not None:
         extra += ["--threads", str(threads)]
+    # No save points unless the test asks (as start_redis): a test server
+    # stopped with SIGTERM would otherwise write a dump first.
+    if "--save" not in extra and not (config_text and "\nsave " in "\n" + config_text):
+        extra += ["--save", ""]
     return Server(larder_bin(), extra, config_text=config_text, dir=dir)
 
 
