@@ -523,7 +523,8 @@ bool Aof::OpenIncr(const std::string& name, std::string* error) {
     close(fd_);
   }
   fd_ = fd;
-  db = -1;  // the new file starts with SELECT
+  db = -1;       // the new file starts with SELECT
+  last_ts_ = 0;  // and, with aof-timestamp-enabled, a #TS annotation
   return true;
 }
 
@@ -742,8 +743,19 @@ void Aof::Disable() {
 }
 
 bool Aof::Rewrite(std::string* error) {
-  if (!on_.load()) {
-    // Redis writes a new base then too (no incr opens).
+  if (!on_.load() && !rewriting_.load()) {
+    // As Redis: with appendonly no a rewrite still writes a base (and the
+    // manifest names it), but no incremental file opens.
+    std::string dir = DirPath();
+    if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+      *error = fmt::format("Can't open or create append-only dir {}: {}", dir, strerror(errno));
+      return false;
+    }
+    Manifest m;
+    bool exists;
+    if (!ReadManifest(&m, &exists, error)) return false;
+    std::lock_guard<std::mutex> g(mu_);
+    manifest_ = m;
   }
   return NewBase(false, error);
 }
