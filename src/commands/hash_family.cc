@@ -176,6 +176,7 @@ void HIncrByFloat(CommandContext& ctx) {
   std::string out = FormatLongDoubleHuman(value);
   h->Set(ctx.arg(2), out, Limits(ctx), /*keep_ttl=*/true);
   NotifyKeyspaceEvent(ctx, kNotifyHash, "hincrbyfloat", ctx.arg(1));
+  if (ctx.propagation) ctx.Propagate({"HSET", ctx.arg(1), ctx.arg(2), out});  // the value it made, as Redis
   ctx.rb->Bulk(out);
 }
 

@@ -11,6 +11,7 @@
 #include <random>
 #include <set>
 
+#include "engine/aof.h"
 #include "engine/command.h"
 #include "cache/shard_cache.h"
 #include "common/clock.h"
@@ -203,7 +204,7 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
   if (on("persistence")) {
     Section(out, "Persistence");
     server->persistence().AppendInfo(out);
-    out += "aof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_write_status:ok\r\n";
+    server->aof().AppendInfo(out);  // the aof_* fields (engine/aof.h)
   }
   if (on("stats")) {
     Section(out, "Stats");

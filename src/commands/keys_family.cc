@@ -197,9 +197,16 @@ void ExpireGeneric(CommandContext& ctx, int64_t unit_ms, bool relative) {
   if (when <= CommandTimeMs()) {
     db.Delete(key);  // a time in the past deletes the key, as Redis
     NotifyKeyspaceEvent(ctx, kNotifyGeneric, "del", key);
+    if (ctx.propagation) ctx.Propagate({"DEL", key});  // logged as Redis does
   } else {
     db.SetExpire(e, when);
     NotifyKeyspaceEvent(ctx, kNotifyGeneric, "expire", key);
+    if (ctx.propagation) {  // an absolute time, so a replay expires it when it did
+      std::string at = std::to_string(when);
+      std::vector<std::string_view> argv{"PEXPIREAT", key, at};
+      for (size_t j = 3; j < ctx.argc(); ++j) argv.push_back(ctx.arg(j));
+      ctx.Propagate(argv);
+    }
   }
   ctx.rb->Integer(1);
 }

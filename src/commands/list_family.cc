@@ -287,6 +287,7 @@ void BPopGeneric(CommandContext& ctx, bool left) {
     std::string v = PopElements(l, left, 1)[0];
     NotifyKeyspaceEvent(ctx, kNotifyList, left ? "lpop" : "rpop", key);
     DeleteIfEmpty(ctx, key, l);
+    if (ctx.propagation) ctx.Propagate({left ? "LPOP" : "RPOP", key});  // its non-blocking form, as Redis
     ctx.rb->ArrayHeader(2);
     ctx.rb->Bulk(key);
     ctx.rb->Bulk(v);
@@ -354,6 +355,10 @@ void BMoveGeneric(CommandContext& ctx, bool from_left, bool to_left, std::string
     if (Serving(ctx)) return;
     return RequestBlock(ctx, timeout, {std::string(src)});
   }
+  if (ctx.propagation) {  // logged in its non-blocking form, as Redis
+    if (EqualsIgnoreCase(ctx.arg(0), "brpoplpush")) ctx.Propagate({"RPOPLPUSH", src, dst});
+    else ctx.Propagate({"LMOVE", src, dst, from_left ? "LEFT" : "RIGHT", to_left ? "LEFT" : "RIGHT"});
+  }
   if (!dst_remote) return MoveGeneric(ctx, from_left, to_left);
   auto* l = ObjectOf<ListValue>(se);
   std::string v = PopElements(l, from_left, 1)[0];
@@ -382,7 +387,15 @@ void BLMPop(CommandContext& ctx) {
       return e && e->type != ObjType::kList;
     });
   }
-  if (ServeLMPop(ctx, req) || Serving(ctx)) return;
+  if (ServeLMPop(ctx, req)) {
+    if (ctx.propagation) {  // logged as LMPOP (the timeout dropped)
+      std::vector<std::string_view> argv{"LMPOP"};
+      for (size_t i = 2; i < ctx.argc(); ++i) argv.push_back(ctx.arg(i));
+      ctx.Propagate(argv);
+    }
+    return;
+  }
+  if (Serving(ctx)) return;
   RequestBlock(ctx, timeout, std::vector<std::string>(req.keys.begin(), req.keys.end()));
 }
 

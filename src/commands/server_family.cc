@@ -8,6 +8,7 @@
 #include <cmath>
 #include <thread>
 
+#include "engine/aof.h"
 #include "engine/multi_shard.h"
 #include "commands/families.h"
 #include "commands/persistence_family.h"
@@ -932,6 +933,22 @@ void Debug(CommandContext& ctx) {
       rb.Ok();
     });
   }
+  if (sub == "loadaof" && argc == 2) {
+    // As Redis: what is buffered is written and synced, the dataset emptied
+    // and the AOF loaded again; a helper thread parks the shards for it.
+    Engine* engine = ctx.engine;
+    ReplyTarget target = ctx.Defer();
+    int resp = ctx.rb->protocol();
+    std::thread([engine, target, resp] {
+      std::string err;
+      if (engine->aof().enabled() && !engine->aof().Reload(&err)) {
+        engine->DeliverError(target, FormatError(OpStatus::kAofLoadFailed, err), resp);
+        return;
+      }
+      engine->Deliver(target, "+OK\r\n");
+    }).detach();
+    return;
+  }
   if (sub == "error" && argc == 3) {
     // As Redis: the text is the whole error line (newlines become spaces),
     // sent as raw bytes, so it is not counted in the error statistics.
@@ -976,6 +993,7 @@ void Debug(CommandContext& ctx) {
         "ERROR <string>", "    Return a Redis protocol error with <string> as message. Useful for clients",
         "    unit tests to simulate Redis errors.",
         "LOG <message>", "    Write <message> to the server log.",
+        "LOADAOF", "    Flush the AOF buffers on disk and reload the AOF in memory.",
         "OBJECT <key>", "    Show low level info about `key` and associated value.",
         "POPULATE <count> [<prefix>] [<size>]",
         "    Create <count> string keys named key:<num>. If <prefix> is specified then",
@@ -999,6 +1017,13 @@ void Debug(CommandContext& ctx) {
 // cluster-enabled no (after the usual arity and subcommand checks).
 
 void ClusterDisabled(CommandContext& ctx) { ctx.Error(OpStatus::kClusterDisabled); }
+
+// BGREWRITEAOF: a new base from a snapshot taken without fork (engine/aof.h).
+void BgRewriteAof(CommandContext& ctx) {
+  std::string err;
+  if (!ctx.engine->aof().Rewrite(&err)) return ctx.Error(OpStatus::kAofRewriteFailed, err);
+  ctx.rb->SimpleString("Background append only file rewriting started");
+}
 
 void Shutdown(CommandContext& ctx) {
   bool nosave = false, save = false, force = false;
@@ -1047,6 +1072,8 @@ void RegisterServerFamily(CommandRegistry* r) {
   r->Add(make("time", 1, kCmdLocalOnly | L | S | kCmdFast, Time, "@fast", "Returns the server time."));
   r->Add(make("monitor", 1, A | NS | L | S, Monitor, "@admin @slow @dangerous", "Listens for all requests received by the server in real-time."));
   r->Add(make("debug", -2, A | NS | L | S, Debug, "@admin @slow @dangerous", "A container for debugging commands."));
+  r->Add(make("bgrewriteaof", 1, A | NS | S, BgRewriteAof, "@admin @slow @dangerous",
+              "Asynchronously rewrites the append-only file to disk."));
   r->Add(make("shutdown", -1, A | NS | L | S | kCmdNoMulti | kCmdSentinel | kCmdAllowBusy, Shutdown,
               "@admin @slow @dangerous", "Synchronously saves the database(s) to disk and shuts down the Redis server."));
 

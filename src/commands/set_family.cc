@@ -138,13 +138,17 @@ void SPop(CommandContext& ctx) {
   }
   SetValue* s;
   if (!Lookup(ctx, ctx.arg(1), &s, true)) return;
-  if (!s) return count < 0 ? ctx.rb->Null() : ctx.rb->SetHeader(0);
+  if (!s) {
+    ctx.PropagateNothing();  // nothing changed: nothing logged
+    return count < 0 ? ctx.rb->Null() : ctx.rb->SetHeader(0);
+  }
   auto all = s->Members();
   auto& rng = ctx.shard->rng();
   if (count < 0) {
     std::string m = all[rng() % all.size()];
     s->Remove(m);
     NotifyKeyspaceEvent(ctx, kNotifySet, "spop", ctx.arg(1));
+    if (ctx.propagation) ctx.Propagate({"SREM", ctx.arg(1), m});  // the member it drew, as Redis
     DeleteIfEmpty(ctx, ctx.arg(1), s);
     return ctx.rb->Bulk(m);
   }
@@ -153,6 +157,16 @@ void SPop(CommandContext& ctx) {
   all.resize(n);
   for (const auto& m : all) s->Remove(m);
   if (n) NotifyKeyspaceEvent(ctx, kNotifySet, "spop", ctx.arg(1));
+  // Logged as what it removed: DEL when it took the whole set, else SREM
+  // of the members drawn (Redis 7.0: one SREM per member).
+  ctx.PropagateNothing();
+  if (ctx.propagation && n) {
+    if (s->size() == 0) {
+      ctx.Propagate({"DEL", ctx.arg(1)});
+    } else {
+      for (const auto& m : all) ctx.Propagate({"SREM", ctx.arg(1), m});
+    }
+  }
   DeleteIfEmpty(ctx, ctx.arg(1), s);
   ReplyMembers(ctx, all);
 }

@@ -285,6 +285,12 @@ void XAdd(CommandContext& ctx) {
   if (created) ctx.DbFor(key).Add(NewObjectEntry(key, ObjType::kStream, s, -1));
   s->Append(id, ctx.args.subspan(field_pos), Limits(ctx));
   ReplyId(ctx, id);
+  if (ctx.propagation) {  // logged with the ID it made (XADD * or ms-*), as Redis
+    std::string made = id.ToString();
+    std::vector<std::string_view> argv(ctx.args.begin(), ctx.args.end());
+    argv[a.id_pos] = made;
+    ctx.Propagate(argv);
+  }
   NotifyKeyspaceEvent(ctx, kNotifyStream, "xadd", key);
   if (a.trim.strategy != StreamValue::TrimArgs::kNone && s->Trim(a.trim))
     NotifyKeyspaceEvent(ctx, kNotifyStream, "xtrim", key);

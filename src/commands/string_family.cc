@@ -140,6 +140,14 @@ bool ParseSetOptions(CommandContext& ctx, size_t first, bool is_set, SetOptions*
   return true;
 }
 
+// SET with a TTL, SETEX, PSETEX are logged as SET key value PXAT <ms>
+// (Redis 7.0's form: an absolute time, so a replay expires it when it did).
+void PropagateSetPxat(CommandContext& ctx, std::string_view key, std::string_view value, int64_t at_ms) {
+  if (!ctx.propagation) return;
+  std::string at = std::to_string(at_ms);
+  ctx.Propagate({"SET", key, value, "PXAT", at});
+}
+
 void Set(CommandContext& ctx) {
   SetOptions o;
   if (!ParseSetOptions(ctx, 3, true, &o)) return;
@@ -153,12 +161,16 @@ void Set(CommandContext& ctx) {
   }
   if ((o.nx && e) || (o.xx && !e)) {
     if (!o.get) ctx.rb->Null();
+    ctx.PropagateNothing();
     return;
   }
   int64_t ttl = o.keepttl ? Db::kKeepTtl : o.expire_ms;
   db.SetString(key, value, ttl, EncodingForValue(value));
   NotifyKeyspaceEvent(ctx, kNotifyString, "set", key);
-  if (o.expire_ms != Db::kNoExpire) NotifyKeyspaceEvent(ctx, kNotifyGeneric, "expire", key);
+  if (o.expire_ms != Db::kNoExpire) {
+    NotifyKeyspaceEvent(ctx, kNotifyGeneric, "expire", key);
+    PropagateSetPxat(ctx, key, value, o.expire_ms);
+  }
   if (!o.get) ctx.rb->Ok();
 }
 
@@ -176,6 +188,7 @@ void SetExGeneric(CommandContext& ctx, int64_t unit_ms) {
   ctx.DbFor(ctx.arg(1)).SetString(ctx.arg(1), ctx.arg(3), ms, EncodingForValue(ctx.arg(3)));
   NotifyKeyspaceEvent(ctx, kNotifyString, "set", ctx.arg(1));
   NotifyKeyspaceEvent(ctx, kNotifyGeneric, "expire", ctx.arg(1));
+  PropagateSetPxat(ctx, ctx.arg(1), ctx.arg(3), ms);
   ctx.rb->Ok();
 }
 void SetEx(CommandContext& ctx) { SetExGeneric(ctx, 1000); }
@@ -188,6 +201,7 @@ void GetSet(CommandContext& ctx) {
   else ctx.rb->Null();
   ctx.DbFor(ctx.arg(1)).SetString(ctx.arg(1), ctx.arg(2), Db::kNoExpire, EncodingForValue(ctx.arg(2)));
   NotifyKeyspaceEvent(ctx, kNotifyString, "set", ctx.arg(1));
+  if (ctx.propagation) ctx.Propagate({"SET", ctx.arg(1), ctx.arg(2)});  // GETSET is logged as SET
 }
 
 void GetDel(CommandContext& ctx) {
@@ -211,17 +225,25 @@ void GetEx(CommandContext& ctx) {
   }
   ctx.rb->Bulk(e->value());
   Db& db = ctx.DbFor(key);
+  // Logged as PEXPIREAT, DEL or PERSIST (never as GETEX), as Redis 7.0.
+  ctx.PropagateNothing();
   if (o.expire_ms != Db::kNoExpire) {
     if (o.expire_ms <= CommandTimeMs()) {
       db.Delete(key);  // a time in the past deletes the key, as Redis
       NotifyKeyspaceEvent(ctx, kNotifyGeneric, "del", key);
+      if (ctx.propagation) ctx.Propagate({"DEL", key});
     } else {
       db.SetExpire(e, o.expire_ms);
       NotifyKeyspaceEvent(ctx, kNotifyGeneric, "expire", key);
+      if (ctx.propagation) {
+        std::string at = std::to_string(o.expire_ms);
+        ctx.Propagate({"PEXPIREAT", key, at});
+      }
     }
   } else if (o.persist && e->has_expire()) {
     db.SetExpire(e, -1);
     NotifyKeyspaceEvent(ctx, kNotifyGeneric, "persist", key);
+    if (ctx.propagation) ctx.Propagate({"PERSIST", key});
   }
 }
 
@@ -342,6 +364,8 @@ void IncrByFloat(CommandContext& ctx) {
   std::string out = FormatLongDoubleHuman(value);
   db.SetString(key, out, Db::kKeepTtl, out.size() <= 44 ? StrEncoding::kEmbstr : StrEncoding::kRaw);
   NotifyKeyspaceEvent(ctx, kNotifyString, "incrbyfloat", key);
+  // Logged as the value it made (float formatting may differ where replayed).
+  if (ctx.propagation) ctx.Propagate({"SET", key, out, "KEEPTTL"});
   ctx.rb->Bulk(out);
 }
 

@@ -525,6 +525,7 @@ void BZPopGeneric(CommandContext& ctx, bool min) {
     Item top = PopItems(z, min, 1)[0];
     NotifyKeyspaceEvent(ctx, kNotifyZset, min ? "zpopmin" : "zpopmax", key);
     DeleteIfEmpty(ctx, key, z);
+    if (ctx.propagation) ctx.Propagate({min ? "ZPOPMIN" : "ZPOPMAX", key});  // non-blocking form, as Redis
     ctx.rb->ArrayHeader(3);
     ctx.rb->Bulk(key);
     ctx.rb->Bulk(top.member);
@@ -569,6 +570,11 @@ void ZMPopGeneric(CommandContext& ctx, size_t pos, bool blocking, int64_t timeou
     auto popped = PopItems(z, min, static_cast<size_t>(count));
     NotifyKeyspaceEvent(ctx, kNotifyZset, min ? "zpopmin" : "zpopmax", key);
     DeleteIfEmpty(ctx, key, z);
+    if (blocking && ctx.propagation) {  // BZMPOP is logged as ZMPOP (the timeout dropped)
+      std::vector<std::string_view> argv{"ZMPOP"};
+      for (size_t j = pos; j < ctx.argc(); ++j) argv.push_back(ctx.arg(j));
+      ctx.Propagate(argv);
+    }
     ctx.rb->ArrayHeader(2);
     ctx.rb->Bulk(key);
     ctx.rb->ArrayHeader(popped.size());

@@ -422,6 +422,8 @@ std::string_view ErrorText(OpStatus s) {
     case OpStatus::kDeadLetterId: return "ERR the dead letter id is a positive integer or ALL";
     case OpStatus::kWriteBehindDisabled: return "ERR write-behind is not enabled";
     case OpStatus::kReplayJournalFailed: return "ERR write-behind journal write failed: {}";
+    case OpStatus::kAofRewriteFailed: return "ERR {}";
+    case OpStatus::kAofLoadFailed: return "ERR Error loading the AOF: {}";
     case OpStatus::kJournalWriteFailed:
       return "ERR write-behind journal write failed, the change may not reach the database: {}";
     case OpStatus::kWriteKeyNotAlone:

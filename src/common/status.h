@@ -269,6 +269,8 @@ enum class OpStatus : uint16_t {
   kWriteBehindDisabled,
   kReplayJournalFailed,
   kJournalWriteFailed,
+  kAofRewriteFailed,              // the reason (already in progress, no snapshot...)
+  kAofLoadFailed,                 // DEBUG LOADAOF: the loader's message
   kWriteKeyNotAlone,
   kSourceRefusedWrite,            // source, key, the database's message
   kSourceLoadFailed,              // source, key, the database's message

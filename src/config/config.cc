@@ -310,6 +310,13 @@ Config::Config() {
   boolean("appendonly", "no");
   en("appendfsync", {"always", "everysec", "no"}, "everysec");
   str("appendfilename", "appendonly.aof", true);
+  // The AOF (engine/aof.h) reads these.
+  boolean("aof-load-truncated", "yes");
+  boolean("aof-use-rdb-preamble", "yes");
+  boolean("aof-timestamp-enabled", "no");
+  boolean("aof-rewrite-incremental-fsync", "yes");
+  num("auto-aof-rewrite-percentage", T::kInt, 0, kIntMax, "100", &auto_aof_rewrite_percentage);
+  num("auto-aof-rewrite-min-size", T::kMemory, 0, kLongMax, "64mb", &auto_aof_rewrite_min_size);
   boolean("stop-writes-on-bgsave-error", "yes");
   boolean("rdbcompression", "yes");
   boolean("rdbchecksum", "yes");

@@ -183,6 +183,8 @@ class Config {
   std::atomic<int64_t> zset_max_listpack_value{64};
   std::atomic<int64_t> hll_sparse_max_bytes{3000};
   std::atomic<int64_t> stream_node_max_bytes{4096};
+  std::atomic<int64_t> auto_aof_rewrite_percentage{100};
+  std::atomic<int64_t> auto_aof_rewrite_min_size{64 << 20};
   std::atomic<int64_t> stream_node_max_entries{100};
   std::atomic<int64_t> acllog_max_len{128};
   // Test knobs of persistence (Redis's): microseconds per key saved / loaded.

@@ -19,6 +19,11 @@ thread_local std::string* tl_capture = nullptr;
 }  // namespace
 
 std::string* ActiveCapture() { return tl_capture; }
+AtomicScope* CurrentAtomicScope() { return tl_scope; }
+
+void AtomicScope::AddPropagated(int db, std::string_view bytes) {
+  propagated_.push_back(PropagatedOp{db, std::string(bytes)});
+}
 
 struct AtomicScope::Undo {
   int shard;
@@ -176,9 +181,18 @@ void AtomicScope::Rollback() {
     if (!w.empty()) w.Touch(u.db, u.key, d);
   }
   undo_.clear();
+  propagated_.clear();
 }
 
 void AtomicScope::Finish() {
+  if (!propagated_.empty()) [[unlikely]] {
+    if (outer_) {  // a script inside EXEC: part of the EXEC's block
+      for (PropagatedOp& op : propagated_) outer_->propagated_.push_back(std::move(op));
+    } else {
+      engine_->propagation().EmitUnit(propagated_);
+    }
+    propagated_.clear();
+  }
   if (touched_.empty()) return;
   std::vector<int> touched;
   touched.swap(touched_);

@@ -35,6 +35,7 @@
 
 #include "engine/command.h"
 #include "engine/executor.h"
+#include "engine/propagate.h"
 
 namespace larder {
 
@@ -99,6 +100,11 @@ class AtomicScope {
 
   struct Undo;  // one key's state before the unit (atomic.cc)
 
+  // Propagation (engine/propagate.h): a command of the unit that wrote, as
+  // it is logged. The outermost unit emits them all when it finishes (in
+  // MULTI/EXEC when more than one); Rollback() drops them with the writes.
+  void AddPropagated(int db, std::string_view bytes);
+
  private:
   friend void RunAtomic(Engine*, std::vector<int>, Client*, std::function<bool(AtomicScope&, std::string*)>,
                         ReplyTarget);
@@ -125,6 +131,7 @@ class AtomicScope {
   AtomicScope* outer_ = nullptr;  // the unit this one runs inside (a script in EXEC)
   const std::vector<char>* prev_held_ = nullptr;
   std::string* prev_capture_ = nullptr;
+  std::vector<PropagatedOp> propagated_;
 };
 
 // The same, at once on this thread, for a unit that needs only this shard
@@ -132,6 +139,9 @@ class AtomicScope {
 // `body` must not ask to run again.
 void RunAtomicHere(Engine* engine, Client* client, const std::function<bool(AtomicScope&, std::string* out)>& body,
                    std::string* out);
+
+// The unit running on this thread, or null.
+AtomicScope* CurrentAtomicScope();
 
 // The capture of the unit running on this thread (Engine::Deliver appends a
 // reply whose target names it; any other capture is gone: dropped).

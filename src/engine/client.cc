@@ -8,6 +8,7 @@
 #include "engine/acl.h"
 #include "engine/blocking.h"
 #include "engine/dispatcher.h"
+#include "engine/aof.h"
 #include "engine/engine.h"
 #include "engine/pubsub.h"
 #include "engine/tracking.h"
@@ -256,6 +257,15 @@ void Client::FinishOutput() {
   // it has run what one read brought: an output limit sees the whole
   // pipeline's replies. (A blocked command or a load does not hold them.)
   if (pipeline_.inflight() > 0 && stream_.pending_output() < kHoldOutput) return;
+  // appendfsync always: no reply leaves before the writes fed to the AOF
+  // before it are synced; the shard sends it after its fsync (AfterEvents).
+  if (engine_->aof().HoldsReplies() && !aof_flushing_) [[unlikely]] {
+    if (!aof_waiting_) {
+      aof_waiting_ = true;
+      engine_->local(shard_->id()).aof_waiting.push_back(state_.id);
+    }
+    return;
+  }
   if (closing_ && !pipeline_.waiting()) {
     stream_.CloseAfterFlush();
     return;
@@ -267,6 +277,14 @@ void Client::FinishOutput() {
     nob.store(nob.load(std::memory_order_relaxed) + (written - state_.output_bytes), std::memory_order_relaxed);
     state_.output_bytes = written;
   }
+}
+
+void Client::FlushAfterAof() {
+  aof_waiting_ = false;
+  if (closed_) return;
+  aof_flushing_ = true;
+  FinishOutput();
+  aof_flushing_ = false;
 }
 
 void Client::AfterBatch() {

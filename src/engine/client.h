@@ -92,6 +92,9 @@ class Client : public net::StreamHandler {
   bool AuthRequired() const;
 
   // net::StreamHandler
+  // appendfsync always: the replies held for the AOF's sync go out now.
+  void FlushAfterAof();
+
   void OnInput() override { ProcessInput(); }
   void OnOutputDrained() override;
   void OnInputLimit(size_t size) override;
@@ -121,6 +124,8 @@ class Client : public net::StreamHandler {
   std::shared_ptr<Waiter> blocked_;
   bool closed_ = false;
   bool closing_ = false;
+  bool aof_waiting_ = false;   // in the shard's aof_waiting list
+  bool aof_flushing_ = false;  // FlushAfterAof: the sync is done
   bool paused_ = false;
   bool in_process_ = false;
   int64_t soft_limit_since_ms_ = 0;  // over the soft output limit since then

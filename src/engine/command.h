@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <span>
 #include <string>
@@ -260,6 +261,18 @@ struct CommandContext {
   // returns for a caller with no Client (the command test fixture; later a
   // script or EXEC).
   ReplyTarget target;
+  // Propagation (engine/propagate.h): non-null while the AOF (or later a
+  // replica) listens. A handler whose command must be logged as something
+  // else (relative TTLs made absolute, SPOP as SREM, XADD * with its ID)
+  // calls Propagate() with each command it is logged as, or
+  // PropagateNothing(); otherwise a successful write is logged as sent.
+  std::string* propagation = nullptr;
+  bool propagate_custom = false;
+  void Propagate(std::span<const std::string_view> args);
+  void Propagate(std::initializer_list<std::string_view> args) {
+    Propagate(std::span<const std::string_view>(args.begin(), args.size()));
+  }
+  void PropagateNothing() { propagate_custom = true; }
 
   size_t argc() const { return args.size(); }
   std::string_view arg(size_t i) const { return args[i]; }

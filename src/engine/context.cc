@@ -2,6 +2,7 @@
 #include "engine/command.h"
 #include "engine/engine.h"
 #include "engine/executor.h"
+#include "engine/propagate.h"
 #include "shard/shard.h"
 
 namespace larder {
@@ -24,6 +25,11 @@ ReplyTarget CommandContext::Defer() {
   if (call) return TargetFor(*call);
   if (!client) return target;
   return client->pipeline().AddLate();
+}
+
+void CommandContext::Propagate(std::span<const std::string_view> a) {
+  propagate_custom = true;
+  if (propagation) AppendCommand(propagation, a);
 }
 
 ClientState& CommandContext::client_state() { return client->state(); }

@@ -9,14 +9,18 @@
 #include "cache/shard_cache.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "engine/aof.h"
 #include "engine/atomic.h"
 #include "engine/cache_host.h"
 #include "engine/client.h"
 #include "engine/notify.h"
+#include "engine/persistence.h"
+#include "rdb/rdb.h"
 
 namespace larder {
 
 Engine::Engine(Config* config) : config_(config) {
+  aof_ = std::make_unique<Aof>(this);
   start_time_ms_ = UnixTimeMs();
   run_id_ = RandomHexId();
 }
@@ -43,6 +47,8 @@ void Engine::ChangeReplId() {
 
 Engine::~Engine() {
   config_->SetApplyHook("requirepass", nullptr);
+  for (const char* name : {"appendonly", "appendfsync", "aof-timestamp-enabled"}) config_->SetApplyHook(name, nullptr);
+  aof_.reset();
   config_->SetUserLinesProvider(nullptr);
   cache_.reset();  // its threads publish to the memory budget
   MemoryBudget::SetCurrent(nullptr);
@@ -127,6 +133,9 @@ bool Engine::Init(std::string* err) {
   if (!InitUsers(err)) return false;
   pubsub_ = std::make_unique<PubSub>(this);
   persistence_ = std::make_unique<Persistence>(this);
+  // The AOF's base is a snapshot, its RDB base loads through the same loader.
+  aof_->SetSnapshotter([this](SnapshotRequest r, std::string* e) { return persistence_->StartSnapshot(std::move(r), e); });
+  aof_->SetRdbLoader([this](rdb::Reader& r, std::string* e) { return persistence_->LoadRdb(r, e); });
   cache_host_ = std::make_unique<EngineCacheHost>(this);
   cache_ = std::make_unique<cache::CacheManager>();
   std::vector<Shard*> shard_ptrs;
@@ -174,13 +183,16 @@ void Engine::SetupShard(Shard& shard) {
         WatchRegistry& w = e->local(e->shards().ShardOf(key)).watches;
         if (!w.empty()) w.Touch(db.index(), key, db);
         if (e->tracking().active()) InvalidateKey(*e, e->shards().ShardOf(key), true, key, 0);
+        if (e->propagation().on()) [[unlikely]] e->propagation().EmitDel(db.index(), key);
         db.Notify(kNotifyEvicted, "evicted", key);
       },
       this);
   // Expired and evicted keys invalidate client-side caches.
-  shard.stats().on_expired = [](void* arg, int, std::string_view key) {
+  shard.stats().on_expired = [](void* arg, int db, std::string_view key) {
     auto* e = static_cast<Engine*>(arg);
     if (e->tracking().active()) InvalidateKey(*e, e->shards().ShardOf(key), true, key, 0);
+    // Redis 7.0 propagates an expired key's deletion as DEL.
+    if (e->propagation().on()) [[unlikely]] e->propagation().EmitDel(db, key);
   };
   shard.stats().on_expired_arg = this;
   shard.SetAfterEventsHook([this, &shard] { AfterEvents(shard); });
@@ -217,6 +229,19 @@ void Engine::AfterEvents(Shard& shard) {
   cache_->shard(shard.id()).FlushChanges();  // write-behind: this iteration's changes to the journal
   pubsub_->FlushShard(shard.id());            // the messages written to subscribers
   if (!l.tracking.bcast_pending.empty()) [[unlikely]] FlushBroadcast(*this, shard);
+  if (aof_->active() || !l.aof_waiting.empty()) [[unlikely]] {
+    // This iteration's writes to the AOF (synced with appendfsync always),
+    // then the replies that waited for them.
+    if (aof_->active()) aof_->FlushFromLoop();
+    if (!l.aof_waiting.empty()) {
+      std::vector<uint64_t> ids;
+      ids.swap(l.aof_waiting);
+      for (uint64_t id : ids) {
+        auto it = l.clients.find(id);
+        if (it != l.clients.end()) it->second->FlushAfterAof();
+      }
+    }
+  }
   if (l.to_close.empty()) return;
   // A closed client goes once no group of its batch is out on a shard.
   std::erase_if(l.to_close, [&](uint64_t id) {

@@ -41,12 +41,14 @@
 #include "engine/tracking.h"
 #include "engine/watch.h"
 #include "engine/command.h"
+#include "engine/propagate.h"
 #include "keyspace/memory_budget.h"
 #include "net/tls.h"
 #include "shard/shard_set.h"
 
 namespace larder {
 
+class Aof;
 class Client;
 class EngineCacheHost;
 
@@ -104,6 +106,9 @@ struct EngineShard {
   WatchRegistry watches;                         // WATCHed keys of this shard
   TrackingTable tracking;                        // keys of this shard read by tracking clients
   std::vector<std::shared_ptr<Waiter>> blocked;  // this shard's clients that are blocked
+  // appendfsync always: clients whose replies wait for this iteration's
+  // AOF fsync (Client::FinishOutput; sent in AfterEvents).
+  std::vector<uint64_t> aof_waiting;
   // Written by the owning shard only; read by others (INFO, ops sampling).
   std::atomic<uint64_t> commands_processed{0};
   std::atomic<uint64_t> net_input_bytes{0};
@@ -148,6 +153,10 @@ class Engine {
   PubSub& pubsub() { return *pubsub_; }
   Tracking& tracking() { return *tracking_; }  // CLIENT TRACKING (tracking.h)
   Persistence& persistence() { return *persistence_; }  // snapshots and loading (persistence.h)
+  // What write commands changed, in order (propagate.h), and the AOF that
+  // writes it to disk (aof.h).
+  Propagation& propagation() { return *propagation_; }
+  Aof& aof() { return *aof_; }
 
   // A new connection accepted on `shard` (its thread): the client starts.
   // `tls`: the connection's TLS session (a TLS port), else null.
@@ -299,6 +308,8 @@ class Engine {
   std::unique_ptr<cache::CacheManager> cache_;
   std::unique_ptr<PubSub> pubsub_;
   std::unique_ptr<Persistence> persistence_;
+  std::unique_ptr<Propagation> propagation_ = std::make_unique<Propagation>();
+  std::unique_ptr<Aof> aof_;
   size_t memory_startup_ = 0;
 
   std::atomic<bool> shutdown_{false};

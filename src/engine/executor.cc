@@ -1,5 +1,7 @@
 #include "engine/executor.h"
 
+#include <optional>
+
 #include "cache/shard_cache.h"
 #include "common/clock.h"
 #include "common/strings.h"
@@ -7,6 +9,7 @@
 #include "engine/client.h"
 #include "engine/engine.h"
 #include "engine/pipeline.h"
+#include "engine/propagate.h"
 #include "engine/tracking.h"
 #include "shard/shard.h"
 
@@ -319,6 +322,10 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
   ctx.target = call.target;
   ctx.from_script = call.from_script;
   ctx.call = &call;
+  // Propagation (AOF): the handler may say what its command is logged as.
+  std::optional<std::string> logged_as;
+  // (Only writes are logged: a fan-out's coordinator leaves it to its parts.)
+  if ((spec->flags & kCmdWrite) && engine.propagation().on()) [[unlikely]] ctx.propagation = &logged_as.emplace();
   // WATCH: the state of the watched keys this write may change, to touch
   // only those it changed (one test of an empty registry when none is).
   WatchProbe probe;
@@ -385,6 +392,7 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
     }
   }
   if (engine.tracking().active()) [[unlikely]] TrackEffects(engine, shard, call, fx, script_ran);
+  if (ctx.propagation) [[unlikely]] PropagateCommand(engine, call, ctx, fx, out->size() != start);
   if ((spec->flags & kCmdWrite) && !fx.failed && !call.fan_out && !call.scratch) {
     // The dirty counter (save points, rdb_changes_since_last_save): one per
     // successful write command (Redis counts the keys it changed; this

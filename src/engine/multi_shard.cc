@@ -2,6 +2,7 @@
 
 #include "common/clock.h"
 #include "engine/executor.h"
+#include "engine/propagate.h"
 
 namespace larder {
 
@@ -50,12 +51,24 @@ void ExclusiveAll(CommandContext& ctx, std::function<void(resp::ReplyBuilder&)> 
   for (int i = 0; i < set.size(); ++i) all[static_cast<size_t>(i)] = i;
   auto done = std::make_shared<DeferredReply>(ctx);
   auto out = std::make_shared<std::string>();
+  // A write (FLUSHALL, FLUSHDB, SWAPDB) is logged where it runs, with every
+  // shard parked: after all writes before it, before all after it.
+  std::vector<std::string> logged;
+  if (ctx.propagation) logged.assign(ctx.args.begin(), ctx.args.end());
+  Engine* engine = ctx.engine;
+  int db = ctx.db_index;
   set.RunExclusive(
       all,
-      [fn = std::move(fn), done, out] {
+      [fn = std::move(fn), done, out, logged = std::move(logged), engine, db] {
         RefreshCommandTime();
         resp::ReplyBuilder rb(out.get(), done->resp());
         done->Timed([&] { fn(rb); });
+        if (!logged.empty() && !out->empty() && (*out)[0] != '-' && engine->propagation().on()) {
+          std::vector<std::string_view> argv(logged.begin(), logged.end());
+          std::string bytes;
+          AppendCommand(&bytes, argv);
+          engine->propagation().Emit(db, bytes);
+        }
       },
       [done, out] { done->Finish(std::move(*out)); });
 }

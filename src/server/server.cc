@@ -8,6 +8,7 @@
 #include "commands/families.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "engine/aof.h"
 #include "engine/command.h"
 #include "keyspace/memory.h"
 
@@ -290,8 +291,9 @@ int Server::Run() {
   }
 
   engine_->shards().Start([this](Shard& s) { SetupShard(s); });
-  // The dump file, if there is one (clients meanwhile get -LOADING).
-  {
+  // The dump file, if there is one (clients meanwhile get -LOADING); with
+  // appendonly yes the AOF instead, as Redis (below).
+  if (config_->Get("appendonly").value_or("no") != "yes") {
     std::string err;
     if (!engine_->persistence().LoadFileAtStart(engine_->persistence().DumpPath(), &err)) {
       LOG_WARNING("{}", err);
@@ -300,6 +302,15 @@ int Server::Run() {
       return 1;
     }
   }
+  // appendonly yes: the AOF is loaded (clients get -LOADING meanwhile) and
+  // opened for appends.
+  std::string aof_err;
+  if (!engine_->aof().StartUp(&aof_err)) {
+    LOG_WARNING("{}", aof_err);
+    engine_->shards().Stop();
+    return 1;
+  }
+  engine_->aof().InstallConfigHooks();
   engine_->Started();
   // From now on CONFIG SET port / tls-port / bind listen again, and CONFIG
   // SET of a TLS setting builds a new context.
@@ -365,6 +376,7 @@ int Server::Run() {
     });
   engine_->Shutdown();
   engine_->shards().Stop();
+  engine_->aof().Stop();  // what was written is synced
   if (!config_->pidfile().empty()) unlink(config_->pidfile().c_str());
   if (unix_fd_ >= 0) unlink(config_->Get("unixsocket")->c_str());
   LOG_WARNING("Larder is now ready to exit, bye bye...");

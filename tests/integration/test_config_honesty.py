@@ -140,6 +140,8 @@ INERT_IMMUTABLE = {"enable-module-command"}
 # each is to be honoured or refused.
 PERSISTENCE = {
     "appendonly", "appendfsync", "appenddirname", "appendfilename",
+    "aof-load-truncated", "aof-use-rdb-preamble", "aof-timestamp-enabled", "aof-rewrite-incremental-fsync",
+    "auto-aof-rewrite-percentage", "auto-aof-rewrite-min-size",
 }
 
 # Settable at runtime; this value is refused with this reason, and the
