@@ -166,7 +166,9 @@ class SnapshotJob {
       return;
     }
     if (part->Step()) {
-      s->Post([this, s, part] { Pump(s, part); });
+      // The next slice after the shard has served its connections (a Post
+      // would run it again within the same drain, before any I/O).
+      s->PostAfterIo([this, s, part] { Pump(s, part); });
       return;
     }
     s->stats().snapshot = nullptr;

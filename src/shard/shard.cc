@@ -37,7 +37,7 @@ void Shard::PostAfter(Task task, int from, uint64_t seq) {
 }
 
 bool Shard::HasPendingWork() {
-  if (queued_.load(std::memory_order_relaxed)) return true;
+  if (queued_.load(std::memory_order_relaxed) || !after_io_.empty()) return true;
   return !set_->MailboxesEmpty(id_);
 }
 
@@ -72,6 +72,11 @@ void Shard::Start(absl::AnyInvocable<void()> init) {
     RefreshCommandTime();
     loop_.SetOnWake([] { RefreshCommandTime(); });
     loop_.SetAfterEvents([this] {
+      // What PostAfterIo deferred past the last poll; what it posts again
+      // waits for the next one.
+      running_after_io_.swap(after_io_);
+      for (Task& t : running_after_io_) t();
+      running_after_io_.clear();
       DrainQueue();
       if (after_events_hook_) after_events_hook_();
       set_->FlushOutbox();

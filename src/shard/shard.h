@@ -53,6 +53,12 @@ class Shard {
   // As Post, but the task runs only after the first `seq` messages of
   // shard `from`'s mailbox to this shard (what `from` had sent before).
   void PostAfter(Task task, int from, uint64_t seq);
+  // From this shard's own thread only: runs `task` on it after the loop has
+  // next polled its connections. A long job (a snapshot's scan) continues
+  // through this between slices so that each slice is followed by I/O; a
+  // task that Post()s itself instead runs again within the same drain (up
+  // to DrainQueue's 64 rounds) before any client is served.
+  void PostAfterIo(Task task) { after_io_.push_back(std::move(task)); }
 
   // Starts the thread; `init` runs on it before the loop starts.
   void Start(absl::AnyInvocable<void()> init);
@@ -90,6 +96,8 @@ class Shard {
   std::vector<Queued> queue_;     // guarded by queue_mu_
   std::atomic<bool> queued_{false};
   std::vector<Queued> draining_;  // owned by the shard thread
+  std::vector<Task> after_io_;    // owned by the shard thread (PostAfterIo)
+  std::vector<Task> running_after_io_;
   size_t expire_db_ = 0;          // db the expiry cron continues with
   Task after_events_hook_;
 };
