@@ -737,6 +737,16 @@ bool Config::ApplyLine(const std::string& trimmed, int line_no, std::string* err
     return true;
   }
   const Option* o = FindOption(name);
+  // `save` with no points (the line Redis's test suite writes for `save ""`)
+  // is accepted as Redis's setConfigSaveOption does: as the first save line it
+  // clears the default points (no snapshots), after other save lines it adds
+  // none.
+  if (o && name == "save" && args.size() == 1) {
+    bool first = !save_seen_;
+    save_seen_ = true;
+    if (!first) return true;
+    args.emplace_back();
+  }
   if (!o || args.size() < 2 || (o->type != Type::kString && args.size() != 2)) {
     *err = FatalConfigError(line_no, trimmed, "Bad directive or wrong number of arguments");
     return false;
