@@ -56,6 +56,7 @@ void BgSave(CommandContext& ctx) {
   }
   SnapshotRequest req;
   req.path = DumpPath(*ctx.engine);
+  req.background = true;
   std::string error;
   if (!p.StartSnapshot(std::move(req), &error)) {
     if (!schedule) return ctx.Error(OpStatus::kBgsaveInProgress);

@@ -29,6 +29,15 @@ namespace larder {
 
 namespace {
 
+// The file a snapshot writes before it renames it into place: temp-<pid>.rdb
+// beside the final file, the name Redis uses (its shutdown tests look for
+// it, and an operator's cleanup scripts may too).
+std::string TempSnapshotPath(const std::string& final_path) {
+  size_t slash = final_path.find_last_of('/');
+  std::string dir = slash == std::string::npos ? "" : final_path.substr(0, slash + 1);
+  return dir + "temp-" + std::to_string(getpid()) + ".rdb";
+}
+
 // A shard hands its records over in chunks of about this size; while more
 // than kMaxQueued bytes wait for the disk its scan pauses (what commands
 // make it write before they change a key cannot wait).
@@ -281,10 +290,10 @@ bool ShardSnapshot::Step() {
 }
 
 void SnapshotJob::WriterMain() {
-  std::string tmp = req_.path + ".tmp-" + std::to_string(getpid());
+  std::string tmp = TempSnapshotPath(req_.path);
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) Fail(fmt::format("Failed opening the temp RDB file {} (in server root dir {}) for saving: {}", tmp,
-                               "", strerror(errno)));
+                               req_.path.substr(0, req_.path.find_last_of('/') + 1), strerror(errno)));
   rdb::Writer w(opts_);
   rdb::WriteHeader(w);
   rdb::WriteAux(w, "redis-ver", kRedisVersion);
@@ -393,20 +402,26 @@ bool Persistence::StartSnapshot(SnapshotRequest req, std::string* error) {
 void Persistence::Finished(SnapshotJob* job, bool ok, const std::string& error, uint64_t keys) {
   int64_t now = NowMs();
   int64_t took = (now - started_ms_.load()) / 1000;
-  last_bgsave_time_s_.store(took);
-  last_bgsave_ok_.store(ok);
+  bool background = job->request().background;
+  if (background) last_bgsave_time_s_.store(took);
+  // A foreground save that worked clears an earlier background failure
+  // (Redis sets lastbgsave_status to ok in rdbSave); one that failed
+  // leaves the status as it was.
+  if (background || ok) last_bgsave_ok_.store(ok);
   if (ok) {
     last_save_s_.store(now / 1000);
     saves_.fetch_add(1);
     // Changes made while it ran are not in the file: they still count.
     saved_dirty_.store(dirty_at_start_.load());
     LOG_NOTICE("DB saved on disk ({} keys, {} s)", keys, took);
-  } else {
+  } else if (background) {
     LOG_WARNING("Background saving error: {}", error);
     last_error_time_s_.store(now / 1000);
+  } else {
+    LOG_WARNING("{}", error);
   }
   if (ok) gate_.fetch_and(~kGateMisconf);
-  else gate_.fetch_or(kGateMisconf);
+  else if (background) gate_.fetch_or(kGateMisconf);
   auto done = std::move(job->request().done);
   current_job_.store(nullptr);
   {
@@ -600,7 +615,7 @@ std::string Persistence::DumpPath() const {
   return dir.back() == '/' ? dir + name : dir + "/" + name;
 }
 
-bool Persistence::SaveBlocking(std::string* error) {
+bool Persistence::SaveBlocking(std::string* error, const std::function<void()>& while_waiting) {
   std::promise<std::pair<bool, std::string>> result;
   auto future = result.get_future();
   for (;;) {
@@ -611,10 +626,14 @@ bool Persistence::SaveBlocking(std::string* error) {
     if (StartSnapshot(std::move(req), &busy)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  while (future.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready)
+    if (while_waiting) while_waiting();
   auto [ok, e] = future.get();
   if (!ok) *error = e;
   return ok;
 }
+
+void Persistence::RemoveTempFile() const { unlink(TempSnapshotPath(DumpPath()).c_str()); }
 
 void Persistence::Cron() {
   if (running_.load() || loading_.load()) return;
@@ -641,6 +660,7 @@ void Persistence::Cron() {
   last_try_s_.store(now);
   SnapshotRequest req;
   req.path = DumpPath();
+  req.background = true;
   std::string error;
   if (StartSnapshot(std::move(req), &error)) LOG_NOTICE("Background saving started");
 }

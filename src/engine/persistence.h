@@ -42,6 +42,11 @@ struct SnapshotRequest {
   std::function<void(bool ok, const std::string& error)> done;
   // An AOF base file (aof-use-rdb-preamble): its aof-base aux field says so.
   bool aof_base = false;
+  // BGSAVE and the save points. Only a background save's result is
+  // rdb_last_bgsave_status (and MISCONF after a failure); a failed
+  // foreground save (SAVE, SHUTDOWN, FLUSHALL, DEBUG RELOAD) only answers
+  // an error and logs why, as Redis's rdbSave does.
+  bool background = false;
 };
 
 class Persistence {
@@ -70,7 +75,12 @@ class Persistence {
 
   // Saves the dump file and waits for it (after any snapshot already
   // running). Not on a shard thread: SHUTDOWN's helper thread, the main one.
-  bool SaveBlocking(std::string* error);
+  // `while_waiting`, if set, runs about every 100 ms until the save is done
+  // (the main thread watches for a second SIGINT there).
+  bool SaveBlocking(std::string* error, const std::function<void()>& while_waiting = {});
+  // Removes the temporary file a snapshot of the dump file writes
+  // (temp-<pid>.rdb in dir), for an exit in the middle of one.
+  void RemoveTempFile() const;
 
   // dir/dbfilename.
   std::string DumpPath() const;

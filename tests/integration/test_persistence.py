@@ -10,6 +10,7 @@ go on writing; -LOADING while a file loads; MISCONF after a failed save;
 save points, SHUTDOWN and SIGTERM saves, DEBUG RELOAD."""
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 
@@ -356,3 +357,55 @@ def test_debug_reload_lastsave_and_bgsave_in_progress():
         assert info_field(c, "rdb_bgsave_in_progress") == "1"
     finally:
         larder.stop(9)
+
+
+def test_failed_foreground_save_answers_an_error_and_keeps_serving():
+    # Redis's rdbSave: a failed SAVE or SHUTDOWN save is an error reply and a
+    # log line, not a failed background save (no MISCONF); Redis's own
+    # unit/shutdown makes the failure with a folder named dump.rdb.
+    larder = start_larder(["--save", "3600 1"])
+    try:
+        c = larder.conn()
+        c.cmd("SET", "a", "1")
+        os.mkdir(os.path.join(larder.dir, "dump.rdb"))
+        assert isinstance(c.cmd("SAVE"), Error)
+        assert info_field(c, "rdb_last_bgsave_status") == "ok"
+        assert c.cmd("PING") == "PONG"
+        assert c.cmd("SET", "b", "2") == "OK"
+        assert c.cmd("SHUTDOWN") == Error("ERR Errors trying to SHUTDOWN. Check logs.")
+        assert c.cmd("PING") == "PONG"
+        assert "Error moving temp DB file" in larder.read_log()
+        os.rmdir(os.path.join(larder.dir, "dump.rdb"))
+        assert c.cmd("SAVE") == "OK"
+    finally:
+        larder.stop()
+
+
+def test_config_file_save_line_without_points_disables_snapshots():
+    # Redis's test suite writes `save ""` into its files as "save " (no value).
+    larder = start_larder(config_text="save \n")
+    try:
+        assert larder.conn().cmd("CONFIG", "GET", "save") == [b"save", b""]
+    finally:
+        larder.stop()
+
+
+def test_second_sigint_during_the_shutdown_save_exits_and_removes_the_temp_file():
+    larder = start_larder(["--save", "3600 1"])
+    folder = larder.dir
+    try:
+        c = larder.conn()
+        for i in range(20):
+            c.cmd("SET", str(i), str(i))
+        c.cmd("CONFIG", "SET", "rdb-key-save-delay", "100000")  # 2 s for 20 keys
+        temp = os.path.join(folder, f"temp-{larder.proc.pid}.rdb")
+        larder.proc.send_signal(signal.SIGINT)
+        assert wait_until(lambda: os.path.exists(temp), timeout=20)
+        larder.proc.send_signal(signal.SIGINT)
+        assert larder.proc.wait(timeout=20) == 1
+        assert not os.path.exists(temp)
+        assert not os.path.exists(os.path.join(folder, "dump.rdb"))
+        assert "You insist... exiting now." in larder.read_log()
+    finally:
+        larder.stop()
+
