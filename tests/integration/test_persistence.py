@@ -409,3 +409,18 @@ def test_second_sigint_during_the_shutdown_save_exits_and_removes_the_temp_file(
     finally:
         larder.stop()
 
+
+def test_file_with_a_wrong_checksum_does_not_start():
+    larder = start_larder(["--save", "3600 1"])
+    folder = larder.dir
+    larder.dir = tempfile.mkdtemp(prefix="larder-unused-")  # keep the real folder past stop()
+    larder.conn().cmd("SET", "a", "1")
+    larder.stop()  # SIGTERM: saves
+    path = os.path.join(folder, "dump.rdb")
+    with open(path, "r+b") as f:
+        f.seek(-8, os.SEEK_END)
+        f.write(b"foobar00")
+    with pytest.raises(RuntimeError) as e:
+        start_larder(dir=folder)
+    assert "RDB CRC error" in str(e.value)
+    shutil.rmtree(folder, ignore_errors=True)
