@@ -273,6 +273,10 @@ Config::Config() {
   // crash report or memory check to turn off, so they are accepted as they are.
   boolean("crash-log-enabled", "yes");
   boolean("crash-memcheck-enabled", "yes");
+  // Redis exits instead of aborting after a panic when this is yes (for
+  // valgrind); Larder has no panic handler to choose either way. Immutable
+  // as in Redis. Redis's corrupt-dump tests start every server with it.
+  boolean("use-exit-on-panic", "no", nullptr, true);
 
   // Encodings of small collections.
   num("hash-max-listpack-entries", T::kInt, 0, kLongMax, "128", &hash_max_listpack_entries, false,
