@@ -591,6 +591,15 @@ bool Persistence::LoadFileAtStart(const std::string& path, std::string* error) {
   if (ok) {
     LOG_NOTICE("DB loaded from disk: {:.3f} seconds ({} keys, {} expired)",
                static_cast<double>(MonotonicUs() - t0) / 1e6, last_load_loaded_.load(), last_load_expired_.load());
+  } else {
+    // The shape of Redis's log for a file that does not read: the error,
+    // then the report of its in-process redis-check-rdb, then the exit line
+    // (operators' alerts and Redis's corrupt-dump tests look for these).
+    LOG_WARNING("Internal error in RDB reading: {}", *error);
+    LOG_WARNING("--- RDB ERROR DETECTED ---");
+    LOG_WARNING("[info] {} keys read", last_load_loaded_.load());
+    LOG_WARNING("[error] {}", *error);
+    *error = "Terminating server after rdb file reading failure.";
   }
   return ok;
 }

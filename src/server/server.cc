@@ -294,8 +294,7 @@ int Server::Run() {
   {
     std::string err;
     if (!engine_->persistence().LoadFileAtStart(engine_->persistence().DumpPath(), &err)) {
-      LOG_WARNING("{}", err);
-      LOG_WARNING("Fatal error loading the DB, check server logs. Exiting.");
+      LOG_WARNING("{}", err);  // (Redis's last line: why it stops)
       engine_->shards().Stop();
       return 1;
     }

@@ -423,4 +423,6 @@ def test_file_with_a_wrong_checksum_does_not_start():
     with pytest.raises(RuntimeError) as e:
         start_larder(dir=folder)
     assert "RDB CRC error" in str(e.value)
+    assert str(e.value).rstrip().endswith("Terminating server after rdb file reading failure.")
     shutil.rmtree(folder, ignore_errors=True)
+
