@@ -443,7 +443,7 @@ struct Loaded {
 
 class ShardLoader final : public rdb::LoadHandler {
  public:
-  ShardLoader(Engine* engine, Persistence* p) : engine_(engine), p_(p) {
+  ShardLoader(Engine* engine, Persistence* p, bool merge) : engine_(engine), p_(p), merge_(merge) {
     batches_.resize(static_cast<size_t>(engine->shards().size()));
     ndb_ = engine->shards().num_dbs();
     now_ms_ = NowMs();
@@ -461,6 +461,10 @@ class ShardLoader final : public rdb::LoadHandler {
     return script::Functions().Update([&](script::Libraries::Set& set) {
       for (auto it = set.begin(); it != set.end(); ++it)
         if (it->first == lib.name) {
+          if (!merge_) {
+            *error = fmt::format("Library '{}' already exists", lib.name);
+            return false;
+          }
           set.erase(it);
           break;
         }
@@ -540,6 +544,7 @@ class ShardLoader final : public rdb::LoadHandler {
 
   Engine* engine_;
   Persistence* p_;
+  bool merge_;  // a library that exists is replaced (else the load fails)
   std::vector<std::vector<Loaded>> batches_;
   int ndb_;
   int64_t now_ms_;
@@ -564,8 +569,8 @@ rdb::Limits LimitsOf(Config& c) {
 
 }  // namespace
 
-bool Persistence::LoadRdb(rdb::Reader& r, std::string* error) {
-  ShardLoader loader(engine_, this);
+bool Persistence::LoadRdb(rdb::Reader& r, std::string* error, bool merge) {
+  ShardLoader loader(engine_, this, merge);
   bool ok = rdb::LoadFile(r, LimitsOf(engine_->config()), loader, error);
   loader.Finish();
   last_load_loaded_.store(loader.loaded());

@@ -64,7 +64,10 @@ class Persistence {
   // Reads an RDB stream (a dump file, an AOF's base) into the shards: each
   // key goes to its owner (replacing a key of that name). Any thread but a
   // shard's; returns once every key is in place.
-  bool LoadRdb(rdb::Reader& r, std::string* error);
+  // `merge` false (DEBUG RELOAD NOFLUSH without MERGE): a function library
+  // that already exists fails the load, as in Redis; otherwise the file's
+  // replaces it.
+  bool LoadRdb(rdb::Reader& r, std::string* error, bool merge = true);
   // Loads `path` if it exists, with INFO's loading fields and -LOADING
   // answered meanwhile. False only for a file that exists and cannot load.
   bool LoadFileAtStart(const std::string& path, std::string* error);

@@ -426,3 +426,18 @@ def test_file_with_a_wrong_checksum_does_not_start():
     assert str(e.value).rstrip().endswith("Terminating server after rdb file reading failure.")
     shutil.rmtree(folder, ignore_errors=True)
 
+
+
+def test_debug_reload_noflush_fails_on_an_existing_library_unless_merge():
+    larder = start_larder(["--enable-debug-command", "yes"])
+    try:
+        c = larder.conn()
+        assert c.cmd("FUNCTION", "LOAD", LIBRARY) == b"persistlib"
+        assert c.cmd("DEBUG", "RELOAD") == "OK"
+        assert c.cmd("DEBUG", "RELOAD", "NOFLUSH") == Error(
+            "ERR Error trying to load the RDB dump, check server logs.")
+        assert "Library 'persistlib' already exists" in larder.read_log()
+        assert c.cmd("DEBUG", "RELOAD", "NOFLUSH", "MERGE") == "OK"
+        check_function(c)
+    finally:
+        larder.stop()
