@@ -301,13 +301,19 @@ def test_save_point_triggers_a_background_save():
         larder.stop()
 
 
-def test_sigterm_and_shutdown_save_with_save_points_and_nosave_does_not():
+def saved_by_sigterm(key, value):
+    """A folder with the dump a server with a save point wrote when SIGTERM
+    stopped it, after SET key value (the folder outlives the server)."""
     larder = start_larder(["--save", "3600 1"])
     folder = larder.dir
     larder.dir = tempfile.mkdtemp(prefix="larder-unused-")  # keep the real folder past stop()
-    c = larder.conn()
-    c.cmd("SET", "kept", "by sigterm")
+    larder.conn().cmd("SET", key, value)
     larder.stop()  # SIGTERM
+    return folder
+
+
+def test_sigterm_and_shutdown_save_with_save_points_and_nosave_does_not():
+    folder = saved_by_sigterm("kept", "by sigterm")
     assert os.path.exists(os.path.join(folder, "dump.rdb"))
     larder = start_larder(["--save", "3600 1"], dir=folder)
     c = loaded(larder)
@@ -411,11 +417,7 @@ def test_second_sigint_during_the_shutdown_save_exits_and_removes_the_temp_file(
 
 
 def test_file_with_a_wrong_checksum_does_not_start():
-    larder = start_larder(["--save", "3600 1"])
-    folder = larder.dir
-    larder.dir = tempfile.mkdtemp(prefix="larder-unused-")  # keep the real folder past stop()
-    larder.conn().cmd("SET", "a", "1")
-    larder.stop()  # SIGTERM: saves
+    folder = saved_by_sigterm("a", "1")
     path = os.path.join(folder, "dump.rdb")
     with open(path, "r+b") as f:
         f.seek(-8, os.SEEK_END)
