@@ -56,6 +56,7 @@ void BgSave(CommandContext& ctx) {
   }
   SnapshotRequest req;
   req.path = DumpPath(*ctx.engine);
+  req.background = true;
   std::string error;
   if (!p.StartSnapshot(std::move(req), &error)) {
     if (!schedule) return ctx.Error(OpStatus::kBgsaveInProgress);
@@ -77,14 +78,16 @@ void DebugReload(CommandContext& ctx) {
     else if (EqualsIgnoreCase(ctx.arg(i), "merge")) merge = true;
     else return ctx.Error(OpStatus::kDebugReloadOption);
   }
-  (void)merge;  // keys already present are replaced by the file's either way
+  // Keys already present are replaced by the file's either way (Redis
+  // panics on one without MERGE); a function library that exists fails
+  // the reload without MERGE, as in Redis.
   ReplyTarget target = ctx.Defer();
   Engine* engine = ctx.engine;
   int resp = ctx.rb->protocol();
   std::string path = DumpPath(*engine);
   // Empties the keyspace (and the functions) and loads the file, on a thread
   // of its own: loading hands keys to the shards and waits for them.
-  auto reload = [engine, target, resp, path, flush] {
+  auto reload = [engine, target, resp, path, flush, merge] {
     Persistence& p = engine->persistence();
     int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -113,7 +116,7 @@ void DebugReload(CommandContext& ctx) {
     }
     rdb::Reader r(fd);
     std::string error;
-    bool ok = p.LoadRdb(r, &error);
+    bool ok = p.LoadRdb(r, &error, flush || merge);
     close(fd);
     p.EndLoading();
     if (ok) {

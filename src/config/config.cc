@@ -273,6 +273,10 @@ Config::Config() {
   // crash report or memory check to turn off, so they are accepted as they are.
   boolean("crash-log-enabled", "yes");
   boolean("crash-memcheck-enabled", "yes");
+  // Redis exits instead of aborting after a panic when this is yes (for
+  // valgrind); Larder has no panic handler to choose either way. Immutable
+  // as in Redis. Redis's corrupt-dump tests start every server with it.
+  boolean("use-exit-on-panic", "no", nullptr, true);
 
   // Encodings of small collections.
   num("hash-max-listpack-entries", T::kInt, 0, kLongMax, "128", &hash_max_listpack_entries, false,
@@ -744,6 +748,16 @@ bool Config::ApplyLine(const std::string& trimmed, int line_no, std::string* err
     return true;
   }
   const Option* o = FindOption(name);
+  // `save` with no points (the line Redis's test suite writes for `save ""`)
+  // is accepted as Redis's setConfigSaveOption does: as the first save line it
+  // clears the default points (no snapshots), after other save lines it adds
+  // none.
+  if (o && name == "save" && args.size() == 1) {
+    bool first = !save_seen_;
+    save_seen_ = true;
+    if (!first) return true;
+    args.emplace_back();
+  }
   if (!o || args.size() < 2 || (o->type != Type::kString && args.size() != 2)) {
     *err = FatalConfigError(line_no, trimmed, "Bad directive or wrong number of arguments");
     return false;

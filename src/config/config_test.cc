@@ -155,6 +155,24 @@ TEST(ConfigTest, UserLinesAndAclSettings) {
   EXPECT_NE(err.find("Error in user declaration 'bob': Duplicate user found"), std::string::npos) << err;
 }
 
+// Redis's Tcl suite writes `save ""` into its config files as "save " (no
+// argument): Redis takes that as no save points when it is the first save
+// line, and as adding none after others.
+TEST(ConfigTest, SaveLineWithoutPoints) {
+  auto load = [](const std::string& text) {
+    std::string path = ::testing::TempDir() + "/larder_save_line.conf";
+    std::ofstream(path) << text;
+    Config c;
+    std::string err;
+    bool ok = c.LoadFile(path, &err);
+    EXPECT_TRUE(ok) << err;
+    return ok ? *c.Get("save") : std::string("(failed)");
+  };
+  EXPECT_EQ(load("port 1234\nsave \n"), "");
+  EXPECT_EQ(load("save\n"), "");
+  EXPECT_EQ(load("save 900 1\nsave\nsave 60 5\n"), "900 1 60 5");
+}
+
 TEST(ConfigTest, CommandLineReadsAsRedisDoes) {
   auto apply = [](std::vector<std::string> args, std::string* err) {
     Config c;

@@ -29,6 +29,15 @@ namespace larder {
 
 namespace {
 
+// The file a snapshot writes before it renames it into place: temp-<pid>.rdb
+// beside the final file, the name Redis uses (its shutdown tests look for
+// it, and an operator's cleanup scripts may too).
+std::string TempSnapshotPath(const std::string& final_path) {
+  size_t slash = final_path.find_last_of('/');
+  std::string dir = slash == std::string::npos ? "" : final_path.substr(0, slash + 1);
+  return dir + "temp-" + std::to_string(getpid()) + ".rdb";
+}
+
 // A shard hands its records over in chunks of about this size; while more
 // than kMaxQueued bytes wait for the disk its scan pauses (what commands
 // make it write before they change a key cannot wait).
@@ -283,10 +292,10 @@ bool ShardSnapshot::Step() {
 }
 
 void SnapshotJob::WriterMain() {
-  std::string tmp = req_.path + ".tmp-" + std::to_string(getpid());
+  std::string tmp = TempSnapshotPath(req_.path);
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) Fail(fmt::format("Failed opening the temp RDB file {} (in server root dir {}) for saving: {}", tmp,
-                               "", strerror(errno)));
+                               req_.path.substr(0, req_.path.find_last_of('/') + 1), strerror(errno)));
   rdb::Writer w(opts_);
   rdb::WriteHeader(w);
   rdb::WriteAux(w, "redis-ver", kRedisVersion);
@@ -395,20 +404,26 @@ bool Persistence::StartSnapshot(SnapshotRequest req, std::string* error) {
 void Persistence::Finished(SnapshotJob* job, bool ok, const std::string& error, uint64_t keys) {
   int64_t now = NowMs();
   int64_t took = (now - started_ms_.load()) / 1000;
-  last_bgsave_time_s_.store(took);
-  last_bgsave_ok_.store(ok);
+  bool background = job->request().background;
+  if (background) last_bgsave_time_s_.store(took);
+  // A foreground save that worked clears an earlier background failure
+  // (Redis sets lastbgsave_status to ok in rdbSave); one that failed
+  // leaves the status as it was.
+  if (background || ok) last_bgsave_ok_.store(ok);
   if (ok) {
     last_save_s_.store(now / 1000);
     saves_.fetch_add(1);
     // Changes made while it ran are not in the file: they still count.
     saved_dirty_.store(dirty_at_start_.load());
     LOG_NOTICE("DB saved on disk ({} keys, {} s)", keys, took);
-  } else {
+  } else if (background) {
     LOG_WARNING("Background saving error: {}", error);
     last_error_time_s_.store(now / 1000);
+  } else {
+    LOG_WARNING("{}", error);
   }
   if (ok) gate_.fetch_and(~kGateMisconf);
-  else gate_.fetch_or(kGateMisconf);
+  else if (background) gate_.fetch_or(kGateMisconf);
   auto done = std::move(job->request().done);
   current_job_.store(nullptr);
   {
@@ -430,7 +445,7 @@ struct Loaded {
 
 class ShardLoader final : public rdb::LoadHandler {
  public:
-  ShardLoader(Engine* engine, Persistence* p) : engine_(engine), p_(p) {
+  ShardLoader(Engine* engine, Persistence* p, bool merge) : engine_(engine), p_(p), merge_(merge) {
     batches_.resize(static_cast<size_t>(engine->shards().size()));
     ndb_ = engine->shards().num_dbs();
     now_ms_ = NowMs();
@@ -448,6 +463,10 @@ class ShardLoader final : public rdb::LoadHandler {
     return script::Functions().Update([&](script::Libraries::Set& set) {
       for (auto it = set.begin(); it != set.end(); ++it)
         if (it->first == lib.name) {
+          if (!merge_) {
+            *error = fmt::format("Library '{}' already exists", lib.name);
+            return false;
+          }
           set.erase(it);
           break;
         }
@@ -527,6 +546,7 @@ class ShardLoader final : public rdb::LoadHandler {
 
   Engine* engine_;
   Persistence* p_;
+  bool merge_;  // a library that exists is replaced (else the load fails)
   std::vector<std::vector<Loaded>> batches_;
   int ndb_;
   int64_t now_ms_;
@@ -551,8 +571,8 @@ rdb::Limits LimitsOf(Config& c) {
 
 }  // namespace
 
-bool Persistence::LoadRdb(rdb::Reader& r, std::string* error) {
-  ShardLoader loader(engine_, this);
+bool Persistence::LoadRdb(rdb::Reader& r, std::string* error, bool merge) {
+  ShardLoader loader(engine_, this, merge);
   bool ok = rdb::LoadFile(r, LimitsOf(engine_->config()), loader, error);
   loader.Finish();
   last_load_loaded_.store(loader.loaded());
@@ -578,6 +598,15 @@ bool Persistence::LoadFileAtStart(const std::string& path, std::string* error) {
   if (ok) {
     LOG_NOTICE("DB loaded from disk: {:.3f} seconds ({} keys, {} expired)",
                static_cast<double>(MonotonicUs() - t0) / 1e6, last_load_loaded_.load(), last_load_expired_.load());
+  } else {
+    // The shape of Redis's log for a file that does not read: the error,
+    // then the report of its in-process redis-check-rdb, then the exit line
+    // (operators' alerts and Redis's corrupt-dump tests look for these).
+    LOG_WARNING("Internal error in RDB reading: {}", *error);
+    LOG_WARNING("--- RDB ERROR DETECTED ---");
+    LOG_WARNING("[info] {} keys read", last_load_loaded_.load());
+    LOG_WARNING("[error] {}", *error);
+    *error = "Terminating server after rdb file reading failure.";
   }
   return ok;
 }
@@ -602,7 +631,7 @@ std::string Persistence::DumpPath() const {
   return dir.back() == '/' ? dir + name : dir + "/" + name;
 }
 
-bool Persistence::SaveBlocking(std::string* error) {
+bool Persistence::SaveBlocking(std::string* error, const std::function<void()>& while_waiting) {
   std::promise<std::pair<bool, std::string>> result;
   auto future = result.get_future();
   for (;;) {
@@ -613,10 +642,14 @@ bool Persistence::SaveBlocking(std::string* error) {
     if (StartSnapshot(std::move(req), &busy)) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  while (future.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready)
+    if (while_waiting) while_waiting();
   auto [ok, e] = future.get();
   if (!ok) *error = e;
   return ok;
 }
+
+void Persistence::RemoveTempFile() const { unlink(TempSnapshotPath(DumpPath()).c_str()); }
 
 void Persistence::Cron() {
   if (running_.load() || loading_.load()) return;
@@ -643,6 +676,7 @@ void Persistence::Cron() {
   last_try_s_.store(now);
   SnapshotRequest req;
   req.path = DumpPath();
+  req.background = true;
   std::string error;
   if (StartSnapshot(std::move(req), &error)) LOG_NOTICE("Background saving started");
 }

@@ -42,6 +42,11 @@ struct SnapshotRequest {
   std::function<void(bool ok, const std::string& error)> done;
   // An AOF base file (aof-use-rdb-preamble): its aof-base aux field says so.
   bool aof_base = false;
+  // BGSAVE and the save points. Only a background save's result is
+  // rdb_last_bgsave_status (and MISCONF after a failure); a failed
+  // foreground save (SAVE, SHUTDOWN, FLUSHALL, DEBUG RELOAD) only answers
+  // an error and logs why, as Redis's rdbSave does.
+  bool background = false;
 };
 
 class Persistence {
@@ -59,7 +64,10 @@ class Persistence {
   // Reads an RDB stream (a dump file, an AOF's base) into the shards: each
   // key goes to its owner (replacing a key of that name). Any thread but a
   // shard's; returns once every key is in place.
-  bool LoadRdb(rdb::Reader& r, std::string* error);
+  // `merge` false (DEBUG RELOAD NOFLUSH without MERGE): a function library
+  // that already exists fails the load, as in Redis; otherwise the file's
+  // replaces it.
+  bool LoadRdb(rdb::Reader& r, std::string* error, bool merge = true);
   // Loads `path` if it exists, with INFO's loading fields and -LOADING
   // answered meanwhile. False only for a file that exists and cannot load.
   bool LoadFileAtStart(const std::string& path, std::string* error);
@@ -70,7 +78,12 @@ class Persistence {
 
   // Saves the dump file and waits for it (after any snapshot already
   // running). Not on a shard thread: SHUTDOWN's helper thread, the main one.
-  bool SaveBlocking(std::string* error);
+  // `while_waiting`, if set, runs about every 100 ms until the save is done
+  // (the main thread watches for a second SIGINT there).
+  bool SaveBlocking(std::string* error, const std::function<void()>& while_waiting = {});
+  // Removes the temporary file a snapshot of the dump file writes
+  // (temp-<pid>.rdb in dir), for an exit in the middle of one.
+  void RemoveTempFile() const;
 
   // dir/dbfilename.
   std::string DumpPath() const;

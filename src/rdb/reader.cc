@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -1050,7 +1051,14 @@ bool LoadFile(Reader& r, const Limits& limits, LoadHandler& h, std::string* erro
           unsigned char c[8];
           if (!r.Read(c, 8)) return fail("reading the checksum");
           uint64_t got = LoadLe(c, 8);
-          if (got != 0 && got != want) return fail("wrong RDB checksum");
+          if (got != 0 && got != want) {
+            // Redis's two log lines in one ("RDB CRC error" is what its
+            // tests and operators' log alerts look for).
+            char why[128];
+            snprintf(why, sizeof(why), "Wrong RDB checksum expected: (%llx) got (%llx): RDB CRC error",
+                     static_cast<unsigned long long>(got), static_cast<unsigned long long>(want));
+            return fail(why);
+          }
         }
         h.Progress(r.offset());
         return true;

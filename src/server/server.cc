@@ -296,8 +296,7 @@ int Server::Run() {
   if (config_->Get("appendonly").value_or("no") != "yes") {
     std::string err;
     if (!engine_->persistence().LoadFileAtStart(engine_->persistence().DumpPath(), &err)) {
-      LOG_WARNING("{}", err);
-      LOG_WARNING("Fatal error loading the DB, check server logs. Exiting.");
+      LOG_WARNING("{}", err);  // (Redis's last line: why it stops)
       engine_->shards().Stop();
       return 1;
     }
@@ -356,7 +355,20 @@ int Server::Run() {
       if (!config_->Get("save").value_or("").empty() && !engine_->persistence().loading()) {
         LOG_NOTICE("Saving the final RDB snapshot before exiting.");
         std::string err;
-        if (!engine_->persistence().SaveBlocking(&err)) {
+        // A second SIGINT while it saves means exit now, as in Redis: the
+        // half-written temp file goes, the last complete dump stays.
+        auto insist = [this, &set] {
+          timespec now{0, 0};
+          for (int again; (again = sigtimedwait(&set, nullptr, &now)) > 0;) {
+            if (again == SIGINT) {
+              LOG_WARNING("You insist... exiting now.");
+              engine_->persistence().RemoveTempFile();
+              _exit(1);
+            }
+            LOG_WARNING("Received SIGTERM scheduling shutdown...");
+          }
+        };
+        if (!engine_->persistence().SaveBlocking(&err, insist)) {
           LOG_WARNING("Error trying to save the DB, can't exit.");
           continue;
         }

@@ -131,10 +131,14 @@ INERT = {
     "list-compress-depth": "lists are not packed into compressible nodes",
     "list-max-listpack-size": "lists are not packed into listpack nodes",
     "list-max-ziplist-size": "alias of list-max-listpack-size",
+    "crash-log-enabled": "Larder writes no crash report (a stack trace) to turn off",
+    "crash-memcheck-enabled": "Larder runs no memory test after a crash",
+    "use-exit-on-panic": "Larder has no panic handler that could exit instead of aborting",
+    "sanitize-dump-payload": "RESTORE always validates a payload deeply (rdb/reader.cc): 'no' checks more, never less",
 }
 
 # Of those, set at start-up only (as in Redis).
-INERT_IMMUTABLE = {"enable-module-command"}
+INERT_IMMUTABLE = {"enable-module-command", "use-exit-on-panic"}
 
 # Persistence: being implemented in issue 15 (other branches). Never inert:
 # each is to be honoured or refused.
