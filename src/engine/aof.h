@@ -46,6 +46,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/aof_format.h"
 #include "engine/persistence.h"
 #include "engine/propagate.h"
 
@@ -112,17 +113,8 @@ class Aof : public PropagationSink {
   void ApplyPolicy();
 
  private:
-  struct FileInfo {
-    std::string name;
-    int64_t seq;
-    char type;  // 'b', 'h', 'i'
-  };
-  struct Manifest {
-    std::vector<FileInfo> base;  // at most one
-    std::vector<FileInfo> history;
-    std::vector<FileInfo> incr;
-    int64_t cur_base_seq = 0, cur_incr_seq = 0;
-  };
+  using FileInfo = aof::FileInfo;
+  using Manifest = aof::Manifest;
 
   std::string DirPath() const;
   std::string FilePath(const std::string& name) const;
