@@ -277,7 +277,8 @@ static DispatchResult DispatchCommand(Client& client, std::vector<std::string_vi
   // with stop-writes-on-bgsave-error: no writes (nor PING, as in Redis).
   if (int gate = engine.persistence().gate()) [[unlikely]] {
     OpStatus why = OpStatus::kOk;
-    if ((gate & Persistence::kGateLoading) && !(spec->flags & kCmdLoading)) why = OpStatus::kLoading;
+    if ((gate & (Persistence::kGateLoading | Persistence::kGateStarting)) && !(spec->flags & kCmdLoading))
+      why = OpStatus::kLoading;
     else if ((gate & Persistence::kGateMisconf) && ((spec->flags & kCmdWrite) || spec->name == "ping") &&
              engine.persistence().RefusesWrites())
       why = OpStatus::kMisconf;

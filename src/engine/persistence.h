@@ -95,6 +95,14 @@ class Persistence {
   // What Dispatch must check (one relaxed load when 0).
   static constexpr int kGateLoading = 1;
   static constexpr int kGateMisconf = 2;  // the last background save failed
+  static constexpr int kGateStarting = 4;  // start-up: before the dump or the AOF is in
+  // From before the shards serve until the start-up load (the dump or the
+  // AOF) is done, every command but those flagged for loading gets -LOADING:
+  // no write may land before the AOF is open, no read see a half-loaded set.
+  void SetStarting(bool on) {
+    if (on) gate_.fetch_or(kGateStarting);
+    else gate_.fetch_and(~kGateStarting);
+  }
   int gate() const { return gate_.load(std::memory_order_relaxed); }
   // stop-writes-on-bgsave-error applies: on, with save points, after a failure.
   bool RefusesWrites() const;

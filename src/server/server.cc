@@ -290,6 +290,7 @@ int Server::Run() {
     }
   }
 
+  engine_->persistence().SetStarting(true);
   engine_->shards().Start([this](Shard& s) { SetupShard(s); });
   // The dump file, if there is one (clients meanwhile get -LOADING); with
   // appendonly yes the AOF instead, as Redis (below).
@@ -310,6 +311,7 @@ int Server::Run() {
     return 1;
   }
   engine_->aof().InstallConfigHooks();
+  engine_->persistence().SetStarting(false);
   engine_->Started();
   // From now on CONFIG SET port / tls-port / bind listen again, and CONFIG
   // SET of a TLS setting builds a new context.

@@ -24,7 +24,7 @@ class Larder:
 
     def __init__(self, fsync="everysec", threads=2, extra=()):
         self.dir = tempfile.mkdtemp(prefix="larder-aof-")
-        self.args = ["--threads", str(threads), "--appendonly", "yes", "--appendfsync", fsync] + list(extra)
+        self.args = ["--threads", str(threads), "--appendonly", "yes", "--appendfsync", fsync, "--save", ""] + list(extra)
         self.srv = None
         self.start()
 

@@ -251,7 +251,7 @@ def test_clients_get_loading_while_a_file_loads():
         folder = saved_copy(larder)
     finally:
         larder.stop()
-    larder = start_larder(["--key-load-delay", "100"], dir=folder)  # about 2 s of loading
+    larder = start_larder(["--key-load-delay", "100"], dir=folder, wait_loaded=False)  # about 2 s of loading
     try:
         c = larder.conn()
         reply = c.cmd("GET", "k:1")

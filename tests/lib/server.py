@@ -6,7 +6,7 @@ import subprocess
 import tempfile
 import time
 
-from resp import Conn
+from resp import Conn, Error
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -27,7 +27,7 @@ def free_port():
 class Server:
     """A server process. `argv` is the program and its arguments without the port."""
 
-    def __init__(self, program, args=(), config_text=None, port=None, dir=None):
+    def __init__(self, program, args=(), config_text=None, port=None, dir=None, wait_loaded=True):
         self.port = port or free_port()
         # `dir`: a folder prepared by the test (a dump to load); removed at stop too.
         self.dir = dir or tempfile.mkdtemp(prefix="larder-test-")
@@ -42,17 +42,22 @@ class Server:
         self.cmdline = cmd
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-        self._wait_ready()
+        self._wait_ready(wait_loaded=wait_loaded)
 
-    def _wait_ready(self, timeout=30):
+    def _wait_ready(self, timeout=60, wait_loaded=True):
+        """Until the server answers; with `wait_loaded`, until it no longer
+        answers -LOADING (its start-up load, if any, is done)."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited early with {self.proc.returncode}: {self.read_log()}")
             try:
                 c = Conn(self.port, timeout=2)
-                c.cmd("PING")
+                reply = c.cmd("PING")
                 c.close()
+                if wait_loaded and isinstance(reply, Error) and reply.msg.startswith("LOADING"):
+                    time.sleep(0.05)
+                    continue
                 return
             except OSError:
                 time.sleep(0.05)
@@ -84,7 +89,7 @@ class Server:
                 raise AssertionError(f"sanitizer report from {self.cmdline[0]}:\n{log[-5000:]}")
 
 
-def start_larder(args=(), threads=2, config_text=None, dir=None):
+def start_larder(args=(), threads=2, config_text=None, dir=None, wait_loaded=True):
     """threads=None leaves the server's own default (it depends on the machine)."""
     extra = list(args)
     if "--threads" not in extra and threads is not None:
@@ -93,7 +98,7 @@ def start_larder(args=(), threads=2, config_text=None, dir=None):
     # stopped with SIGTERM would otherwise write a dump first.
     if "--save" not in extra and not (config_text and "\nsave " in "\n" + config_text):
         extra += ["--save", ""]
-    return Server(larder_bin(), extra, config_text=config_text, dir=dir)
+    return Server(larder_bin(), extra, config_text=config_text, dir=dir, wait_loaded=wait_loaded)
 
 
 def start_redis(args=(), dir=None):
