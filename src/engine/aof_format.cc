@@ -11,6 +11,13 @@ namespace larder::aof {
 
 namespace {
 
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 std::string_view TrimCrlf(std::string_view s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.remove_suffix(1);
   return s;
@@ -55,8 +62,11 @@ bool SplitWords(std::string_view line, std::vector<std::string>* out) {
           if (e == 'n') w.push_back('\n');
           else if (e == 'r') w.push_back('\r');
           else if (e == 't') w.push_back('\t');
-          else if (e == 'x' && i + 1 < line.size()) {
-            w.push_back(static_cast<char>(std::stoi(std::string(line.substr(i, 2)), nullptr, 16)));
+          else if (e == 'x' && i + 1 < line.size() && HexDigit(line[i]) >= 0 && HexDigit(line[i + 1]) >= 0) {
+            // Two hex digits make a byte; otherwise the 'x' stands for
+            // itself, as in Redis's sdssplitargs (found by fuzz_aof_load:
+            // a manifest with "\xZZ" used to abort the server).
+            w.push_back(static_cast<char>(HexDigit(line[i]) * 16 + HexDigit(line[i + 1])));
             i += 2;
           } else w.push_back(e);
         } else {
