@@ -1072,7 +1072,7 @@ void RegisterServerFamily(CommandRegistry* r) {
   r->Add(make("time", 1, kCmdLocalOnly | L | S | kCmdFast, Time, "@fast", "Returns the server time."));
   r->Add(make("monitor", 1, A | NS | L | S, Monitor, "@admin @slow @dangerous", "Listens for all requests received by the server in real-time."));
   r->Add(make("debug", -2, A | NS | L | S, Debug, "@admin @slow @dangerous", "A container for debugging commands."));
-  r->Add(make("bgrewriteaof", 1, A | NS | S, BgRewriteAof, "@admin @slow @dangerous",
+  r->Add(make("bgrewriteaof", 1, A | NS | kCmdNoAsyncLoading, BgRewriteAof, "@admin @slow @dangerous",
               "Asynchronously rewrites the append-only file to disk."));
   r->Add(make("shutdown", -1, A | NS | L | S | kCmdNoMulti | kCmdSentinel | kCmdAllowBusy, Shutdown,
               "@admin @slow @dangerous", "Synchronously saves the database(s) to disk and shuts down the Redis server."));

@@ -307,7 +307,7 @@ class TlsOnlyServer(Server):
         super().__init__(larder_bin(), ["--threads", "2", "--tls-port", str(self.tls_port)] + server_args(certs) +
                          ["--port", "0"] + list(extra))
 
-    def _wait_ready(self, timeout=30):
+    def _wait_ready(self, timeout=30, wait_loaded=True):
         assert wait_until(lambda: self.proc.poll() is not None or not refused(self.tls_port,
                                                                                client_context(self.certs)), timeout)
         if self.proc.poll() is not None:
