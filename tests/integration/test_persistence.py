@@ -139,16 +139,21 @@ def saved_copy(server, name="dump.rdb"):
     return d
 
 
-def test_redis_dump_loads_into_larder():
-    redis = start_redis()
+def dataset_dump(server):
+    """Builds the dataset on `server`, SAVEs, stops it: (what it held, a
+    folder with its dump)."""
     try:
-        c = redis.conn()
+        c = server.conn()
         load_dataset(c)
         expected = describe(c)
         assert c.cmd("SAVE") == "OK"
-        folder = saved_copy(redis)
+        return expected, saved_copy(server)
     finally:
-        redis.stop()
+        server.stop()
+
+
+def test_redis_dump_loads_into_larder():
+    expected, folder = dataset_dump(start_redis())
     larder = start_larder(dir=folder)
     try:
         c = loaded(larder)
@@ -160,15 +165,7 @@ def test_redis_dump_loads_into_larder():
 
 
 def test_larder_dump_loads_into_redis_and_passes_check():
-    larder = start_larder()
-    try:
-        c = larder.conn()
-        load_dataset(c)
-        expected = describe(c)
-        assert c.cmd("SAVE") == "OK"
-        folder = saved_copy(larder)
-    finally:
-        larder.stop()
+    expected, folder = dataset_dump(start_larder())
     check = subprocess.run(["redis-check-rdb", os.path.join(folder, "dump.rdb")], capture_output=True, text=True)
     assert check.returncode == 0 and "RDB looks OK" in check.stdout, check.stdout + check.stderr
     redis = start_redis(dir=folder)
@@ -181,19 +178,11 @@ def test_larder_dump_loads_into_redis_and_passes_check():
 
 
 def test_restart_keeps_contents_without_compression_or_checksum():
-    larder = start_larder(["--rdbcompression", "no", "--rdbchecksum", "no"])
-    try:
-        c = larder.conn()
-        load_dataset(c)
-        expected = describe(c)
-        assert c.cmd("SAVE") == "OK"
-        with open(os.path.join(larder.dir, "dump.rdb"), "rb") as f:
-            data = f.read()
-        assert data.endswith(b"\xff" + b"\x00" * 8)  # no checksum
-        assert b"abcabc" * 500 in data  # no LZF
-        folder = saved_copy(larder)
-    finally:
-        larder.stop()
+    expected, folder = dataset_dump(start_larder(["--rdbcompression", "no", "--rdbchecksum", "no"]))
+    with open(os.path.join(folder, "dump.rdb"), "rb") as f:
+        data = f.read()
+    assert data.endswith(b"\xff" + b"\x00" * 8)  # no checksum
+    assert b"abcabc" * 500 in data  # no LZF
     larder = start_larder(dir=folder)
     try:
         assert describe(loaded(larder)) == expected
