@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <future>
 #include <thread>
 
 #include "commands/families.h"
@@ -96,23 +95,15 @@ void DebugReload(CommandContext& ctx) {
     }
     p.BeginLoading(0);
     if (flush) {
-      std::promise<void> flushed;
-      ShardSet& set = engine->shards();
-      std::vector<int> all;
-      for (int i = 0; i < set.size(); ++i) all.push_back(i);
-      set.RunExclusive(
-          all,
-          [engine] {
-            ShardSet& s = engine->shards();
-            for (int i = 0; i < s.size(); ++i)
-              for (Db& db : s.shard(i).dbs()) db.Clear();
-            script::Functions().Update([](script::Libraries::Set& libs) {
-              libs.clear();
-              return true;
-            });
-          },
-          [&flushed] { flushed.set_value(); });
-      flushed.get_future().wait();
+      engine->shards().RunParkedAndWait([engine] {
+        ShardSet& s = engine->shards();
+        for (int i = 0; i < s.size(); ++i)
+          for (Db& db : s.shard(i).dbs()) db.Clear();
+        script::Functions().Update([](script::Libraries::Set& libs) {
+          libs.clear();
+          return true;
+        });
+      });
     }
     rdb::Reader r(fd);
     std::string error;

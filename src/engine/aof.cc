@@ -307,19 +307,10 @@ bool Aof::LoadRdbBase(const std::string& name, std::string* error) {
 // Runs `fn` with every shard parked and waits for it. From a thread that is
 // not a shard's (the main thread at start-up, DEBUG LOADAOF's helper).
 void Aof::RunParked(const std::function<void()>& fn) {
-  std::promise<void> done;
-  ShardSet& set = engine_->shards();
-  std::vector<int> all;
-  for (int i = 0; i < set.size(); ++i) all.push_back(i);
-  set.RunExclusive(
-      all,
-      [&] {
-        RefreshCommandTime();
-        fn();
-        done.set_value();
-      },
-      [] {});
-  done.get_future().wait();
+  engine_->shards().RunParkedAndWait([&] {
+    RefreshCommandTime();
+    fn();
+  });
 }
 
 // From a thread that is not a shard's: an RDB base goes through the snapshot

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <future>
 
 namespace larder {
 
@@ -155,6 +156,20 @@ void ShardSet::RunExclusive(std::vector<int> ids, Task fn, Task done) {
       }
     });
   }
+}
+
+void ShardSet::RunParkedAndWait(const std::function<void()>& fn) {
+  std::vector<int> all(static_cast<size_t>(size()));
+  for (int i = 0; i < size(); ++i) all[static_cast<size_t>(i)] = i;
+  std::promise<void> ran;
+  RunExclusive(
+      all,
+      [&] {
+        fn();
+        ran.set_value();
+      },
+      [] {});
+  ran.get_future().wait();
 }
 
 void ShardSet::Start(const std::function<void(Shard&)>& init) {

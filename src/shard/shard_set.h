@@ -73,6 +73,9 @@ class ShardSet {
   // Runs `fn` while every shard in `ids` is parked, then `done` on the calling
   // shard. `ids` need not be sorted or unique.
   void RunExclusive(std::vector<int> ids, Task fn, Task done);
+  // From a thread that is not a shard's (loading, DEBUG RELOAD's helper):
+  // runs `fn` with every shard parked and returns once it has run.
+  void RunParkedAndWait(const std::function<void()>& fn);
 
   // An atomic unit (engine/atomic.h) that holds shards on this thread sets
   // them here (`held[i]` for shard i; null when none): fan-outs and exclusive
