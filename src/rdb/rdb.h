@@ -37,7 +37,10 @@ class Writer {
  public:
   struct Options {
     bool compress = true;  // rdbcompression: LZF for strings over 20 bytes when it saves
-    bool checksum = true;  // rdbchecksum: else the EOF trailer is 8 zero bytes
+    // rdbchecksum: keep the CRC-64 of what is written; else crc() is 0 and
+    // the EOF trailer 8 zero bytes. A snapshot's shards write with it off:
+    // the file's CRC is the writer thread's, over the framed whole.
+    bool checksum = true;
     // list-max-listpack-size: where lists are cut into quicklist nodes
     // (-1..-5: 4..64 KB per node; a positive count: that many elements, up
     // to 8 KB), as Redis 7.0's quicklist cuts a list built by RPUSH.
@@ -48,9 +51,10 @@ class Writer {
 
   const Options& options() const { return opts_; }
   size_t pending() const { return buf_.size(); }
-  // The pending bytes (the CRC is brought up to date first); the buffer empties.
-  std::string Take();
-  // The CRC-64 of every byte written so far.
+  // The pending bytes (the CRC, if kept, is brought up to date first); the
+  // buffer empties, and `next` (cleared, its capacity kept) becomes it.
+  std::string Take(std::string next = {});
+  // The CRC-64 of every byte written so far (0 with checksum off).
   uint64_t crc();
   uint64_t written() const { return taken_ + buf_.size(); }
 

@@ -280,9 +280,10 @@ void WriteStream(Writer& w, const StreamValue& s) {
 
 // ---------------------------------------------------------------- Writer
 
-std::string Writer::Take() {
-  crc();
-  std::string out;
+std::string Writer::Take(std::string next) {
+  if (opts_.checksum) crc();
+  next.clear();
+  std::string out = std::move(next);
   out.swap(buf_);
   taken_ += out.size();
   crc_done_ = 0;
@@ -290,7 +291,7 @@ std::string Writer::Take() {
 }
 
 uint64_t Writer::crc() {
-  if (crc_done_ < buf_.size()) {
+  if (opts_.checksum && crc_done_ < buf_.size()) {
     crc_ = Crc64(crc_, std::string_view(buf_).substr(crc_done_));
     crc_done_ = buf_.size();
   }
@@ -418,6 +419,7 @@ void WriteKey(Writer& w, const Entry* e, AccessInfo access) {
 }
 
 std::string DumpPayload(const Entry* e, Writer::Options opts) {
+  opts.checksum = true;  // a payload's CRC is not optional
   Writer w(opts);
   w.Byte(TypeOf(e));
   WriteValue(w, e);
