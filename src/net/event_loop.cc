@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <ctime>
 
 #include "common/clock.h"
 
@@ -89,10 +90,23 @@ void EventLoop::Run() {
     sleeping_.store(true, std::memory_order_seq_cst);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (has_pending_ && has_pending_()) timeout_ms = 0;
-    int n = epoll_wait(epfd_, events, kMaxEvents, timeout_ms);
+    int n;
+    if (wake_by_ != INT64_MAX && timeout_ms != 0) {
+      // A microsecond bound (a paced background job's next slice): the
+      // millisecond timeout of epoll_wait would round it up.
+      int64_t until = std::min(wake_by_, next_due);
+      wake_by_ = INT64_MAX;
+      int64_t us = std::max<int64_t>(0, until - now);
+      timespec ts{static_cast<time_t>(us / 1000000), static_cast<long>(us % 1000000) * 1000};
+      n = epoll_pwait2(epfd_, events, kMaxEvents, &ts, nullptr);
+    } else {
+      wake_by_ = INT64_MAX;
+      n = epoll_wait(epfd_, events, kMaxEvents, timeout_ms);
+    }
     sleeping_.store(false, std::memory_order_relaxed);
     if (n < 0 && errno != EINTR) break;
     if (on_wake_) on_wake_();
+    if (n > 0) events_ += static_cast<uint64_t>(n);
     for (int i = 0; i < n; ++i) static_cast<EventHandler*>(events[i].data.ptr)->OnEvent(events[i].events);
     if (after_events_) after_events_();
     now = MonotonicUs();

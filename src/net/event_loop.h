@@ -8,6 +8,7 @@
 
 #include <absl/functional/any_invocable.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <vector>
@@ -34,6 +35,9 @@ class EventLoop {
 
   // Calls `fn` every `interval_ms` (first call after one interval).
   void RunEvery(int64_t interval_ms, absl::AnyInvocable<void()> fn);
+  // The next wait ends by `deadline_us` (MonotonicUs) at the latest, to the
+  // microsecond; one-shot: it bounds only the wait that follows the call.
+  void WakeBy(int64_t deadline_us) { wake_by_ = std::min(wake_by_, deadline_us); }
   // Called once per iteration after I/O events, and after a Wake().
   void SetAfterEvents(absl::AnyInvocable<void()> fn) { after_events_ = std::move(fn); }
   // Called once per iteration as the loop wakes, before any event is
@@ -51,6 +55,9 @@ class EventLoop {
   // Runs until Stop() is called (from the loop thread or via a posted task).
   void Run();
   void Stop() { running_ = false; }
+  // How many events the loop has handled (a cheap sign of traffic: one add
+  // per wait, not per event).
+  uint64_t events() const { return events_; }
   // One wait of at most `timeout_ms` and the handlers of what is ready; no
   // wake hook, no after-events hook, no timers. For a loop thread that is
   // busy inside a handler (a long script) and must still answer its other
@@ -78,6 +85,8 @@ class EventLoop {
   bool running_ = false;
   std::vector<Timer> timers_;
   int64_t next_due_ = INT64_MAX;  // the earliest timer's next_us
+  int64_t wake_by_ = INT64_MAX;   // WakeBy's bound on the next wait
+  uint64_t events_ = 0;
   absl::AnyInvocable<void()> after_events_;
   absl::AnyInvocable<void()> on_wake_;
   absl::AnyInvocable<bool()> has_pending_;

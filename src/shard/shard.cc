@@ -1,5 +1,7 @@
 #include "shard/shard.h"
 
+#include <algorithm>
+
 #include "common/clock.h"
 #include "shard/shard_set.h"
 
@@ -77,6 +79,7 @@ void Shard::Start(absl::AnyInvocable<void()> init) {
       running_after_io_.swap(after_io_);
       for (Task& t : running_after_io_) t();
       running_after_io_.clear();
+      if (!timed_.empty()) RunTimed();
       DrainQueue();
       if (after_events_hook_) after_events_hook_();
       set_->FlushOutbox();
@@ -92,6 +95,25 @@ void Shard::Start(absl::AnyInvocable<void()> init) {
     loop_.Run();
     DrainQueue();
   });
+}
+
+void Shard::RunTimed() {
+  int64_t now = MonotonicUs();
+  std::vector<Timed> due;
+  for (size_t i = 0; i < timed_.size();) {
+    if (timed_[i].at_us <= now) {
+      due.push_back(std::move(timed_[i]));
+      timed_[i] = std::move(timed_.back());
+      timed_.pop_back();
+    } else {
+      ++i;
+    }
+  }
+  for (Timed& t : due) t.task();
+  // What those tasks posted for later is in the list too.
+  int64_t next = INT64_MAX;
+  for (const Timed& t : timed_) next = std::min(next, t.at_us);
+  if (next != INT64_MAX) loop_.WakeBy(next);
 }
 
 void Shard::Join() {

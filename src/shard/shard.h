@@ -59,6 +59,11 @@ class Shard {
   // task that Post()s itself instead runs again within the same drain (up
   // to DrainQueue's 64 rounds) before any client is served.
   void PostAfterIo(Task task) { after_io_.push_back(std::move(task)); }
+  // From this shard's own thread only: runs `task` on it once MonotonicUs()
+  // reaches `at_us`, after a poll; until then the loop serves I/O or sleeps
+  // (it does not spin). A paced background job leaves the CPU idle between
+  // its slices through this.
+  void PostAt(int64_t at_us, Task task) { timed_.push_back(Timed{at_us, std::move(task)}); }
 
   // Starts the thread; `init` runs on it before the loop starts.
   void Start(absl::AnyInvocable<void()> init);
@@ -98,6 +103,12 @@ class Shard {
   std::vector<Queued> draining_;  // owned by the shard thread
   std::vector<Task> after_io_;    // owned by the shard thread (PostAfterIo)
   std::vector<Task> running_after_io_;
+  struct Timed {
+    int64_t at_us;
+    Task task;
+  };
+  std::vector<Timed> timed_;      // owned by the shard thread (PostAt)
+  void RunTimed();
   size_t expire_db_ = 0;          // db the expiry cron continues with
   Task after_events_hook_;
 };
