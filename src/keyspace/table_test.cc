@@ -4,6 +4,7 @@
 
 #include <set>
 #include <string>
+#include <vector>
 
 #include "keyspace/db.h"
 
@@ -51,6 +52,35 @@ TEST(TableTest, ScanVisitsEveryStableKeyAcrossResizes) {
     ++round;
   } while (cursor != 0);
   for (int i = 0; i < 1000; ++i) EXPECT_TRUE(seen.count("stable:" + std::to_string(i))) << i;
+}
+
+// ScanMany is Scan n times: the same entries in the same order and the same
+// cursor after each call, for batch sizes below, at and above its prefetch
+// window, with and without a rehash in progress.
+TEST(TableTest, ScanManyWalksAsScanDoes) {
+  for (bool rehash : {false, true}) {
+    Table t;
+    for (int i = 0; i < 5000; ++i) t.Insert(Make("key:" + std::to_string(i)));
+    while (t.RehashSteps(1000)) {
+    }
+    if (rehash) {
+      // Insert until a resize starts, and leave it in progress.
+      for (int i = 0; !t.rehashing(); ++i) t.Insert(Make("grow:" + std::to_string(i)));
+      ASSERT_TRUE(t.rehashing());
+    }
+    for (int n : {1, 3, 8, 16, 17, 32, 100}) {
+      std::vector<std::string> plain, many;
+      uint64_t a = 0, b = 0;
+      do {
+        for (int i = 0; i < n && (i == 0 || a != 0); ++i)
+          a = t.Scan(a, [&](Entry* e) { plain.emplace_back(e->key()); });
+        b = t.ScanMany(b, n, [&](Entry* e) { many.emplace_back(e->key()); });
+        ASSERT_EQ(a, b) << "n=" << n << " rehash=" << rehash;
+      } while (a != 0);
+      EXPECT_EQ(plain, many) << "n=" << n << " rehash=" << rehash;
+      EXPECT_GE(plain.size(), t.size());
+    }
+  }
 }
 
 TEST(TableTest, RelinkAfterGrowth) {
