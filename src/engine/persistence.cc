@@ -1,6 +1,7 @@
 #include "engine/persistence.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,9 +44,17 @@ std::string TempSnapshotPath(const std::string& final_path) {
 // make it write before they change a key cannot wait).
 constexpr size_t kChunkBytes = 256 << 10;
 constexpr size_t kMaxQueued = 32 << 20;
+constexpr size_t kSpares = 16;  // chunk buffers kept for reuse
 // How long one slice of a shard's scan may run before the shard serves its
 // clients again.
 constexpr int64_t kSliceUs = 500;
+// A background save's slices, while the shard has clients to serve: short
+// (a command that arrives during one waits at most this long), each followed
+// by as long again with the scan paused (docs/benchmarks.md, "Snapshots").
+constexpr int64_t kBgSliceUs = 50;
+// A shard counts as serving clients for this long after its loop last
+// handled an event; an idle shard scans at full speed.
+constexpr int64_t kTrafficUs = 10'000;
 
 int64_t NowMs() { return UnixTimeMs(); }
 
@@ -95,10 +104,19 @@ class ShardSnapshot final : public SnapshotHook {
     } while (cursor != 0);
   }
   // One slice of the scan; false when the shard's part is complete.
-  bool Step();
+  bool Step(int64_t slice_us);
   // rdb-key-save-delay: the scan may not write its next key yet.
   bool throttled() const { return delay_us_ > 0 && MonotonicUs() < next_key_us_; }
   uint64_t keys_written() const { return keys_; }
+  // Whether the shard's loop handled events (`events`: its loop's count) in
+  // the last kTrafficUs.
+  bool Traffic(uint64_t events, int64_t now_us) {
+    if (events != events_seen_) {
+      events_seen_ = events;
+      traffic_us_ = now_us;
+    }
+    return now_us - traffic_us_ < kTrafficUs;
+  }
 
  private:
   void Write(int db, Entry* e);
@@ -110,6 +128,8 @@ class ShardSnapshot final : public SnapshotHook {
   uint8_t mark_;
   rdb::AccessInfo access_;
   int chunk_db_ = -1;
+  uint64_t events_seen_ = 0;
+  int64_t traffic_us_ = 0;
   size_t db_ = 0;
   uint64_t cursor_ = 0;
   uint64_t keys_ = 0;
@@ -130,6 +150,35 @@ class SnapshotJob {
     q_.push_back(std::move(c));
     cv_.notify_one();
   }
+  void Push(int db, rdb::Writer& w) {
+    std::lock_guard lock(mu_);
+    std::string bytes = w.Take(Spare());
+    queued_ += bytes.size();
+    q_.push_back(Chunk{db, std::move(bytes), false});
+    cv_.notify_one();
+  }
+  // As Push, but only if the queue's lock is free: a shard never waits for
+  // the writer thread (which runs at a lower priority and may hold it while
+  // preempted); the caller keeps its bytes and tries again later.
+  bool TryPush(int db, rdb::Writer& w) {
+    std::unique_lock lock(mu_, std::try_to_lock);
+    if (!lock.owns_lock()) return false;
+    std::string bytes = w.Take(Spare());
+    queued_ += bytes.size();
+    q_.push_back(Chunk{db, std::move(bytes), false});
+    cv_.notify_one();
+    return true;
+  }
+  // A buffer the writer thread is done with (mu_ held), or an empty one.
+  // Chunks go round between the shards and the writer rather than being
+  // allocated and freed: a freed chunk's pages are purged later by the
+  // allocator, in whatever thread allocates next (a shard's, mid-command).
+  std::string Spare() {
+    if (spare_.empty()) return {};
+    std::string b = std::move(spare_.back());
+    spare_.pop_back();
+    return b;
+  }
   bool backlogged() const { return queued_.load(std::memory_order_relaxed) > kMaxQueued; }
   bool discarding() const { return failed_.load(std::memory_order_relaxed); }
 
@@ -139,6 +188,10 @@ class SnapshotJob {
     opts.compress = engine.config().Get("rdbcompression").value_or("yes") == "yes";
     opts.checksum = engine.config().Get("rdbchecksum").value_or("yes") == "yes";
     opts_ = opts;
+    // The shards' records carry no CRC of their own: the file's is the
+    // writer thread's, over the framed whole.
+    rdb::Writer::Options shard_opts = opts;
+    shard_opts.checksum = false;
     ShardSet& set = engine.shards();
     int ndb = set.num_dbs();
     sizes_.assign(static_cast<size_t>(ndb), {0, 0});
@@ -151,7 +204,7 @@ class SnapshotJob {
       uint8_t mark = static_cast<uint8_t>(s.stats().snap_mark ^ Entry::kSnapMark);
       s.stats().snap_mark = mark;
       parts_.push_back(
-          std::make_unique<ShardSnapshot>(this, &s, opts, mark, engine.config().rdb_key_save_delay.load()));
+          std::make_unique<ShardSnapshot>(this, &s, shard_opts, mark, engine.config().rdb_key_save_delay.load()));
       s.stats().snapshot = parts_.back().get();
     }
     shards_left_ = set.size();
@@ -174,7 +227,18 @@ class SnapshotJob {
       parked_[static_cast<size_t>(s->id())].store(true);
       return;
     }
-    if (part->Step()) {
+    int64_t start = MonotonicUs();
+    bool more = part->Step(req_.background ? kBgSliceUs : kSliceUs);
+    if (more) {
+      int64_t now = MonotonicUs();
+      if (req_.background && part->Traffic(s->loop().events(), now)) {
+        // Clients are being served: leave the thread (and the core) idle
+        // for as long as the slice took before the next one, serving I/O
+        // as it comes. A scan at full speed takes a core per shard from
+        // whatever else the machine runs; here that would be the clients.
+        s->PostAt(now + (now - start), [this, s, part] { Pump(s, part); });
+        return;
+      }
       // The next slice after the shard has served its connections (a Post
       // would run it again within the same drain, before any I/O).
       s->PostAfterIo([this, s, part] { Pump(s, part); });
@@ -203,8 +267,8 @@ class SnapshotJob {
   }
   bool Flush(rdb::Writer& w, int fd, bool force) {
     if (!force && w.pending() < (1u << 20)) return true;
-    std::string bytes = w.Take();
-    if (!WriteAll(fd, bytes)) return Fail(fmt::format("Write error saving DB on disk: {}", strerror(errno)));
+    out_ = w.Take(std::move(out_));
+    if (!WriteAll(fd, out_)) return Fail(fmt::format("Write error saving DB on disk: {}", strerror(errno)));
     return true;
   }
 
@@ -227,6 +291,8 @@ class SnapshotJob {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Chunk> q_;
+  std::vector<std::string> spare_;  // guarded by mu_
+  std::string out_;                 // the writer thread's: what it writes next
   std::atomic<size_t> queued_{0};
   int shards_left_ = 0;
   std::atomic<bool> failed_{false};
@@ -246,15 +312,15 @@ void ShardSnapshot::Write(int db, Entry* e) {
   rdb::WriteKey(w_, e, access_);
   ++keys_;
   job_->processed.fetch_add(1, std::memory_order_relaxed);
-  if (w_.pending() >= kChunkBytes) Flush();
+  if (w_.pending() >= kChunkBytes) job_->TryPush(chunk_db_, w_);
 }
 
 void ShardSnapshot::Flush() {
   if (w_.pending() == 0) return;
-  job_->Push(Chunk{chunk_db_, w_.Take(), false});
+  job_->Push(chunk_db_, w_);
 }
 
-bool ShardSnapshot::Step() {
+bool ShardSnapshot::Step(int64_t slice_us) {
   int64_t start = MonotonicUs();
   std::vector<Db>& dbs = shard_->dbs();
   if (delay_us_ > 0) {
@@ -277,21 +343,25 @@ bool ShardSnapshot::Step() {
   }
   while (db_ < dbs.size()) {
     Db& db = dbs[db_];
-    for (int i = 0; i < 32; ++i) {
-      cursor_ = db.table().Scan(cursor_, [&](Entry* e) { Write(static_cast<int>(db_), e); });
-      if (cursor_ == 0) break;
-    }
+    cursor_ = db.table().ScanMany(cursor_, 32, [&](Entry* e) { Write(static_cast<int>(db_), e); });
     if (cursor_ == 0) {
       ++db_;
       Flush();
     }
-    if (MonotonicUs() - start >= kSliceUs) return db_ < dbs.size();
+    if (MonotonicUs() - start >= slice_us) return db_ < dbs.size();
   }
   Flush();
   return false;
 }
 
 void SnapshotJob::WriterMain() {
+  // A background save's writer gives way to the shards: at the lowest
+  // priority it does not preempt a shard thread when a chunk wakes it (its
+  // copy, CRC and write() would otherwise delay that shard's clients by a
+  // millisecond or more on a busy machine); it still gets a share of the CPU
+  // when there is no idle core. (Raising one's own niceness needs no
+  // privilege; on Linux it applies to this thread only.)
+  if (req_.background) setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 19);
   std::string tmp = TempSnapshotPath(req_.path);
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) Fail(fmt::format("Failed opening the temp RDB file {} (in server root dir {}) for saving: {}", tmp,
@@ -306,10 +376,14 @@ void SnapshotJob::WriterMain() {
   for (const std::string& code : functions_) rdb::WriteFunction(w, code);
   std::vector<bool> selected(sizes_.size(), false);
   int current_db = -1;
+  Chunk c;
   while (true) {
-    Chunk c;
     {
       std::unique_lock lock(mu_);
+      if (c.bytes.capacity() != 0 && spare_.size() < kSpares) {
+        c.bytes.clear();
+        spare_.push_back(std::move(c.bytes));
+      }
       cv_.wait(lock, [&] { return !q_.empty(); });
       c = std::move(q_.front());
       q_.pop_front();
