@@ -14,6 +14,11 @@ For each server:
               forked child (the sum counts pages the two still share twice, so
               it is an upper bound; INFO rdb_last_cow_size is redis's own count
               of the pages copied), sampled every 10 ms, against the RSS before.
+  rounds      baseline and snapshot alternate --rounds times under the same
+              load (the machine's noise drifts over minutes: each snapshot is
+              compared with baselines taken around it); the p50/p99 are of the
+              pooled windows of each kind, each round's p99 is printed too,
+              and the snapshot time is the median round's.
   restart     the server started on the file it wrote: time from exec until
               INFO loading:0 (and DBSIZE is the number of keys populated).
 
@@ -40,6 +45,7 @@ import random
 import re
 import shutil
 import socket
+import statistics
 import sys
 import tempfile
 import time
@@ -174,8 +180,17 @@ def pct(values, q):
 def window(samples, t0, t1):
     """Latencies (ms) from sending and from the due time of the requests
     sent in [t0, t1)."""
-    sent = [(r - s) * 1000 for d, s, r in samples if t0 <= s < t1]
-    due = [(r - d) * 1000 for d, s, r in samples if t0 <= s < t1]
+    return windows(samples, [(t0, t1)])
+
+
+def windows(samples, spans):
+    """As window, over the requests sent in any of `spans`."""
+    def inside(s):
+        return any(t0 <= s < t1 for t0, t1 in spans)
+    picked = [(d, s, r) for d, s, r in samples if inside(s)]
+    sent = [(r - s) * 1000 for d, s, r in picked]
+    due = [(r - d) * 1000 for d, s, r in picked]
+    t0, t1 = 0.0, sum(b - a for a, b in spans)
     return {"n": len(sent), "rps": len(sent) / max(t1 - t0, 1e-9), "p50": pct(sent, 0.5), "p99": pct(sent, 0.99),
             "max": max(sent) if sent else float("nan"), "p99due": pct(due, 0.99)}
 
@@ -201,43 +216,63 @@ def bench_server(name, args):
 
         load = Load(srv.port, args.rate, args.procs, args.conns, args.keys)
         time.sleep(1)  # connections up, schedule running
-        b0 = time.perf_counter()
-        rss_before = 0
-        while time.perf_counter() - b0 < args.baseline:
-            rss_before = max(rss_before, rss_kb(pid))
-            time.sleep(0.01)
-        b1 = time.perf_counter()
+        # Rounds of (baseline window, snapshot window) under the same load:
+        # the machine's own noise drifts over minutes, so each snapshot is
+        # compared with baselines taken around it, and the p99s are of the
+        # pooled windows.
+        base_w, snap_w = [], []
+        rss_before, peak_self, peak_sum = 0, 0, 0
+        snap_s, bgsave_secs, cows = [], [], []
+        for _ in range(args.rounds):
+            b0 = time.perf_counter()
+            while time.perf_counter() - b0 < args.baseline:
+                rss_before = max(rss_before, rss_kb(pid))
+                time.sleep(0.01)
+            base_w.append((b0, time.perf_counter()))
 
-        peak_self, peak_sum = rss_before, rss_before
-        s0 = time.perf_counter()
-        reply = c.cmd("BGSAVE")
-        assert "started" in str(reply), reply
-        last_poll = 0.0
-        while True:
-            now = time.perf_counter()
-            own = rss_kb(pid)
-            kids = sum(rss_kb(k) for k in children(pid))
-            peak_self = max(peak_self, own)
-            peak_sum = max(peak_sum, own + kids)
-            if now - last_poll >= 0.02:
-                last_poll = now
-                if info(c, "persistence")["rdb_bgsave_in_progress"] == "0":
-                    break
-            if now - s0 > 1800:
-                raise TimeoutError("BGSAVE did not finish in 30 minutes")
-            time.sleep(0.01)
-        s1 = time.perf_counter()
+            s0 = time.perf_counter()
+            reply = c.cmd("BGSAVE")
+            assert "started" in str(reply), reply
+            last_poll = 0.0
+            while True:
+                now = time.perf_counter()
+                own = rss_kb(pid)
+                kids = sum(rss_kb(k) for k in children(pid))
+                peak_self = max(peak_self, own)
+                peak_sum = max(peak_sum, own + kids)
+                if now - last_poll >= 0.02:
+                    last_poll = now
+                    if info(c, "persistence")["rdb_bgsave_in_progress"] == "0":
+                        break
+                if now - s0 > 1800:
+                    raise TimeoutError("BGSAVE did not finish in 30 minutes")
+                time.sleep(0.01)
+            s1 = time.perf_counter()
+            snap_w.append((s0, s1))
+            snap_s.append(s1 - s0)
+            p = info(c, "persistence")
+            assert p["rdb_last_bgsave_status"] == "ok", p
+            bgsave_secs.append(int(p["rdb_last_bgsave_time_sec"]))
+            cows.append(int(p.get("rdb_last_cow_size", "0")) / 2**20)
         time.sleep(1)
         samples, errors = load.finish()
 
-        p = info(c, "persistence")
-        assert p["rdb_last_bgsave_status"] == "ok", p
         r["errors"] = errors
-        r["base"] = window(samples, b0, b1)
-        r["snap"] = window(samples, s0, s1)
-        r["snap_s"] = s1 - s0
-        r["bgsave_time_sec"] = int(p["rdb_last_bgsave_time_sec"])
-        r["cow_mb"] = int(p.get("rdb_last_cow_size", "0")) / 2**20
+        r["base"] = windows(samples, base_w)
+        r["snap"] = windows(samples, snap_w)
+        if args.timeline:
+            t, end = base_w[0][0], snap_w[-1][1]
+            print(f"{name}: p99 per second (S: a snapshot runs)")
+            while t < end:
+                w = window(samples, t, t + 1)
+                mark = "S" if any(a <= t < b for a, b in snap_w) else " "
+                print(f"  {t - base_w[0][0]:6.0f}s {mark} n={w['n']:5d} p50={w['p50']:.3f} p99={w['p99']:.3f} max={w['max']:.1f}")
+                t += 1
+        r["base_rounds"] = [window(samples, a, b)["p99"] for a, b in base_w]
+        r["snap_rounds"] = [window(samples, a, b)["p99"] for a, b in snap_w]
+        r["snap_s"] = statistics.median(snap_s)
+        r["bgsave_time_sec"] = statistics.median(bgsave_secs)
+        r["cow_mb"] = max(cows)
         r["rss_before_mb"] = rss_before / 1024
         r["rss_peak_mb"] = peak_self / 1024
         r["rss_peak_sum_mb"] = peak_sum / 1024
@@ -278,7 +313,9 @@ def main():
     ap.add_argument("--rate", type=int, default=10_000, help="requests per second, all clients together")
     ap.add_argument("--procs", type=int, default=2, help="client processes")
     ap.add_argument("--conns", type=int, default=10, help="connections per client process")
-    ap.add_argument("--baseline", type=float, default=10.0, help="seconds of load before BGSAVE")
+    ap.add_argument("--baseline", type=float, default=10.0, help="seconds of load before each BGSAVE")
+    ap.add_argument("--rounds", type=int, default=3, help="baseline + snapshot rounds")
+    ap.add_argument("--timeline", action="store_true", help="print each second's p50/p99")
     ap.add_argument("--servers", default="redis,larder")
     ap.add_argument("--server-arg", action="append", default=[], help="an extra argument for both servers")
     args = ap.parse_args()
@@ -289,7 +326,7 @@ def main():
     def row(label, get, fmt="{:>14.2f}"):
         vals = [get(res[n]) for n in names]
         line = f"{label:<34}" + "".join(fmt.format(v) if v is not None else f"{'-':>14}" for v in vals)
-        if len(vals) == 2 and vals[0] and vals[1] is not None:
+        if len(vals) == 2 and vals[0] and vals[1] is not None and not isinstance(vals[0], str):
             line += f"{vals[1] / vals[0]:>8.2f}"
         print(line)
 
@@ -303,12 +340,15 @@ def main():
     row("p99 ms baseline", lambda r: r["base"]["p99"], "{:>14.3f}")
     row("p99 ms snapshot", lambda r: r["snap"]["p99"], "{:>14.3f}")
     row("p99 snapshot / baseline", lambda r: r["snap"]["p99"] / r["base"]["p99"])
+    for i in range(args.rounds):
+        row(f"round {i + 1}: p99 ms base / snap", lambda r: f"{r['base_rounds'][i]:.2f} / {r['snap_rounds'][i]:.2f}",
+            "{:>14}")
     row("p99 due ms baseline", lambda r: r["base"]["p99due"], "{:>14.3f}")
     row("p99 due ms snapshot", lambda r: r["snap"]["p99due"], "{:>14.3f}")
     row("max ms baseline", lambda r: r["base"]["max"], "{:>14.1f}")
     row("max ms snapshot", lambda r: r["snap"]["max"], "{:>14.1f}")
     row("snapshot s (BGSAVE to done)", lambda r: r["snap_s"])
-    row("rdb_last_bgsave_time_sec", lambda r: r["bgsave_time_sec"], "{:>14d}")
+    row("rdb_last_bgsave_time_sec", lambda r: r["bgsave_time_sec"], "{:>14.0f}")
     row("RSS before MB", lambda r: r["rss_before_mb"], "{:>14.0f}")
     row("RSS peak MB (server)", lambda r: r["rss_peak_mb"], "{:>14.0f}")
     row("RSS peak MB (server + child)", lambda r: r["rss_peak_sum_mb"], "{:>14.0f}")
