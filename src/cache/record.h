@@ -17,6 +17,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/file_io.h"
+
 namespace larder::cache::record {
 
 constexpr char kSegmentPrefix[] = "larder-wb-";
@@ -95,24 +97,7 @@ inline bool ReadWholeFile(const std::string& path, std::string* out) {
   return n == 0;
 }
 
-inline bool WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
-inline void SyncDir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-}
+using larder::SyncDir;
+using larder::WriteAll;
 
 }  // namespace larder::cache::record

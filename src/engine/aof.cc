@@ -10,6 +10,7 @@
 #include <future>
 
 #include "common/clock.h"
+#include "common/file_io.h"
 #include "common/log.h"
 #include "common/numbers.h"
 #include "common/strings.h"
@@ -55,23 +56,6 @@ bool ReadWhole(const std::string& path, std::string* out, std::string* error) {
   }
   close(fd);
   return true;
-}
-
-bool WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
-
-void FsyncDir(const std::string& dir) {
-  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  fsync(fd);
-  close(fd);
 }
 
 // The base Redis writes for an empty dataset on server start: header, aux
@@ -161,7 +145,7 @@ bool Aof::WriteManifest(const Manifest& m, std::string* error) {
     unlink(tmp.c_str());
     return false;
   }
-  FsyncDir(DirPath());
+  SyncDir(DirPath());
   return true;
 }
 
@@ -787,19 +771,12 @@ bool Aof::WriteCommandBase(const std::string& name, std::string* error) {
   }
   std::string out;
   bool ok = true;
-  // aof-rewrite-incremental-fsync: a sync every 4 MB (Redis's
-  // REDIS_AUTOSYNC_BYTES), so the final one does not flush it all at once.
-  bool incremental = engine_->config().Get("aof-rewrite-incremental-fsync").value_or("yes") == "yes";
-  size_t unsynced = 0;
+  IncrementalSync sync(fd, engine_->config().Get("aof-rewrite-incremental-fsync").value_or("yes") == "yes");
   auto drain = [&](bool force) {
     if (ok && (force || out.size() >= (1u << 20))) {
       ok = WriteAll(fd, out);
-      unsynced += out.size();
+      if (ok) sync.Wrote(out.size());
       out.clear();
-      if (ok && incremental && unsynced >= (4u << 20)) {
-        fdatasync(fd);
-        unsynced = 0;
-      }
     }
   };
   for (const auto& [lib, l] : *script::Functions().Snapshot()) AppendCommand(&out, {"FUNCTION", "LOAD", l.code});
