@@ -319,6 +319,7 @@ Config::Config() {
   boolean("aof-use-rdb-preamble", "yes");
   boolean("aof-timestamp-enabled", "no");
   boolean("aof-rewrite-incremental-fsync", "yes");
+  boolean("rdb-save-incremental-fsync", "yes");
   num("auto-aof-rewrite-percentage", T::kInt, 0, kIntMax, "100", &auto_aof_rewrite_percentage);
   num("auto-aof-rewrite-min-size", T::kMemory, 0, kLongMax, "64mb", &auto_aof_rewrite_min_size);
   boolean("stop-writes-on-bgsave-error", "yes");

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/file_io.h"
 #include "common/log.h"
 #include "common/numbers.h"
 #include "common/strings.h"
@@ -57,18 +58,6 @@ constexpr int64_t kBgSliceUs = 50;
 constexpr int64_t kTrafficUs = 10'000;
 
 int64_t NowMs() { return UnixTimeMs(); }
-
-bool WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
 
 rdb::AccessInfo AccessNow() {
   switch (CurrentAccessMode()) {
@@ -188,6 +177,12 @@ class SnapshotJob {
     opts.compress = engine.config().Get("rdbcompression").value_or("yes") == "yes";
     opts.checksum = engine.config().Get("rdbchecksum").value_or("yes") == "yes";
     opts_ = opts;
+    // Synced every 4 MB as it grows: a dump by rdb-save-incremental-fsync,
+    // an AOF's RDB base by aof-rewrite-incremental-fsync (as Redis).
+    incremental_sync_ =
+        engine.config()
+            .Get(req_.aof_base ? "aof-rewrite-incremental-fsync" : "rdb-save-incremental-fsync")
+            .value_or("yes") == "yes";
     // The shards' records carry no CRC of their own: the file's is the
     // writer thread's, over the framed whole.
     rdb::Writer::Options shard_opts = opts;
@@ -265,10 +260,11 @@ class SnapshotJob {
     failed_.store(true);
     return false;
   }
-  bool Flush(rdb::Writer& w, int fd, bool force) {
+  bool Flush(rdb::Writer& w, int fd, IncrementalSync& sync, bool force) {
     if (!force && w.pending() < (1u << 20)) return true;
     out_ = w.Take(std::move(out_));
     if (!WriteAll(fd, out_)) return Fail(fmt::format("Write error saving DB on disk: {}", strerror(errno)));
+    sync.Wrote(out_.size());
     return true;
   }
 
@@ -293,6 +289,7 @@ class SnapshotJob {
   std::deque<Chunk> q_;
   std::vector<std::string> spare_;  // guarded by mu_
   std::string out_;                 // the writer thread's: what it writes next
+  bool incremental_sync_ = true;    // rdb-save-incremental-fsync
   std::atomic<size_t> queued_{0};
   int shards_left_ = 0;
   std::atomic<bool> failed_{false};
@@ -366,6 +363,7 @@ void SnapshotJob::WriterMain() {
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) Fail(fmt::format("Failed opening the temp RDB file {} (in server root dir {}) for saving: {}", tmp,
                                req_.path.substr(0, req_.path.find_last_of('/') + 1), strerror(errno)));
+  IncrementalSync sync(fd, incremental_sync_);
   rdb::Writer w(opts_);
   rdb::WriteHeader(w);
   rdb::WriteAux(w, "redis-ver", kRedisVersion);
@@ -403,12 +401,12 @@ void SnapshotJob::WriterMain() {
       }
     }
     w.Raw(c.bytes);
-    Flush(w, fd, false);
+    Flush(w, fd, sync, false);
   }
   bool ok = fd >= 0 && !failed_.load();
   if (ok) {
     rdb::WriteEof(w);
-    ok = Flush(w, fd, true);
+    ok = Flush(w, fd, sync, true);
   }
   if (ok && fsync(fd) != 0) ok = Fail(fmt::format("Write error saving DB on disk: {}", strerror(errno)));
   if (fd >= 0) close(fd);
@@ -419,11 +417,7 @@ void SnapshotJob::WriterMain() {
   if (ok) {
     // The rename itself survives a crash once the directory is synced.
     std::string dir = req_.path.substr(0, req_.path.find_last_of('/') + 1);
-    int dfd = open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      fsync(dfd);
-      close(dfd);
-    }
+    SyncDir(dir);
   }
   owner_->Finished(this, ok, error_, keys_.load());
 }

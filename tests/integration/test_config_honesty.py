@@ -145,6 +145,7 @@ INERT_IMMUTABLE = {"enable-module-command", "use-exit-on-panic"}
 PERSISTENCE = {
     "appendonly", "appendfsync", "appenddirname", "appendfilename",
     "aof-load-truncated", "aof-use-rdb-preamble", "aof-timestamp-enabled", "aof-rewrite-incremental-fsync",
+    "rdb-save-incremental-fsync",
     "auto-aof-rewrite-percentage", "auto-aof-rewrite-min-size",
 }
 
