@@ -12,6 +12,12 @@
 // Redis's RDB format (rdb/rdb.h), framed by a writer thread, then renamed
 // into place.
 //
+// A background save gives way to clients: while a shard serves traffic its
+// scan runs in 50 us slices, each followed by as long with its thread idle
+// (Shard::PostAt), its chunks reach the writer without waiting on a lock,
+// and the writer thread runs at the lowest priority. SAVE, SHUTDOWN and an
+// idle shard scan at full speed.
+//
 // Uses: SAVE, BGSAVE, the save points, SHUTDOWN, DEBUG RELOAD, and the base
 // file of an AOF rewrite (whose new incremental file opens at the cut: the
 // `on_cut` callback runs while all shards are still parked).
