@@ -7,6 +7,7 @@ import time
 import pytest
 from resp import Error
 from server import start_larder, start_redis, wait_until
+from rdbfile import with_crc
 
 
 @pytest.fixture(scope="module")
@@ -38,21 +39,6 @@ def lar(larder_srv):
     c.cmd("CONFIG", "SET", "maxmemory-policy", "noeviction")
     yield c
     c.close()
-
-
-def crc64(data):
-    """Redis's CRC-64 (Jones polynomial, reflected), bit by bit."""
-    crc = 0
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x95AC9329AC4BC9B5 if crc & 1 else crc >> 1
-    return crc
-
-
-def with_crc(payload):
-    body = payload[:-8]
-    return body + crc64(body).to_bytes(8, "little")
 
 
 def dump_restore(r, lar, key, *opts, ttl=0):

@@ -13,6 +13,7 @@ import pytest
 
 from resp import Error
 from server import start_larder, start_redis, wait_until
+from rdbfile import crc64
 
 
 @pytest.fixture(scope="module")
@@ -30,16 +31,6 @@ def r(redis):
     with closing(redis.conn()) as c:
         c.cmd("FLUSHALL")
         yield c
-
-
-def crc64(data):
-    poly = 0x95AC9329AC4BC9B5
-    crc = 0
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ poly if crc & 1 else crc >> 1
-    return crc
 
 
 def check_trailer(payload):
