@@ -578,6 +578,11 @@ class ShardLoader final : public rdb::LoadHandler {
     p_->SetLoadProgress(bytes);
     RefreshCommandTime();
   }
+  void EmptyKeySkipped(std::string_view key) override {
+    // As Redis: the first ten by name, then only the count at the end.
+    if (empty_skipped_++ < 10) LOG_WARNING("rdbLoadObject skipping empty key: {}", key);
+  }
+  uint64_t empty_skipped() const { return empty_skipped_; }
 
   // Hands every batch over and waits until the shards took them.
   void Finish() {
@@ -620,6 +625,7 @@ class ShardLoader final : public rdb::LoadHandler {
   int64_t now_ms_;
   int64_t delay_us_ = 0;
   uint64_t loaded_ = 0, expired_ = 0;
+  uint64_t empty_skipped_ = 0;
   std::mutex mu_;
   std::condition_variable cv_;
   int inflight_ = 0;
@@ -645,6 +651,7 @@ bool Persistence::LoadRdb(rdb::Reader& r, std::string* error, bool merge) {
   loader.Finish();
   last_load_loaded_.store(loader.loaded());
   last_load_expired_.store(loader.expired());
+  if (loader.empty_skipped() > 0) LOG_NOTICE("Done loading RDB, empty keys skipped: {}", loader.empty_skipped());
   return ok;
 }
 

@@ -115,6 +115,19 @@ class Reader {
 
   const std::string& error() const { return error_; }
   bool Fail(std::string what);
+  // A value that decodes to an empty collection: malformed for RESTORE, a
+  // key to skip in a file (Redis 7.0 skips them: older versions could write
+  // one). ClearEmpty() takes the error back when that is what it was.
+  bool FailEmpty(std::string what) {
+    if (error_.empty()) empty_ = true;
+    return Fail(std::move(what));
+  }
+  bool empty_value() const { return empty_; }
+  void ClearEmpty() {
+    if (!empty_) return;
+    empty_ = false;
+    error_.clear();
+  }
   uint64_t offset() const { return offset_; }
   // Keeps a CRC-64 of the bytes read from now on (a file's trailer check).
   void StartCrc();
@@ -144,6 +157,7 @@ class Reader {
   bool crc_on_ = false;
   uint64_t crc_ = 0;
   std::string error_;
+  bool empty_ = false;  // error_ is FailEmpty's
 };
 
 // The encodings a loaded value takes follow the server's limits, as a value
@@ -184,6 +198,8 @@ struct LoadHandler {
   virtual bool Key(int db, Entry* e, int64_t idle_s, int freq, std::string* error) = 0;
   // Called every so often with the bytes read so far (INFO loading_*).
   virtual void Progress(uint64_t bytes) {}
+  // A key whose value is an empty collection, left out of the load.
+  virtual void EmptyKeySkipped(std::string_view key) {}
 };
 
 // Reads a file from its "REDIS" header to its EOF opcode and checks its

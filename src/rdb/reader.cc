@@ -530,7 +530,7 @@ Entry* Finish(std::unique_ptr<T> v, std::string_view key, ObjType type) {
 
 // Count check for a collection: each element costs at least one byte.
 bool CheckCount(Reader& r, uint64_t n, uint64_t per) {
-  if (n == 0) return r.Fail("empty collection");
+  if (n == 0) return r.FailEmpty("empty collection");
   if (n > r.remaining() / per) return r.Fail("collection length larger than the input");
   return true;
 }
@@ -582,7 +582,7 @@ Entry* ReadList(Reader& r, uint8_t type, std::string_view key) {
       break;
     }
   }
-  if (list->items.empty()) return r.Fail("empty list"), nullptr;
+  if (list->items.empty()) return r.FailEmpty("empty list"), nullptr;
   return Finish(std::move(list), key, ObjType::kList);
 }
 
@@ -614,7 +614,7 @@ Entry* ReadSet(Reader& r, uint8_t type, std::string_view key, const Limits& limi
     for (auto& m : items)
       if (!add(m)) return nullptr;
   }
-  if (set->size() == 0) return r.Fail("empty set"), nullptr;
+  if (set->size() == 0) return r.FailEmpty("empty set"), nullptr;
   return Finish(std::move(set), key, ObjType::kSet);
 }
 
@@ -645,7 +645,7 @@ Entry* ReadZSet(Reader& r, uint8_t type, std::string_view key, const Limits& lim
       items.push_back({d, std::move(flat[i])});
     }
   }
-  if (items.empty()) return r.Fail("empty sorted set"), nullptr;
+  if (items.empty()) return r.FailEmpty("empty sorted set"), nullptr;
   // In order, each insert lands at the end (O(log n) in the large form).
   std::sort(items.begin(), items.end(), [](const auto& a, const auto& b) {
     return a.score < b.score || (a.score == b.score && a.member < b.member);
@@ -738,7 +738,7 @@ Entry* ReadHash(Reader& r, uint8_t type, std::string_view key, const Limits& lim
         if (!set(flat[i], flat[i + 1])) return nullptr;
     }
   }
-  if (h->size() == 0) return r.Fail("empty hash"), nullptr;
+  if (h->size() == 0) return r.FailEmpty("empty hash"), nullptr;
   return Finish(std::move(h), key, ObjType::kHash);
 }
 
@@ -1101,6 +1101,15 @@ bool LoadFile(Reader& r, const Limits& limits, LoadHandler& h, std::string* erro
     if (!IsValueType(type)) return fail("unknown RDB type " + std::to_string(type));
     if (!r.String(&key)) return fail("reading a key");
     Entry* e = ReadValue(r, type, key, limits);
+    if (!e && r.empty_value()) {
+      // The value was read whole; the file goes on with the next record.
+      r.ClearEmpty();
+      h.EmptyKeySkipped(key);
+      has_expire = false;
+      idle = -1;
+      freq = -1;
+      continue;
+    }
     if (!e) return fail("reading the value of a key");
     if (has_expire) {
       // A time before 1970 has passed as surely as 0 has.

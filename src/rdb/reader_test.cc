@@ -544,6 +544,8 @@ struct Collect : LoadHandler {
     return true;
   }
   void Aux(std::string_view n, std::string_view v) override { aux.emplace_back(n, v); }
+  std::vector<std::string> empty;
+  void EmptyKeySkipped(std::string_view key) override { empty.emplace_back(key); }
 };
 
 std::string File(bool checksum = true) {
@@ -580,6 +582,31 @@ TEST(RdbLoadFile, Opcodes) {
   std::string err;
   EXPECT_FALSE(LoadFile(r, DefaultLimits(), c, &err));
   EXPECT_NE(err.find("checksum"), std::string::npos);
+}
+
+// An empty collection in a file is skipped, with what follows it loaded
+// (Redis 7.0 does the same); as a RESTORE payload it is malformed.
+TEST(RdbLoadFile, EmptyCollectionsAreSkipped) {
+  std::string f = "REDIS0010";
+  f += "\xfe" + Len(0);
+  f += "\xfc" + Le(1800000000000, 8) + std::string(1, kTypeSet) + Str("empty-set") + Len(0);
+  f += std::string(1, kTypeHash) + Str("empty-hash") + Len(0);
+  f += std::string(1, kTypeListQuicklist2) + Str("empty-list") + Len(0);
+  f += std::string(1, kTypeString) + Str("a") + Str("1");
+  f += "\xff";
+  f += Le(Crc64(0, f), 8);
+  Reader r(f);
+  Collect c;
+  std::string err;
+  ASSERT_TRUE(LoadFile(r, DefaultLimits(), c, &err)) << err;
+  EXPECT_EQ(c.keys, (std::vector<std::string>{"a"}));
+  EXPECT_EQ(c.expires, (std::vector<int64_t>{-1}));  // the skipped key's TTL is not carried over
+  EXPECT_EQ(c.empty, (std::vector<std::string>{"empty-set", "empty-hash", "empty-list"}));
+
+  std::string p = std::string(1, kTypeSet) + Len(0) + Le(kVersion, 2);
+  p += Le(Crc64(0, p), 8);
+  bool bad = false;
+  EXPECT_EQ(ReadPayload(p, "k", DefaultLimits(), &bad, &err), nullptr);
 }
 
 TEST(RdbLoadFile, FromFdAndMalformed) {
