@@ -329,6 +329,11 @@ Config::Config() {
   // pace) or a load, as Redis's tests do to catch a save or load running.
   num("rdb-key-save-delay", T::kInt, 0, kIntMax, "0", &rdb_key_save_delay);
   num("key-load-delay", T::kInt, 0, kIntMax, "0", &key_load_delay);
+  // How many bytes of a file a load reads between its progress reports
+  // (INFO loading_loaded_bytes / loading_loaded_perc); Redis also serves
+  // events at that pace, which Larder's shards do all along.
+  num("loading-process-events-interval-bytes", T::kInt, 1024, kIntMax, "2097152",
+      &loading_process_events_interval_bytes);
 
   for (auto& o : options_) {
     std::string err;

@@ -190,6 +190,7 @@ class Config {
   // Test knobs of persistence (Redis's): microseconds per key saved / loaded.
   std::atomic<int64_t> rdb_key_save_delay{0};
   std::atomic<int64_t> key_load_delay{0};
+  std::atomic<int64_t> loading_process_events_interval_bytes{2 << 20};
   std::atomic<int64_t> acl_pubsub_default{1};
   // notify-keyspace-events as NotifyClass bits (common/notify_classes.h);
   // every notification first loads it, relaxed, and stops when it is 0.

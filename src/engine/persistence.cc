@@ -640,6 +640,7 @@ rdb::Limits LimitsOf(Config& c) {
   l.set_max_intset_entries = static_cast<size_t>(c.set_max_intset_entries.load());
   l.stream_node_max_bytes = c.stream_node_max_bytes.load();
   l.stream_node_max_entries = c.stream_node_max_entries.load();
+  l.progress_bytes = static_cast<uint64_t>(c.loading_process_events_interval_bytes.load());
   return l;
 }
 

@@ -168,6 +168,9 @@ struct Limits {
   size_t set_max_intset_entries = 512;
   int64_t stream_node_max_bytes = 4096;
   int64_t stream_node_max_entries = 100;
+  // LoadFile reports Progress every this many bytes
+  // (loading-process-events-interval-bytes).
+  uint64_t progress_bytes = 2 << 20;
 };
 
 // Reads a value of `type` (a type byte, not an opcode) into a new entry

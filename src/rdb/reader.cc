@@ -1015,7 +1015,7 @@ bool LoadFile(Reader& r, const Limits& limits, LoadHandler& h, std::string* erro
   uint64_t last_progress = 0;
   std::string key, a, b;
   while (true) {
-    if (r.offset() - last_progress >= (1 << 20)) {
+    if (r.offset() - last_progress >= limits.progress_bytes) {
       last_progress = r.offset();
       h.Progress(last_progress);
     }

@@ -29,6 +29,7 @@ HONOURED = {
     "stop-writes-on-bgsave-error": "MISCONF after a failed background save",
     "rdb-key-save-delay": "a snapshot's scan pace (test knob)",
     "key-load-delay": "a load's pace (test knob)",
+    "loading-process-events-interval-bytes": "how often a load updates INFO loading_*",
     "acl-pubsub-default": "ACL SETUSER / new users",
     "aclfile": "ACL LOAD/SAVE",
     "acllog-max-len": "ACL LOG",

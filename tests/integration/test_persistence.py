@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 
 import pytest
 
@@ -255,6 +256,42 @@ def test_clients_get_loading_while_a_file_loads():
         assert "DB loaded from disk" in larder.read_log()
     finally:
         larder.stop()
+
+
+def test_loading_reports_progress_every_interval_bytes():
+    larder = start_larder(["--enable-debug-command", "yes"])
+    try:
+        c = larder.conn()
+        assert c.cmd("DEBUG", "POPULATE", "20000", "k") == "OK"
+        assert c.cmd("SAVE") == "OK"
+        folder = saved_copy(larder)
+    finally:
+        larder.stop()
+    size = os.path.getsize(os.path.join(folder, "dump.rdb"))
+    assert size < 2 << 20  # below the default interval
+    # Default (2 MB, more than the file): no progress until the load is done.
+    # 1024: the bytes read show while it loads.
+    for interval, moves in ((None, False), (1024, True)):
+        args = ["--key-load-delay", "100"]  # about 2 s of loading
+        if interval:
+            args += ["--loading-process-events-interval-bytes", str(interval)]
+        copy = tempfile.mkdtemp(prefix="larder-dump-")  # a stopped server's dir goes with it
+        shutil.copy(os.path.join(folder, "dump.rdb"), copy)
+        larder = start_larder(args, dir=copy, wait_loaded=False)
+        try:
+            c = larder.conn()
+            seen = []
+            while info_field(c, "loading") == "1":
+                seen.append(int(info_field(c, "loading_loaded_bytes")))
+                time.sleep(0.05)
+            assert seen, "the load ended before it was seen"
+            if moves:
+                assert any(0 < b < size for b in seen), seen
+            else:
+                assert set(seen) == {0}, seen
+        finally:
+            larder.stop()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_failed_background_save_refuses_writes_until_allowed():
