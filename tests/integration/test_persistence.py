@@ -233,15 +233,21 @@ def test_snapshot_keeps_the_state_of_its_cut_while_clients_write():
         redis.stop()
 
 
-def test_clients_get_loading_while_a_file_loads():
+def populated_dump(keys):
+    """A folder with the dump of a larder holding DEBUG POPULATE `keys` k
+    (keys k:N, values value:N)."""
     larder = start_larder(["--enable-debug-command", "yes"])
     try:
         c = larder.conn()
-        assert c.cmd("DEBUG", "POPULATE", "20000", "k") == "OK"
+        assert c.cmd("DEBUG", "POPULATE", str(keys), "k") == "OK"
         assert c.cmd("SAVE") == "OK"
-        folder = saved_copy(larder)
+        return saved_copy(larder)
     finally:
         larder.stop()
+
+
+def test_clients_get_loading_while_a_file_loads():
+    folder = populated_dump(20000)
     larder = start_larder(["--key-load-delay", "100"], dir=folder, wait_loaded=False)  # about 2 s of loading
     try:
         c = larder.conn()
@@ -259,14 +265,7 @@ def test_clients_get_loading_while_a_file_loads():
 
 
 def test_loading_reports_progress_every_interval_bytes():
-    larder = start_larder(["--enable-debug-command", "yes"])
-    try:
-        c = larder.conn()
-        assert c.cmd("DEBUG", "POPULATE", "20000", "k") == "OK"
-        assert c.cmd("SAVE") == "OK"
-        folder = saved_copy(larder)
-    finally:
-        larder.stop()
+    folder = populated_dump(20000)
     size = os.path.getsize(os.path.join(folder, "dump.rdb"))
     assert size < 2 << 20  # below the default interval
     # Default (2 MB, more than the file): no progress until the load is done.
