@@ -405,6 +405,7 @@ def test_function_dump_payloads_move_between_redis_and_larder():
         assert c.cmd("FUNCTION", "RESTORE", bad) == r.cmd("FUNCTION", "RESTORE", bad)
     finally:
         redis.stop()
+        larder.stop()
 
 
 def test_failed_foreground_save_answers_an_error_and_keeps_serving():
