@@ -537,19 +537,8 @@ void Aof::SyncThread() {
 // ---- enabling, rewriting ----
 
 bool Aof::Enable(std::string* error) {
-  std::string dir = DirPath();
-  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    *error = fmt::format("Can't open or create append-only dir {}: {}", dir, strerror(errno));
-    return false;
-  }
+  if (!OpenDirAndManifest(error)) return false;
   ApplyPolicy();
-  Manifest m;
-  bool exists;
-  if (!ReadManifest(&m, &exists, error)) return false;
-  {
-    std::lock_guard<std::mutex> g(mu_);
-    manifest_ = m;
-  }
   return NewBase(true, error);
 }
 
@@ -566,20 +555,27 @@ void Aof::Disable() {
   synced_.store(fed_.load());
 }
 
+// The append-only dir (created if missing) and its manifest, as the
+// current one: what a new base is added to.
+bool Aof::OpenDirAndManifest(std::string* error) {
+  std::string dir = DirPath();
+  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    *error = fmt::format("Can't open or create append-only dir {}: {}", dir, strerror(errno));
+    return false;
+  }
+  Manifest m;
+  bool exists;
+  if (!ReadManifest(&m, &exists, error)) return false;
+  std::lock_guard<std::mutex> g(mu_);
+  manifest_ = m;
+  return true;
+}
+
 bool Aof::Rewrite(std::string* error) {
   if (!on_.load() && !rewriting_.load()) {
     // As Redis: with appendonly no a rewrite still writes a base (and the
     // manifest names it), but no incremental file opens.
-    std::string dir = DirPath();
-    if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-      *error = fmt::format("Can't open or create append-only dir {}: {}", dir, strerror(errno));
-      return false;
-    }
-    Manifest m;
-    bool exists;
-    if (!ReadManifest(&m, &exists, error)) return false;
-    std::lock_guard<std::mutex> g(mu_);
-    manifest_ = m;
+    if (!OpenDirAndManifest(error)) return false;
   }
   return NewBase(false, error);
 }

@@ -132,6 +132,8 @@ class Aof : public PropagationSink {
   bool WriteEmptyBase(const std::string& name, std::string* error);
   bool WriteCommandBase(const std::string& name, std::string* error);
   static void AppendRebuild(std::string* out, struct Entry* e);
+  // The append-only dir (created if missing) and its manifest, made current.
+  bool OpenDirAndManifest(std::string* error);
   bool NewBase(bool at_start, std::string* error);
   void SetBase(const std::string& name);  // under mu_: the old base becomes history
   void OnRewriteCut();
