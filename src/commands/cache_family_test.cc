@@ -191,7 +191,7 @@ void FakeXAdd(CommandContext& ctx) {
   if (!l) return;
   std::string entry(ctx.arg(2));
   for (size_t i = 3; i < ctx.argc(); ++i) entry.append(" ").append(ctx.arg(i));
-  l->items.push_back(entry);
+  l->PushBack(entry);
   ctx.rb->Bulk("1-0");
 }
 

@@ -478,31 +478,29 @@ void GeoSearchGeneric(CommandContext& ctx, unsigned flags) {
   if (count && !sort && !any) sort = 1;
 
   std::vector<Hit> hits;
-  auto view = z->Items();
-  const auto& items = view.items();
   // Redis's walk: the geohash cell around the centre and its neighbours, in
   // its order, each one's score range in ascending order.
   size_t limit = any ? static_cast<size_t>(count) : 0;
   for (const ScoreRange& box : SearchBoxes(shape)) {
     if (limit && hits.size() >= limit) break;
-    auto it = std::lower_bound(items.begin(), items.end(), box.min,
-                               [](const ZSetValue::Item& a, double v) { return a.score < v; });
-    for (; it != items.end() && it->score < box.max; ++it) {
+    size_t first = z->CountWhile([&](const ZSetValue::Ref& r) { return r.score < box.min; });
+    z->Walk(first, false, [&](const ZSetValue::Ref& r) {
+      if (r.score >= box.max) return false;
       double lon, lat;
-      Decode(static_cast<uint64_t>(it->score), &lon, &lat);
+      Decode(static_cast<uint64_t>(r.score), &lon, &lat);
       double dist;
       if (shape.box) {
         if (kEarthRadiusMeters * std::fabs(Radians(lat) - Radians(shape.lat)) > shape.height * shape.to_meters / 2)
-          continue;
-        if (Distance(lon, lat, shape.lon, lat) > shape.width * shape.to_meters / 2) continue;
+          return true;
+        if (Distance(lon, lat, shape.lon, lat) > shape.width * shape.to_meters / 2) return true;
         dist = Distance(shape.lon, shape.lat, lon, lat);
       } else {
         dist = Distance(shape.lon, shape.lat, lon, lat);
-        if (dist > shape.radius * shape.to_meters) continue;
+        if (dist > shape.radius * shape.to_meters) return true;
       }
-      hits.push_back(Hit{it->member, dist, it->score, lon, lat});
-      if (limit && hits.size() >= limit) break;
-    }
+      hits.push_back(Hit{std::string(r.member), dist, r.score, lon, lat});
+      return !(limit && hits.size() >= limit);
+    });
   }
   if (sort)
     std::stable_sort(hits.begin(), hits.end(),
@@ -514,12 +512,18 @@ void GeoSearchGeneric(CommandContext& ctx, unsigned flags) {
     bool existed = db.Delete(store);
     if (n == 0 && existed) NotifyKeyspaceEvent(ctx, kNotifyGeneric, "del", store);
     if (n > 0) {
-      auto* out = new ZSetValue();
-      ZSetLimits big{SIZE_MAX, SIZE_MAX};
-      for (size_t i = 0; i < n; ++i) out->Set(hits[i].member, storedist ? hits[i].dist / shape.to_meters : hits[i].score, big);
+      std::vector<ZSetValue::Item> stored_items;
+      stored_items.reserve(n);
+      for (size_t i = 0; i < n; ++i)
+        stored_items.push_back({storedist ? hits[i].dist / shape.to_meters : hits[i].score, hits[i].member});
+      std::sort(stored_items.begin(), stored_items.end(), [](const auto& a, const auto& b) {
+        return a.score < b.score || (a.score == b.score && a.member < b.member);
+      });
       Config& c = ctx.engine->config();
-      out->ConvertIfNeeded(ZSetLimits{static_cast<size_t>(c.zset_max_listpack_entries.load()),
-                                      static_cast<size_t>(c.zset_max_listpack_value.load())});
+      auto* out = ZSetValue::FromSorted(stored_items,
+                                        ZSetLimits{static_cast<size_t>(c.zset_max_listpack_entries.load()),
+                                                   static_cast<size_t>(c.zset_max_listpack_value.load())})
+                      .release();
       Entry* stored = NewObjectEntry(store, ObjType::kZSet, out, -1);
       if (existed) db.AddQuiet(stored);  // an overwrite: not a new key
       else db.Add(stored);

@@ -1,4 +1,7 @@
 // Hash commands. Values are HashValue objects (keyspace/hash_value.h).
+#include <absl/container/flat_hash_set.h>
+
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <memory>
@@ -185,12 +188,7 @@ void HRandField(CommandContext& ctx) {
     HashValue* h;
     if (!Lookup(ctx, ctx.arg(1), &h)) return;
     if (!h) return ctx.rb->Null();
-    size_t pick = ctx.shard->rng()() % h->size(), i = 0;
-    std::string_view chosen;
-    h->ForEach([&](std::string_view f, std::string_view) {
-      if (i++ == pick) chosen = f;
-    });
-    return ctx.rb->Bulk(chosen);
+    return ctx.rb->Bulk(h->RandomField(ctx.shard->rng()).first);
   }
   int64_t l;
   if (!ParseInt64(ctx.arg(2), &l)) return ctx.Error(OpStatus::kNotAnInteger);
@@ -203,53 +201,66 @@ void HRandField(CommandContext& ctx) {
   HashValue* h;
   if (!Lookup(ctx, ctx.arg(1), &h)) return;
   if (!h || l == 0) return ctx.rb->EmptyArray();
-  std::vector<std::pair<std::string_view, std::string_view>> all;
-  all.reserve(h->size());
-  h->ForEach([&](std::string_view f, std::string_view v) { all.emplace_back(f, v); });
   auto& rng = ctx.shard->rng();
-  std::vector<size_t> picks;
-  if (l < 0) {
+  using Pair = std::pair<std::string_view, std::string_view>;
+  std::vector<Pair> picks;
+  if (l < 0) {  // repeats allowed: one draw per element
     for (uint64_t i = 0; i < static_cast<uint64_t>(-l); ++i) {
       // (each pick adds at least 7 bytes to the reply: 4 is an underestimate)
       if ((i & 1023) == 0 && ctx.ReplyOverLimit(picks.size() * 4)) break;
-      picks.push_back(rng() % all.size());
+      picks.push_back(h->RandomField(rng));
     }
-  } else if (static_cast<uint64_t>(l) >= all.size()) {
-    for (size_t i = 0; i < all.size(); ++i) picks.push_back(i);
-  } else {
-    std::vector<size_t> idx(all.size());
-    for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
-    for (size_t i = 0; i < static_cast<size_t>(l); ++i) std::swap(idx[i], idx[i + rng() % (idx.size() - i)]);
-    picks.assign(idx.begin(), idx.begin() + l);
+  } else if (static_cast<uint64_t>(l) >= h->size() || static_cast<uint64_t>(l) * 3 > h->size()) {
+    // All of it, or past a third of it: a partial shuffle of a copy.
+    picks.reserve(h->size());
+    h->ForEach([&](std::string_view f, std::string_view v) { picks.emplace_back(f, v); });
+    size_t n = std::min<size_t>(static_cast<size_t>(l), picks.size());
+    for (size_t i = 0; i < n && n < picks.size(); ++i) std::swap(picks[i], picks[i + rng() % (picks.size() - i)]);
+    picks.resize(n);
+  } else {  // a few of many: distinct random draws, O(count) expected
+    absl::flat_hash_set<std::string_view> seen;
+    seen.reserve(static_cast<size_t>(l));
+    while (picks.size() < static_cast<size_t>(l)) {
+      Pair p = h->RandomField(rng);
+      if (seen.insert(p.first).second) picks.push_back(p);
+    }
   }
   bool pairs = withvalues && ctx.rb->protocol() >= 3;
   ctx.rb->ArrayHeader(withvalues && !pairs ? picks.size() * 2 : picks.size());
-  for (size_t i : picks) {
+  for (const auto& [f, v] : picks) {
     if (pairs) ctx.rb->ArrayHeader(2);
-    ctx.rb->Bulk(all[i].first);
-    if (withvalues) ctx.rb->Bulk(all[i].second);
+    ctx.rb->Bulk(f);
+    if (withvalues) ctx.rb->Bulk(v);
   }
 }
 
-// HSCAN returns the whole hash in one call (cursor 0), as Redis does for small
-// hashes; COUNT is a hint that Redis also ignores there.
+// HSCAN: a listpack answers in one call (cursor 0), as Redis's does; a
+// table a bucket position at a time (ScanCollection).
 void HScan(CommandContext& ctx) {
   CollectionScanArgs scan;
   if (!ParseCollectionScan(ctx, &scan)) return;
-  std::string_view pattern = scan.pattern;
-  bool has_pattern = scan.has_pattern;
   HashValue* h;
   if (!Lookup(ctx, ctx.arg(1), &h)) return;
   std::vector<std::string_view> out;
-  if (h) {
-    h->ForEach([&](std::string_view f, std::string_view v) {
-      if (has_pattern && !GlobMatch(pattern, f)) return;
-      out.push_back(f);
-      out.push_back(v);
+  auto add = [&](std::string_view f, std::string_view v) {
+    if (scan.has_pattern && !GlobMatch(scan.pattern, f)) return;
+    out.push_back(f);
+    out.push_back(v);
+  };
+  uint64_t next = 0;
+  if (h && h->is_table()) {
+    size_t found = 0;
+    next = ScanCollection(scan, found, [&](uint64_t c) {
+      return h->Scan(c, [&](std::string_view f, std::string_view v) {
+        ++found;
+        add(f, v);
+      });
     });
+  } else if (h) {
+    h->ForEach(add);
   }
   ctx.rb->ArrayHeader(2);
-  ctx.rb->Bulk("0");
+  ctx.rb->Bulk(std::to_string(next));
   ctx.rb->ArrayHeader(out.size());
   for (auto s : out) ctx.rb->Bulk(s);
 }

@@ -24,6 +24,18 @@ bool Lookup(CommandContext& ctx, std::string_view key, ListValue** out, bool wri
   return LookupObject<ListValue, ObjType::kList>(ctx, key, out, write);
 }
 
+// list-max-listpack-size, which a list takes when it is made (as Redis's).
+int ListFill(CommandContext& ctx) { return static_cast<int>(ctx.engine->config().list_max_listpack_size.load()); }
+
+ListValue* LookupOrCreateList(CommandContext& ctx, std::string_view key) {
+  ListValue* l;
+  if (!Lookup(ctx, key, &l, true)) return nullptr;
+  if (l) return l;
+  l = new ListValue(ListFill(ctx));
+  ctx.DbFor(key).Add(NewObjectEntry(key, ObjType::kList, l, -1));
+  return l;
+}
+
 // Parses LEFT/RIGHT.
 bool ParseWhere(std::string_view s, bool* left) {
   if (EqualsIgnoreCase(s, "left")) *left = true;
@@ -39,12 +51,12 @@ void PushGeneric(CommandContext& ctx, bool left, bool only_existing) {
     if (!Lookup(ctx, key, &l, true)) return;
     if (!l) return ctx.rb->Integer(0);
   } else {
-    l = LookupOrCreateObject<ListValue, ObjType::kList>(ctx, key);
+    l = LookupOrCreateList(ctx, key);
     if (!l) return;
   }
   for (size_t i = 2; i < ctx.argc(); ++i) {
-    if (left) l->items.emplace_front(ctx.arg(i));
-    else l->items.emplace_back(ctx.arg(i));
+    if (left) l->PushFront(ctx.arg(i));
+    else l->PushBack(ctx.arg(i));
   }
   NotifyKeyspaceEvent(ctx, kNotifyList, left ? "lpush" : "rpush", key);
   ctx.rb->Integer(static_cast<int64_t>(l->size()));
@@ -97,8 +109,12 @@ void LRange(CommandContext& ctx) {
   ListValue* l;
   if (!Lookup(ctx, ctx.arg(1), &l)) return;
   if (!l || !NormaliseRange(static_cast<int64_t>(l->size()), &start, &stop)) return ctx.rb->EmptyArray();
-  ctx.rb->ArrayHeader(static_cast<size_t>(stop - start + 1));
-  for (int64_t i = start; i <= stop; ++i) ctx.rb->Bulk(l->items[static_cast<size_t>(i)]);
+  auto n = static_cast<size_t>(stop - start + 1);
+  ctx.rb->ArrayHeader(n);
+  l->Walk(static_cast<size_t>(start), false, [&](std::string_view v) {
+    ctx.rb->Bulk(v);
+    return --n > 0;
+  });
 }
 
 void LIndex(CommandContext& ctx) {
@@ -110,7 +126,7 @@ void LIndex(CommandContext& ctx) {
   auto len = static_cast<int64_t>(l->size());
   if (idx < 0) idx += len;
   if (idx < 0 || idx >= len) return ctx.rb->Null();
-  ctx.rb->Bulk(l->items[static_cast<size_t>(idx)]);
+  ctx.rb->Bulk(l->At(static_cast<size_t>(idx)));
 }
 
 void LSet(CommandContext& ctx) {
@@ -122,7 +138,7 @@ void LSet(CommandContext& ctx) {
   auto len = static_cast<int64_t>(l->size());
   if (idx < 0) idx += len;
   if (idx < 0 || idx >= len) return ctx.Error(OpStatus::kOutOfRange);
-  l->items[static_cast<size_t>(idx)] = ctx.arg(3);
+  l->Set(static_cast<size_t>(idx), ctx.arg(3));
   NotifyKeyspaceEvent(ctx, kNotifyList, "lset", ctx.arg(1));
   ctx.rb->Ok();
 }
@@ -135,10 +151,15 @@ void LInsert(CommandContext& ctx) {
   ListValue* l;
   if (!Lookup(ctx, ctx.arg(1), &l, true)) return;
   if (!l) return ctx.rb->Integer(0);
-  auto it = std::find(l->items.begin(), l->items.end(), ctx.arg(3));
-  if (it == l->items.end()) return ctx.rb->Integer(-1);
-  if (after) ++it;
-  l->items.emplace(it, ctx.arg(4));
+  size_t at = 0;
+  bool found = false;
+  l->Walk(0, false, [&](std::string_view v) {
+    found = v == ctx.arg(3);
+    if (!found) ++at;
+    return !found;
+  });
+  if (!found) return ctx.rb->Integer(-1);
+  l->Insert(after ? at + 1 : at, ctx.arg(4));
   NotifyKeyspaceEvent(ctx, kNotifyList, "linsert", ctx.arg(1));
   ctx.rb->Integer(static_cast<int64_t>(l->size()));
 }
@@ -150,24 +171,28 @@ void LRem(CommandContext& ctx) {
   if (!Lookup(ctx, ctx.arg(1), &l, true)) return;
   if (!l) return ctx.rb->Integer(0);
   std::string_view v = ctx.arg(3);
-  int64_t removed = 0;
-  auto& items = l->items;
-  if (count >= 0) {
-    for (auto it = items.begin(); it != items.end() && (count == 0 || removed < count);) {
-      if (*it == v) {
-        it = items.erase(it);
-        ++removed;
-      } else {
-        ++it;
-      }
-    }
-  } else {
-    for (size_t i = items.size(); i > 0 && removed < -count; --i) {
-      if (items[i - 1] == v) {
-        items.erase(items.begin() + static_cast<long>(i - 1));
-        ++removed;
-      }
-    }
+  // The matches to drop (from the end when COUNT is negative), then one
+  // pass that keeps the rest: O(N) however many go.
+  std::vector<size_t> drop;
+  bool rev = count < 0;
+  uint64_t limit = count == 0 ? UINT64_MAX : rev ? -static_cast<uint64_t>(count) : static_cast<uint64_t>(count);
+  size_t n = 0, len = l->size();
+  l->Walk(0, rev, [&](std::string_view x) {
+    if (x == v) drop.push_back(rev ? len - 1 - n : n);
+    ++n;
+    return drop.size() < limit;
+  });
+  auto removed = static_cast<int64_t>(drop.size());
+  if (removed) {
+    if (rev) std::reverse(drop.begin(), drop.end());
+    ListValue kept(l->fill());
+    size_t i = 0, d = 0;
+    l->ForEach([&](std::string_view x) {
+      if (d < drop.size() && drop[d] == i) ++d;
+      else kept.PushBack(x);
+      ++i;
+    });
+    *static_cast<QuickList*>(l) = std::move(kept);
   }
   if (removed) NotifyKeyspaceEvent(ctx, kNotifyList, "lrem", ctx.arg(1));
   DeleteIfEmpty(ctx, ctx.arg(1), l);
@@ -182,10 +207,10 @@ void LTrim(CommandContext& ctx) {
   if (!l) return ctx.rb->Ok();
   auto len = static_cast<int64_t>(l->size());
   if (!NormaliseRange(len, &start, &stop)) {
-    l->items.clear();
+    l->Clear();
   } else {
-    l->items.erase(l->items.begin() + stop + 1, l->items.end());
-    l->items.erase(l->items.begin(), l->items.begin() + start);
+    l->Erase(static_cast<size_t>(stop + 1), static_cast<size_t>(len - stop - 1));
+    l->Erase(0, static_cast<size_t>(start));
   }
   NotifyKeyspaceEvent(ctx, kNotifyList, "ltrim", ctx.arg(1));
   DeleteIfEmpty(ctx, ctx.arg(1), l);
@@ -223,16 +248,19 @@ void LPos(CommandContext& ctx) {
   uint64_t skip = rank == LLONG_MIN ? 0 : reverse ? static_cast<uint64_t>(-(rank + 1)) : static_cast<uint64_t>(rank - 1);
   int64_t limit = count < 0 ? 1 : count;  // COUNT 0: all matches
   std::string_view v = ctx.arg(2);
-  for (int64_t n = 0; n < len && (maxlen == 0 || n < maxlen); ++n) {
+  int64_t n = 0;
+  l->Walk(0, reverse, [&](std::string_view x) {
+    if (maxlen != 0 && n >= maxlen) return false;
     int64_t i = reverse ? len - 1 - n : n;
-    if (l->items[static_cast<size_t>(i)] != v) continue;
+    ++n;
+    if (x != v) return true;
     if (skip > 0) {
       --skip;
-      continue;
+      return true;
     }
     found.push_back(i);
-    if (limit != 0 && static_cast<int64_t>(found.size()) >= limit) break;
-  }
+    return !(limit != 0 && static_cast<int64_t>(found.size()) >= limit);
+  });
   if (!want_array) return found.empty() ? ctx.rb->Null() : ctx.rb->Integer(found[0]);
   ctx.rb->ArrayHeader(found.size());
   for (int64_t i : found) ctx.rb->Integer(i);
@@ -245,9 +273,9 @@ void MoveGeneric(CommandContext& ctx, bool from_left, bool to_left) {
   if (!from) return ctx.rb->Null();
   if (!Lookup(ctx, dst, &to, true)) return;
   std::string v = PopElements(from, from_left, 1)[0];
-  if (!to) to = LookupOrCreateObject<ListValue, ObjType::kList>(ctx, dst);
-  if (to_left) to->items.push_front(v);
-  else to->items.push_back(v);
+  if (!to) to = LookupOrCreateList(ctx, dst);
+  if (to_left) to->PushFront(v);
+  else to->PushBack(v);
   // As Redis: the push, then the pop, then the source's deletion.
   NotifyKeyspaceEvent(ctx, kNotifyList, to_left ? "lpush" : "rpush", dst);
   NotifyKeyspaceEvent(ctx, kNotifyList, from_left ? "lpop" : "rpop", src);
@@ -319,21 +347,21 @@ void PushRemote(Engine* server, int db, std::string dst, std::string src, std::s
         if (se && se->type != ObjType::kList) return;  // nowhere safe: both keys changed type
         ListValue* l = se ? ObjectOf<ListValue>(se) : nullptr;
         if (!l) {
-          l = new ListValue();
+          l = new ListValue(static_cast<int>(server->config().list_max_listpack_size.load()));
           sd.Add(NewObjectEntry(src, ObjType::kList, l, -1));
         }
-        if (from_left) l->items.push_front(v);
-        else l->items.push_back(v);
+        if (from_left) l->PushFront(v);
+        else l->PushBack(v);
       });
       return;
     }
     ListValue* l = e ? ObjectOf<ListValue>(e) : nullptr;
     if (!l) {
-      l = new ListValue();
+      l = new ListValue(static_cast<int>(server->config().list_max_listpack_size.load()));
       d.Add(NewObjectEntry(dst, ObjType::kList, l, -1));
     }
-    if (to_left) l->items.push_front(v);
-    else l->items.push_back(v);
+    if (to_left) l->PushFront(v);
+    else l->PushBack(v);
     NotifyKeyspaceEvent(*server, db, kNotifyList, to_left ? "lpush" : "rpush", dst);
     BlockingRegistry& reg = server->local(owner).blocking;
     if (reg.HasWaiters(db, dst)) reg.MarkReady(db, dst);
@@ -407,11 +435,9 @@ std::vector<std::string> PopElements(ListValue* l, bool left, size_t count) {
   out.reserve(count);
   for (size_t i = 0; i < count; ++i) {
     if (left) {
-      out.push_back(std::move(l->items.front()));
-      l->items.pop_front();
+      out.push_back(l->PopFront());
     } else {
-      out.push_back(std::move(l->items.back()));
-      l->items.pop_back();
+      out.push_back(l->PopBack());
     }
   }
   return out;

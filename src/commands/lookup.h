@@ -51,13 +51,17 @@ void DeleteIfEmpty(CommandContext& ctx, std::string_view key, const T* obj) {
 }
 
 // HSCAN/SSCAN/ZSCAN arguments: "key cursor [MATCH pattern] [COUNT count]".
-// Collections answer a scan in one call (cursor 0), so COUNT is only checked.
+// Small (packed) collections answer in one call (cursor 0), as Redis's do;
+// large ones walk their hash table a bucket position at a time until about
+// COUNT elements are found (ScanCollection).
 struct CollectionScanArgs {
+  uint64_t cursor = 0;
+  uint64_t count = 10;
   std::string_view pattern;
   bool has_pattern = false;
 };
 inline bool ParseCollectionScan(CommandContext& ctx, CollectionScanArgs* out) {
-  uint64_t cursor;
+  uint64_t& cursor = out->cursor;
   if (!ParseUint64(ctx.arg(2), &cursor)) {
     ctx.Error(OpStatus::kInvalidCursor);
     return false;
@@ -80,12 +84,27 @@ inline bool ParseCollectionScan(CommandContext& ctx, CollectionScanArgs* out) {
         ctx.SyntaxError();
         return false;
       }
+      out->count = static_cast<uint64_t>(count);
     } else {
       ctx.SyntaxError();
       return false;
     }
   }
   return true;
+}
+
+// Redis's loop for a hashed collection: `step(cursor)` visits one bucket
+// position, adding what it finds (before MATCH filters it) to `found` and
+// returning the next cursor; stops at about COUNT elements, after COUNT*10
+// positions (a sparse table), or at the end. Returns the cursor to reply.
+template <typename Step>
+uint64_t ScanCollection(const CollectionScanArgs& args, const size_t& found, Step&& step) {
+  uint64_t cursor = args.cursor;
+  uint64_t budget = args.count * 10;
+  do {
+    cursor = step(cursor);
+  } while (cursor != 0 && --budget > 0 && found < args.count);
+  return cursor;
 }
 
 }  // namespace larder

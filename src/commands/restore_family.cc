@@ -23,18 +23,6 @@ namespace larder {
 
 namespace {
 
-// The encodings a restored value takes: those the server's limits give.
-rdb::Limits RestoreLimits(const Config& c) {
-  auto sz = [](const std::atomic<int64_t>& v) { return static_cast<size_t>(std::max<int64_t>(v.load(), 0)); };
-  rdb::Limits l;
-  l.hash = HashLimits{sz(c.hash_max_listpack_entries), sz(c.hash_max_listpack_value)};
-  l.zset = ZSetLimits{sz(c.zset_max_listpack_entries), sz(c.zset_max_listpack_value)};
-  l.set_max_intset_entries = sz(c.set_max_intset_entries);
-  l.stream_node_max_bytes = c.stream_node_max_bytes.load();
-  l.stream_node_max_entries = c.stream_node_max_entries.load();
-  return l;
-}
-
 // Sets the access data as Redis's objectSetLRUOrLFU: FREQ only counts
 // under an LFU policy, IDLETIME only under the others.
 void SetAccess(Entry* e, int64_t idle_s, int64_t freq) {
@@ -81,7 +69,7 @@ void Restore(CommandContext& ctx) {
 
   bool bad_version = false;
   std::string why;
-  Entry* e = rdb::ReadPayload(ctx.arg(3), key, RestoreLimits(ctx.engine->config()), &bad_version, &why);
+  Entry* e = rdb::ReadPayload(ctx.arg(3), key, RdbLimits(ctx.engine->config()), &bad_version, &why);
   if (!e) {
     if (bad_version) return ctx.Error(OpStatus::kFunctionRestorePayload);
     // Redis logs each corrupt payload it refuses (rdbReportCorruptRDB).

@@ -1,6 +1,8 @@
 // Set commands. Values are SetValue objects (keyspace/set_value.h). Commands
 // over several keys on different shards run as exclusive operations, so the
 // handlers reach every key through ctx.DbFor().
+#include <absl/container/flat_hash_set.h>
+
 #include <algorithm>
 #include <climits>
 #include <memory>
@@ -99,14 +101,34 @@ void SMembers(CommandContext& ctx) {
   ReplyMembers(ctx, s->Members());
 }
 
+// `n` distinct members drawn at random, n < size: O(n) expected. Past a
+// third of the set it is cheaper to drop random members from a copy (as
+// Redis's SRANDMEMBER does).
+std::vector<std::string> DistinctRandom(const SetValue& s, size_t n, std::mt19937_64& rng) {
+  std::vector<std::string> out;
+  out.reserve(n);
+  if (n * 3 > s.size()) {
+    out = s.Members();
+    for (size_t i = 0; i < n; ++i) std::swap(out[i], out[i + rng() % (out.size() - i)]);
+    out.resize(n);
+    return out;
+  }
+  absl::flat_hash_set<std::string> seen;
+  seen.reserve(n);
+  while (out.size() < n) {
+    std::string m = s.RandomMember(rng);
+    if (seen.insert(m).second) out.push_back(std::move(m));
+  }
+  return out;
+}
+
 void SRandMember(CommandContext& ctx) {
   if (ctx.argc() > 3) return ctx.SyntaxError();
   SetValue* s;
   if (ctx.argc() == 2) {
     if (!Lookup(ctx, ctx.arg(1), &s)) return;
     if (!s) return ctx.rb->Null();
-    auto all = s->Members();
-    return ctx.rb->Bulk(all[ctx.shard->rng()() % all.size()]);
+    return ctx.rb->Bulk(s->RandomMember(ctx.shard->rng()));
   }
   int64_t l;
   if (!ParseInt64(ctx.arg(2), &l)) return ctx.Error(OpStatus::kNotAnInteger);
@@ -114,20 +136,18 @@ void SRandMember(CommandContext& ctx) {
     return ctx.Error(OpStatus::kCountOutOfRange);
   if (!Lookup(ctx, ctx.arg(1), &s)) return;
   if (!s || l == 0) return ctx.rb->EmptyArray();
-  auto all = s->Members();
   auto& rng = ctx.shard->rng();
-  if (l < 0) {
+  if (l < 0) {  // repeats allowed: one draw per element
     ctx.rb->ArrayHeader(static_cast<size_t>(-l));
     for (int64_t i = 0; i < -l; ++i) {
       if ((i & 1023) == 0 && ctx.ReplyOverLimit()) return;  // the client goes (see ReplyOverLimit)
-      ctx.rb->Bulk(all[rng() % all.size()]);
+      ctx.rb->Bulk(s->RandomMember(rng));
     }
     return;
   }
-  size_t n = std::min<size_t>(static_cast<size_t>(l), all.size());
-  for (size_t i = 0; i < n && n < all.size(); ++i) std::swap(all[i], all[i + rng() % (all.size() - i)]);
-  ctx.rb->ArrayHeader(n);
-  for (size_t i = 0; i < n; ++i) ctx.rb->Bulk(all[i]);
+  auto picked = static_cast<uint64_t>(l) >= s->size() ? s->Members() : DistinctRandom(*s, static_cast<size_t>(l), rng);
+  ctx.rb->ArrayHeader(picked.size());
+  for (const auto& m : picked) ctx.rb->Bulk(m);
 }
 
 void SPop(CommandContext& ctx) {
@@ -142,20 +162,23 @@ void SPop(CommandContext& ctx) {
     ctx.PropagateNothing();  // nothing changed: nothing logged
     return count < 0 ? ctx.rb->Null() : ctx.rb->SetHeader(0);
   }
-  auto all = s->Members();
   auto& rng = ctx.shard->rng();
   if (count < 0) {
-    std::string m = all[rng() % all.size()];
-    s->Remove(m);
+    std::string m = s->PopRandom(rng);
     NotifyKeyspaceEvent(ctx, kNotifySet, "spop", ctx.arg(1));
     if (ctx.propagation) ctx.Propagate({"SREM", ctx.arg(1), m});  // the member it drew, as Redis
     DeleteIfEmpty(ctx, ctx.arg(1), s);
     return ctx.rb->Bulk(m);
   }
-  size_t n = std::min<size_t>(static_cast<size_t>(count), all.size());
-  for (size_t i = 0; i < n && n < all.size(); ++i) std::swap(all[i], all[i + rng() % (all.size() - i)]);
-  all.resize(n);
-  for (const auto& m : all) s->Remove(m);
+  std::vector<std::string> all;
+  if (static_cast<uint64_t>(count) >= s->size()) {
+    all = s->Members();
+    for (const auto& m : all) s->Remove(m);
+  } else {
+    all.reserve(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i) all.push_back(s->PopRandom(rng));
+  }
+  size_t n = all.size();
   if (n) NotifyKeyspaceEvent(ctx, kNotifySet, "spop", ctx.arg(1));
   // Logged as what it removed: DEL when it took the whole set, else SREM
   // of the members drawn (Redis 7.0: one SREM per member).
@@ -273,22 +296,30 @@ void SInterCard(CommandContext& ctx) {
   ctx.rb->Integer(static_cast<int64_t>(Compute(SetOp::kInter, sets, limit).size()));
 }
 
-// SSCAN returns the whole set in one call (cursor 0).
+// SSCAN: an intset answers in one call (cursor 0); a hash set a bucket
+// position at a time (ScanCollection).
 void SScan(CommandContext& ctx) {
   CollectionScanArgs scan;
   if (!ParseCollectionScan(ctx, &scan)) return;
-  std::string_view pattern = scan.pattern;
-  bool has_pattern = scan.has_pattern;
   SetValue* s;
   if (!Lookup(ctx, ctx.arg(1), &s)) return;
   std::vector<std::string> out;
-  if (s) {
+  uint64_t next = 0;
+  if (s && s->is_table()) {
+    size_t found = 0;
+    next = ScanCollection(scan, found, [&](uint64_t c) {
+      return s->Scan(c, [&](std::string_view m) {
+        ++found;
+        if (!scan.has_pattern || GlobMatch(scan.pattern, m)) out.emplace_back(m);
+      });
+    });
+  } else if (s) {
     s->ForEach([&](std::string_view m) {
-      if (!has_pattern || GlobMatch(pattern, m)) out.emplace_back(m);
+      if (!scan.has_pattern || GlobMatch(scan.pattern, m)) out.emplace_back(m);
     });
   }
   ctx.rb->ArrayHeader(2);
-  ctx.rb->Bulk("0");
+  ctx.rb->Bulk(std::to_string(next));
   ctx.rb->ArrayHeader(out.size());
   for (const auto& m : out) ctx.rb->Bulk(m);
 }

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "commands/families.h"
+#include "engine/engine.h"
 #include "commands/lookup.h"
 #include "common/clock.h"
 #include "common/numbers.h"
@@ -292,17 +293,15 @@ void SortGeneric(CommandContext& ctx, bool readonly) {
       size_t n = static_cast<size_t>(end - start + 1);
       items.reserve(n);
       if (zset) {
-        ZSetValue::View view = zset->Items();
-        const auto& all = view.items();
-        for (size_t i = 0; i < n; ++i) {
-          size_t rank = static_cast<size_t>(start) + i;
-          items.emplace_back(all[o.desc ? all.size() - 1 - rank : rank].member);
-        }
+        zset->Walk(static_cast<size_t>(start), o.desc, [&](const ZSetValue::Ref& r) {
+          items.emplace_back(std::string(r.member));
+          return items.size() < n;
+        });
       } else if (list) {
-        for (size_t i = 0; i < n; ++i) {
-          size_t idx = static_cast<size_t>(start) + i;
-          items.emplace_back(list->items[o.desc ? list->items.size() - 1 - idx : idx]);
-        }
+        list->Walk(static_cast<size_t>(start), o.desc, [&](std::string_view v) {
+          items.emplace_back(std::string(v));
+          return items.size() < n;
+        });
       }
     }
     end -= start;
@@ -310,12 +309,11 @@ void SortGeneric(CommandContext& ctx, bool readonly) {
   } else {
     items.reserve(static_cast<size_t>(len));
     if (list) {
-      for (const auto& v : list->items) items.emplace_back(v);
+      list->ForEach([&](std::string_view v) { items.emplace_back(std::string(v)); });
     } else if (set) {
       set->ForEach([&](std::string_view m) { items.emplace_back(std::string(m)); });
     } else if (zset) {
-      ZSetValue::View view = zset->Items();
-      for (const auto& it : view.items()) items.emplace_back(it.member);
+      zset->ForEach([&](const ZSetValue::Ref& r) { items.emplace_back(std::string(r.member)); });
     }
   }
 
@@ -366,11 +364,11 @@ void SortGeneric(CommandContext& ctx, bool readonly) {
     if (db.Delete(dst)) NotifyKeyspaceEvent(ctx, kNotifyGeneric, "del", dst);
     return ctx.rb->Integer(0);
   }
-  auto* result = new ListValue();
+  auto* result = new ListValue(static_cast<int>(ctx.engine->config().list_max_listpack_size.load()));
   for (size_t i = first; i < first + n; ++i) {
-    if (o.gets.empty()) result->items.push_back(std::move(items[i].value));
+    if (o.gets.empty()) result->PushBack(items[i].value);
     for (std::string_view pattern : o.gets)
-      result->items.push_back(LookupPattern(ctx, pattern, items[i].value).value_or(std::string()));
+      result->PushBack(LookupPattern(ctx, pattern, items[i].value).value_or(std::string()));
   }
   Entry* stored = NewObjectEntry(dst, ObjType::kList, result, -1);
   if (db.Delete(dst)) db.AddQuiet(stored);  // an overwrite: not a new key

@@ -1,6 +1,8 @@
 // Sorted set commands. Values are ZSetValue objects (keyspace/zset_value.h).
 // Multi-key commands across shards run as exclusive operations; handlers
 // reach every key through ctx.DbFor().
+#include <absl/container/flat_hash_set.h>
+
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -24,6 +26,7 @@ namespace larder {
 namespace {
 
 using Item = ZSetValue::Item;
+using Ref = ZSetValue::Ref;
 
 ZSetLimits Limits(CommandContext& ctx) {
   Config& c = ctx.engine->config();
@@ -37,14 +40,15 @@ bool Lookup(CommandContext& ctx, std::string_view key, ZSetValue** out, bool wri
 
 void ReplyScore(CommandContext& ctx, double s) { ctx.rb->Double(s); }
 
-// Writes members (and scores) of items[i] for i in `idx` order.
-void ReplyItems(CommandContext& ctx, const std::vector<const Item*>& items, bool withscores) {
+// Writes members (and scores) in the order given.
+template <typename T>
+void ReplyItems(CommandContext& ctx, const std::vector<T>& items, bool withscores) {
   bool pairs = withscores && ctx.rb->protocol() >= 3;
   ctx.rb->ArrayHeader(withscores && !pairs ? items.size() * 2 : items.size());
-  for (const Item* i : items) {
+  for (const T& i : items) {
     if (pairs) ctx.rb->ArrayHeader(2);
-    ctx.rb->Bulk(i->member);
-    if (withscores) ReplyScore(ctx, i->score);
+    ctx.rb->Bulk(i.member);
+    if (withscores) ReplyScore(ctx, i.score);
   }
 }
 
@@ -235,14 +239,12 @@ struct RangeSpec {
   bool has_limit = false;
 };
 
-// Collects the items of `z` in the range, in reply order. Returns false
-// (error written) on a malformed range.
-bool CollectRange(CommandContext& ctx, const ZSetValue::View* view, std::string_view a, std::string_view b,
-                  const RangeSpec& r, std::vector<const Item*>* out) {
-  static const std::vector<Item> kEmpty;
-  const std::vector<Item>& items = view ? view->items() : kEmpty;  // a reference, never a copy
-  const bool z = view != nullptr;
-  auto n = static_cast<int64_t>(items.size());
+// The range as ascending ranks [*first, *last) (empty when first >= last):
+// O(log N) bounds through the skiplist. Returns false (error written) on a
+// malformed range; with no set (`z` null) it only checks the arguments.
+bool RangeBounds(CommandContext& ctx, const ZSetValue* z, std::string_view a, std::string_view b,
+                 const RangeSpec& r, size_t* first, size_t* last) {
+  *first = *last = 0;
   if (r.type == RangeType::kRank) {
     int64_t start, stop;
     if (!ParseInt64(a, &start) || !ParseInt64(b, &stop)) {
@@ -250,18 +252,19 @@ bool CollectRange(CommandContext& ctx, const ZSetValue::View* view, std::string_
       return false;
     }
     if (!z) return true;
+    auto n = static_cast<int64_t>(z->size());
     if (start < 0) start += n;
     if (stop < 0) stop += n;
     if (start < 0) start = 0;
     if (start > stop || start >= n) return true;
     if (stop >= n) stop = n - 1;
-    for (int64_t i = start; i <= stop; ++i)
-      out->push_back(&items[static_cast<size_t>(r.rev ? n - 1 - i : i)]);
+    // With REV the ranks count from the top.
+    *first = static_cast<size_t>(r.rev ? n - 1 - stop : start);
+    *last = static_cast<size_t>(r.rev ? n - start : stop + 1);
     return true;
   }
   // BYSCORE/BYLEX: with REV the first argument is the maximum.
   std::string_view lo = r.rev ? b : a, hi = r.rev ? a : b;
-  std::vector<const Item*> all;
   if (r.type == RangeType::kScore) {
     ScoreRange sr;
     if (!ParseScoreBound(lo, &sr.min, &sr.minex) || !ParseScoreBound(hi, &sr.max, &sr.maxex)) {
@@ -269,31 +272,42 @@ bool CollectRange(CommandContext& ctx, const ZSetValue::View* view, std::string_
       return false;
     }
     if (!z) return true;
-    size_t i = LowerBoundScore(items, sr.min, sr.minex);
-    for (; i < items.size(); ++i) {
-      double s = items[i].score;
-      if (sr.maxex ? s >= sr.max : s > sr.max) break;
-      all.push_back(&items[i]);
-    }
-  } else {
-    LexBound min, max;
-    if (!ParseLexBound(lo, &min) || !ParseLexBound(hi, &max)) {
-      ctx.Error(OpStatus::kMinMaxNotLex);
-      return false;
-    }
-    if (!z) return true;
-    for (const auto& it : items)
-      if (LexGteMin(it.member, min) && LexLteMax(it.member, max)) all.push_back(&it);
+    *first = z->CountWhile([&](const Ref& x) { return sr.minex ? x.score <= sr.min : x.score < sr.min; });
+    *last = z->CountWhile([&](const Ref& x) { return sr.maxex ? x.score < sr.max : x.score <= sr.max; });
+    return true;
   }
-  if (r.rev) std::reverse(all.begin(), all.end());
+  LexBound min, max;
+  if (!ParseLexBound(lo, &min) || !ParseLexBound(hi, &max)) {
+    ctx.Error(OpStatus::kMinMaxNotLex);
+    return false;
+  }
+  if (!z) return true;
+  *first = z->CountWhile([&](const Ref& x) { return !LexGteMin(x.member, min); });
+  *last = z->CountWhile([&](const Ref& x) { return LexLteMax(x.member, max); });
+  return true;
+}
+
+// Collects the items of `z` in the range, in reply order, LIMIT applied:
+// O(log N + M). Returns false (error written) on a malformed range.
+bool CollectRange(CommandContext& ctx, const ZSetValue* z, std::string_view a, std::string_view b,
+                  const RangeSpec& r, std::vector<Ref>* out) {
+  size_t first, last;
+  if (!RangeBounds(ctx, z, a, b, r, &first, &last)) return false;
+  if (!z || first >= last) return true;
+  size_t count = last - first, skip = 0;
   if (r.has_limit) {
     if (r.offset < 0) return true;
-    size_t from = static_cast<size_t>(std::min<int64_t>(r.offset, static_cast<int64_t>(all.size())));
-    size_t count = r.limit < 0 ? all.size() : static_cast<size_t>(r.limit);
-    for (size_t i = from; i < all.size() && i - from < count; ++i) out->push_back(all[i]);
-  } else {
-    *out = std::move(all);
+    skip = static_cast<size_t>(std::min<int64_t>(r.offset, static_cast<int64_t>(count)));
+    count -= skip;
+    if (r.limit >= 0) count = std::min(count, static_cast<size_t>(r.limit));
   }
+  if (count == 0) return true;
+  out->reserve(count);
+  size_t start = (r.rev ? z->size() - last : first) + skip;
+  z->Walk(start, r.rev, [&](const Ref& x) {
+    out->push_back(x);
+    return out->size() < count;
+  });
   return true;
 }
 
@@ -337,13 +351,11 @@ bool ParseRangeOptions(CommandContext& ctx, size_t first, RangeSpec* r, bool sto
 }
 
 void RangeReply(CommandContext& ctx, const RangeSpec& r, std::string_view a, std::string_view b) {
-  std::vector<const Item*> items;
+  std::vector<Ref> items;
   if (!CollectRange(ctx, nullptr, a, b, r, &items)) return;  // the range is checked before the key
   ZSetValue* z;
   if (!Lookup(ctx, ctx.arg(1), &z)) return;
-  if (!z) return ReplyItems(ctx, items, r.withscores);
-  auto view = z->Items();
-  if (!CollectRange(ctx, &view, a, b, r, &items)) return;
+  if (z && !CollectRange(ctx, z, a, b, r, &items)) return;
   ReplyItems(ctx, items, r.withscores);
 }
 
@@ -378,10 +390,7 @@ void StoreItems(CommandContext& ctx, std::string_view key, const std::vector<Ite
     if (existed) NotifyKeyspaceEvent(ctx, kNotifyGeneric, "del", key);
     return;
   }
-  auto* z = new ZSetValue();
-  ZSetLimits big{SIZE_MAX, SIZE_MAX};
-  for (const auto& i : items) z->Set(i.member, i.score, big);
-  z->ConvertIfNeeded(Limits(ctx));
+  auto* z = ZSetValue::FromSorted(items, Limits(ctx)).release();
   Entry* e = NewObjectEntry(key, ObjType::kZSet, z, -1);
   if (existed) db.AddQuiet(e);  // an overwrite: not a new key
   else db.Add(e);
@@ -392,15 +401,16 @@ void StoreItems(CommandContext& ctx, std::string_view key, const std::vector<Ite
 void ZRangeStore(CommandContext& ctx) {
   RangeSpec r;
   if (!ParseRangeOptions(ctx, 5, &r, true)) return;
-  std::vector<const Item*> items;
+  std::vector<Ref> items;
   if (!CollectRange(ctx, nullptr, ctx.arg(3), ctx.arg(4), r, &items)) return;
   ZSetValue* z;
   if (!Lookup(ctx, ctx.arg(2), &z)) return;
-  ZSetValue::View view;
-  if (z) view = z->Items();
-  if (z && !CollectRange(ctx, &view, ctx.arg(3), ctx.arg(4), r, &items)) return;
+  if (z && !CollectRange(ctx, z, ctx.arg(3), ctx.arg(4), r, &items)) return;
   std::vector<Item> copy;
-  for (const Item* i : items) copy.push_back(*i);
+  copy.reserve(items.size());
+  for (const Ref& i : items) copy.push_back(Item{i.score, std::string(i.member)});
+  // ZRANGESTORE ... REV stores the same set: FromSorted wants ascending order.
+  if (r.rev) std::reverse(copy.begin(), copy.end());
   StoreItems(ctx, ctx.arg(1), copy, "zrangestore");
   ctx.rb->Integer(static_cast<int64_t>(copy.size()));
 }
@@ -409,15 +419,14 @@ void ZCount(CommandContext& ctx) {
   RangeSpec r;
   r.type = RangeType::kScore;
   ZSetValue* z;
-  std::vector<const Item*> items;
   ScoreRange sr;
   if (!ParseScoreBound(ctx.arg(2), &sr.min, &sr.minex) || !ParseScoreBound(ctx.arg(3), &sr.max, &sr.maxex))
     return ctx.Error(OpStatus::kMinMaxNotFloat);
   if (!Lookup(ctx, ctx.arg(1), &z)) return;
   if (!z) return ctx.rb->Integer(0);
-  auto view = z->Items();
-  if (!CollectRange(ctx, &view, ctx.arg(2), ctx.arg(3), r, &items)) return;
-  ctx.rb->Integer(static_cast<int64_t>(items.size()));
+  size_t first, last;
+  if (!RangeBounds(ctx, z, ctx.arg(2), ctx.arg(3), r, &first, &last)) return;
+  ctx.rb->Integer(first < last ? static_cast<int64_t>(last - first) : 0);
 }
 
 void ZLexCount(CommandContext& ctx) {
@@ -429,10 +438,9 @@ void ZLexCount(CommandContext& ctx) {
   ZSetValue* z;
   if (!Lookup(ctx, ctx.arg(1), &z)) return;
   if (!z) return ctx.rb->Integer(0);
-  auto view = z->Items();
-  std::vector<const Item*> items;
-  if (!CollectRange(ctx, &view, ctx.arg(2), ctx.arg(3), r, &items)) return;
-  ctx.rb->Integer(static_cast<int64_t>(items.size()));
+  size_t first, last;
+  if (!RangeBounds(ctx, z, ctx.arg(2), ctx.arg(3), r, &first, &last)) return;
+  ctx.rb->Integer(first < last ? static_cast<int64_t>(last - first) : 0);
 }
 
 void ZRemRangeGeneric(CommandContext& ctx, RangeType type) {
@@ -453,20 +461,18 @@ void ZRemRangeGeneric(CommandContext& ctx, RangeType type) {
   ZSetValue* z;
   if (!Lookup(ctx, ctx.arg(1), &z, true)) return;
   if (!z) return ctx.rb->Integer(0);
-  auto view = z->Items();
-  std::vector<const Item*> items;
-  if (!CollectRange(ctx, &view, ctx.arg(2), ctx.arg(3), r, &items)) return;
-  std::vector<std::string> members;
-  for (const Item* i : items) members.push_back(i->member);
-  for (const auto& m : members) z->Remove(m);
-  if (!members.empty())
+  size_t first, last;
+  if (!RangeBounds(ctx, z, ctx.arg(2), ctx.arg(3), r, &first, &last)) return;
+  size_t removed = first < last ? last - first : 0;
+  z->EraseRanks(first, first + removed);
+  if (removed)
     NotifyKeyspaceEvent(ctx, kNotifyZset,
                         type == RangeType::kRank    ? "zremrangebyrank"
                         : type == RangeType::kScore ? "zremrangebyscore"
                                                     : "zremrangebylex",
                         ctx.arg(1));
   DeleteIfEmpty(ctx, ctx.arg(1), z);
-  ctx.rb->Integer(static_cast<int64_t>(members.size()));
+  ctx.rb->Integer(static_cast<int64_t>(removed));
 }
 void ZRemRangeByRank(CommandContext& ctx) { ZRemRangeGeneric(ctx, RangeType::kRank); }
 void ZRemRangeByScore(CommandContext& ctx) { ZRemRangeGeneric(ctx, RangeType::kScore); }
@@ -479,11 +485,15 @@ void ZRemRangeByLex(CommandContext& ctx) { ZRemRangeGeneric(ctx, RangeType::kLex
 std::vector<Item> PopItems(ZSetValue* z, bool min, size_t count) {
   std::vector<Item> out;
   count = std::min(count, z->size());
-  auto view = z->Items();
-  const auto& items = view.items();
-  for (size_t i = 0; i < count; ++i) out.push_back(items[min ? i : items.size() - 1 - i]);
+  if (count == 0) return out;
+  out.reserve(count);
+  z->Walk(0, !min, [&](const Ref& r) {
+    out.push_back(Item{r.score, std::string(r.member)});
+    return out.size() < count;
+  });
+  size_t n = z->size();
   if (min) z->EraseRanks(0, count);
-  else z->EraseRanks(items.size() - count, items.size());
+  else z->EraseRanks(n - count, n);
   return out;
 }
 
@@ -601,8 +611,7 @@ void ZRandMember(CommandContext& ctx) {
   if (ctx.argc() == 2) {
     if (!Lookup(ctx, ctx.arg(1), &z)) return;
     if (!z) return ctx.rb->Null();
-    auto view = z->Items();
-    return ctx.rb->Bulk(view.items()[ctx.shard->rng()() % view.items().size()].member);
+    return ctx.rb->Bulk(z->RandomItem(ctx.shard->rng()).member);
   }
   int64_t l;
   if (!ParseInt64(ctx.arg(2), &l)) return ctx.Error(OpStatus::kNotAnInteger);
@@ -615,22 +624,27 @@ void ZRandMember(CommandContext& ctx) {
   if (!Lookup(ctx, ctx.arg(1), &z)) return;
   if (!z || l == 0) return ctx.rb->EmptyArray();
   auto& rng = ctx.shard->rng();
-  std::vector<const Item*> picks;
-  auto view = z->Items();
-  const auto& items = view.items();
-  if (l < 0) {
+  std::vector<Ref> picks;
+  if (l < 0) {  // repeats allowed: one draw per element
     for (int64_t i = 0; i < -l; ++i) {
       // (each pick adds at least 7 bytes to the reply: 4 is an underestimate)
       if ((i & 1023) == 0 && ctx.ReplyOverLimit(picks.size() * 4)) break;
-      picks.push_back(&items[rng() % items.size()]);
+      picks.push_back(z->RandomItem(rng));
     }
-  } else if (static_cast<uint64_t>(l) >= items.size()) {
-    for (const auto& i : items) picks.push_back(&i);
-  } else {
-    std::vector<size_t> idx(items.size());
-    for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
-    for (size_t i = 0; i < static_cast<size_t>(l); ++i) std::swap(idx[i], idx[i + rng() % (idx.size() - i)]);
-    for (size_t i = 0; i < static_cast<size_t>(l); ++i) picks.push_back(&items[idx[i]]);
+  } else if (static_cast<uint64_t>(l) >= z->size() || static_cast<uint64_t>(l) * 3 > z->size()) {
+    // All of it, or past a third of it: a partial shuffle of a copy.
+    picks.reserve(z->size());
+    z->ForEach([&](const Ref& r) { picks.push_back(r); });
+    size_t n = std::min<size_t>(static_cast<size_t>(l), picks.size());
+    for (size_t i = 0; i < n && n < picks.size(); ++i) std::swap(picks[i], picks[i + rng() % (picks.size() - i)]);
+    picks.resize(n);
+  } else {  // a few of many: distinct random draws, O(count) expected
+    absl::flat_hash_set<std::string_view> seen;
+    seen.reserve(static_cast<size_t>(l));
+    while (picks.size() < static_cast<size_t>(l)) {
+      Ref r = z->RandomItem(rng);
+      if (seen.insert(r.member).second) picks.push_back(r);
+    }
   }
   ReplyItems(ctx, picks, withscores);
 }
@@ -654,7 +668,7 @@ bool LoadInput(CommandContext& ctx, std::string_view key, std::vector<Item>* out
   *exists = e != nullptr;
   if (!e) return true;
   if (e->type == ObjType::kZSet) {
-    *out = ObjectOf<ZSetValue>(e)->Items().items();
+    *out = ObjectOf<ZSetValue>(e)->ToVector();
     return true;
   }
   if (e->type == ObjType::kSet) {
@@ -757,9 +771,7 @@ void ZSetOpGeneric(CommandContext& ctx, ZOp op, bool store) {
                op == ZOp::kUnion ? "zunionstore" : op == ZOp::kInter ? "zinterstore" : "zdiffstore");
     return ctx.rb->Integer(static_cast<int64_t>(result.size()));
   }
-  std::vector<const Item*> ptrs;
-  for (const auto& i : result) ptrs.push_back(&i);
-  ReplyItems(ctx, ptrs, withscores);
+  ReplyItems(ctx, result, withscores);
 }
 void ZUnion(CommandContext& ctx) { ZSetOpGeneric(ctx, ZOp::kUnion, false); }
 void ZInter(CommandContext& ctx) { ZSetOpGeneric(ctx, ZOp::kInter, false); }
@@ -798,26 +810,35 @@ void ZInterCard(CommandContext& ctx) {
   ctx.rb->Integer(n);
 }
 
-// ZSCAN returns the whole set in one call (cursor 0).
+// ZSCAN: a listpack answers in one call (cursor 0); a skiplist set a
+// bucket position of its member table at a time (ScanCollection).
 void ZScan(CommandContext& ctx) {
   CollectionScanArgs scan;
   if (!ParseCollectionScan(ctx, &scan)) return;
-  std::string_view pattern = scan.pattern;
-  bool has_pattern = scan.has_pattern;
   ZSetValue* z;
   if (!Lookup(ctx, ctx.arg(1), &z)) return;
-  std::vector<const Item*> out;
-  ZSetValue::View view;
-  if (z) view = z->Items();
-  if (z)
-    for (const auto& i : view.items())
-      if (!has_pattern || GlobMatch(pattern, i.member)) out.push_back(&i);
+  std::vector<Ref> out;
+  auto add = [&](const Ref& r) {
+    if (!scan.has_pattern || GlobMatch(scan.pattern, r.member)) out.push_back(r);
+  };
+  uint64_t next = 0;
+  if (z && z->is_table()) {
+    size_t found = 0;
+    next = ScanCollection(scan, found, [&](uint64_t c) {
+      return z->Scan(c, [&](const Ref& r) {
+        ++found;
+        add(r);
+      });
+    });
+  } else if (z) {
+    z->ForEach(add);
+  }
   ctx.rb->ArrayHeader(2);
-  ctx.rb->Bulk("0");
+  ctx.rb->Bulk(std::to_string(next));
   ctx.rb->ArrayHeader(out.size() * 2);
-  for (const Item* i : out) {
-    ctx.rb->Bulk(i->member);
-    ctx.rb->Bulk(FormatDouble(i->score));
+  for (const Ref& r : out) {
+    ctx.rb->Bulk(r.member);
+    ctx.rb->Bulk(FormatDouble(r.score));
   }
 }
 

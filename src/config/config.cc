@@ -289,9 +289,10 @@ Config::Config() {
       {"zset-max-ziplist-entries"});
   num("zset-max-listpack-value", T::kInt, 0, kLongMax, "64", &zset_max_listpack_value, false,
       {"zset-max-ziplist-value"});
-  // Lists are not packed into nodes (see keyspace/list_value.h): these are
-  // accepted with Redis's defaults and ranges and have no effect.
-  num("list-max-listpack-size", T::kInt, INT_MIN, kIntMax, "-2", nullptr, false, {"list-max-ziplist-size"});
+  // How full a list's packed nodes get (keyspace/list_value.h); a list keeps
+  // the value it was made with, as in Redis.
+  num("list-max-listpack-size", T::kInt, INT_MIN, kIntMax, "-2", &list_max_listpack_size, false,
+      {"list-max-ziplist-size"});
   num("list-compress-depth", T::kInt, 0, kIntMax, "0", nullptr);
   num("stream-node-max-bytes", T::kMemory, 0, kLongMax, "4096", &stream_node_max_bytes);
   num("stream-node-max-entries", T::kInt, 0, kLongMax, "100", &stream_node_max_entries);

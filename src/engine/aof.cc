@@ -665,10 +665,10 @@ void Aof::AppendRebuild(std::string* out, Entry* e) {
       AppendCommand(out, {"SET", key, e->value()});
       break;
     case ObjType::kList:
-      for (const std::string& it : ObjectOf<ListValue>(e)->items) {
-        words.push_back(it);
+      ObjectOf<ListValue>(e)->ForEach([&](std::string_view it) {
+        words.emplace_back(it);
         batched("RPUSH", 1);
-      }
+      });
       if (!words.empty()) flush("RPUSH", 0);
       break;
     case ObjType::kSet:
@@ -679,12 +679,11 @@ void Aof::AppendRebuild(std::string* out, Entry* e) {
       if (!words.empty()) flush("SADD", 0);
       break;
     case ObjType::kZSet: {
-      ZSetValue::View view = ObjectOf<ZSetValue>(e)->Items();  // (owns a packed set's items)
-      for (const ZSetValue::Item& it : view.items()) {
+      ObjectOf<ZSetValue>(e)->ForEach([&](const ZSetValue::Ref& it) {
         words.push_back(fmt::format("{:.17g}", it.score));
-        words.push_back(it.member);
+        words.push_back(std::string(it.member));
         batched("ZADD", 2);
-      }
+      });
       if (!words.empty()) flush("ZADD", 0);
       break;
     }

@@ -631,24 +631,24 @@ class ShardLoader final : public rdb::LoadHandler {
   int inflight_ = 0;
 };
 
-rdb::Limits LimitsOf(Config& c) {
+}  // namespace
+
+rdb::Limits RdbLimits(const Config& c) {
+  auto sz = [](const std::atomic<int64_t>& v) { return static_cast<size_t>(std::max<int64_t>(v.load(), 0)); };
   rdb::Limits l;
-  l.hash.max_listpack_entries = static_cast<size_t>(c.hash_max_listpack_entries.load());
-  l.hash.max_listpack_value = static_cast<size_t>(c.hash_max_listpack_value.load());
-  l.zset.max_listpack_entries = static_cast<size_t>(c.zset_max_listpack_entries.load());
-  l.zset.max_listpack_value = static_cast<size_t>(c.zset_max_listpack_value.load());
-  l.set_max_intset_entries = static_cast<size_t>(c.set_max_intset_entries.load());
+  l.hash = HashLimits{sz(c.hash_max_listpack_entries), sz(c.hash_max_listpack_value)};
+  l.zset = ZSetLimits{sz(c.zset_max_listpack_entries), sz(c.zset_max_listpack_value)};
+  l.set_max_intset_entries = sz(c.set_max_intset_entries);
+  l.list_fill = static_cast<int>(std::clamp<int64_t>(c.list_max_listpack_size.load(), INT_MIN, INT_MAX));
   l.stream_node_max_bytes = c.stream_node_max_bytes.load();
   l.stream_node_max_entries = c.stream_node_max_entries.load();
   l.progress_bytes = static_cast<uint64_t>(c.loading_process_events_interval_bytes.load());
   return l;
 }
 
-}  // namespace
-
 bool Persistence::LoadRdb(rdb::Reader& r, std::string* error, bool merge) {
   ShardLoader loader(engine_, this, merge);
-  bool ok = rdb::LoadFile(r, LimitsOf(engine_->config()), loader, error);
+  bool ok = rdb::LoadFile(r, RdbLimits(engine_->config()), loader, error);
   loader.Finish();
   last_load_loaded_.store(loader.loaded());
   last_load_expired_.store(loader.expired());

@@ -32,12 +32,18 @@
 
 namespace larder {
 
+class Config;
 class Engine;
 class Shard;
 class SnapshotJob;
 namespace rdb {
 class Reader;
+struct Limits;
 }
+
+// The encodings loaded values take (a dump, an AOF base, RESTORE): what the
+// server's *-max-listpack-* settings give.
+rdb::Limits RdbLimits(const Config& c);
 
 struct SnapshotRequest {
   std::string path;  // final path; written to a temporary file beside it first

@@ -39,15 +39,15 @@ void MixValueDigest(const Entry* e, Digest* d) {
       MixDigest(d, e->value());
       break;
     case ObjType::kList:
-      for (const auto& item : ObjectOf<ListValue>(e)->items) MixDigest(d, item);
+      ObjectOf<ListValue>(e)->ForEach([&](std::string_view item) { MixDigest(d, item); });
       break;
     case ObjType::kSet:
       ObjectOf<SetValue>(e)->ForEach([d](std::string_view m) { XorDigest(d, m); });
       break;
     case ObjType::kZSet: {
-      auto view = ObjectOf<ZSetValue>(e)->Items();
       char buf[64];
-      for (const auto& it : view.items()) XorElement(d, it.member, ScoreText(it.score, buf));
+      ObjectOf<ZSetValue>(e)->ForEach(
+          [&](const ZSetValue::Ref& it) { XorElement(d, it.member, ScoreText(it.score, buf)); });
       break;
     }
     case ObjType::kHash: {

@@ -1,14 +1,41 @@
 #include "keyspace/hash_value.h"
 
+#include <malloc.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
 #include <vector>
+
+#include "keyspace/table.h"
 
 namespace larder {
 
+namespace {
+HashNode* NewNode(std::string_view field, std::string_view value) {
+  auto* n = static_cast<HashNode*>(std::malloc(sizeof(HashNode) + field.size() + value.size()));
+  if (!n) throw std::bad_alloc();
+  n->next = nullptr;
+  n->field_len = static_cast<uint32_t>(field.size());
+  n->value_len = static_cast<uint32_t>(value.size());
+  if (!field.empty()) memcpy(n->bytes(), field.data(), field.size());
+  if (!value.empty()) memcpy(n->bytes() + field.size(), value.data(), value.size());
+  return n;
+}
+}  // namespace
+
+uint64_t HashNodeTraits::Hash(std::string_view f) { return HashKey(f); }
+void HashNodeTraits::Free(HashNode* n) { std::free(n); }
+
+void HashValue::InsertNode(std::string_view field, std::string_view value) {
+  table()->Insert(NewNode(field, value));
+}
+
 std::optional<std::string_view> HashValue::Get(std::string_view field) const {
   if (table()) {
-    auto it = table()->find(absl::string_view(field.data(), field.size()));
-    if (it == table()->end()) return std::nullopt;
-    return std::string_view(it->second);
+    const HashNode* n = table()->Lookup(field);
+    if (!n) return std::nullopt;
+    return n->value();
   }
   size_t pos = packed_.Find(field, 2);
   if (pos == packed_.End()) return std::nullopt;
@@ -53,9 +80,21 @@ bool HashValue::Set(std::string_view field, std::string_view value, const HashLi
   if (!table() && (field.size() > limits.max_listpack_value || value.size() > limits.max_listpack_value))
     ConvertToTable();
   if (table()) {
-    auto [it, inserted] = table()->try_emplace(std::string(field));
-    it->second.assign(value);
-    return inserted;
+    HashNode* n = table()->Find(field);
+    if (!n) {
+      InsertNode(field, value);
+      return true;
+    }
+    if (sizeof(HashNode) + field.size() + value.size() <= malloc_usable_size(n)) {
+      if (!value.empty()) memmove(n->bytes() + field.size(), value.data(), value.size());
+      n->value_len = static_cast<uint32_t>(value.size());
+      return false;
+    }
+    HashNode* fresh = NewNode(field, value);
+    fresh->next = n->next;
+    table()->Relink(n, fresh);
+    std::free(n);
+    return false;
   }
   size_t pos = packed_.Find(field, 2);
   if (pos != packed_.End()) {
@@ -72,7 +111,13 @@ bool HashValue::Set(std::string_view field, std::string_view value, const HashLi
 
 bool HashValue::Delete(std::string_view field) {
   PersistField(field);
-  if (table()) return table()->erase(absl::string_view(field.data(), field.size())) > 0;
+  if (table()) {
+    HashNode* n = table()->Unlink(field);
+    if (!n) return false;
+    std::free(n);
+    table()->MaybeShrink();  // keeps random draws O(1) after many removals
+    return true;
+  }
   size_t pos = packed_.Find(field, 2);
   if (pos == packed_.End()) return false;
   packed_.Erase(pos, 2);
@@ -81,16 +126,33 @@ bool HashValue::Delete(std::string_view field) {
 
 void HashValue::ConvertToTable() {
   auto t = std::make_unique<Table>();
-  t->reserve(size());
-  ForEach([&](std::string_view f, std::string_view v) { t->emplace(std::string(f), std::string(v)); });
+  t->Reserve(size() + 1);
+  ForEach([&](std::string_view f, std::string_view v) { t->Insert(NewNode(f, v)); });
   packed_.Clear();
   Ex().table = std::move(t);
+}
+
+std::pair<std::string_view, std::string_view> HashValue::RandomField(std::mt19937_64& rng) const {
+  if (table()) {
+    const HashNode* n = table()->Random(rng);
+    return {n->field(), n->value()};
+  }
+  size_t pick = rng() % size(), i = 0;
+  std::pair<std::string_view, std::string_view> out;
+  ForEach([&](std::string_view f, std::string_view v) {
+    if (i++ == pick) out = {f, v};
+  });
+  return out;
 }
 
 std::unique_ptr<HashValue> HashValue::Clone() const {
   auto c = std::make_unique<HashValue>();
   c->packed_ = PackedList(packed_);
-  if (table()) c->Ex().table = std::make_unique<Table>(*table());
+  if (table()) {
+    c->Ex().table = std::make_unique<Table>();
+    c->table()->Reserve(table()->size());
+    table()->ForEach([&](HashNode* n) { c->InsertNode(n->field(), n->value()); });
+  }
   if (ttl()) c->Ex().ttl = std::make_unique<absl::flat_hash_map<std::string, int64_t>>(*ttl());
   return c;
 }
@@ -98,11 +160,8 @@ std::unique_ptr<HashValue> HashValue::Clone() const {
 size_t HashValue::MemoryUsage() const {
   size_t n = sizeof(HashValue) + packed_.bytes();
   if (table()) {
-    n += table()->capacity() * (sizeof(std::string) * 2 + 1);
-    for (const auto& [f, v] : *table()) {
-      if (f.capacity() > 15) n += f.capacity() + 1;
-      if (v.capacity() > 15) n += v.capacity() + 1;
-    }
+    n += sizeof(Table) + table()->BucketBytes();
+    table()->ForEach([&](HashNode* node) { n += malloc_usable_size(node); });
   }
   return n;
 }

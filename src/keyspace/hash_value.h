@@ -2,7 +2,9 @@
 // field and value (OBJECT ENCODING "listpack", insertion order kept, as in
 // Redis); past hash-max-listpack-entries fields or a field/value longer than
 // hash-max-listpack-value bytes they become a hash table ("hashtable") and
-// never go back, as in Redis.
+// never go back, as in Redis. The table is a ChainedTable of one block per
+// field ([next][field len][value len][field][value]): random fields in O(1)
+// expected, resizes spread over operations, HSCAN cursors that survive them.
 //
 // Fields may carry their own expiry (HEXPIRE, Redis 7.4): absolute Unix ms in
 // a side map that exists only while some field has one. Expired fields are
@@ -14,12 +16,32 @@
 
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
+#include <utility>
 
+#include "ds/chained_table.h"
 #include "ds/packed_list.h"
 
 namespace larder {
+
+struct HashNode {
+  HashNode* next;
+  uint32_t field_len;
+  uint32_t value_len;
+  const char* bytes() const { return reinterpret_cast<const char*>(this + 1); }
+  char* bytes() { return reinterpret_cast<char*>(this + 1); }
+  std::string_view field() const { return {bytes(), field_len}; }
+  std::string_view value() const { return {bytes() + field_len, value_len}; }
+};
+
+struct HashNodeTraits {
+  static std::string_view Key(const HashNode* n) { return n->field(); }
+  static HashNode*& Next(HashNode* n) { return n->next; }
+  static uint64_t Hash(std::string_view f);
+  static void Free(HashNode* n);
+};
 
 struct HashLimits {
   size_t max_listpack_entries = 128;
@@ -28,9 +50,10 @@ struct HashLimits {
 
 class HashValue {
  public:
-  using Table = absl::flat_hash_map<std::string, std::string>;
+  using Table = ChainedTable<HashNode, HashNodeTraits>;
 
   bool packed() const { return !table(); }
+  bool is_table() const { return table() != nullptr; }
   size_t size() const { return table() ? table()->size() : packed_.size() / 2; }
   const char* encoding() const {
     return table() ? "hashtable" : (has_field_ttls() ? "listpackex" : "listpack");
@@ -50,11 +73,22 @@ class HashValue {
   // Deletes fields whose time has come; returns how many.
   size_t PurgeExpired(int64_t now_ms);
 
+  // A field and its value drawn at random (O(1) expected in the table
+  // form, O(n) packed); the hash must not be empty. The views stay valid
+  // until the next modification.
+  std::pair<std::string_view, std::string_view> RandomField(std::mt19937_64& rng) const;
+  // One step of HSCAN over the table: fn(field, value) for the fields of one
+  // bucket position, and the next cursor (0: done). Only for is_table().
+  template <typename Fn>
+  uint64_t Scan(uint64_t cursor, Fn&& fn) const {
+    return table()->Scan(cursor, [&](HashNode* n) { fn(n->field(), n->value()); });
+  }
+
   // fn(field, value) in storage order.
   template <typename Fn>
   void ForEach(Fn&& fn) const {
     if (table()) {
-      for (const auto& [f, v] : *table()) fn(std::string_view(f), std::string_view(v));
+      table()->ForEach([&](HashNode* n) { fn(n->field(), n->value()); });
       return;
     }
     size_t pos = packed_.First(), end = packed_.End(), next;
@@ -72,6 +106,7 @@ class HashValue {
 
  private:
   void ConvertToTable();
+  void InsertNode(std::string_view field, std::string_view value);
 
   // The hash table (once past the listpack limits) and the field TTLs live
   // behind one pointer, so a small hash without field TTLs is two pointers

@@ -166,6 +166,7 @@ struct Limits {
   HashLimits hash;
   ZSetLimits zset;
   size_t set_max_intset_entries = 512;
+  int list_fill = -2;  // list-max-listpack-size
   int64_t stream_node_max_bytes = 4096;
   int64_t stream_node_max_entries = 100;
   // LoadFile reports Progress every this many bytes

@@ -535,8 +535,8 @@ bool CheckCount(Reader& r, uint64_t n, uint64_t per) {
   return true;
 }
 
-Entry* ReadList(Reader& r, uint8_t type, std::string_view key) {
-  auto list = std::make_unique<ListValue>();
+Entry* ReadList(Reader& r, uint8_t type, std::string_view key, int fill) {
+  auto list = std::make_unique<ListValue>(fill);
   std::string s;
   uint64_t n;
   switch (type) {
@@ -544,7 +544,7 @@ Entry* ReadList(Reader& r, uint8_t type, std::string_view key) {
       if (!r.Length(&n) || !CheckCount(r, n, 1)) return nullptr;
       for (uint64_t i = 0; i < n; ++i) {
         if (!r.String(&s)) return nullptr;
-        list->items.push_back(std::move(s));
+        list->PushBack(s);
       }
       break;
     case kTypeListZiplist: {
@@ -552,7 +552,7 @@ Entry* ReadList(Reader& r, uint8_t type, std::string_view key) {
       PackedIter it(s, true);
       std::vector<std::string> items;
       if (!it.All(&items)) return r.Fail("List ziplist integrity check failed"), nullptr;
-      for (auto& x : items) list->items.push_back(std::move(x));
+      for (auto& x : items) list->PushBack(x);
       break;
     }
     case kTypeListQuicklist:
@@ -567,7 +567,7 @@ Entry* ReadList(Reader& r, uint8_t type, std::string_view key) {
         if (!r.String(&s)) return nullptr;
         if (s.empty()) return r.Fail("Quicklist node of zero length"), nullptr;
         if (container == 1) {  // PLAIN: the element itself
-          list->items.push_back(std::move(s));
+          list->PushBack(s);
           continue;
         }
         PackedIter it(s, type == kTypeListQuicklist);
@@ -577,12 +577,12 @@ Entry* ReadList(Reader& r, uint8_t type, std::string_view key) {
                                                    : "Quicklist listpack integrity check failed"),
                  nullptr;
         // Redis skips empty nodes (an old bug could write them).
-        for (auto& x : items) list->items.push_back(std::move(x));
+        for (auto& x : items) list->PushBack(x);
       }
       break;
     }
   }
-  if (list->items.empty()) return r.FailEmpty("empty list"), nullptr;
+  if (list->empty()) return r.FailEmpty("empty list"), nullptr;
   return Finish(std::move(list), key, ObjType::kList);
 }
 
@@ -926,7 +926,7 @@ Entry* ReadValue(Reader& r, uint8_t type, std::string_view key, const Limits& li
     case kTypeListZiplist:
     case kTypeListQuicklist:
     case kTypeListQuicklist2:
-      return ReadList(r, type, key);
+      return ReadList(r, type, key, limits.list_fill);
     case kTypeSet:
     case kTypeSetIntset:
     case kTypeSetListpack:

@@ -167,7 +167,9 @@ Entry* Load(const std::string& payload, bool* bad = nullptr) {
 
 std::vector<std::string> ListItems(Entry* e) {
   auto* l = ObjectOf<ListValue>(e);
-  return {l->items.begin(), l->items.end()};
+  std::vector<std::string> out;
+  l->ForEach([&](std::string_view v) { out.emplace_back(v); });
+  return out;
 }
 
 std::vector<std::pair<std::string, std::string>> HashItems(Entry* e) {
@@ -178,8 +180,7 @@ std::vector<std::pair<std::string, std::string>> HashItems(Entry* e) {
 
 std::vector<std::pair<std::string, double>> ZItems(Entry* e) {
   std::vector<std::pair<std::string, double>> out;
-  auto v = ObjectOf<ZSetValue>(e)->Items();
-  for (const auto& i : v.items()) out.emplace_back(i.member, i.score);
+  ObjectOf<ZSetValue>(e)->ForEach([&](const ZSetValue::Ref& i) { out.emplace_back(i.member, i.score); });
   return out;
 }
 

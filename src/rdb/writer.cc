@@ -93,16 +93,16 @@ void WriteList(Writer& w, const ListValue& l) {
   auto flush = [&] {
     if (cur.count()) nodes.push_back({kContainerPacked, cur.Finish()});
   };
-  for (const std::string& item : l.items) {
+  l.ForEach([&](std::string_view item) {
     size_t sz = item.size();
     if (sz >= kListPlainThreshold) {
       flush();
-      nodes.push_back({kContainerPlain, item});
-      continue;
+      nodes.push_back({kContainerPlain, std::string(item)});
+      return;
     }
     if (cur.count() && !NodeTakes(cur.bytes(), cur.count(), sz, w.options().list_fill)) flush();
     cur.Add(item);
-  }
+  });
   flush();
   w.Length(nodes.size());
   for (const Node& n : nodes) {
@@ -129,22 +129,22 @@ void WriteSet(Writer& w, const SetValue& s) {
 }
 
 void WriteZSet(Writer& w, const ZSetValue& z) {
-  ZSetValue::View v = z.Items();
-  const auto& items = v.items();
   if (std::string_view(z.encoding()) == "listpack") {
     ListpackBuilder lp;
-    for (const auto& i : items) {
+    z.ForEach([&](const ZSetValue::Ref& i) {
       lp.Add(i.member);
       lp.Add(D2String(i.score));
-    }
+    });
     w.String(lp.Finish());
     return;
   }
-  w.Length(items.size());
-  for (auto it = items.rbegin(); it != items.rend(); ++it) {
-    w.String(it->member);
-    w.BinaryDouble(it->score);
-  }
+  // Descending, as Redis writes it: a loader's inserts land at the head.
+  w.Length(z.size());
+  z.Walk(0, true, [&](const ZSetValue::Ref& i) {
+    w.String(i.member);
+    w.BinaryDouble(i.score);
+    return true;
+  });
 }
 
 void WriteHash(Writer& w, const HashValue& h) {

@@ -164,7 +164,8 @@ TEST(DumpPayload, MatchesRedis) {
   }
   {
     auto l = std::make_unique<ListValue>();
-    l->items = {"x", "70000"};
+    l->PushBack("x");
+    l->PushBack("70000");
     auto e = ObjectEntry("l", ObjType::kList, std::move(l));
     EXPECT_EQ(Hex(DumpPayload(e.get())), "1201020f0f0000000200817802f270110104ff0a00625aa0d40551fe94");
   }
@@ -238,7 +239,7 @@ TEST(WriteFile, RedisCheckRdbAccepts) {
   auto he = ObjectEntry("hash", ObjType::kHash, std::move(h));
   WriteKey(w, he.get(), AccessInfo::kFreq);
   auto l = std::make_unique<ListValue>();
-  for (int i = 0; i < 5000; ++i) l->items.push_back("item" + std::to_string(i));
+  for (int i = 0; i < 5000; ++i) l->PushBack("item" + std::to_string(i));
   auto le = ObjectEntry("list", ObjType::kList, std::move(l));
   WriteKey(w, le.get(), AccessInfo::kIdle);
   auto x = std::make_unique<StreamValue>();

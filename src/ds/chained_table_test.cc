@@ -1,0 +1,98 @@
+#include "ds/chained_table.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+
+namespace larder {
+namespace {
+
+struct Node {
+  Node* next = nullptr;
+  std::string key;
+};
+
+int g_freed = 0;
+
+struct Traits {
+  static std::string_view Key(const Node* n) { return n->key; }
+  static Node*& Next(Node* n) { return n->next; }
+  static uint64_t Hash(std::string_view k) { return std::hash<std::string_view>{}(k); }
+  static void Free(Node* n) {
+    ++g_freed;
+    delete n;
+  }
+};
+
+using T = ChainedTable<Node, Traits>;
+
+Node* Make(const std::string& k) { return new Node{nullptr, k}; }
+
+TEST(ChainedTableTest, ClearFreesEveryNodeOnce) {
+  g_freed = 0;
+  {
+    T t;
+    for (int i = 0; i < 1000; ++i) t.Insert(Make(std::to_string(i)));
+    EXPECT_EQ(t.size(), 1000u);
+  }
+  EXPECT_EQ(g_freed, 1000);
+}
+
+// Random draws reach every node, with no bucket far more likely than
+// chance, also while a shrink is under way after most nodes went.
+TEST(ChainedTableTest, RandomReachesEveryNodeAfterShrinks) {
+  T t;
+  for (int i = 0; i < 20000; ++i) t.Insert(Make(std::to_string(i)));
+  for (int i = 100; i < 20000; ++i) {
+    Traits::Free(t.Unlink(std::to_string(i)));
+    t.MaybeShrink();
+  }
+  ASSERT_EQ(t.size(), 100u);
+  EXPECT_LE(t.buckets(), 1024u + 256u);  // shrunk (or shrinking) from 32768
+  std::mt19937_64 rng(7);
+  std::map<std::string, int> hits;
+  for (int i = 0; i < 100000; ++i) ++hits[std::string(t.Random(rng)->key)];
+  EXPECT_EQ(hits.size(), 100u);
+  for (const auto& [k, n] : hits) {
+    EXPECT_GT(n, 200) << k;  // 1000 expected per node
+    EXPECT_LT(n, 3000) << k;
+  }
+}
+
+// The scan guarantee under growth, shrinking and rehashes in progress.
+TEST(ChainedTableTest, ScanSeesStableNodesWhileTheTableResizes) {
+  T t;
+  for (int i = 0; i < 500; ++i) t.Insert(Make("s" + std::to_string(i)));
+  std::set<std::string> seen;
+  uint64_t cursor = 0;
+  int round = 0;
+  do {
+    cursor = t.Scan(cursor, [&](Node* n) { seen.insert(n->key); });
+    if (round < 40) {
+      for (int i = 0; i < 100; ++i) t.Insert(Make("c" + std::to_string(round * 100 + i)));
+    } else if (round < 80) {
+      for (int i = 0; i < 100; ++i)
+        if (Node* n = t.Unlink("c" + std::to_string((round - 40) * 100 + i))) Traits::Free(n);
+      t.MaybeShrink();
+    }
+    ++round;
+  } while (cursor != 0);
+  for (int i = 0; i < 500; ++i) EXPECT_TRUE(seen.count("s" + std::to_string(i))) << i;
+}
+
+TEST(ChainedTableTest, LookupFindsDuringARehashWithoutMovingIt) {
+  T t;
+  int n = 0;
+  while (n < 10 || !t.rehashing()) t.Insert(Make(std::to_string(n++)));  // stops as a grow starts
+  size_t before = t.buckets();
+  for (int i = 0; i < n; ++i) EXPECT_NE(t.Lookup(std::to_string(i)), nullptr) << i;
+  EXPECT_TRUE(t.rehashing());
+  EXPECT_EQ(t.buckets(), before);
+  EXPECT_EQ(t.Lookup("nope"), nullptr);
+}
+
+}  // namespace
+}  // namespace larder

@@ -1,0 +1,104 @@
+// QuickList: a list of byte strings kept as a sequence of PackedList nodes
+// (Redis's quicklist idea): a few bytes of overhead per element instead of a
+// std::string each, O(1) pushes and pops at both ends, and O(N/node) index
+// lookups that skip whole nodes by their counts.
+//
+// How full a node may get is Redis's list-max-listpack-size (`fill`):
+//   fill > 0    at most `fill` elements and at most 8 KB per node
+//   fill -1..-5 at most 4, 8, 16, 32 or 64 KB per node
+// An element larger than that gets a node of its own.
+//
+// Views returned (At, Walk) stay valid until the next modification.
+// Not thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "ds/packed_list.h"
+
+namespace larder {
+
+class QuickList {
+ public:
+  explicit QuickList(int fill = -2) : fill_(fill) {}
+  QuickList(const QuickList& o) : nodes_(o.nodes_), size_(o.size_), fill_(o.fill_) {}
+  QuickList& operator=(const QuickList&) = delete;
+  QuickList(QuickList&&) noexcept = default;
+  QuickList& operator=(QuickList&&) noexcept = default;
+
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  size_t node_count() const { return nodes_.size(); }
+  int fill() const { return fill_; }
+
+  void PushFront(std::string_view s);
+  void PushBack(std::string_view s);
+  // Removes and returns the first (or last) element; the list must not be empty.
+  std::string PopFront();
+  std::string PopBack();
+
+  // The element at 0-based `i` (< size()).
+  std::string_view At(size_t i) const;
+  // Replaces the element at `i` (< size()).
+  void Set(size_t i, std::string_view s);
+  // Inserts `s` before index `i` (i == size() appends).
+  void Insert(size_t i, std::string_view s);
+  // Removes `n` elements from index `i` on.
+  void Erase(size_t i, size_t n);
+  void Clear() {
+    nodes_.clear();
+    size_ = 0;
+  }
+
+  // fn(string_view) from index `i` on, ascending, or with `rev` descending
+  // from the element `i` places below the end, while fn returns true.
+  template <typename Fn>
+  void Walk(size_t i, bool rev, Fn&& fn) const {
+    if (i >= size_) return;
+    if (!rev) {
+      auto [n, k] = Locate(i);
+      for (; n < nodes_.size(); ++n, k = 0) {
+        const PackedList& node = nodes_[n];
+        size_t pos = node.Seek(k), end = node.End(), next;
+        for (; pos < end; pos = next)
+          if (!fn(node.Get(pos, &next))) return;
+      }
+      return;
+    }
+    auto [n, k] = Locate(size_ - 1 - i);
+    std::vector<std::string_view> elems;  // a node walked backwards
+    for (size_t m = n + 1; m-- > 0;) {
+      const PackedList& node = nodes_[m];
+      elems.clear();
+      node.ForEach([&](std::string_view s) { elems.push_back(s); });
+      size_t top = m == n ? k + 1 : elems.size();
+      for (size_t j = top; j-- > 0;)
+        if (!fn(elems[j])) return;
+    }
+  }
+  template <typename Fn>
+  void ForEach(Fn&& fn) const {
+    for (const PackedList& node : nodes_) node.ForEach(fn);
+  }
+
+  // Bytes of the nodes and the node index.
+  size_t MemoryUsage() const;
+
+ private:
+  // (node, index within the node) of element `i`, found from the nearer end.
+  std::pair<size_t, size_t> Locate(size_t i) const;
+  bool Fits(const PackedList& node, size_t add_bytes) const;
+  // Splits node `n` in two halves if it grew past its limit.
+  void MaybeSplit(size_t n);
+
+  std::deque<PackedList> nodes_;
+  size_t size_ = 0;
+  int fill_;
+};
+
+}  // namespace larder

@@ -1,0 +1,91 @@
+#include "ds/quick_list.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <random>
+#include <string>
+
+namespace larder {
+namespace {
+
+std::deque<std::string> Contents(const QuickList& l) {
+  std::deque<std::string> out;
+  l.ForEach([&](std::string_view s) { out.emplace_back(s); });
+  return out;
+}
+
+// Every operation against a std::deque model, under fills by count, by
+// bytes, and with elements bigger than a node.
+TEST(QuickListTest, AgreesWithADequeUnderEveryFill) {
+  for (int fill : {-2, -1, 1, 4, 128, 0}) {
+    std::mt19937_64 rng(static_cast<uint64_t>(fill + 100));
+    QuickList l(fill);
+    std::deque<std::string> model;
+    for (int step = 0; step < 6000; ++step) {
+      size_t len = rng() % 16 == 0 ? 5000 + rng() % 20000 : rng() % 40;
+      std::string v(len, static_cast<char>('a' + rng() % 26));
+      v += std::to_string(step);
+      int op = static_cast<int>(rng() % 12);
+      if (op < 3) {
+        l.PushBack(v);
+        model.push_back(v);
+      } else if (op < 5) {
+        l.PushFront(v);
+        model.push_front(v);
+      } else if (op == 5 && !model.empty()) {
+        ASSERT_EQ(l.PopFront(), model.front());
+        model.pop_front();
+      } else if (op == 6 && !model.empty()) {
+        ASSERT_EQ(l.PopBack(), model.back());
+        model.pop_back();
+      } else if (op == 7 && !model.empty()) {
+        size_t i = rng() % model.size();
+        l.Set(i, v);
+        model[i] = v;
+      } else if (op == 8) {
+        size_t i = rng() % (model.size() + 1);
+        l.Insert(i, v);
+        model.insert(model.begin() + static_cast<long>(i), v);
+      } else if (op == 9 && !model.empty()) {
+        size_t i = rng() % model.size(), n = rng() % 5;
+        l.Erase(i, n);
+        model.erase(model.begin() + static_cast<long>(i),
+                    model.begin() + static_cast<long>(std::min(model.size(), i + n)));
+      } else if (op == 10 && !model.empty()) {
+        size_t i = rng() % model.size();
+        ASSERT_EQ(l.At(i), model[i]) << fill << " " << step;
+      } else if (op == 11 && !model.empty()) {
+        size_t i = rng() % model.size();
+        bool rev = rng() & 1;
+        size_t want = 1 + rng() % 50, k = 0;
+        l.Walk(i, rev, [&](std::string_view s) {
+          size_t at = rev ? model.size() - 1 - i - k : i + k;
+          EXPECT_EQ(s, model[at]) << fill << " " << step;
+          return ++k < want;
+        });
+        EXPECT_EQ(k, std::min(want, model.size() - i));
+      }
+      ASSERT_EQ(l.size(), model.size());
+      if (step % 500 == 0) ASSERT_EQ(Contents(l), model) << fill;
+    }
+    ASSERT_EQ(Contents(l), model) << fill;
+    QuickList copy(l);
+    EXPECT_EQ(Contents(copy), model);
+  }
+}
+
+TEST(QuickListTest, NodesHoldWhatTheFillAllows) {
+  QuickList by_count(4);
+  for (int i = 0; i < 100; ++i) by_count.PushBack("x");
+  EXPECT_EQ(by_count.node_count(), 25u);
+  QuickList by_bytes(-2);  // 8 KB nodes
+  for (int i = 0; i < 1000; ++i) by_bytes.PushBack(std::string(99, 'y'));
+  EXPECT_GE(by_bytes.node_count(), 12u);
+  EXPECT_LE(by_bytes.node_count(), 14u);
+  // A few bytes per element on top of the bytes themselves.
+  EXPECT_LT(by_bytes.MemoryUsage(), 1000u * 99 + 1000u * 4 + 16 * 8192u);
+}
+
+}  // namespace
+}  // namespace larder
