@@ -10,8 +10,9 @@
 //  - Scan(cursor) visits every node present for the whole scan at least once,
 //    across any number of resizes, using reverse-binary cursor increments
 //    (the cursor's high bits are what the smaller table ignores).
-//  - Random() is O(1) expected: the array is grown at load factor 1 and the
-//    owner shrinks it (MaybeShrink) when it falls below 10% full.
+//  - Random() is uniform over nodes and O(1) expected: the array is grown
+//    at load factor 1 and the owner shrinks it (MaybeShrink) when it falls
+//    below 10% full.
 //
 // Traits supplies, as static functions:
 //   std::string_view Key(const Node*)   the node's key
@@ -58,6 +59,7 @@ class ChainedTable {
       }
       rehash_idx_ = std::exchange(o.rehash_idx_, 0);
       size_ = std::exchange(o.size_, 0);
+      random_bound_ = std::exchange(o.random_bound_, 4);
     }
     return *this;
   }
@@ -183,9 +185,24 @@ class ChainedTable {
     return nullptr;
   }
 
-  // A random node (uniform over buckets, then over the chain), or nullptr.
+  // A node drawn uniformly at random, or nullptr.
   template <typename Rng>
   Node* Random(Rng& rng) const;
+  // A cheaper draw, uniform over non-empty buckets and then over the chain
+  // (a node in a long chain is less likely): eviction's samples.
+  template <typename Rng>
+  Node* Sample(Rng& rng) const {
+    if (size_ == 0) return nullptr;
+    for (int tries = 0; tries < 1000; ++tries) {
+      Node* head = RandomBucket(rng);
+      if (!head) continue;
+      size_t len = 0;
+      for (Node* n = head; n; n = Traits::Next(n)) ++len;
+      for (size_t pick = rng() % len; pick; --pick) head = Traits::Next(head);
+      return head;
+    }
+    return Random(rng);
+  }
 
   // Does up to `steps` bucket moves of an ongoing rehash; true if more remain.
   bool RehashSteps(int steps);
@@ -260,6 +277,16 @@ class ChainedTable {
     }
     return nullptr;
   }
+  // The chain of a bucket drawn uniformly (both arrays while rehashing).
+  template <typename Rng>
+  Node* RandomBucket(Rng& rng) const {
+    if (rehashing()) {
+      size_t left = t_[0].size - rehash_idx_;  // buckets below rehash_idx_ are empty
+      size_t r = rng() % (left + t_[1].size);
+      return r < left ? t_[0].buckets[rehash_idx_ + r] : t_[1].buckets[r - left];
+    }
+    return t_[0].buckets[rng() & t_[0].mask()];
+  }
   static uint64_t NextCursor(uint64_t v, uint64_t mask) {
     v |= ~mask;
     v = ReverseBits(v);
@@ -278,6 +305,7 @@ class ChainedTable {
   Array t_[2];
   size_t rehash_idx_ = 0;
   size_t size_ = 0;
+  mutable size_t random_bound_ = 4;  // Random(): the longest chain seen, at least 4
 };
 
 template <typename Node, typename Traits>
@@ -345,29 +373,30 @@ template <typename Node, typename Traits>
 template <typename Rng>
 Node* ChainedTable<Node, Traits>::Random(Rng& rng) const {
   if (size_ == 0) return nullptr;
-  Node* head = nullptr;
-  // Retry empty buckets; few tries are expected because the array is at
-  // least 10% full (the shrink policy) except transiently.
-  for (int tries = 0; !head && tries < 1000; ++tries) {
-    if (rehashing()) {
-      size_t left = t_[0].size - rehash_idx_;  // buckets below rehash_idx_ are empty
-      size_t r = rng() % (left + t_[1].size);
-      head = r < left ? t_[0].buckets[rehash_idx_ + r] : t_[1].buckets[r - left];
-    } else {
-      head = t_[0].buckets[rng() & t_[0].mask()];
+  // Uniform over nodes by rejection: a uniform bucket and a uniform slot
+  // 0..bound-1 of its chain, kept when the chain has a node there. Every node
+  // is as likely as long as no chain is longer than `bound`, which grows to
+  // the longest chain a draw has met (and restarts the draw). Expected
+  // tries: buckets * bound / size, a handful at the load factors the
+  // array is kept at (from 0.1 to 1).
+  for (int tries = 0; tries < 100000; ++tries) {
+    Node* head = RandomBucket(rng);
+    if (!head) continue;
+    size_t slot = rng() % random_bound_, len = 0;
+    Node* pick = nullptr;
+    for (Node* n = head; n; n = Traits::Next(n), ++len)
+      if (len == slot) pick = n;
+    if (len > random_bound_) {
+      random_bound_ = len;
+      continue;
     }
+    if (pick) return pick;
   }
-  if (!head) {  // a table left sparse by its owner: the first node will do
-    ForEach([&](Node* n) {
-      if (!head) head = n;
-    });
-    return head;
-  }
-  size_t len = 0;
-  for (Node* n = head; n; n = Traits::Next(n)) ++len;
-  size_t pick = rng() % len;
-  while (pick--) head = Traits::Next(head);
-  return head;
+  Node* first = nullptr;  // (not reached in practice) the first node will do
+  ForEach([&](Node* n) {
+    if (!first) first = n;
+  });
+  return first;
 }
 
 template <typename Node, typename Traits>

@@ -83,6 +83,27 @@ TEST(ChainedTableTest, ScanSeesStableNodesWhileTheTableResizes) {
   for (int i = 0; i < 500; ++i) EXPECT_TRUE(seen.count("s" + std::to_string(i))) << i;
 }
 
+// Random() is uniform over nodes however they sit in chains: a chi-square
+// test (as Redis's SRANDMEMBER histogram test) on a table whose hash puts
+// half the keys in one chain.
+struct Clumped : Traits {
+  static uint64_t Hash(std::string_view k) { return k[0] == 'c' ? 0 : std::hash<std::string_view>{}(k); }
+};
+
+TEST(ChainedTableTest, RandomIsUniformEvenWithLongChains) {
+  ChainedTable<Node, Clumped> t;
+  for (int i = 0; i < 10; ++i) t.Insert(Make("c" + std::to_string(i)));  // one chain of ten
+  for (int i = 0; i < 10; ++i) t.Insert(Make("u" + std::to_string(i)));
+  std::mt19937_64 rng(5);
+  std::map<std::string, int> hits;
+  const int draws = 20000;
+  for (int i = 0; i < draws; ++i) ++hits[t.Random(rng)->key];
+  ASSERT_EQ(hits.size(), 20u);
+  double expected = draws / 20.0, chi2 = 0;
+  for (const auto& [k, n] : hits) chi2 += (n - expected) * (n - expected) / expected;
+  EXPECT_LT(chi2, 45.3) << chi2;  // 19 degrees of freedom, p = 0.001
+}
+
 TEST(ChainedTableTest, LookupFindsDuringARehashWithoutMovingIt) {
   T t;
   int n = 0;

@@ -131,7 +131,7 @@ void Sample(Db& db, int n, bool volatile_only, std::mt19937_64& rng, Fn&& fn) {
   if (db.size() == 0 || (volatile_only && db.expires() == 0)) return;
   int tries = volatile_only ? n * 20 : n * 2;
   for (int got = 0; got < n && tries-- > 0;) {
-    Entry* e = db.table().Random(rng);
+    Entry* e = db.table().Sample(rng);
     if (!e) return;
     if (volatile_only && !e->has_expire()) continue;
     fn(e);
