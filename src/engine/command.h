@@ -273,6 +273,13 @@ struct CommandContext {
     Propagate(std::span<const std::string_view>(args.begin(), args.size()));
   }
   void PropagateNothing() { propagate_custom = true; }
+  // A write command that found nothing to change (SETBIT of the bit it
+  // already has): not logged, and not counted in the dirty counter.
+  bool unchanged = false;
+  void NothingChanged() {
+    unchanged = true;
+    PropagateNothing();
+  }
 
   size_t argc() const { return args.size(); }
   std::string_view arg(size_t i) const { return args[i]; }

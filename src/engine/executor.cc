@@ -393,10 +393,11 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
   }
   if (engine.tracking().active()) [[unlikely]] TrackEffects(engine, shard, call, fx, script_ran);
   if (ctx.propagation) [[unlikely]] PropagateCommand(engine, call, ctx, fx, out->size() != start);
-  if ((spec->flags & kCmdWrite) && !fx.failed && !call.fan_out && !call.scratch) {
+  if ((spec->flags & kCmdWrite) && !fx.failed && !call.fan_out && !call.scratch && !ctx.unchanged) {
     // The dirty counter (save points, rdb_changes_since_last_save): one per
-    // successful write command (Redis counts the keys it changed; this
-    // costs no key list on the hot path: docs/compatibility.md).
+    // successful write command that changed something (Redis counts the
+    // keys it changed; this costs no key list on the hot path:
+    // docs/compatibility.md).
     std::atomic<uint64_t>& dirty = engine.local(shard.id()).dirty;
     dirty.store(dirty.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
