@@ -191,7 +191,7 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
         "mem_fragmentation_ratio:{:.2f}\r\nmem_fragmentation_bytes:{}\r\n"
         "mem_not_counted_for_evict:0\r\nmem_allocator:{}\r\n"  // (no AOF buffer, no replicas)
         "mem_clients_slaves:0\r\nmem_clients_normal:{}\r\n"
-        "lazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
+        "lazyfree_pending_objects:{}\r\nlazyfreed_objects:{}\r\n",
         mem.used, HumanBytes(mem.used), mem.rss, HumanBytes(mem.rss), peak, HumanBytes(peak),
         peak ? 100.0 * static_cast<double>(mem.used) / static_cast<double>(peak) : 0.0, startup, startup, dataset,
         mem.used ? 100.0 * static_cast<double>(dataset) / static_cast<double>(mem.used) : 0.0,
@@ -199,7 +199,8 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
         HumanBytes(TotalSystemMemory()), ScriptMemoryLines(shards), maxmem, HumanBytes(static_cast<size_t>(maxmem)),
         kPolicyNames[std::clamp<int64_t>(cfg.maxmemory_policy.load(), 0, 9)], alloc_frag,
         static_cast<int64_t>(mem.allocator_active) - static_cast<int64_t>(mem.allocator_allocated), frag,
-        static_cast<int64_t>(mem.rss) - static_cast<int64_t>(mem.used), AllocatorName(), client_memory);
+        static_cast<int64_t>(mem.rss) - static_cast<int64_t>(mem.used), AllocatorName(), client_memory,
+        LazyFreer::Current() ? LazyFreer::Current()->pending() : 0, LazyFreer::Current() ? LazyFreer::Current()->freed() : 0);
   }
   if (on("persistence")) {
     Section(out, "Persistence");

@@ -35,17 +35,21 @@ std::string_view TypeName(ObjType t) {
   return "none";
 }
 
-void Del(CommandContext& ctx) {
+// DEL frees big values in the background under lazyfree-lazy-user-del;
+// UNLINK always does.
+void DeleteKeys(CommandContext& ctx, DeleteCause cause) {
   int64_t n = 0;
   for (size_t i = 1; i < ctx.argc(); ++i) {
     Db& db = ctx.DbFor(ctx.arg(i));
-    if (db.Find(ctx.arg(i)) && db.Delete(ctx.arg(i))) {
+    if (db.Find(ctx.arg(i)) && db.Delete(ctx.arg(i), cause)) {
       ++n;
       NotifyKeyspaceEvent(ctx, kNotifyGeneric, "del", ctx.arg(i));
     }
   }
   ctx.rb->Integer(n);
 }
+void Del(CommandContext& ctx) { DeleteKeys(ctx, DeleteCause::kUser); }
+void Unlink(CommandContext& ctx) { DeleteKeys(ctx, DeleteCause::kUnlink); }
 
 void Exists(CommandContext& ctx) {
   int64_t n = 0;
@@ -516,7 +520,9 @@ void RandomKey(CommandContext& ctx) {
       });
 }
 
-bool ParseFlushMode(CommandContext& ctx, size_t pos) {
+// [ASYNC|SYNC]; *lazy: whether the keys go to the lazy-free thread (ASYNC,
+// or neither and lazyfree-lazy-user-flush).
+bool ParseFlushMode(CommandContext& ctx, size_t pos, bool* lazy) {
   if (ctx.argc() > pos + 1) {
     ctx.SyntaxError();
     return false;
@@ -525,6 +531,8 @@ bool ParseFlushMode(CommandContext& ctx, size_t pos) {
     ctx.SyntaxError();
     return false;
   }
+  *lazy = ctx.argc() == pos + 1 ? EqualsIgnoreCase(ctx.arg(pos), "async")
+                                : ctx.engine->config().lazyfree_lazy_user_flush.load() != 0;
   return true;
 }
 
@@ -538,15 +546,16 @@ void WakeDeletedWaiters(Engine* engine, Shard& sh, int db) {
 }
 
 void FlushDb(CommandContext& ctx) {
-  if (!ParseFlushMode(ctx, 1)) return;
+  bool lazy;
+  if (!ParseFlushMode(ctx, 1, &lazy)) return;
   int db = ctx.db_index;
   ShardSet* set = &ctx.engine->shards();
   Engine* engine = ctx.engine;
-  ExclusiveAll(ctx, [set, engine, db](resp::ReplyBuilder& rb) {
+  ExclusiveAll(ctx, [set, engine, db, lazy](resp::ReplyBuilder& rb) {
     for (int i = 0; i < set->size(); ++i) {
       WatchRegistry& w = engine->local(i).watches;
       if (!w.empty()) w.TouchDb(db, set->shard(i).db(db), nullptr);
-      set->shard(i).db(db).Clear();
+      set->shard(i).db(db).Clear(lazy);
       WakeDeletedWaiters(engine, set->shard(i), db);
     }
     if (engine->tracking().active()) InvalidateAll(*engine);  // (every shard is parked)
@@ -555,16 +564,17 @@ void FlushDb(CommandContext& ctx) {
 }
 
 void FlushAll(CommandContext& ctx) {
-  if (!ParseFlushMode(ctx, 1)) return;
+  bool lazy;
+  if (!ParseFlushMode(ctx, 1, &lazy)) return;
   ShardSet* set = &ctx.engine->shards();
   Engine* engine = ctx.engine;
-  ExclusiveAll(ctx, [set, engine](resp::ReplyBuilder& rb) {
+  ExclusiveAll(ctx, [set, engine, lazy](resp::ReplyBuilder& rb) {
     for (int i = 0; i < set->size(); ++i) {
       WatchRegistry& w = engine->local(i).watches;
       auto& dbs = set->shard(i).dbs();
       for (size_t d = 0; d < dbs.size(); ++d) {
         if (!w.empty()) w.TouchDb(static_cast<int>(d), dbs[d], nullptr);
-        dbs[d].Clear();
+        dbs[d].Clear(lazy);
         WakeDeletedWaiters(engine, set->shard(i), static_cast<int>(d));
       }
     }
@@ -628,6 +638,7 @@ void RegisterKeysFamily(CommandRegistry* r) {
     s.fan_out = IntegerSumFanOut;
     r->Add(s);
     s.name = "unlink";
+    s.handler = Unlink;
     s.flags = W | F;
     s.acl_categories = "@keyspace @write @fast";
     s.summary = "Asynchronously deletes one or more keys.";

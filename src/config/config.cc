@@ -261,11 +261,13 @@ Config::Config() {
   num("active-defrag-cycle-min", T::kInt, 1, 99, "1", nullptr);
   num("active-defrag-cycle-max", T::kInt, 1, 99, "25", nullptr);
   num("active-defrag-max-scan-fields", T::kInt, 1, kLongMax, "1000", nullptr);
-  boolean("lazyfree-lazy-eviction", "no");
-  boolean("lazyfree-lazy-expire", "no");
-  boolean("lazyfree-lazy-server-del", "no");
-  boolean("lazyfree-lazy-user-del", "no");
-  boolean("lazyfree-lazy-user-flush", "no");
+  // Which deletions free big values on the lazy-free thread
+  // (keyspace/lazy_free.h).
+  boolean("lazyfree-lazy-eviction", "no", &lazyfree_lazy_eviction);
+  boolean("lazyfree-lazy-expire", "no", &lazyfree_lazy_expire);
+  boolean("lazyfree-lazy-server-del", "no", &lazyfree_lazy_server_del);
+  boolean("lazyfree-lazy-user-del", "no", &lazyfree_lazy_user_del);
+  boolean("lazyfree-lazy-user-flush", "no", &lazyfree_lazy_user_flush);
   // RESTORE always validates a payload deeply (rdb/reader.cc), whatever this
   // says; kept for Redis's values and CONFIG GET/SET/REWRITE.
   en("sanitize-dump-payload", {"no", "yes", "clients"}, "no");

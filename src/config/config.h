@@ -181,6 +181,11 @@ class Config {
   std::atomic<int64_t> set_max_intset_entries{512};
   std::atomic<int64_t> zset_max_listpack_entries{128};
   std::atomic<int64_t> list_max_listpack_size{-2};
+  std::atomic<int64_t> lazyfree_lazy_eviction{0};
+  std::atomic<int64_t> lazyfree_lazy_expire{0};
+  std::atomic<int64_t> lazyfree_lazy_server_del{0};
+  std::atomic<int64_t> lazyfree_lazy_user_del{0};
+  std::atomic<int64_t> lazyfree_lazy_user_flush{0};
   std::atomic<int64_t> zset_max_listpack_value{64};
   std::atomic<int64_t> hll_sparse_max_bytes{3000};
   std::atomic<int64_t> stream_node_max_bytes{4096};

@@ -51,6 +51,8 @@ Engine::~Engine() {
   aof_.reset();
   config_->SetUserLinesProvider(nullptr);
   cache_.reset();  // its threads publish to the memory budget
+  LazyFreer::SetCurrent(nullptr);
+  lazy_freer_.reset();  // (frees what is still queued)
   MemoryBudget::SetCurrent(nullptr);
 }
 
@@ -129,6 +131,8 @@ bool Engine::Init(std::string* err) {
   for (int i = 0; i < nthreads; ++i) locals_.push_back(std::make_unique<EngineShard>());
   memory_ = std::make_unique<MemoryBudget>(nthreads);
   MemoryBudget::SetCurrent(memory_.get());
+  lazy_freer_ = std::make_unique<LazyFreer>();
+  LazyFreer::SetCurrent(lazy_freer_.get());
   ApplyEvictionConfig();
   if (!InitUsers(err)) return false;
   pubsub_ = std::make_unique<PubSub>(this);
@@ -176,6 +180,9 @@ void Engine::SetupShard(Shard& shard) {
         NotifyKeyspaceEvent(*static_cast<Engine*>(arg), db, cls, event, key);
       },
       this};
+  shard.lazy_free() = LazyFreePolicy{&config_->lazyfree_lazy_server_del, &config_->lazyfree_lazy_user_del,
+                                     &config_->lazyfree_lazy_expire, &config_->lazyfree_lazy_eviction,
+                                     &config_->lazyfree_lazy_user_flush};
   // An evicted key counts as changed for WATCH, and is announced.
   shard.evictor().set_evict_hook(
       [](void* arg, Db& db, std::string_view key) {

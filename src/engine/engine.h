@@ -42,6 +42,7 @@
 #include "engine/watch.h"
 #include "engine/command.h"
 #include "engine/propagate.h"
+#include "keyspace/lazy_free.h"
 #include "keyspace/memory_budget.h"
 #include "net/tls.h"
 #include "shard/shard_set.h"
@@ -302,6 +303,7 @@ class Engine {
   std::unique_ptr<ShardSet> shards_;
   std::vector<std::unique_ptr<EngineShard>> locals_;
   std::unique_ptr<MemoryBudget> memory_;
+  std::unique_ptr<LazyFreer> lazy_freer_;
   std::unique_ptr<acl::CommandTable> acl_table_;
   std::unique_ptr<acl::Users> users_;
   std::unique_ptr<EngineCacheHost> cache_host_;

@@ -170,6 +170,7 @@ void Engine::FeedMonitors(int db, const std::string& addr, std::span<const std::
 
 void Engine::ResetStats() {
   memory_->ResetPeak();
+  if (lazy_freer_) lazy_freer_->ResetStats();
   total_connections_received.store(0);
   rejected_connections.store(0);
   output_limit_disconnections.store(0);
@@ -181,7 +182,7 @@ void Engine::ResetStats() {
     l.commands_processed.store(0);
     l.net_input_bytes.store(0);
     l.net_output_bytes.store(0);
-    s.stats() = KeyspaceStats{};
+    s.stats().ResetCounters();  // (not its hooks: a running snapshot, expiry's listener)
   };
   // The calling shard resets at once, so that the command that asked
   // (CONFIG RESETSTAT) is counted afterwards, as in Redis; the others after

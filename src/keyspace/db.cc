@@ -20,7 +20,7 @@ uint32_t IdleSeconds(const Entry* e) {
 Entry* Db::Find(std::string_view key) {
   Entry* e = table_.Find(key);
   if (e && Expired(e, CommandTimeMs())) {
-    Delete(key);
+    Delete(key, DeleteCause::kExpire);
     ++stats_->expired_keys;
     Notify(kNotifyExpired, "expired", key);
     if (stats_->on_expired) [[unlikely]] stats_->on_expired(stats_->on_expired_arg, index_, key);
@@ -94,10 +94,10 @@ Entry* Db::SetString(std::string_view key, std::string_view value, int64_t expir
   return e;
 }
 
-bool Db::Delete(std::string_view key) {
+bool Db::Delete(std::string_view key, DeleteCause cause) {
   Entry* e = Detach(key);
   if (!e) return false;
-  FreeEntry(e);
+  FreeDeleted(e, lazy_, cause);
   return true;
 }
 
@@ -142,8 +142,10 @@ void Db::SwapContents(Db& other) {
   std::swap(expire_cursor_, other.expire_cursor_);
 }
 
-void Db::Clear() {
+void Db::Clear(bool lazy) {
   if (stats_->snapshot) [[unlikely]] stats_->snapshot->SaveAll(*this);
+  LazyFreer* freer = lazy ? LazyFreer::Current() : nullptr;
+  if (freer) freer->FreeTable(std::move(table_));
   table_.Clear();
   expires_ = 0;
   field_ttls_ = false;
@@ -179,10 +181,10 @@ size_t Db::ActiveExpireCycle(int64_t now_ms, int64_t budget_us) {
         if (stats_->on_expired) [[unlikely]] stats_->on_expired(stats_->on_expired_arg, index_, d->key());
         if (events_ && events_->Wants(kNotifyExpired)) {
           std::string key(d->key());
-          FreeEntry(d);
+          FreeDeleted(d, lazy_, DeleteCause::kExpire);
           Notify(kNotifyExpired, "expired", key);
         } else {
-          FreeEntry(d);
+          FreeDeleted(d, lazy_, DeleteCause::kExpire);
         }
         ++removed;
       }

@@ -14,6 +14,7 @@
 
 #include "keyspace/entry.h"
 #include "keyspace/eviction.h"
+#include "keyspace/lazy_free.h"
 #include "keyspace/table.h"
 
 namespace larder {
@@ -36,6 +37,8 @@ struct KeyspaceStats {
   uint64_t expired_keys = 0;
   uint64_t evicted_keys = 0;
   uint64_t expire_cycle_cpu_us = 0;
+  // CONFIG RESETSTAT: the counters above.
+  void ResetCounters() { keyspace_hits = keyspace_misses = expired_keys = evicted_keys = expire_cycle_cpu_us = 0; }
   // While set, lookups count no hit or miss (a command run again after its
   // keys loaded: its lookups were counted when it first asked).
   bool lookups_paused = false;
@@ -91,6 +94,9 @@ class Db {
   // Where this database's own notifications go (set by the shard; none
   // for a scratch database).
   void AttachEvents(const KeyspaceEvents* events) { events_ = events; }
+  // Which deletions may free big values in the background (set by the
+  // shard; none: everything is freed at once).
+  void AttachLazyFree(const LazyFreePolicy* policy) { lazy_ = policy; }
   Db(Db&&) = default;
   Db& operator=(Db&&) = default;
 
@@ -123,7 +129,9 @@ class Db {
   void Notify(uint32_t cls, std::string_view event, std::string_view key) const {
     if (events_) events_->Raise(index_, cls, event, key);
   }
-  bool Delete(std::string_view key);
+  // Deletes and frees the key (in the background where `cause`'s
+  // lazyfree-lazy-* setting and the value's size say so).
+  bool Delete(std::string_view key, DeleteCause cause = DeleteCause::kServer);
   // Removes and returns the entry without freeing it (RENAME, MOVE, COPY).
   Entry* Detach(std::string_view key);
 
@@ -132,7 +140,9 @@ class Db {
   // Changes the value's length (contents up to the shorter length kept).
   Entry* ResizeValue(Entry* e, size_t new_len, bool geometric);
 
-  void Clear();
+  // Deletes every key; `lazy` frees them on the lazy-free thread (FLUSHALL
+  // ASYNC) when there is one.
+  void Clear(bool lazy = false);
   // SWAPDB: exchanges the keys (each Db keeps its index and evictor).
   void SwapContents(Db& other);
   // Called when a hash field gets a TTL: from then on the active expiry
@@ -158,6 +168,7 @@ class Db {
   uint64_t expire_cursor_ = 0;
   KeyspaceStats* stats_;
   const KeyspaceEvents* events_ = nullptr;
+  const LazyFreePolicy* lazy_ = nullptr;
   Evictor* evictor_ = nullptr;
   int index_ = 0;
 };

@@ -145,7 +145,7 @@ size_t Evictor::Drop(Db& db, Entry* e) {
   size_t bytes = EntryMemoryUsage(e);
   std::string key(e->key());
   if (hook_) hook_(hook_arg_, db, key);
-  db.Delete(key);
+  db.Delete(key, DeleteCause::kEvict);
   return bytes;
 }
 

@@ -24,6 +24,7 @@ Shard::Shard(int id, ShardSet* set, int num_dbs) : id_(id), set_(set), rng_(0x1a
     dbs_.emplace_back(&stats_);
     dbs_.back().AttachEvictor(&evictor_, i);
     dbs_.back().AttachEvents(&events_);
+    dbs_.back().AttachLazyFree(&lazy_free_);
   }
 }
 

@@ -45,6 +45,7 @@ class Shard {
   // The publisher of its databases' own notifications (installed by the
   // engine before the shard serves).
   KeyspaceEvents& events() { return events_; }
+  LazyFreePolicy& lazy_free() { return lazy_free_; }
   Evictor& evictor() { return evictor_; }
   std::mt19937_64& rng() { return rng_; }
 
@@ -93,6 +94,7 @@ class Shard {
   std::vector<Db> dbs_;
   KeyspaceStats stats_;
   KeyspaceEvents events_;
+  LazyFreePolicy lazy_free_;
   Evictor evictor_;
   std::mt19937_64 rng_;
   std::thread thread_;
