@@ -191,7 +191,11 @@ void Client::ProcessInput() {
   }
   in_process_ = false;
   if (closed_) return;
-  if (stream_.input().empty()) stream_.ShrinkIdleBuffers();
+  if (stream_.input().empty()) {
+    stream_.ShrinkIdleBuffers();
+    args_.clear();
+    TrimCapacity(args_, 4096);
+  }
   stream_.set_read_hint(parser_.pending_bulk_bytes());
   stream_.Rearm();
   FinishOutput();

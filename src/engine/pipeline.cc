@@ -33,6 +33,13 @@ void CommandGroup::Clear() {
   cmds.clear();
   out.clear();
   ends.clear();
+  constexpr size_t kKeep = 64 << 10;
+  TrimCapacity(arena, kKeep);
+  TrimCapacity(spans, kKeep / 8);
+  TrimCapacity(out, kKeep);
+  TrimCapacity(ends, kKeep / 4);
+  if (argv.size() > kKeep / 16) argv.clear();
+  TrimCapacity(argv, kKeep / 16);
   if (late_count) {
     late_count = 0;
     late_replies.clear();

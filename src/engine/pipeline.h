@@ -74,6 +74,14 @@ struct CommandGroup {
   void Clear();
 };
 
+// Gives an emptied buffer's memory back once it grew past `keep` elements:
+// one command of 100,000 arguments must not pin megabytes for as long as
+// its connection stays open.
+template <typename C>
+void TrimCapacity(C& c, size_t keep) {
+  if (c.empty() && c.capacity() > keep) C().swap(c);
+}
+
 // Runs a group's commands on the calling shard (the group's shard).
 void ExecuteGroup(CommandGroup* group);
 

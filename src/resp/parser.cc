@@ -26,7 +26,12 @@ int HexValue(char c) {
 void RequestParser::Reset() {
   expected_args_ = -1;
   pos_ = 0;
-  if (!spans_.empty()) spans_.clear();
+  if (!spans_.empty()) {
+    spans_.clear();
+    // One command of a million arguments must not pin their offsets for as
+    // long as the connection lasts.
+    if (spans_.capacity() > 4096) std::vector<std::pair<size_t, size_t>>().swap(spans_);
+  }
   partial_ = false;
   pending_bulk_ = 0;
 }
