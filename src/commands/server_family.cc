@@ -964,6 +964,16 @@ void Debug(CommandContext& ctx) {
     rdb::g_skip_payload_checksum.store(ctx.arg(2) != "0");
     return ctx.rb->Ok();
   }
+  if (sub == "quicklist-packed-threshold" && argc == 3) {
+    // Elements from this size on get list nodes of their own (0: 1 GB again).
+    int64_t sz;
+    bool overflow;
+    if (!Config::ParseMemory(ctx.arg(2), &sz, &overflow) || overflow || sz < 0 ||
+        static_cast<uint64_t>(sz) > (uint64_t{1} << 32) - (1 << 20))
+      return ctx.Error(OpStatus::kPackedThresholdRange);
+    QuickList::packed_threshold.store(sz == 0 ? QuickList::kDefaultPackedThreshold : static_cast<size_t>(sz));
+    return ctx.rb->Ok();
+  }
   if (sub == "set-active-expire" && argc == 3) {
     Shard::active_expire_enabled.store(ctx.arg(2) != "0");
     return ctx.rb->Ok();

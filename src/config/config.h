@@ -202,13 +202,14 @@ class Config {
   // every notification first loads it, relaxed, and stops when it is 0.
   std::atomic<uint32_t> notify_keyspace_events{0};  // 0 allchannels, 1 resetchannels
 
+  // Redis's memtoull: digits and an optional unit. An empty value is 0; one
+  // too large for 64 bits sets *overflow (Redis then reports the range).
+  static bool ParseMemory(std::string_view s, int64_t* out, bool* overflow);
+
  private:
   Option* FindOption(std::string_view name);
   const Option* FindOption(std::string_view name) const;
   void Declare(Option opt);
-  // Redis's memtoull: digits and an optional unit. An empty value is 0; one
-  // too large for 64 bits sets *overflow (Redis then reports the range).
-  static bool ParseMemory(std::string_view s, int64_t* out, bool* overflow);
 
   mutable std::mutex mu_;  // guards options' text and the string values
   std::vector<Option> options_;

@@ -19,22 +19,27 @@ size_t NodeBytesFor(int fill) {
 }
 }  // namespace
 
-bool QuickList::Fits(const PackedList& node, size_t add_bytes) const {
+std::atomic<size_t> QuickList::packed_threshold{QuickList::kDefaultPackedThreshold};
+
+bool QuickList::Fits(const PackedList& node, std::string_view s) const {
   int fill = fill_;
   if (node.empty()) return true;
+  size_t plain = packed_threshold.load(std::memory_order_relaxed);
+  if (s.size() >= plain || (node.size() == 1 && node.bytes() >= plain)) return false;  // a plain node
+  size_t add_bytes = ElementBytes(s);
   if (fill > 0 && node.size() >= static_cast<size_t>(fill)) return false;
   if (fill == 0 && node.size() >= 1) return false;
   return node.bytes() + add_bytes <= NodeBytesFor(fill);
 }
 
 void QuickList::PushFront(std::string_view s) {
-  if (nodes_.empty() || !Fits(nodes_.front(), ElementBytes(s))) nodes_.emplace_front();
+  if (nodes_.empty() || !Fits(nodes_.front(), s)) nodes_.emplace_front();
   nodes_.front().PushFront(s);
   ++size_;
 }
 
 void QuickList::PushBack(std::string_view s) {
-  if (nodes_.empty() || !Fits(nodes_.back(), ElementBytes(s))) nodes_.emplace_back();
+  if (nodes_.empty() || !Fits(nodes_.back(), s)) nodes_.emplace_back();
   nodes_.back().PushBack(s);
   ++size_;
 }
@@ -79,6 +84,12 @@ std::string_view QuickList::At(size_t i) const {
 
 void QuickList::Set(size_t i, std::string_view s) {
   auto [n, k] = Locate(i);
+  if (nodes_[n].size() > 1 && s.size() >= packed_threshold.load(std::memory_order_relaxed)) {
+    std::string owned(s);  // (may view the node)
+    Erase(i, 1);
+    Insert(i, owned);  // a plain element: a node of its own
+    return;
+  }
   nodes_[n].Replace(nodes_[n].Seek(k), s);
   MaybeSplit(n);
 }
@@ -87,8 +98,19 @@ void QuickList::Insert(size_t i, std::string_view s) {
   if (i >= size_) return PushBack(s);
   if (i == 0) return PushFront(s);
   auto [n, k] = Locate(i);
+  if (s.size() >= packed_threshold.load(std::memory_order_relaxed)) {  // a plain element: a node of its own
+    if (k > 0) {
+      SplitAt(n, k);
+      ++n;
+    }
+    PackedList node;
+    node.PushBack(s);
+    nodes_.insert(nodes_.begin() + static_cast<ptrdiff_t>(n), std::move(node));
+    ++size_;
+    return;
+  }
   // Between two nodes, the end of the previous one may have the room.
-  if (k == 0 && Fits(nodes_[n - 1], ElementBytes(s))) {
+  if (k == 0 && Fits(nodes_[n - 1], s)) {
     nodes_[n - 1].PushBack(s);
   } else {
     nodes_[n].Insert(nodes_[n].Seek(k), s);
@@ -122,11 +144,15 @@ void QuickList::MaybeSplit(size_t n) {
   size_t limit = NodeBytesFor(fill);
   bool over = node.bytes() > limit || (fill > 0 && node.size() > static_cast<size_t>(fill));
   if (!over || node.size() < 2) return;
-  size_t half = node.size() / 2;
+  SplitAt(n, node.size() / 2);
+}
+
+void QuickList::SplitAt(size_t n, size_t k) {
+  PackedList& node = nodes_[n];
   PackedList tail;
-  size_t pos = node.Seek(half), end = node.End(), next;
+  size_t pos = node.Seek(k), end = node.End(), next;
   for (; pos < end; pos = next) tail.PushBack(node.Get(pos, &next));
-  node.Erase(node.Seek(half), node.size() - half);
+  node.Erase(node.Seek(k), node.size() - k);
   nodes_.insert(nodes_.begin() + static_cast<ptrdiff_t>(n) + 1, std::move(tail));
 }
 

@@ -6,12 +6,15 @@
 // How full a node may get is Redis's list-max-listpack-size (`fill`):
 //   fill > 0    at most `fill` elements and at most 8 KB per node
 //   fill -1..-5 at most 4, 8, 16, 32 or 64 KB per node
-// An element larger than that gets a node of its own.
+// An element larger than that gets a node of its own, and so does one of
+// at least packed_threshold bytes (1 GB; Redis's plain nodes, which DEBUG
+// QUICKLIST-PACKED-THRESHOLD moves for tests): nothing joins its node.
 //
 // Views returned (At, Walk) stay valid until the next modification.
 // Not thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <deque>
 #include <string>
@@ -25,6 +28,9 @@ namespace larder {
 
 class QuickList {
  public:
+  static constexpr size_t kDefaultPackedThreshold = size_t{1} << 30;
+  static std::atomic<size_t> packed_threshold;
+
   explicit QuickList(int fill = -2) : fill_(fill) {}
   QuickList(const QuickList& o) : nodes_(o.nodes_), size_(o.size_), fill_(o.fill_) {}
   QuickList& operator=(const QuickList&) = delete;
@@ -92,9 +98,11 @@ class QuickList {
  private:
   // (node, index within the node) of element `i`, found from the nearer end.
   std::pair<size_t, size_t> Locate(size_t i) const;
-  bool Fits(const PackedList& node, size_t add_bytes) const;
+  bool Fits(const PackedList& node, std::string_view s) const;
   // Splits node `n` in two halves if it grew past its limit.
   void MaybeSplit(size_t n);
+  // Splits node `n` before its element `k` (0 < k < its size).
+  void SplitAt(size_t n, size_t k);
 
   std::deque<PackedList> nodes_;
   size_t size_ = 0;
