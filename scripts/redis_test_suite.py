@@ -18,7 +18,8 @@ is added to --skiptest and the unit run again, until it completes: the final
 run's passes, its assertion failures, and the tests skipped that way are the
 result. To name the test that raised, the suite is copied to --work and its
 test_helper.tcl made to print the "testing" message each test sends (one
-line, nothing else changed). Not part of CI: it needs the suite and takes
+line, nothing else changed). Tests tagged slow are left out unless --slow,
+those tagged large-memory unless --large-memory. Not part of CI: it needs the suite and takes
 about 15 minutes for the units issue 11 names.
 
 --tls runs the units over TLS, as Redis's own `./runtest --tls`: the copy
@@ -159,10 +160,10 @@ def start_server(binary, threads, work, suite=None, tls=False):
     sys.exit("larder-server did not start")
 
 
-def run_once(suite, unit, port, skips, log_path, extra=()):
+def run_once(suite, unit, port, skips, log_path, extra=(), slow=False):
     target = ["--host", "127.0.0.1", "--port", str(port)] if port else ["--clients", "1"]
-    cmd = ["./runtest", *target, "--tags", "-slow", "--single", unit, "--ignore-encoding", "--timeout", "120",
-           *extra]
+    tags = [] if slow else ["--tags", "-slow"]
+    cmd = ["./runtest", *target, *tags, "--single", unit, "--ignore-encoding", "--timeout", "120", *extra]
     # runtest's own ports (its test server, the servers it starts): away from
     # the default, which another run on this machine may hold, and below the
     # ephemeral range (outgoing connections hold ports there).
@@ -203,13 +204,15 @@ def run_unit(suite, unit, args):
     for it in range(1, args.max_runs + 1):
         log_path = os.path.join(args.work, unit.replace("/", "_") + f".run{it}.log")
         extra = ["--tls"] if args.tls else []
+        if args.large_memory:
+            extra.append("--large-memory")
         if args.own_servers:
-            rc, text = run_once(suite, unit, None, skips, log_path, extra)
+            rc, text = run_once(suite, unit, None, skips, log_path, extra, args.slow)
             crashed = False
         else:
             proc, port, data = start_server(args.binary, args.threads, args.work, suite, args.tls)
             try:
-                rc, text = run_once(suite, unit, port, skips, log_path, extra)
+                rc, text = run_once(suite, unit, port, skips, log_path, extra, args.slow)
             finally:
                 crashed = proc.poll() is not None
                 proc.terminate()
@@ -240,6 +243,9 @@ def main():
     p.add_argument("--own-servers", action="store_true",
                    help="let the suite start larder-server itself (runs the units tagged external:skip)")
     p.add_argument("--tls", action="store_true", help="serve and test over TLS (runtest --tls)")
+    p.add_argument("--slow", action="store_true", help="run the tests tagged slow too (left out by default)")
+    p.add_argument("--large-memory", action="store_true",
+                   help="run the tests tagged large-memory too (runtest --large-memory; they need several GB)")
     p.add_argument("units", nargs="+")
     args = p.parse_args()
     args.work = os.path.abspath(args.work or tempfile.mkdtemp(prefix="larder-tcl-"))

@@ -1,6 +1,4 @@
 // Hash commands. Values are HashValue objects (keyspace/hash_value.h).
-#include <absl/container/flat_hash_set.h>
-
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -203,28 +201,15 @@ void HRandField(CommandContext& ctx) {
   if (!h || l == 0) return ctx.rb->EmptyArray();
   auto& rng = ctx.shard->rng();
   using Pair = std::pair<std::string_view, std::string_view>;
-  std::vector<Pair> picks;
-  if (l < 0) {  // repeats allowed: one draw per element
-    for (uint64_t i = 0; i < static_cast<uint64_t>(-l); ++i) {
-      // (each pick adds at least 7 bytes to the reply: 4 is an underestimate)
-      if ((i & 1023) == 0 && ctx.ReplyOverLimit(picks.size() * 4)) break;
-      picks.push_back(h->RandomField(rng));
-    }
-  } else if (static_cast<uint64_t>(l) >= h->size() || static_cast<uint64_t>(l) * 3 > h->size()) {
-    // All of it, or past a third of it: a partial shuffle of a copy.
-    picks.reserve(h->size());
-    h->ForEach([&](std::string_view f, std::string_view v) { picks.emplace_back(f, v); });
-    size_t n = std::min<size_t>(static_cast<size_t>(l), picks.size());
-    for (size_t i = 0; i < n && n < picks.size(); ++i) std::swap(picks[i], picks[i + rng() % (picks.size() - i)]);
-    picks.resize(n);
-  } else {  // a few of many: distinct random draws, O(count) expected
-    absl::flat_hash_set<std::string_view> seen;
-    seen.reserve(static_cast<size_t>(l));
-    while (picks.size() < static_cast<size_t>(l)) {
-      Pair p = h->RandomField(rng);
-      if (seen.insert(p.first).second) picks.push_back(p);
-    }
-  }
+  auto picks = RandomPicks<Pair>(
+      ctx, l, h->size(), rng, [&] { return h->RandomField(rng); },
+      [&] {
+        std::vector<Pair> all;
+        all.reserve(h->size());
+        h->ForEach([&](std::string_view f, std::string_view v) { all.emplace_back(f, v); });
+        return all;
+      },
+      [](const Pair& p) { return p.first; });
   bool pairs = withvalues && ctx.rb->protocol() >= 3;
   ctx.rb->ArrayHeader(withvalues && !pairs ? picks.size() * 2 : picks.size());
   for (const auto& [f, v] : picks) {

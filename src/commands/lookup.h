@@ -4,6 +4,13 @@
 // keeps empty collections).
 #pragma once
 
+#include <absl/container/flat_hash_set.h>
+
+#include <algorithm>
+#include <random>
+#include <string_view>
+#include <vector>
+
 #include "engine/command.h"
 #include "engine/notify.h"
 #include "common/numbers.h"
@@ -91,6 +98,39 @@ inline bool ParseCollectionScan(CommandContext& ctx, CollectionScanArgs* out) {
     }
   }
   return true;
+}
+
+// The picks of SRANDMEMBER / HRANDFIELD / ZRANDMEMBER with a count (not 0),
+// by Redis's cases: a negative count draws |count| times with repeats
+// (fewer if the reply outgrows the client's limit, which then closes it);
+// a count of at least a third of the collection shuffles part of a copy
+// (`all()` gives every element); a smaller one draws distinct elements,
+// O(count) expected. draw() gives a random element, key(element) what makes
+// two elements the same.
+template <typename T, typename Draw, typename All, typename Key>
+std::vector<T> RandomPicks(CommandContext& ctx, int64_t count, size_t size, std::mt19937_64& rng, Draw&& draw,
+                           All&& all, Key&& key) {
+  std::vector<T> picks;
+  if (count < 0) {
+    for (uint64_t i = 0; i < static_cast<uint64_t>(-count); ++i) {
+      // (each pick adds at least 7 bytes to the reply: 4 is an underestimate)
+      if ((i & 1023) == 0 && ctx.ReplyOverLimit(picks.size() * 4)) break;
+      picks.push_back(draw());
+    }
+  } else if (static_cast<uint64_t>(count) * 3 > size) {
+    picks = all();
+    size_t n = std::min<size_t>(static_cast<size_t>(count), picks.size());
+    for (size_t i = 0; i < n && n < picks.size(); ++i) std::swap(picks[i], picks[i + rng() % (picks.size() - i)]);
+    picks.resize(n);
+  } else {
+    absl::flat_hash_set<std::string_view> seen;
+    seen.reserve(static_cast<size_t>(count));
+    while (picks.size() < static_cast<size_t>(count)) {
+      T p = draw();
+      if (seen.insert(key(p)).second) picks.push_back(std::move(p));
+    }
+  }
+  return picks;
 }
 
 // Redis's loop for a hashed collection: `step(cursor)` visits one bucket

@@ -19,14 +19,16 @@ namespace larder {
 namespace {
 
 // MEMORY USAGE key [SAMPLES count]: the key's bytes (its entry block, bucket
-// slot and value object). Collections are measured exactly, so SAMPLES only
-// has its syntax checked.
+// slot and value object). A large hash, set or sorted set is estimated from
+// `count` of its members (5 by default, 0: all), as Redis's is.
 void MemoryUsage(CommandContext& ctx) {
+  size_t samples = 5;
   for (size_t i = 3; i < ctx.argc(); ++i) {
     if (EqualsIgnoreCase(ctx.arg(i), "samples") && i + 1 < ctx.argc()) {
       int64_t n;
       if (!ParseInt64(ctx.arg(i + 1), &n)) return ctx.Error(OpStatus::kNotAnInteger);
       if (n < 0) return ctx.SyntaxError();
+      samples = static_cast<size_t>(n);
       ++i;
     } else {
       return ctx.SyntaxError();
@@ -34,7 +36,7 @@ void MemoryUsage(CommandContext& ctx) {
   }
   Entry* e = ctx.DbFor(ctx.arg(2)).Find(ctx.arg(2));
   if (!e) return ctx.rb->Null();
-  ctx.rb->Integer(static_cast<int64_t>(EntryMemoryUsage(e)));
+  ctx.rb->Integer(static_cast<int64_t>(EntryMemoryUsage(e, samples)));
 }
 
 void MemoryStats(CommandContext& ctx) {

@@ -1,8 +1,6 @@
 // Set commands. Values are SetValue objects (keyspace/set_value.h). Commands
 // over several keys on different shards run as exclusive operations, so the
 // handlers reach every key through ctx.DbFor().
-#include <absl/container/flat_hash_set.h>
-
 #include <algorithm>
 #include <climits>
 #include <memory>
@@ -101,27 +99,6 @@ void SMembers(CommandContext& ctx) {
   ReplyMembers(ctx, s->Members());
 }
 
-// `n` distinct members drawn at random, n < size: O(n) expected. Past a
-// third of the set it is cheaper to drop random members from a copy (as
-// Redis's SRANDMEMBER does).
-std::vector<std::string> DistinctRandom(const SetValue& s, size_t n, std::mt19937_64& rng) {
-  std::vector<std::string> out;
-  out.reserve(n);
-  if (n * 3 > s.size()) {
-    out = s.Members();
-    for (size_t i = 0; i < n; ++i) std::swap(out[i], out[i + rng() % (out.size() - i)]);
-    out.resize(n);
-    return out;
-  }
-  absl::flat_hash_set<std::string> seen;
-  seen.reserve(n);
-  while (out.size() < n) {
-    std::string m = s.RandomMember(rng);
-    if (seen.insert(m).second) out.push_back(std::move(m));
-  }
-  return out;
-}
-
 void SRandMember(CommandContext& ctx) {
   if (ctx.argc() > 3) return ctx.SyntaxError();
   SetValue* s;
@@ -137,15 +114,9 @@ void SRandMember(CommandContext& ctx) {
   if (!Lookup(ctx, ctx.arg(1), &s)) return;
   if (!s || l == 0) return ctx.rb->EmptyArray();
   auto& rng = ctx.shard->rng();
-  if (l < 0) {  // repeats allowed: one draw per element
-    ctx.rb->ArrayHeader(static_cast<size_t>(-l));
-    for (int64_t i = 0; i < -l; ++i) {
-      if ((i & 1023) == 0 && ctx.ReplyOverLimit()) return;  // the client goes (see ReplyOverLimit)
-      ctx.rb->Bulk(s->RandomMember(rng));
-    }
-    return;
-  }
-  auto picked = static_cast<uint64_t>(l) >= s->size() ? s->Members() : DistinctRandom(*s, static_cast<size_t>(l), rng);
+  auto picked = RandomPicks<std::string>(
+      ctx, l, s->size(), rng, [&] { return s->RandomMember(rng); }, [&] { return s->Members(); },
+      [](const std::string& m) { return std::string_view(m); });
   ctx.rb->ArrayHeader(picked.size());
   for (const auto& m : picked) ctx.rb->Bulk(m);
 }

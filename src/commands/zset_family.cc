@@ -1,8 +1,6 @@
 // Sorted set commands. Values are ZSetValue objects (keyspace/zset_value.h).
 // Multi-key commands across shards run as exclusive operations; handlers
 // reach every key through ctx.DbFor().
-#include <absl/container/flat_hash_set.h>
-
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -624,28 +622,15 @@ void ZRandMember(CommandContext& ctx) {
   if (!Lookup(ctx, ctx.arg(1), &z)) return;
   if (!z || l == 0) return ctx.rb->EmptyArray();
   auto& rng = ctx.shard->rng();
-  std::vector<Ref> picks;
-  if (l < 0) {  // repeats allowed: one draw per element
-    for (int64_t i = 0; i < -l; ++i) {
-      // (each pick adds at least 7 bytes to the reply: 4 is an underestimate)
-      if ((i & 1023) == 0 && ctx.ReplyOverLimit(picks.size() * 4)) break;
-      picks.push_back(z->RandomItem(rng));
-    }
-  } else if (static_cast<uint64_t>(l) >= z->size() || static_cast<uint64_t>(l) * 3 > z->size()) {
-    // All of it, or past a third of it: a partial shuffle of a copy.
-    picks.reserve(z->size());
-    z->ForEach([&](const Ref& r) { picks.push_back(r); });
-    size_t n = std::min<size_t>(static_cast<size_t>(l), picks.size());
-    for (size_t i = 0; i < n && n < picks.size(); ++i) std::swap(picks[i], picks[i + rng() % (picks.size() - i)]);
-    picks.resize(n);
-  } else {  // a few of many: distinct random draws, O(count) expected
-    absl::flat_hash_set<std::string_view> seen;
-    seen.reserve(static_cast<size_t>(l));
-    while (picks.size() < static_cast<size_t>(l)) {
-      Ref r = z->RandomItem(rng);
-      if (seen.insert(r.member).second) picks.push_back(r);
-    }
-  }
+  auto picks = RandomPicks<Ref>(
+      ctx, l, z->size(), rng, [&] { return z->RandomItem(rng); },
+      [&] {
+        std::vector<Ref> all;
+        all.reserve(z->size());
+        z->ForEach([&](const Ref& r) { all.push_back(r); });
+        return all;
+      },
+      [](const Ref& r) { return r.member; });
   ReplyItems(ctx, picks, withscores);
 }
 

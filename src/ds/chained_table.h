@@ -230,6 +230,28 @@ class ChainedTable {
     StartResize(target);
   }
 
+  // The nodes' bytes (bytes_of(node) each): summed over all of them when
+  // `samples` is 0 or covers the table, else estimated from the first
+  // `samples` a scan meets (MEMORY USAGE's SAMPLES, as Redis's estimate).
+  template <typename Fn>
+  size_t NodeBytes(size_t samples, Fn&& bytes_of) const {
+    size_t total = 0, seen = 0;
+    if (samples == 0 || samples >= size_) {
+      ForEach([&](Node* n) { total += bytes_of(n); });
+      return total;
+    }
+    uint64_t cursor = 0;
+    do {
+      cursor = Scan(cursor, [&](Node* n) {
+        if (seen < samples) {
+          total += bytes_of(n);
+          ++seen;
+        }
+      });
+    } while (cursor != 0 && seen < samples);
+    return seen ? total * size_ / seen : 0;
+  }
+
   // Walks all nodes (no insert/remove inside).
   template <typename Fn>
   void ForEach(Fn&& fn) const {

@@ -18,7 +18,11 @@ std::deque<std::string> Contents(const QuickList& l) {
 // Every operation against a std::deque model, under fills by count, by
 // bytes, and with elements bigger than a node.
 TEST(QuickListTest, AgreesWithADequeUnderEveryFill) {
-  for (int fill : {-2, -1, 1, 4, 128, 0}) {
+  for (int fill : {-2, -1, 1, 4, 128, 0, -102, 104}) {
+    // -102 and 104: -2 and 4 with plain nodes from 2000 bytes on.
+    QuickList::packed_threshold.store(fill < -100 || fill > 100 ? 2000 : QuickList::kDefaultPackedThreshold);
+    if (fill < -100) fill += 100;
+    if (fill > 100) fill -= 100;
     std::mt19937_64 rng(static_cast<uint64_t>(fill + 100));
     QuickList l(fill);
     std::deque<std::string> model;
@@ -73,6 +77,7 @@ TEST(QuickListTest, AgreesWithADequeUnderEveryFill) {
     QuickList copy(l);
     EXPECT_EQ(Contents(copy), model);
   }
+  QuickList::packed_threshold.store(QuickList::kDefaultPackedThreshold);
 }
 
 TEST(QuickListTest, NodesHoldWhatTheFillAllows) {

@@ -159,10 +159,6 @@ ZNode* ZSkipList::AtRank(size_t rank) const {
   return nullptr;
 }
 
-size_t ZSkipList::MemoryUsage() const {
-  size_t n = malloc_usable_size(head_);
-  for (ZNode* x = first(); x; x = x->next()) n += malloc_usable_size(x);
-  return n;
-}
+size_t ZSkipList::HeadBytes() const { return malloc_usable_size(head_); }
 
 }  // namespace larder

@@ -72,8 +72,8 @@ class ZSkipList {
     }
     return traversed;
   }
-  // Bytes of every node and the head.
-  size_t MemoryUsage() const;
+  // Bytes of the head node (the member table counts the others).
+  size_t HeadBytes() const;
 
  private:
   static bool Before(const ZNode& a, double score, std::string_view member) {

@@ -100,7 +100,7 @@ WatchProbe::State WatchProbe::StateOf(Db& db, std::string_view key) {
   s.exists = true;
   s.expire = e->has_expire() ? e->expire_ms() : -1;
   // A large value is not digested on every write: it counts as changed.
-  if (EntryMemoryUsage(e) > 64 * 1024) {
+  if (EntryMemoryUsage(e, 16) > 64 * 1024) {
     s.big = true;
     return s;
   }

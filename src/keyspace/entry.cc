@@ -106,13 +106,13 @@ Entry* RekeyEntry(Entry* e, std::string_view new_key) {
 
 size_t EntryAllocSize(const Entry* e) { return malloc_usable_size(const_cast<Entry*>(e)); }
 
-size_t EntryMemoryUsage(const Entry* e) {
+size_t EntryMemoryUsage(const Entry* e, size_t samples) {
   size_t n = EntryAllocSize(e) + sizeof(Entry*);  // the block and its bucket slot
   switch (e->type) {
-    case ObjType::kHash: return n + ObjectOf<HashValue>(e)->MemoryUsage();
-    case ObjType::kSet: return n + ObjectOf<SetValue>(e)->MemoryUsage();
+    case ObjType::kHash: return n + ObjectOf<HashValue>(e)->MemoryUsage(samples);
+    case ObjType::kSet: return n + ObjectOf<SetValue>(e)->MemoryUsage(samples);
     case ObjType::kList: return n + ObjectOf<ListValue>(e)->MemoryUsage();
-    case ObjType::kZSet: return n + ObjectOf<ZSetValue>(e)->MemoryUsage();
+    case ObjType::kZSet: return n + ObjectOf<ZSetValue>(e)->MemoryUsage(samples);
     case ObjType::kStream: return n + ObjectOf<StreamValue>(e)->MemoryUsage();
     default: return n;
   }

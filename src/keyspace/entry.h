@@ -83,7 +83,9 @@ T* ObjectOf(const Entry* e) {
   return p;
 }
 // Bytes the key costs (MEMORY USAGE): its block, its bucket slot, its object.
-size_t EntryMemoryUsage(const Entry* e);
+// Large hashes, sets and sorted sets are estimated from `samples` of their
+// members (0: every member; MEMORY USAGE's SAMPLES, 5 by default as Redis).
+size_t EntryMemoryUsage(const Entry* e, size_t samples = 0);
 // Frees an entry and whatever its value owns.
 void FreeEntry(Entry* e);
 // A deep copy of the entry (value and TTL) under `new_key` (COPY).

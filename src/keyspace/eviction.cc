@@ -142,7 +142,7 @@ void Sample(Db& db, int n, bool volatile_only, std::mt19937_64& rng, Fn&& fn) {
 }  // namespace
 
 size_t Evictor::Drop(Db& db, Entry* e) {
-  size_t bytes = EntryMemoryUsage(e);
+  size_t bytes = EntryMemoryUsage(e, 16);  // (estimated: a huge key is not walked)
   std::string key(e->key());
   if (hook_) hook_(hook_arg_, db, key);
   db.Delete(key, DeleteCause::kEvict);

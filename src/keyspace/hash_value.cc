@@ -157,11 +157,11 @@ std::unique_ptr<HashValue> HashValue::Clone() const {
   return c;
 }
 
-size_t HashValue::MemoryUsage() const {
+size_t HashValue::MemoryUsage(size_t samples) const {
   size_t n = sizeof(HashValue) + packed_.bytes();
   if (table()) {
-    n += sizeof(Table) + table()->BucketBytes();
-    table()->ForEach([&](HashNode* node) { n += malloc_usable_size(node); });
+    n += sizeof(Table) + table()->BucketBytes() +
+         table()->NodeBytes(samples, [](HashNode* node) { return malloc_usable_size(node); });
   }
   return n;
 }

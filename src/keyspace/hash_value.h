@@ -102,7 +102,8 @@ class HashValue {
 
   std::unique_ptr<HashValue> Clone() const;
   // Bytes used, for MEMORY USAGE (approximate for the table).
-  size_t MemoryUsage() const;
+  // (a table's fields estimated from `samples` of them; 0: all)
+  size_t MemoryUsage(size_t samples = 0) const;
 
  private:
   void ConvertToTable();

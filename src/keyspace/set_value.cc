@@ -106,11 +106,11 @@ std::unique_ptr<SetValue> SetValue::Clone() const {
   return c;
 }
 
-size_t SetValue::MemoryUsage() const {
+size_t SetValue::MemoryUsage(size_t samples) const {
   size_t n = sizeof(SetValue) + ints_.capacity() * sizeof(int64_t);
   if (table_) {
-    n += sizeof(Table) + table_->BucketBytes();
-    table_->ForEach([&](SetNode* node) { n += malloc_usable_size(node); });
+    n += sizeof(Table) + table_->BucketBytes() +
+         table_->NodeBytes(samples, [](SetNode* node) { return malloc_usable_size(node); });
   }
   return n;
 }

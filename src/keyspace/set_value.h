@@ -71,7 +71,9 @@ class SetValue {
   std::vector<std::string> Members() const;
 
   std::unique_ptr<SetValue> Clone() const;
-  size_t MemoryUsage() const;
+  // Bytes used (MEMORY USAGE); a hash set's members estimated from
+  // `samples` of them (0: all).
+  size_t MemoryUsage(size_t samples = 0) const;
 
  private:
   void ConvertToTable();

@@ -1,5 +1,7 @@
 #include "keyspace/zset_value.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -204,9 +206,12 @@ std::unique_ptr<ZSetValue> ZSetValue::Clone() const {
   return c;
 }
 
-size_t ZSetValue::MemoryUsage() const {
+size_t ZSetValue::MemoryUsage(size_t samples) const {
   size_t n = sizeof(ZSetValue) + packed_.bytes();
-  if (big_) n += sizeof(Big) + big_->index.BucketBytes() + big_->list.MemoryUsage();
+  if (big_) {
+    n += sizeof(Big) + big_->index.BucketBytes() + big_->list.HeadBytes() +
+         big_->index.NodeBytes(samples, [](ZNode* node) { return malloc_usable_size(node); });
+  }
   return n;
 }
 

@@ -118,7 +118,9 @@ class ZSetValue {
   std::vector<Item> ToVector() const;
 
   std::unique_ptr<ZSetValue> Clone() const;
-  size_t MemoryUsage() const;
+  // Bytes used; a skiplist set's members estimated from `samples` of them
+  // (0: all).
+  size_t MemoryUsage(size_t samples = 0) const;
   // Switches to the large form if the set exceeds `limits`.
   void ConvertIfNeeded(const ZSetLimits& limits);
 
