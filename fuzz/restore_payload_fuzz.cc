@@ -27,7 +27,7 @@ void Walk(larder::Entry* e) {
       ObjectOf<HashValue>(e)->ForEach([](std::string_view, std::string_view) {});
       break;
     case ObjType::kZSet:
-      (void)ObjectOf<ZSetValue>(e)->Items();
+      ObjectOf<ZSetValue>(e)->ForEach([](const ZSetValue::Ref&) {});
       break;
     case ObjType::kStream:
       ObjectOf<StreamValue>(e)->Range(StreamID::Min(), StreamID::Max(), false,
