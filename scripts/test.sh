@@ -24,7 +24,8 @@ cmake --build "$BUILD" -j"$(nproc)"
 # Keep the fuzz target building (it needs clang's libFuzzer runtime).
 if command -v clang++ >/dev/null; then
   CXX=clang++ cmake -S . -B build-fuzz -DLARDER_FUZZ=ON -DLARDER_SANITIZE=ON -DLARDER_TESTS=OFF >/dev/null
-  cmake --build build-fuzz -j"$(nproc)" --target fuzz_resp_parser fuzz_rdb_load fuzz_restore_payload fuzz_aof_load
+  cmake --build build-fuzz -j"$(nproc)" --target fuzz_resp_parser fuzz_rdb_load fuzz_restore_payload fuzz_aof_load \
+    fuzz_json_members
   corpus=$(mktemp -d)
   build-fuzz/fuzz_resp_parser -runs=20000 "$corpus" fuzz/seeds >/dev/null 2>&1 || { echo "fuzz smoke run failed"; exit 1; }
   rm -rf "$corpus"
@@ -36,6 +37,9 @@ if command -v clang++ >/dev/null; then
   rm -rf "$corpus"
   corpus=$(mktemp -d)
   build-fuzz/fuzz_aof_load -runs=20000 "$corpus" fuzz/seeds-aof >/dev/null 2>&1 || { echo "aof fuzz smoke run failed"; exit 1; }
+  rm -rf "$corpus"
+  corpus=$(mktemp -d)
+  build-fuzz/fuzz_json_members -runs=20000 "$corpus" fuzz/seeds-json >/dev/null 2>&1 || { echo "json fuzz smoke run failed"; exit 1; }
   rm -rf "$corpus"
 fi
 cd "$BUILD"

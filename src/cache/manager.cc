@@ -12,6 +12,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "common/log.h"
+#include "common/strings.h"
 #include "keyspace/memory_budget.h"
 
 namespace larder::cache {
@@ -150,11 +151,21 @@ void CacheManager::StartSources() {
   started_ = true;
   for (auto& s : sources_) {
     s->Start();
-    if (!s->spec().is_sqlite() && host_ && !channel_.empty())
-      listeners_.emplace_back([this, spec = s->spec()] { Listen(spec); });
+    if (!s->spec().is_sqlite() && host_ && !channel_.empty()) {
+      auto& state = listen_states_[s->name()];
+      state = std::make_unique<ListenState>();
+      listeners_.emplace_back([this, spec = s->spec(), st = state.get()] { Listen(spec, st); });
+    }
   }
   for (auto& r : *rules_)
     if (r->writes) r->writes->Start();
+  batcher_ = std::thread([this] { Batcher(); });
+}
+
+const CacheManager::ListenState* CacheManager::listen_state(std::string_view source) const {
+  std::lock_guard lock(mu_);
+  auto it = listen_states_.find(std::string(source));
+  return it == listen_states_.end() ? nullptr : it->second.get();
 }
 
 bool CacheManager::HasJournal(const std::string& dir) {
@@ -213,9 +224,9 @@ bool CacheManager::OpenWriteBehind(const std::string& dir, FsyncPolicy policy, s
 }
 
 // One connection per PostgreSQL source, LISTENing; reconnects when it drops.
-void CacheManager::Listen(SourceSpec spec) {
+void CacheManager::Listen(SourceSpec spec, ListenState* state) {
   PGconn* c = nullptr;
-  bool warned = false;
+  bool warned = false, ever = false;
   while (!stopping_.load()) {
     MemoryBudget::PublishHelperThread();  // notified keys are freed on the shards
     if (!c) {
@@ -225,6 +236,7 @@ void CacheManager::Listen(SourceSpec spec) {
         std::string sql = "LISTEN \"" + channel_ + "\"";
         PGresult* r = PQexec(c, sql.c_str());
         bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        if (!ok) err = PQresultErrorMessage(r);
         PQclear(r);
         if (!ok) {
           PQfinish(c);
@@ -232,17 +244,25 @@ void CacheManager::Listen(SourceSpec spec) {
         }
       }
       if (!c) {
-        if (!warned) LOG_WARNING("Cache source '{}': cannot listen for invalidations: {}", spec.name, err);
+        if (!warned) LOG_WARNING("Cache source '{}': cannot listen for invalidations: {}", spec.name, OneLine(err));
         warned = true;
-        for (int i = 0; i < 10 && !stopping_.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        for (int i = 0; i < 5 && !stopping_.load(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
         continue;
       }
       if (warned) LOG_NOTICE("Cache source '{}': listening for invalidations on '{}' again", spec.name, channel_);
       warned = false;
+      state->connected.store(true);
+      // Whatever changed while no LISTEN connection was there went
+      // unannounced (also before the first one: loads may have run).
+      CloseGap(spec.name, state, ever);
+      ever = true;
     }
     pollfd pfd{PQsocket(c), POLLIN, 0};
     poll(&pfd, 1, 100);
     if (!PQconsumeInput(c) || PQstatus(c) != CONNECTION_OK) {
+      LOG_WARNING("Cache source '{}': the invalidation listener lost its connection: {}", spec.name,
+                  OneLine(PQerrorMessage(c)));
+      state->connected.store(false);
       PQfinish(c);
       c = nullptr;
       continue;
@@ -254,13 +274,38 @@ void CacheManager::Listen(SourceSpec spec) {
       PQfreemem(n);
     }
   }
+  state->connected.store(false);
   if (c) PQfinish(c);
+}
+
+void CacheManager::CloseGap(const std::string& source, ListenState* state, bool reconnect) {
+  struct Tally {
+    std::atomic<int> left;
+    std::atomic<uint64_t> keys{0};
+  };
+  auto tally = std::make_shared<Tally>();
+  int n = host_->shard_count();
+  tally->left.store(n);
+  if (reconnect) state->gaps.fetch_add(1);
+  for (int s = 0; s < n; ++s)
+    host_->Post(s, [this, s, source, state, tally, reconnect] {
+      tally->keys.fetch_add(shard(s).SourceGap(source));
+      if (tally->left.fetch_sub(1) != 1) return;
+      uint64_t keys = tally->keys.load();
+      state->gap_keys.fetch_add(keys);
+      if (reconnect || keys)
+        LOG_WARNING("Cache source '{}': notifications may have been missed while the listener was away; "
+                    "{} key(s) loaded from it dropped or made stale",
+                    source, keys);
+    });
 }
 
 void CacheManager::StopSources() {
   stopping_.store(true);
   for (auto& t : listeners_) t.join();
   listeners_.clear();
+  batcher_cv_.notify_all();
+  if (batcher_.joinable()) batcher_.join();
   for (auto& r : *rules())
     if (r->writes) r->writes->Stop();
   journal_.Stop();
@@ -272,38 +317,154 @@ void CacheManager::StopSources() {
   for (Source* s : all) s->Stop();
 }
 
-void CacheManager::Submit(const std::shared_ptr<LiveRule>& rule, Params params, std::function<void(QueryResult)> done) {
-  // Runs now if the rule has a free load slot, else queues; each finished
-  // load starts the next queued one.
-  auto run = std::make_shared<std::function<void()>>();
-  std::weak_ptr<LiveRule> weak = rule;
-  *run = [rule, params = std::move(params), done = std::move(done)]() mutable {
-    Source* src = rule->source;
-    src->Query(rule->rule.load_sql, std::move(params), rule->rule.load_timeout_ms,
-               [rule, done = std::move(done)](QueryResult r) {
-                 done(std::move(r));
-                 std::function<void()> next;
-                 {
-                   std::lock_guard lock(rule->queue_mu);
-                   if (!rule->queued.empty()) {
-                     next = std::move(rule->queued.front());
-                     rule->queued.erase(rule->queued.begin());
-                   } else {
-                     rule->inflight.fetch_sub(1);
-                   }
-                 }
-                 if (next) next();
-               });
+void CacheManager::WithSlot(const std::shared_ptr<LiveRule>& rule, std::function<void(std::function<void()>)> start) {
+  // Each finished query starts the next queued one, or frees its slot.
+  auto release = [rule] {
+    std::function<void()> next;
+    {
+      std::lock_guard lock(rule->queue_mu);
+      if (!rule->queued.empty()) {
+        next = std::move(rule->queued.front());
+        rule->queued.erase(rule->queued.begin());
+      } else {
+        rule->inflight.fetch_sub(1);
+      }
+    }
+    if (next) next();
   };
+  auto run = [start = std::move(start), release] { start(release); };
   {
     std::lock_guard lock(rule->queue_mu);
     if (rule->inflight.load() >= rule->rule.max_loads) {
-      rule->queued.push_back([run] { (*run)(); });
+      rule->queued.push_back(std::move(run));
       return;
     }
     rule->inflight.fetch_add(1);
   }
-  (*run)();
+  run();
+}
+
+void CacheManager::Submit(const std::shared_ptr<LiveRule>& rule, Params params, std::function<void(QueryResult)> done) {
+  if (!rule->rule.load_many_sql.empty() && params.size() == 1) {
+    std::vector<LiveRule::BatchItem> full;
+    bool first = false;
+    {
+      std::lock_guard lock(rule->batch_mu);
+      rule->batch.push_back({std::move(params[0].second), std::move(done)});
+      if (static_cast<int>(rule->batch.size()) >= rule->rule.load_many_max || rule->rule.load_many_window_us == 0) {
+        full.swap(rule->batch);
+        rule->batch_due_us = 0;
+      } else if (rule->batch.size() == 1) {
+        rule->batch_due_us = MonotonicUs() + rule->rule.load_many_window_us;
+        first = true;
+      }
+    }
+    if (!full.empty()) {
+      SendBatch(rule, std::move(full));
+    } else if (first) {
+      {
+        std::lock_guard lock(batcher_mu_);
+        gathering_.push_back(rule);
+      }
+      batcher_cv_.notify_one();
+    }
+    return;
+  }
+  WithSlot(rule, [rule, params = std::move(params), done = std::move(done)](std::function<void()> release) mutable {
+    rule->source->Query(rule->rule.load_sql, std::move(params), rule->rule.load_timeout_ms,
+                        [done = std::move(done), release = std::move(release)](QueryResult r) {
+                          done(std::move(r));
+                          release();
+                        });
+  });
+}
+
+void CacheManager::Batcher() {
+  std::unique_lock lock(batcher_mu_);
+  while (!stopping_.load()) {
+    int64_t now = MonotonicUs();
+    int64_t next = now + 100'000;
+    std::vector<std::pair<std::shared_ptr<LiveRule>, std::vector<LiveRule::BatchItem>>> due;
+    for (size_t i = 0; i < gathering_.size();) {
+      auto rule = gathering_[i].lock();
+      bool drop = !rule;
+      if (rule) {
+        std::lock_guard b(rule->batch_mu);
+        if (rule->batch.empty()) {
+          drop = true;  // sent when it filled up
+        } else if (rule->batch_due_us <= now) {
+          due.emplace_back(rule, std::move(rule->batch));
+          rule->batch.clear();
+          rule->batch_due_us = 0;
+          drop = true;
+        } else {
+          next = std::min(next, rule->batch_due_us);
+        }
+      }
+      if (drop) {
+        gathering_[i] = std::move(gathering_.back());
+        gathering_.pop_back();
+      } else {
+        ++i;
+      }
+    }
+    if (!due.empty()) {
+      lock.unlock();
+      for (auto& [rule, items] : due) SendBatch(rule, std::move(items));
+      lock.lock();
+      continue;
+    }
+    batcher_cv_.wait_for(lock, std::chrono::microseconds(std::max<int64_t>(1, next - now)));
+  }
+}
+
+void CacheManager::SendBatch(const std::shared_ptr<LiveRule>& rule, std::vector<LiveRule::BatchItem> items) {
+  rule->stats.batches.fetch_add(1, std::memory_order_relaxed);
+  rule->stats.batched_keys.fetch_add(items.size(), std::memory_order_relaxed);
+  auto shared = std::make_shared<std::vector<LiveRule::BatchItem>>(std::move(items));
+  WithSlot(rule, [rule, shared](std::function<void()> release) {
+    std::vector<std::string> values;
+    for (const auto& it : *shared) values.push_back(it.value);
+    rule->source->QueryMany(
+        rule->rule.load_many_sql, rule->rule.load_many_param, std::move(values), rule->rule.load_timeout_ms,
+        [rule, shared, release = std::move(release)](ManyResult m) {
+          std::string name = rule->rule.pattern.names()[0];
+          int key_col = -1;
+          const auto& cols = m.rows.columns ? *m.rows.columns : std::vector<std::string>{};
+          for (size_t i = 0; i < cols.size(); ++i)
+            if (cols[i] == name) key_col = static_cast<int>(i);
+          if (m.ok && key_col < 0) {
+            m.ok = false;
+            m.error = "the load-many statement returned no column named '" + name + "'";
+          }
+          // Each key's row (the first one naming it), or none.
+          absl::flat_hash_map<std::string, size_t> row_of;
+          if (m.ok)
+            for (size_t r = 0; r < m.rows.rows.size(); ++r)
+              if (const auto& v = m.rows.rows[r][static_cast<size_t>(key_col)]) row_of.emplace(*v, r);
+          for (auto& item : *shared) {
+            QueryResult q;
+            q.micros = m.micros;
+            if (!m.ok) {
+              q.status = QueryResult::kError;
+              q.error = m.error;
+              q.lost = m.lost;
+            } else if (auto it = row_of.find(item.value); it != row_of.end()) {
+              q.status = QueryResult::kRow;
+              for (size_t c = 0; c < cols.size(); ++c) {
+                if (static_cast<int>(c) == key_col) continue;
+                q.columns.push_back(cols[c]);
+                q.values.push_back(m.rows.rows[it->second][c]);
+                q.types.push_back(m.rows.types[it->second][c]);
+              }
+            } else {
+              q.status = QueryResult::kNoRow;
+            }
+            item.done(std::move(q));
+          }
+          release();
+        });
+  });
 }
 
 // ---- warming ----
@@ -335,6 +496,7 @@ bool CacheManager::Warm(std::string_view pattern, std::string sql, std::string* 
     std::erase_if(warms_, [&](const auto& w) { return w->pattern == pattern; });
     warms_.push_back(job);
   }
+  warming_.fetch_add(1);
   LOG_NOTICE("Warming '{}' from source '{}'", job->pattern, rule->rule.source);
   // The total, for progress and the estimate (best effort).
   rule->source->Query("SELECT count(*) FROM (" + sql + ") AS larder_warm", {}, 60'000, [job](QueryResult r) {
@@ -372,9 +534,11 @@ bool CacheManager::Warm(std::string_view pattern, std::string sql, std::string* 
           }
           QueryResult r;
           r.status = QueryResult::kRow;
+          size_t row_index = static_cast<size_t>(&row - b.rows.data());
           for (int c : value_cols) {
             r.columns.push_back((*b.columns)[static_cast<size_t>(c)]);
             r.values.push_back(std::move(row[static_cast<size_t>(c)]));
+            if (row_index < b.types.size()) r.types.push_back(b.types[row_index][static_cast<size_t>(c)]);
           }
           per_shard[static_cast<size_t>(host_->ShardOf(key))].emplace_back(std::move(key), std::move(r));
         }
@@ -388,7 +552,7 @@ bool CacheManager::Warm(std::string_view pattern, std::string sql, std::string* 
           if (part.empty()) continue;
           host_->Post(s, [this, s, job, rule, part = std::move(part)] {
             RefreshCommandTime();
-            for (const auto& [key, r] : part) shard(s).StoreWarm(0, key, rule, r);
+            for (const auto& [key, r] : part) shard(s).StoreWarm(0, key, rule, r, job->started_ms);
             std::lock_guard lock(job->mu);
             if (--job->outstanding == 0) job->cv.notify_all();
           });
@@ -403,7 +567,8 @@ bool CacheManager::Warm(std::string_view pattern, std::string sql, std::string* 
           LOG_NOTICE("Warming '{}': {} of {} rows", job->pattern, before + n, total);
         return true;
       },
-      [job](std::string error) {
+      [this, job](std::string error) {
+        warming_.fetch_sub(1);
         job->finished_ms.store(UnixTimeMs());
         if (error.empty()) {
           job->state.store(1);

@@ -38,6 +38,9 @@ class ShardCache;
 struct RuleStats {
   std::atomic<uint64_t> hits{0}, misses{0}, loads{0}, load_errors{0}, coalesced{0}, negative_hits{0},
       early_refreshes{0}, stale_served{0}, writes_through{0}, write_errors{0};
+  // Loads whose row was not stored because the key changed while they ran;
+  // batched loads (load-many) and the keys they carried.
+  std::atomic<uint64_t> outdated_loads{0}, batches{0}, batched_keys{0};
   // Write-behind.
   std::atomic<uint64_t> writes_queued{0}, flush_batches{0}, rows_written{0}, retries{0}, dead_letters{0};
   // Load latency histogram: bucket i holds loads of [2^i, 2^(i+1)) us.
@@ -54,6 +57,14 @@ struct LiveRule {
   std::mutex queue_mu;
   std::vector<std::function<void()>> queued;  // loads waiting for a slot
   std::unique_ptr<WriteQueue> writes;         // `write behind` rules
+  // load-many: the misses gathered for the next batch (under batch_mu).
+  struct BatchItem {
+    std::string value;  // the placeholder's value
+    std::function<void(QueryResult)> done;
+  };
+  std::mutex batch_mu;
+  std::vector<BatchItem> batch;
+  int64_t batch_due_us = 0;  // when the gathered batch goes (0: none gathered)
 };
 
 // A warming run: a query's rows stored as a rule's keys, in batches.
@@ -114,6 +125,8 @@ class CacheManager {
   // reason) if the rule is unknown or already warming.
   bool Warm(std::string_view pattern, std::string sql, std::string* err);
   std::vector<std::shared_ptr<WarmJob>> warm_jobs() const;
+  // Whether a warming job runs (shards then note which keys change).
+  bool warming() const { return warming_.load(std::memory_order_relaxed) > 0; }
 
   // Write-behind: reads back the journal in `dir` (each change to its rule's
   // queue; one no rule takes becomes a dead letter) and opens it for appends
@@ -127,8 +140,16 @@ class CacheManager {
   // Refused (with the reason) while the rule's writes are not all flushed.
   bool CanRemoveRule(std::string_view pattern, std::string* err) const;
 
-  // Runs `sql` for `rule` within its max-loads limit.
+  // Loads one key of `rule` within its max-loads limit: its load
+  // statement, or (load-many) as part of the next batch.
   void Submit(const std::shared_ptr<LiveRule>& rule, Params params, std::function<void(QueryResult)> done);
+
+  // INFO: the LISTEN connection of each PostgreSQL source.
+  struct ListenState {
+    std::atomic<bool> connected{false};
+    std::atomic<uint64_t> gaps{0}, gap_keys{0};
+  };
+  const ListenState* listen_state(std::string_view source) const;
 
  private:
   mutable std::mutex mu_;
@@ -139,11 +160,27 @@ class CacheManager {
   std::atomic<bool> leases_granted_{false};
   std::atomic<bool> stopping_{false};
   std::vector<std::shared_ptr<WarmJob>> warms_;
+  std::atomic<int> warming_{0};
   std::string channel_;
   Host* host_ = nullptr;
   std::vector<std::unique_ptr<ShardCache>> shards_;
   std::vector<std::thread> listeners_;
-  void Listen(SourceSpec spec);
+  void Listen(SourceSpec spec, ListenState* state);
+  // The listener is back after a gap: every shard treats the source's keys
+  // as possibly stale (ShardCache::SourceGap).
+  void CloseGap(const std::string& source, ListenState* state, bool reconnect);
+  absl::flat_hash_map<std::string, std::unique_ptr<ListenState>> listen_states_;
+  // Runs `start` within the rule's max-loads limit, now or when a load
+  // ends; `start` calls its argument once its query has finished.
+  void WithSlot(const std::shared_ptr<LiveRule>& rule, std::function<void(std::function<void()>)> start);
+  // load-many: sends the rule's gathered batch (taken under batch_mu).
+  void SendBatch(const std::shared_ptr<LiveRule>& rule, std::vector<LiveRule::BatchItem> items);
+  // The thread that sends batches whose window has passed.
+  void Batcher();
+  std::thread batcher_;
+  std::mutex batcher_mu_;
+  std::condition_variable batcher_cv_;
+  std::vector<std::weak_ptr<LiveRule>> gathering_;  // rules with a batch gathered
   bool started_ = false;
   Journal journal_;
   std::atomic<bool> journal_open_{false};

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cache/json_row.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "common/log.h"
@@ -16,45 +17,10 @@ namespace larder::cache {
 
 namespace {
 thread_local ShardCache* t_shard_cache = nullptr;
-
-void AppendJsonString(std::string* out, std::string_view s) {
-  out->push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': *out += "\\\""; break;
-      case '\\': *out += "\\\\"; break;
-      case '\n': *out += "\\n"; break;
-      case '\r': *out += "\\r"; break;
-      case '\t': *out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          snprintf(buf, sizeof(buf), "\\u%04x", c);
-          *out += buf;
-        } else {
-          out->push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out->push_back('"');
-}
 }  // namespace
 
 ShardCache* CurrentShardCache() { return t_shard_cache; }
 void SetCurrentShardCache(ShardCache* c) { t_shard_cache = c; }
-
-std::string RowAsJson(const QueryResult& r) {
-  std::string out = "{";
-  for (size_t i = 0; i < r.columns.size(); ++i) {
-    if (i) out.push_back(',');
-    AppendJsonString(&out, r.columns[i]);
-    out.push_back(':');
-    if (r.values[i]) AppendJsonString(&out, *r.values[i]);
-    else out += "null";
-  }
-  out.push_back('}');
-  return out;
-}
 
 std::string RuleEventMessage(std::string_view event, std::string_view key, int db) {
   std::string out = "{\"event\":";
@@ -80,29 +46,104 @@ void ShardCache::Announce(const Rule* rule, int db, std::string_view event, std:
   }
 }
 
-void ShardCache::Invalidate(int db_index, const std::string& key) {
+bool ShardCache::Invalidate(int db_index, const std::string& key) {
   std::string id = KeyId(db_index, key);
+  NoteChanged(id);
   negative_.erase(id);
   fresh_.erase(id);
+  bool acted = false;
+  auto p = pending_.find(id);
+  if (p != pending_.end()) {
+    p->second.outdated = true;  // its row predates the change
+    acted = true;
+  }
   if (shard_->db(db_index).Delete(key)) {
     host_->KeyChanged(shard_->id(), db_index, key);
     Params params;
     auto rule = MatchRule(key, &params);
     Announce(rule ? &rule->rule : nullptr, db_index, kEventInvalidated, key);
+    acted = true;
   }
+  return acted;
+}
+
+void ShardCache::NoteWrite(int db_index, std::string_view key) {
+  std::string id = KeyId(db_index, key);
+  NoteChanged(id);
+  auto p = pending_.find(id);
+  if (p != pending_.end()) p->second.outdated = true;
+}
+
+void ShardCache::NoteChanged(const std::string& id) {
+  if (manager_->warming()) changed_at_[id] = UnixTimeMs();
+  else if (!changed_at_.empty()) changed_at_.clear();
+}
+
+bool ShardCache::ChangedSince(const std::string& id, int64_t since_ms) const {
+  auto it = changed_at_.find(id);
+  return it != changed_at_.end() && it->second >= since_ms;
 }
 
 void ShardCache::StoreWarm(int db_index, const std::string& key, const std::shared_ptr<LiveRule>& rule,
-                           const QueryResult& r) {
+                           const QueryResult& r, int64_t started_ms) {
   Db& db = shard_->db(db_index);
   int64_t stale_at;
   std::string id = KeyId(db_index, key);
   // A write-behind change the database does not have yet is newer than its row.
   if (rule->writes && rule->writes->Lookup(db_index, key)) return;
-  if (!Store(db, key, *rule, r, &stale_at)) return;
+  // So is a client's write, or a change the database announced after the
+  // warming query read its rows.
+  if (ChangedSince(id, started_ms)) return;
+  if (Entry* e = db.table().Find(key); e && !(e->flags & Entry::kCached)) return;
+  // A load of the key running now stores its own (newer) row.
+  if (pending_.contains(id)) return;
+  if (!Store(db, key, *rule, r, started_ms, &stale_at)) return;
   negative_.erase(id);
   fresh_[id] = Fresh{stale_at, 0, rule};
   Announce(&rule->rule, db_index, kEventLoaded, key);
+}
+
+size_t ShardCache::SourceGap(const std::string& source) {
+  RefreshCommandTime();
+  int64_t now = CommandTimeMs();
+  size_t touched = 0;
+  for (auto& [id, p] : pending_)
+    if (p.rule->rule.source == source) {
+      p.outdated = true;
+      ++touched;
+    }
+  std::vector<std::string> drop;
+  for (auto& [id, f] : fresh_) {
+    if (f.rule->rule.source != source) continue;
+    size_t sep = id.find('\0');
+    int db_index = std::stoi(id.substr(0, sep));
+    std::string_view key = std::string_view(id).substr(sep + 1);
+    Db& db = shard_->db(db_index);
+    Entry* e = db.table().Find(key);
+    if (!e || !(e->flags & Entry::kCached)) continue;
+    ++touched;
+    const Rule& rule = f.rule->rule;
+    if (rule.listen_gap_revalidate && rule.grace_ms > 0) {
+      // Stale now: served inside grace while one reload runs, as any stale key.
+      f.stale_at_ms = std::min(f.stale_at_ms, now);
+      int64_t until = now + rule.grace_ms;
+      if (!e->has_expire() || e->expire_ms() > until) db.SetExpire(e, until);
+    } else {
+      drop.push_back(id);
+    }
+  }
+  for (const auto& id : drop) {
+    size_t sep = id.find('\0');
+    int db_index = std::stoi(id.substr(0, sep));
+    std::string key = id.substr(sep + 1);
+    auto rule = fresh_[id].rule;
+    fresh_.erase(id);
+    if (shard_->db(db_index).Delete(key)) {
+      host_->KeyChanged(shard_->id(), db_index, key);
+      Announce(&rule->rule, db_index, kEventInvalidated, key);
+    }
+  }
+  return touched;
 }
 
 // ---- ShardCache ----
@@ -133,8 +174,11 @@ bool ShardCache::Covers(std::string_view key) const {
 ShardCache::ReadState ShardCache::CheckRead(int db_index, std::string_view key) {
   Db& db = shard_->db(db_index);
   if (Entry* e = db.Find(key)) {
-    if (e->flags & Entry::kCached) OnHit(db, e);
-    return ReadState::kReady;
+    if (!(e->flags & Entry::kCached) || OnHit(db, e)) return ReadState::kReady;
+    // Past its TTL with the source down, and the rule serves no stale value.
+    fresh_.erase(KeyId(db_index, key));
+    db.Delete(key);
+    host_->KeyChanged(shard_->id(), db_index, key);
   }
   return OnMiss(db, key) ? ReadState::kLoading : ReadState::kReady;
 }
@@ -196,37 +240,58 @@ bool ShardCache::OnMiss(Db& db, std::string_view key) {
   return true;
 }
 
-void ShardCache::OnHit(Db& db, Entry* e) {
+bool ShardCache::OnHit(Db& db, Entry* e) {
   std::string id = KeyId(db.index(), e->key());
   auto it = fresh_.find(id);
-  if (it == fresh_.end()) return;
+  if (it == fresh_.end()) return true;
   Fresh& f = it->second;
+  const Rule& rule = f.rule->rule;
   RuleStats& stats = f.rule->stats;
-  stats.hits.fetch_add(1, std::memory_order_relaxed);
   int64_t now = CommandTimeMs();
   bool stale = now >= f.stale_at_ms;
+  // Without grace a stale value is never served (one stored as already
+  // stale, a key whose listener had a gap): the read waits for its load.
+  if (stale && rule.grace_ms == 0) return false;
+  if (pending_.contains(id)) {  // a reload is already running
+    if (stale) stats.stale_served.fetch_add(1, std::memory_order_relaxed);
+    stats.hits.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  if (stale && !f.rule->source->up()) {
+    // The circuit is open: inside grace the stale value is served without
+    // trying the database (stale-on-error), or not at all.
+    if (!rule.stale_on_error) return false;
+    stats.hits.fetch_add(1, std::memory_order_relaxed);
+    stats.stale_served.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  stats.hits.fetch_add(1, std::memory_order_relaxed);
   if (stale) stats.stale_served.fetch_add(1, std::memory_order_relaxed);
-  if (pending_.contains(id)) return;  // a reload is already running
   bool reload = stale;
-  if (!stale && f.rule->rule.refresh_ahead) {
-    // XFetch: reload when now - delta * ln(u) passes the stale time; the
-    // closer to it, and the slower the load, the likelier. Only inside the
-    // last tenth of the TTL (or one load time, if longer): a very hot key
-    // would otherwise be reloaded again and again, long before it expires.
-    int64_t window = std::max<int64_t>(f.load_us / 1000, f.rule->rule.ttl_ms / 10);
+  if (!stale && rule.refresh_ahead) {
+    // XFetch: reload when now + 1.5 delta - delta * ln(u) passes the
+    // stale time, delta being the last load's time. The closer to it, and
+    // the slower the load, the likelier; sure 1.5 load times before it, so
+    // that the new row is in before the old one's TTL ends (the TTL is not
+    // stretched for it). Only inside the last tenth of the TTL (or two load
+    // times, if longer): a very hot key would otherwise be reloaded again
+    // and again, long before it expires.
+    double delta_ms = static_cast<double>(f.load_us) / 1000.0;
+    int64_t window = std::max<int64_t>(static_cast<int64_t>(2 * delta_ms), rule.ttl_ms / 10);
     if (f.stale_at_ms - now <= window) {
       double u = std::uniform_real_distribution<double>(1e-12, 1.0)(rng_);
-      double gap_ms = -static_cast<double>(f.load_us) / 1000.0 * std::log(u);
+      double gap_ms = 1.5 * delta_ms - delta_ms * std::log(u);
       if (static_cast<double>(now) + gap_ms >= static_cast<double>(f.stale_at_ms)) {
         stats.early_refreshes.fetch_add(1, std::memory_order_relaxed);
         reload = true;
       }
     }
   }
-  if (!reload) return;
+  if (!reload) return true;
   Params params;
-  auto rule = MatchRule(e->key(), &params);
-  if (rule) StartLoad(id, db.index(), std::string(e->key()), rule, std::move(params), true);
+  auto matched = MatchRule(e->key(), &params);
+  if (matched) StartLoad(id, db.index(), std::string(e->key()), matched, std::move(params), true);
+  return true;
 }
 
 void ShardCache::StartLoad(const std::string& id, int db, std::string key, std::shared_ptr<LiveRule> rule,
@@ -234,19 +299,24 @@ void ShardCache::StartLoad(const std::string& id, int db, std::string key, std::
   Pending& p = pending_[id];
   p.rule = rule;
   p.background = background;
-  rule->stats.loads.fetch_add(1, std::memory_order_relaxed);
+  p.params = std::move(params);
+  SubmitLoad(id, db, key, p);
+}
+
+void ShardCache::SubmitLoad(const std::string& id, int db, const std::string& key, Pending& p) {
+  p.rule->stats.loads.fetch_add(1, std::memory_order_relaxed);
   CacheManager* manager = manager_;
   Host* host = host_;
   int shard = shard_->id();
-  manager_->Submit(rule, std::move(params), [manager, host, shard, id, db, key = std::move(key)](QueryResult r) {
+  manager_->Submit(p.rule, p.params, [manager, host, shard, id, db, key](QueryResult r) {
     host->Post(shard, [manager, shard, id, db, key, r = std::move(r)]() mutable {
       manager->shard(shard).Complete(id, db, key, std::move(r));
     });
   });
 }
 
-bool ShardCache::Store(Db& db, const std::string& key, const LiveRule& live, const QueryResult& r,
-                       int64_t* stale_at) {
+bool ShardCache::Store(Db& db, const std::string& key, const LiveRule& live, const QueryResult& r, int64_t read_ms,
+                       int64_t* stale_at, bool stale_now) {
   const Rule& rule = live.rule;
   int64_t now = CommandTimeMs();
   double ttl = static_cast<double>(rule.ttl_ms);
@@ -254,13 +324,18 @@ bool ShardCache::Store(Db& db, const std::string& key, const LiveRule& live, con
     double j = std::uniform_real_distribution<double>(-1.0, 1.0)(rng_) * rule.jitter_pct / 100.0;
     ttl *= 1.0 + j;
   }
-  *stale_at = now + std::max<int64_t>(1, static_cast<int64_t>(ttl));
-  // Kept past its TTL for the grace period (served stale while reloading),
-  // and with refresh-ahead for at least one load timeout, so that an early
-  // reload that finishes late still finds the old value to serve.
-  int64_t keep = rule.grace_ms;
-  if (rule.refresh_ahead) keep = std::max(keep, rule.load_timeout_ms);
-  int64_t expire = *stale_at + keep;
+  // The TTL counts from when the database was read, not from now: a slow
+  // load does not make its row live longer.
+  *stale_at = std::max(now + 1, read_ms + std::max<int64_t>(1, static_cast<int64_t>(ttl)));
+  // Kept past its TTL for the grace period only (served stale while one
+  // reload runs, or while the source is down with stale-on-error).
+  int64_t expire = *stale_at + rule.grace_ms;
+  if (stale_now) {
+    // Outdated before it was stored (kMaxRestarts): the waiting commands
+    // read it now; anyone after them reloads it.
+    *stale_at = now;
+    expire = now + std::max<int64_t>(rule.grace_ms, rule.load_timeout_ms);
+  }
   Entry* e = nullptr;
   switch (rule.kind) {
     case ValueKind::kString: {
@@ -292,17 +367,41 @@ bool ShardCache::Store(Db& db, const std::string& key, const LiveRule& live, con
 void ShardCache::Complete(const std::string& id, int db_index, const std::string& key, QueryResult r) {
   auto it = pending_.find(id);
   if (it == pending_.end()) return;
-  Pending p = std::move(it->second);
-  pending_.erase(it);
   RefreshCommandTime();
-  LiveRule& live = *p.rule;
+  LiveRule& live = *it->second.rule;
   live.stats.RecordLatency(r.micros);
   Db& db = shard_->db(db_index);
+  Entry* now_there = db.table().Find(key);
+  bool written = now_there && !(now_there->flags & Entry::kCached);
+  // The key was invalidated or written while the load ran: its row may
+  // predate the change, so it is not stored; the load runs again and the
+  // waiters wait for that one (a client's value, if one is there now, wins
+  // without a reload).
+  bool outdated = it->second.outdated && r.status != QueryResult::kError && !written;
+  if (outdated && it->second.restarts < kMaxRestarts) {
+    live.stats.outdated_loads.fetch_add(1, std::memory_order_relaxed);
+    Pending& again = it->second;
+    again.outdated = false;
+    ++again.restarts;
+    SubmitLoad(id, db_index, key, again);
+    return;
+  }
+  Pending p = std::move(it->second);
+  pending_.erase(it);
   if (r.status == QueryResult::kError) {
     live.stats.load_errors.fetch_add(1, std::memory_order_relaxed);
     // A value still held (inside grace) keeps being served if the rule says
     // so; whoever waits for a value that is not there gets the error.
-    bool serve_stale = live.rule.stale_on_error && db.Find(key) != nullptr;
+    bool serve_stale = live.rule.stale_on_error && now_there != nullptr;
+    if (!serve_stale && now_there && (now_there->flags & Entry::kCached)) {
+      auto f = fresh_.find(id);
+      if (f != fresh_.end() && CommandTimeMs() >= f->second.stale_at_ms) {
+        // Past its TTL, and the rule serves no stale value on errors.
+        fresh_.erase(f);
+        db.Delete(key);
+        host_->KeyChanged(shard_->id(), db_index, key);
+      }
+    }
     std::string error = FormatError(OpStatus::kSourceLoadFailed, live.rule.source, key, r.error);
     for (auto& w : p.waiters) {
       if (w->keys_left <= 0) continue;  // already answered (another key failed)
@@ -317,18 +416,18 @@ void ShardCache::Complete(const std::string& id, int db_index, const std::string
   }
   // A client wrote the key while the load ran: its write is newer than the
   // row, so the row is dropped (the waiters see the written value).
-  Entry* now_there = db.table().Find(key);
-  if (now_there && !(now_there->flags & Entry::kCached)) {
+  if (written) {
     fresh_.erase(id);
     for (auto& w : p.waiters)
       if (w->keys_left > 0 && --w->keys_left == 0) w->resume(nullptr);
     return;
   }
+  int64_t read_ms = CommandTimeMs() - r.micros / 1000;
   if (r.status == QueryResult::kRow) {
     int64_t stale_at;
     // A cached value was there (refresh-ahead, a stale key inside grace): a refresh.
     bool reload = now_there && !(now_there->has_expire() && now_there->expire_ms() <= CommandTimeMs());
-    if (Store(db, key, live, r, &stale_at)) {
+    if (Store(db, key, live, r, read_ms, &stale_at, outdated)) {
       negative_.erase(id);
       fresh_[id] = Fresh{stale_at, r.micros, p.rule};
       Announce(&live.rule, db_index, reload ? kEventRefreshed : kEventLoaded, key);
@@ -337,7 +436,7 @@ void ShardCache::Complete(const std::string& id, int db_index, const std::string
     }
   }
   if (r.status == QueryResult::kNoRow) {
-    if (live.rule.negative_ttl_ms > 0) negative_[id] = CommandTimeMs() + live.rule.negative_ttl_ms;
+    if (live.rule.negative_ttl_ms > 0 && !outdated) negative_[id] = CommandTimeMs() + live.rule.negative_ttl_ms;
     fresh_.erase(id);
     Entry* e = db.table().Find(key);
     if (e && (e->flags & Entry::kCached)) {  // the row is gone

@@ -187,6 +187,35 @@ std::string SqlToNumbered(std::string_view sql, const std::vector<std::string>& 
   return out;
 }
 
+std::string ExpandListParameter(std::string_view sql, std::string_view name, size_t n) {
+  std::string list;
+  for (size_t i = 1; i <= n; ++i) {
+    if (i > 1) list += ", ";
+    list += "?" + std::to_string(i);
+  }
+  // Numbered as $1 first (quoted text and casts left alone), then spelled out.
+  std::string numbered = SqlToNumbered(sql, {std::string(name)});
+  std::string out;
+  for (size_t i = 0; i < numbered.size(); ++i) {
+    char c = numbered[i];
+    if (c == '\'' || c == '"') {
+      size_t j = i + 1;
+      while (j < numbered.size() && numbered[j] != c) ++j;
+      out.append(numbered, i, j - i + 1);
+      i = j;
+      continue;
+    }
+    if (c == '$' && i + 1 < numbered.size() && numbered[i + 1] == '1' &&
+        (i + 2 == numbered.size() || !std::isdigit(static_cast<unsigned char>(numbered[i + 2])))) {
+      out += list;
+      ++i;
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
 namespace {
 bool ParseBool(std::string_view v, bool* out) {
   if (EqualsIgnoreCase(v, "yes")) *out = true;
@@ -263,6 +292,26 @@ bool ParseRule(const std::vector<std::string>& args, Rule* rule, std::string* er
     } else if (opt == "load") {
       r.load_sql = v;
       have_load = true;
+    } else if (opt == "load-many") {
+      r.load_many_sql = v;
+    } else if (opt == "load-many-max") {
+      if (!ParseInt64(v, &n) || n < 1 || n > 10000) return bad("expected a number from 1 to 10000");
+      r.load_many_max = static_cast<int>(n);
+    } else if (opt == "load-many-window") {
+      // Microseconds ("300us"), or a duration.
+      int64_t ms;
+      if (v.size() > 2 && EqualsIgnoreCase(std::string_view(v).substr(v.size() - 2), "us") &&
+          ParseInt64(std::string_view(v).substr(0, v.size() - 2), &n) && n >= 0 && n <= 1'000'000) {
+        r.load_many_window_us = n;
+      } else if (ParseDuration(v, &ms) && ms <= 1000) {
+        r.load_many_window_us = ms * 1000;
+      } else {
+        return bad("expected a duration up to 1s (300us, 2ms)");
+      }
+    } else if (opt == "listen-gap") {
+      if (EqualsIgnoreCase(v, "drop")) r.listen_gap_revalidate = false;
+      else if (EqualsIgnoreCase(v, "revalidate")) r.listen_gap_revalidate = true;
+      else return bad("expected drop or revalidate");
     } else {
       *err = "unknown option '" + args[i] + "'";
       return false;
@@ -292,12 +341,29 @@ bool ParseRule(const std::vector<std::string>& args, Rule* rule, std::string* er
         *err = "the delete statement uses :" + p + " but the pattern has no <" + p + ">";
         return false;
       }
-      if (sql == &r.store_sql && !known && r.kind != ValueKind::kHash && p != "value") {
+      if (sql == &r.store_sql && !known && r.kind == ValueKind::kString && p != "value") {
         *err = "the store statement of a string rule can use :value and the pattern's placeholders, not :" + p;
         return false;
       }
       if (sql == &r.store_sql && !known) r.store_values.push_back(p);
     }
+  // A json rule's changes keep the whole value (:value) beside the members
+  // its store statement names: a queued change is read back from it.
+  if (r.kind == ValueKind::kJson && r.writes() &&
+      std::find(r.store_values.begin(), r.store_values.end(), "value") == r.store_values.end())
+    r.store_values.insert(r.store_values.begin(), "value");
+  if (!r.load_many_sql.empty()) {
+    auto params = SqlParameters(r.load_many_sql);
+    if (placeholders.size() != 1) {
+      *err = "load-many needs a pattern with exactly one placeholder";
+      return false;
+    }
+    if (params.size() != 1) {
+      *err = "the load-many statement takes exactly one parameter, the list of <" + placeholders[0] + "> values";
+      return false;
+    }
+    r.load_many_param = params[0];
+  }
   r.sql_params = SqlParameters(r.load_sql);
   auto names = r.pattern.names();
   for (const auto& p : r.sql_params)
@@ -325,6 +391,10 @@ std::string Rule::ToLine() const {
     out += " write behind write-delay " + FormatDuration(write_delay_ms) + " write-batch " + std::to_string(write_batch);
   if (writes()) out += " store " + QuoteConfigWord(store_sql);
   if (writes() && !delete_sql.empty()) out += " delete " + QuoteConfigWord(delete_sql);
+  if (listen_gap_revalidate) out += " listen-gap revalidate";
+  if (!load_many_sql.empty())
+    out += " load-many " + QuoteConfigWord(load_many_sql) + " load-many-max " + std::to_string(load_many_max) +
+           " load-many-window " + std::to_string(load_many_window_us) + "us";
   if (!publish_channel.empty()) out += " publish-channel " + QuoteConfigWord(publish_channel);
   if (!publish_stream.empty()) out += " publish-stream " + QuoteConfigWord(publish_stream);
   out += " load " + QuoteConfigWord(load_sql);

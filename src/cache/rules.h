@@ -68,6 +68,19 @@ struct Rule {
   std::string load_sql;
   // The :names the statement uses, in order of first use.
   std::vector<std::string> sql_params;
+  // Batched loads: misses of different keys arriving within
+  // `load_many_window_us` of each other (at most `load_many_max`) are
+  // loaded by one statement. It has one parameter, the list of the
+  // pattern's (single) placeholder values, and returns that placeholder as
+  // a column beside the value columns; a key without a row has none.
+  std::string load_many_sql;
+  std::string load_many_param;  // the statement's one :name
+  int load_many_max = 100;
+  int64_t load_many_window_us = 200;
+  // After a gap in the source's LISTEN connection: drop the rule's keys
+  // (the default), or with `listen-gap revalidate` and a grace period,
+  // keep them as stale (served inside grace while each reloads).
+  bool listen_gap_revalidate = false;
   // Write path: with `write through`, writes to a key run `store` (or
   // `delete`) in the database first, then change the cache. With `write
   // behind`, the cache changes at once, the change is journaled before the
@@ -99,6 +112,9 @@ std::vector<std::string> SqlParameters(std::string_view sql);
 // The statement with :name replaced by $1, $2... in the order of `names`
 // (PostgreSQL's placeholders).
 std::string SqlToNumbered(std::string_view sql, const std::vector<std::string>& names);
+// The statement with :name replaced by the list ?1, ?2, ..., ?n (SQLite's
+// `IN (:name)` for a batched load).
+std::string ExpandListParameter(std::string_view sql, std::string_view name, size_t n);
 
 struct SourceSpec {
   std::string name;

@@ -72,10 +72,27 @@ class ShardCache {
   bool Covers(std::string_view key) const;
 
   void Complete(const std::string& id, int db, const std::string& key, QueryResult r);
-  // A database change names this key: drop it (the next read loads it).
-  void Invalidate(int db, const std::string& key);
-  // A warmed row: stored as a load would store it.
-  void StoreWarm(int db, const std::string& key, const std::shared_ptr<LiveRule>& rule, const QueryResult& r);
+  // A database change names this key (LISTEN/NOTIFY, CACHE INVALIDATE):
+  // drop it, so that the next read loads it. A load of the key running now
+  // read the database before the change: its row is not stored, the load
+  // runs again (docs/caching.md, "Freshness"). True when there was a value
+  // or a load to act on.
+  bool Invalidate(int db, const std::string& key);
+  // A client's command wrote `key` (the executor, for each key written):
+  // a load of it running now is out of date, as with Invalidate.
+  void NoteWrite(int db, std::string_view key);
+  // Whether NoteWrite needs calling (loads run, or a warming job).
+  bool watching_writes() const { return !pending_.empty() || manager_->warming(); }
+  // A warmed row, read by a query that started at `started_ms`: stored as
+  // a load would store it, unless the key changed since (a client's write,
+  // an invalidation) or holds a value a client wrote.
+  void StoreWarm(int db, const std::string& key, const std::shared_ptr<LiveRule>& rule, const QueryResult& r,
+                 int64_t started_ms);
+  // The LISTEN connection of `source` was lost and is back: notifications
+  // may have been missed. Each key loaded from it is dropped, or (rules
+  // with `listen-gap revalidate`) made stale so that its next read reloads
+  // it; loads running are made to run again. Returns the keys touched.
+  size_t SourceGap(const std::string& source);
   // INFO: loads running on this shard.
   size_t pending() const { return pending_.size(); }
 
@@ -121,8 +138,14 @@ class ShardCache {
   struct Pending {
     std::shared_ptr<LiveRule> rule;
     std::vector<std::shared_ptr<Waiter>> waiters;
-    bool background = false;  // refresh of a value still being served
+    bool background = false;   // refresh of a value still being served
+    bool outdated = false;     // the key was invalidated or written since the load started
+    int restarts = 0;          // times the load ran again because of that
+    Params params;             // to run it again
   };
+  // Loads outdated this many times in a row store their last row as
+  // already stale (an invalidation storm must not starve the waiters).
+  static constexpr int kMaxRestarts = 5;
   struct Fresh {
     int64_t stale_at_ms;  // the rule's TTL has passed (grace may still serve it)
     int64_t load_us;      // how long the last load took (XFetch's delta)
@@ -132,10 +155,22 @@ class ShardCache {
   std::shared_ptr<LiveRule> MatchRule(std::string_view key, Params* params) const;
   // A miss on `key`: true if a load runs for it now.
   bool OnMiss(Db& db, std::string_view key);
-  void OnHit(Db& db, Entry* e);
+  // A hit on a loaded key; false when the value may not be served (past
+  // its TTL, the source down, and the rule without stale-on-error).
+  bool OnHit(Db& db, Entry* e);
   void StartLoad(const std::string& id, int db, std::string key, std::shared_ptr<LiveRule> rule, Params params,
                  bool background);
-  bool Store(Db& db, const std::string& key, const LiveRule& rule, const QueryResult& r, int64_t* stale_at);
+  void SubmitLoad(const std::string& id, int db, const std::string& key, Pending& p);
+  // Stores a loaded row. Its TTL runs from `read_ms`, when the database
+  // was asked (a value is never served longer than ttl + grace after it
+  // was read); `stale_now` stores it as already stale (its next read
+  // reloads it).
+  bool Store(Db& db, const std::string& key, const LiveRule& rule, const QueryResult& r, int64_t read_ms,
+             int64_t* stale_at, bool stale_now = false);
+  // Whether `key` changed (written or invalidated) at or after `since_ms`,
+  // while a warming job runs.
+  bool ChangedSince(const std::string& id, int64_t since_ms) const;
+  void NoteChanged(const std::string& id);
   // A write-behind key's unflushed value, put back after eviction or expiry.
   bool RestorePending(Db& db, std::string_view key, const LiveRule& rule);
   void CompleteWrite(const std::string& id, int db, std::string key, Entry* result, std::shared_ptr<LiveRule> rule,
@@ -154,6 +189,9 @@ class ShardCache {
   absl::flat_hash_map<std::string, Pending> pending_;
   absl::flat_hash_map<std::string, int64_t> negative_;  // until (ms)
   absl::flat_hash_map<std::string, Fresh> fresh_;
+  // While warming runs: when each key was last written or invalidated
+  // (cleared once no warming job runs).
+  absl::flat_hash_map<std::string, int64_t> changed_at_;
   Leases leases_;
   // Write-through: keys with a write in flight, and the writes queued behind it.
   absl::flat_hash_map<std::string, std::deque<absl::AnyInvocable<void()>>> writes_;
@@ -172,9 +210,6 @@ class ShardCache {
 ShardCache* CurrentShardCache();
 void SetCurrentShardCache(ShardCache* c);
 
-// Formats a loaded row as the rule stores it (hash fields, a string, or a
-// JSON object); exposed for tests.
-std::string RowAsJson(const QueryResult& r);
 // The events a rule announces (docs/caching.md): a key stored by a load
 // (read-through, warming), stored again by a reload (refresh-ahead, a stale
 // key's reload), dropped because the database changed (an invalidation, a

@@ -8,6 +8,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/strings.h"
 #include "keyspace/memory_budget.h"
 
 namespace larder::cache {
@@ -18,6 +19,7 @@ Source::~Source() { Stop(); }
 
 void Source::Start() {
   for (int i = 0; i < connections_; ++i) threads_.emplace_back([this] { Worker(); });
+  prober_ = std::thread([this] { Probe(); });
 }
 
 void Source::Stop() {
@@ -26,8 +28,10 @@ void Source::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  probe_cv_.notify_all();
   for (auto& t : threads_) t.join();
   threads_.clear();
+  if (prober_.joinable()) prober_.join();
 }
 
 size_t Source::queued() const {
@@ -35,49 +39,89 @@ size_t Source::queued() const {
   return jobs_.size();
 }
 
-void Source::Query(std::string sql, Params params, int64_t timeout_ms, std::function<void(QueryResult)> done) {
+void Source::Push(Job job) {
   {
     std::lock_guard lock(mu_);
-    Job job;
-    job.sql = std::move(sql);
-    job.params = std::move(params);
-    job.timeout_ms = timeout_ms;
-    job.done = std::move(done);
     jobs_.push_back(std::move(job));
   }
   cv_.notify_one();
+}
+
+void Source::Query(std::string sql, Params params, int64_t timeout_ms, std::function<void(QueryResult)> done) {
+  Job job;
+  job.sql = std::move(sql);
+  job.params = std::move(params);
+  job.timeout_ms = timeout_ms;
+  job.done = std::move(done);
+  Push(std::move(job));
 }
 
 void Source::Exec(std::vector<Statement> stmts, int64_t timeout_ms, std::function<void(ExecResult)> done) {
-  {
-    std::lock_guard lock(mu_);
-    Job job;
-    job.timeout_ms = timeout_ms;
-    job.stmts = std::move(stmts);
-    job.exec_done = std::move(done);
-    jobs_.push_back(std::move(job));
-  }
-  cv_.notify_one();
-}
-
-void Source::NoteReached(bool reached, const std::string& error) {
-  if (reached != up_.exchange(reached)) {
-    if (reached) LOG_NOTICE("Cache source '{}' is reachable again", spec_.name);
-    else LOG_WARNING("Cache source '{}' is down: {}", spec_.name, error);
-  }
+  Job job;
+  job.timeout_ms = timeout_ms;
+  job.stmts = std::move(stmts);
+  job.exec_done = std::move(done);
+  Push(std::move(job));
 }
 
 void Source::Stream(std::string sql, size_t batch, BatchFn on_batch, std::function<void(std::string)> done) {
-  {
-    std::lock_guard lock(mu_);
-    Job job;
-    job.sql = std::move(sql);
-    job.batch = batch;
-    job.on_batch = std::move(on_batch);
-    job.stream_done = std::move(done);
-    jobs_.push_back(std::move(job));
+  Job job;
+  job.sql = std::move(sql);
+  job.batch = batch;
+  job.on_batch = std::move(on_batch);
+  job.stream_done = std::move(done);
+  Push(std::move(job));
+}
+
+void Source::QueryMany(std::string sql, std::string list, std::vector<std::string> values, int64_t timeout_ms,
+                       std::function<void(ManyResult)> done) {
+  Job job;
+  job.sql = std::move(sql);
+  job.list = std::move(list);
+  job.list_values = std::move(values);
+  job.timeout_ms = timeout_ms;
+  job.many_done = std::move(done);
+  Push(std::move(job));
+}
+
+void Source::NoteReached(bool reached, const std::string& error) {
+  std::lock_guard lock(health_mu_);
+  int64_t now = MonotonicUs();
+  if (reached) {
+    backoff_us_ = 0;
+    next_try_us_ = 0;
+  } else {
+    last_error_ = OneLine(error);
+    // The first failure opens the circuit: the next attempt in 100 ms.
+    if (backoff_us_ == 0) backoff_us_ = 100'000;
+    next_try_us_ = std::max(next_try_us_, now + backoff_us_);
   }
-  cv_.notify_one();
+  if (reached != up_.exchange(reached)) {
+    if (reached) LOG_NOTICE("Cache source '{}' is reachable again", spec_.name);
+    else LOG_WARNING("Cache source '{}' is down: {}", spec_.name, last_error_);
+  }
+}
+
+bool Source::MayConnect(std::string* why) {
+  if (up_.load()) return true;
+  std::lock_guard lock(health_mu_);
+  int64_t now = MonotonicUs();
+  if (now < next_try_us_) {
+    *why = "source is down (" + last_error_ + ")";
+    return false;
+  }
+  // This attempt is the one of this backoff step; the next waits longer.
+  backoff_us_ = std::min<int64_t>(std::max<int64_t>(backoff_us_, 100'000) * 2, 1'000'000);
+  next_try_us_ = now + backoff_us_;
+  return true;
+}
+
+std::unique_ptr<Source::Conn> Source::TryConnect(std::string* err) {
+  connects_.fetch_add(1, std::memory_order_relaxed);
+  auto c = Connect(err);
+  if (!c) *err = "connection failed: " + OneLine(*err);
+  NoteReached(c != nullptr, *err);
+  return c;
 }
 
 void Source::Worker() {
@@ -94,50 +138,126 @@ void Source::Worker() {
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
-    int64_t t0 = MonotonicUs();
-    QueryResult r;
+    RunJob(job, conn);
+  }
+}
+
+void Source::RunJob(Job& job, std::unique_ptr<Conn>& conn) {
+  int64_t t0 = MonotonicUs();
+  // A connection the server closed since its last use (a restart) fails
+  // before anything ran: the job goes once more, on a new connection.
+  for (int attempt = 0;; ++attempt) {
+    bool fresh = !conn;
     std::string why;
-    if (!conn) conn = Connect(&why);
+    if (!conn && MayConnect(&why)) conn = TryConnect(&why);
+    bool lost = false, failed = false;
+    std::string error;
     if (job.exec_done) {
       ExecResult e;
       if (!conn) {
         e.transient = true;
-        e.error = "connection failed: " + why;
+        e.error = why;
       } else {
         e = conn->RunTransaction(job.stmts, job.timeout_ms);
+        e.error = OneLine(e.error);
+        queries_ += job.stmts.size();
       }
-      e.micros = MonotonicUs() - t0;
-      queries_ += job.stmts.size();
-      bool reached = e.ok || e.error.rfind("connection", 0) != 0;
-      if (!e.ok) {
-        ++errors_;
-        if (!reached) conn.reset();
+      lost = e.lost;
+      if (!(lost && !fresh && attempt == 0)) {
+        e.micros = MonotonicUs() - t0;
+        failed = !e.ok;
+        error = e.error;
+        if (conn && !lost) NoteReached(true, "");
+        if (failed) ++errors_;
+        job.exec_done(std::move(e));
       }
-      NoteReached(reached, e.error);
-      job.exec_done(std::move(e));
-      continue;
-    }
-    if (job.batch) {
-      std::string err = conn ? conn->RunStream(job.sql, job.batch, job.on_batch) : "connection failed: " + why;
-      if (!err.empty() && err.rfind("connection", 0) == 0) conn.reset();
-      job.stream_done(err);
-      continue;
-    }
-    if (!conn) {
-      r.status = QueryResult::kError;
-      r.error = "connection failed: " + why;
+    } else if (job.batch) {
+      std::string err = why;
+      if (conn) err = OneLine(conn->RunStream(job.sql, job.batch, job.on_batch, &lost));
+      if (conn && !lost) NoteReached(true, "");
+      job.stream_done(err);  // rows may have gone out: not sent again
+      error = err;
+      failed = !err.empty();
+      attempt = 1;
+    } else if (job.many_done) {
+      ManyResult m;
+      if (!conn) {
+        m.error = why;
+      } else {
+        m = conn->RunMany(job.sql, job.list, job.list_values, job.timeout_ms);
+        m.error = OneLine(m.error);
+        ++queries_;
+      }
+      lost = m.lost;
+      if (!(lost && !fresh && attempt == 0)) {
+        m.micros = MonotonicUs() - t0;
+        failed = !m.ok;
+        error = m.error;
+        if (conn && !lost) NoteReached(true, "");
+        if (failed) ++errors_;
+        job.many_done(std::move(m));
+      }
     } else {
-      r = conn->Run(job.sql, job.params, job.timeout_ms);
+      QueryResult r;
+      if (!conn) {
+        r.status = QueryResult::kError;
+        r.error = why;
+      } else {
+        r = conn->Run(job.sql, job.params, job.timeout_ms);
+        r.error = OneLine(r.error);
+        ++queries_;
+      }
+      lost = r.lost;
+      if (!(lost && !fresh && attempt == 0)) {
+        r.micros = MonotonicUs() - t0;
+        failed = r.status == QueryResult::kError;
+        error = r.error;
+        if (conn && !lost) NoteReached(true, "");
+        if (failed) ++errors_;
+        job.done(std::move(r));
+      }
     }
-    r.micros = MonotonicUs() - t0;
-    ++queries_;
-    bool reached = r.status != QueryResult::kError || r.error.rfind("connection", 0) != 0;
-    if (r.status == QueryResult::kError) {
-      ++errors_;
-      if (!reached) conn.reset();  // reconnect on the next query
+    if (lost) {
+      conn.reset();
+      if (!fresh && attempt == 0) {
+        retries_.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      NoteReached(false, error);
     }
-    NoteReached(reached, r.error);
-    job.done(std::move(r));
+    return;
+  }
+}
+
+void Source::Probe() {
+  std::unique_ptr<Conn> conn;
+  int64_t next_us = MonotonicUs() + kProbeIntervalMs * 1000;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      // Wakes often enough to follow the breaker's backoff while down.
+      probe_cv_.wait_for(lock, std::chrono::milliseconds(50), [this] { return stopping_; });
+      if (stopping_) return;
+    }
+    MemoryBudget::PublishHelperThread();
+    int64_t now = MonotonicUs();
+    std::string why;
+    if (up_.load()) {
+      if (now < next_us) continue;
+    } else if (!MayConnect(&why)) {
+      continue;
+    }
+    next_us = now + kProbeIntervalMs * 1000;
+    if (!conn) conn = TryConnect(&why);
+    if (!conn) continue;  // TryConnect noted it down
+    std::string err = conn->Ping();
+    if (err.empty()) {
+      NoteReached(true, "");
+      if (!ProbeKeepsConnection()) conn.reset();
+    } else {
+      conn.reset();
+      NoteReached(false, err);
+    }
   }
 }
 
@@ -158,6 +278,21 @@ PGconn* ConnectPostgres(const std::string& uri, std::string* err) {
 namespace {
 
 // ---- SQLite ----
+
+ColType SqliteType(sqlite3_stmt* st, int i) {
+  switch (sqlite3_column_type(st, i)) {
+    case SQLITE_INTEGER: return ColType::kInteger;
+    case SQLITE_FLOAT: return ColType::kReal;
+    default: return ColType::kText;
+  }
+}
+
+// Column i of the current row: its text (nullopt for NULL) and type.
+std::optional<std::string> SqliteValue(sqlite3_stmt* st, int i) {
+  if (sqlite3_column_type(st, i) == SQLITE_NULL) return std::nullopt;
+  const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
+  return std::string(text ? text : "", static_cast<size_t>(sqlite3_column_bytes(st, i)));
+}
 
 class SqliteConn : public Source::Conn {
  public:
@@ -182,12 +317,8 @@ class SqliteConn : public Source::Conn {
       int n = sqlite3_column_count(st);
       for (int i = 0; i < n; ++i) {
         r.columns.emplace_back(sqlite3_column_name(st, i));
-        if (sqlite3_column_type(st, i) == SQLITE_NULL) {
-          r.values.emplace_back(std::nullopt);
-        } else {
-          const auto* text = reinterpret_cast<const char*>(sqlite3_column_text(st, i));
-          r.values.emplace_back(std::string(text, static_cast<size_t>(sqlite3_column_bytes(st, i))));
-        }
+        r.types.push_back(SqliteType(st, i));
+        r.values.push_back(SqliteValue(st, i));
       }
     } else if (rc == SQLITE_DONE) {
       r.status = QueryResult::kNoRow;
@@ -200,7 +331,7 @@ class SqliteConn : public Source::Conn {
     return r;
   }
 
-  std::string RunStream(const std::string& sql, size_t batch, const BatchFn& on_batch) override {
+  std::string RunStream(const std::string& sql, size_t batch, const BatchFn& on_batch, bool*) override {
     QueryResult r;
     sqlite3_stmt* st = Prepare(sql, Mode::kRead, &r);
     if (!st) return r.error;
@@ -213,12 +344,13 @@ class SqliteConn : public Source::Conn {
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
       std::vector<std::optional<std::string>> row;
+      std::vector<ColType> types;
       for (int i = 0; i < static_cast<int>(cols->size()); ++i) {
-        if (sqlite3_column_type(st, i) == SQLITE_NULL) row.emplace_back(std::nullopt);
-        else row.emplace_back(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, i)),
-                                          static_cast<size_t>(sqlite3_column_bytes(st, i))));
+        types.push_back(SqliteType(st, i));
+        row.push_back(SqliteValue(st, i));
       }
       b.rows.push_back(std::move(row));
+      b.types.push_back(std::move(types));
       if (b.rows.size() >= batch) {
         if (!on_batch(std::move(b))) break;
         b = RowBatch{cols, {}};
@@ -268,6 +400,55 @@ class SqliteConn : public Source::Conn {
     if (rc != SQLITE_OK) return fail(rc);
     e.ok = true;
     return e;
+  }
+
+  ManyResult RunMany(const std::string& sql, const std::string& list, const std::vector<std::string>& values,
+                     int64_t timeout_ms) override {
+    ManyResult m;
+    // `IN (:list)` becomes `IN (?1, ..., ?N)`, N rounded up to a power of
+    // two (the last value repeated) so that few shapes are ever prepared.
+    size_t n = 1;
+    while (n < values.size()) n *= 2;
+    QueryResult pr;
+    sqlite3_stmt* st = Prepare(ExpandListParameter(sql, list, n), Mode::kRead, &pr);
+    if (!st) {
+      m.error = pr.error;
+      return m;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const std::string& v = values.empty() ? std::string() : values[std::min(i, values.size() - 1)];
+      sqlite3_bind_text(st, static_cast<int>(i + 1), v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    }
+    deadline_us_ = MonotonicUs() + timeout_ms * 1000;
+    auto cols = std::make_shared<std::vector<std::string>>();
+    for (int i = 0; i < sqlite3_column_count(st); ++i) cols->emplace_back(sqlite3_column_name(st, i));
+    m.rows.columns = cols;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+      std::vector<std::optional<std::string>> row;
+      std::vector<ColType> types;
+      for (int i = 0; i < static_cast<int>(cols->size()); ++i) {
+        types.push_back(SqliteType(st, i));
+        row.push_back(SqliteValue(st, i));
+      }
+      m.rows.rows.push_back(std::move(row));
+      m.rows.types.push_back(std::move(types));
+    }
+    if (rc == SQLITE_DONE) m.ok = true;
+    else m.error = rc == SQLITE_INTERRUPT ? "query timed out" : sqlite3_errmsg(db_);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return m;
+  }
+
+  std::string Ping() override {
+    mode_ = Mode::kRead;
+    deadline_us_ = MonotonicUs() + 5'000'000;
+    char* msg = nullptr;
+    if (sqlite3_exec(db_, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, &msg) == SQLITE_OK) return "";
+    std::string err = msg ? msg : sqlite3_errmsg(db_);
+    sqlite3_free(msg);
+    return err;
   }
 
   // Cancels a statement that runs past its deadline.
@@ -334,6 +515,7 @@ class SqliteSource : public Source {
   using Source::Source;
 
  protected:
+  bool ProbeKeepsConnection() const override { return false; }
   std::unique_ptr<Conn> Connect(std::string* err) override {
     sqlite3* db = nullptr;
     int mode = spec_.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
@@ -354,6 +536,45 @@ class SqliteSource : public Source {
 
 // ---- PostgreSQL ----
 
+// PostgreSQL's type of column i (pg_type OIDs: int2/int4/int8/oid,
+// float4/float8, bool, json/jsonb); numeric stays text, so nothing is lost.
+ColType PgType(const PGresult* res, int i) {
+  switch (PQftype(res, i)) {
+    case 20: case 21: case 23: case 26: return ColType::kInteger;
+    case 700: case 701: return ColType::kReal;
+    case 16: return ColType::kBool;
+    case 114: case 3802: return ColType::kJson;
+    default: return ColType::kText;
+  }
+}
+
+// Row `row` of `res`: values (nullopt for NULL) and their types.
+void PgRow(const PGresult* res, int row, std::vector<std::optional<std::string>>* values,
+           std::vector<ColType>* types) {
+  int n = PQnfields(res);
+  for (int i = 0; i < n; ++i) {
+    types->push_back(PgType(res, i));
+    if (PQgetisnull(res, row, i)) values->emplace_back(std::nullopt);
+    else values->emplace_back(std::string(PQgetvalue(res, row, i), static_cast<size_t>(PQgetlength(res, row, i))));
+  }
+}
+
+// A text array literal ({"a","b"}) holding `values`.
+std::string PgArrayLiteral(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i) out.push_back(',');
+    out.push_back('"');
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\') out.push_back('\\');
+      out.push_back(c);
+    }
+    out.push_back('"');
+  }
+  out.push_back('}');
+  return out;
+}
+
 class PgConn : public Source::Conn {
  public:
   explicit PgConn(PGconn* c) : c_(c) {}
@@ -361,58 +582,63 @@ class PgConn : public Source::Conn {
 
   QueryResult Run(const std::string& sql, const Params& params, int64_t timeout_ms) override {
     QueryResult r;
-    if (PQstatus(c_) != CONNECTION_OK) {
+    std::vector<std::string> names;
+    std::vector<const char*> values;
+    for (const auto& p : params) {
+      names.push_back(p.first);
+      values.push_back(p.second.c_str());
+    }
+    PGresult* res = nullptr;
+    if (!Begin(timeout_ms, &r.error, &r.lost) ||
+        !Execute(SqlToNumbered(sql, names), values, &res, &r.error, &r.lost)) {
       r.status = QueryResult::kError;
-      r.error = std::string("connection lost: ") + PQerrorMessage(c_);
       return r;
     }
-    if (timeout_ms != timeout_ms_) {
-      std::string set = "SET statement_timeout = " + std::to_string(timeout_ms);
-      PQclear(PQexec(c_, set.c_str()));
-      timeout_ms_ = timeout_ms;
-    }
-    std::vector<std::string> names;
-    for (const auto& p : params) names.push_back(p.first);
-    std::string numbered = SqlToNumbered(sql, names);
-    std::vector<const char*> values;
-    for (const auto& p : params) values.push_back(p.second.c_str());
-    // A load runs in a transaction of its own that cannot write, whatever
-    // the statement says (one statement: the extended protocol takes no more).
-    PQclear(PQexec(c_, "BEGIN READ ONLY"));
-    PGresult* res = PQexecParams(c_, numbered.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
-                                 nullptr, nullptr, 0);
-    PQclear(PQexec(c_, "COMMIT"));
-    ExecStatusType st = PQresultStatus(res);
-    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-      if (st == PGRES_TUPLES_OK && PQntuples(res) > 0) {
-        r.status = QueryResult::kRow;
-        int n = PQnfields(res);
-        for (int i = 0; i < n; ++i) {
-          r.columns.emplace_back(PQfname(res, i));
-          if (PQgetisnull(res, 0, i)) r.values.emplace_back(std::nullopt);
-          else r.values.emplace_back(std::string(PQgetvalue(res, 0, i), static_cast<size_t>(PQgetlength(res, 0, i))));
-        }
-      } else {
-        r.status = QueryResult::kNoRow;
-      }
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0) {
+      r.status = QueryResult::kRow;
+      for (int i = 0; i < PQnfields(res); ++i) r.columns.emplace_back(PQfname(res, i));
+      PgRow(res, 0, &r.values, &r.types);
     } else {
-      r.status = QueryResult::kError;
-      r.error = PQstatus(c_) != CONNECTION_OK ? std::string("connection lost: ") + PQerrorMessage(c_)
-                                              : std::string(PQresultErrorMessage(res));
-      while (!r.error.empty() && (r.error.back() == '\n' || r.error.back() == ' ')) r.error.pop_back();
+      r.status = QueryResult::kNoRow;
     }
     PQclear(res);
     return r;
   }
 
-  std::string RunStream(const std::string& sql, size_t batch, const BatchFn& on_batch) override {
-    if (PQstatus(c_) != CONNECTION_OK) return std::string("connection lost: ") + PQerrorMessage(c_);
-    if (timeout_ms_ != 0) {
-      PQclear(PQexec(c_, "SET statement_timeout = 0"));
-      timeout_ms_ = 0;
+  ManyResult RunMany(const std::string& sql, const std::string& list, const std::vector<std::string>& values,
+                     int64_t timeout_ms) override {
+    ManyResult m;
+    std::string array = PgArrayLiteral(values);
+    std::vector<const char*> bound{array.c_str()};
+    PGresult* res = nullptr;
+    if (!Begin(timeout_ms, &m.error, &m.lost) || !Execute(SqlToNumbered(sql, {list}), bound, &res, &m.error, &m.lost))
+      return m;
+    auto cols = std::make_shared<std::vector<std::string>>();
+    for (int i = 0; i < PQnfields(res); ++i) cols->emplace_back(PQfname(res, i));
+    m.rows.columns = cols;
+    for (int row = 0; row < PQntuples(res); ++row) {
+      m.rows.rows.emplace_back();
+      m.rows.types.emplace_back();
+      PgRow(res, row, &m.rows.rows.back(), &m.rows.types.back());
     }
+    PQclear(res);
+    m.ok = true;
+    return m;
+  }
+
+  std::string Ping() override {
+    PGresult* res = PQexec(c_, "SELECT 1");
+    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    PQclear(res);
+    if (ok && PQstatus(c_) == CONNECTION_OK) return "";
+    return std::string("connection lost: ") + PQerrorMessage(c_);
+  }
+
+  std::string RunStream(const std::string& sql, size_t batch, const BatchFn& on_batch, bool* lost) override {
+    std::string err;
+    if (!SetTimeout(0, &err, lost)) return err;
     // As a load: one statement (PQsendQueryParams), in a read-only transaction.
-    PQclear(PQexec(c_, "BEGIN READ ONLY"));
+    if (!Command("BEGIN READ ONLY", &err, lost)) return err;
     if (!PQsendQueryParams(c_, sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) || !PQsetSingleRowMode(c_)) {
       std::string e = PQerrorMessage(c_);
       PQclear(PQexec(c_, "ROLLBACK"));
@@ -420,7 +646,6 @@ class PgConn : public Source::Conn {
     }
     RowBatch b;
     std::shared_ptr<std::vector<std::string>> cols;
-    std::string err;
     bool stop = false;
     while (PGresult* res = PQgetResult(c_)) {
       ExecStatusType st = PQresultStatus(res);
@@ -430,19 +655,15 @@ class PgConn : public Source::Conn {
           for (int i = 0; i < PQnfields(res); ++i) cols->emplace_back(PQfname(res, i));
           b.columns = cols;
         }
-        std::vector<std::optional<std::string>> row;
-        for (int i = 0; i < PQnfields(res); ++i) {
-          if (PQgetisnull(res, 0, i)) row.emplace_back(std::nullopt);
-          else row.emplace_back(std::string(PQgetvalue(res, 0, i), static_cast<size_t>(PQgetlength(res, 0, i))));
-        }
-        b.rows.push_back(std::move(row));
+        b.rows.emplace_back();
+        b.types.emplace_back();
+        PgRow(res, 0, &b.rows.back(), &b.types.back());
         if (b.rows.size() >= batch) {
           stop = !on_batch(std::move(b));
-          b = RowBatch{cols, {}};
+          b = RowBatch{cols, {}, {}};
         }
       } else if (st != PGRES_TUPLES_OK && st != PGRES_SINGLE_TUPLE && err.empty()) {
         err = PQresultErrorMessage(res);
-        while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
       }
       PQclear(res);
     }
@@ -454,17 +675,20 @@ class PgConn : public Source::Conn {
 
   ExecResult RunTransaction(const std::vector<Statement>& stmts, int64_t timeout_ms) override {
     ExecResult e;
+    bool committing = false;
     auto lost = [&] {
       e.transient = true;
+      // Before COMMIT went out the server rolled back what it had: the
+      // transaction may run again. A COMMIT that lost its answer may have
+      // committed: not sent again here (write-behind retries such batches).
+      e.lost = !committing;
       e.error = std::string("connection lost: ") + PQerrorMessage(c_);
-      while (!e.error.empty() && (e.error.back() == '\n' || e.error.back() == ' ')) e.error.pop_back();
       return e;
     };
     if (PQstatus(c_) != CONNECTION_OK) return lost();
-    if (timeout_ms != timeout_ms_) {
-      std::string set = "SET statement_timeout = " + std::to_string(timeout_ms);
-      PQclear(PQexec(c_, set.c_str()));
-      timeout_ms_ = timeout_ms;
+    if (!SetTimeout(timeout_ms, &e.error, &e.lost)) {
+      e.transient = true;
+      return e;
     }
     // Returns false (with `e` filled) when the command failed.
     auto check = [&](PGresult* res) {
@@ -481,7 +705,6 @@ class PgConn : public Source::Conn {
           std::string cls = code.substr(0, 2);
           e.transient = cls == "08" || cls == "40" || cls == "53" || cls == "57" || cls == "58";
           e.error = PQresultErrorMessage(res);
-          while (!e.error.empty() && (e.error.back() == '\n' || e.error.back() == ' ')) e.error.pop_back();
         }
       }
       PQclear(res);
@@ -501,12 +724,66 @@ class PgConn : public Source::Conn {
         return e;
       }
     }
+    committing = true;
     if (!check(PQexec(c_, "COMMIT"))) return e;
     e.ok = true;
     return e;
   }
 
  private:
+  // Runs a command without parameters; false with the error (and `lost`
+  // when the connection turned out closed).
+  bool Command(const char* sql, std::string* err, bool* lost) {
+    PGresult* res = PQexec(c_, sql);
+    ExecStatusType st = PQresultStatus(res);
+    bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    if (!ok) {
+      *lost = PQstatus(c_) != CONNECTION_OK;
+      *err = *lost ? std::string("connection lost: ") + PQerrorMessage(c_) : std::string(PQresultErrorMessage(res));
+    }
+    PQclear(res);
+    return ok;
+  }
+
+  bool SetTimeout(int64_t timeout_ms, std::string* err, bool* lost) {
+    if (PQstatus(c_) != CONNECTION_OK) {
+      *lost = true;
+      *err = std::string("connection lost: ") + PQerrorMessage(c_);
+      return false;
+    }
+    if (timeout_ms == timeout_ms_) return true;
+    std::string set = "SET statement_timeout = " + std::to_string(timeout_ms);
+    if (!Command(set.c_str(), err, lost)) return false;
+    timeout_ms_ = timeout_ms;
+    return true;
+  }
+
+  // A load runs in a transaction of its own that cannot write, whatever
+  // the statement says (one statement: the extended protocol takes no more).
+  bool Begin(int64_t timeout_ms, std::string* err, bool* lost) {
+    return SetTimeout(timeout_ms, err, lost) && Command("BEGIN READ ONLY", err, lost);
+  }
+
+  // The statement with its parameters, then COMMIT; `*res` holds its rows.
+  bool Execute(const std::string& numbered, const std::vector<const char*>& values, PGresult** res, std::string* err,
+               bool* lost) {
+    *res = PQexecParams(c_, numbered.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                        nullptr, 0);
+    ExecStatusType st = PQresultStatus(*res);
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+      std::string ignored;
+      bool ignored_lost = false;
+      Command("COMMIT", &ignored, &ignored_lost);  // the rows are in hand either way
+      return true;
+    }
+    *lost = PQstatus(c_) != CONNECTION_OK;
+    *err = *lost ? std::string("connection lost: ") + PQerrorMessage(c_) : std::string(PQresultErrorMessage(*res));
+    PQclear(*res);
+    *res = nullptr;
+    if (!*lost) PQclear(PQexec(c_, "ROLLBACK"));
+    return false;
+  }
+
   PGconn* c_;
   int64_t timeout_ms_ = -1;
 };

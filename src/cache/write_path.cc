@@ -4,6 +4,7 @@
 // the queues and their flushers are in write_behind.cc.
 #include "cache/shard_cache.h"
 
+#include "cache/json_row.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "keyspace/db.h"
@@ -14,13 +15,18 @@ namespace larder::cache {
 
 namespace {
 // The store statement's values for a key's state: :value of a string, the
-// fields of a hash; a name the value lacks binds NULL (both databases).
+// fields of a hash, the top-level members of a json rule's object (as
+// json_row.h binds them); a name the value lacks binds NULL (both databases).
 std::vector<std::pair<std::string, std::optional<std::string>>> StoreValues(const Rule& rule, Entry* e) {
-  std::vector<std::pair<std::string, std::optional<std::string>>> out;
+  std::vector<std::pair<std::string, std::optional<std::string>>> out, members;
+  if (rule.kind == ValueKind::kJson && e->type == ObjType::kString) JsonObjectMembers(e->value(), &members);
   for (const auto& name : rule.store_values) {
     std::optional<std::string> v;
     if (e->type == ObjType::kString && name == "value") {
       v = std::string(e->value());
+    } else if (e->type == ObjType::kString) {
+      for (const auto& [member, value] : members)
+        if (member == name) v = value;
     } else if (e->type == ObjType::kHash) {
       if (auto f = ObjectOf<HashValue>(e)->Get(name)) v = std::string(*f);
     }
@@ -231,7 +237,7 @@ bool ShardCache::RestorePending(Db& db, std::string_view key, const LiveRule& ru
     e->flags |= Entry::kCached;
     return true;
   }
-  Store(db, k, rule, r, &stale_at);
+  Store(db, k, rule, r, CommandTimeMs(), &stale_at);
   return true;
 }
 

@@ -18,6 +18,7 @@
 #include "common/numbers.h"
 #include "common/strings.h"
 #include "engine/engine.h"
+#include "engine/multi_shard.h"
 
 namespace larder {
 
@@ -131,6 +132,31 @@ void CacheFetch(CommandContext& ctx) {
   RequestBlock(ctx, lease->until_ms - now + 1, {std::string(key)});
 }
 
+// CACHE INVALIDATE key [key ...]: as a database notification would, drops
+// each loaded key (the next read loads it again) and makes a load of it
+// that runs now run again; the number of keys acted on.
+void CacheInvalidate(CommandContext& ctx) {
+  ShardSet& set = ctx.engine->shards();
+  auto keys = std::make_shared<std::vector<std::vector<std::string>>>(static_cast<size_t>(set.size()));
+  for (size_t i = 2; i < ctx.argc(); ++i)
+    (*keys)[static_cast<size_t>(set.ShardOf(ctx.arg(i)))].emplace_back(ctx.arg(i));
+  std::vector<int> ids;
+  for (size_t s = 0; s < keys->size(); ++s)
+    if (!(*keys)[s].empty()) ids.push_back(static_cast<int>(s));
+  auto count = std::make_shared<std::atomic<int64_t>>(0);
+  Engine* engine = ctx.engine;
+  int db = ctx.db_index;
+  GatherFrom(
+      ctx, ids,
+      [engine, keys, count, db](Shard& shard) {
+        RefreshCommandTime();
+        cache::ShardCache& sc = engine->cache().shard(shard.id());
+        for (const auto& k : (*keys)[static_cast<size_t>(shard.id())])
+          if (sc.Invalidate(db, k)) count->fetch_add(1);
+      },
+      [count](resp::ReplyBuilder& rb) { rb.Integer(count->load()); });
+}
+
 // CACHE WARM <pattern> <query>: the query's rows become the rule's keys
 // (placeholders as columns, then the value columns); runs in the background,
 // progress in INFO cache.
@@ -216,6 +242,9 @@ void CacheHelp(CommandContext& ctx) {
       "    Add a rule (options as in the cache-rule config directive).",
       "RULE DEL <pattern>",
       "    Remove the rule with this pattern.",
+      "INVALIDATE <key> [<key> ...]",
+      "    Drop loaded keys as a database notification would (the next read loads them;",
+      "    a load running now runs again). Returns how many keys were acted on.",
       "WARM <pattern> <query>",
       "    Preload a rule's keys from a query returning the pattern's placeholders as",
       "    columns, then the value columns (in the background; progress in INFO cache).",
@@ -260,6 +289,17 @@ void RegisterCacheFamily(CommandRegistry* r) {
                                 "@write @string @blocking", "Gets a key, or the lease to compute it.", "cache");
     f.since = "0.1.0";
     c.subcommands.push_back(std::move(f));
+  }
+  // Run from the connection, which sends each key to its shard. Like the
+  // other CACHE subcommands it declares no key positions (ACL key
+  // patterns do not apply to it: docs/caching.md).
+  {
+    CommandSpec inv = MakeCommand("cache|invalidate", -3, kCmdWrite | kCmdFast, 0, 0, 0, CacheInvalidate,
+                                  "@write @keyspace @fast", "Drops loaded keys so that their next read loads them.",
+                                  "cache");
+    inv.route = Route::kConnection;  // gathers from the keys' shards (not kCmdLocalOnly)
+    inv.since = "0.1.0";
+    c.subcommands.push_back(std::move(inv));
   }
   c.subcommands.push_back(sub("cache|warm", 4, kCmdAdmin, CacheWarm, "Preloads a rule's keys from a query.",
                               "@admin @slow @dangerous"));

@@ -289,11 +289,11 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
       out += fmt::format(
           "rule{}:pattern={},source={},hits={},misses={},loads={},load_errors={},coalesced={},negative_hits={},"
           "early_refreshes={},stale_served={},loads_running={},load_p50_us={},load_p99_us={},writes_through={},"
-          "write_errors={}\r\n",
+          "write_errors={},outdated_loads={},batches={},batched_keys={}\r\n",
           i, r.rule.pattern.text(), r.rule.source, ld(st.hits), ld(st.misses), ld(st.loads), ld(st.load_errors),
           ld(st.coalesced), ld(st.negative_hits), ld(st.early_refreshes), ld(st.stale_served),
           r.inflight.load(std::memory_order_relaxed), st.LatencyPercentileUs(0.5), st.LatencyPercentileUs(0.99),
-          ld(st.writes_through), ld(st.write_errors));
+          ld(st.writes_through), ld(st.write_errors), ld(st.outdated_loads), ld(st.batches), ld(st.batched_keys));
       if (r.writes) {
         // Write-behind: changes accepted, their journal, what waits, what
         // reached the database, and how many changes each row stood for.
@@ -326,9 +326,14 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
     for (const auto& spec : sources) {
       cache::Source* src = server->cache().source(spec.name);
       if (!src) continue;
-      out += fmt::format("source_{}:kind={},up={},queries={},errors={},queued={}\r\n", spec.name,
+      out += fmt::format("source_{}:kind={},up={},queries={},errors={},queued={},connects={},retries={}", spec.name,
                          spec.is_sqlite() ? "sqlite" : "postgresql", src->up() ? 1 : 0, src->queries(),
-                         src->errors(), src->queued());
+                         src->errors(), src->queued(), src->connects(), src->retries());
+      // PostgreSQL: the invalidation listener, and the gaps it closed.
+      if (const auto* ls = server->cache().listen_state(spec.name))
+        out += fmt::format(",listening={},listen_gaps={},listen_gap_keys={}", ls->connected.load() ? 1 : 0,
+                           ls->gaps.load(), ls->gap_keys.load());
+      out += "\r\n";
     }
   }
   if (on("keyspace")) {

@@ -56,4 +56,32 @@ inline std::string QuoteConfigWord(std::string_view w) {
   return out;
 }
 
+// Text from outside the server (a database's message, a file system
+// error) made fit for one error line: every run of control characters
+// (newlines, tabs, ...) becomes one space, blanks at both ends go, and
+// past `max` bytes it is cut (at a UTF-8 boundary) and ends in "...".
+inline std::string OneLine(std::string_view s, size_t max = 512) {
+  std::string out;
+  out.reserve(std::min(s.size(), max + 3));
+  bool space = false;
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f || c == ' ') {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out.push_back(' ');
+    space = false;
+    out.push_back(c);
+    if (out.size() > max) break;
+  }
+  if (out.size() > max) {
+    size_t cut = max;
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xc0) == 0x80) --cut;
+    out.resize(cut);
+    out += "...";
+  }
+  return out;
+}
+
 }  // namespace larder

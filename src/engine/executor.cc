@@ -9,6 +9,7 @@
 #include "engine/client.h"
 #include "engine/engine.h"
 #include "engine/pipeline.h"
+#include "engine/preload.h"
 #include "engine/propagate.h"
 #include "engine/tracking.h"
 #include "shard/shard.h"
@@ -56,6 +57,7 @@ struct Kept {
   int db, resp;
   ReplyTarget target;
   bool track;  // CLIENT TRACKING: the run remembers its keys for the client
+  bool fan_out = false;  // a multi-shard read: its coordinator runs again
 
   // Runs it (in `mode`) and delivers its reply unless it waits again.
   void Run(Call::Mode mode) const {
@@ -64,6 +66,7 @@ struct Kept {
     c.mode = mode;
     c.target = target;
     c.track = track;
+    c.fan_out = fan_out;
     std::string out;
     Shard& sh = engine->shards().shard(shard);
     if (Execute(*engine, sh, c, &out) == Outcome::kReplied) engine->Deliver(target, std::move(out));
@@ -97,7 +100,27 @@ bool TracksReads(const Call& call) {
 
 Kept Keep(Engine& engine, Shard& shard, const Call& call, ReplyTarget target) {
   return Kept{&engine,   shard.id(), call.spec, std::vector<std::string>(call.args.begin(), call.args.end()),
-              call.db,   call.resp,  target,    engine.tracking().active() && TracksReads(call)};
+              call.db,   call.resp,  target,    engine.tracking().active() && TracksReads(call),
+              call.fan_out};
+}
+
+// A read whose keys live on several shards (MGET's coordinator): the keys
+// that read-through rules cover are loaded first, each on its shard (one
+// load per key however many wait, batched by load-many), then the
+// coordinator runs. False when none needs loading: it runs now.
+bool PreloadFanOut(Engine& engine, Shard& shard, cache::ShardCache& here, const Call& call, const Effects& fx) {
+  std::vector<std::string_view> covered;
+  for (size_t i : fx.keys())
+    if (here.Covers(call.args[i])) covered.push_back(call.args[i]);
+  if (covered.empty()) return false;
+  ReplyTarget target = TargetFor(call);
+  if (!target.valid()) return false;
+  Kept kept = Keep(engine, shard, call, target);
+  PreloadKeys(&engine, call.db, covered, [kept = std::move(kept)](const std::string* error) {
+    if (error) kept.Fail(*error);
+    else kept.Run(Call::Mode::kReplay);
+  });
+  return true;
 }
 
 
@@ -302,6 +325,14 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
   if (engine.cache().active() && !internal && !atomic && !call.exclusive && !call.fan_out) [[unlikely]] {
     if (!fx.keys().empty()) sc = cache::CurrentShardCache();
   }
+  if (call.fan_out && (spec->flags & kCmdReadOnly) && call.mode == Call::Mode::kNormal && engine.cache().active() &&
+      !call.exclusive) [[unlikely]] {
+    cache::ShardCache* here = cache::CurrentShardCache();
+    if (here && !fx.keys().empty() && PreloadFanOut(engine, shard, *here, call, fx)) {
+      fx.deferred = true;
+      return Outcome::kDeferred;
+    }
+  }
   if (sc && call.mode != Call::Mode::kReplay) {
     switch (BeforeRun(engine, shard, *sc, call, fx.keys())) {
       case CacheStep::kRun: break;
@@ -411,7 +442,8 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
     cache::ShardCache* here = engine.cache().active() ? cache::CurrentShardCache() : nullptr;
     bool caching = here != nullptr;
     EngineShard& local = engine.local(shard.id());
-    bool look = call.exclusive || !local.blocking.empty() || (caching && !here->leases().empty());
+    bool look = call.exclusive || !local.blocking.empty() ||
+                (caching && (!here->leases().empty() || here->watching_writes()));
     if (look) {
       for (size_t i = 0; i < fx.key_count(); ++i) {
         KeyRef k = fx.key(i);
@@ -420,6 +452,8 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
         if (caching) {
           cache::ShardCache& c = call.exclusive ? engine.cache().shard(owner) : *here;
           if (!c.leases().empty()) c.leases().End(k.db, k.key);
+          // A load of the key running now read the database before this write.
+          if (c.watching_writes()) c.NoteWrite(k.db, k.key);
         }
         EngineShard& ol = engine.local(owner);
         if (ol.blocking.HasWaiters(k.db, k.key)) ol.blocking.MarkReady(k.db, k.key);

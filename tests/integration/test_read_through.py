@@ -165,7 +165,7 @@ def test_values_as_hash_string_and_json(shop):
     assert b"referrer" not in h[::2] and len(h) == 6
     assert c.cmd("HGET", "user:5", "plan") == b"pro"
     assert c.cmd("GET", "user:6:plan") == b"free"
-    assert c.cmd("GET", "product:2") == b'{"id":"2","name":"product 2","price_cents":"200"}'
+    assert c.cmd("GET", "product:2") == b'{"id":2,"name":"product 2","price_cents":200}'
     assert c.cmd("TYPE", "user:3") == "hash"
     assert 75 <= c.cmd("TTL", "user:3") <= 120
     assert c.cmd("EXISTS", "user:7") == 1
@@ -340,7 +340,7 @@ def test_warming_at_startup(tmp_path):
         c = srv.conn()
         assert postgres.wait_until(lambda: warm_stats(c, "product:<id>").get("state") == "done", 60)
         assert c.cmd("DBSIZE") == 50
-        assert c.cmd("GET", "product:9") == b'{"name":"product 9","price_cents":"900"}'
+        assert c.cmd("GET", "product:9") == b'{"name":"product 9","price_cents":900}'
     finally:
         srv.stop()
 
@@ -442,7 +442,9 @@ def test_refresh_ahead_keeps_readers_off_the_database(pg_shop):
     assert st["misses"] == "1" and st["coalesced"] == "0", st
     loads = db.loads_logged(7)
     print(f"refresh-ahead: {count[0]} reads, slowest {slowest[0] * 1000:.1f} ms, {loads} loads in 4.5 TTL periods")
-    assert 3 <= loads <= 9, loads  # about one per TTL period, plus the first
+    # A reload starts up to two load times (0.2 s) before the TTL ends, so
+    # that it is in before: about one per 0.6 s of a 1 s TTL, plus the first.
+    assert 3 <= loads <= 12, loads
     assert int(st["early_refreshes"]) + int(st["stale_served"]) >= 3, st
 
 
