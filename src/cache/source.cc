@@ -150,76 +150,63 @@ void Source::RunJob(Job& job, std::unique_ptr<Conn>& conn) {
     bool fresh = !conn;
     std::string why;
     if (!conn && MayConnect(&why)) conn = TryConnect(&why);
-    bool lost = false, failed = false;
+    bool retry = !fresh && attempt == 0;
+    bool lost = false;
     std::string error;
+    // A result (QueryResult, ExecResult, ManyResult) goes to its callback,
+    // unless the connection was lost and the job goes again.
+    auto deliver = [&](auto result, bool failed, auto& done) {
+      lost = result.lost;
+      if (lost && retry) return;
+      result.micros = MonotonicUs() - t0;
+      error = result.error;
+      if (conn && !lost) NoteReached(true, "");
+      if (failed) ++errors_;
+      done(std::move(result));
+    };
     if (job.exec_done) {
       ExecResult e;
-      if (!conn) {
-        e.transient = true;
-        e.error = why;
-      } else {
+      e.transient = true;
+      e.error = why;
+      if (conn) {
         e = conn->RunTransaction(job.stmts, job.timeout_ms);
         e.error = OneLine(e.error);
         queries_ += job.stmts.size();
       }
-      lost = e.lost;
-      if (!(lost && !fresh && attempt == 0)) {
-        e.micros = MonotonicUs() - t0;
-        failed = !e.ok;
-        error = e.error;
-        if (conn && !lost) NoteReached(true, "");
-        if (failed) ++errors_;
-        job.exec_done(std::move(e));
-      }
+      bool failed = !e.ok;
+      deliver(std::move(e), failed, job.exec_done);
     } else if (job.batch) {
       std::string err = why;
       if (conn) err = OneLine(conn->RunStream(job.sql, job.batch, job.on_batch, &lost));
       if (conn && !lost) NoteReached(true, "");
       job.stream_done(err);  // rows may have gone out: not sent again
       error = err;
-      failed = !err.empty();
-      attempt = 1;
+      retry = false;
     } else if (job.many_done) {
       ManyResult m;
-      if (!conn) {
-        m.error = why;
-      } else {
+      m.error = why;
+      if (conn) {
         m = conn->RunMany(job.sql, job.list, job.list_values, job.timeout_ms);
         m.error = OneLine(m.error);
         ++queries_;
       }
-      lost = m.lost;
-      if (!(lost && !fresh && attempt == 0)) {
-        m.micros = MonotonicUs() - t0;
-        failed = !m.ok;
-        error = m.error;
-        if (conn && !lost) NoteReached(true, "");
-        if (failed) ++errors_;
-        job.many_done(std::move(m));
-      }
+      bool failed = !m.ok;
+      deliver(std::move(m), failed, job.many_done);
     } else {
       QueryResult r;
-      if (!conn) {
-        r.status = QueryResult::kError;
-        r.error = why;
-      } else {
+      r.status = QueryResult::kError;
+      r.error = why;
+      if (conn) {
         r = conn->Run(job.sql, job.params, job.timeout_ms);
         r.error = OneLine(r.error);
         ++queries_;
       }
-      lost = r.lost;
-      if (!(lost && !fresh && attempt == 0)) {
-        r.micros = MonotonicUs() - t0;
-        failed = r.status == QueryResult::kError;
-        error = r.error;
-        if (conn && !lost) NoteReached(true, "");
-        if (failed) ++errors_;
-        job.done(std::move(r));
-      }
+      bool failed = r.status == QueryResult::kError;
+      deliver(std::move(r), failed, job.done);
     }
     if (lost) {
       conn.reset();
-      if (!fresh && attempt == 0) {
+      if (retry) {
         retries_.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
@@ -294,6 +281,23 @@ std::optional<std::string> SqliteValue(sqlite3_stmt* st, int i) {
   return std::string(text ? text : "", static_cast<size_t>(sqlite3_column_bytes(st, i)));
 }
 
+std::shared_ptr<std::vector<std::string>> SqliteColumns(sqlite3_stmt* st) {
+  auto cols = std::make_shared<std::vector<std::string>>();
+  for (int i = 0; i < sqlite3_column_count(st); ++i) cols->emplace_back(sqlite3_column_name(st, i));
+  return cols;
+}
+
+// The current row, appended to `b` (values and types).
+void AppendSqliteRow(sqlite3_stmt* st, RowBatch* b) {
+  int n = static_cast<int>(b->columns->size());
+  b->rows.emplace_back();
+  b->types.emplace_back();
+  for (int i = 0; i < n; ++i) {
+    b->types.back().push_back(SqliteType(st, i));
+    b->rows.back().push_back(SqliteValue(st, i));
+  }
+}
+
 class SqliteConn : public Source::Conn {
  public:
   explicit SqliteConn(sqlite3* db) : db_(db) {}
@@ -337,23 +341,15 @@ class SqliteConn : public Source::Conn {
     if (!st) return r.error;
     deadline_us_ = INT64_MAX;
     RowBatch b;
-    auto cols = std::make_shared<std::vector<std::string>>();
-    for (int i = 0; i < sqlite3_column_count(st); ++i) cols->emplace_back(sqlite3_column_name(st, i));
+    auto cols = SqliteColumns(st);
     b.columns = cols;
     std::string err;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-      std::vector<std::optional<std::string>> row;
-      std::vector<ColType> types;
-      for (int i = 0; i < static_cast<int>(cols->size()); ++i) {
-        types.push_back(SqliteType(st, i));
-        row.push_back(SqliteValue(st, i));
-      }
-      b.rows.push_back(std::move(row));
-      b.types.push_back(std::move(types));
+      AppendSqliteRow(st, &b);
       if (b.rows.size() >= batch) {
         if (!on_batch(std::move(b))) break;
-        b = RowBatch{cols, {}};
+        b = RowBatch{cols, {}, {}};
       }
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) err = sqlite3_errmsg(db_);
@@ -420,20 +416,9 @@ class SqliteConn : public Source::Conn {
       sqlite3_bind_text(st, static_cast<int>(i + 1), v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
     }
     deadline_us_ = MonotonicUs() + timeout_ms * 1000;
-    auto cols = std::make_shared<std::vector<std::string>>();
-    for (int i = 0; i < sqlite3_column_count(st); ++i) cols->emplace_back(sqlite3_column_name(st, i));
-    m.rows.columns = cols;
+    m.rows.columns = SqliteColumns(st);
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-      std::vector<std::optional<std::string>> row;
-      std::vector<ColType> types;
-      for (int i = 0; i < static_cast<int>(cols->size()); ++i) {
-        types.push_back(SqliteType(st, i));
-        row.push_back(SqliteValue(st, i));
-      }
-      m.rows.rows.push_back(std::move(row));
-      m.rows.types.push_back(std::move(types));
-    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) AppendSqliteRow(st, &m.rows);
     if (rc == SQLITE_DONE) m.ok = true;
     else m.error = rc == SQLITE_INTERRUPT ? "query timed out" : sqlite3_errmsg(db_);
     sqlite3_reset(st);

@@ -5,11 +5,11 @@ errors from outside stay one line, a source's health is seen without client
 traffic, connection attempts are bounded while it is down, a restart costs
 no failed load, `as json` values keep their types, and load-many batches
 misses. Each runs on SQLite and PostgreSQL where the mechanism exists."""
+import contextlib
 import json
 import os
 import re
 import sqlite3
-import subprocess
 import tempfile
 import threading
 import time
@@ -124,6 +124,19 @@ def pg_with_triggers(prefixes):
     return db
 
 
+@contextlib.contextmanager
+def pg_larder(db=None, extra="", uri=None):
+    """A PostgreSQL shop (`db`, or a new one) and a Larder on it (through
+    `uri` if given); both stopped at the end."""
+    db = db or Shop("postgres")
+    srv = start_larder(threads=2, config_text=rules(uri or db.uri, db.slower, db.kind, extra))
+    try:
+        yield srv, db
+    finally:
+        srv.stop()
+        db.stop()
+
+
 def source_info(c):
     line = info_fields(c)["source_demo"]
     return dict(kv.split("=", 1) for kv in line.split(","))
@@ -157,9 +170,7 @@ def test_an_invalidation_during_a_load_is_not_lost(shop, how):
 
 @needs_pg
 def test_a_notification_during_a_load_is_not_lost():
-    db = pg_with_triggers(["slow:", "user:"])
-    srv = start_larder(threads=2, config_text=rules(db.uri, db.slower, db.kind))
-    try:
+    with pg_larder(pg_with_triggers(["slow:", "user:"])) as (srv, db):
         c = srv.conn()
         assert wait_until(lambda: source_info(c).get("listening") == "1", timeout=30)
         t, got = read_in_background(srv, "HGET", "slow:6", "name")
@@ -176,18 +187,13 @@ def test_a_notification_during_a_load_is_not_lost():
         assert wait_until(lambda: "state=done" in info_fields(c).get("warm0", ""), timeout=60)
         assert c.cmd("HGET", "user:4", "name") == b"user 4"  # warmed
         assert c.cmd("HGET", "user:3", "name") == b"warm-renamed"
-    finally:
-        srv.stop()
-        db.stop()
 
 
 # ---- listener gaps ----
 
 @needs_pg
 def test_changes_while_the_listener_is_away_are_not_missed():
-    db = pg_with_triggers(["user:"])
-    srv = start_larder(threads=2, config_text=rules(db.uri, db.slower, db.kind))
-    try:
+    with pg_larder(pg_with_triggers(["user:"])) as (srv, db):
         c = srv.conn()
         assert wait_until(lambda: source_info(c).get("listening") == "1", timeout=30)
         assert c.cmd("HGET", "user:5", "name") == b"user 5"
@@ -203,9 +209,6 @@ def test_changes_while_the_listener_is_away_are_not_missed():
         assert st["listening"] == "1" and int(st["listen_gaps"]) >= 1 and int(st["listen_gap_keys"]) >= 1, st
         assert c.cmd("HGET", "user:8", "name") == b"user 8"  # dropped, loaded again
         assert "notifications may have been missed" in srv.read_log()
-    finally:
-        srv.stop()
-        db.stop()
 
 
 # ---- the TTL bounds staleness ----
@@ -268,18 +271,13 @@ def test_errors_from_outside_stay_one_line(tmp_path):
 
 @needs_pg
 def test_database_errors_stay_one_line():
-    db = Shop("postgres")
     extra = 'cache-rule noisy:<id> source demo load "SELECT noisy_error(:id::int)"\n'
-    srv = start_larder(threads=2, config_text=rules(db.uri, db.slower, db.kind, extra))
-    try:
+    with pg_larder(extra=extra) as (srv, db):
         # A 10 KB message with CR, LF and a tab in it.
         assert_one_line_error(raw_reply(srv.port, "GET", "noisy:1"), "first line second line xxx")
         # The connection refused (libpq's message has a newline and a tab).
         db.db.pg.stop_server()
         assert_one_line_error(raw_reply(srv.port, "HGET", "user:77", "name"), "cache source 'demo'")
-    finally:
-        srv.stop()
-        db.stop()
 
 
 # ---- health without client traffic ----
@@ -354,12 +352,10 @@ def test_connection_attempts_are_bounded_while_the_source_is_down():
 
 @needs_pg
 def test_a_restart_costs_no_failed_load_or_write():
-    db = Shop("postgres")
     extra = ('cache-rule counter:<id> source demo as string ttl 1h write through '
              'store "INSERT INTO kv (id, v) VALUES (:id::int, :value) ON CONFLICT (id) DO UPDATE SET v = excluded.v" '
              'load "SELECT v FROM kv WHERE id = :id::int"\n')
-    srv = start_larder(threads=2, config_text=rules(db.uri, db.slower, db.kind, extra))
-    try:
+    with pg_larder(extra=extra) as (srv, db):
         c = srv.conn()
         # Every worker connection in use once (four slow loads at a time).
         threads = [read_in_background(srv, "HGET", f"slow:{i}", "name") for i in range(1, 9)]
@@ -378,9 +374,6 @@ def test_a_restart_costs_no_failed_load_or_write():
             assert got and isinstance(got[0], bytes) and got[0].startswith(b"user "), got
         assert c.cmd("SET", "counter:2001", "b") == "OK"
         assert int(source_info(c)["retries"]) >= 1, source_info(c)
-    finally:
-        srv.stop()
-        db.stop()
 
 
 # ---- typed JSON ----
