@@ -85,6 +85,9 @@ void Source::QueryMany(std::string sql, std::string list, std::vector<std::strin
 }
 
 void Source::NoteReached(bool reached, const std::string& error) {
+  // Up and staying up (every answered query): nothing to reset. The
+  // breaker's state only changes under the lock when the circuit opens.
+  if (reached && up_.load(std::memory_order_acquire)) return;
   std::lock_guard lock(health_mu_);
   int64_t now = MonotonicUs();
   if (reached) {

@@ -302,6 +302,57 @@ def test_a_source_is_seen_down_and_up_without_client_traffic(shop):
     assert log.count("Cache source 'demo' is reachable again") == 1, log
 
 
+def read_for(srv, key, seconds, clients=10):
+    """`clients` connections GET `key` for `seconds`: (reads, wrong replies)."""
+    stop = threading.Event()
+    wrong, reads = [], [0]
+
+    def reader():
+        cc = srv.conn()
+        first = None
+        while not stop.is_set():
+            r = cc.cmd("GET", key)
+            reads[0] += 1
+            first = r if first is None else first
+            if r != first or isinstance(r, Error):
+                wrong.append(r)
+        cc.close()
+
+    threads = [threading.Thread(target=reader) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join(30)
+    return reads[0], wrong
+
+
+def test_a_sqlite_file_that_goes_away_is_not_reopened_per_read():
+    db = Shop("sqlite")
+    extra = ('cache-rule graced:<id> source demo as string ttl 1s grace 60s '
+             'load "SELECT name FROM users WHERE id = :id"\n')
+    srv = start_larder(threads=2, config_text=rules(db.uri, db.slower, db.kind, extra))
+    try:
+        c = srv.conn()
+        assert c.cmd("GET", "graced:1") == b"user 1"
+        os.rename(db.db.path, db.db.path + ".away")
+        assert wait_until(lambda: source_info(c)["up"] == "0", timeout=30)
+        time.sleep(1.2)  # past the TTL, inside grace
+        connects, loads = int(source_info(c)["connects"]), int(rule_stats(c, "graced:<id>")["loads"])
+        reads, wrong = read_for(srv, "graced:1", 2)
+        assert wrong == [] and reads > 100
+        assert c.cmd("GET", "graced:1") == b"user 1"  # the stale value, inside grace
+        # The probe alone tries the file (spaced by the breaker); reads do not.
+        assert int(source_info(c)["connects"]) - connects <= 20
+        assert int(rule_stats(c, "graced:<id>")["loads"]) == loads
+        os.rename(db.db.path + ".away", db.db.path)
+        assert wait_until(lambda: source_info(c)["up"] == "1", timeout=30)
+    finally:
+        srv.stop()
+        db.stop()
+
+
 @needs_pg
 def test_connection_attempts_are_bounded_while_the_source_is_down():
     db = Shop("postgres")
@@ -316,29 +367,11 @@ def test_connection_attempts_are_bounded_while_the_source_is_down():
         proxy.down()
         time.sleep(1.2)  # past the TTL, inside grace
         before = proxy.refused_count()
-        stop = threading.Event()
-        wrong = []
-        reads = [0]
-
-        def reader():
-            cc = srv.conn()
-            while not stop.is_set():
-                r = cc.cmd("GET", "graced:1")
-                reads[0] += 1
-                if r != b"user 1":
-                    wrong.append(r)
-            cc.close()
-
-        threads = [threading.Thread(target=reader) for _ in range(10)]
-        for t in threads:
-            t.start()
-        time.sleep(2)
-        stop.set()
-        for t in threads:
-            t.join(30)
+        reads, wrong = read_for(srv, "graced:1", 2)
         attempts = proxy.refused_count() - before
-        print(f"while down: {reads[0]} stale reads in 2 s, {attempts} connection attempts")
-        assert wrong == [] and reads[0] > 100
+        print(f"while down: {reads} stale reads in 2 s, {attempts} connection attempts")
+        assert wrong == [] and reads > 100
+        assert c.cmd("GET", "graced:1") == b"user 1"  # the stale value, inside grace
         # The breaker spaces attempts (100 ms doubling to 1 s), workers' and
         # probe's together: a handful, not one per read.
         assert attempts <= 20, attempts
