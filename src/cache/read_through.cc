@@ -112,7 +112,7 @@ size_t ShardCache::SourceGap(const std::string& source) {
       p.outdated = true;
       ++touched;
     }
-  std::vector<std::string> drop;
+  std::vector<std::string> drop, gone;
   for (auto& [id, f] : fresh_) {
     if (f.rule->rule.source != source) continue;
     size_t sep = id.find('\0');
@@ -120,7 +120,10 @@ size_t ShardCache::SourceGap(const std::string& source) {
     std::string_view key = std::string_view(id).substr(sep + 1);
     Db& db = shard_->db(db_index);
     Entry* e = db.table().Find(key);
-    if (!e || !(e->flags & Entry::kCached)) continue;
+    if (!e || !(e->flags & Entry::kCached)) {
+      gone.push_back(id);  // expired, evicted or written since: nothing to keep for it
+      continue;
+    }
     ++touched;
     const Rule& rule = f.rule->rule;
     if (rule.listen_gap_revalidate && rule.grace_ms > 0) {
@@ -143,6 +146,7 @@ size_t ShardCache::SourceGap(const std::string& source) {
       Announce(&rule->rule, db_index, kEventInvalidated, key);
     }
   }
+  for (const auto& id : gone) fresh_.erase(id);
   return touched;
 }
 
