@@ -217,6 +217,29 @@ def test_changes_while_the_listener_is_away_are_not_missed():
         assert "notifications may have been missed" in srv.read_log()
 
 
+@needs_pg
+def test_listen_gap_revalidate_keeps_keys_as_stale():
+    extra = ('cache-rule reval:<id> source demo as hash ttl 100s grace 30s listen-gap revalidate '
+             'load "SELECT name, plan FROM users WHERE id = :id::int"\n')
+    with pg_larder(pg_with_triggers(["reval:"]), extra=extra) as (srv, db):
+        c = srv.conn()
+        assert wait_until(lambda: source_info(c).get("listening") == "1", timeout=30)
+        assert c.cmd("HGET", "reval:5", "name") == b"user 5"
+        gaps, gap_keys = int(source_info(c)["listen_gaps"]), int(source_info(c)["listen_gap_keys"])
+        db.db.pg.stop_server()
+        db.db.pg.start()
+        db.execute("UPDATE users SET name = 'renamed' WHERE id = 5")
+        assert wait_until(lambda: int(source_info(c)["listen_gaps"]) > gaps, timeout=30)
+        assert int(source_info(c)["listen_gap_keys"]) > gap_keys
+        # Kept, but stale: its TTL is now the grace period, and a read
+        # reloads it (serving the old value meanwhile, inside grace). If the
+        # listener was back before the UPDATE, its notification dropped it.
+        ttl = c.cmd("TTL", "reval:5")
+        assert ttl == -2 or 0 < ttl <= 30, ttl
+        assert wait_until(lambda: c.cmd("HGET", "reval:5", "name") == b"renamed", timeout=30)
+        assert c.cmd("TTL", "reval:5") > 30
+
+
 # ---- the TTL bounds staleness ----
 
 def test_a_ttl_bounds_staleness_with_refresh_ahead(shop):
