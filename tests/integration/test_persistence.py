@@ -126,11 +126,20 @@ def loaded(server):
     return c
 
 
-def info_field(c, name):
+def persistence_info(c):
+    """INFO persistence as one dict: fields that show only while loading
+    must be read from the same reply as `loading`, or the load can end
+    between two INFO calls."""
+    fields = {}
     for line in c.cmd("INFO", "persistence").decode().splitlines():
-        if line.startswith(name + ":"):
-            return line.split(":", 1)[1]
-    return None
+        if ":" in line:
+            name, value = line.split(":", 1)
+            fields[name] = value
+    return fields
+
+
+def info_field(c, name):
+    return persistence_info(c).get(name)
 
 
 def saved_copy(server, name="dump.rdb"):
@@ -253,9 +262,10 @@ def test_clients_get_loading_while_a_file_loads():
         c = larder.conn()
         reply = c.cmd("GET", "k:1")
         assert isinstance(reply, Error) and reply.msg.startswith("LOADING"), reply
-        assert info_field(c, "loading") == "1"
-        assert float(info_field(c, "loading_loaded_perc")) < 100
-        assert int(info_field(c, "loading_total_bytes")) > 0
+        info = persistence_info(c)
+        assert info["loading"] == "1", info
+        assert float(info["loading_loaded_perc"]) < 100
+        assert int(info["loading_total_bytes"]) > 0
         wait_until(lambda: info_field(c, "loading") == "0", timeout=120)
         assert c.cmd("GET", "k:1") == b"value:1"
         assert c.cmd("DBSIZE") == 20000
@@ -280,8 +290,8 @@ def test_loading_reports_progress_every_interval_bytes():
         try:
             c = larder.conn()
             seen = []
-            while info_field(c, "loading") == "1":
-                seen.append(int(info_field(c, "loading_loaded_bytes")))
+            while (info := persistence_info(c))["loading"] == "1":
+                seen.append(int(info["loading_loaded_bytes"]))
                 time.sleep(0.05)
             assert seen, "the load ended before it was seen"
             if moves:
