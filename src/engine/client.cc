@@ -142,6 +142,9 @@ void Client::ProcessInput() {
   parser_.set_limits(limits);  // CONFIG SET applies to connected clients too
   stream_.set_max_input(
       static_cast<size_t>(engine_->config().client_query_buffer_limit.load(std::memory_order_relaxed)));
+  // Reading goes past the input pause only for a bulk the parser is waiting
+  // for now (set below); not while a batch is out and input waits unparsed.
+  stream_.set_read_hint(0);
   for (;;) {
     bool retry = false;
     size_t count = 0;
@@ -196,7 +199,6 @@ void Client::ProcessInput() {
     args_.clear();
     TrimCapacity(args_, 4096);
   }
-  stream_.set_read_hint(parser_.pending_bulk_bytes());
   stream_.Rearm();
   FinishOutput();
 }

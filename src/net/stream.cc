@@ -71,7 +71,7 @@ void Stream::OnReadable() {
   size_t total = 0;
   while (total < kMaxReadPerEvent) {
     // A big bulk is announced: read it in large chunks.
-    size_t want = std::max(kReadChunk, std::min<size_t>(read_hint_, 1 << 20));
+    size_t want = std::max(kReadChunk, std::min<size_t>(HintLeft(), 1 << 20));
     char* dst = in_.Reserve(want);
     ssize_t n;
     if (tls_) [[unlikely]] n = tls_->Read(dst, in_.Writable());

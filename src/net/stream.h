@@ -56,7 +56,7 @@ class Stream : public EventHandler {
   // argument is still arriving): a client whose commands wait cannot make
   // the server buffer everything it sends. The owner calls Rearm() once it
   // has consumed input.
-  static constexpr size_t kInputPause = 8 * 1024 * 1024;
+  static constexpr size_t kInputPause = 256 * 1024;
 
   Stream(EventLoop* loop, int fd, StreamHandler* handler);
   ~Stream() override;
@@ -103,7 +103,7 @@ class Stream : public EventHandler {
   }
   // A lower bound of the bytes the owner still needs for the current request
   // (one large bulk): the next read asks for that much at once.
-  void set_read_hint(size_t bytes) { read_hint_ = bytes; }
+  void set_read_hint(size_t bytes) { hint_end_ = in_.size() + bytes; }
 
   // Lifetime totals, and what the loop's interest is now (CLIENT LIST).
   uint64_t bytes_read() const { return bytes_read_; }
@@ -119,7 +119,10 @@ class Stream : public EventHandler {
   void OnReadable();
   void UpdateInterest();
   void SetInterest(uint32_t want);  // registers a changed interest with the loop
-  bool InputFull() const { return in_.size() >= kInputPause && read_hint_ == 0; }
+  // Past the pause limit, reading goes on only while the announced bulk is
+  // still incomplete (not for whatever follows it while commands wait).
+  bool InputFull() const { return in_.size() >= kInputPause && in_.size() >= hint_end_; }
+  size_t HintLeft() const { return hint_end_ > in_.size() ? hint_end_ - in_.size() : 0; }
 
   EventLoop* loop_;
   int fd_;
@@ -133,7 +136,7 @@ class Stream : public EventHandler {
   bool close_after_flush_ = false;
   bool input_paused_ = false;  // reading stopped for InputFull (Rearm resumes it)
   size_t max_input_ = SIZE_MAX;
-  size_t read_hint_ = 0;
+  size_t hint_end_ = 0;  // input size at which the announced bulk is complete
   uint64_t bytes_read_ = 0;
   uint64_t bytes_written_ = 0;
   std::unique_ptr<TlsSession> tls_;  // null for a plain connection
