@@ -239,6 +239,13 @@ class Engine {
   bool AdmitUnderMaxmemory(Shard& shard) {
     return config_->maxmemory.load(std::memory_order_relaxed) <= 0 || AdmitOverLimit(shard);
   }
+  // Before a command that may grow memory, on the shard that runs it: frees
+  // the whole of any excess over maxmemory from this shard's keys (not only
+  // its share), so that each write starts under the limit whatever the other
+  // shards have paid yet (what it frees beyond its share is its credit).
+  void BeforeGrowth(Shard& shard) {
+    if (config_->maxmemory.load(std::memory_order_relaxed) > 0) [[unlikely]] EvictBeforeGrowth(shard);
+  }
   // After each command on the shard that ran it: publishes its memory and
   // evicts its share of any excess.
   void AfterCommand(Shard& shard) {
@@ -288,11 +295,13 @@ class Engine {
   bool PausedNow(uint32_t flags) const;
   bool AdmitOverLimit(Shard& shard);
   void AccountAndEvict(Shard& shard);
+  void EvictBeforeGrowth(Shard& shard);
   void Cron(Shard& shard);
   void BlockedTimeoutCron(Shard& shard);
   void OpsSampleCron();
   void EvictionCron(Shard& shard);
-  size_t EvictShare(Shard& shard, int64_t over);
+  // Frees this shard's share of `over` (whole: all of it, see BeforeGrowth).
+  size_t EvictShare(Shard& shard, int64_t over, bool whole = false);
   void AfterEvents(Shard& shard);
   bool InitUsers(std::string* err);
 

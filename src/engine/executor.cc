@@ -341,6 +341,9 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
     }
   }
 
+  // maxmemory: a write starts under the limit (an atomic unit's commands
+  // were admitted with the unit; a replayed or internal part with its whole).
+  if ((spec->flags & kCmdDenyOom) && call.mode != Call::Mode::kAtomic && !internal) engine.BeforeGrowth(shard);
   Recorder recorder(engine, shard, !internal);
   size_t start = out->size();
   resp::ReplyBuilder rb(out, call.resp, &recorder);

@@ -1,5 +1,6 @@
 // maxmemory: admission before a command that may grow memory, eviction of
-// each shard's share of any excess after commands and in a 10 ms cron, and
+// any excess before such a command on the shard that runs it, of each
+// shard's share of an excess after commands and in a 10 ms cron, and
 // the policy settings (keyspace/eviction.h holds the policies themselves).
 #include <cmath>
 
@@ -27,9 +28,14 @@ int64_t EvictionTimeLimitUs(int64_t tenacity) {
 }
 }  // namespace
 
-size_t Engine::EvictShare(Shard& shard, int64_t over) {
+size_t Engine::EvictShare(Shard& shard, int64_t over, bool whole) {
   Policy policy = CurrentPolicy();
-  if (policy == Policy::kNoEviction || over <= 0) return 0;
+  int64_t& debt = shard.evictor().debt();
+  int64_t max = config_->maxmemory.load(std::memory_order_relaxed);
+  int64_t bound = std::max<int64_t>(max / 64, 64 * 1024);
+  // What other shards freed for this one before (see below) is owed first.
+  debt = std::min(debt + memory_->TakeOwed(shard.id()), bound);
+  if (policy == Policy::kNoEviction || (over <= 0 && debt <= 0)) return 0;
   // This shard's part of the excess, in proportion to its share of the
   // (evictable) keys; the other shards free theirs when they next run a
   // command or their cron (every 10 ms).
@@ -37,15 +43,19 @@ size_t Engine::EvictShare(Shard& shard, int64_t over) {
   uint64_t mine = vol ? memory_->volatile_keys_of(shard.id()) : memory_->keys_of(shard.id());
   uint64_t all = vol ? memory_->volatile_keys() : memory_->keys();
   double share = all ? static_cast<double>(mine) / static_cast<double>(all) : 1.0 / shards_->size();
-  auto part = static_cast<int64_t>(static_cast<double>(over) * share) + 1;
-  // What the shard owes: its part of the excess, less what it freed beyond
-  // its part before (a key is freed whole, and keys differ in size), never
-  // more than its part of this excess (the same excess is seen again until
-  // every shard has paid).
-  int64_t& debt = shard.evictor().debt();
-  debt = std::min(debt + part, part);
-  if (debt <= 0) return 0;
-  auto want = static_cast<size_t>(debt);
+  if (over > 0) {
+    auto part = static_cast<int64_t>(static_cast<double>(over) * share) + 1;
+    // What the shard owes: its part of the excess, less what it freed beyond
+    // its part before (a key is freed whole, and keys differ in size), never
+    // more than its part of this excess (the same excess is seen again until
+    // every shard has paid) plus what others freed for it.
+    debt = std::min(debt + part, std::max(debt, part));
+  }
+  int64_t own = std::max<int64_t>(debt, 0);
+  // Before a write, the whole excess: the write must start under the limit.
+  int64_t owed = whole ? std::max(own, over) : own;
+  if (owed <= 0) return 0;
+  auto want = static_cast<size_t>(owed);
   int64_t limit = EvictionTimeLimitUs(config_->maxmemory_eviction_tenacity.load(std::memory_order_relaxed));
   int samples = static_cast<int>(config_->maxmemory_samples.load(std::memory_order_relaxed));
   uint64_t evicted = 0;
@@ -58,10 +68,22 @@ size_t Engine::EvictShare(Shard& shard, int64_t over) {
     freed += got;
     if (got == 0 || MonotonicUs() - start > limit) break;
   }
+  auto paid = static_cast<int64_t>(freed);
+  if (paid > own && whole && mine < all) {
+    // Freed the other shards' parts too: they owe that much, in proportion
+    // to their keys, and this shard's own account is settled.
+    int64_t extra = paid - own;
+    double others = static_cast<double>(all - mine);
+    for (int i = 0; i < shards_->size(); ++i) {
+      if (i == shard.id()) continue;
+      uint64_t theirs = vol ? memory_->volatile_keys_of(i) : memory_->keys_of(i);
+      if (theirs) memory_->AddOwed(i, static_cast<int64_t>(static_cast<double>(extra) * static_cast<double>(theirs) / others));
+    }
+    paid = own;
+  }
   // Keep the credit of freeing more than owed (whole keys), within bounds:
   // it is what keeps the shards' shares in proportion over time.
-  int64_t max = config_->maxmemory.load(std::memory_order_relaxed);
-  debt = std::max(debt - static_cast<int64_t>(freed), -std::max<int64_t>(max / 64, 64 * 1024));
+  debt = std::max(debt - paid, -bound);
   shard.stats().evicted_keys += evicted;
   PublishShardKeys(*memory_, shard);
   memory_->PublishThread(shard.id());
@@ -90,13 +112,19 @@ void Engine::AccountAndEvict(Shard& shard) {
   if (used > max) EvictShare(shard, used - max);
 }
 
+void Engine::EvictBeforeGrowth(Shard& shard) {
+  memory_->PublishThread(shard.id());
+  int64_t over = memory_->Used() - config_->maxmemory.load(std::memory_order_relaxed);
+  if (over > 0) EvictShare(shard, over, /*whole=*/true);
+}
+
 void Engine::EvictionCron(Shard& shard) {
   PublishShardKeys(*memory_, shard);
   memory_->PublishThread(shard.id());
   int64_t max = config_->maxmemory.load(std::memory_order_relaxed);
   if (max <= 0) return;
-  int64_t over = memory_->Used() - max;
-  if (over > 0) EvictShare(shard, over);
+  // (What other shards freed for this one is paid here too.)
+  EvictShare(shard, memory_->Used() - max);
 }
 
 cache::FsyncPolicy Engine::FsyncPolicyNow() const {

@@ -56,6 +56,15 @@ class MemoryBudget {
   // The budget helper threads publish to (the server's).
   static void SetCurrent(MemoryBudget* b);
 
+  // Eviction owed by a shard for another that freed its part of an excess
+  // for it (so that the keys evicted stay in proportion to each shard's).
+  void AddOwed(int shard, int64_t bytes) { slots_[shard].owed.fetch_add(bytes, std::memory_order_relaxed); }
+  int64_t TakeOwed(int shard) {
+    auto& owed = slots_[shard].owed;
+    return owed.load(std::memory_order_relaxed) ? owed.exchange(0, std::memory_order_relaxed) : 0;
+  }
+  int shards() const { return shards_; }
+
   uint64_t keys() const;
   uint64_t volatile_keys() const;
   uint64_t keys_of(int shard) const { return slots_[shard].keys.load(std::memory_order_relaxed); }
@@ -68,6 +77,7 @@ class MemoryBudget {
     bool based = false;
     std::atomic<uint64_t> keys{0};
     std::atomic<uint64_t> volatile_keys{0};
+    std::atomic<int64_t> owed{0};
   };
   int shards_;
   std::unique_ptr<Slot[]> slots_;
