@@ -5,9 +5,13 @@ fill on every miss. Used to choose Larder's modern policy; the server-level
 comparison (real servers, real memory limits) is bench/trace_replay.py.
 
     python3 bench/policy_sim.py [--traces web12,orm-busy] [--sizes 0.01,0.1]
+        [--policies opt,lru,s3fifo,...]
+
+`opt` (Belady, offline) is the lower bound no policy can beat.
 """
 import argparse
 import collections
+import heapq
 import sys
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
@@ -201,12 +205,122 @@ def wtinylfu(trace, cap, window_ratio=0.01):
     return miss / len(trace)
 
 
+def belady(trace, cap):
+    """Belady's OPT with fill on every miss: evicts the cached key whose next
+    request is farthest away (or never comes). No online policy can miss
+    less at the same size, so it bounds what any policy could gain."""
+    never = len(trace)
+    next_use = [never] * len(trace)
+    last = {}
+    for i in range(len(trace) - 1, -1, -1):
+        k = trace[i]
+        next_use[i] = last.get(k, never)
+        last[k] = i
+    cached = {}  # key -> its next request
+    heap = []    # (-next request, key), stale entries skipped
+    miss = 0
+    for i, k in enumerate(trace):
+        nu = next_use[i]
+        if k not in cached:
+            miss += 1
+            if len(cached) >= cap:
+                while True:
+                    neg, victim = heapq.heappop(heap)
+                    if cached.get(victim) == -neg:
+                        del cached[victim]
+                        break
+        cached[k] = nu
+        heapq.heappush(heap, (-nu, k))
+    return miss / len(trace)
+
+
+def wtinylfu_adaptive(trace, cap, window_ratio=0.01, step_ratio=0.0625, decay=0.98):
+    """W-TinyLFU with Caffeine's hill climbing: every 10 x cap requests the
+    hit ratio of the last period is compared with the one before; the window
+    moves by a step (6.25% of the cache at first, shrinking 2% per period)
+    in the same direction while the hit ratio improves, and turns back when
+    it falls. Exact counts halved every 10 x cap requests, as wtinylfu()."""
+    window, prob, prot = collections.OrderedDict(), collections.OrderedDict(), collections.OrderedDict()
+    wcap = max(1, int(cap * window_ratio))
+    freq = collections.Counter()
+    period = 10 * cap
+    ops = hits_in_period = 0
+    prev_rate, step = None, step_ratio * cap
+    miss = 0
+
+    def main_cap():
+        return max(1, cap - wcap)
+
+    def fit():
+        # Moves keys between window and main after the window changed size.
+        while len(window) > wcap:
+            cand, _ = window.popitem(last=False)
+            prob[cand] = 1
+        while len(prob) + len(prot) > main_cap():
+            src = prob if prob else prot
+            k, _ = src.popitem(last=False)
+            if len(window) < wcap:
+                window[k] = 1
+                window.move_to_end(k, last=False)
+        while len(prot) > int(main_cap() * 0.8):
+            d, _ = prot.popitem(last=False)
+            prob[d] = 1
+
+    for k in trace:
+        freq[k] += 1
+        ops += 1
+        if ops >= period:
+            ops = 0
+            for key in list(freq):
+                freq[key] //= 2
+                if not freq[key]:
+                    del freq[key]
+            rate = hits_in_period / period
+            if prev_rate is not None and rate < prev_rate:
+                step = -step
+            prev_rate = rate
+            hits_in_period = 0
+            wcap = min(cap - 1, max(1, int(wcap + step)))
+            step *= decay
+            fit()
+        if k in window:
+            window.move_to_end(k)
+            hits_in_period += 1
+            continue
+        if k in prot:
+            prot.move_to_end(k)
+            hits_in_period += 1
+            continue
+        if k in prob:
+            hits_in_period += 1
+            del prob[k]
+            prot[k] = 1
+            if len(prot) > int(main_cap() * 0.8):
+                d, _ = prot.popitem(last=False)
+                prob[d] = 1
+            continue
+        miss += 1
+        window[k] = 1
+        if len(window) > wcap:
+            cand, _ = window.popitem(last=False)
+            if len(prob) + len(prot) < main_cap():
+                prob[cand] = 1
+            else:
+                victim = next(iter(prob)) if prob else next(iter(prot))
+                if freq[cand] > freq[victim]:
+                    (prob if victim in prob else prot).pop(victim)
+                    prob[cand] = 1
+    return miss / len(trace)
+
+
 POLICIES = {
+    "opt": belady,
     "lru": lru,
     "sieve": sieve,
     "s3fifo": s3fifo,
     "s3fifo-t2": lambda t, c: s3fifo(t, c, threshold=2),
     "wtinylfu": wtinylfu,
+    "wtinylfu-adaptive": wtinylfu_adaptive,
     "clock-hash-order": clock_random,
 }
 
@@ -215,7 +329,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--traces", default=",".join(TRACES))
     ap.add_argument("--sizes", default="0.01,0.1")
-    ap.add_argument("--policies", default=",".join(POLICIES))
+    ap.add_argument("--policies", default=",".join(p for p in POLICIES if p != "opt"))
     a = ap.parse_args()
     print("| trace | size | " + " | ".join(a.policies.split(",")) + " |")
     print("|---|---|" + "---|" * len(a.policies.split(",")))
