@@ -53,12 +53,23 @@ std::string ScriptMemoryLines(const std::vector<ShardSnapshot>& shards) {
 
 }  // namespace
 
-ShardSnapshot TakeShardSnapshot(Engine* server, Shard& shard) {
+bool WantsCommandStats(const std::vector<std::string>& sections) {
+  for (const auto& s : sections)
+    if (s == "commandstats" || s == "all" || s == "everything") return true;
+  return false;
+}
+
+ShardSnapshot TakeShardSnapshot(Engine* server, Shard& shard, bool per_command) {
+  // used_memory as of now on this thread (a client just closed), not as of
+  // its last cron; published before the snapshot is built, so that INFO's
+  // own copies of the statistics do not count in the used_memory it reports.
+  server->memory().PublishThread(shard.id());
   ShardSnapshot s;
   for (auto& db : shard.dbs()) s.dbs.emplace_back(db.size(), db.expires());
   s.stats = shard.stats();
   EngineShard& l = server->local(shard.id());
-  s.cmd_stats = l.cmd_stats;
+  if (per_command) s.cmd_stats = l.cmd_stats;
+  for (const auto& c : l.cmd_stats) s.total_calls += c.calls;
   s.error_stats = l.error_stats;
   s.clients = l.clients.size();
   s.lua_eval_memory = ScriptMemoryHere(false);
@@ -76,9 +87,6 @@ ShardSnapshot TakeShardSnapshot(Engine* server, Shard& shard) {
   }
   s.blocked += l.paused.size();
   s.cache_pending = server->cache().shard(shard.id()).pending();
-  // used_memory as of now on this thread (a client just closed), not as of
-  // its last cron.
-  server->memory().PublishThread(shard.id());
   return s;
 }
 
@@ -101,6 +109,7 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
   };
 
   KeyspaceStats ks;
+  uint64_t total_commands = 0;
   std::vector<CommandStat> cmds(Commands().all().size());
   std::map<std::string, uint64_t> errors;
   size_t num_dbs = shards.empty() ? 0 : shards[0].dbs.size();
@@ -117,14 +126,13 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
       cmds[i].rejected += s.cmd_stats[i].rejected;
       cmds[i].failed += s.cmd_stats[i].failed;
     }
+    total_commands += s.total_calls;
     for (auto& [k, v] : s.error_stats) errors[k] += v;
     for (size_t i = 0; i < num_dbs; ++i) {
       dbs[i].first += s.dbs[i].first;
       dbs[i].second += s.dbs[i].second;
     }
   }
-  uint64_t total_commands = 0;
-  for (auto& c : cmds) total_commands += c.calls;
 
   Config& cfg = server->config();
   int64_t now_ms = UnixTimeMs();

@@ -14,7 +14,10 @@ namespace larder {
 struct ShardSnapshot {
   std::vector<std::pair<size_t, size_t>> dbs;  // (keys, keys with a TTL) per database
   KeyspaceStats stats;
+  // Per command only for INFO commandstats (a few hundred entries, copied on
+  // each shard, and counted in the used_memory the same INFO reports).
   std::vector<CommandStat> cmd_stats;
+  uint64_t total_calls = 0;
   std::map<std::string, uint64_t> error_stats;
   size_t clients = 0;
   size_t blocked = 0;         // clients waiting in a blocking command or held by CLIENT PAUSE
@@ -28,7 +31,9 @@ struct ShardSnapshot {
   size_t lua_eval_memory = 0, lua_functions_memory = 0;
 };
 
-ShardSnapshot TakeShardSnapshot(Engine* server, Shard& shard);
+ShardSnapshot TakeShardSnapshot(Engine* server, Shard& shard, bool per_command);
+// Whether INFO with these sections needs the per-command statistics.
+bool WantsCommandStats(const std::vector<std::string>& sections);
 
 
 // `sections`: lower-case names as given to INFO (empty = default set).

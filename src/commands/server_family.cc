@@ -34,8 +34,9 @@ void Info(CommandContext& ctx) {
   std::vector<std::string> sections;
   for (size_t i = 1; i < ctx.argc(); ++i) sections.push_back(AsciiLower(ctx.arg(i)));
   Engine* server = ctx.engine;
+  bool per_command = WantsCommandStats(sections);
   GatherAll<ShardSnapshot>(
-      ctx, [server](Shard& s) { return TakeShardSnapshot(server, s); },
+      ctx, [server, per_command](Shard& s) { return TakeShardSnapshot(server, s, per_command); },
       [server, sections](std::vector<ShardSnapshot>& snaps, resp::ReplyBuilder& rb) {
         rb.Verbatim(BuildInfo(server, snaps, sections));
       });
