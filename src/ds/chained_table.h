@@ -173,6 +173,16 @@ class ChainedTable {
   // on two cache misses per bucket, one after the other (a snapshot's scan).
   template <typename Fn>
   uint64_t ScanMany(uint64_t cursor, int n, Fn&& fn) const;
+  // As Scan, letting fn(Node*) put another node in each one's place: it
+  // returns the node that takes the slot (the same one to keep it). The
+  // replacement must have the same key and chain link (a copy of the node
+  // at another address: active defragmentation).
+  template <typename Fn>
+  uint64_t ScanReplace(uint64_t cursor, Fn&& fn) {
+    return WalkCursor(cursor, [&fn](const Array& a, size_t idx) {
+      for (Node** slot = &a.buckets[idx]; *slot; slot = &Traits::Next(*slot)) *slot = fn(*slot);
+    });
+  }
 
   // The node whose key hash, masked, is `hash` (S3-FIFO queues hold hashes).
   Node* FindHashed(uint64_t hash, uint64_t mask) const {
@@ -315,6 +325,10 @@ class ChainedTable {
     ++v;
     return ReverseBits(v);
   }
+  // The cursor step Scan and ScanReplace share: visit(array, bucket index)
+  // for each bucket position of `v` (both arrays while rehashing).
+  template <typename Visit>
+  uint64_t WalkCursor(uint64_t v, Visit&& visit) const;
   template <typename Fn>
   static void EmitBucket(const Array& a, size_t idx, Fn& fn) {
     for (Node* n = a.buckets[idx]; n;) {
@@ -333,20 +347,26 @@ class ChainedTable {
 template <typename Node, typename Traits>
 template <typename Fn>
 uint64_t ChainedTable<Node, Traits>::Scan(uint64_t v, Fn&& fn) const {
+  return WalkCursor(v, [&fn](const Array& a, size_t idx) { EmitBucket(a, idx, fn); });
+}
+
+template <typename Node, typename Traits>
+template <typename Visit>
+uint64_t ChainedTable<Node, Traits>::WalkCursor(uint64_t v, Visit&& visit) const {
   if (size_ == 0) return 0;
   if (!rehashing()) {
     uint64_t m0 = t_[0].mask();
-    EmitBucket(t_[0], v & m0, fn);
+    visit(t_[0], v & m0);
     return NextCursor(v, m0);
   }
   const Array* small = &t_[0];
   const Array* large = &t_[1];
   if (small->size > large->size) std::swap(small, large);
   uint64_t m0 = small->mask(), m1 = large->mask();
-  EmitBucket(*small, v & m0, fn);
+  visit(*small, v & m0);
   // Then every bucket of the larger array that expands the small one's bucket.
   do {
-    EmitBucket(*large, v & m1, fn);
+    visit(*large, v & m1);
     v = NextCursor(v, m1);
   } while (v & (m0 ^ m1));
   return v;

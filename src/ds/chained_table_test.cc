@@ -6,6 +6,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace larder {
 namespace {
@@ -81,6 +82,36 @@ TEST(ChainedTableTest, ScanSeesStableNodesWhileTheTableResizes) {
     ++round;
   } while (cursor != 0);
   for (int i = 0; i < 500; ++i) EXPECT_TRUE(seen.count("s" + std::to_string(i))) << i;
+}
+
+// ScanReplace puts each replacement where the old node was: after a full
+// walk (here while the table grows and rehashes) every key is found at its
+// new node, chains intact, and the old nodes can be freed.
+TEST(ChainedTableTest, ScanReplaceMovesEveryNodeInPlace) {
+  T t;
+  for (int i = 0; i < 3000; ++i) t.Insert(Make("k" + std::to_string(i)));
+  std::map<std::string, Node*> moved;
+  std::vector<Node*> old;
+  uint64_t cursor = 0;
+  int round = 0;
+  do {
+    cursor = t.ScanReplace(cursor, [&](Node* n) {
+      if (moved.count(n->key)) return n;  // met again (a rehash moved its bucket): keep
+      Node* copy = new Node{n->next, n->key};
+      old.push_back(n);
+      moved[copy->key] = copy;
+      return copy;
+    });
+    if (round++ == 10) for (int i = 0; i < 3000; ++i) t.Insert(Make("g" + std::to_string(i)));  // a rehash starts
+  } while (cursor != 0);
+  for (Node* n : old) delete n;
+  for (int i = 0; i < 3000; ++i) {
+    std::string k = "k" + std::to_string(i);
+    ASSERT_TRUE(moved.count(k)) << k;
+    EXPECT_EQ(t.Find(k), moved[k]) << k;
+  }
+  for (int i = 0; i < 3000; ++i) EXPECT_NE(t.Find("g" + std::to_string(i)), nullptr) << i;
+  EXPECT_EQ(t.size(), 6000u);
 }
 
 // Random() is uniform over nodes however they sit in chains: a chi-square
