@@ -22,6 +22,7 @@
 #include "commands/info.h"
 #include "common/sha1.h"
 #include "keyspace/digest.h"
+#include "keyspace/memory.h"
 #include "keyspace/objects.h"
 #include "rdb/rdb.h"
 #include "script/store.h"
@@ -985,6 +986,22 @@ void Debug(CommandContext& ctx) {
   if (sub == "digest-value" && argc >= 2) return DebugDigestValue(ctx);
   if (sub == "protocol" && argc == 3) return DebugProtocol(ctx);
   if (sub == "populate" && argc >= 3 && argc <= 5) return DebugPopulate(ctx);
+  if (sub == "mallctl" && (argc == 3 || argc == 4)) {
+    int64_t set = 0, old = 0;
+    if (argc == 4 && !ParseInt64(ctx.arg(3), &set)) return ctx.Error(OpStatus::kNotAnInteger);
+    int rc = AllocatorCtlInt(std::string(ctx.arg(2)), argc == 4 ? &set : nullptr, &old);
+    if (rc != 0) return ctx.Error(OpStatus::kAllocatorCtl, strerror(rc));
+    return ctx.rb->Integer(old);
+  }
+  if (sub == "mallctl-str" && (argc == 3 || argc == 4)) {
+    std::string set(argc == 4 ? ctx.arg(3) : ""), old;
+    bool has_old = false;
+    int rc = AllocatorCtlStr(std::string(ctx.arg(2)), argc == 4 ? &set : nullptr, &old, &has_old);
+    // As Redis: the old value if it could be read, else the write's outcome.
+    if (has_old) return ctx.rb->Bulk(old);
+    if (rc != 0) return ctx.Error(OpStatus::kAllocatorCtl, strerror(rc));
+    return ctx.rb->Ok();
+  }
   if (sub == "log" && argc == 3) {
     LOG_WARNING("DEBUG LOG: {}", ctx.arg(2));
     return ctx.rb->Ok();
@@ -1005,6 +1022,8 @@ void Debug(CommandContext& ctx) {
         "    unit tests to simulate Redis errors.",
         "LOG <message>", "    Write <message> to the server log.",
         "LOADAOF", "    Flush the AOF buffers on disk and reload the AOF in memory.",
+        "MALLCTL <key> [<val>]", "    Get or set a malloc tuning integer.",
+        "MALLCTL-STR <key> [<val>]", "    Get or set a malloc tuning string.",
         "OBJECT <key>", "    Show low level info about `key` and associated value.",
         "POPULATE <count> [<prefix>] [<size>]",
         "    Create <count> string keys named key:<num>. If <prefix> is specified then",

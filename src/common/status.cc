@@ -297,6 +297,7 @@ std::string_view ErrorText(OpStatus s) {
              "restart the server.";
     case OpStatus::kDebugUnknownSubcommand:
       return "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.";
+    case OpStatus::kAllocatorCtl: return "ERR {}";
     case OpStatus::kPackedThresholdRange:
       return "ERR argument must be a memory value bigger than 1 and smaller than 4gb";
     case OpStatus::kDebugProtocolType:

@@ -248,6 +248,7 @@ enum class OpStatus : uint16_t {
   kShutdownErrors,
   kDebugUnknownSubcommand,
   kDebugProtocolType,
+  kAllocatorCtl,                  // DEBUG MALLCTL: jemalloc's errno as text
   kPackedThresholdRange,          // DEBUG QUICKLIST-PACKED-THRESHOLD
   kResp2NotSupported,             // DEBUG PROTOCOL push
   kSubcommandSyntax,              // subcommand as typed, command in capitals

@@ -4,6 +4,7 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 
 #ifdef LARDER_JEMALLOC
@@ -103,6 +104,47 @@ bool SetAllocatorBackgroundThread(bool on) {
   return false;
 #endif
 }
+
+#ifdef LARDER_JEMALLOC
+int AllocatorCtlInt(const std::string& name, const int64_t* set, int64_t* old) {
+  // The setting's width is not known up front: jemalloc answers EINVAL to a
+  // wrong one, so try 8, 4, 2 and 1 bytes (little-endian: the low bytes of
+  // the int64 are the value).
+  for (size_t width = sizeof(int64_t); width >= 1; width /= 2) {
+    int64_t out = 0, in = set ? *set : 0;
+    size_t len = width;
+    int rc = mallctl(name.c_str(), &out, &len, set ? &in : nullptr, set ? width : 0);
+    if (rc == EPERM && set) {  // write-only (arena.<i>.purge): write without reading
+      rc = mallctl(name.c_str(), nullptr, nullptr, &in, width);
+      out = 0;
+    }
+    if (rc == EINVAL && width > 1) continue;
+    if (rc == 0) *old = out;
+    return rc;
+  }
+  return EINVAL;
+}
+
+int AllocatorCtlStr(const std::string& name, const std::string* set, std::string* old, bool* has_old) {
+  // Read first: a write-only control (EPERM) may still be written.
+  const char* out = nullptr;
+  size_t len = sizeof(out);
+  int rc = mallctl(name.c_str(), &out, &len, nullptr, 0);
+  *has_old = rc == 0;
+  if (rc == 0) *old = out ? out : "";
+  if (rc != 0 && !(rc == EPERM && set)) return rc;
+  if (!set) return 0;
+  const char* in = set->c_str();
+  bool void_arg = *set == "VOID";
+  return mallctl(name.c_str(), nullptr, nullptr, void_arg ? nullptr : &in, void_arg ? 0 : sizeof(in));
+}
+#else
+int AllocatorCtlInt(const std::string&, const int64_t*, int64_t*) { return ENOTSUP; }
+int AllocatorCtlStr(const std::string&, const std::string*, std::string*, bool* has_old) {
+  *has_old = false;
+  return ENOTSUP;
+}
+#endif
 
 std::string HumanBytes(size_t n) {
   double d = static_cast<double>(n);

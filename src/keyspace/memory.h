@@ -29,6 +29,14 @@ void PurgeAllocator();
 // goes back to the system even while the server is idle. False where the
 // allocator has none.
 bool SetAllocatorBackgroundThread(bool on);
+// DEBUG MALLCTL: reads the allocator's numeric setting `name` into `old`,
+// writing `set` if it is given. Returns 0 or an errno value (ENOTSUP
+// without jemalloc).
+int AllocatorCtlInt(const std::string& name, const int64_t* set, int64_t* old);
+// DEBUG MALLCTL-STR: reads the string setting `name` into `old` (*has_old:
+// it could be read), then writes `set` if given; "VOID" writes nothing but
+// runs the control (thread.tcache.flush). Returns 0 or an errno value.
+int AllocatorCtlStr(const std::string& name, const std::string* set, std::string* old, bool* has_old);
 // Bytes formatted as Redis's *_human fields ("1.00M").
 std::string HumanBytes(size_t n);
 
