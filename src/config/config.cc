@@ -330,8 +330,10 @@ Config::Config() {
   boolean("rdbchecksum", "yes");
   // Slow a snapshot's scan (one key per this many µs, at the 10 ms cron's
   // pace) or a load, as Redis's tests do to catch a save or load running.
+  // A negative key-load-delay -n sleeps 1 µs every n keys (Redis: on
+  // average).
   num("rdb-key-save-delay", T::kInt, 0, kIntMax, "0", &rdb_key_save_delay);
-  num("key-load-delay", T::kInt, 0, kIntMax, "0", &key_load_delay);
+  num("key-load-delay", T::kInt, INT_MIN, kIntMax, "0", &key_load_delay);
   // How many bytes of a file a load reads between its progress reports
   // (INFO loading_loaded_bytes / loading_loaded_perc); Redis also serves
   // events at that pace, which Larder's shards do all along.

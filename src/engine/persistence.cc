@@ -563,6 +563,8 @@ class ShardLoader final : public rdb::LoadHandler {
       return true;
     }
     if (delay_us_ > 0) std::this_thread::sleep_for(std::chrono::microseconds(delay_us_));
+    else if (delay_us_ < 0 && ++delayed_keys_ % static_cast<uint64_t>(-delay_us_) == 0)
+      std::this_thread::sleep_for(std::chrono::microseconds(1));
     if (idle_s >= 0) e->access = LruClock() - static_cast<uint32_t>(idle_s) * kLruTicksPerSecond;
     else TouchAccess(e);
     if (freq >= 0) e->lfu = static_cast<uint8_t>(freq);
@@ -624,6 +626,7 @@ class ShardLoader final : public rdb::LoadHandler {
   int ndb_;
   int64_t now_ms_;
   int64_t delay_us_ = 0;
+  uint64_t delayed_keys_ = 0;  // keys since the load began (negative delays)
   uint64_t loaded_ = 0, expired_ = 0;
   uint64_t empty_skipped_ = 0;
   std::mutex mu_;
