@@ -198,7 +198,7 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
         "allocator_frag_ratio:{:.2f}\r\nallocator_frag_bytes:{}\r\n"
         "mem_fragmentation_ratio:{:.2f}\r\nmem_fragmentation_bytes:{}\r\n"
         "mem_not_counted_for_evict:0\r\nmem_allocator:{}\r\n"  // (no AOF buffer, no replicas)
-        "mem_clients_slaves:0\r\nmem_clients_normal:{}\r\n"
+        "mem_clients_slaves:0\r\nmem_clients_normal:{}\r\nactive_defrag_running:{}\r\n"
         "lazyfree_pending_objects:{}\r\nlazyfreed_objects:{}\r\n",
         mem.used, HumanBytes(mem.used), mem.rss, HumanBytes(mem.rss), peak, HumanBytes(peak),
         peak ? 100.0 * static_cast<double>(mem.used) / static_cast<double>(peak) : 0.0, startup, startup, dataset,
@@ -208,6 +208,7 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
         kPolicyNames[std::clamp<int64_t>(cfg.maxmemory_policy.load(), 0, 9)], alloc_frag,
         static_cast<int64_t>(mem.allocator_active) - static_cast<int64_t>(mem.allocator_allocated), frag,
         static_cast<int64_t>(mem.rss) - static_cast<int64_t>(mem.used), AllocatorName(), client_memory,
+        server->defrag().running(),
         LazyFreer::Current() ? LazyFreer::Current()->pending() : 0, LazyFreer::Current() ? LazyFreer::Current()->freed() : 0);
   }
   if (on("persistence")) {
@@ -217,6 +218,7 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
   }
   if (on("stats")) {
     Section(out, "Stats");
+    DefragCounters defrag = server->defrag().Totals();
     uint64_t in = 0, outb = 0;
     for (int i = 0; i < server->shards().size(); ++i) {
       in += server->local(i).net_input_bytes.load(std::memory_order_relaxed);
@@ -230,6 +232,8 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
         "keyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\n"
         "pubsubshard_channels:{}\r\n"
         "latest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:{}\r\n"
+        "active_defrag_hits:{}\r\nactive_defrag_misses:{}\r\nactive_defrag_key_hits:{}\r\n"
+        "active_defrag_key_misses:{}\r\n"
         "tracking_total_keys:{}\r\ntracking_total_items:{}\r\n"
         "tracking_total_prefixes:{}\r\ntotal_error_replies:{}\r\n"
         "client_output_buffer_limit_disconnections:{}\r\n",
@@ -237,7 +241,8 @@ std::string BuildInfo(Engine* server, const std::vector<ShardSnapshot>& shards,
         server->rejected_connections.load(), ks.expired_keys, ks.expire_cycle_cpu_us / 1000,
         ks.evicted_keys, ks.keyspace_hits, ks.keyspace_misses, server->pubsub().Count(PubSubKind::kChannel),
         server->pubsub().Count(PubSubKind::kPattern), server->pubsub().Count(PubSubKind::kShard),
-        MigrateCachedSockets(), server->tracking().keys.load(), server->tracking().items.load(), server->tracking().prefixes(),
+        MigrateCachedSockets(), defrag.hits, defrag.misses, defrag.key_hits, defrag.key_misses,
+        server->tracking().keys.load(), server->tracking().items.load(), server->tracking().prefixes(),
         server->total_error_replies.load(),
         server->output_limit_disconnections.load());
   }

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/defrag_alloc.h"
 #include "common/glob.h"
 #include "common/log.h"
 #include "common/notify_classes.h"
@@ -246,21 +247,21 @@ Config::Config() {
   num("maxmemory-eviction-tenacity", T::kInt, 0, 100, "10", &maxmemory_eviction_tenacity);
   num("lfu-log-factor", T::kInt, 0, kIntMax, "10", &lfu_log_factor);
   num("lfu-decay-time", T::kInt, 0, kIntMax, "1", &lfu_decay_time);
-  // Active defragmentation: the knobs are kept (CONFIG GET/SET/REWRITE, Redis's
-  // defaults and ranges) but nothing defragments. Redis built without its own
-  // jemalloc (Debian's package) refuses to enable it with this same message.
-  boolean("activedefrag", "no");
+  // Active defragmentation (engine/defrag.h). A build without jemalloc's
+  // utilization query (sanitizers) refuses it as a Redis built without its
+  // own jemalloc does, with the same message.
+  boolean("activedefrag", "no", &activedefrag);
   checked("activedefrag", [](int64_t on, std::string* err) {
-    if (!on) return true;
+    if (!on || DefragSupported()) return true;
     *err = ErrorText(OpStatus::kConfigNoActiveDefrag);
     return false;
   });
-  num("active-defrag-ignore-bytes", T::kMemory, 1, kLongMax, "104857600", nullptr);
-  num("active-defrag-threshold-lower", T::kInt, 0, 1000, "10", nullptr);
-  num("active-defrag-threshold-upper", T::kInt, 0, 1000, "100", nullptr);
-  num("active-defrag-cycle-min", T::kInt, 1, 99, "1", nullptr);
-  num("active-defrag-cycle-max", T::kInt, 1, 99, "25", nullptr);
-  num("active-defrag-max-scan-fields", T::kInt, 1, kLongMax, "1000", nullptr);
+  num("active-defrag-ignore-bytes", T::kMemory, 1, kLongMax, "104857600", &active_defrag_ignore_bytes);
+  num("active-defrag-threshold-lower", T::kInt, 0, 1000, "10", &active_defrag_threshold_lower);
+  num("active-defrag-threshold-upper", T::kInt, 0, 1000, "100", &active_defrag_threshold_upper);
+  num("active-defrag-cycle-min", T::kInt, 1, 99, "1", &active_defrag_cycle_min);
+  num("active-defrag-cycle-max", T::kInt, 1, 99, "25", &active_defrag_cycle_max);
+  num("active-defrag-max-scan-fields", T::kInt, 1, kLongMax, "1000", &active_defrag_max_scan_fields);
   // Which deletions free big values on the lazy-free thread
   // (keyspace/lazy_free.h).
   boolean("lazyfree-lazy-eviction", "no", &lazyfree_lazy_eviction);

@@ -181,6 +181,14 @@ class Config {
   std::atomic<int64_t> set_max_intset_entries{512};
   std::atomic<int64_t> zset_max_listpack_entries{128};
   std::atomic<int64_t> list_max_listpack_size{-2};
+  // Active defragmentation (engine/defrag.h).
+  std::atomic<int64_t> activedefrag{0};
+  std::atomic<int64_t> active_defrag_ignore_bytes{100 << 20};
+  std::atomic<int64_t> active_defrag_threshold_lower{10};
+  std::atomic<int64_t> active_defrag_threshold_upper{100};
+  std::atomic<int64_t> active_defrag_cycle_min{1};
+  std::atomic<int64_t> active_defrag_cycle_max{25};
+  std::atomic<int64_t> active_defrag_max_scan_fields{1000};
   std::atomic<int64_t> lazyfree_lazy_eviction{0};
   std::atomic<int64_t> lazyfree_lazy_expire{0};
   std::atomic<int64_t> lazyfree_lazy_server_del{0};

@@ -137,6 +137,7 @@ bool Engine::Init(std::string* err) {
   if (!InitUsers(err)) return false;
   pubsub_ = std::make_unique<PubSub>(this);
   persistence_ = std::make_unique<Persistence>(this);
+  defrag_ = std::make_unique<ActiveDefrag>(config_, nthreads);
   // The AOF's base is a snapshot, its RDB base loads through the same loader.
   aof_->SetSnapshotter([this](SnapshotRequest r, std::string* e) { return persistence_->StartSnapshot(std::move(r), e); });
   aof_->SetRdbLoader([this](rdb::Reader& r, std::string* e) { return persistence_->LoadRdb(r, e); });
@@ -208,6 +209,7 @@ void Engine::SetupShard(Shard& shard) {
     BlockedTimeoutCron(shard);
     EvictionCron(shard);
     if (persistence_->snapshot_running()) [[unlikely]] persistence_->Resume(shard);
+    if (defrag_->running()) [[unlikely]] DefragSlice(shard);
   });
 }
 
@@ -372,7 +374,14 @@ void Engine::Cron(Shard& shard) {
   if (shard.id() == 0) {
     OpsSampleCron();
     memory_->Tick();
+    defrag_->Decide();
   }
+}
+
+void Engine::DefragSlice(Shard& shard) {
+  int64_t us = defrag_->RunSlice(shard);
+  int64_t threshold = config_->latency_monitor_threshold.load(std::memory_order_relaxed);
+  if (threshold > 0 && us / 1000 >= threshold) RecordLatency("active-defrag-cycle", us / 1000);
 }
 
 void Engine::BlockedTimeoutCron(Shard& shard) {

@@ -36,6 +36,7 @@
 #include "config/config.h"
 #include "engine/acl.h"
 #include "engine/blocking.h"
+#include "engine/defrag.h"
 #include "engine/persistence.h"
 #include "engine/pubsub.h"
 #include "engine/tracking.h"
@@ -153,7 +154,8 @@ class Engine {
   cache::CacheManager& cache() { return *cache_; }
   PubSub& pubsub() { return *pubsub_; }
   Tracking& tracking() { return *tracking_; }  // CLIENT TRACKING (tracking.h)
-  Persistence& persistence() { return *persistence_; }  // snapshots and loading (persistence.h)
+  Persistence& persistence() { return *persistence_; }
+  ActiveDefrag& defrag() { return *defrag_; }  // activedefrag (defrag.h)  // snapshots and loading (persistence.h)
   // What write commands changed, in order (propagate.h), and the AOF that
   // writes it to disk (aof.h).
   Propagation& propagation() { return *propagation_; }
@@ -300,6 +302,7 @@ class Engine {
   void BlockedTimeoutCron(Shard& shard);
   void OpsSampleCron();
   void EvictionCron(Shard& shard);
+  void DefragSlice(Shard& shard);
   // Frees this shard's share of `over` (whole: all of it, see BeforeGrowth).
   size_t EvictShare(Shard& shard, int64_t over, bool whole = false);
   void AfterEvents(Shard& shard);
@@ -319,6 +322,7 @@ class Engine {
   std::unique_ptr<cache::CacheManager> cache_;
   std::unique_ptr<PubSub> pubsub_;
   std::unique_ptr<Persistence> persistence_;
+  std::unique_ptr<ActiveDefrag> defrag_;
   std::unique_ptr<Propagation> propagation_ = std::make_unique<Propagation>();
   std::unique_ptr<Aof> aof_;
   size_t memory_startup_ = 0;

@@ -171,6 +171,7 @@ void Engine::FeedMonitors(int db, const std::string& addr, std::span<const std::
 void Engine::ResetStats() {
   memory_->ResetPeak();
   if (lazy_freer_) lazy_freer_->ResetStats();
+  if (defrag_) defrag_->ResetStats();
   total_connections_received.store(0);
   rejected_connections.store(0);
   output_limit_disconnections.store(0);

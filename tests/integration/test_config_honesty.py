@@ -33,7 +33,13 @@ HONOURED = {
     "acl-pubsub-default": "ACL SETUSER / new users",
     "aclfile": "ACL LOAD/SAVE",
     "acllog-max-len": "ACL LOG",
-    "activedefrag": "only no (REFUSED): Larder does not defragment",
+    "activedefrag": "active defragmentation (engine/defrag.h); refused where the build has no jemalloc "
+                    "(sanitizers), as Redis without its jemalloc refuses it",
+    "active-defrag-cycle-max": "the CPU share of a pass at threshold-upper",
+    "active-defrag-cycle-min": "the CPU share of a pass at threshold-lower",
+    "active-defrag-ignore-bytes": "no pass below this many bytes of fragmentation",
+    "active-defrag-threshold-lower": "no pass below this percent of fragmentation",
+    "active-defrag-threshold-upper": "the fragmentation at which a pass takes cycle-max",
     "always-show-logo": "start-up banner",
     "bind": "listening sockets (CONFIG SET listens again)",
     "busy-reply-threshold": "BUSY for long scripts",
@@ -118,12 +124,9 @@ HONOURED = {
 # Accepted (Redis's values, ranges and errors) and changing nothing; why a
 # user loses nothing by it.
 INERT = {
-    "active-defrag-cycle-max": "tunes active defragmentation, which cannot be enabled",
-    "active-defrag-cycle-min": "tunes active defragmentation, which cannot be enabled",
-    "active-defrag-ignore-bytes": "tunes active defragmentation, which cannot be enabled",
-    "active-defrag-max-scan-fields": "tunes active defragmentation, which cannot be enabled",
-    "active-defrag-threshold-lower": "tunes active defragmentation, which cannot be enabled",
-    "active-defrag-threshold-upper": "tunes active defragmentation, which cannot be enabled",
+    "active-defrag-max-scan-fields": "defragmentation moves each key's own block (key, string value, "
+                                     "a collection's header), never walks a value's fields, so no key "
+                                     "is big enough to need the chunking this bounds",
     "active-expire-effort": "the expiry cycle has a fixed budget (1 ms every 10 ms per shard); "
                             "reads never see an expired key either way",
     "activerehashing": "tables always rehash a few steps every 10 ms; Redis's 'no' only saves that CPU",
@@ -152,7 +155,6 @@ PERSISTENCE = {
 # Settable at runtime; this value is refused with this reason, and the
 # setting keeps its value.
 REFUSED = {
-    "activedefrag": ("yes", "Active defragmentation cannot be enabled"),
     "maxmemory-clients": ("10mb", "Larder does not evict clients (maxmemory-clients), only 0 is accepted"),
     "tls-replication": ("yes", "Larder has no replication, tls-replication cannot be enabled"),
     "tls-cluster": ("yes", "Larder has no cluster bus, tls-cluster cannot be enabled"),

@@ -46,55 +46,6 @@ def test_bad_config_fails_naming_the_line(tmp_path):
     assert r.returncode != 0 and "Bad directive" in r.stderr
 
 
-DEFRAG_DEFAULTS = {"activedefrag": b"no", "active-defrag-ignore-bytes": b"104857600",
-                   "active-defrag-threshold-lower": b"10", "active-defrag-threshold-upper": b"100",
-                   "active-defrag-cycle-min": b"1", "active-defrag-cycle-max": b"25",
-                   "active-defrag-max-scan-fields": b"1000"}
-
-DEFRAG_REFUSED = ("Active defragmentation cannot be enabled: it requires a Redis server compiled with a "
-                  "modified Jemalloc like the one shipped by default with the Redis source distribution")
-
-
-def test_active_defrag_settings_are_kept_and_rewritten():
-    s = start_larder(config_text="active-defrag-cycle-max 40\n")
-    try:
-        c = s.conn()
-        for name, value in DEFRAG_DEFAULTS.items():
-            want = b"40" if name == "active-defrag-cycle-max" else value
-            assert c.cmd("CONFIG", "GET", name) == [name.encode(), want]
-        assert c.cmd("CONFIG", "SET", "active-defrag-cycle-min", "5", "active-defrag-ignore-bytes", "200mb",
-                     "active-defrag-max-scan-fields", "2000", "activedefrag", "no") == "OK"
-        assert c.cmd("CONFIG", "SET", "activedefrag", "yes") == Error(
-            "ERR CONFIG SET failed (possibly related to argument 'activedefrag') - " + DEFRAG_REFUSED)
-        assert c.cmd("CONFIG", "REWRITE") == "OK"
-        text = open(s.config_path).read()
-        for line in ("active-defrag-cycle-max 40", "active-defrag-cycle-min 5",
-                     "active-defrag-ignore-bytes 209715200", "active-defrag-max-scan-fields 2000",
-                     "activedefrag no"):
-            assert line in text.splitlines(), (line, text)
-        c.close()
-        # The rewritten file loads back with the same values.
-        s2 = start_larder(config_text=text)
-        try:
-            c2 = s2.conn()
-            assert c2.cmd("CONFIG", "GET", "active-defrag-ignore-bytes") == [b"active-defrag-ignore-bytes", b"209715200"]
-            assert c2.cmd("CONFIG", "GET", "active-defrag-cycle-min") == [b"active-defrag-cycle-min", b"5"]
-            c2.close()
-        finally:
-            s2.stop()
-    finally:
-        s.stop()
-
-
-def test_activedefrag_yes_refused_at_startup(tmp_path):
-    path = tmp_path / "defrag.conf"
-    path.write_text("activedefrag yes\n")
-    r = subprocess.run([larder_bin(), str(path)], capture_output=True, text=True, timeout=30)
-    assert r.returncode != 0 and "at line 1" in r.stderr and DEFRAG_REFUSED in r.stderr
-    r = subprocess.run([larder_bin(), "--activedefrag", "yes"], capture_output=True, text=True, timeout=30)
-    assert r.returncode != 0 and DEFRAG_REFUSED in r.stderr
-
-
 def test_sigterm_shuts_down_cleanly():
     s = start_larder()
     c = s.conn()

@@ -1,0 +1,151 @@
+"""Active defragmentation (engine/defrag.h): its settings, and a pass that
+brings allocator fragmentation down without changing the data. The
+fragmentation is made as Redis's own test makes it (memefficiency.tcl,
+"Active defrag"): fill to maxmemory with one size, then overwrite with
+twice the size, so that LRU eviction leaves the first size's slabs sparse.
+Builds without jemalloc (the sanitizer build) refuse activedefrag yes with
+Redis's message and are checked for that instead."""
+import subprocess
+
+import pytest
+from resp import Error
+from server import larder_bin, start_larder, wait_until
+
+DEFRAG_DEFAULTS = {"activedefrag": b"no", "active-defrag-ignore-bytes": b"104857600",
+                   "active-defrag-threshold-lower": b"10", "active-defrag-threshold-upper": b"100",
+                   "active-defrag-cycle-min": b"1", "active-defrag-cycle-max": b"25",
+                   "active-defrag-max-scan-fields": b"1000"}
+
+DEFRAG_REFUSED = ("Active defragmentation cannot be enabled: it requires a Redis server compiled with a "
+                  "modified Jemalloc like the one shipped by default with the Redis source distribution")
+
+
+def info(conn, section):
+    text = conn.cmd("INFO", section).decode()
+    return dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+
+
+@pytest.fixture(scope="module")
+def jemalloc():
+    s = start_larder(threads=1)
+    try:
+        c = s.conn()
+        yield info(c, "memory")["mem_allocator"].startswith("jemalloc")
+        c.close()
+    finally:
+        s.stop()
+
+
+def test_settings_are_kept_and_rewritten(jemalloc):
+    s = start_larder(config_text="active-defrag-cycle-max 40\n")
+    try:
+        c = s.conn()
+        for name, value in DEFRAG_DEFAULTS.items():
+            want = b"40" if name == "active-defrag-cycle-max" else value
+            assert c.cmd("CONFIG", "GET", name) == [name.encode(), want]
+        assert c.cmd("CONFIG", "SET", "active-defrag-cycle-min", "5", "active-defrag-ignore-bytes", "200mb",
+                     "active-defrag-max-scan-fields", "2000", "activedefrag", "no") == "OK"
+        if jemalloc:
+            assert c.cmd("CONFIG", "SET", "activedefrag", "yes") == "OK"
+            assert c.cmd("CONFIG", "GET", "activedefrag") == [b"activedefrag", b"yes"]
+        else:
+            assert c.cmd("CONFIG", "SET", "activedefrag", "yes") == Error(
+                "ERR CONFIG SET failed (possibly related to argument 'activedefrag') - " + DEFRAG_REFUSED)
+        assert c.cmd("CONFIG", "REWRITE") == "OK"
+        text = open(s.config_path).read()
+        for line in ("active-defrag-cycle-max 40", "active-defrag-cycle-min 5",
+                     "active-defrag-ignore-bytes 209715200", "active-defrag-max-scan-fields 2000",
+                     "activedefrag " + ("yes" if jemalloc else "no")):
+            assert line in text.splitlines(), (line, text)
+        c.close()
+        # The rewritten file loads back with the same values.
+        s2 = start_larder(config_text=text)
+        try:
+            c2 = s2.conn()
+            assert c2.cmd("CONFIG", "GET", "active-defrag-ignore-bytes") == [b"active-defrag-ignore-bytes", b"209715200"]
+            assert c2.cmd("CONFIG", "GET", "active-defrag-cycle-min") == [b"active-defrag-cycle-min", b"5"]
+            c2.close()
+        finally:
+            s2.stop()
+    finally:
+        s.stop()
+
+
+def test_activedefrag_yes_at_startup(jemalloc, tmp_path):
+    if jemalloc:
+        s = start_larder(["--activedefrag", "yes"])
+        try:
+            c = s.conn()
+            assert c.cmd("CONFIG", "GET", "activedefrag") == [b"activedefrag", b"yes"]
+            c.close()
+        finally:
+            s.stop()
+        return
+    path = tmp_path / "defrag.conf"
+    path.write_text("activedefrag yes\n")
+    r = subprocess.run([larder_bin(), str(path)], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "at line 1" in r.stderr and DEFRAG_REFUSED in r.stderr
+    r = subprocess.run([larder_bin(), "--activedefrag", "yes"], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and DEFRAG_REFUSED in r.stderr
+
+
+def fill(c, n, size, char):
+    for start in range(0, n, 2000):
+        c.pipeline([("SETRANGE", str(i), str(size), char) for i in range(start, min(n, start + 2000))])
+
+
+def test_a_pass_lowers_fragmentation_and_keeps_the_data(jemalloc):
+    if not jemalloc:
+        pytest.skip("activedefrag needs jemalloc (refused in this build: test_activedefrag_yes_at_startup)")
+    s = start_larder(["--enable-debug-command", "yes", "--maxmemory", "40mb", "--maxmemory-policy", "allkeys-lru"])
+    try:
+        c = s.conn()
+        fill(c, 280000, 150, "a")
+        fill(c, 70000, 300, "b")
+        before = float(info(c, "memory")["allocator_frag_ratio"])
+        assert before >= 1.3, before  # the set-up made the fragmentation the pass is to remove
+        c.cmd("CONFIG", "SET", "maxmemory", "60mb")  # no eviction from here on: the digest must hold
+        digest, keys = c.cmd("DEBUG", "DIGEST"), c.cmd("DBSIZE")
+        for name, value in [("active-defrag-ignore-bytes", "2mb"), ("active-defrag-threshold-lower", "5"),
+                            ("active-defrag-cycle-min", "50"), ("active-defrag-cycle-max", "75"),
+                            ("latency-monitor-threshold", "1")]:
+            assert c.cmd("CONFIG", "SET", name, value) == "OK"
+        assert c.cmd("CONFIG", "SET", "activedefrag", "yes") == "OK"
+        assert wait_until(lambda: info(c, "memory")["active_defrag_running"] != "0", timeout=60)
+        assert wait_until(lambda: info(c, "memory")["active_defrag_running"] == "0", timeout=300)
+        after = float(info(c, "memory")["allocator_frag_ratio"])
+        stats = info(c, "stats")
+        assert after < 1.1, (before, after, stats)
+        assert int(stats["active_defrag_hits"]) > 0 and int(stats["active_defrag_key_hits"]) > 0
+        assert int(stats["active_defrag_misses"]) > 0
+        assert c.cmd("DEBUG", "DIGEST") == digest and c.cmd("DBSIZE") == keys
+        assert c.cmd("GET", "1")[:1] in (b"a", b"b", b"\x00")  # still readable
+        # CONFIG RESETSTAT clears the counters.
+        assert c.cmd("CONFIG", "RESETSTAT") == "OK"
+        assert info(c, "stats")["active_defrag_hits"] == "0"
+        c.close()
+    finally:
+        s.stop()
+
+
+def test_debug_mallctl_reads_and_writes_the_allocator(jemalloc):
+    s = start_larder(["--enable-debug-command", "yes"], threads=1)
+    try:
+        c = s.conn()
+        if not jemalloc:
+            assert c.cmd("DEBUG", "MALLCTL", "arenas.page") == Error("ERR Operation not supported")
+            return
+        page = c.cmd("DEBUG", "MALLCTL", "arenas.page")
+        assert page >= 4096 and page & (page - 1) == 0, page
+        version = c.cmd("DEBUG", "MALLCTL-STR", "version").decode()
+        assert info(c, "memory")["mem_allocator"] == "jemalloc-" + version.split("-")[0]
+        assert c.cmd("DEBUG", "MALLCTL", "no.such.setting") == Error("ERR No such file or directory")
+        assert c.cmd("DEBUG", "MALLCTL", "arenas.page", "x") == Error("ERR value is not an integer or out of range")
+        # A write-only control runs and answers OK; a writable one returns its old value.
+        assert c.cmd("DEBUG", "MALLCTL-STR", "thread.tcache.flush", "VOID") == "OK"
+        old = c.cmd("DEBUG", "MALLCTL", "arena.0.dirty_decay_ms", "5000")
+        assert c.cmd("DEBUG", "MALLCTL", "arena.0.dirty_decay_ms") == 5000
+        assert c.cmd("DEBUG", "MALLCTL", "arena.0.dirty_decay_ms", str(old)) == 5000
+        c.close()
+    finally:
+        s.stop()
