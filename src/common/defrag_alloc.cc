@@ -23,9 +23,18 @@ struct SlabUtilization {
   size_t bin_nregs;  // regions of all the bin's slabs (0 for a large one)
 };
 
+// The query's name, translated once (a lookup by name walks the mallctl
+// tree on every call; this runs once per key a pass looks at).
+struct QueryMib {
+  size_t mib[4] = {};
+  size_t len = 4;
+  bool ok = mallctlnametomib("experimental.utilization.query", mib, &len) == 0;
+};
+
 bool Query(const void* p, SlabUtilization* out) {
+  static const QueryMib q;
   size_t len = sizeof(*out);
-  return mallctl("experimental.utilization.query", out, &len, const_cast<void**>(&p), sizeof(p)) == 0 &&
+  return q.ok && mallctlbymib(q.mib, q.len, out, &len, const_cast<void**>(&p), sizeof(p)) == 0 &&
          len == sizeof(*out);
 }
 
