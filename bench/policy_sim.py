@@ -158,51 +158,12 @@ def clock_random(trace, cap, samples=5):
 
 
 def wtinylfu(trace, cap, window_ratio=0.01):
-    """W-TinyLFU (Caffeine): a window LRU (1%) in front of a segmented LRU
-    (20% probation, 80% protected); a key leaving the window enters the main
-    space only if it is more frequent than main's victim. Frequencies are
-    exact counts halved every 10 x cap requests (an ideal sketch)."""
-    window, prob, prot = collections.OrderedDict(), collections.OrderedDict(), collections.OrderedDict()
-    wcap = max(1, int(cap * window_ratio))
-    mcap = max(1, cap - wcap)
-    pcap = max(1, int(mcap * 0.8))
-    freq = collections.Counter()
-    ops, reset_at = 0, 10 * cap
-    miss = 0
-    for k in trace:
-        freq[k] += 1
-        ops += 1
-        if ops >= reset_at:
-            ops = 0
-            for key in list(freq):
-                freq[key] //= 2
-                if not freq[key]:
-                    del freq[key]
-        if k in window:
-            window.move_to_end(k)
-            continue
-        if k in prot:
-            prot.move_to_end(k)
-            continue
-        if k in prob:
-            del prob[k]
-            prot[k] = 1
-            if len(prot) > pcap:
-                d, _ = prot.popitem(last=False)
-                prob[d] = 1
-            continue
-        miss += 1
-        window[k] = 1
-        if len(window) > wcap:
-            cand, _ = window.popitem(last=False)
-            if len(prob) + len(prot) < mcap:
-                prob[cand] = 1
-            else:
-                victim = next(iter(prob)) if prob else next(iter(prot))
-                if freq[cand] > freq[victim]:
-                    (prob if victim in prob else prot).pop(victim)
-                    prob[cand] = 1
-    return miss / len(trace)
+    """W-TinyLFU (Caffeine) with a fixed window: a window LRU (1%) in front
+    of a segmented LRU (20% probation, 80% protected); a key leaving the
+    window enters the main space only if it is more frequent than main's
+    victim. Frequencies are exact counts halved every 10 x cap requests (an
+    ideal sketch). wtinylfu_adaptive() without its hill climbing."""
+    return wtinylfu_adaptive(trace, cap, window_ratio=window_ratio, step_ratio=0)
 
 
 def belady(trace, cap):
@@ -239,7 +200,8 @@ def wtinylfu_adaptive(trace, cap, window_ratio=0.01, step_ratio=0.0625, decay=0.
     hit ratio of the last period is compared with the one before; the window
     moves by a step (6.25% of the cache at first, shrinking 2% per period)
     in the same direction while the hit ratio improves, and turns back when
-    it falls. Exact counts halved every 10 x cap requests, as wtinylfu()."""
+    it falls (step_ratio 0: a fixed window, wtinylfu()). Exact counts halved
+    every 10 x cap requests (an ideal sketch)."""
     window, prob, prot = collections.OrderedDict(), collections.OrderedDict(), collections.OrderedDict()
     wcap = max(1, int(cap * window_ratio))
     freq = collections.Counter()
