@@ -33,8 +33,16 @@ size_t Engine::EvictShare(Shard& shard, int64_t over, bool whole) {
   int64_t& debt = shard.evictor().debt();
   int64_t max = config_->maxmemory.load(std::memory_order_relaxed);
   int64_t bound = std::max<int64_t>(max / 64, 64 * 1024);
-  // What other shards freed for this one before (see below) is owed first.
-  debt = std::min(debt + memory_->TakeOwed(shard.id()), bound);
+  // What other shards freed for this one before (see below) is owed first;
+  // a debt run up under another limit is dropped (after CONFIG SET
+  // maxmemory raised it, paying it would evict keys under the new limit).
+  int64_t owed_in = memory_->TakeOwed(shard.id());
+  if (shard.evictor().debt_limit() != max) {
+    shard.evictor().debt_limit() = max;
+    debt = 0;
+    owed_in = 0;
+  }
+  debt = std::min(debt + owed_in, bound);
   if (policy == Policy::kNoEviction || (over <= 0 && debt <= 0)) return 0;
   // This shard's part of the excess, in proportion to its share of the
   // (evictable) keys; the other shards free theirs when they next run a

@@ -94,6 +94,8 @@ class Evictor {
   // Bytes this shard still owes to an excess over maxmemory (negative: freed
   // ahead). Kept by the server's memory budget.
   int64_t& debt() { return debt_; }
+  // The maxmemory the debt was run up under (a new limit starts clean).
+  int64_t& debt_limit() { return debt_limit_; }
   // Called with each key just before it is evicted (WATCH: an evicted key
   // counts as changed).
   using EvictHook = void (*)(void* arg, Db& db, std::string_view key);
@@ -118,6 +120,7 @@ class Evictor {
   void MaybeCompact(std::vector<Db>& dbs);
 
   int64_t debt_ = 0;
+  int64_t debt_limit_ = 0;
   EvictHook hook_ = nullptr;
   void* hook_arg_ = nullptr;
   std::vector<Candidate> pool_;
