@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <future>
+#include <thread>
 
 #include "common/clock.h"
 #include "common/file_io.h"
@@ -187,6 +188,8 @@ int Aof::ReplayCommands(const std::string& name, const std::string& path, std::s
   size_t valid_up_to = pos, valid_before_multi = pos;
   std::vector<std::vector<std::string_view>> queued;
   std::vector<std::string_view> argv;
+  int64_t load_delay_us = engine_->config().key_load_delay.load();
+  uint64_t replayed = 0;
   auto run = [&](std::span<const std::string_view> args) -> bool {
     const CommandSpec* spec = Commands().Find(args[0]);
     if (spec && !spec->subcommands.empty() && args.size() > 1) {
@@ -213,6 +216,12 @@ int Aof::ReplayCommands(const std::string& name, const std::string& path, std::s
     }
     std::string out;
     Execute(*engine_, sh, c, &out);
+    // As Redis: key-load-delay paces each command (a negative -n: 1 us
+    // every n), and the parked shards' housekeeping runs every 1024.
+    if (load_delay_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(load_delay_us));
+    else if (load_delay_us < 0 && replayed % static_cast<uint64_t>(-load_delay_us) == 0)
+      std::this_thread::sleep_for(std::chrono::microseconds(1));
+    if (++replayed % 1024 == 0) engine_->WhileBlockedCron();
     return true;
   };
   for (;;) {

@@ -75,7 +75,7 @@ void ActiveDefrag::Evaluate() {
   if (cpu > running) running_cpu_.store(cpu);
 }
 
-int64_t ActiveDefrag::RunSlice(Shard& shard) {
+int64_t ActiveDefrag::RunSlice(Shard& shard, int share) {
   int cpu = running_cpu_.load(std::memory_order_relaxed);
   if (cpu == 0) [[likely]] return 0;
   ShardPass& p = *shards_[static_cast<size_t>(shard.id())];
@@ -89,7 +89,7 @@ int64_t ActiveDefrag::RunSlice(Shard& shard) {
   if (p.done) return 0;
   if (!config_->activedefrag.load(std::memory_order_relaxed)) return 0;
   int64_t start = MonotonicUs();
-  int64_t budget_us = cpu * 100;  // cpu% of the 10 ms between slices
+  int64_t budget_us = cpu * 100 / std::max(share, 1);  // cpu% of the 10 ms between slices
   DefragCounters c;
   auto& dbs = shard.dbs();
   for (int steps = 0;; ++steps) {

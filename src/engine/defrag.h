@@ -36,11 +36,14 @@ class ActiveDefrag {
   ActiveDefrag(Config* config, int num_shards);
   ~ActiveDefrag();
 
-  // Shard 0's cron (every 100 ms); acts once a second.
+  // Shard 0's cron (every 100 ms), or a job that holds every shard parked;
+  // acts once a second.
   void Decide();
   // A shard's 10 ms timer: one slice of the running pass on `shard`'s
-  // keyspace. Returns the slice's length in microseconds (0: nothing ran).
-  int64_t RunSlice(Shard& shard);
+  // keyspace, 1/`share` of the slice's usual length (a parked job runs every
+  // shard's slice on one thread). Returns its length in microseconds (0:
+  // nothing ran).
+  int64_t RunSlice(Shard& shard, int share = 1);
 
   // INFO's active_defrag_running: the running pass's CPU percent, 0 if none.
   int running() const { return running_cpu_.load(std::memory_order_relaxed); }
@@ -61,7 +64,7 @@ class ActiveDefrag {
   std::atomic<uint64_t> generation_{0};
   // Shards still walking the running pass; the last to finish ends it.
   std::atomic<int> pending_{0};
-  int64_t last_decision_ms_ = 0;  // shard 0's thread only
+  int64_t last_decision_ms_ = 0;  // shard 0's thread, or a parked job's
   std::mutex mu_;                 // a pass starts or speeds up under it
   std::vector<std::unique_ptr<ShardPass>> shards_;
 };

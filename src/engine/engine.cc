@@ -378,6 +378,18 @@ void Engine::Cron(Shard& shard) {
   }
 }
 
+void Engine::WhileBlockedCron() {
+  int64_t start = MonotonicUs();
+  if (start - last_blocked_cron_us_ < 10000) return;
+  last_blocked_cron_us_ = start;
+  defrag_->Decide();
+  if (defrag_->running())
+    for (int i = 0; i < shards_->size(); ++i) defrag_->RunSlice(shards_->shard(i), shards_->size());
+  int64_t ms = (MonotonicUs() - start) / 1000;
+  int64_t threshold = config_->latency_monitor_threshold.load(std::memory_order_relaxed);
+  if (threshold > 0 && ms >= threshold) RecordLatency("while-blocked-cron", ms);
+}
+
 void Engine::DefragSlice(Shard& shard) {
   int64_t us = defrag_->RunSlice(shard);
   int64_t threshold = config_->latency_monitor_threshold.load(std::memory_order_relaxed);

@@ -256,6 +256,10 @@ class Engine {
   // Applies maxmemory-policy and the LFU knobs after CONFIG SET / start-up
   // (and appendfsync to the write-behind journal).
   void ApplyEvictionConfig();
+  // A job that holds every shard parked (an AOF's commands replaying) calls
+  // this between commands: what must not wait for it, as Redis's
+  // whileBlockedCron (active defragmentation, at most every 10 ms).
+  void WhileBlockedCron();
   cache::FsyncPolicy FsyncPolicyNow() const;
   // used_memory once the server was ready (used_memory_startup).
   size_t memory_startup() const { return memory_startup_; }
@@ -326,6 +330,7 @@ class Engine {
   std::unique_ptr<Propagation> propagation_ = std::make_unique<Propagation>();
   std::unique_ptr<Aof> aof_;
   size_t memory_startup_ = 0;
+  int64_t last_blocked_cron_us_ = 0;  // WhileBlockedCron (a parked job's thread)
 
   std::atomic<bool> shutdown_{false};
   std::atomic<bool> shutdown_saved_{false};
