@@ -63,6 +63,13 @@ class PackedList {
     }
   }
 
+  // Active defragmentation: the block, if any, is replaced by
+  // move(block), a copy of it at another address (or the same block).
+  template <typename Move>
+  void MoveBlock(Move&& move) {
+    if (data_) data_ = static_cast<char*>(move(static_cast<void*>(data_)));
+  }
+
  private:
   static constexpr size_t kHeader = 8;
   uint32_t TotalBytes() const;

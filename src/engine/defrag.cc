@@ -91,6 +91,7 @@ int64_t ActiveDefrag::RunSlice(Shard& shard, int share) {
   int64_t start = MonotonicUs();
   int64_t budget_us = cpu * 100 / std::max(share, 1);  // cpu% of the 10 ms between slices
   DefragCounters c;
+  auto max_fields = static_cast<size_t>(config_->active_defrag_max_scan_fields.load(std::memory_order_relaxed));
   auto& dbs = shard.dbs();
   for (int steps = 0;; ++steps) {
     if (p.db >= static_cast<int>(dbs.size())) {
@@ -105,7 +106,7 @@ int64_t ActiveDefrag::RunSlice(Shard& shard, int share) {
       }
       break;
     }
-    p.cursor = DefragStep(dbs[static_cast<size_t>(p.db)], p.cursor, &c);
+    p.cursor = DefragStep(dbs[static_cast<size_t>(p.db)], p.cursor, max_fields, &c);
     if (p.cursor == 0) ++p.db;
     if ((steps & 15) == 15 && MonotonicUs() - start >= budget_us) break;
   }

@@ -100,6 +100,18 @@ class HashValue {
     }
   }
 
+  // Active defragmentation (keyspace/defrag.h): each block of the value's
+  // own is replaced by move(block), a copy at another address or the same
+  // one: the packed list, or the table's nodes if there are at most
+  // `max_nodes` (active-defrag-max-scan-fields).
+  template <typename Move>
+  void MoveBlocks(size_t max_nodes, Move&& move) {
+    if (!table()) return packed_.MoveBlock(move);
+    if (table()->size() > max_nodes) return;
+    auto one = [&move](HashNode* n) { return static_cast<HashNode*>(move(static_cast<void*>(n))); };
+    for (uint64_t c = table()->ScanReplace(0, one); c != 0;) c = table()->ScanReplace(c, one);
+  }
+
   std::unique_ptr<HashValue> Clone() const;
   // Bytes used, for MEMORY USAGE (approximate for the table).
   // (a table's fields estimated from `samples` of them; 0: all)

@@ -70,6 +70,16 @@ class SetValue {
   }
   std::vector<std::string> Members() const;
 
+  // Active defragmentation (keyspace/defrag.h): each node of the hash set
+  // is replaced by move(node), a copy at another address or the same one,
+  // if there are at most `max_nodes`. (An intset's vector is left alone.)
+  template <typename Move>
+  void MoveBlocks(size_t max_nodes, Move&& move) {
+    if (!table_ || table_->size() > max_nodes) return;
+    auto one = [&move](SetNode* n) { return static_cast<SetNode*>(move(static_cast<void*>(n))); };
+    for (uint64_t c = table_->ScanReplace(0, one); c != 0;) c = table_->ScanReplace(c, one);
+  }
+
   std::unique_ptr<SetValue> Clone() const;
   // Bytes used (MEMORY USAGE); a hash set's members estimated from
   // `samples` of them (0: all).

@@ -117,6 +117,14 @@ class ZSetValue {
   // Every item, ascending, as owned copies.
   std::vector<Item> ToVector() const;
 
+  // Active defragmentation (keyspace/defrag.h): the packed form's block is
+  // replaced by move(block). The skiplist form's nodes are linked from
+  // several places (levels, the member table) and stay where they are.
+  template <typename Move>
+  void MoveBlocks(Move&& move) {
+    if (!big_) packed_.MoveBlock(move);
+  }
+
   std::unique_ptr<ZSetValue> Clone() const;
   // Bytes used; a skiplist set's members estimated from `samples` of them
   // (0: all).

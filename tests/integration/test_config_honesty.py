@@ -40,6 +40,7 @@ HONOURED = {
     "active-defrag-ignore-bytes": "no pass below this many bytes of fragmentation",
     "active-defrag-threshold-lower": "no pass below this percent of fragmentation",
     "active-defrag-threshold-upper": "the fragmentation at which a pass takes cycle-max",
+    "active-defrag-max-scan-fields": "hash and set tables with more members are not walked member by member",
     "always-show-logo": "start-up banner",
     "bind": "listening sockets (CONFIG SET listens again)",
     "busy-reply-threshold": "BUSY for long scripts",
@@ -124,9 +125,6 @@ HONOURED = {
 # Accepted (Redis's values, ranges and errors) and changing nothing; why a
 # user loses nothing by it.
 INERT = {
-    "active-defrag-max-scan-fields": "defragmentation moves each key's own block (key, string value, "
-                                     "a collection's header), never walks a value's fields, so no key "
-                                     "is big enough to need the chunking this bounds",
     "active-expire-effort": "the expiry cycle has a fixed budget (1 ms every 10 ms per shard); "
                             "reads never see an expired key either way",
     "activerehashing": "tables always rehash a few steps every 10 ms; Redis's 'no' only saves that CPU",

@@ -132,6 +132,62 @@ def test_a_pass_lowers_fragmentation_and_keeps_the_data(jemalloc):
         s.stop()
 
 
+def defrag_until_done(c):
+    for name, value in [("active-defrag-ignore-bytes", "1mb"), ("active-defrag-threshold-lower", "5"),
+                        ("active-defrag-cycle-min", "50"), ("active-defrag-cycle-max", "75")]:
+        assert c.cmd("CONFIG", "SET", name, value) == "OK"
+    assert c.cmd("CONFIG", "SET", "activedefrag", "yes") == "OK"
+    assert wait_until(lambda: info(c, "memory")["active_defrag_running"] != "0", timeout=60)
+    assert wait_until(lambda: info(c, "memory")["active_defrag_running"] == "0", timeout=300)
+
+
+@pytest.mark.parametrize("shape", ["small hashes", "hash and set tables"])
+def test_a_pass_moves_the_blocks_of_collections(jemalloc, shape):
+    """Collections fragment through their own blocks, not the key's: a small
+    hash's packed list grows into another size class with its fields;
+    a hash or set table's member nodes are freed one by one. A pass moves
+    those blocks too (tables up to active-defrag-max-scan-fields members)."""
+    if not jemalloc:
+        pytest.skip("activedefrag needs jemalloc")
+    s = start_larder(["--enable-debug-command", "yes"])
+    try:
+        c = s.conn()
+        if shape == "small hashes":
+            n = 150000
+            for start in range(0, n, 2000):
+                c.pipeline([("HSET", f"h{i}", "f1", "a" * 40, "f2", "a" * 40, "f3", "a" * 40, "f4", "a" * 40)
+                            for i in range(start, start + 2000)])
+            # Three hashes of four: the packed list moves to a bigger size class.
+            for start in range(0, n, 2000):
+                c.pipeline([("HSET", f"h{i}", "f5", "b" * 60, "f6", "b" * 60, "f7", "b" * 60, "f8", "b" * 60)
+                            for i in range(start, start + 2000) if i % 4])
+        else:
+            for k in range(300):
+                c.pipeline([("HSET", f"h{k}", f"f{j}", "v" * 100) for j in range(300)] +
+                           [("SADD", f"s{k}", f"{j:0100d}") for j in range(300)])
+            for k in range(300):  # free two nodes of every three
+                c.pipeline([("HDEL", f"h{k}", f"f{j}") for j in range(300) if j % 3] +
+                           [("SREM", f"s{k}", f"{j:0100d}") for j in range(300) if j % 3])
+        before = float(info(c, "memory")["allocator_frag_ratio"])
+        assert before >= 1.2, before  # the set-up made fragmentation to remove
+        digest = c.cmd("DEBUG", "DIGEST")
+        defrag_until_done(c)
+        after = float(info(c, "memory")["allocator_frag_ratio"])
+        assert after < 1.1, (before, after, info(c, "stats"))
+        assert c.cmd("DEBUG", "DIGEST") == digest
+        if shape == "small hashes":
+            assert c.cmd("HGET", "h1", "f8") == b"b" * 60 and c.cmd("HLEN", "h1") == 8
+            assert c.cmd("HGET", "h4", "f4") == b"a" * 40 and c.cmd("HLEN", "h4") == 4
+            assert c.cmd("OBJECT", "ENCODING", "h1") == b"listpack"
+        else:
+            assert c.cmd("OBJECT", "ENCODING", "s7") == b"hashtable"
+            assert c.cmd("SCARD", "s7") == 100 and c.cmd("SISMEMBER", "s7", f"{3:0100d}") == 1
+            assert c.cmd("HGET", "h7", "f3") == b"v" * 100 and c.cmd("HLEN", "h7") == 100
+        c.close()
+    finally:
+        s.stop()
+
+
 def test_debug_mallctl_reads_and_writes_the_allocator(jemalloc):
     s = start_larder(["--enable-debug-command", "yes"], threads=1)
     try:
