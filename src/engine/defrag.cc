@@ -56,6 +56,9 @@ void ActiveDefrag::Decide() {
 }
 
 void ActiveDefrag::Evaluate() {
+  // (Also from the shard that ends a pass: activedefrag may have been turned
+  // off since its slice began.)
+  if (!config_->activedefrag.load(std::memory_order_relaxed)) return;
   MemoryReport m = ReadMemory();
   if (m.allocator_allocated == 0 || m.allocator_active <= m.allocator_allocated) return;
   double frag_pct = static_cast<double>(m.allocator_active) / static_cast<double>(m.allocator_allocated) * 100 - 100;

@@ -94,6 +94,16 @@ def fill(c, n, size, char):
         c.pipeline([("SETRANGE", str(i), str(size), char) for i in range(start, min(n, start + 2000))])
 
 
+def defrag_until_done(c):
+    """Turns activedefrag on with low thresholds and waits for the passes to end."""
+    for name, value in [("active-defrag-ignore-bytes", "1mb"), ("active-defrag-threshold-lower", "5"),
+                        ("active-defrag-cycle-min", "50"), ("active-defrag-cycle-max", "75")]:
+        assert c.cmd("CONFIG", "SET", name, value) == "OK"
+    assert c.cmd("CONFIG", "SET", "activedefrag", "yes") == "OK"
+    assert wait_until(lambda: info(c, "memory")["active_defrag_running"] != "0", timeout=60)
+    assert wait_until(lambda: info(c, "memory")["active_defrag_running"] == "0", timeout=300)
+
+
 def test_a_pass_lowers_fragmentation_and_keeps_the_data(jemalloc):
     if not jemalloc:
         pytest.skip("activedefrag needs jemalloc (refused in this build: test_activedefrag_yes_at_startup)")
@@ -106,13 +116,7 @@ def test_a_pass_lowers_fragmentation_and_keeps_the_data(jemalloc):
         assert before >= 1.3, before  # the set-up made the fragmentation the pass is to remove
         c.cmd("CONFIG", "SET", "maxmemory", "60mb")  # no eviction from here on: the digest must hold
         digest, keys = c.cmd("DEBUG", "DIGEST"), c.cmd("DBSIZE")
-        for name, value in [("active-defrag-ignore-bytes", "2mb"), ("active-defrag-threshold-lower", "5"),
-                            ("active-defrag-cycle-min", "50"), ("active-defrag-cycle-max", "75"),
-                            ("latency-monitor-threshold", "1")]:
-            assert c.cmd("CONFIG", "SET", name, value) == "OK"
-        assert c.cmd("CONFIG", "SET", "activedefrag", "yes") == "OK"
-        assert wait_until(lambda: info(c, "memory")["active_defrag_running"] != "0", timeout=60)
-        assert wait_until(lambda: info(c, "memory")["active_defrag_running"] == "0", timeout=300)
+        defrag_until_done(c)
         after = float(info(c, "memory")["allocator_frag_ratio"])
         stats = info(c, "stats")
         assert after < 1.1, (before, after, stats)
@@ -130,15 +134,6 @@ def test_a_pass_lowers_fragmentation_and_keeps_the_data(jemalloc):
         c.close()
     finally:
         s.stop()
-
-
-def defrag_until_done(c):
-    for name, value in [("active-defrag-ignore-bytes", "1mb"), ("active-defrag-threshold-lower", "5"),
-                        ("active-defrag-cycle-min", "50"), ("active-defrag-cycle-max", "75")]:
-        assert c.cmd("CONFIG", "SET", name, value) == "OK"
-    assert c.cmd("CONFIG", "SET", "activedefrag", "yes") == "OK"
-    assert wait_until(lambda: info(c, "memory")["active_defrag_running"] != "0", timeout=60)
-    assert wait_until(lambda: info(c, "memory")["active_defrag_running"] == "0", timeout=300)
 
 
 @pytest.mark.parametrize("shape", ["small hashes", "hash and set tables"])
