@@ -327,53 +327,11 @@ void BPopGeneric(CommandContext& ctx, bool left) {
 void BLPop(CommandContext& ctx) { BPopGeneric(ctx, true); }
 void BRPop(CommandContext& ctx) { BPopGeneric(ctx, false); }
 
-// Pushes `v` to `dst` on the shard that owns it, for a BLMOVE served on
-// another shard. If `dst` turned into another type meanwhile, the element goes
-// back to the head of `src` so it is not lost.
-void PushRemote(Engine* server, int db, std::string dst, std::string src, std::string v, bool to_left,
-                bool from_left) {
-  ShardSet& set = server->shards();
-  int owner = set.ShardOf(dst);
-  set.Send(owner, [=] {
-    ShardSet& set = server->shards();
-    Shard* shard = CurrentShard();
-    Db& d = shard->db(db);
-    Entry* e = d.FindWrite(dst);
-    if (e && e->type != ObjType::kList) {
-      int back = set.ShardOf(src);
-      set.Send(back, [=] {
-        Db& sd = CurrentShard()->db(db);
-        Entry* se = sd.FindWrite(src);
-        if (se && se->type != ObjType::kList) return;  // nowhere safe: both keys changed type
-        ListValue* l = se ? ObjectOf<ListValue>(se) : nullptr;
-        if (!l) {
-          l = new ListValue(static_cast<int>(server->config().list_max_listpack_size.load()));
-          sd.Add(NewObjectEntry(src, ObjType::kList, l, -1));
-        }
-        if (from_left) l->PushFront(v);
-        else l->PushBack(v);
-      });
-      return;
-    }
-    ListValue* l = e ? ObjectOf<ListValue>(e) : nullptr;
-    if (!l) {
-      l = new ListValue(static_cast<int>(server->config().list_max_listpack_size.load()));
-      d.Add(NewObjectEntry(dst, ObjType::kList, l, -1));
-    }
-    if (to_left) l->PushFront(v);
-    else l->PushBack(v);
-    NotifyKeyspaceEvent(*server, db, kNotifyList, to_left ? "lpush" : "rpush", dst);
-    BlockingRegistry& reg = server->local(owner).blocking;
-    if (reg.HasWaiters(db, dst)) reg.MarkReady(db, dst);
-    ServeBlockedClients(server, shard);
-  });
-}
-
 void BMoveGeneric(CommandContext& ctx, bool from_left, bool to_left, std::string_view timeout_arg) {
   int64_t timeout;
   if (!ParseBlockTimeout(ctx, timeout_arg, &timeout)) return;
   std::string_view src = ctx.arg(1), dst = ctx.arg(2);
-  bool dst_remote = Serving(ctx) && !ctx.exclusive && ctx.engine->shards().ShardOf(dst) != ctx.shard->id();
+  // (Served with every shard of src and dst parked: engine/blocking.h.)
   Entry* se = ctx.DbFor(src).FindWrite(src);
   if (se && se->type != ObjType::kList) {
     if (Serving(ctx)) return;
@@ -387,13 +345,7 @@ void BMoveGeneric(CommandContext& ctx, bool from_left, bool to_left, std::string
     if (EqualsIgnoreCase(ctx.arg(0), "brpoplpush")) ctx.Propagate({"RPOPLPUSH", src, dst});
     else ctx.Propagate({"LMOVE", src, dst, from_left ? "LEFT" : "RIGHT", to_left ? "LEFT" : "RIGHT"});
   }
-  if (!dst_remote) return MoveGeneric(ctx, from_left, to_left);
-  auto* l = ObjectOf<ListValue>(se);
-  std::string v = PopElements(l, from_left, 1)[0];
-  NotifyKeyspaceEvent(ctx, kNotifyList, from_left ? "lpop" : "rpop", src);
-  DeleteIfEmpty(ctx, src, l);
-  PushRemote(ctx.engine, ctx.db_index, std::string(dst), std::string(src), v, to_left, from_left);
-  ctx.rb->Bulk(v);
+  MoveGeneric(ctx, from_left, to_left);
 }
 
 void BLMove(CommandContext& ctx) {

@@ -48,5 +48,24 @@ TEST_F(ListFamilyTest, BlockedPopIsServedByAPush) {
   EXPECT_THAT(Run({"LRANGE", "{dst}", "0", "-1"}), ArrayOf({"y"}));
 }
 
+TEST_F(ListFamilyTest, BlockedMoveToAWrongTypeKeyOnAnotherShardLeavesTheElement) {
+  // As Redis: the first waiter's destination holds a string, so it gets
+  // WRONGTYPE and the element goes to the next waiter. The destination is on
+  // the other shard, so the serve runs with both shards parked.
+  std::string src = KeyOnShard(0, "bl:"), bad = KeyOnShard(1, "t1:"), good = KeyOnShard(1, "t2:");
+  EXPECT_EQ(Run({"SET", bad, "nolist"}), "OK");
+  uint32_t first = Send({"BRPOPLPUSH", src, bad, "5"});
+  uint32_t second = Send({"BRPOPLPUSH", src, good, "5"});
+  EXPECT_EQ(Run({"LPUSH", src, "foo"}), 1);
+  RespValue err = Wait(first);
+  EXPECT_EQ(err.type, RespValue::Type::kError);
+  EXPECT_THAT(err.str, ::testing::StartsWith("WRONGTYPE"));
+  EXPECT_EQ(Wait(second), "foo");
+  // The move is one step: the element is in the destination by the reply.
+  EXPECT_THAT(Run({"LRANGE", good, "0", "-1"}), ArrayOf({"foo"}));
+  EXPECT_EQ(Run({"EXISTS", src}), 0);
+  EXPECT_EQ(Run({"GET", bad}), "nolist");
+}
+
 }  // namespace
 }  // namespace larder

@@ -12,7 +12,10 @@
 namespace larder {
 
 void BlockingRegistry::Add(int db, std::string_view key, std::shared_ptr<Waiter> w) {
-  waiting_[Key(db, std::string(key))].push_back(std::move(w));
+  auto& q = waiting_[Key(db, std::string(key))];
+  auto pos = q.end();  // the newest, as a rule: found from the back
+  while (pos != q.begin() && (*(pos - 1))->ticket > w->ticket) --pos;
+  q.insert(pos, std::move(w));
 }
 
 bool BlockingRegistry::HasWaiters(int db, std::string_view key) const {
@@ -48,10 +51,11 @@ void Unregister(Engine* engine, const std::shared_ptr<Waiter>& w) {
   }
 }
 
-// Runs the waiter's command on `shard` in serving mode; returns its reply
-// (empty if it found nothing, which cannot happen for a ready key but is
-// safe). Its call was counted when it first ran.
-std::string RunForWaiter(Engine* engine, Shard* shard, Waiter& w) {
+// Runs the waiter's command on `shard` in serving mode (`exclusive`: with
+// every shard of its keys parked); returns its reply (empty if it found
+// nothing, which cannot happen for a ready key but is safe). Its call was
+// counted when it first ran.
+std::string RunForWaiter(Engine* engine, Shard* shard, Waiter& w, bool exclusive = false) {
   std::vector<std::string_view> argv(w.args.begin(), w.args.end());
   BlockRequest req;
   req.serving = true;
@@ -59,6 +63,7 @@ std::string RunForWaiter(Engine* engine, Shard* shard, Waiter& w) {
   req.client_id = w.client_id;
   Call call(w.spec, argv, w.db, w.resp);
   call.mode = Call::Mode::kInternal;
+  call.exclusive = exclusive;
   call.block = &req;
   std::string out;
   Execute(*engine, *shard, call, &out);
@@ -80,10 +85,12 @@ void CountErrorReply(Engine* engine, Shard* shard, const Waiter& w, const std::s
 
 void BlockingRegistry::ServeReady(Engine* engine, Shard* shard) {
   // Serving may push (BLMOVE) and mark more keys ready: loop until quiet.
+  ShardSet& set = engine->shards();
   for (int round = 0; round < 16 && !ready_.empty(); ++round) {
     auto ready = std::move(ready_);
     ready_.clear();
     for (auto& key : ready) {
+      if (!across_.empty() && across_.contains(key)) continue;  // the exclusive operation serves it
       auto it = waiting_.find(key);
       if (it == waiting_.end()) continue;
       auto& q = it->second;
@@ -105,9 +112,15 @@ void BlockingRegistry::ServeReady(Engine* engine, Shard* shard) {
         Entry* e = shard->db(key.first).Find(key.second);
         if (!e) break;  // drained (or deleted): the rest keep waiting
         std::shared_ptr<Waiter> w = q.front();
+        bool across = w->shards.size() > 1;
+        if (across && !w->done.load() && !set.HeldCovers(w->shards)) {
+          across_.insert(key);
+          ServeAcross(engine, shard, key, w);
+          break;
+        }
         q.pop_front();
         if (w->done.exchange(true)) continue;  // timed out or gone meanwhile
-        std::string reply = RunForWaiter(engine, shard, *w);
+        std::string reply = RunForWaiter(engine, shard, *w, across);
         if (reply.empty()) {
           // Nothing for it after all (another type now?): keep it waiting.
           w->done.store(false);
@@ -121,6 +134,29 @@ void BlockingRegistry::ServeReady(Engine* engine, Shard* shard) {
       if (q.empty()) waiting_.erase(it);
     }
   }
+}
+
+void BlockingRegistry::ServeAcross(Engine* engine, Shard* shard, const Key& key, const std::shared_ptr<Waiter>& w) {
+  std::vector<int> ids = w->shards;
+  int self = shard->id();
+  if (!std::binary_search(ids.begin(), ids.end(), self)) ids.insert(std::upper_bound(ids.begin(), ids.end(), self), self);
+  engine->shards().RunExclusive(
+      ids,
+      [engine, self, key, ids] {
+        ShardSet& set = engine->shards();
+        BlockingRegistry& reg = engine->local(self).blocking;
+        reg.across_.erase(key);
+        if (reg.waiting_.contains(key)) reg.ready_.push_back(key);
+        // The shards are parked: held, for the serve (and what it starts).
+        const std::vector<char>* prev = ShardSet::Held();
+        std::vector<char> held(static_cast<size_t>(set.size()), 0);
+        for (int id : ids) held[static_cast<size_t>(id)] = 1;
+        ShardSet::SetHeld(&held);
+        RefreshCommandTime();
+        for (int id : ids) ServeBlockedClients(engine, &set.shard(id));
+        ShardSet::SetHeld(prev);
+      },
+      [] {});
 }
 
 void BlockingRegistry::WakeAll(Engine* engine, int db, const std::string& key, const std::string& reply_resp2,

@@ -6,15 +6,22 @@
 // its keys, in the registry of the shard that owns the key. The client waits.
 //
 // A push to a key with waiters marks it ready; after the command that pushed,
-// the owning shard serves the waiters of its ready keys in FIFO order, as many
-// as there are elements: it re-runs each waiter's command there (serving mode:
-// it never blocks again) and sends the reply to the client's thread. A waiter
-// is claimed exactly once (an atomic flag) by a serve, its timeout (checked by
-// the client's shard cron) or the client's disconnection, so an element is
-// never popped for a client that is gone.
+// the owning shard serves the waiters of its ready keys in the order the
+// server read their commands (a ticket taken on the client's thread: two
+// clients on two threads may register out of that order), as many as there
+// are elements: it re-runs each waiter's command there (serving mode: it
+// never blocks again) and sends the reply to the client's thread. A waiter
+// whose command spans shards (BLMOVE to a key elsewhere, BLPOP over keys of
+// two shards) is served by an exclusive operation over them, so it sees its
+// destination as the push left it (WRONGTYPE leaves the element for the
+// next waiter, as Redis); its key waits meanwhile. A waiter is claimed
+// exactly once (an atomic flag) by a serve, its timeout (checked by the
+// client's shard cron) or the client's disconnection, so an element is never
+// popped for a client that is gone.
 #pragma once
 
 #include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
 
 #include <atomic>
 #include <deque>
@@ -32,6 +39,8 @@ class Shard;
 
 struct Waiter {
   std::atomic<bool> done{false};
+  uint64_t ticket = 0;      // arrival order (StartBlocking)
+  std::vector<int> shards;  // of its command's keys, sorted; > 1: served exclusively
   int client_shard = 0;
   uint64_t client_id = 0;
   int db = 0;
@@ -68,8 +77,13 @@ class BlockingRegistry {
 
  private:
   using Key = std::pair<int, std::string>;
-  absl::flat_hash_map<Key, std::deque<std::shared_ptr<Waiter>>> waiting_;
+  // Starts the exclusive operation that serves `w` (first in `key`'s queue)
+  // with every shard of its command parked; `key` waits until it ran.
+  void ServeAcross(Engine* engine, Shard* shard, const Key& key, const std::shared_ptr<Waiter>& w);
+
+  absl::flat_hash_map<Key, std::deque<std::shared_ptr<Waiter>>> waiting_;  // by ticket
   std::vector<Key> ready_;
+  absl::flat_hash_set<Key> across_;  // keys whose first waiter an exclusive operation serves
 };
 
 // Called by commands that add elements to a list.

@@ -42,6 +42,8 @@ void StartBlocking(Engine* engine, std::shared_ptr<Waiter> w, std::vector<int> s
   std::sort(shards.begin(), shards.end());
   shards.erase(std::unique(shards.begin(), shards.end()), shards.end());
   bool exclusive = shards.size() > 1;
+  w->ticket = engine->NextBlockTicket();
+  w->shards = shards;
   auto attempt = [engine, w, exclusive, shards] {
     RefreshCommandTime();
     std::vector<std::string_view> argv(w->args.begin(), w->args.end());

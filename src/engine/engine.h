@@ -225,6 +225,9 @@ class Engine {
   // (commands/script_family.cc sets and clears it).
   std::atomic<int> busy_script{0};
 
+  // Blocking commands in the order the server read them (engine/blocking.h).
+  uint64_t NextBlockTicket() { return block_tickets_.fetch_add(1, std::memory_order_relaxed) + 1; }
+
   // CLIENT PAUSE.
   void Pause(int64_t until_ms, bool all) {
     pause_all_.store(all);
@@ -349,6 +352,7 @@ class Engine {
 
   std::mutex monitor_mu_;
   std::vector<std::pair<int, uint64_t>> monitors_;
+  std::atomic<uint64_t> block_tickets_{0};
   std::atomic<int> monitor_count_{0};
 
   // Throughput sampling (shard 0's thread only).

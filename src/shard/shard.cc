@@ -73,7 +73,13 @@ void Shard::Start(absl::AnyInvocable<void()> init) {
   thread_ = std::thread([this, init = std::move(init)]() mutable {
     SetCurrentShard(this);
     RefreshCommandTime();
-    loop_.SetOnWake([] { RefreshCommandTime(); });
+    // Messages that came in while the loop slept run before the sockets it
+    // woke for: what another thread read before them goes first (a client
+    // that blocks there before a push read here, engine/blocking.h).
+    loop_.SetOnWake([this] {
+      RefreshCommandTime();
+      DrainQueue();
+    });
     loop_.SetAfterEvents([this] {
       // What PostAfterIo deferred past the last poll; what it posts again
       // waits for the next one.

@@ -82,6 +82,8 @@ class ShardSet {
   // operations over held shards then run inline, at once.
   static void SetHeld(const std::vector<char>* held);
   static const std::vector<char>* Held();
+  // Whether this thread holds every shard in `ids` (they are parked for it).
+  static bool HeldCovers(const std::vector<int>& ids);
 
   // Starts all shard threads; `init(shard)` runs first on each one's thread.
   void Start(const std::function<void(Shard&)>& init);
@@ -92,7 +94,6 @@ class ShardSet {
   larder::Mailbox& Mailbox(size_t from, size_t to) { return *mailboxes_[from * shards_.size() + to]; }
   // Posts `task` to `target` ordered after what the calling shard sent there.
   void PostOrdered(int target, Task task);
-  static bool HeldCovers(const std::vector<int>& ids);
 
   std::vector<std::unique_ptr<Shard>> shards_;
   int num_dbs_;

@@ -114,14 +114,39 @@ def test_blmove_served_across_shards(larder, conn):
     # Source and destination on different shards.
     w.send_raw(encode("BLMOVE", "a", "b", "LEFT", "RIGHT", "0"))
     wait_blocked(conn, 1)
+    assert shard_of("a", 2) != shard_of("b", 2)
     conn.cmd("RPUSH", "a", "moved")
     assert w.read() == b"moved"
-    deadline = time.time() + 30
-    while conn.cmd("LRANGE", "b", "0", "-1") != [b"moved"] and time.time() < deadline:
-        time.sleep(0.01)
+    # One step with both shards parked: by the reply the element is there.
     assert conn.cmd("LRANGE", "b", "0", "-1") == [b"moved"]
     assert conn.cmd("EXISTS", "a") == 0
     w.close()
+
+
+def test_brpoplpush_to_a_wrong_type_key_on_another_shard(larder, conn):
+    # Redis's "BRPOPLPUSH with multiple blocked clients", with the first
+    # waiter's destination (a string) on another shard than the source: it
+    # gets WRONGTYPE and the element goes to the second waiter.
+    keys = [f"k{i}" for i in range(40)]
+    src = keys[0]
+    bad = next(k for k in keys if shard_of(k, 2) != shard_of(src, 2))
+    for good in (next(k for k in keys[1:] if shard_of(k, 2) == shard_of(src, 2)), bad + "x"):
+        conn.cmd("DEL", src, bad, good)
+        conn.cmd("SET", bad, "nolist")
+        rd1, rd2 = larder.conn(), larder.conn()
+        rd1.send_raw(encode("BRPOPLPUSH", src, bad, "0"))
+        wait_blocked(conn, 1)
+        rd2.send_raw(encode("BRPOPLPUSH", src, good, "0"))
+        wait_blocked(conn, 2)
+        conn.cmd("LPUSH", src, "foo")
+        reply = rd1.read()
+        assert isinstance(reply, Error) and reply.msg.startswith("WRONGTYPE")
+        assert rd2.read() == b"foo"
+        assert conn.cmd("LRANGE", good, "0", "-1") == [b"foo"]
+        assert conn.cmd("GET", bad) == b"nolist"
+        assert conn.cmd("EXISTS", src) == 0
+        rd1.close()
+        rd2.close()
 
 
 def test_pipeline_after_blocking_command_waits(larder, conn):
