@@ -18,20 +18,25 @@
 
 namespace larder {
 
+// list-max-listpack-size and list-compress-depth, which a list takes when it
+// is made (as Redis's).
+ListValue* NewList(const Config& c) {
+  return new ListValue(static_cast<int>(c.list_max_listpack_size.load()),
+                       static_cast<int>(std::min<int64_t>(c.list_compress_depth.load(), INT_MAX)));
+}
+
 namespace {
 
 bool Lookup(CommandContext& ctx, std::string_view key, ListValue** out, bool write = false) {
   return LookupObject<ListValue, ObjType::kList>(ctx, key, out, write);
 }
 
-// list-max-listpack-size, which a list takes when it is made (as Redis's).
-int ListFill(CommandContext& ctx) { return static_cast<int>(ctx.engine->config().list_max_listpack_size.load()); }
 
 ListValue* LookupOrCreateList(CommandContext& ctx, std::string_view key) {
   ListValue* l;
   if (!Lookup(ctx, key, &l, true)) return nullptr;
   if (l) return l;
-  l = new ListValue(ListFill(ctx));
+  l = NewList(ctx.engine->config());
   ctx.DbFor(key).Add(NewObjectEntry(key, ObjType::kList, l, -1));
   return l;
 }
@@ -185,7 +190,7 @@ void LRem(CommandContext& ctx) {
   auto removed = static_cast<int64_t>(drop.size());
   if (removed) {
     if (rev) std::reverse(drop.begin(), drop.end());
-    ListValue kept(l->fill());
+    ListValue kept(l->fill(), l->depth());
     size_t i = 0, d = 0;
     l->ForEach([&](std::string_view x) {
       if (d < drop.size() && drop[d] == i) ++d;

@@ -10,6 +10,11 @@
 
 namespace larder {
 
+class Config;
+
+// A new, empty list with the configured node size and compression depth.
+ListValue* NewList(const Config& c);
+
 // Removes up to `count` elements from one end.
 std::vector<std::string> PopElements(ListValue* l, bool left, size_t count);
 

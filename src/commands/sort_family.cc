@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "commands/list_family.h"
 #include "commands/families.h"
 #include "engine/engine.h"
 #include "commands/lookup.h"
@@ -364,7 +365,7 @@ void SortGeneric(CommandContext& ctx, bool readonly) {
     if (db.Delete(dst)) NotifyKeyspaceEvent(ctx, kNotifyGeneric, "del", dst);
     return ctx.rb->Integer(0);
   }
-  auto* result = new ListValue(static_cast<int>(ctx.engine->config().list_max_listpack_size.load()));
+  auto* result = NewList(ctx.engine->config());
   for (size_t i = first; i < first + n; ++i) {
     if (o.gets.empty()) result->PushBack(items[i].value);
     for (std::string_view pattern : o.gets)

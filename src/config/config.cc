@@ -296,7 +296,9 @@ Config::Config() {
   // the value it was made with, as in Redis.
   num("list-max-listpack-size", T::kInt, INT_MIN, kIntMax, "-2", &list_max_listpack_size, false,
       {"list-max-ziplist-size"});
-  num("list-compress-depth", T::kInt, 0, kIntMax, "0", nullptr);
+  // And how many nodes at each end stay uncompressed (ds/quick_list.h; 0:
+  // none is compressed), also fixed when the list is made.
+  num("list-compress-depth", T::kInt, 0, kIntMax, "0", &list_compress_depth);
   num("stream-node-max-bytes", T::kMemory, 0, kLongMax, "4096", &stream_node_max_bytes);
   num("stream-node-max-entries", T::kInt, 0, kLongMax, "100", &stream_node_max_entries);
   num("hll-sparse-max-bytes", T::kMemory, 0, kLongMax, "3000", &hll_sparse_max_bytes);

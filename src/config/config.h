@@ -181,6 +181,7 @@ class Config {
   std::atomic<int64_t> set_max_intset_entries{512};
   std::atomic<int64_t> zset_max_listpack_entries{128};
   std::atomic<int64_t> list_max_listpack_size{-2};
+  std::atomic<int64_t> list_compress_depth{0};
   // Active defragmentation (engine/defrag.h).
   std::atomic<int64_t> activedefrag{0};
   std::atomic<int64_t> active_defrag_ignore_bytes{100 << 20};

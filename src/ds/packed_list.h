@@ -54,6 +54,16 @@ class PackedList {
   void Replace(size_t pos, std::string_view s);
   void Clear();
 
+  // The block as bytes (empty when never allocated), and a list made of a
+  // block laid out so (allocated with malloc; the list owns it): how a
+  // QuickList keeps a node LZF-compressed and gets it back.
+  std::string_view Block() const { return data_ ? std::string_view(data_, TotalBytes()) : std::string_view(); }
+  static PackedList Adopt(char* block) {
+    PackedList l;
+    l.data_ = block;
+    return l;
+  }
+
   template <typename Fn>
   void ForEach(Fn&& fn) const {
     size_t pos = First(), end = End(), next;

@@ -10,8 +10,17 @@
 // at least packed_threshold bytes (1 GB; Redis's plain nodes, which DEBUG
 // QUICKLIST-PACKED-THRESHOLD moves for tests): nothing joins its node.
 //
-// Views returned (At, Walk) stay valid until the next modification.
-// Not thread-safe.
+// Compression is Redis's list-compress-depth (`depth`): 0 keeps every node
+// as it is; d > 0 keeps the d nodes at each end as they are and LZF-
+// compresses the ones between (those of at least 48 bytes that shrink by 8
+// or more), as Redis does: the ends, where pushes and pops happen, cost
+// nothing more, and the middle of a long queue takes less memory. A
+// modification opens the nodes it touches and closes them again before it
+// returns; a read decompresses a copy and leaves the node compressed.
+//
+// Views passed to Walk's and ForEach's callbacks are valid during the call;
+// the one At returns until the next At or modification. Not thread-safe
+// (At keeps its copy in the list).
 #pragma once
 
 #include <atomic>
@@ -31,8 +40,8 @@ class QuickList {
   static constexpr size_t kDefaultPackedThreshold = size_t{1} << 30;
   static std::atomic<size_t> packed_threshold;
 
-  explicit QuickList(int fill = -2) : fill_(fill) {}
-  QuickList(const QuickList& o) : nodes_(o.nodes_), size_(o.size_), fill_(o.fill_) {}
+  explicit QuickList(int fill = -2, int depth = 0) : fill_(fill), depth_(depth < 0 ? 0 : depth) {}
+  QuickList(const QuickList& o) : nodes_(o.nodes_), size_(o.size_), fill_(o.fill_), depth_(o.depth_) {}
   QuickList& operator=(const QuickList&) = delete;
   QuickList(QuickList&&) noexcept = default;
   QuickList& operator=(QuickList&&) noexcept = default;
@@ -41,6 +50,8 @@ class QuickList {
   bool empty() const { return size_ == 0; }
   size_t node_count() const { return nodes_.size(); }
   int fill() const { return fill_; }
+  int depth() const { return static_cast<int>(depth_); }
+  size_t compressed_nodes() const;
 
   void PushFront(std::string_view s);
   void PushBack(std::string_view s);
@@ -59,6 +70,7 @@ class QuickList {
   void Clear() {
     nodes_.clear();
     size_ = 0;
+    scratch_.Clear();
   }
 
   // fn(string_view) from index `i` on, ascending, or with `rev` descending
@@ -66,10 +78,11 @@ class QuickList {
   template <typename Fn>
   void Walk(size_t i, bool rev, Fn&& fn) const {
     if (i >= size_) return;
+    PackedList copy;  // a compressed node's elements
     if (!rev) {
       auto [n, k] = Locate(i);
       for (; n < nodes_.size(); ++n, k = 0) {
-        const PackedList& node = nodes_[n];
+        const PackedList& node = Read(n, &copy);
         size_t pos = node.Seek(k), end = node.End(), next;
         for (; pos < end; pos = next)
           if (!fn(node.Get(pos, &next))) return;
@@ -79,7 +92,7 @@ class QuickList {
     auto [n, k] = Locate(size_ - 1 - i);
     std::vector<std::string_view> elems;  // a node walked backwards
     for (size_t m = n + 1; m-- > 0;) {
-      const PackedList& node = nodes_[m];
+      const PackedList& node = Read(m, &copy);
       elems.clear();
       node.ForEach([&](std::string_view s) { elems.push_back(s); });
       size_t top = m == n ? k + 1 : elems.size();
@@ -89,24 +102,59 @@ class QuickList {
   }
   template <typename Fn>
   void ForEach(Fn&& fn) const {
-    for (const PackedList& node : nodes_) node.ForEach(fn);
+    PackedList copy;
+    for (size_t n = 0; n < nodes_.size(); ++n) Read(n, &copy).ForEach(fn);
   }
 
   // Bytes of the nodes and the node index.
   size_t MemoryUsage() const;
 
  private:
+  // A node: its elements packed, or (an interior node of a list with a
+  // compression depth) LZF-compressed: `lzf` is [u32 count][u32 bytes of the
+  // packed list][u32 compressed bytes][compressed bytes], `packed` empty.
+  struct Node {
+    PackedList packed;
+    char* lzf = nullptr;
+    bool incompressible = false;  // tried and kept as it is until it changes
+
+    Node() = default;
+    Node(const Node& o);
+    Node(Node&& o) noexcept : packed(std::move(o.packed)), lzf(o.lzf), incompressible(o.incompressible) {
+      o.lzf = nullptr;
+    }
+    Node& operator=(Node&& o) noexcept;
+    ~Node();
+    size_t size() const;
+    size_t bytes() const;  // of the packed list, compressed or not
+    size_t held_bytes() const;
+    void Compress();
+    void Decompress();
+    PackedList Decompressed() const;
+  };
+
   // (node, index within the node) of element `i`, found from the nearer end.
   std::pair<size_t, size_t> Locate(size_t i) const;
-  bool Fits(const PackedList& node, std::string_view s) const;
+  bool Fits(const Node& node, std::string_view s) const;
+  // Node `n`'s elements: the node itself, or a copy decompressed into *copy.
+  const PackedList& Read(size_t n, PackedList* copy) const;
+  // Node `n`, decompressed for a change.
+  PackedList& Open(size_t n);
+  // After a change that opened nodes lo..hi: the end nodes kept as they are,
+  // the touched ones and those that became interior compressed.
+  void Settle(size_t lo, size_t hi);
   // Splits node `n` in two halves if it grew past its limit.
   void MaybeSplit(size_t n);
   // Splits node `n` before its element `k` (0 < k < its size).
   void SplitAt(size_t n, size_t k);
+  void EraseIn(size_t i, size_t n);
+  void InsertIn(size_t i, std::string_view s);
 
-  std::deque<PackedList> nodes_;
+  std::deque<Node> nodes_;
   size_t size_ = 0;
   int fill_;
+  size_t depth_;
+  mutable PackedList scratch_;  // At's copy of a compressed node
 };
 
 }  // namespace larder

@@ -16,15 +16,18 @@ std::deque<std::string> Contents(const QuickList& l) {
 }
 
 // Every operation against a std::deque model, under fills by count, by
-// bytes, and with elements bigger than a node.
-TEST(QuickListTest, AgreesWithADequeUnderEveryFill) {
+// bytes, and with elements bigger than a node, with no compression and with
+// depths 1 and 2 (elements of repeated letters compress well).
+TEST(QuickListTest, AgreesWithADequeUnderEveryFillAndDepth) {
+  for (int depth : {0, 1, 2})
   for (int fill : {-2, -1, 1, 4, 128, 0, -102, 104}) {
     // -102 and 104: -2 and 4 with plain nodes from 2000 bytes on.
     QuickList::packed_threshold.store(fill < -100 || fill > 100 ? 2000 : QuickList::kDefaultPackedThreshold);
     if (fill < -100) fill += 100;
     if (fill > 100) fill -= 100;
-    std::mt19937_64 rng(static_cast<uint64_t>(fill + 100));
-    QuickList l(fill);
+    std::mt19937_64 rng(static_cast<uint64_t>(fill + 100 + 1000 * depth));
+    QuickList l(fill, depth);
+    size_t most_compressed = 0;
     std::deque<std::string> model;
     for (int step = 0; step < 6000; ++step) {
       size_t len = rng() % 16 == 0 ? 5000 + rng() % 20000 : rng() % 40;
@@ -71,11 +74,18 @@ TEST(QuickListTest, AgreesWithADequeUnderEveryFill) {
         EXPECT_EQ(k, std::min(want, model.size() - i));
       }
       ASSERT_EQ(l.size(), model.size());
+      // The `depth` nodes at each end are never compressed.
+      size_t nodes = l.node_count(), interior = nodes > 2u * depth ? nodes - 2u * depth : 0;
+      if (depth == 0) ASSERT_EQ(l.compressed_nodes(), 0u);
+      ASSERT_LE(l.compressed_nodes(), interior) << fill << " " << depth << " " << step;
+      most_compressed = std::max(most_compressed, l.compressed_nodes());
       if (step % 500 == 0) ASSERT_EQ(Contents(l), model) << fill;
     }
     ASSERT_EQ(Contents(l), model) << fill;
+    if (depth > 0) EXPECT_GT(most_compressed, 0u) << fill << " " << depth;
     QuickList copy(l);
     EXPECT_EQ(Contents(copy), model);
+    EXPECT_EQ(copy.compressed_nodes(), l.compressed_nodes());
   }
   QuickList::packed_threshold.store(QuickList::kDefaultPackedThreshold);
 }
@@ -90,6 +100,37 @@ TEST(QuickListTest, NodesHoldWhatTheFillAllows) {
   EXPECT_LE(by_bytes.node_count(), 14u);
   // A few bytes per element on top of the bytes themselves.
   EXPECT_LT(by_bytes.MemoryUsage(), 1000u * 99 + 1000u * 4 + 16 * 8192u);
+}
+
+TEST(QuickListTest, CompressesTheInteriorAndKeepsTheEnds) {
+  QuickList plain(-2), packed(-2, 1);
+  for (int i = 0; i < 20000; ++i) {
+    std::string v = "user:" + std::to_string(i % 100) + ":session:aaaaaaaaaaaaaaaaaaaaaaaa";
+    plain.PushBack(v);
+    packed.PushBack(v);
+  }
+  ASSERT_GT(packed.node_count(), 10u);
+  // Every node but the two ends, and a fraction of the memory.
+  EXPECT_EQ(packed.compressed_nodes(), packed.node_count() - 2);
+  EXPECT_LT(packed.MemoryUsage() * 3, plain.MemoryUsage());
+  EXPECT_EQ(Contents(packed), Contents(plain));
+  EXPECT_EQ(packed.At(10000), plain.At(10000));
+  // Pops at both ends reach into compressed nodes, which open as they
+  // become ends.
+  while (packed.size() > 100) {
+    ASSERT_EQ(packed.PopFront(), plain.PopFront());
+    ASSERT_EQ(packed.PopBack(), plain.PopBack());
+  }
+  EXPECT_EQ(Contents(packed), Contents(plain));
+  // Data that does not compress stays as it is.
+  QuickList noise(-2, 1);
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 3000; ++i) {
+    std::string v(40, '\0');
+    for (char& c : v) c = static_cast<char>(rng());
+    noise.PushBack(v);
+  }
+  EXPECT_EQ(noise.compressed_nodes(), 0u);
 }
 
 }  // namespace

@@ -643,6 +643,7 @@ rdb::Limits RdbLimits(const Config& c) {
   l.zset = ZSetLimits{sz(c.zset_max_listpack_entries), sz(c.zset_max_listpack_value)};
   l.set_max_intset_entries = sz(c.set_max_intset_entries);
   l.list_fill = static_cast<int>(std::clamp<int64_t>(c.list_max_listpack_size.load(), INT_MIN, INT_MAX));
+  l.list_depth = static_cast<int>(std::clamp<int64_t>(c.list_compress_depth.load(), 0, INT_MAX));
   l.stream_node_max_bytes = c.stream_node_max_bytes.load();
   l.stream_node_max_entries = c.stream_node_max_entries.load();
   l.progress_bytes = static_cast<uint64_t>(c.loading_process_events_interval_bytes.load());

@@ -166,7 +166,8 @@ struct Limits {
   HashLimits hash;
   ZSetLimits zset;
   size_t set_max_intset_entries = 512;
-  int list_fill = -2;  // list-max-listpack-size
+  int list_fill = -2;   // list-max-listpack-size
+  int list_depth = 0;  // list-compress-depth
   int64_t stream_node_max_bytes = 4096;
   int64_t stream_node_max_entries = 100;
   // LoadFile reports Progress every this many bytes

@@ -535,8 +535,8 @@ bool CheckCount(Reader& r, uint64_t n, uint64_t per) {
   return true;
 }
 
-Entry* ReadList(Reader& r, uint8_t type, std::string_view key, int fill) {
-  auto list = std::make_unique<ListValue>(fill);
+Entry* ReadList(Reader& r, uint8_t type, std::string_view key, int fill, int depth) {
+  auto list = std::make_unique<ListValue>(fill, depth);
   std::string s;
   uint64_t n;
   switch (type) {
@@ -926,7 +926,7 @@ Entry* ReadValue(Reader& r, uint8_t type, std::string_view key, const Limits& li
     case kTypeListZiplist:
     case kTypeListQuicklist:
     case kTypeListQuicklist2:
-      return ReadList(r, type, key, limits.list_fill);
+      return ReadList(r, type, key, limits.list_fill, limits.list_depth);
     case kTypeSet:
     case kTypeSetIntset:
     case kTypeSetListpack:
