@@ -422,11 +422,14 @@ void SetRange(CommandContext& ctx) {
   if (!e) {
     if (value.empty()) return ctx.rb->Integer(0);
     if (!CheckStringLength(ctx, static_cast<uint64_t>(offset) + value.size())) return;
-    std::string fresh(static_cast<size_t>(offset) + value.size(), '\0');
-    memcpy(fresh.data() + offset, value.data(), value.size());
-    db.SetString(key, fresh, Db::kNoExpire, StrEncoding::kRaw);
+    // Made at its size in place: the value is never built twice (Redis's
+    // peak at proto-max-bulk-len is the value itself).
+    size_t len = static_cast<size_t>(offset) + value.size();
+    e = db.ResizeValue(db.SetString(key, "", Db::kNoExpire, StrEncoding::kRaw), len, false);
+    memset(e->mutable_value(), 0, static_cast<size_t>(offset));
+    memcpy(e->mutable_value() + offset, value.data(), value.size());
     NotifyKeyspaceEvent(ctx, kNotifyString, "setrange", key);
-    return ctx.rb->Integer(static_cast<int64_t>(fresh.size()));
+    return ctx.rb->Integer(static_cast<int64_t>(len));
   }
   if (e->type != ObjType::kString) return ctx.Error(OpStatus::kWrongType);
   size_t old = e->val_len;
