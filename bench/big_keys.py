@@ -9,6 +9,9 @@ DEL take on the whole key. Commands that change the key are paired with
 their inverse so the size stays N.
 
     LARDER_BIN=build/larder-server python3 bench/big_keys.py [--sizes 1000000] [--types set,zset]
+
+--list-compress-depth D sets list-compress-depth on both servers before the
+fill (the list is then made with it).
 """
 import argparse
 import multiprocessing as mp
@@ -138,8 +141,9 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(len(xs) * p))]
 
 
-def measure(srv, typ, n, calls):
+def measure(srv, typ, n, calls, depth=0):
     c = srv.conn(timeout=600)
+    assert c.cmd("CONFIG", "SET", "list-compress-depth", str(depth)) == "OK"
     base = memory(c)
     t = time.time()
     fill(c, typ, n)
@@ -207,6 +211,7 @@ def main():
     ap.add_argument("--calls", type=int, default=300)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--servers", default="redis,larder")
+    ap.add_argument("--list-compress-depth", type=int, default=0)
     args = ap.parse_args()
     starters = {"redis": lambda: start_redis(), "larder": lambda: start_larder(threads=args.threads)}
     for n in [int(x) for x in args.sizes.split(",")]:
@@ -215,7 +220,7 @@ def main():
             for name in args.servers.split(","):
                 srv = starters[name]()
                 try:
-                    res[name] = measure(srv, typ, n, args.calls)
+                    res[name] = measure(srv, typ, n, args.calls, args.list_compress_depth)
                 finally:
                     srv.stop()
             encodings = ", ".join(f"{k}: {v['encoding']}" for k, v in res.items())
