@@ -337,7 +337,7 @@ void BMoveGeneric(CommandContext& ctx, bool from_left, bool to_left, std::string
   if (!ParseBlockTimeout(ctx, timeout_arg, &timeout)) return;
   std::string_view src = ctx.arg(1), dst = ctx.arg(2);
   // (Served with every shard of src and dst parked: engine/blocking.h.)
-  Entry* se = ctx.DbFor(src).FindWrite(src);
+  Entry* se = YieldsToWaiters(ctx, src) ? nullptr : ctx.DbFor(src).FindWrite(src);
   if (se && se->type != ObjType::kList) {
     if (Serving(ctx)) return;
     return ctx.Error(OpStatus::kWrongType);
@@ -372,6 +372,8 @@ void BLMPop(CommandContext& ctx) {
       return e && e->type != ObjType::kList;
     });
   }
+  std::vector<std::string> keys(req.keys.begin(), req.keys.end());  // what it waits on, if it blocks
+  std::erase_if(req.keys, [&](std::string_view k) { return YieldsToWaiters(ctx, k); });
   if (ServeLMPop(ctx, req)) {
     if (ctx.propagation) {  // logged as LMPOP (the timeout dropped)
       std::vector<std::string_view> argv{"LMPOP"};
@@ -381,7 +383,7 @@ void BLMPop(CommandContext& ctx) {
     return;
   }
   if (Serving(ctx)) return;
-  RequestBlock(ctx, timeout, std::vector<std::string>(req.keys.begin(), req.keys.end()));
+  RequestBlock(ctx, timeout, std::move(keys));
 }
 
 }  // namespace

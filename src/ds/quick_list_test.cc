@@ -76,13 +76,19 @@ TEST(QuickListTest, AgreesWithADequeUnderEveryFillAndDepth) {
       ASSERT_EQ(l.size(), model.size());
       // The `depth` nodes at each end are never compressed.
       size_t nodes = l.node_count(), interior = nodes > 2u * depth ? nodes - 2u * depth : 0;
-      if (depth == 0) ASSERT_EQ(l.compressed_nodes(), 0u);
+      if (depth == 0) {
+        ASSERT_EQ(l.compressed_nodes(), 0u);
+      }
       ASSERT_LE(l.compressed_nodes(), interior) << fill << " " << depth << " " << step;
       most_compressed = std::max(most_compressed, l.compressed_nodes());
-      if (step % 500 == 0) ASSERT_EQ(Contents(l), model) << fill;
+      if (step % 500 == 0) {
+        ASSERT_EQ(Contents(l), model) << fill;
+      }
     }
     ASSERT_EQ(Contents(l), model) << fill;
-    if (depth > 0) EXPECT_GT(most_compressed, 0u) << fill << " " << depth;
+    if (depth > 0) {
+      EXPECT_GT(most_compressed, 0u) << fill << " " << depth;
+    }
     QuickList copy(l);
     EXPECT_EQ(Contents(copy), model);
     EXPECT_EQ(copy.compressed_nodes(), l.compressed_nodes());

@@ -220,13 +220,19 @@ void AbandonWaiter(Engine* engine, const std::shared_ptr<Waiter>& w) { Unregiste
 
 bool Serving(const CommandContext& ctx) { return ctx.block && ctx.block->serving; }
 
+bool YieldsToWaiters(const CommandContext& ctx, std::string_view key) {
+  if (!ctx.block || ctx.block->serving) return false;
+  int owner = ctx.exclusive ? ctx.engine->shards().ShardOf(key) : ctx.shard->id();
+  return ctx.engine->local(owner).blocking.ServePending(ctx.db_index, key);
+}
+
 bool LocalForServing(const CommandContext& ctx, std::string_view key) {
   return !Serving(ctx) || ctx.exclusive || ctx.engine->shards().ShardOf(key) == ctx.shard->id();
 }
 
 Entry* PopCandidate(CommandContext& ctx, std::string_view key, ObjType type, bool* failed) {
   *failed = false;
-  if (!LocalForServing(ctx, key)) return nullptr;
+  if (!LocalForServing(ctx, key) || YieldsToWaiters(ctx, key)) return nullptr;
   Entry* e = ctx.DbFor(key).FindWrite(key);
   if (!e || e->type == type) return e;
   if (!Serving(ctx)) {

@@ -58,6 +58,11 @@ class BlockingRegistry {
  public:
   void Add(int db, std::string_view key, std::shared_ptr<Waiter> w);
   bool HasWaiters(int db, std::string_view key) const;
+  // An exclusive operation is on its way to serve the first waiter of `key`
+  // (ServeAcross): what the key holds is that waiter's.
+  bool ServePending(int db, std::string_view key) const {
+    return !across_.empty() && across_.contains(Key(db, std::string(key)));
+  }
   void MarkReady(int db, std::string_view key);
   // SWAPDB, FLUSHDB: every key of database `db` that clients wait on and
   // that now exists in `d` is ready, and so is every missing one that a
@@ -105,6 +110,11 @@ void AbandonWaiter(Engine* engine, const std::shared_ptr<Waiter>& w);
 
 // True while a blocking handler runs for a waiter (it must not block again).
 bool Serving(const CommandContext& ctx);
+// A blocking command's first run must leave `key` alone: its data is kept
+// for a waiter that came first and is being served across shards. The
+// command blocks behind it instead, as in Redis, where that waiter would
+// have had the data at once.
+bool YieldsToWaiters(const CommandContext& ctx, std::string_view key);
 // While serving a waiter only this shard's keys can have become ready; other
 // keys of the command are skipped.
 bool LocalForServing(const CommandContext& ctx, std::string_view key);
