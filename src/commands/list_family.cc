@@ -31,7 +31,6 @@ bool Lookup(CommandContext& ctx, std::string_view key, ListValue** out, bool wri
   return LookupObject<ListValue, ObjType::kList>(ctx, key, out, write);
 }
 
-
 ListValue* LookupOrCreateList(CommandContext& ctx, std::string_view key) {
   ListValue* l;
   if (!Lookup(ctx, key, &l, true)) return nullptr;

@@ -43,8 +43,8 @@ void StartBlocking(Engine* engine, std::shared_ptr<Waiter> w, std::vector<int> s
   shards.erase(std::unique(shards.begin(), shards.end()), shards.end());
   bool exclusive = shards.size() > 1;
   w->ticket = engine->NextBlockTicket();
-  w->shards = shards;
-  auto attempt = [engine, w, exclusive, shards] {
+  w->shards = std::move(shards);
+  auto attempt = [engine, w, exclusive] {
     RefreshCommandTime();
     std::vector<std::string_view> argv(w->args.begin(), w->args.end());
     BlockRequest req;
@@ -56,7 +56,7 @@ void StartBlocking(Engine* engine, std::shared_ptr<Waiter> w, std::vector<int> s
     std::string out;
     Execute(*engine, *CurrentShard(), call, &out);
     ShardSet& set = engine->shards();
-    for (int id : shards) ServeBlockedClients(engine, &set.shard(id));
+    for (int id : w->shards) ServeBlockedClients(engine, &set.shard(id));
     if (req.wants_block) {
       w->keys = std::move(req.keys);
       if (!req.args.empty()) w->args = std::move(req.args);
@@ -70,9 +70,9 @@ void StartBlocking(Engine* engine, std::shared_ptr<Waiter> w, std::vector<int> s
     engine->Deliver(w->target, std::move(out));
   };
   if (exclusive) {
-    engine->shards().RunExclusive(shards, std::move(attempt), [] {});
+    engine->shards().RunExclusive(w->shards, std::move(attempt), [] {});
   } else {
-    engine->shards().FanOut({shards[0]}, [attempt = std::move(attempt)](Shard&) mutable { attempt(); }, [] {});
+    engine->shards().FanOut({w->shards[0]}, [attempt = std::move(attempt)](Shard&) mutable { attempt(); }, [] {});
   }
 }
 

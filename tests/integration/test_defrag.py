@@ -99,13 +99,17 @@ def defrag_until_done(c):
     for name, value in [("active-defrag-ignore-bytes", "1mb"), ("active-defrag-threshold-lower", "5"),
                         ("active-defrag-cycle-min", "50"), ("active-defrag-cycle-max", "75")]:
         assert c.cmd("CONFIG", "SET", name, value) == "OK"
+
+    def moved():
+        stats = info(c, "stats")
+        return int(stats["active_defrag_hits"]) + int(stats["active_defrag_misses"])
+
+    before = moved()
     assert c.cmd("CONFIG", "SET", "activedefrag", "yes") == "OK"
 
     def started():
         # Running now, or a pass short enough to have ended between two polls.
-        stats = info(c, "stats")
-        moved = int(stats["active_defrag_hits"]) + int(stats["active_defrag_misses"])
-        return info(c, "memory")["active_defrag_running"] != "0" or moved > 0
+        return info(c, "memory")["active_defrag_running"] != "0" or moved() > before
 
     assert wait_until(started, timeout=60)
     assert wait_until(lambda: info(c, "memory")["active_defrag_running"] == "0", timeout=300)
