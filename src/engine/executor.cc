@@ -395,6 +395,12 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
     script_caller = call.origin;
     script_writer = call.origin ? call.origin->id : call.target.client_shard >= 0 ? call.target.client_id : 0;
   }
+  // A multi-shard read remembers its keys before its parts are sent: each
+  // owner then takes the reader in before it reads, so a write that comes
+  // after the reply always finds it (sent after, the owner could answer its
+  // part and see the write before the reader's entry arrived).
+  bool track_first = call.fan_out && engine.tracking().active();
+  if (track_first) [[unlikely]] TrackEffects(engine, shard, call, fx, false);
   int64_t t0 = Ticks();
   if (call.fan_out) spec->fan_out(ctx);
   else spec->handler(ctx);
@@ -425,7 +431,7 @@ Outcome Execute(Engine& engine, Shard& shard, const Call& call, std::string* out
                    db_of, reg_of);
     }
   }
-  if (engine.tracking().active()) [[unlikely]] TrackEffects(engine, shard, call, fx, script_ran);
+  if (!track_first && engine.tracking().active()) [[unlikely]] TrackEffects(engine, shard, call, fx, script_ran);
   if (ctx.propagation) [[unlikely]] PropagateCommand(engine, call, ctx, fx, out->size() != start);
   if ((spec->flags & kCmdWrite) && !fx.failed && !call.fan_out && !call.scratch && !ctx.unchanged) {
     // The dirty counter (save points, rdb_changes_since_last_save): one per
