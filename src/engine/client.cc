@@ -326,7 +326,10 @@ void Client::Push(std::string_view frame) {
   }
   if (!flush_queued_) {
     flush_queued_ = true;
-    engine_->pubsub().NeedsFlush(shard_->id(), state_.id);
+    // Written at the end of the loop's iteration, or of the next one when
+    // a timer pushed (an expiry's or eviction's invalidation): the loop
+    // must not sleep with it in the buffer.
+    if (engine_->pubsub().NeedsFlush(shard_->id(), state_.id)) shard_->PostAfterIo([] {});
   }
 }
 
@@ -334,6 +337,15 @@ void Client::FlushPushes() {
   flush_queued_ = false;
   if (closed_ || in_process_) return;
   FinishOutput();
+  // Pushes to a client between its commands (invalidations, messages): the
+  // buffer they grew is not kept. Kept, every tracking client an eviction's
+  // invalidations reached would hold more memory than the eviction freed,
+  // and the next check would evict again (Redis holds a fixed 16 KB per
+  // client from its start instead).
+  if (!pipeline_.open()) {
+    stream_.ReleaseSentOutput();
+    if (deferred_pushes_.capacity() > 64 && deferred_pushes_.empty()) std::string().swap(deferred_pushes_);
+  }
 }
 
 void Client::AppendOutput(std::string_view s) {

@@ -203,7 +203,15 @@ void Engine::SetupShard(Shard& shard) {
     if (e->propagation().on()) [[unlikely]] e->propagation().EmitDel(db, key);
   };
   shard.stats().on_expired_arg = this;
-  shard.SetAfterEventsHook([this, &shard] { AfterEvents(shard); });
+  shard.SetAfterEventsHook([this, &shard] {
+    AfterEvents(shard);
+    // Under maxmemory, this thread's allocations as of the end of each
+    // iteration: what it freed for other shards (their messages, the pushes
+    // they sent its clients) counts at once, not at its next command, or
+    // a shard that evicted would see its own invalidations as an excess
+    // and evict again (Redis's "eviction feedback loop" test).
+    if (config_->maxmemory.load(std::memory_order_relaxed) > 0) memory_->PublishThread(shard.id());
+  });
   shard.loop().RunEvery(100, [this, &shard] { Cron(shard); });
   shard.loop().RunEvery(10, [this, &shard] {
     BlockedTimeoutCron(shard);

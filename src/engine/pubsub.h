@@ -85,8 +85,12 @@ class PubSub {
     if (!local.to_flush.empty()) [[unlikely]] FlushClients(local, shard);
   }
   // A client of `shard` wrote a message to its output (flushed at the end
-  // of the iteration).
-  void NeedsFlush(int shard, uint64_t client_id) { locals_[static_cast<size_t>(shard)]->to_flush.push_back(client_id); }
+  // of the iteration). True for the first of the iteration.
+  bool NeedsFlush(int shard, uint64_t client_id) {
+    auto& list = locals_[static_cast<size_t>(shard)]->to_flush;
+    list.push_back(client_id);
+    return list.size() == 1;
+  }
 
  private:
   struct Counts {

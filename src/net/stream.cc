@@ -16,6 +16,10 @@ constexpr size_t kMaxReadPerEvent = 1024 * 1024;  // fairness between clients
 // Buffers larger than this are released when idle: used memory counts
 // against maxmemory, and an idle client should not hold a burst's buffers.
 constexpr size_t kKeepBuffer = 64 * 1024;
+// The output buffer kept once everything is sent: Redis's 16 KB reply
+// buffer. More, kept by every client a burst of pushes reached (tracking
+// invalidations, pub/sub), counts against maxmemory while nothing uses it.
+constexpr size_t kKeepOutput = 16 * 1024;
 }  // namespace
 
 static_assert(EPOLLIN == 1 && EPOLLOUT == 4);
@@ -127,7 +131,7 @@ void Stream::Flush() {
   if (out_pos_ == out_.size()) {
     out_.clear();
     out_pos_ = 0;
-    if (out_.capacity() > kKeepBuffer) out_.shrink_to_fit();
+    if (out_.capacity() > kKeepOutput) out_.shrink_to_fit();
     if (close_after_flush_) {
       Close();
       return;

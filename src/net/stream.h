@@ -112,6 +112,10 @@ class Stream : public EventHandler {
   size_t output_capacity() const { return out_.capacity(); }
   // Drops buffers a burst left behind (an idle client keeps little).
   void ShrinkIdleBuffers();
+  // Frees the output buffer once everything in it is sent.
+  void ReleaseSentOutput() {
+    if (out_.empty() && out_.capacity() > 64) std::string().swap(out_);
+  }
 
  private:
   friend class TlsSession;  // calls OnEvent with the events it translated, and UpdateInterest
