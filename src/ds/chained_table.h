@@ -198,6 +198,14 @@ class ChainedTable {
   // A node drawn uniformly at random, or nullptr.
   template <typename Rng>
   Node* Random(Rng& rng) const;
+
+  // Asked before the array doubles on an insert, with the new array's
+  // bytes: false keeps the current one (up to 5 nodes a bucket). Null:
+  // always grows.
+  void set_grow_guard(bool (*guard)(void* arg, size_t bytes), void* arg) {
+    grow_guard_ = guard;
+    grow_guard_arg_ = arg;
+  }
   // A cheaper draw, uniform over non-empty buckets and then over the chain
   // (a node in a long chain is less likely): eviction's samples.
   template <typename Rng>
@@ -286,7 +294,13 @@ class ChainedTable {
       StartResize(kInitialBuckets);
       return;
     }
-    if (t_[0].used >= t_[0].size) StartResize(t_[0].size * 2);
+    if (t_[0].used < t_[0].size) return;
+    // A guard may hold the array at its size (as Redis's dictExpandAllowed
+    // under maxmemory) until chains average kForceGrowLoad nodes.
+    if (grow_guard_ && t_[0].used < t_[0].size * kForceGrowLoad &&
+        !grow_guard_(grow_guard_arg_, t_[0].size * 2 * sizeof(Node*)))
+      return;
+    StartResize(t_[0].size * 2);
   }
   void StartResize(size_t new_size) {
     Array fresh;
@@ -340,6 +354,9 @@ class ChainedTable {
 
   Array t_[2];
   size_t rehash_idx_ = 0;
+  static constexpr size_t kForceGrowLoad = 5;
+  bool (*grow_guard_)(void* arg, size_t bytes) = nullptr;
+  void* grow_guard_arg_ = nullptr;
   size_t size_ = 0;
   mutable size_t random_bound_ = 4;  // Random(): the longest chain seen, at least 4
 };

@@ -44,6 +44,41 @@ TEST(ChainedTableTest, ClearFreesEveryNodeOnce) {
 
 // Random draws reach every node, with no bucket far more likely than
 // chance, also while a shrink is under way after most nodes went.
+TEST(ChainedTableTest, GrowGuardHoldsTheArrayUntilFiveNodesABucket) {
+  struct Guard {
+    bool allow = false;
+    std::vector<size_t> asked;
+  } g;
+  T t;
+  t.set_grow_guard(
+      [](void* arg, size_t bytes) {
+        auto* g = static_cast<Guard*>(arg);
+        g->asked.push_back(bytes);
+        return g->allow;
+      },
+      &g);
+  for (int i = 0; i < 64; ++i) t.Insert(Make(std::to_string(i)));
+  while (t.rehashing()) t.RehashSteps(100);
+  size_t held = t.buckets();
+  ASSERT_FALSE(g.asked.empty());
+  EXPECT_EQ(g.asked.back(), held * 2 * sizeof(Node*));  // the new array's bytes
+  // Refused: the array stays until chains average 5 nodes, then grows anyway.
+  while (t.size() < held * 5) {
+    t.Insert(Make("k" + std::to_string(t.size())));
+    EXPECT_EQ(t.buckets(), held);
+  }
+  t.Insert(Make("over"));
+  EXPECT_EQ(t.buckets(), held + held * 2);  // rehashing into the doubled array
+  // Allowed: it doubles at load factor 1 again, and every node is found.
+  while (t.rehashing()) t.RehashSteps(100);
+  g.allow = true;
+  for (int i = 0; i < 64; ++i) EXPECT_NE(t.Find(std::to_string(i)), nullptr);
+  size_t before = t.buckets();
+  while (t.size() < before) t.Insert(Make("m" + std::to_string(t.size())));
+  t.Insert(Make("next"));
+  EXPECT_GT(t.buckets(), before);
+}
+
 TEST(ChainedTableTest, RandomReachesEveryNodeAfterShrinks) {
   T t;
   for (int i = 0; i < 20000; ++i) t.Insert(Make(std::to_string(i)));

@@ -203,14 +203,22 @@ void Engine::SetupShard(Shard& shard) {
     if (e->propagation().on()) [[unlikely]] e->propagation().EmitDel(db, key);
   };
   shard.stats().on_expired_arg = this;
+  shard.stats().may_grow = [](void* arg, size_t bytes) {
+    auto* e = static_cast<Engine*>(arg);
+    int64_t max = e->config_->maxmemory.load(std::memory_order_relaxed);
+    return max <= 0 || e->memory_->Used() + static_cast<int64_t>(bytes) <= max;
+  };
+  shard.stats().may_grow_arg = this;
   shard.SetAfterEventsHook([this, &shard] {
     AfterEvents(shard);
-    // Under maxmemory, this thread's allocations as of the end of each
-    // iteration: what it freed for other shards (their messages, the pushes
-    // they sent its clients) counts at once, not at its next command, or
-    // a shard that evicted would see its own invalidations as an excess
-    // and evict again (Redis's "eviction feedback loop" test).
-    if (config_->maxmemory.load(std::memory_order_relaxed) > 0) memory_->PublishThread(shard.id());
+    // This thread's allocations as of the end of each iteration (a few
+    // loads): what it did for other shards (their keys' writes, the
+    // messages and pushes they sent its clients) counts at once, not at its
+    // next command or cron. Else used_memory read just after a pipeline
+    // misses the other shard's part, and a shard that evicted would see its
+    // own invalidations as an excess and evict again (Redis's "eviction
+    // feedback loop" test).
+    memory_->PublishThread(shard.id());
   });
   shard.loop().RunEvery(100, [this, &shard] { Cron(shard); });
   shard.loop().RunEvery(10, [this, &shard] {

@@ -46,6 +46,11 @@ struct KeyspaceStats {
   // the engine invalidates client-side caches there. Null: no one listens.
   void (*on_expired)(void* arg, int db, std::string_view key) = nullptr;
   void* on_expired_arg = nullptr;
+  // Whether the keyspace table may take `bytes` more to grow (maxmemory:
+  // a table that doubled past the limit would evict keys to pay for its
+  // own growth). Null: it may.
+  bool (*may_grow)(void* arg, size_t bytes) = nullptr;
+  void* may_grow_arg = nullptr;
   // The running snapshot (null: none), and the mark of entries on the far
   // side of its cut (Entry::kSnapMark or 0); entries added get the mark.
   SnapshotHook* snapshot = nullptr;
@@ -85,7 +90,14 @@ class Db {
   static constexpr int64_t kNoExpire = -1;
   static constexpr int64_t kKeepTtl = -2;
 
-  explicit Db(KeyspaceStats* stats) : stats_(stats) {}
+  explicit Db(KeyspaceStats* stats) : stats_(stats) {
+    table_.set_grow_guard(
+        [](void* arg, size_t bytes) {
+          auto* st = static_cast<KeyspaceStats*>(arg);
+          return !st || !st->may_grow || st->may_grow(st->may_grow_arg, bytes);
+        },
+        stats);
+  }
   // S3-FIFO queues of the shard, told about new keys (set by the shard).
   void AttachEvictor(Evictor* evictor, int index) {
     evictor_ = evictor;

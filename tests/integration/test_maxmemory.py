@@ -81,3 +81,43 @@ def test_pipe_flood_stays_within_two_percent():
                 srv.stop()
     finally:
         os.unlink(path)
+
+
+def test_keyspace_table_does_not_grow_past_maxmemory():
+    # Redis's "Don't rehash if used memory exceeds maxmemory after rehash":
+    # a shard whose keyspace table is full (2048 keys in 2048 buckets) takes
+    # one more key without doubling its array (16 KB more) when that would
+    # cross maxmemory, so no key is evicted to pay for the table itself.
+    srv = start_larder(["--maxmemory-policy", "allkeys-random"], threads=2)
+    try:
+        c = srv.conn()
+        # (The first call of a command allocates its latency histogram.)
+        assert c.cmd("CONFIG", "SET", "latency-tracking", "no") == "OK"
+        names = {0: [], 1: []}
+        i = 0
+        while min(len(v) for v in names.values()) < 2052:
+            k = f"key:{i}"
+            names[shard_of(k, 2)].append(k)
+            i += 1
+        assert c.pipeline([("SET", k, "x") for s in (0, 1) for k in names[s][:2048]]) == ["OK"] * 4096
+        # (The first reply after the pipeline's sizes this client's output
+        # buffer again: read used_memory once it has.)
+        c.cmd("INFO", "memory")
+        used = int(c.cmd("INFO", "memory").decode().split("used_memory:")[1].split()[0])
+        assert c.cmd("CONFIG", "SET", "maxmemory", str(used + 10 * 1024)) == "OK"
+        for s in (0, 1):
+            for k in names[s][2048:2050]:
+                assert c.cmd("SET", k, "y") == "OK"
+        assert c.cmd("DBSIZE") == 4100
+        stats = c.cmd("INFO", "stats").decode()
+        assert "evicted_keys:0\r\n" in stats
+        # With room again, the tables grow and every key is still there.
+        assert c.cmd("CONFIG", "SET", "maxmemory", "0") == "OK"
+        for s in (0, 1):
+            for k in names[s][2050:2052]:
+                assert c.cmd("SET", k, "z") == "OK"
+        assert c.cmd("DBSIZE") == 4104
+        assert c.cmd("GET", names[0][0]) == b"x" and c.cmd("GET", names[1][2049]) == b"y"
+        c.close()
+    finally:
+        srv.stop()
