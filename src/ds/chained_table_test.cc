@@ -42,8 +42,7 @@ TEST(ChainedTableTest, ClearFreesEveryNodeOnce) {
   EXPECT_EQ(g_freed, 1000);
 }
 
-// Random draws reach every node, with no bucket far more likely than
-// chance, also while a shrink is under way after most nodes went.
+// A refused growth keeps the array until chains average five nodes.
 TEST(ChainedTableTest, GrowGuardHoldsTheArrayUntilFiveNodesABucket) {
   struct Guard {
     bool allow = false;
@@ -79,6 +78,8 @@ TEST(ChainedTableTest, GrowGuardHoldsTheArrayUntilFiveNodesABucket) {
   EXPECT_GT(t.buckets(), before);
 }
 
+// Random draws reach every node, with no bucket far more likely than
+// chance, also while a shrink is under way after most nodes went.
 TEST(ChainedTableTest, RandomReachesEveryNodeAfterShrinks) {
   T t;
   for (int i = 0; i < 20000; ++i) t.Insert(Make(std::to_string(i)));
