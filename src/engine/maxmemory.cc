@@ -77,15 +77,22 @@ size_t Engine::EvictShare(Shard& shard, int64_t over, bool whole) {
     if (got == 0 || MonotonicUs() - start > limit) break;
   }
   auto paid = static_cast<int64_t>(freed);
-  if (paid > own && whole && mine < all) {
-    // Freed the other shards' parts too: they owe that much, in proportion
-    // to their keys, and this shard's own account is settled.
+  if (paid > own && whole && mine > 0 && mine < all) {
+    // Freed more than its part, all of it from its own keys: the other
+    // shards owe as much again in proportion to their keys against this
+    // one's (owed `extra * theirs / mine`), so that every excess ends up
+    // freed by the shards in proportion to their keys, whichever shard's
+    // clients happened to write when it arose. Owing only `extra` would
+    // make each shard free in proportion to the writes its own clients
+    // send, and the keys drift to the inverse of that (one shard at 30%).
+    // The shards free a little more than the excess, not less: the limit
+    // still holds. This shard's own account is settled.
     int64_t extra = paid - own;
-    double others = static_cast<double>(all - mine);
+    double per_key = static_cast<double>(extra) / static_cast<double>(mine);
     for (int i = 0; i < shards_->size(); ++i) {
       if (i == shard.id()) continue;
       uint64_t theirs = vol ? memory_->volatile_keys_of(i) : memory_->keys_of(i);
-      if (theirs) memory_->AddOwed(i, static_cast<int64_t>(static_cast<double>(extra) * static_cast<double>(theirs) / others));
+      if (theirs) memory_->AddOwed(i, static_cast<int64_t>(per_key * static_cast<double>(theirs)));
     }
     paid = own;
   }
